@@ -1,0 +1,73 @@
+/****************************************************************************
+ * ctest/harness.h
+ *
+ * A tiny TAP-style harness for the C tests: RUN(test) runs one test
+ * function, CHECK(cond) / CHECK_EQ(a, b) record failures with file and
+ * line, harness_finish() prints "N passed, M failed" and returns the exit
+ * status.
+ ****************************************************************************/
+
+#ifndef __CTEST_HARNESS_H
+#define __CTEST_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int g_h_passed;
+static int g_h_failed;
+static int g_h_cur_failed;
+static int g_h_num;
+
+#define CHECK(cond) \
+  do \
+    { \
+      if (!(cond)) \
+        { \
+          printf("#   %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+                 #cond); \
+          g_h_cur_failed++; \
+        } \
+    } \
+  while (0)
+
+#define CHECK_EQ(a, b) \
+  do \
+    { \
+      long long _a = (long long)(a); \
+      long long _b = (long long)(b); \
+      if (_a != _b) \
+        { \
+          printf("#   %s:%d: %s == %lld, expected %s == %lld\n", \
+                 __FILE__, __LINE__, #a, _a, #b, _b); \
+          g_h_cur_failed++; \
+        } \
+    } \
+  while (0)
+
+#define RUN(fn) \
+  do \
+    { \
+      g_h_cur_failed = 0; \
+      fn(); \
+      g_h_num++; \
+      if (g_h_cur_failed == 0) \
+        { \
+          g_h_passed++; \
+          printf("ok %d - %s\n", g_h_num, #fn); \
+        } \
+      else \
+        { \
+          g_h_failed++; \
+          printf("not ok %d - %s\n", g_h_num, #fn); \
+        } \
+      fflush(stdout); \
+    } \
+  while (0)
+
+static inline int harness_finish(void)
+{
+  printf("%d passed, %d failed\n", g_h_passed, g_h_failed);
+  return g_h_failed == 0 && g_h_passed > 0 ? 0 : 1;
+}
+
+#endif /* __CTEST_HARNESS_H */

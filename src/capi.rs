@@ -1,0 +1,702 @@
+//! The C entry points of `include/nuttx/mbox/mbox.h`.
+//!
+//! This is the only place where raw C pointers become references. Every
+//! function checks its arguments (NULL, direction, initialisation) and
+//! returns a negated errno without changing any state when they are bad.
+//! The state machine itself is `chan.rs`; this file adds the critical
+//! section, the OS wait of blocked senders, the watchdog callback and the
+//! calls into the lower half's ops.
+//!
+//! Documentation of each function (who may call it, from which context,
+//! every return code) is in its doc comment, which cbindgen copies into the
+//! header.
+
+#![allow(clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
+
+use core::ffi::{c_int, c_void};
+use core::ptr::{self, addr_of_mut};
+
+use crate::chan::{ChanEnv, ChanState, Stat, Submit, WaitState, Waiter};
+use crate::errno::*;
+use crate::os::{self, Critical, Ticks, Timer, FOREVER};
+use crate::queue;
+use crate::types::*;
+
+/// MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0.
+pub const MBOX_DEFAULT_MTU: usize = 32;
+
+/// Largest RX message received into the on-stack scratch buffer when an RX
+/// channel has no buffer of its own.
+pub const MBOX_RX_STACK_MAX: usize = 32;
+
+/// The environment of one channel: its ops and its timer.
+struct OpsEnv {
+    chan: *mut mbox_chan_s,
+    ops: *const mbox_ops_s,
+}
+
+impl OpsEnv {
+    /// # Safety
+    /// `chan` is a live channel (initialised, dev and ops valid).
+    unsafe fn new(chan: *mut mbox_chan_s) -> OpsEnv {
+        // SAFETY: the caller guarantees a live channel with a valid dev.
+        let ops = unsafe { (*(*chan).dev).ops };
+        OpsEnv { chan, ops }
+    }
+
+    fn ops(&self) -> &mbox_ops_s {
+        // SAFETY: ops was checked non-NULL at mbox_chan_init and the table
+        // is static for the life of the device.
+        unsafe { &*self.ops }
+    }
+}
+
+impl ChanEnv for OpsEnv {
+    fn now(&self) -> Ticks {
+        os::now()
+    }
+
+    fn send(&mut self, token: u32, data: &[u8]) -> i32 {
+        let Some(send) = self.ops().send else {
+            return -ENOSYS;
+        };
+        // SAFETY: chan is live; txtoken is a plain field outside the state
+        // machine's borrow; send gets a valid (data, len) pair.
+        unsafe {
+            (*self.chan).txtoken = token;
+            send(self.chan, data.as_ptr().cast(), data.len())
+        }
+    }
+
+    fn txfinish(&mut self) {
+        if let Some(f) = self.ops().txfinish {
+            // SAFETY: chan is live; the op contract allows the lock held.
+            unsafe { f(self.chan) };
+        }
+    }
+
+    fn txacked(&mut self) -> bool {
+        match self.ops().txacked {
+            // SAFETY: chan is live; the op contract allows the lock held.
+            Some(f) => unsafe { f(self.chan) },
+            None => true,
+        }
+    }
+
+    fn arm(&mut self, ticks: Ticks) {
+        // SAFETY: the timer was initialised by mbox_chan_init; the callback
+        // gets the channel, which outlives the timer (deinit destroys it).
+        let r = unsafe { Timer::start(addr_of_mut!((*self.chan).timer), ticks, on_timer, self.chan as usize) };
+        if r < 0 {
+            os::assert_fail(file!(), line!());
+        }
+    }
+
+    fn disarm(&mut self) {
+        // SAFETY: the timer was initialised by mbox_chan_init.
+        unsafe { Timer::cancel(addr_of_mut!((*self.chan).timer)) }
+    }
+
+    fn wake(&mut self, w: &mut Waiter) {
+        w.os.post();
+    }
+
+    #[allow(unused_variables)]
+    fn count(&mut self, s: Stat) {
+        #[cfg(feature = "trace")]
+        {
+            // SAFETY: chan is live; stats is a plain field outside the
+            // state machine's borrow, written under the critical section.
+            let st = unsafe { &mut *addr_of_mut!((*self.chan).stats) };
+            let f = match s {
+                Stat::Timeout => &mut st.timeout,
+                Stat::Sent => &mut st.sent,
+                Stat::Received => &mut st.received,
+                Stat::Acked => &mut st.acked,
+                Stat::Buffered => &mut st.buffered,
+                Stat::QueueFull => &mut st.queue_full,
+                Stat::SpuriousAck => &mut st.spurious_ack,
+                Stat::SendErr => &mut st.send_err,
+                Stat::RxDropped => &mut st.rx_dropped,
+                Stat::Cancelled => &mut st.cancelled,
+            };
+            *f = f.wrapping_add(1);
+        }
+    }
+
+    #[allow(unused_variables)]
+    fn queued(&mut self, depth: usize) {
+        #[cfg(feature = "trace")]
+        {
+            // SAFETY: as in count().
+            let st = unsafe { &mut *addr_of_mut!((*self.chan).stats) };
+            if depth > st.max_queued {
+                st.max_queued = depth;
+            }
+        }
+    }
+}
+
+/// The state machine of a channel.
+///
+/// # Safety
+/// `chan` is non-NULL and points to a `mbox_chan_s`; the critical section
+/// is held for as long as the reference is used.
+unsafe fn state<'a>(chan: *mut mbox_chan_s, _cs: &'a Critical) -> &'a mut ChanState {
+    // SAFETY: per the function contract; the field borrow is disjoint from
+    // the fields OpsEnv writes (txtoken, timer, stats).
+    unsafe { &mut *addr_of_mut!((*chan).state) }
+}
+
+/// Watchdog callback of a channel (interrupt context).
+unsafe extern "C" fn on_timer(arg: usize) {
+    let chan = arg as *mut mbox_chan_s;
+    let cs = Critical::enter();
+    // SAFETY: the timer belongs to this channel, which stays allocated
+    // until deinit has destroyed the timer (so no callback runs after).
+    let st = unsafe { state(chan, &cs) };
+    if st.is_live() {
+        // SAFETY: live channel.
+        let mut env = unsafe { OpsEnv::new(chan) };
+        st.timer_expired(&mut env);
+    }
+}
+
+/// A live channel of the wanted direction, or -EINVAL.
+///
+/// # Safety
+/// `chan` is NULL or points to a `mbox_chan_s`; the lock is held.
+unsafe fn live<'a>(chan: *mut mbox_chan_s, cs: &'a Critical, tx: bool) -> Result<&'a mut ChanState, i32> {
+    if chan.is_null() {
+        return Err(-EINVAL);
+    }
+    // SAFETY: non-NULL channel pointer, lock held.
+    let st = unsafe { state(chan, cs) };
+    if !st.is_live() || st.is_tx() != tx {
+        return Err(-EINVAL);
+    }
+    Ok(st)
+}
+
+/// Resolve a channel of `dev` from a lower-half specific argument (PL320:
+/// the mailbox number cast to a pointer).
+///
+/// Context: task or interrupt.
+/// Returns the channel, or NULL when `dev` or its ops are NULL, the lower
+/// half has no `getchan`, or it knows no such channel.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
+    if dev.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: dev is non-NULL and points to a device by the API contract.
+    let ops = unsafe { (*dev).ops };
+    if ops.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: ops non-NULL, a static table by the lower-half contract.
+    match unsafe { (*ops).getchan } {
+        // SAFETY: calling the lower half's op with its own device.
+        Some(f) => unsafe { f(dev, arg) },
+        None => ptr::null_mut(),
+    }
+}
+
+/// Initialise a channel (called by lower halves, once per channel).
+///
+/// `buffer`/`size`: for a TX channel, the memory of its queue of
+/// non-blocking messages (each takes 6 bytes plus its payload; NULL with
+/// size 0 means non-blocking sends work only while the channel is idle).
+/// For an RX channel, the receive scratch (at least the MTU), or NULL to
+/// receive on the stack (MTU at most 32). The memory must stay valid until
+/// `mbox_chan_deinit()`. Calls `ops->setup(chan, NULL)` last.
+///
+/// Context: task.
+/// Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
+/// direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
+/// size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
+/// above 32), an MTU above 65534, or a negative timeout; -EBUSY when the
+/// channel is already initialised; -EPERM from interrupt context; the
+/// port's error if its timer cannot be created; `setup`'s error (the
+/// channel is then left uninitialised).
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_init(
+    chan: *mut mbox_chan_s,
+    dev: *mut mbox_dev_s,
+    dir: mbox_direction_e,
+    buffer: *mut u8,
+    size: usize,
+) -> c_int {
+    if chan.is_null() || dev.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: dev is non-NULL and points to a device by the API contract.
+    let ops = unsafe { (*dev).ops };
+    if ops.is_null() {
+        return -EINVAL;
+    }
+    // Read the direction as an integer: C may pass any int.
+    // SAFETY: mbox_direction_e is int-sized (asserted in types.rs).
+    let dir_raw: c_int = unsafe { core::mem::transmute_copy(&dir) };
+    let is_tx = match dir_raw {
+        0 => false,
+        1 => true,
+        _ => return -EINVAL,
+    };
+    if buffer.is_null() && size != 0 {
+        return -EINVAL;
+    }
+    if os::in_interrupt() {
+        return -EPERM;
+    }
+    // SAFETY: dev non-NULL.
+    let mtu = match unsafe { (*dev).mtu } {
+        0 => MBOX_DEFAULT_MTU,
+        m => m,
+    };
+    if mtu > queue::MAX_PAYLOAD {
+        return -EINVAL;
+    }
+    if !is_tx && ((buffer.is_null() && mtu > MBOX_RX_STACK_MAX) || (!buffer.is_null() && size < mtu)) {
+        return -EINVAL;
+    }
+    // SAFETY: chan non-NULL; board code may have set timeout.
+    let timeout = match os::clock_to_ticks(unsafe { (*chan).timeout }) {
+        Ok(0) | Ok(FOREVER) => crate::kconfig::DEFAULT_TIMEOUT_TICKS,
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    {
+        let cs = Critical::enter();
+        // SAFETY: chan non-NULL, lock held.
+        if unsafe { state(chan, &cs) }.is_live() {
+            return -EBUSY;
+        }
+    }
+    // SAFETY: the channel is not live, so no timer callback can use it.
+    let r = unsafe { Timer::init(addr_of_mut!((*chan).timer)) };
+    if r < 0 {
+        return r;
+    }
+    {
+        let cs = Critical::enter();
+        // SAFETY: chan non-NULL, lock held; the public fields are written
+        // before the channel becomes live.
+        unsafe {
+            (*chan).dev = dev;
+            (*chan).dir = if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX };
+            (*chan).callback = None;
+            (*chan).arg = ptr::null_mut();
+            (*chan).txtoken = 0;
+            #[cfg(feature = "trace")]
+            {
+                (*chan).stats = mbox_stats_s::default();
+            }
+            state(chan, &cs).init(is_tx, buffer, size, mtu, timeout);
+        }
+    }
+    // SAFETY: ops non-NULL (checked above).
+    if let Some(setup) = unsafe { (*ops).setup } {
+        // SAFETY: the lower half's own op on its initialised channel.
+        let r = unsafe { setup(chan, ptr::null_mut()) };
+        if r < 0 {
+            {
+                let cs = Critical::enter();
+                // SAFETY: as above; nothing can be queued yet except by a
+                // racing client, which deinit cancels.
+                let st = unsafe { state(chan, &cs) };
+                // SAFETY: live channel.
+                let mut env = unsafe { OpsEnv::new(chan) };
+                st.deinit(&mut env);
+            }
+            // SAFETY: initialised above; lock not held.
+            unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
+            return r;
+        }
+    }
+    0
+}
+
+/// Tear a channel down: the in-flight message and every queued one end
+/// with -ECANCELED (blocked senders return it), the watchdog is destroyed
+/// (no callback runs after this returns), then `ops->shutdown` is called.
+/// The channel may be initialised again afterwards.
+///
+/// Context: task.
+/// Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
+/// channel; -EPERM from interrupt context.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
+    if chan.is_null() {
+        return -EINVAL;
+    }
+    if os::in_interrupt() {
+        return -EPERM;
+    }
+    {
+        let cs = Critical::enter();
+        // SAFETY: chan non-NULL, lock held.
+        let st = unsafe { state(chan, &cs) };
+        if !st.is_live() {
+            return -EINVAL;
+        }
+        // SAFETY: live channel.
+        let mut env = unsafe { OpsEnv::new(chan) };
+        st.deinit(&mut env);
+    }
+    // SAFETY: the timer was initialised by init; the lock is not held, and
+    // a callback that already started sees a dead channel.
+    unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
+    // SAFETY: dev was set by init and stays valid.
+    let ops = unsafe { (*(*chan).dev).ops };
+    // SAFETY: ops checked non-NULL at init.
+    match unsafe { (*ops).shutdown } {
+        // SAFETY: the lower half's own op.
+        Some(f) => unsafe { f(chan) },
+        None => 0,
+    }
+}
+
+/// Send and wait for the remote's ACK, bounded by the channel's `timeout`
+/// (`mbox_ticksend(sender, data, size, chan->timeout)`).
+///
+/// Context: task. Returns as `mbox_ticksend()` with a positive timeout.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_send(sender: *mut mbox_sender_s, data: *const c_void, size: usize) -> c_int {
+    // SAFETY: same contract as mbox_ticksend.
+    unsafe { ticksend(sender, data, size, None) }
+}
+
+/// Send a message on a TX channel.
+///
+/// `timeout == 0` (non-blocking): the message is sent at once when the
+/// channel is idle, otherwise copied into the channel's queue behind the
+/// messages before it; it gets the channel's `timeout` as its ACK deadline
+/// once in flight. Returns 0 (sent or queued; the outcome is counted in
+/// the statistics), -ENOBUFS when the queue is full, or the lower half's
+/// error when the immediate send failed.
+///
+/// `timeout > 0` (blocking): waits its turn in FIFO order, then for its own
+/// ACK; the timeout covers both. `MBOX_WAIT_FOREVER` waits without limit.
+/// Returns exactly this message's result: 0 (acknowledged), -ETIMEDOUT,
+/// the lower half's send error, or -ECANCELED (channel de-initialised).
+/// Several blocked senders on one channel each get their own result.
+///
+/// Context: task for a blocking send; task or interrupt for timeout 0.
+/// Also returns -EINVAL for a NULL sender or channel, a channel that is
+/// uninitialised or not TX, NULL data with a non-zero size, or a negative
+/// timeout; -EMSGSIZE when size exceeds the lower half's MTU (nothing is
+/// queued); -EPERM for a blocking send from interrupt context.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_ticksend(
+    sender: *mut mbox_sender_s,
+    data: *const c_void,
+    size: usize,
+    timeout: clock_t,
+) -> c_int {
+    let t = match os::clock_to_ticks(timeout) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    // SAFETY: forwarded contract.
+    unsafe { ticksend(sender, data, size, Some(t)) }
+}
+
+/// # Safety
+/// `sender` NULL or valid; `data` valid for `size` bytes when non-NULL.
+unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
+    if sender.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: sender non-NULL, valid by the API contract.
+    let chan = unsafe { (*sender).chan };
+    if data.is_null() && size != 0 {
+        return -EINVAL;
+    }
+    let msg: &[u8] = if size == 0 {
+        &[]
+    } else {
+        // SAFETY: data is valid for size bytes (API contract); the caller
+        // keeps it unchanged during the call.
+        unsafe { core::slice::from_raw_parts(data.cast(), size) }
+    };
+    let mut w;
+    {
+        let cs = Critical::enter();
+        // SAFETY: chan NULL or valid; lock held.
+        let st = match unsafe { live(chan, &cs, true) } {
+            Ok(st) => st,
+            Err(e) => return e,
+        };
+        if size > st.mtu() {
+            return -EMSGSIZE;
+        }
+        let ticks = timeout.unwrap_or(st.timeout());
+        if ticks == 0 {
+            // SAFETY: live channel.
+            let mut env = unsafe { OpsEnv::new(chan) };
+            return st.submit_nb(&mut env, msg);
+        }
+        if os::in_interrupt() {
+            return -EPERM;
+        }
+        let deadline = if ticks == FOREVER { FOREVER } else { os::now().saturating_add(ticks).min(FOREVER - 1) };
+        w = Waiter::new(msg, deadline);
+    }
+    // The wait object is initialised at its final address, outside the
+    // critical section (a port may need to allocate or block here).
+    if let Err(e) = w.os.init() {
+        return e;
+    }
+    let mut result;
+    {
+        let cs = Critical::enter();
+        // Re-check: the channel may have been de-initialised meanwhile.
+        // SAFETY: chan valid; lock held.
+        match unsafe { live(chan, &cs, true) } {
+            Err(e) => result = Some(e),
+            Ok(st) => {
+                // SAFETY: live channel.
+                let mut env = unsafe { OpsEnv::new(chan) };
+                // SAFETY: `w` stays in place on this stack frame and is not
+                // touched outside the critical section until it is Done or
+                // waiter_timeout() returned, which the loop below ensures.
+                result = match unsafe { st.submit_blocking(&mut env, &mut w) } {
+                    Submit::Done(r) => Some(r),
+                    Submit::Pending => None,
+                };
+            }
+        }
+    }
+    while result.is_none() {
+        let deadline = w.deadline();
+        let wait_ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(os::now()) };
+        let timed_out = wait_ticks == 0 || w.os.wait(wait_ticks) < 0;
+        let cs = Critical::enter();
+        if w.state() == WaitState::Done {
+            result = Some(w.result());
+        } else if timed_out && os::now() >= deadline {
+            // Our own deadline passed: take the message back. The channel
+            // is live: deinit would have made the waiter Done.
+            // SAFETY: chan valid, lock held; w is linked to this channel.
+            let st = unsafe { state(chan, &cs) };
+            // SAFETY: live channel (see above).
+            let mut env = unsafe { OpsEnv::new(chan) };
+            result = Some(st.waiter_timeout(&mut env, &mut w));
+        }
+        // Otherwise an early or spurious wake-up: wait again.
+    }
+    w.os.destroy();
+    result.unwrap_or(-EINVAL)
+}
+
+/// Notify the framework that the in-flight message of a TX channel was
+/// acknowledged (lower halves, from their interrupt handler or polling
+/// path). The ACK is trusted only when `ops->txacked` (if any) confirms it.
+/// On success the next queued message is started before this returns.
+///
+/// Context: interrupt or task.
+/// Returns 0 when a message was completed; -ENOENT when none was in
+/// flight, -EAGAIN when `txacked` denies the ACK (both counted as
+/// `spurious_ack`, nothing else changes); -EINVAL for a NULL, uninitialised
+/// or RX channel.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    match unsafe { live(chan, &cs, true) } {
+        Err(e) => e,
+        Ok(st) => {
+            // SAFETY: live channel.
+            let mut env = unsafe { OpsEnv::new(chan) };
+            st.tx_done(&mut env, None)
+        }
+    }
+}
+
+/// Like `mbox_chan_tx_done()`, for lower halves that carry the message
+/// token (`chan->txtoken` at send time) to the remote and back: the ACK
+/// completes the in-flight message only if `token` is its token, so a
+/// late ACK of a timed-out message can never complete a newer one.
+///
+/// Context: interrupt or task.
+/// Returns 0; -ESRCH for another message's token, -ENOENT when nothing is
+/// in flight (both counted as `spurious_ack`); -EINVAL as for
+/// `mbox_chan_tx_done()`.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    match unsafe { live(chan, &cs, true) } {
+        Err(e) => e,
+        Ok(st) => {
+            // SAFETY: live channel.
+            let mut env = unsafe { OpsEnv::new(chan) };
+            st.tx_done(&mut env, Some(token))
+        }
+    }
+}
+
+/// Receive the pending message of an RX channel (lower halves, from their
+/// interrupt handler or polling path): `ops->recv` into a buffer of MTU
+/// size (the channel's buffer, or the stack for MTU <= 32), then
+/// `ops->acknowledge`, then the client callback, outside the critical
+/// section. A message that arrives with no callback registered is still
+/// acknowledged and is counted in `rx_dropped`.
+///
+/// Context: interrupt or task.
+/// Returns 0 when a message was received (delivered or dropped); the
+/// negated errno of `recv` (the callback, if any, gets it with NULL data);
+/// -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
+/// reception on this channel is still running (the message stays in the
+/// hardware); -ENOSYS without a `recv` op; -EINVAL for a NULL,
+/// uninitialised or TX channel.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
+    let (buf, mtu, ops);
+    {
+        let cs = Critical::enter();
+        // SAFETY: chan NULL or valid; lock held.
+        let st = match unsafe { live(chan, &cs, false) } {
+            Ok(st) => st,
+            Err(e) => return e,
+        };
+        if let Err(e) = st.rx_begin() {
+            return e;
+        }
+        buf = st.buffer().0;
+        mtu = st.mtu();
+        // SAFETY: live channel: dev and ops valid.
+        ops = unsafe { &*(*(*chan).dev).ops };
+    }
+    let mut stack = [0u32; MBOX_RX_STACK_MAX / 4];
+    let data: *mut u8 = if buf.is_null() { stack.as_mut_ptr().cast() } else { buf };
+    let n = match ops.recv {
+        // SAFETY: data has room for mtu bytes (checked at init).
+        Some(recv) => unsafe { recv(chan, data.cast()) },
+        None => -(ENOSYS as isize),
+    };
+    let ret = if n < 0 {
+        n as i32
+    } else if n as usize > mtu {
+        -EMSGSIZE
+    } else {
+        0
+    };
+    if ret == 0 {
+        if let Some(ack) = ops.acknowledge {
+            // SAFETY: the lower half's own op; data holds n bytes.
+            unsafe { ack(chan, data.cast(), n as usize) };
+        }
+    }
+    let (cb, arg);
+    {
+        let _cs = Critical::enter();
+        // SAFETY: chan valid (it was live above, and rx_busy keeps this
+        // reception ours); the lock is held.
+        unsafe {
+            cb = (*chan).callback;
+            arg = (*chan).arg;
+            let mut env = OpsEnv { chan, ops };
+            env.count(if ret == 0 && cb.is_some() { Stat::Received } else { Stat::RxDropped });
+        }
+    }
+    if let Some(cb) = cb {
+        let (d, len) = if ret == 0 { (data.cast(), n as usize) } else { (ptr::null_mut(), 0) };
+        // SAFETY: the client's callback with the documented arguments,
+        // called without the critical section.
+        unsafe { cb(ret, chan, arg, d, len) };
+    }
+    {
+        let cs = Critical::enter();
+        // SAFETY: chan valid; lock held.
+        unsafe { state(chan, &cs) }.rx_end();
+    }
+    ret
+}
+
+/// Register the RX callback of a receiver's channel (replacing any
+/// previous one), then tell the lower half through `ops->setcallback`.
+///
+/// Context: task or interrupt.
+/// Returns 0; -EINVAL for a NULL receiver, channel or callback, or a
+/// channel that is uninitialised or not RX; `setcallback`'s error (then
+/// nothing changes).
+#[no_mangle]
+pub unsafe extern "C" fn mbox_register_rxcallback(
+    receiver: *mut mbox_receiver_s,
+    callback: mbox_callback_t,
+    arg: *mut c_void,
+) -> c_int {
+    if callback.is_none() {
+        return -EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { set_callback(receiver, callback, arg) }
+}
+
+/// Remove the RX callback of a receiver's channel. Messages that arrive
+/// afterwards are acknowledged and counted in `rx_dropped`. A callback
+/// already running on another CPU may still finish after this returns.
+///
+/// Context: task or interrupt.
+/// Returns 0; -EINVAL for a NULL receiver or channel, or a channel that is
+/// uninitialised or not RX; `setcallback`'s error.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver_s) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe { set_callback(receiver, None, ptr::null_mut()) }
+}
+
+/// # Safety
+/// `receiver` NULL or valid.
+unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
+    if receiver.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: receiver non-NULL, valid by contract.
+    let chan = unsafe { (*receiver).chan };
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    if let Err(e) = unsafe { live(chan, &cs, false) } {
+        return e;
+    }
+    // SAFETY: live channel: dev and ops valid.
+    let ops = unsafe { &*(*(*chan).dev).ops };
+    if let Some(f) = ops.setcallback {
+        // SAFETY: the lower half's own op, lock held as documented.
+        let r = unsafe { f(chan, callback, arg) };
+        if r < 0 {
+            return r;
+        }
+    }
+    // SAFETY: live channel, lock held.
+    unsafe {
+        (*chan).callback = callback;
+        (*chan).arg = arg;
+    }
+    0
+}
+
+/// Copy the statistics of a channel (`CONFIG_MBOX_TRACE`). They stay
+/// readable after `mbox_chan_deinit()`.
+///
+/// Context: task or interrupt.
+/// Returns 0; -EINVAL for a NULL channel or output, or a channel that was
+/// never initialised.
+#[cfg(feature = "trace")]
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) -> c_int {
+    if chan.is_null() || stats.is_null() {
+        return -EINVAL;
+    }
+    let _cs = Critical::enter();
+    // SAFETY: chan non-NULL and valid by contract; read under the lock.
+    unsafe {
+        if (*chan).dev.is_null() {
+            return -EINVAL;
+        }
+        *stats = (*chan).stats;
+    }
+    0
+}

@@ -1,0 +1,15 @@
+//! Negated errno values returned by libmbox (NuttX and Linux share them).
+
+pub const EPERM: i32 = 1;
+pub const ENOENT: i32 = 2;
+pub const ESRCH: i32 = 3;
+pub const EAGAIN: i32 = 11;
+pub const ENOMEM: i32 = 12;
+pub const EBUSY: i32 = 16;
+pub const ENODEV: i32 = 19;
+pub const EINVAL: i32 = 22;
+pub const ENOSYS: i32 = 38;
+pub const EMSGSIZE: i32 = 90;
+pub const ENOBUFS: i32 = 105;
+pub const ETIMEDOUT: i32 = 110;
+pub const ECANCELED: i32 = 125;

@@ -1,0 +1,243 @@
+//! `TxQueue`: a ring of length-prefixed messages over the caller's buffer.
+//!
+//! Why not the `ringbuf` crate: the queue state must live inside the C
+//! struct `mbox_chan_s` with a fixed `repr(C)` layout (ringbuf's types are
+//! not `repr(C)`, and `SharedRb` alone is 384 bytes); the lower half's
+//! `send` needs each message as one contiguous slice, so records never
+//! wrap; and the upper half must peek a record's sequence number without
+//! consuming it. All of that is ~100 lines here.
+//!
+//! Record layout: `[len: u16 LE][seq: u32 LE][payload; len]`. A record
+//! never wraps: when it does not fit at the end, the writer leaves a wrap
+//! marker (`len == 0xFFFF`, if at least two bytes remain) and starts again
+//! at offset 0. Every operation is O(1) in the number of queued messages.
+
+/// Bytes of the per-record header.
+pub(crate) const HDR: usize = 6;
+const WRAP: u16 = 0xFFFF;
+/// Largest payload a record can describe.
+pub(crate) const MAX_PAYLOAD: usize = 0xFFFE;
+
+/// Ring indices; the bytes are the caller's buffer, passed in per call.
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy)]
+pub struct TxQueue {
+    /// Offset of the oldest record.
+    head: u32,
+    /// Offset where the next record goes.
+    tail: u32,
+    /// Number of records.
+    count: u32,
+    /// Bytes in use, including wrap padding.
+    used: u32,
+}
+
+impl TxQueue {
+    pub const fn new() -> TxQueue {
+        TxQueue { head: 0, tail: 0, count: 0, used: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends one message. Returns false (and changes nothing) when it
+    /// does not fit.
+    pub fn push(&mut self, buf: &mut [u8], seq: u32, data: &[u8]) -> bool {
+        let cap = buf.len();
+        let need = HDR + data.len();
+        if data.len() > MAX_PAYLOAD || need > cap {
+            return false;
+        }
+        if self.count == 0 {
+            self.head = 0;
+            self.tail = 0;
+            self.used = 0;
+        }
+        let tail = self.tail as usize;
+        let head = self.head as usize;
+        let at;
+        let mut pad = 0;
+        if self.count == 0 || tail > head {
+            // Free space: [tail, cap) then [0, head).
+            if cap - tail >= need {
+                at = tail;
+            } else if head >= need {
+                pad = cap - tail;
+                at = 0;
+            } else {
+                return false;
+            }
+        } else {
+            // tail <= head with records present: free is [tail, head).
+            if head - tail >= need {
+                at = tail;
+            } else {
+                return false;
+            }
+        }
+        if pad >= 2 {
+            buf[tail..tail + 2].copy_from_slice(&WRAP.to_le_bytes());
+        }
+        buf[at..at + 2].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        buf[at + 2..at + HDR].copy_from_slice(&seq.to_le_bytes());
+        buf[at + HDR..at + need].copy_from_slice(data);
+        let mut next = at + need;
+        if next == cap {
+            next = 0;
+        }
+        self.tail = next as u32;
+        self.used += (pad + need) as u32;
+        self.count += 1;
+        true
+    }
+
+    /// Offset of the head record, skipping a wrap marker.
+    fn head_at(&self, buf: &[u8]) -> usize {
+        let cap = buf.len();
+        let h = self.head as usize;
+        if cap - h < HDR || u16::from_le_bytes([buf[h], buf[h + 1]]) == WRAP {
+            0
+        } else {
+            h
+        }
+    }
+
+    /// Sequence number and payload of the oldest message.
+    pub fn peek<'a>(&self, buf: &'a [u8]) -> Option<(u32, &'a [u8])> {
+        if self.count == 0 {
+            return None;
+        }
+        let at = self.head_at(buf);
+        let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
+        let seq = u32::from_le_bytes([buf[at + 2], buf[at + 3], buf[at + 4], buf[at + 5]]);
+        Some((seq, &buf[at + HDR..at + HDR + len]))
+    }
+
+    /// Drops the oldest message (after it was sent).
+    pub fn pop(&mut self, buf: &[u8]) {
+        if self.count == 0 {
+            return;
+        }
+        let cap = buf.len();
+        let at = self.head_at(buf);
+        if at != self.head as usize {
+            self.used -= (cap - self.head as usize) as u32;
+        }
+        let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
+        let mut next = at + HDR + len;
+        if next == cap {
+            next = 0;
+        }
+        self.used -= (HDR + len) as u32;
+        self.head = next as u32;
+        self.count -= 1;
+        if self.count == 0 {
+            self.head = 0;
+            self.tail = 0;
+            self.used = 0;
+        }
+    }
+
+    /// Forgets every message; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.count as usize;
+        *self = TxQueue::new();
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::collections::VecDeque;
+    use std::vec::Vec;
+
+    #[test]
+    fn fifo_roundtrip_and_full() {
+        let mut buf = [0u8; 32];
+        let mut q = TxQueue::new();
+        assert!(q.push(&mut buf, 1, &[1, 2, 3]));
+        assert!(q.push(&mut buf, 2, &[4; 10]));
+        // 9 + 16 = 25 used; 7 left at the end, head is busy: 8 bytes won't fit.
+        assert!(!q.push(&mut buf, 3, &[5; 2]));
+        assert_eq!(q.peek(&buf), Some((1, &[1u8, 2, 3][..])));
+        q.pop(&buf);
+        // Now [0, 9) is free at the front: a 3-byte payload fits after wrapping.
+        assert!(q.push(&mut buf, 3, &[7; 3]));
+        assert_eq!(q.peek(&buf).unwrap().0, 2);
+        q.pop(&buf);
+        assert_eq!(q.peek(&buf), Some((3, &[7u8; 3][..])));
+        q.pop(&buf);
+        assert!(q.is_empty());
+        assert_eq!(q.peek(&buf), None);
+    }
+
+    #[test]
+    fn oversize_never_fits() {
+        let mut buf = [0u8; 16];
+        let mut q = TxQueue::new();
+        assert!(!q.push(&mut buf, 1, &[0; 11]));
+        assert!(q.push(&mut buf, 1, &[0; 10]));
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn zero_length_messages() {
+        let mut buf = [0u8; 13];
+        let mut q = TxQueue::new();
+        assert!(q.push(&mut buf, 9, &[]));
+        assert!(q.push(&mut buf, 10, &[]));
+        assert!(!q.push(&mut buf, 11, &[]));
+        assert_eq!(q.peek(&buf), Some((9, &[][..])));
+        q.pop(&buf);
+        assert_eq!(q.peek(&buf), Some((10, &[][..])));
+    }
+
+    /// Random pushes and pops against a VecDeque model: same order, same
+    /// bytes, and the ring accepts whenever the model says it has room for
+    /// a contiguous record.
+    #[test]
+    fn model_check_random() {
+        let mut seed: u64 = 0x1234_5678;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for cap in [6usize, 7, 17, 64, 100] {
+            let mut buf = std::vec![0u8; cap];
+            let mut q = TxQueue::new();
+            let mut model: VecDeque<(u32, Vec<u8>)> = VecDeque::new();
+            let mut seq = 0u32;
+            for _ in 0..20000 {
+                if rnd() % 2 == 0 {
+                    let len = (rnd() % 20) as usize;
+                    let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+                    if q.push(&mut buf, seq, &data) {
+                        model.push_back((seq, data));
+                    } else {
+                        // Refusal is only allowed when the record cannot
+                        // fit in the free space counted by the model.
+                        let used: usize = model.iter().map(|(_, d)| d.len() + HDR).sum();
+                        assert!(used + HDR + len > cap - 0 || !model.is_empty(), "refused with room");
+                    }
+                    seq = seq.wrapping_add(1);
+                } else {
+                    let got = q.peek(&buf).map(|(s, d)| (s, d.to_vec()));
+                    let want = model.front().cloned();
+                    assert_eq!(got, want);
+                    q.pop(&buf);
+                    model.pop_front();
+                }
+                assert_eq!(q.len(), model.len());
+            }
+        }
+    }
+}

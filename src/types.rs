@@ -1,0 +1,212 @@
+//! The C-visible types of `include/nuttx/mbox/mbox.h`.
+//!
+//! cbindgen generates the header from this file, so these definitions *are*
+//! the ABI. Names and field names follow the NuttX mailbox API (REFERENCE.md
+//! §1) so that board and client code written for it compiles unchanged.
+//! Fields after the comment "framework-private" belong to the upper half:
+//! C code may not touch them.
+
+#![allow(non_camel_case_types)]
+
+use core::ffi::{c_int, c_void};
+use core::mem::{align_of, size_of};
+
+use crate::chan::ChanState;
+use crate::os;
+
+/// Ticks of the system clock (the OS's `clock_t`).
+pub type clock_t = os::sys::mbox_os_clock_t;
+
+/// Direction of a channel, fixed by `mbox_chan_init()`.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum mbox_direction_e {
+    /// The channel receives messages from the remote.
+    MBOX_RX = 0,
+    /// The channel sends messages to the remote.
+    MBOX_TX = 1,
+}
+
+/// Client callback: for RX channels it is called once per received message.
+///
+/// `ret` is 0 when `data` holds `size` received bytes, or the lower half's
+/// negated errno when reception failed (then `data` is NULL and `size` 0).
+/// `data` is valid only during the call. Context: the context that called
+/// `mbox_chan_rx_data()` (usually the lower half's interrupt handler), never
+/// with the framework's critical section held. The return value is ignored
+/// by the framework.
+pub type mbox_callback_t = Option<
+    unsafe extern "C" fn(
+        ret: c_int,
+        chan: *mut mbox_chan_s,
+        arg: *mut c_void,
+        data: *mut c_void,
+        size: usize,
+    ) -> c_int,
+>;
+
+/// Trace statistics of one channel (`CONFIG_MBOX_TRACE`). Read a
+/// consistent copy with `mbox_chan_get_stats()`.
+#[cfg(feature = "trace")]
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct mbox_stats_s {
+    /// TX messages that ended with -ETIMEDOUT (queued or in flight).
+    pub timeout: usize,
+    /// TX messages handed to the lower half successfully.
+    pub sent: usize,
+    /// RX messages delivered to a registered callback.
+    pub received: usize,
+    /// TX messages acknowledged by the remote (TX ACKs only).
+    pub acked: usize,
+    /// TX messages that had to wait in the queue (ring or waiter list).
+    pub buffered: usize,
+    /// Non-blocking sends refused with -ENOBUFS because the ring was full.
+    pub queue_full: usize,
+    /// tx_done notifications that matched no in-flight message (stale,
+    /// duplicate, late or spurious ACKs); they completed nothing.
+    pub spurious_ack: usize,
+    /// Lower-half send failures (the message ended with that error).
+    pub send_err: usize,
+    /// RX messages acknowledged but not delivered (no callback registered,
+    /// or the lower half's recv failed).
+    pub rx_dropped: usize,
+    /// High-water mark of messages waiting in the queue.
+    pub max_queued: usize,
+    /// TX messages ended with -ECANCELED by mbox_chan_deinit().
+    pub cancelled: usize,
+}
+
+/// The lower-half operations. A lower half (C or Rust) fills one static
+/// table and points `mbox_dev_s::ops` at it. Every entry may be NULL, in
+/// which case the framework does without it (documented per entry).
+///
+/// Rules for all ops: they run with the framework's critical section held
+/// unless stated otherwise, so they must be short, must not block and must
+/// not call back into any `mbox_*` function.
+#[repr(C)]
+pub struct mbox_ops_s {
+    /// Resolve a channel from a platform argument (the PL320 lower half
+    /// takes the mailbox number). Returns the channel or NULL.
+    /// Context: task or interrupt; critical section not held.
+    /// Called by `mbox_get_chan()`; NULL op means no channel can be found.
+    pub getchan: Option<unsafe extern "C" fn(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s>,
+    /// Prepare the hardware of one channel. Called by `mbox_chan_init()`
+    /// (arg NULL) after the framework state is ready; critical section not
+    /// held. Returns 0 or a negated errno (then init fails with it).
+    pub setup: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, arg: *mut c_void) -> c_int>,
+    /// Quiesce the hardware of one channel. Called once by
+    /// `mbox_chan_deinit()` after all senders were released; critical
+    /// section not held. Returns 0 or a negated errno (reported by deinit).
+    pub shutdown: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> c_int>,
+    /// Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`). The
+    /// token of the message is in `chan->txtoken`. Returns 0 when the
+    /// message is on its way (an ACK will follow through
+    /// `mbox_chan_tx_done()`), or a negated errno (the message ends with
+    /// that error). Required for TX channels.
+    pub send: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
+    /// Copy the pending RX message into `data` (at least `mtu` bytes).
+    /// Returns its size (0..=mtu) or a negated errno. Called by
+    /// `mbox_chan_rx_data()`; critical section not held. Required for RX.
+    pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> isize>,
+    /// Acknowledge the message just received (may write a reply of `size`
+    /// bytes). Called by `mbox_chan_rx_data()` after `recv`, before the
+    /// client callback; critical section not held. Returns 0 or negated
+    /// errno (counted, the message is still delivered). NULL: no ACK.
+    pub acknowledge: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
+    /// Finish the current TX transfer after its ACK, or abort it after a
+    /// timeout or deinit, so that the channel can send again. NULL: nothing
+    /// to do. Returns 0 or a negated errno (ignored).
+    pub txfinish: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> c_int>,
+    /// Tell the lower half that an RX callback was (un)registered. Called by
+    /// `mbox_register_rxcallback()`/`mbox_unregister_rxcallback()` with the
+    /// critical section held. NULL: nothing to do. Returns 0 or negated
+    /// errno (then registration fails with it).
+    pub setcallback: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, cb: mbox_callback_t, arg: *mut c_void) -> c_int>,
+    /// True when an RX message is pending in the hardware.
+    pub rxavailable: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
+    /// True when the hardware can accept a TX message.
+    pub txready: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
+    /// True when the remote has acknowledged the in-flight message. Called
+    /// by `mbox_chan_tx_done()` to reject duplicate and spurious
+    /// notifications. NULL: every notification with a message in flight
+    /// is trusted.
+    pub txacked: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
+}
+
+/// A mailbox controller instance. Lower halves embed it first in their own
+/// device structure (`struct mbox_dev_s base;`).
+#[repr(C)]
+pub struct mbox_dev_s {
+    /// The lower-half operations.
+    pub ops: *const mbox_ops_s,
+    /// Largest message, in bytes, that one hardware transfer carries
+    /// (the MTU). 0 means `MBOX_DEFAULT_MTU`.
+    pub mtu: usize,
+    /// Number of channels the device offers (informational; 0 if unknown).
+    pub nchans: usize,
+}
+
+/// Opaque storage for the port's watchdog timer (the same size and
+/// alignment as `struct mbox_os_timer_s` in ffi/mbox_os.h, asserted below)
+/// so that this header does not depend on the port header.
+#[repr(C)]
+pub struct mbox_timer_storage_s {
+    pub opaque: [u64; 8],
+}
+
+/// A mailbox channel. Lower halves embed it first in their own channel
+/// structure (`struct mbox_chan_s base;`); board code may set `id` and
+/// `timeout` with designated initialisers before `mbox_chan_init()`.
+#[repr(C)]
+pub struct mbox_chan_s {
+    /// The device this channel belongs to (set by `mbox_chan_init()`).
+    pub dev: *mut mbox_dev_s,
+    /// Channel number, chosen by board code (PL320: the mailbox number).
+    pub id: c_int,
+    /// Direction (set by `mbox_chan_init()`).
+    pub dir: mbox_direction_e,
+    /// Default ACK timeout in ticks: used by `mbox_send()` and as the
+    /// deadline of every queued non-blocking message. 0 or
+    /// `MBOX_WAIT_FOREVER` mean `CONFIG_MBOX_DEFAULT_TIMEOUT`.
+    pub timeout: clock_t,
+    /// Free for the lower half.
+    pub r#priv: *mut c_void,
+    /// RX callback and its argument (set by `mbox_register_rxcallback()`).
+    pub callback: mbox_callback_t,
+    pub arg: *mut c_void,
+    /// Token of the message being passed to `ops->send`; a lower half that
+    /// can carry it to the remote and back reports the ACK with
+    /// `mbox_chan_tx_done_token()`.
+    pub txtoken: u32,
+    /// framework-private: the channel state machine.
+    pub state: ChanState,
+    /// framework-private: the port's watchdog for the in-flight message.
+    pub timer: mbox_timer_storage_s,
+    /// Trace statistics (framework-maintained; read with
+    /// `mbox_chan_get_stats()`).
+    #[cfg(feature = "trace")]
+    pub stats: mbox_stats_s,
+}
+
+/// A client's handle for sending on a TX channel.
+#[repr(C)]
+pub struct mbox_sender_s {
+    pub chan: *mut mbox_chan_s,
+    pub r#priv: *mut c_void,
+}
+
+/// A client's handle for receiving on an RX channel.
+#[repr(C)]
+pub struct mbox_receiver_s {
+    pub chan: *mut mbox_chan_s,
+    pub r#priv: *mut c_void,
+}
+
+// The port's timer object must fit the storage reserved for it here.
+static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());
+static_assertions::const_assert!(align_of::<os::sys::mbox_os_timer_s>() <= align_of::<mbox_timer_storage_s>());
+static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
+// The C enum is int-sized on every ABI we support.
+static_assertions::const_assert_eq!(size_of::<mbox_direction_e>(), size_of::<c_int>());
+static_assertions::const_assert_eq!(size_of::<mbox_callback_t>(), size_of::<usize>());
