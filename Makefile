@@ -86,7 +86,7 @@ $(BUILD)/host/%.o: ffi/host/%.c $(wildcard ffi/host/*.h) ffi/mbox_os.h
 $(HOSTLIB): $(HOST_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%: ctest/%.c ctest/fake_lower.c ctest/harness.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h
+$(BUILD)/%: ctest/%.c ctest/fake_lower.c ctest/fake_lower.h ctest/harness.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h
 	$(CC) $(ALL_CFLAGS) -o $@ $< ctest/fake_lower.c $(LIB) $(HOSTLIB) -lpthread -lm
 
 $(BUILD)/demo: ctest/demo.c $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h

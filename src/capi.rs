@@ -223,7 +223,10 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 pub unsafe extern "C" fn mbox_chan_init(
     chan: *mut mbox_chan_s,
     dev: *mut mbox_dev_s,
-    dir: mbox_direction_e,
+    // `enum mbox_direction_e` in the header (tools/headergen): taken as an
+    // int because C may pass any value, and a Rust enum outside its
+    // variants would be undefined behaviour.
+    dir: c_int,
     buffer: *mut u8,
     size: usize,
 ) -> c_int {
@@ -235,12 +238,9 @@ pub unsafe extern "C" fn mbox_chan_init(
     if ops.is_null() {
         return -EINVAL;
     }
-    // Read the direction as an integer: C may pass any int.
-    // SAFETY: mbox_direction_e is int-sized (asserted in types.rs).
-    let dir_raw: c_int = unsafe { core::mem::transmute_copy(&dir) };
-    let is_tx = match dir_raw {
-        0 => false,
-        1 => true,
+    let is_tx = match dir {
+        d if d == mbox_direction_e::MBOX_RX as c_int => false,
+        d if d == mbox_direction_e::MBOX_TX as c_int => true,
         _ => return -EINVAL,
     };
     if buffer.is_null() && size != 0 {

@@ -60,6 +60,10 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // The waiter is excluded (opaque), so cbindgen does not know it is
         // a struct tag.
         .replace("  mbox_waiter_s *", "  struct mbox_waiter_s *")
+        // mbox_chan_init() takes the direction as an int in Rust (any C
+        // value must be checkable without undefined behaviour); C callers
+        // see the enum, which has the same ABI.
+        .replace("                   int dir,", "                   enum mbox_direction_e dir,")
         // cbindgen puts the `;` of a cfg-gated last field after #endif.
         .replace("struct mbox_stats_s stats\n#endif\n  ;", "struct mbox_stats_s stats;\n#endif");
     out.push((root.join("include/nuttx/mbox/mbox.h"), text));
