@@ -549,7 +549,9 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// negated errno of `recv` (the callback, if any, gets it with NULL data);
 /// -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
 /// reception on this channel is still running (the message stays in the
-/// hardware); -ENOSYS without a `recv` op; -EINVAL for a NULL,
+/// hardware); -EAGAIN when `recv` says the message is not complete yet
+/// (no callback, nothing counted: it stays pending and is received on the
+/// next call); -ENOSYS without a `recv` op; -EINVAL for a NULL,
 /// uninitialised or TX channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
@@ -576,6 +578,15 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         Some(recv) => unsafe { recv(chan, data.cast()) },
         None => -(ENOSYS as isize),
     };
+    if n == -(EAGAIN as isize) {
+        // "Nothing complete yet" (e.g. a torn read while the sender
+        // rewrote the mailbox): the message is still pending in the
+        // hardware and will be received again. Not an error for the client.
+        let cs = Critical::enter();
+        // SAFETY: chan valid (rx_busy keeps this reception ours); lock held.
+        unsafe { state(chan, &cs) }.rx_end();
+        return -EAGAIN;
+    }
     let ret = if n < 0 {
         n as i32
     } else if n as usize > mtu {

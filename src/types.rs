@@ -109,10 +109,11 @@ pub struct mbox_ops_s {
     /// Returns its size (0..=mtu) or a negated errno. Called by
     /// `mbox_chan_rx_data()`; critical section not held. Required for RX.
     pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> isize>,
-    /// Acknowledge the message just received (may write a reply of `size`
-    /// bytes). Called by `mbox_chan_rx_data()` after `recv`, before the
-    /// client callback; critical section not held. Returns 0 or negated
-    /// errno (counted, the message is still delivered). NULL: no ACK.
+    /// Acknowledge the message just received; `data`/`size` are that
+    /// message as `recv` returned it (a lower half may inspect it; PL320
+    /// ignores it). Called by `mbox_chan_rx_data()` after `recv`, before the
+    /// client callback; critical section not held. Returns 0 or a negated
+    /// errno (ignored: the message is still delivered). NULL: no ACK.
     pub acknowledge: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
     /// Finish the current TX transfer after its ACK, or abort it after a
     /// timeout or deinit, so that the channel can send again. NULL: nothing

@@ -1,3 +1,17 @@
 //! The ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`).
+//!
+//! - [`abi`]: the C-visible board description (`pl320_chan_s`,
+//!   `pl320_config_s`), from which `include/nuttx/mbox/pl320.h` is
+//!   generated;
+//! - `regs`: the register map of DDI0306B;
+//! - [`driver`]: `pl320_initialize()`, the ops and the interrupt handler
+//!   (wire format and MTU are documented there).
 
 pub mod abi;
+pub mod driver;
+mod regs;
+
+// Declared here, not in driver.rs: tools/headergen (cbindgen) parses
+// driver.rs and would follow the module into the header.
+#[cfg(all(test, feature = "host-port"))]
+mod tests;

@@ -100,10 +100,11 @@ struct mbox_ops_s {
    */
   ptrdiff_t (*recv)(struct mbox_chan_s *chan, void *data);
   /**
-   * Acknowledge the message just received (may write a reply of `size`
-   * bytes). Called by `mbox_chan_rx_data()` after `recv`, before the
-   * client callback; critical section not held. Returns 0 or negated
-   * errno (counted, the message is still delivered). NULL: no ACK.
+   * Acknowledge the message just received; `data`/`size` are that
+   * message as `recv` returned it (a lower half may inspect it; PL320
+   * ignores it). Called by `mbox_chan_rx_data()` after `recv`, before the
+   * client callback; critical section not held. Returns 0 or a negated
+   * errno (ignored: the message is still delivered). NULL: no ACK.
    */
   int (*acknowledge)(struct mbox_chan_s *chan, const void *data, size_t size);
   /**
@@ -493,7 +494,9 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
  * negated errno of `recv` (the callback, if any, gets it with NULL data);
  * -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
  * reception on this channel is still running (the message stays in the
- * hardware); -ENOSYS without a `recv` op; -EINVAL for a NULL,
+ * hardware); -EAGAIN when `recv` says the message is not complete yet
+ * (no callback, nothing counted: it stays pending and is received on the
+ * next call); -ENOSYS without a `recv` op; -EINVAL for a NULL,
  * uninitialised or TX channel.
  */
 int mbox_chan_rx_data(struct mbox_chan_s *chan);

@@ -99,4 +99,41 @@ struct pl320_config_s {
   int irq_num;
 };
 
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Initialise the PL320 IPCM at `base` for this core and return its mailbox
+ * device, or NULL.
+ *
+ * Every entry of `config->chans` becomes a channel (id = mailbox number):
+ * TX when `src == config->ipcmint`, RX when `dst == config->ipcmint`.
+ * Channels with `ctrl` set program their mailbox (SOURCE, DSET, MSET).
+ * The handler of `config->irq_num` is attached and enabled last. Messages
+ * carry up to `4 * (DATANUM - 1)` bytes (`PL320_MTU`, 24, on a full
+ * PL320): DR0 holds the length and the message token, which the receiver
+ * echoes in its ACK so that a late ACK never completes a newer message.
+ * `config` and the channel array must stay valid for the life of the
+ * device. At most 4 devices (`CONFIG_MBOX_PL320_MAX_DEVICES`) exist.
+ *
+ * Context: task.
+ * Returns NULL, with nothing left initialised, claimed or attached, when:
+ * `config` is NULL; `base` is 0 or not 4-byte aligned; `chans` is NULL
+ * with `num_chans > 0`; `num_chans > 32`; `ipcmint` is not a line of the
+ * IPCM (< 0, >= 32 or >= INTNUM); `irq_num < 0`; the hardware at `base` is
+ * not a PL320 (PeriphID part 0x320, designer 0x41) or has fewer than 2
+ * data registers; a channel has a mailbox >= 32 or >= MBOXNUM, the same
+ * mailbox as another channel, `src == dst`, `src` or `dst` >= 32 or >=
+ * INTNUM, or neither `src` nor `dst` equal to `ipcmint`; a TX channel has
+ * no `txbuf`/`bufsize`; a channel is already initialised; a `ctrl` mailbox
+ * is owned by another sender; no device slot is free; the interrupt cannot
+ * be attached.
+ */
+struct mbox_dev_s *pl320_initialize(const struct pl320_config_s *config, uintptr_t base);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
 #endif  /* __INCLUDE_NUTTX_MBOX_PL320_H */

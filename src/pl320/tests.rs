@@ -1,0 +1,195 @@
+//! Tests of the PL320 driver's own counters and wire format, on the host
+//! port and the PL320 register model (`cargo test --features host-port`).
+//! The C tests (ctest/test_pl320_driver.c) cover the behaviour through the
+//! public API; these look at what C cannot see.
+
+extern crate std;
+
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::boxed::Box;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use core::ptr::{self, addr_of};
+
+use super::abi::{pl320_chan_s, pl320_config_s};
+use super::driver::{pl320_initialize, pl320_stats, Pl320Stats};
+use super::regs::{self, Pl320Regs};
+use crate::capi::{mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
+use crate::errno::{EAGAIN, ETIMEDOUT};
+use crate::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
+
+/// `struct pl320_model_s *` (opaque).
+type Model = c_void;
+
+const FAULT_DELAY_ACK: c_int = 2;
+
+extern "C" {
+    fn pl320_model_create(
+        base: usize,
+        nmbox: c_int,
+        nint: c_int,
+        datanum: c_int,
+        irq_of_line: *const c_int,
+    ) -> *mut Model;
+    fn pl320_model_set_fault(m: *mut Model, mbox: c_int, f: c_int, delay_ms: u32, count: u32);
+    fn pl320_model_raise_spurious(m: *mut Model, line: c_int);
+    fn host_irq_quiesce(irq: c_int, timeout_ms: c_int);
+}
+
+const BASE: usize = 0x5000_0000;
+const LINE_A: u8 = 1;
+const LINE_B: u8 = 2;
+const IRQ_A: c_int = 20;
+const IRQ_B: c_int = 21;
+const MBOX: u8 = 4;
+
+static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn on_rx(ret: c_int, _c: *mut mbox_chan_s, _a: *mut c_void, _d: *mut c_void, _s: usize) -> c_int {
+    if ret == 0 {
+        RECEIVED.fetch_add(1, Ordering::SeqCst);
+    }
+    0
+}
+
+fn zeroed_chan() -> &'static mut pl320_chan_s {
+    // SAFETY: an all-zero pl320_chan_s is what C's `= { 0 }` gives: NULL
+    // pointers, MBOX_RX, no callback, a de-initialised channel state.
+    Box::leak(Box::new(unsafe { core::mem::zeroed::<pl320_chan_s>() }))
+}
+
+fn wait_until(ms: u64, f: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        sleep(Duration::from_millis(1));
+    }
+    f()
+}
+
+fn stats(dev: *mut mbox_dev_s) -> Pl320Stats {
+    // SAFETY: dev came from pl320_initialize().
+    unsafe { pl320_stats(dev) }.expect("device")
+}
+
+#[test]
+fn counters_and_wire_format() {
+    let mut lines = [-1 as c_int; 8];
+    lines[LINE_A as usize] = IRQ_A;
+    lines[LINE_B as usize] = IRQ_B;
+    // SAFETY: valid arguments; the model lives for the rest of the test
+    // process.
+    let model = unsafe { pl320_model_create(BASE, 32, 8, 7, lines.as_ptr()) };
+    assert!(!model.is_null());
+    let regs = Pl320Regs::new(BASE);
+
+    // A sends on MBOX to B; A configures the mailbox.
+    let txbuf: &'static mut [u8; 256] = Box::leak(Box::new([0u8; 256]));
+    let ca = zeroed_chan();
+    ca.mbox = MBOX;
+    ca.src = LINE_A;
+    ca.dst = LINE_B;
+    ca.ctrl = true;
+    ca.txbuf = txbuf.as_mut_ptr();
+    ca.bufsize = txbuf.len();
+    ca.base.timeout = 1000;
+    let cb = zeroed_chan();
+    cb.mbox = MBOX;
+    cb.src = LINE_A;
+    cb.dst = LINE_B;
+    let cfg_a = pl320_config_s {
+        chans: ca,
+        num_chans: 1,
+        ipcmint: LINE_A as c_int,
+        irq_num: IRQ_A,
+    };
+    let cfg_b = pl320_config_s {
+        chans: cb,
+        num_chans: 1,
+        ipcmint: LINE_B as c_int,
+        irq_num: IRQ_B,
+    };
+    // SAFETY: configs and channels are leaked (live forever).
+    let (da, db) = unsafe { (pl320_initialize(&cfg_a, BASE), pl320_initialize(&cfg_b, BASE)) };
+    assert!(!da.is_null() && !db.is_null());
+    // SAFETY: both devices are ours.
+    let (tx, rx) = unsafe {
+        (
+            mbox_get_chan(da, MBOX as usize as *mut c_void),
+            mbox_get_chan(db, MBOX as usize as *mut c_void),
+        )
+    };
+    let mut receiver = mbox_receiver_s {
+        chan: rx,
+        r#priv: ptr::null_mut(),
+    };
+    // SAFETY: live RX channel.
+    let r = unsafe { mbox_register_rxcallback(&mut receiver, Some(on_rx), ptr::null_mut()) };
+    assert_eq!(r, 0);
+    let mut sender = mbox_sender_s {
+        chan: tx,
+        r#priv: ptr::null_mut(),
+    };
+
+    // Wire format: DR0 = token | length, payload little-endian from DR1;
+    // the receiver's ACK echoes the token with length 0.
+    let msg = [1u8, 2, 3, 4, 5, 6];
+    // SAFETY: live TX channel; msg outlives the call.
+    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 1000) };
+    assert_eq!(r, 0);
+    assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) == 1));
+    // SAFETY: tx is live; txtoken is the token of the last send.
+    let token = unsafe { addr_of!((*tx).txtoken).read() };
+    let m = MBOX as usize;
+    assert_eq!(regs.mbox_read(m, regs::DR0), (token & 0xFFFF) << 16, "ACK header");
+    assert_eq!(regs.mbox_read(m, regs::DR0 + 4), 0x0403_0201);
+    assert_eq!(regs.mbox_read(m, regs::DR0 + 8) & 0xFFFF, 0x0605);
+    assert_eq!(regs.mbox_read(m, regs::SEND), regs::SEND_IDLE);
+    assert_eq!(stats(da), Pl320Stats::default());
+    assert_eq!(stats(db), Pl320Stats::default());
+
+    // An interrupt of a mailbox B does not know: counted and masked.
+    regs.mbox_write(9, regs::SOURCE, 1 << 5);
+    regs.mbox_write(9, regs::DSET, 1 << LINE_B);
+    regs.mbox_write(9, regs::MSET, 1 << LINE_B);
+    regs.mbox_write(9, regs::SEND, regs::SEND_MSG);
+    assert!(wait_until(1000, || stats(db).unknown_mbox == 1));
+    assert_eq!(regs.mbox_read(9, regs::MSTATUS) & (1 << LINE_B), 0);
+    regs.mbox_write(9, regs::SOURCE, 0);
+
+    // A spurious interrupt: counted, nothing else.
+    // SAFETY: model is live.
+    unsafe { pl320_model_raise_spurious(model, LINE_B as c_int) };
+    assert!(wait_until(1000, || stats(db).spurious >= 1));
+    assert_eq!(RECEIVED.load(Ordering::SeqCst), 1);
+
+    // A late ACK: the send times out, the ACK arrives afterwards and is
+    // counted as stale on A (and cleared: A's line is low again).
+    // SAFETY: model is live.
+    unsafe { pl320_model_set_fault(model, MBOX as c_int, FAULT_DELAY_ACK, 100, 1) };
+    // SAFETY: as above.
+    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 30) };
+    assert_eq!(r, -ETIMEDOUT);
+    assert!(wait_until(1000, || stats(da).stale_ack == 1));
+    // SAFETY: plain port call.
+    unsafe { host_irq_quiesce(IRQ_A, 500) };
+    assert_eq!(regs.read(regs::ipcmmis(LINE_A as usize)), 0);
+    assert_eq!(regs.mbox_read(m, regs::SEND), regs::SEND_IDLE);
+
+    // A message withdrawn while being read is a torn read (-EAGAIN).
+    let mut buf = [0u8; 32];
+    // SAFETY: rx is B's live RX channel; buf holds the MTU. No message is
+    // pending (SEND == 0), as if the sender had just aborted it.
+    let n = unsafe { ((*(*db).ops).recv.expect("recv op"))(rx, buf.as_mut_ptr().cast()) };
+    assert_eq!(n, -(EAGAIN as isize));
+    assert_eq!(stats(db).torn_read, 1);
+
+    // The channel still works.
+    // SAFETY: as above.
+    assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), 3, 1000) }, 0);
+    assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) >= 3));
+}
