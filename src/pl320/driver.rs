@@ -146,11 +146,12 @@ impl Pl320Dev {
     /// Runs `f` on the mutable state under the critical section.
     fn with_mut<R>(&self, f: impl FnOnce(&mut DevMut) -> R) -> R {
         let _cs = Critical::enter();
-        // SAFETY: DevMut is only ever reached through this function, which
-        // holds the critical section, so no other reference to it exists;
-        // the closure cannot re-enter with_mut on the same device because
-        // it only receives the DevMut.
-        f(unsafe { &mut *self.mutable.get() })
+        // DevMut is only ever reached through this function, which holds
+        // the critical section, so no other reference to it exists; the
+        // closure cannot re-enter with_mut because it only gets the DevMut.
+        // SAFETY: exclusive access, as explained above.
+        let m = unsafe { &mut *self.mutable.get() };
+        f(m)
     }
 
     fn count(&self, f: impl FnOnce(&mut Pl320Stats)) {

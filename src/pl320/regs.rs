@@ -122,10 +122,10 @@ impl Pl320Regs {
 
     #[inline]
     pub(crate) fn read(&self, off: usize) -> u32 {
-        // SAFETY: `base` is the address board code gave pl320_initialize()
-        // for this IPCM and `off` is one of the register offsets above, so
-        // the access stays inside the device's 4 KiB register window; the
-        // port allows register access from any context.
+        // `base` is the address board code gave pl320_initialize() and
+        // `off` one of the offsets above: the access stays inside the
+        // device's 4 KiB window; the port allows it from any context.
+        // SAFETY: an aligned register inside the window (see above).
         unsafe { sys::mbox_os_getreg32(self.base.wrapping_add(off)) }
     }
 
