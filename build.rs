@@ -36,12 +36,21 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let pl320_max_devices: usize = env::var("CONFIG_MBOX_PL320_MAX_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| (1..=32).contains(&n))
+        .unwrap_or(4);
     println!("cargo:rerun-if-env-changed=CONFIG_MBOX_DEFAULT_TIMEOUT");
+    println!("cargo:rerun-if-env-changed=CONFIG_MBOX_PL320_MAX_DEVICES");
     std::fs::write(
         out.join("kconfig.rs"),
         format!(
             "/// CONFIG_MBOX_DEFAULT_TIMEOUT: ticks used when a channel's timeout is 0.\n\
-             pub const DEFAULT_TIMEOUT_TICKS: u64 = {default_timeout};\n"
+             pub const DEFAULT_TIMEOUT_TICKS: u64 = {default_timeout};\n\
+             /// CONFIG_MBOX_PL320_MAX_DEVICES: static PL320 device slots.\n\
+             #[allow(dead_code)]\n\
+             pub const PL320_MAX_DEVICES: usize = {pl320_max_devices};\n"
         ),
     )
     .unwrap();
@@ -50,7 +59,12 @@ fn main() {
         for f in ["ffi/host/host_port.c", "ffi/host/pl320_model.c", "ffi/host/host.h", "ffi/host/pl320_model.h"] {
             println!("cargo:rerun-if-changed={f}");
         }
+        // The host port's tick rate (Kconfig HOST_TICK_HZ, as the Makefile
+        // passes it to the C tests).
+        println!("cargo:rerun-if-env-changed=CONFIG_HOST_TICK_HZ");
+        let hz = env::var("CONFIG_HOST_TICK_HZ").unwrap_or_else(|_| "1000".into());
         cc::Build::new()
+            .define("CONFIG_HOST_TICK_HZ", hz.as_str())
             .file("ffi/host/host_port.c")
             .file("ffi/host/pl320_model.c")
             .include("ffi")

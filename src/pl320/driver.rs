@@ -69,7 +69,7 @@ use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, m
 
 /// Number of PL320 devices (one per core and IPCM) `pl320_initialize()`
 /// can create.
-pub(crate) const CONFIG_MBOX_PL320_MAX_DEVICES: usize = 4;
+pub(crate) const CONFIG_MBOX_PL320_MAX_DEVICES: usize = crate::kconfig::PL320_MAX_DEVICES;
 
 /// Lookup-table entry of a mailbox that has no channel.
 const NO_CHAN: u8 = 0xFF;
@@ -756,7 +756,8 @@ unsafe fn validate(
 /// PL320): DR0 holds the length and the message token, which the receiver
 /// echoes in its ACK so that a late ACK never completes a newer message.
 /// `config` and the channel array must stay valid for the life of the
-/// device. At most 4 devices (`CONFIG_MBOX_PL320_MAX_DEVICES`) exist.
+/// device. At most `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4)
+/// devices exist.
 ///
 /// Context: task.
 /// Returns NULL, with nothing left initialised, claimed or attached, when:

@@ -115,7 +115,8 @@ extern "C" {
  * PL320): DR0 holds the length and the message token, which the receiver
  * echoes in its ACK so that a late ACK never completes a newer message.
  * `config` and the channel array must stay valid for the life of the
- * device. At most 4 devices (`CONFIG_MBOX_PL320_MAX_DEVICES`) exist.
+ * device. At most `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4)
+ * devices exist.
  *
  * Context: task.
  * Returns NULL, with nothing left initialised, claimed or attached, when:
