@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""`make bench`: build and run every libmbox benchmark, then write
+BENCHMARKS.md (bench/report.py) and the plots (bench/plot.py).
+
+Stages (each prints its progress and how long it took):
+
+  1. libraries   libmbox.a in four configurations (no features, trace,
+                 pl320, trace+pl320), built as the Makefile builds the
+                 shipped archive (`cargo rustc --release --crate-type
+                 staticlib`, LTO, opt-level "s") into target/bench, so the
+                 main target/ is never touched
+  2. programs    the C benchmarks of bench/ (gcc -O2)
+  3. size        code and data that a --gc-sections link keeps from
+                 libmbox.a (linker map), sizeof of the public structs,
+                 undefined symbols of the crate's objects (no allocator)
+  4. callgrind   instructions per message and lock-held instructions
+                 (bench/instr.c on the minimal port)
+  5. heap        memcheck on bench/instr (heap usage of the whole program),
+                 callgrind call graph of the two-core bench (who calls
+                 malloc/free: never libmbox)
+  6. twocore     throughput and latency over the PL320 model
+  7. rust        `cargo bench --bench state_machine --features host-port`
+  8. report      results.json, plots, BENCHMARKS.md
+
+Everything lands in build/bench/ (results.json holds all numbers); the
+plots in bench/plots/; BENCHMARKS.md at the top of the repository.
+"""
+
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "build", "bench")
+TARGET_DIR = os.path.join("target", "bench")
+
+# (name, cargo features)
+CONFIGS = [
+    ("none", []),
+    ("trace", ["trace"]),
+    ("pl320", ["pl320"]),
+    ("trace-pl320", ["trace", "pl320"]),
+]
+FULL = "trace-pl320"
+
+T0 = time.time()
+
+
+def log(msg):
+    print(f"[bench {time.time() - T0:6.1f}s] {msg}", flush=True)
+
+
+def run(cmd, quiet=False, check=True, env=None, **kw):
+    if not quiet:
+        print("  $ " + " ".join(cmd), flush=True)
+    r = subprocess.run(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    if check and r.returncode != 0:
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        raise SystemExit(f"bench: command failed ({r.returncode}): {' '.join(cmd)}")
+    return r
+
+
+def cdefs(features):
+    d = ["-DCONFIG_HOST_TICK_HZ=1000"]
+    if "trace" in features:
+        d.append("-DCONFIG_MBOX_TRACE=1")
+    if "pl320" in features:
+        d.append("-DCONFIG_MBOX_PL320=1")
+    return d
+
+
+def first_line(cmd):
+    try:
+        r = subprocess.run(cmd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            return "?"
+        return r.stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+# ---------------------------------------------------------------------------
+# 0. The machine
+# ---------------------------------------------------------------------------
+
+
+def machine(args):
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1048576:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    rev = first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
+        "kernel": platform.release(),
+        "rustc": first_line(["rustc", "--version"]),
+        "cargo": first_line([args.cargo, "--version"]),
+        "gcc": first_line([args.cc, "--version"]),
+        "valgrind": first_line(["valgrind", "--version"]),
+        "python": platform.python_version(),
+        "git": rev,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+# ---------------------------------------------------------------------------
+# 1. Libraries
+# ---------------------------------------------------------------------------
+
+
+def build_libs(args):
+    libs = {}
+    for name, feats in CONFIGS:
+        cmd = [args.cargo, "rustc", "-q", "--release", "--lib", "--crate-type", "staticlib",
+               "--no-default-features"]
+        if feats:
+            cmd += ["--features", ",".join(feats)]
+        cmd += ["--target-dir", TARGET_DIR]
+        log(f"library {name}: features [{', '.join(feats)}]")
+        run(cmd)
+        dst = os.path.join(OUT, f"libmbox-{name}.a")
+        shutil.copyfile(os.path.join(ROOT, TARGET_DIR, "release", "libmbox.a"), dst)
+        libs[name] = dst
+    return libs
+
+
+# ---------------------------------------------------------------------------
+# 2. Programs
+# ---------------------------------------------------------------------------
+
+CFLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-O2", "-pthread",
+          "-Iinclude", "-Iffi", "-Iffi/host", "-Ictest", "-Ibench"]
+
+
+def build_programs(args, libs):
+    full = dict(CONFIGS)[FULL]
+    cc = [args.cc] + CFLAGS + cdefs(full)
+    hostobjs = []
+    os.makedirs(os.path.join(OUT, "host"), exist_ok=True)
+    for src in ["ffi/host/host_port.c", "ffi/host/pl320_model.c"]:
+        obj = os.path.join(OUT, "host", os.path.basename(src)[:-2] + ".o")
+        run(cc + ["-c", src, "-o", obj])
+        hostobjs.append(obj)
+    progs = {}
+    progs["instr"] = os.path.join(OUT, "instr")
+    run(cc + ["-o", progs["instr"], "bench/instr.c", "bench/port_min.c", "ctest/fake_lower.c",
+              libs[FULL], "-lpthread"])
+    progs["instr-count"] = os.path.join(OUT, "instr-count")
+    run(cc + ["-DBENCH_COUNT_CALLS=1", "-o", progs["instr-count"], "bench/instr.c", "bench/port_min.c",
+              "ctest/fake_lower.c", libs[FULL], "-lpthread"])
+    progs["twocore"] = os.path.join(OUT, "twocore")
+    run(cc + ["-o", progs["twocore"], "bench/twocore.c"] + hostobjs + [libs[FULL], "-lpthread", "-lm"])
+    return progs
+
+
+# ---------------------------------------------------------------------------
+# 3. Size
+# ---------------------------------------------------------------------------
+
+OUT_CLASS = [
+    (re.compile(r"^\.text"), "text"),
+    (re.compile(r"^\.(rodata|data\.rel\.ro)"), "rodata"),
+    (re.compile(r"^\.(eh_frame|gcc_except_table)"), "eh"),
+    (re.compile(r"^\.(tdata|data)"), "data"),
+    (re.compile(r"^\.(tbss|bss)"), "bss"),
+]
+
+
+def parse_map(path, libname):
+    """Input sections kept from `libname`, by output section class:
+    {class: bytes}, plus [(class, input section, bytes, member)]."""
+    totals = {"text": 0, "rodata": 0, "data": 0, "bss": 0, "eh": 0}
+    items = []
+    in_map = False
+    out_cls = None
+    pending = None
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("Linker script and memory map"):
+                in_map = True
+                continue
+            if not in_map:
+                continue
+            m = re.match(r"^(\.[^\s]+)", line)
+            if m:
+                out_cls = None
+                for rx, cls in OUT_CLASS:
+                    if rx.match(m.group(1)):
+                        out_cls = cls
+                        break
+                pending = None
+                continue
+            m = re.match(r"^ (\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$", line)
+            if m:
+                name, size, where = m.group(1), int(m.group(3), 16), m.group(4)
+            else:
+                m = re.match(r"^ (\S+)$", line)
+                if m and not line.startswith("  "):
+                    pending = m.group(1)
+                    continue
+                m = re.match(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$", line)
+                if not m or pending is None:
+                    continue
+                name, size, where = pending, int(m.group(2), 16), m.group(3)
+            pending = None
+            if out_cls is None or libname not in where or size == 0:
+                continue
+            member = where.split("(", 1)[1].rstrip(")") if "(" in where else where
+            totals[out_cls] += size
+            items.append((out_cls, name, size, member))
+    return totals, items
+
+
+def demangle(names):
+    if not names:
+        return []
+    try:
+        r = subprocess.run(["c++filt"], input="\n".join(names), text=True, stdout=subprocess.PIPE)
+        out = r.stdout.splitlines()
+        if len(out) == len(names):
+            return [re.sub(r"::h[0-9a-f]{16}$", "", o) for o in out]
+    except OSError:
+        pass
+    return names
+
+
+def section_symbol(sec):
+    for p in (".text.", ".rodata.", ".data.rel.ro.", ".data.", ".bss."):
+        if sec.startswith(p):
+            return sec[len(p):]
+    return sec
+
+
+def size_stage(args, libs):
+    res = {"configs": {}, "sizeof": {}, "undefined": {}}
+    port = [args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Os", "-ffunction-sections",
+            "-fdata-sections", "-Iinclude", "-Iffi", "-Ibench"]
+    for name, feats in CONFIGS:
+        lib = libs[name]
+        entry = {}
+        for variant, extra in (("app", []), ("baseline", ["-DSIZE_NO_CALLS=1"])):
+            exe = os.path.join(OUT, f"size_{variant}-{name}")
+            mp = exe + ".map"
+            run(port + cdefs(feats) + extra + ["-Wl,--gc-sections", f"-Wl,-Map={mp}", "-o", exe,
+                                               "bench/size_app.c", "bench/port_min.c", lib], quiet=True)
+            totals, items = parse_map(mp, os.path.basename(lib))
+            entry[variant] = totals
+            if variant == "app":
+                syms = [section_symbol(i[1]) for i in items]
+                dem = demangle(syms)
+                funcs = {}
+                for (cls, sec, size, member), d in zip(items, dem):
+                    if cls != "text":
+                        continue
+                    funcs[d] = funcs.get(d, 0) + size
+                entry["functions"] = sorted(funcs.items(), key=lambda kv: -kv[1])
+                members = {}
+                for cls, sec, size, member in items:
+                    if cls in ("text", "rodata"):
+                        key = member.split("-", 1)[0]
+                        members[key] = members.get(key, 0) + size
+                entry["by_member"] = members
+        res["configs"][name] = entry
+        t = entry["app"]
+        log(f"size {name}: .text {t['text']} B, .rodata {t['rodata']} B, .data {t['data']} B, "
+            f".bss {t['bss']} B (baseline without calls: {entry['baseline']['text'] + entry['baseline']['rodata']} B)")
+
+        exe = os.path.join(OUT, f"sizes-{name}")
+        run([args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Iinclude"] + cdefs(feats) +
+            ["-o", exe, "bench/sizes.c"], quiet=True)
+        out = run([exe], quiet=True).stdout
+        res["sizeof"][name] = {m.group(1): [int(m.group(2)), int(m.group(3))]
+                               for m in re.finditer(r"^sizeof (.+?) (\d+) (\d+)$", out, re.M)}
+
+        # Undefined symbols of the crate's own objects: an allocator would
+        # show up here (malloc, free, __rust_alloc, ...).
+        nm = run(["nm", "-u", "-A", lib], quiet=True, check=False).stdout
+        undef = sorted({ln.rsplit(None, 1)[-1] for ln in nm.splitlines() if ":mbox-" in ln})
+        res["undefined"][name] = undef
+    return res
+
+
+# ---------------------------------------------------------------------------
+# 4. Callgrind
+# ---------------------------------------------------------------------------
+
+
+def parse_callgrind(path):
+    """(trigger name, total Ir, {function: self Ir}) of one dump written
+    with --compress-strings=no --compress-pos=no."""
+    name = None
+    total = None
+    selfc = {}
+    calls = {}
+    fn = None
+    cfn = None
+    skip_next = False
+    with open(path) as f:
+        for line in f:
+            if skip_next:
+                skip_next = False
+                continue
+            if line.startswith("cfn="):
+                cfn = line[4:].strip()
+                continue
+            if line.startswith("desc: Trigger:"):
+                m = re.search(r"Client Request: (.*)$", line.strip())
+                name = m.group(1) if m else line.split(":", 2)[2].strip()
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+            elif line.startswith("fn="):
+                fn = line[3:].strip()
+            elif line.startswith("calls="):
+                skip_next = True  # the next line is the call's inclusive cost
+                if cfn is not None:
+                    calls[cfn] = calls.get(cfn, 0) + int(line[6:].split()[0])
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                parts = line.split()
+                if len(parts) >= 2 and fn is not None:
+                    try:
+                        selfc[fn] = selfc.get(fn, 0) + int(parts[1])
+                    except ValueError:
+                        pass
+    return name, total, selfc, calls
+
+
+def category(fn):
+    if fn.startswith("mbox_os_") or fn.startswith("bench_run_as_interrupt") or fn == "min_fatal":
+        return "port"
+    if fn.startswith("pl320_model") or fn.startswith("host_"):
+        return "model/host"
+    if (fn.startswith("mbox::") or fn.startswith("<mbox::") or fn.startswith("mbox_")
+            or fn.startswith("pl320_") or fn.startswith("core::") or fn.startswith("<core::")):
+        return "libmbox"
+    if fn.startswith("fake_") or fn.startswith("null_") or fn in ("chan_index", "dev_of"):
+        return "lower half"
+    if fn.startswith("pthread_") or fn.startswith("__pthread") or "mem" in fn or fn.startswith("__lll"):
+        return "libc"
+    return "harness"
+
+
+def callgrind_stage(args, progs):
+    d = os.path.join(OUT, "callgrind")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    out = os.path.join(d, "instr.out")
+    log("callgrind: bench/instr (fast paths, floors, critical sections)")
+    r = run(["valgrind", "--tool=callgrind", "--collect-atstart=no", "--compress-strings=no",
+             "--compress-pos=no", f"--callgrind-out-file={out}", progs["instr"]])
+    info = dict(re.findall(r"^(\w+) (\d+)$", r.stdout, re.M))
+    iters = int(info["iter"])
+    per_batch = int(info["batch"]) * int(info["nbatch"])
+    cs_reps = int(info["cs_reps"])
+    cs_enters = {m.group(1): int(m.group(2)) for m in re.finditer(r"^cs_enters (\S+) (\d+)$", r.stdout, re.M)}
+    # The port-call counts come from the counting build, run natively.
+    rc = run([progs["instr-count"]], quiet=True)
+    port_calls = {m.group(1): {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+                  for m in re.finditer(r"^calls (\S+) (.*)$", rc.stdout, re.M)}
+    if int(info.get("errors", "1")) != 0:
+        raise SystemExit("bench: bench/instr reported errors:\n" + r.stdout)
+    regions = {}
+    for p in glob.glob(out + ".*"):
+        name, total, selfc, calls = parse_callgrind(p)
+        if name is None or total is None:
+            continue
+        regions[name] = (total, selfc, calls)
+    rows = {}
+    for name, (total, selfc, calls) in regions.items():
+        parts = name.split("/")
+        if len(parts) != 3:
+            continue
+        tgt, row, kind = parts
+        if row.startswith("cs_"):
+            continue
+        n = per_batch if row in ("nb_queue", "drain") else iters
+        cats = {}
+        for fn, c in selfc.items():
+            k = category(fn)
+            cats[k] = cats.get(k, 0) + c
+        top = sorted(((fn, c / n) for fn, c in selfc.items()), key=lambda kv: -kv[1])[:12]
+        rows.setdefault(tgt, {}).setdefault(row, {})[kind] = {
+            "ir": total / n, "by_category": {k: v / n for k, v in cats.items()}, "top": top,
+            "port_calls": {"mbox_os_" + k: v / n for k, v in port_calls.get(name, {}).items()},
+        }
+    cs = {}
+    for name, (total, _, _) in regions.items():
+        m = re.match(r"^(\w+)/(cs_send|cs_txdone)/(\d+)$", name)
+        if not m:
+            continue
+        tgt, what, depth = m.group(1), m.group(2), int(m.group(3))
+        cs.setdefault(tgt, {}).setdefault(what, {})[depth] = {
+            "ir_per_call": total / cs_reps, "sections_per_call": cs_enters.get(name, 0) / cs_reps,
+        }
+    loop = regions.get("harness/loop/total", (0, {}))[0] / iters
+    for tgt in rows:
+        if tgt == "harness":
+            continue
+        b = rows[tgt]
+        summary = ", ".join(f"{row} {b[row]['total']['ir']:.0f}/{b[row]['floor']['ir']:.0f}" for row in b
+                            if "total" in b[row] and "floor" in b[row])
+        log(f"callgrind {tgt}: Ir per message total/floor: {summary}")
+    return {"rows": rows, "cs": cs, "loop_overhead": loop, "iters": iters, "per_batch": per_batch,
+            "cs_reps": cs_reps}
+
+
+# ---------------------------------------------------------------------------
+# 5. Heap
+# ---------------------------------------------------------------------------
+
+ALLOC_FNS = re.compile(r"^(malloc|calloc|realloc|free|posix_memalign|aligned_alloc|memalign|valloc|"
+                       r"__rust_alloc\w*|__rust_dealloc|__rust_realloc)\b")
+
+
+def is_libmbox_fn(fn):
+    if fn.startswith("mbox_os_") or fn.startswith("pl320_model"):
+        return False
+    return (fn.startswith("mbox::") or fn.startswith("<mbox::") or fn.startswith("mbox_")
+            or fn.startswith("pl320_"))
+
+
+def heap_stage(args, progs):
+    res = {}
+    log("heap: memcheck on bench/instr (libmbox + fake lower half + minimal port, one thread)")
+    r = run(["valgrind", "--tool=memcheck", "--error-exitcode=3", progs["instr"]], check=False)
+    m = re.search(r"total heap usage: ([\d,]+) allocs, ([\d,]+) frees, ([\d,]+) bytes allocated", r.stderr)
+    e = re.search(r"ERROR SUMMARY: (\d+) errors", r.stderr)
+    res["memcheck_instr"] = {
+        "allocs": int(m.group(1).replace(",", "")) if m else None,
+        "frees": int(m.group(2).replace(",", "")) if m else None,
+        "bytes": int(m.group(3).replace(",", "")) if m else None,
+        "errors": int(e.group(1)) if e else None,
+        "exit": r.returncode,
+    }
+    log(f"heap: bench/instr under memcheck: {res['memcheck_instr']}")
+
+    log("heap: callgrind call graph of the two-core bench (who calls the allocator)")
+    d = os.path.join(OUT, "callgrind")
+    out = os.path.join(d, "twocore.out")
+    tdir = os.path.join(OUT, "twocore-valgrind")
+    os.makedirs(tdir, exist_ok=True)
+    r = run(["valgrind", "--tool=callgrind", "--compress-strings=no", "--compress-pos=no",
+             f"--callgrind-out-file={out}", progs["twocore"], "--outdir", tdir, "--only", "4", "4",
+             "--seconds", "0.5", "--warmup", "0.1"], check=False)
+    callers = {}
+    lib_fns = set()
+    fn = None
+    calls_pending = None
+    with open(out) as f:
+        for line in f:
+            if line.startswith("fn="):
+                fn = line[3:].strip()
+                if is_libmbox_fn(fn):
+                    lib_fns.add(fn)
+            elif line.startswith("cfn="):
+                calls_pending = line[4:].strip()
+            elif line.startswith("calls=") and calls_pending is not None:
+                if ALLOC_FNS.match(calls_pending):
+                    n = int(line.split("=", 1)[1].split()[0])
+                    key = (calls_pending.split()[0], fn)
+                    callers[key] = callers.get(key, 0) + n
+                calls_pending = None
+    msgs = re.search(r'"messages": (\d+)', r.stdout)
+    res["twocore_callgraph"] = {
+        "messages": int(msgs.group(1)) if msgs else None,
+        "libmbox_functions_run": len(lib_fns),
+        "alloc_calls": sorted([[a, c, n] for (a, c), n in callers.items()], key=lambda x: -x[2]),
+        "alloc_calls_from_libmbox": sum(n for (a, c), n in callers.items() if is_libmbox_fn(c)),
+    }
+    g = res["twocore_callgraph"]
+    log(f"heap: two-core run under callgrind: {g['messages']} messages, {g['libmbox_functions_run']} libmbox "
+        f"functions executed, allocator calls from libmbox: {g['alloc_calls_from_libmbox']}, "
+        f"from elsewhere: {sum(x[2] for x in g['alloc_calls'])}")
+    return res
+
+
+# ---------------------------------------------------------------------------
+# 6. Two cores
+# ---------------------------------------------------------------------------
+
+
+def twocore_stage(args, progs):
+    d = os.path.join(OUT, "twocore-cdf")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    log(f"twocore: PL320 model, senders 1/4/16 x depth blocking/1/4/16/64, {args.rounds} rounds of "
+        f"{args.warmup} s warm-up + {args.seconds} s measured each")
+    cmd = [progs["twocore"], "--outdir", d, "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+           "--rounds", str(args.rounds)]
+    print("  $ " + " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=None)
+    out, _ = p.communicate()
+    results = []
+    config = model = None
+    for line in out.splitlines():
+        if line.startswith("result "):
+            results.append(json.loads(line[7:]))
+        elif line.startswith("config "):
+            config = json.loads(line[7:])
+        elif line.startswith("model "):
+            model = json.loads(line[6:])
+    if not results:
+        raise SystemExit("bench: twocore produced no result:\n" + out)
+    return {"results": results, "config": config, "model": model, "exit": p.returncode, "cdf_dir": d}
+
+
+# ---------------------------------------------------------------------------
+# 7. Rust micro-benchmark
+# ---------------------------------------------------------------------------
+
+
+def rust_stage(args):
+    log("rust: cargo bench --bench state_machine --features host-port")
+    r = run([args.cargo, "bench", "-q", "--bench", "state_machine", "--features", "host-port",
+             "--target-dir", TARGET_DIR])
+    cases = []
+    sizes = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"^bench: (\S+) ns_per_op=([\d.]+) min=([\d.]+) ops=(\d+)$", line)
+        if m:
+            cases.append({"case": m.group(1), "ns_per_op": float(m.group(2)), "min_ns": float(m.group(3)),
+                          "ops": int(m.group(4))})
+            print("  " + line, flush=True)
+        m = re.match(r"^size: (\S+) (\d+)$", line)
+        if m:
+            sizes[m.group(1)] = int(m.group(2))
+    return {"cases": cases, "sizes": sizes}
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+
+def ensure_matplotlib(args):
+    r = subprocess.run([args.python, "-c", "import matplotlib"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if r.returncode == 0:
+        return True
+    log("plots: installing matplotlib (python3 -m pip install --quiet matplotlib)")
+    r = subprocess.run([args.python, "-m", "pip", "install", "--quiet", "matplotlib"])
+    return r.returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cc", default=os.environ.get("CC", "gcc"))
+    ap.add_argument("--cargo", default=os.environ.get("CARGO", "cargo"))
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--seconds", type=float, default=1.0, help="measured window of each two-core run")
+    ap.add_argument("--warmup", type=float, default=0.2, help="warm-up of each two-core run")
+    ap.add_argument("--rounds", type=int, default=5, help="two-core rounds over all configurations")
+    ap.add_argument("--command", default="make bench", help="the command recorded in BENCHMARKS.md")
+    ap.add_argument("--out", default=os.path.join("build", "bench"), help="programs and raw results")
+    args = ap.parse_args()
+
+    global OUT
+    OUT = os.path.join(ROOT, args.out)
+    need_valgrind = shutil.which("valgrind") is None or not os.path.exists("/usr/include/valgrind/callgrind.h")
+    if need_valgrind and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("valgrind (and valgrind/callgrind.h) missing: apt-get install -y valgrind")
+        subprocess.run(["apt-get", "update", "-qq"])
+        subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench: valgrind not found (apt-get install -y valgrind)")
+    if not os.path.exists("/usr/include/valgrind/callgrind.h"):
+        raise SystemExit("bench: /usr/include/valgrind/callgrind.h not found (apt-get install -y valgrind)")
+    os.makedirs(OUT, exist_ok=True)
+
+    results = {"machine": machine(args), "command": args.command}
+    stages = {}
+
+    def stage(name, fn, *a):
+        t = time.time()
+        v = fn(*a)
+        stages[name] = round(time.time() - t, 1)
+        return v
+
+    log("machine: " + ", ".join(f"{k}={v}" for k, v in results["machine"].items()))
+    libs = stage("libraries", build_libs, args)
+    log("programs: bench/instr, bench/twocore")
+    progs = stage("programs", build_programs, args, libs)
+    results["size"] = stage("size", size_stage, args, libs)
+    results["callgrind"] = stage("callgrind", callgrind_stage, args, progs)
+    results["heap"] = stage("heap", heap_stage, args, progs)
+    results["twocore"] = stage("twocore", twocore_stage, args, progs)
+    results["rust"] = stage("rust", rust_stage, args)
+
+    have_mpl = stage("matplotlib", ensure_matplotlib, args)
+    results["stages"] = stages
+    results["elapsed_s"] = round(time.time() - T0, 1)
+    path = os.path.join(OUT, "results.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    log(f"results: {os.path.relpath(path, ROOT)}")
+
+    plots = []
+    if have_mpl:
+        log("plots: bench/plot.py")
+        r = run([args.python, "bench/plot.py", path, "bench/plots"], check=False)
+        sys.stdout.write(r.stdout)
+        if r.returncode != 0:
+            sys.stderr.write(r.stderr)
+        else:
+            plots = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("wrote ")]
+    else:
+        log("plots: matplotlib unavailable, BENCHMARKS.md will say so")
+    results["plots"] = plots
+    results["elapsed_s"] = round(time.time() - T0, 1)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+
+    log("report: bench/report.py -> BENCHMARKS.md")
+    run([args.python, "bench/report.py", path, "BENCHMARKS.md"])
+    log(f"done in {time.time() - T0:.0f} s: BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
