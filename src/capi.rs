@@ -420,8 +420,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // keeps it unchanged during the call.
         unsafe { core::slice::from_raw_parts(data.cast(), size) }
     };
-    let mut w;
-    {
+    if timeout == Some(0) {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
         let st = match unsafe { live(chan, &cs, true) } {
@@ -431,42 +430,43 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         if size > st.mtu() {
             return -EMSGSIZE;
         }
-        let ticks = timeout.unwrap_or(st.timeout());
-        if ticks == 0 {
-            // SAFETY: live channel.
-            let mut env = unsafe { OpsEnv::new(chan) };
-            return st.submit_nb(&mut env, msg);
-        }
-        if os::in_interrupt() {
-            return -EPERM;
-        }
-        let deadline = if ticks == FOREVER { FOREVER } else { os::now().saturating_add(ticks).min(FOREVER - 1) };
-        w = Waiter::new(msg, deadline);
+        // SAFETY: live channel.
+        let mut env = unsafe { OpsEnv::new(chan) };
+        return st.submit_nb(&mut env, msg);
     }
-    // The wait object is initialised at its final address, outside the
-    // critical section (a port may need to allocate or block here).
+    // Blocking: mbox_send() (the channel's timeout) or a timeout > 0.
+    if os::in_interrupt() {
+        return -EPERM;
+    }
+    // The wait object is initialised at its final address before the
+    // critical section (a port may need to allocate or block there), so a
+    // single pass under the lock validates and submits.
+    let mut w = Waiter::new(msg, FOREVER);
     if let Err(e) = w.os.init() {
         return e;
     }
     let mut result;
     {
         let cs = Critical::enter();
-        // Re-check: the channel may have been de-initialised meanwhile.
-        // SAFETY: chan valid; lock held.
-        match unsafe { live(chan, &cs, true) } {
-            Err(e) => result = Some(e),
+        // SAFETY: chan NULL or valid; lock held.
+        result = match unsafe { live(chan, &cs, true) } {
+            Err(e) => Some(e),
+            Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
             Ok(st) => {
+                let ticks = timeout.unwrap_or(st.timeout());
+                let now = os::now();
+                w.set_deadline(if ticks == FOREVER { FOREVER } else { now.saturating_add(ticks).min(FOREVER - 1) });
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
                 // SAFETY: `w` stays in place on this stack frame and is not
                 // touched outside the critical section until it is Done or
                 // waiter_timeout() returned, which the loop below ensures.
-                result = match unsafe { st.submit_blocking(&mut env, &mut w) } {
+                match unsafe { st.submit_blocking(&mut env, &mut w) } {
                     Submit::Done(r) => Some(r),
                     Submit::Pending => None,
-                };
+                }
             }
-        }
+        };
     }
     while result.is_none() {
         let deadline = w.deadline();
@@ -571,7 +571,10 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         // SAFETY: live channel: dev and ops valid.
         ops = unsafe { &*(*(*chan).dev).ops };
     }
-    let mut stack = [0u32; MBOX_RX_STACK_MAX / 4];
+    // Scratch for channels without a buffer. Left uninitialised: `recv`
+    // writes the message into it and only the `n` bytes it reports are
+    // read back (zeroing it would cost every reception).
+    let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
     let data: *mut u8 = if buf.is_null() { stack.as_mut_ptr().cast() } else { buf };
     let n = match ops.recv {
         // SAFETY: data has room for mtu bytes (checked at init).

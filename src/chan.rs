@@ -137,6 +137,12 @@ impl Waiter {
         self.deadline
     }
 
+    /// Sets the deadline before the waiter is submitted.
+    pub fn set_deadline(&mut self, deadline: Ticks) {
+        debug_assert!(self.state == WaitState::New);
+        self.deadline = deadline;
+    }
+
     fn payload(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
@@ -340,23 +346,27 @@ impl ChanState {
         s
     }
 
-    fn go_busy(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: *mut Waiter) {
+    /// The message `token` is in flight from `now` until `deadline`. Arming
+    /// the watchdog replaces any earlier arming, so the previous message's
+    /// watchdog needs no separate cancel.
+    fn go_busy(&mut self, env: &mut impl ChanEnv, now: Ticks, token: u32, deadline: Ticks, w: *mut Waiter) {
         self.busy = 1;
         self.inflight_token = token;
         self.inflight_deadline = deadline;
         self.inflight_waiter = w;
         env.count(Stat::Sent);
         if deadline != FOREVER {
-            let now = env.now();
             env.arm(deadline.saturating_sub(now).max(1));
+        } else {
+            env.disarm();
         }
     }
 
-    fn deadline_from_now(env: &impl ChanEnv, ticks: Ticks) -> Ticks {
+    fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
         if ticks == FOREVER {
             FOREVER
         } else {
-            env.now().saturating_add(ticks).min(FOREVER - 1)
+            now.saturating_add(ticks).min(FOREVER - 1)
         }
     }
 
@@ -373,8 +383,9 @@ impl ChanState {
                 env.count(Stat::SendErr);
                 return r;
             }
-            let deadline = Self::deadline_from_now(env, self.timeout);
-            self.go_busy(env, seq, deadline, ptr::null_mut());
+            let now = env.now();
+            let deadline = Self::deadline_from(now, self.timeout);
+            self.go_busy(env, now, seq, deadline, ptr::null_mut());
             return 0;
         }
         let seq = self.next_seq;
@@ -407,7 +418,8 @@ impl ChanState {
             }
             w.state = WaitState::InFlight;
             let deadline = w.deadline;
-            self.go_busy(env, w.seq, deadline, w);
+            let now = env.now();
+            self.go_busy(env, now, w.seq, deadline, w);
             return Submit::Pending;
         }
         w.state = WaitState::Queued;
@@ -417,9 +429,10 @@ impl ChanState {
         Submit::Pending
     }
 
-    /// Ends the in-flight message with `result` and tells its owner.
+    /// Ends the in-flight message with `result` and tells its owner. The
+    /// watchdog is left to the caller: the next message re-arms it, and
+    /// going idle disarms it (start_next, deinit).
     fn finish(&mut self, env: &mut impl ChanEnv, result: i32) {
-        env.disarm();
         env.txfinish();
         self.busy = 0;
         env.count(match result {
@@ -440,30 +453,34 @@ impl ChanState {
     /// Starts the oldest waiting message; skips (and ends) the ones that
     /// cannot go: expired blocked senders and lower-half send errors.
     fn start_next(&mut self, env: &mut impl ChanEnv) {
+        // One clock reading serves the whole pass (sends are short).
+        let now = env.now();
         while self.busy == 0 {
-            let ring_seq = self.queue.peek(self.ring()).map(|(s, _)| s);
-            let take_ring = match (ring_seq, self.waiters.front_seq()) {
-                (None, None) => return,
+            let ring = self.ring();
+            let head = self.queue.head(ring);
+            let take_ring = match (head.map(|h| h.seq), self.waiters.front_seq()) {
+                (None, None) => {
+                    env.disarm();
+                    return;
+                }
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 // Sequence numbers wrap: compare by signed distance.
                 (Some(r), Some(w)) => (r.wrapping_sub(w) as i32) < 0,
             };
-            if take_ring {
-                let ring = self.ring();
-                let (seq, data) = self.queue.peek(ring).expect("peeked above");
-                let r = env.send(seq, data);
-                self.queue.pop(ring);
+            if let (true, Some(h)) = (take_ring, head) {
+                let r = env.send(h.seq, self.queue.payload(ring, &h));
+                self.queue.pop_head(ring.len(), &h);
                 if r < 0 {
                     // Counted, and the rest of the queue goes on.
                     env.count(Stat::SendErr);
                     continue;
                 }
-                let deadline = Self::deadline_from_now(env, self.timeout);
-                self.go_busy(env, seq, deadline, ptr::null_mut());
+                let deadline = Self::deadline_from(now, self.timeout);
+                self.go_busy(env, now, h.seq, deadline, ptr::null_mut());
             } else {
                 let w = self.waiters.pop_front().expect("peeked above");
-                if w.deadline != FOREVER && env.now() >= w.deadline {
+                if w.deadline != FOREVER && now >= w.deadline {
                     w.result = -ETIMEDOUT;
                     w.state = WaitState::Done;
                     env.count(Stat::Timeout);
@@ -480,7 +497,7 @@ impl ChanState {
                 }
                 w.state = WaitState::InFlight;
                 let (seq, deadline) = (w.seq, w.deadline);
-                self.go_busy(env, seq, deadline, w);
+                self.go_busy(env, now, seq, deadline, w);
             }
         }
     }
@@ -562,11 +579,10 @@ impl ChanState {
     pub fn deinit(&mut self, env: &mut impl ChanEnv) -> usize {
         let mut n = 0;
         self.magic = 0;
+        env.disarm();
         if self.busy != 0 {
             self.finish(env, -ECANCELED);
             n += 1;
-        } else {
-            env.disarm();
         }
         while let Some(w) = self.waiters.pop_front() {
             w.result = -ECANCELED;

@@ -18,6 +18,15 @@ const WRAP: u16 = 0xFFFF;
 /// Largest payload a record can describe.
 pub(crate) const MAX_PAYLOAD: usize = 0xFFFE;
 
+/// The decoded oldest record of a [`TxQueue`].
+#[derive(Debug, Clone, Copy)]
+pub struct Head {
+    at: usize,
+    /// Sequence number (token) of the message.
+    pub seq: u32,
+    len: usize,
+}
+
 /// Ring indices; the bytes are the caller's buffer, passed in per call.
 #[repr(C)]
 #[derive(Default, Debug, Clone, Copy)]
@@ -96,6 +105,42 @@ impl TxQueue {
         true
     }
 
+    /// The oldest message, decoded once: where it is, its sequence number
+    /// and its length (for [`TxQueue::payload`] and [`TxQueue::pop_head`]).
+    pub fn head(&self, buf: &[u8]) -> Option<Head> {
+        if self.count == 0 {
+            return None;
+        }
+        let at = self.head_at(buf);
+        let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
+        let seq = u32::from_le_bytes([buf[at + 2], buf[at + 3], buf[at + 4], buf[at + 5]]);
+        Some(Head { at, seq, len })
+    }
+
+    /// The payload of `h` (from [`TxQueue::head`] on the same buffer).
+    pub fn payload<'a>(&self, buf: &'a [u8], h: &Head) -> &'a [u8] {
+        &buf[h.at + HDR..h.at + HDR + h.len]
+    }
+
+    /// Drops the oldest message, `h`, as [`TxQueue::head`] returned it.
+    pub fn pop_head(&mut self, cap: usize, h: &Head) {
+        if h.at != self.head as usize {
+            self.used -= (cap - self.head as usize) as u32;
+        }
+        let mut next = h.at + HDR + h.len;
+        if next == cap {
+            next = 0;
+        }
+        self.used -= (HDR + h.len) as u32;
+        self.head = next as u32;
+        self.count -= 1;
+        if self.count == 0 {
+            self.head = 0;
+            self.tail = 0;
+            self.used = 0;
+        }
+    }
+
     /// Offset of the head record, skipping a wrap marker.
     fn head_at(&self, buf: &[u8]) -> usize {
         let cap = buf.len();
@@ -109,37 +154,13 @@ impl TxQueue {
 
     /// Sequence number and payload of the oldest message.
     pub fn peek<'a>(&self, buf: &'a [u8]) -> Option<(u32, &'a [u8])> {
-        if self.count == 0 {
-            return None;
-        }
-        let at = self.head_at(buf);
-        let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
-        let seq = u32::from_le_bytes([buf[at + 2], buf[at + 3], buf[at + 4], buf[at + 5]]);
-        Some((seq, &buf[at + HDR..at + HDR + len]))
+        self.head(buf).map(|h| (h.seq, self.payload(buf, &h)))
     }
 
     /// Drops the oldest message (after it was sent).
     pub fn pop(&mut self, buf: &[u8]) {
-        if self.count == 0 {
-            return;
-        }
-        let cap = buf.len();
-        let at = self.head_at(buf);
-        if at != self.head as usize {
-            self.used -= (cap - self.head as usize) as u32;
-        }
-        let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
-        let mut next = at + HDR + len;
-        if next == cap {
-            next = 0;
-        }
-        self.used -= (HDR + len) as u32;
-        self.head = next as u32;
-        self.count -= 1;
-        if self.count == 0 {
-            self.head = 0;
-            self.tail = 0;
-            self.used = 0;
+        if let Some(h) = self.head(buf) {
+            self.pop_head(buf.len(), &h);
         }
     }
 

@@ -21,7 +21,8 @@
 //! fewer than two data registers cannot carry the header and a payload and
 //! is refused).
 //!
-//! The receiver acknowledges with DR0 = `token << 16` (length 0) and
+//! The receiver acknowledges with DR0 = `token << 16 | 0x100` (an ACK mark
+//! in bits 15:8, which are 0 in every message header) and
 //! SEND = 2. The sender's interrupt handler hands that echoed token to
 //! `mbox_chan_tx_done_token()`, which completes the in-flight message only
 //! if the token is its own. An ACK that arrives after its message timed
@@ -455,6 +456,13 @@ fn header(len: usize, token: u32) -> u32 {
     ((token & 0xFFFF) << 16) | (len as u32 & 0xFF)
 }
 
+/// Marks DR0 as an ACK (bits 15:8 of a message header are 0). A late ACK
+/// can land between the sender's DR0 write and its SEND = 1 of the next
+/// message (found by ctest/test_race.c with injected late ACKs); without
+/// the mark the receiver would then take the ACK word for an empty
+/// message.
+const ACK_MARK: u32 = 1 << 8;
+
 unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
     // SAFETY: one of our channels (upper-half contract).
     let Some(c) = (unsafe { Ctx::of(chan) }) else {
@@ -463,10 +471,31 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
     if !c.is_rx() || data.is_null() {
         return -(EINVAL as isize);
     }
+    if c.rd(regs::SEND) != regs::SEND_MSG {
+        // Nothing pending any more: the sender withdrew it.
+        c.dev.count(|s| s.torn_read += 1);
+        return -(EAGAIN as isize);
+    }
     let h1 = c.rd(regs::DR0);
     c.set_rxtoken(h1 >> 16);
     let len = (h1 & 0xFF) as usize;
-    if (h1 >> 8) & 0xFF != 0 || len > c.dev.mtu {
+    if h1 & ACK_MARK != 0 {
+        // Not a message but a late ACK word that overwrote the header of
+        // the message being sent (see ACK_MARK): that message is lost, and
+        // its sender will see it time out. There is nothing to deliver:
+        // hand the ACK word back (its token is stale on the sending side,
+        // which clears it) so the line drops, and report "nothing yet".
+        c.dev.count(|s| s.torn_read += 1);
+        let _cs = Critical::enter();
+        if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
+            ack(&c, h1 >> 16);
+        }
+        return -(EAGAIN as isize);
+    }
+    if (h1 >> 8) & 0xFF != 0 {
+        return -(EBADMSG as isize);
+    }
+    if len > c.dev.mtu {
         return -(EMSGSIZE as isize);
     }
     // SAFETY: the upper half passes a buffer of at least the MTU.
@@ -489,9 +518,9 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
 }
 
 /// ACK the message on the channel's mailbox with `token` (DR0 = token in
-/// the upper half-word, length 0; then SEND = 2).
+/// the upper half-word and ACK_MARK; then SEND = 2).
 fn ack(c: &Ctx, token: u32) {
-    c.wr(regs::DR0, (token & 0xFFFF) << 16);
+    c.wr(regs::DR0, ((token & 0xFFFF) << 16) | ACK_MARK);
     c.wr(regs::SEND, regs::SEND_ACK);
 }
 

@@ -145,7 +145,7 @@ fn counters_and_wire_format() {
     // SAFETY: tx is live; txtoken is the token of the last send.
     let token = unsafe { addr_of!((*tx).txtoken).read() };
     let m = MBOX as usize;
-    assert_eq!(regs.mbox_read(m, regs::DR0), (token & 0xFFFF) << 16, "ACK header");
+    assert_eq!(regs.mbox_read(m, regs::DR0), ((token & 0xFFFF) << 16) | 0x100, "ACK header with the ACK mark");
     assert_eq!(regs.mbox_read(m, regs::DR0 + 4), 0x0403_0201);
     assert_eq!(regs.mbox_read(m, regs::DR0 + 8) & 0xFFFF, 0x0605);
     assert_eq!(regs.mbox_read(m, regs::SEND), regs::SEND_IDLE);
