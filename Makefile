@@ -66,6 +66,7 @@ lib: $(LIB)
 # (REFERENCE.md §4), with the features that .config selects.
 $(LIB): $(RUST_SRC)
 	@mkdir -p $(BUILD)
+	@bash tools/ensure_deps.sh
 	$(CARGO) rustc -q --release --lib --crate-type staticlib $(CARGO_FEATURES)
 	cp target/release/libmbox.a $@
 
@@ -97,6 +98,7 @@ run: $(BUILD)/demo
 	./$(BUILD)/demo
 
 test-rust:
+	@bash tools/ensure_deps.sh
 	$(CARGO) test -q --features host-port
 
 test-c: $(CTEST_BIN)
@@ -203,10 +205,11 @@ bench:
 #
 #   make test-race   ctest/test_race.c (8 sender threads on two PL320 cores
 #                    with late/duplicated ACK injection, plus deinit under
-#                    load) three ways: plain, ThreadSanitizer (library and
+#                    load) four ways: plain, ThreadSanitizer (library and
 #                    test built into $(BUILD)/tsan), and valgrind helgrind
 #                    and drd on a smaller message count (STRESS_SCALE)
-#   make soak        10^7 messages with fault injection; ends with the line
+#   make soak        10^7 messages with fault injection (about 20 min here);
+#                    ends with the line
 #                    "race: messages .., sent .., delivered .., lost ..,
 #                    duplicated .." (not in CI)
 #

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks for building libmbox: libclang
+# (bindgen needs it, REFERENCE.md §4). Does nothing when it is present.
+# Called by the Makefile before the first cargo build and by .ci/run.
+set -euo pipefail
+have_libclang() {
+  ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* /usr/lib/*/libclang-*.so* >/dev/null 2>&1
+}
+need=()
+have_libclang || need+=(libclang-dev)
+if [ "${1:-}" = "--with-valgrind" ]; then
+  command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+  echo "libmbox needs: ${need[*]} (apt-get install -y ${need[*]})" >&2; exit 1
+fi
+echo "installing ${need[*]} (apt-get)" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
