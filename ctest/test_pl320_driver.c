@@ -131,23 +131,6 @@ static struct core_s g_b;
  * Helpers
  ****************************************************************************/
 
-static int64_t now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts;
-
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  nanosleep(&ts, NULL);
-}
-
 static uint32_t reg(uintptr_t base, uint32_t off)
 {
   return mbox_os_getreg32(base + off);

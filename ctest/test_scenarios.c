@@ -120,23 +120,6 @@ static struct core_s g_riscv;
  * Helpers
  ****************************************************************************/
 
-static int64_t now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts;
-
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  nanosleep(&ts, NULL);
-}
-
 /* Sequenced message: a 4-byte sequence number, then a derived pattern. */
 
 static void seq_fill(uint8_t *p, size_t n, uint32_t seq)
