@@ -255,6 +255,12 @@ pub struct ChanState {
     waiters: WaitList,
 }
 
+impl Default for ChanState {
+    fn default() -> ChanState {
+        ChanState::new()
+    }
+}
+
 impl ChanState {
     /// A de-initialised channel state (what a zeroed C struct also is).
     pub const fn new() -> ChanState {
