@@ -347,6 +347,13 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
     // SAFETY: the timer was initialised by init; the lock is not held, and
     // a callback that already started sees a dead channel.
     unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
+    // A reception that started before the channel died may still be in
+    // its recv/callback: wait for it, so that no client callback runs after
+    // deinit returns and a re-init cannot overlap it. Bounded by that
+    // callback (which runs in interrupt context, so it cannot be this
+    // thread: deinit refuses interrupt context).
+    // SAFETY: chan non-NULL and valid (checked above).
+    unsafe { wait_rx_idle(chan) };
     // SAFETY: dev was set by init and stays valid.
     let ops = unsafe { (*(*chan).dev).ops };
     // SAFETY: ops checked non-NULL at init.
@@ -354,6 +361,34 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         // SAFETY: the lower half's own op.
         Some(f) => unsafe { f(chan) },
         None => 0,
+    }
+}
+
+/// Sleeps (one tick at a time, on a private wait object) until no
+/// reception runs on `chan`.
+///
+/// # Safety
+/// `chan` is a valid channel; task context, lock not held.
+unsafe fn wait_rx_idle(chan: *mut mbox_chan_s) {
+    // Initialised in place (a port's wait object may not move) on first
+    // need; never posted, so each wait is a one-tick sleep.
+    let mut nap = os::WaitObj::uninit();
+    let mut nap_ok: Option<bool> = None;
+    loop {
+        {
+            let cs = Critical::enter();
+            // SAFETY: chan valid; lock held.
+            if !unsafe { state(chan, &cs) }.rx_in_progress() {
+                break;
+            }
+        }
+        let ok = *nap_ok.get_or_insert_with(|| nap.init().is_ok());
+        if ok {
+            nap.wait(1);
+        }
+    }
+    if nap_ok == Some(true) {
+        nap.destroy();
     }
 }
 

@@ -20,6 +20,14 @@
 //!   [`Waiter`] (on its stack) in a FIFO list: it needs no ring space and
 //!   gets exactly its own result (seed 000's per-thread completion).
 //!
+//! Concurrency: every method here runs under the port's single critical
+//! section. docs/concurrency.md says which lock protects what, which entry
+//! points may run in interrupt context, what may run with the lock held,
+//! and why per-sender order, global submission order, "each result to its
+//! own sender" and at-most-once completion hold. The interleavings are
+//! checked by the loom models in tests-loom/ (`make test-loom`) and by the
+//! stress test ctest/test_race.c (`make test-race`).
+//!
 //! Invariants (checked by the tests):
 //! - when the channel is idle, nothing waits (a completion always starts
 //!   the next message), so a new message can never overtake older ones;
@@ -615,6 +623,11 @@ impl ChanState {
 
     pub fn rx_end(&mut self) {
         self.rx_busy = 0;
+    }
+
+    /// A reception (recv, acknowledge, client callback) is still running.
+    pub fn rx_in_progress(&self) -> bool {
+        self.rx_busy != 0
     }
 }
 

@@ -604,15 +604,23 @@ fn serve_tx(c: &Ctx) {
     // Two rounds at most: if the remote's real ACK overwrote a stale one
     // while we looked at it, serve the real one instead of wiping it.
     for _ in 0..2 {
-        let echoed = dr0 >> 16;
-        let txtoken = c.txtoken();
-        let token = if echoed == txtoken & 0xFFFF { txtoken } else { echoed };
-        // SAFETY: the channel was initialised by pl320_initialize(); the
-        // critical section nests (port contract).
-        let r = unsafe { mbox_chan_tx_done_token(c.chan(), token) };
-        if r == 0 {
-            // Completed: txfinish (SEND = 0) ran, and maybe the next send.
-            return;
+        // Only an ACK word (ACK_MARK set, written by the receiver just
+        // before its SEND = 2) carries an echoed token. A SEND = 2 over a
+        // message header is the tail of an ACK whose DR0 write went to an
+        // earlier message (split around a timeout and the next send): the
+        // token there is our own message's, which the remote never read,
+        // so it must not complete it.
+        if dr0 & ACK_MARK != 0 {
+            let echoed = dr0 >> 16;
+            let txtoken = c.txtoken();
+            let token = if echoed == txtoken & 0xFFFF { txtoken } else { echoed };
+            // SAFETY: the channel was initialised by pl320_initialize(); the
+            // critical section nests (port contract).
+            let r = unsafe { mbox_chan_tx_done_token(c.chan(), token) };
+            if r == 0 {
+                // Completed: txfinish (SEND = 0) ran, and maybe the next send.
+                return;
+            }
         }
         let again = c.rd(regs::DR0);
         if again == dr0 || c.rd(regs::SEND) != regs::SEND_ACK {

@@ -343,6 +343,18 @@ impl Model {
         self.chan.lock().unwrap()
     }
 
+    /// Enter the critical section once sender `after` (if any) has
+    /// submitted (to force an order between senders).
+    fn lock_after(&self, after: Option<u8>) -> MutexGuard<'_, Locked> {
+        let mut g = self.lock();
+        if let Some(a) = after {
+            while !g.env.submitted.contains(&a) {
+                g = self.hw_cv.wait(g).unwrap();
+            }
+        }
+        g
+    }
+
     pub fn now(&self) -> Ticks {
         self.clock.load(SeqCst)
     }
@@ -351,15 +363,9 @@ impl Model {
     /// `after`: do not start before that sender has submitted.
     pub fn ticksend(&self, obj: &Arc<WaitObj>, msg: Payload, timeout: Ticks, after: Option<u8>) -> MsgLog {
         let mut log = MsgLog { payload: msg, timeout, result: -EINVAL, submitted: false };
-        // First critical section: checks, non-blocking submit, deadline.
-        let deadline;
-        {
-            let mut g = self.lock();
-            if let Some(a) = after {
-                while !g.env.submitted.contains(&a) {
-                    g = self.hw_cv.wait(g).unwrap();
-                }
-            }
+        if timeout == 0 {
+            // Non-blocking: one critical section.
+            let mut g = self.lock_after(after);
             let l = &mut *g;
             if !l.st.is_live() || !l.st.is_tx() {
                 return log;
@@ -368,42 +374,46 @@ impl Model {
                 log.result = -EMSGSIZE;
                 return log;
             }
-            if timeout == 0 {
-                log.result = l.st.submit_nb(&mut l.env, &msg);
-                l.env.submitted.push(msg[0]);
-                self.hw_cv.notify_all();
-                return log;
-            }
-            deadline = if timeout == FOREVER { FOREVER } else { self.now().saturating_add(timeout).min(FOREVER - 1) };
+            log.result = l.st.submit_nb(&mut l.env, &msg);
+            l.env.submitted.push(msg[0]);
+            self.hw_cv.notify_all();
+            return log;
         }
-        // The waiter "on the stack" (boxed so that it stays in place even
-        // after this function returned: see Locked::graveyard).
-        let mut frame = Box::new(Frame { msg, w: Waiter::new(&[], deadline) });
-        frame.w = Waiter::new(&frame.msg, deadline);
-        // Second critical section: (re-check) and submit.
+        // Blocking. The waiter "on the stack" (boxed so that it stays in
+        // place even after this function returned: see Locked::graveyard),
+        // with its wait object initialised at its final address before the
+        // critical section; then one pass under the lock validates,
+        // computes the deadline and submits.
+        let mut frame = Box::new(Frame { msg, w: Waiter::new(&[], FOREVER) });
+        frame.w = Waiter::new(&frame.msg, FOREVER);
+        let deadline;
         let mut result;
         {
-            let mut g = self.lock();
+            let mut g = self.lock_after(after);
             let l = &mut *g;
-            if !l.st.is_live() {
-                result = Some(-EINVAL);
-            } else {
-                // w.os.init(): the wait object at the waiter's final address.
-                l.env.register(&frame.w, obj.clone());
-                l.env.deadlines.push((msg, deadline));
-                log.submitted = true;
-                // SAFETY: frame.w stays in place (boxed, then kept in the
-                // graveyard) and is touched only under the lock until Done
-                // or waiter_timeout() returned, which the loop below ensures.
-                result = match unsafe { l.st.submit_blocking(&mut l.env, &mut frame.w) } {
-                    Submit::Done(r) => Some(r),
-                    Submit::Pending => None,
-                };
-                l.env.submitted.push(msg[0]);
-                self.hw_cv.notify_all();
+            if !l.st.is_live() || !l.st.is_tx() {
+                return self.leave(g, frame, log, -EINVAL);
             }
-            if result.is_some() {
-                return self.leave(g, frame, log, result.unwrap());
+            if msg.len() > l.st.mtu() {
+                return self.leave(g, frame, log, -EMSGSIZE);
+            }
+            deadline = if timeout == FOREVER { FOREVER } else { self.now().saturating_add(timeout).min(FOREVER - 1) };
+            frame.w.set_deadline(deadline);
+            // w.os.init() (the model keeps the side table under the lock).
+            l.env.register(&frame.w, obj.clone());
+            l.env.deadlines.push((msg, deadline));
+            log.submitted = true;
+            // SAFETY: frame.w stays in place (boxed, then kept in the
+            // graveyard) and is touched only under the lock until Done or
+            // waiter_timeout() returned, which the loop below ensures.
+            result = match unsafe { l.st.submit_blocking(&mut l.env, &mut frame.w) } {
+                Submit::Done(r) => Some(r),
+                Submit::Pending => None,
+            };
+            l.env.submitted.push(msg[0]);
+            self.hw_cv.notify_all();
+            if let Some(r) = result {
+                return self.leave(g, frame, log, r);
             }
         }
         loop {
