@@ -489,8 +489,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
             Ok(st) => {
                 let ticks = timeout.unwrap_or(st.timeout());
-                let now = os::now();
-                w.set_deadline(if ticks == FOREVER { FOREVER } else { now.saturating_add(ticks).min(FOREVER - 1) });
+                w.set_deadline(ChanState::deadline_from(os::now(), ticks));
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
                 // SAFETY: `w` stays in place on this stack frame and is not
@@ -616,15 +615,32 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         Some(recv) => unsafe { recv(chan, data.cast()) },
         None => -(ENOSYS as isize),
     };
-    if n == -(EAGAIN as isize) {
+    let ret = if n == -(EAGAIN as isize) {
         // "Nothing complete yet" (e.g. a torn read while the sender
         // rewrote the mailbox): the message is still pending in the
-        // hardware and will be received again. Not an error for the client.
+        // hardware and will be received again. Not an error for the client:
+        // no ACK, no callback, nothing counted.
+        -EAGAIN
+    } else {
+        // SAFETY: chan valid and this reception ours (rx_busy); data holds
+        // what recv reported.
+        unsafe { deliver(chan, ops, data, n, mtu) }
+    };
+    {
         let cs = Critical::enter();
-        // SAFETY: chan valid (rx_busy keeps this reception ours); lock held.
+        // SAFETY: chan valid; lock held.
         unsafe { state(chan, &cs) }.rx_end();
-        return -EAGAIN;
     }
+    ret
+}
+
+/// The part of a reception after `recv`: ACK, count, client callback
+/// (outside the critical section). Returns the reception's result.
+///
+/// # Safety
+/// `chan` is valid and this reception holds its `rx_busy` claim; `data`
+/// holds the `n` bytes `recv` returned when `n >= 0`.
+unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: isize, mtu: usize) -> c_int {
     let ret = if n < 0 {
         n as i32
     } else if n as usize > mtu {
@@ -641,8 +657,8 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     let (cb, arg);
     {
         let _cs = Critical::enter();
-        // SAFETY: chan valid (it was live above, and rx_busy keeps this
-        // reception ours); the lock is held.
+        // SAFETY: chan valid (live when the reception was claimed, and the
+        // claim keeps it ours); the lock is held.
         unsafe {
             cb = (*chan).callback;
             arg = (*chan).arg;
@@ -655,11 +671,6 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         // SAFETY: the client's callback with the documented arguments,
         // called without the critical section.
         unsafe { cb(ret, chan, arg, d, len) };
-    }
-    {
-        let cs = Critical::enter();
-        // SAFETY: chan valid; lock held.
-        unsafe { state(chan, &cs) }.rx_end();
     }
     ret
 }

@@ -376,7 +376,8 @@ impl ChanState {
         }
     }
 
-    fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
+    /// The deadline `ticks` after `now` (`FOREVER` stays `FOREVER`).
+    pub fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
         if ticks == FOREVER {
             FOREVER
         } else {
