@@ -275,7 +275,7 @@ static void test_init_validation(void)
 
   /* A device without ops. */
 
-  struct mbox_dev_s noops = { NULL, 24, 1 };
+  struct mbox_dev_s noops = { NULL, 24, 1, 0 };
   CHECK_EQ(mbox_chan_init(c3, &noops, MBOX_TX, NULL, 0), -EINVAL);
 
   /* setup failure: the channel is left uninitialised. */

@@ -16,7 +16,7 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, addr_of_mut};
 
-use crate::chan::{ChanEnv, ChanState, Stat, Submit, WaitState, Waiter};
+use crate::chan::{ChanEnv, ChanState, Stat, Submit, TxDoneMethod, WaitState, Waiter};
 use crate::errno::*;
 use crate::os::{self, Critical, Ticks, Timer, FOREVER};
 use crate::queue;
@@ -159,6 +159,71 @@ unsafe extern "C" fn on_timer(arg: usize) {
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         st.timer_expired(&mut env);
+        if st.has_completion() {
+            drop(cs);
+            // SAFETY: the channel is valid (see above); lock not held.
+            unsafe { drain(chan, false) };
+        }
+    }
+}
+
+/// Index of `owner` in the channel's client table.
+///
+/// # Safety
+/// `chan` valid; lock held.
+unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize> {
+    // SAFETY: per the contract.
+    let table = unsafe { &(*chan).clients };
+    table.iter().take_while(|c| !c.owner.is_null()).position(|c| c.owner == owner)
+}
+
+/// Hands the ended messages of `chan` that have a TX-done client to their
+/// callbacks, one at a time and in submission order, without the critical
+/// section. Only one context drains a channel at a time; a context that
+/// finds another one draining leaves its completions to it (the drainer
+/// re-checks under the lock before it lets go). With `wait`, waits for
+/// such a drainer to finish and then drains itself (deinit: no callback
+/// may run after it returns).
+///
+/// # Safety
+/// `chan` is a valid channel whose `dev` is set; lock not held. With
+/// `wait`: task context.
+unsafe fn drain(chan: *mut mbox_chan_s, wait: bool) {
+    if wait {
+        // SAFETY: forwarded contract.
+        unsafe { nap_until(chan, |st| st.claim_delivery()) };
+    } else {
+        let cs = Critical::enter();
+        // SAFETY: chan valid, lock held.
+        if !unsafe { state(chan, &cs) }.claim_delivery() {
+            return;
+        }
+    }
+    loop {
+        let (cb, sender, arg, result);
+        {
+            let cs = Critical::enter();
+            // SAFETY: chan valid, lock held; this context holds the claim.
+            let st = unsafe { state(chan, &cs) };
+            // SAFETY: dev and ops stay valid after deinit too.
+            let mut env = unsafe { OpsEnv::new(chan) };
+            let Some(c) = st.take_completion(&mut env) else {
+                st.release_delivery();
+                return;
+            };
+            sender = c.client as *mut mbox_sender_s;
+            result = c.result;
+            // SAFETY: chan valid, lock held. A sender that unregistered
+            // meanwhile is not found: no callback.
+            (cb, arg) = match unsafe { client_of(chan, sender.cast()) } {
+                Some(i) => unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) },
+                None => (None, ptr::null_mut()),
+            };
+        }
+        if let Some(cb) = cb {
+            // SAFETY: the client's callback, without the critical section.
+            unsafe { cb(sender, arg, result) };
+        }
     }
 }
 
@@ -215,7 +280,9 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
 /// direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
 /// size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
-/// above 32), an MTU above 65534, or a negative timeout; -EBUSY when the
+/// above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
+/// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
+/// negative timeout; -EBUSY when the
 /// channel is already initialised; -EPERM from interrupt context; the
 /// port's error if its timer cannot be created; `setup`'s error (the
 /// channel is then left uninitialised).
@@ -257,6 +324,11 @@ pub unsafe extern "C" fn mbox_chan_init(
     if mtu > queue::MAX_PAYLOAD {
         return -EINVAL;
     }
+    // SAFETY: dev non-NULL.
+    let depth = unsafe { (*dev).txdepth }.max(1);
+    if depth > MBOX_MAX_TXDEPTH {
+        return -EINVAL;
+    }
     if !is_tx && ((buffer.is_null() && mtu > MBOX_RX_STACK_MAX) || (!buffer.is_null() && size < mtu)) {
         return -EINVAL;
     }
@@ -287,12 +359,23 @@ pub unsafe extern "C" fn mbox_chan_init(
             (*chan).dir = if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX };
             (*chan).callback = None;
             (*chan).arg = ptr::null_mut();
+            (*chan).clients = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
             (*chan).txtoken = 0;
             #[cfg(feature = "trace")]
             {
                 (*chan).stats = mbox_stats_s::default();
             }
-            state(chan, &cs).init(is_tx, buffer, size, mtu, timeout);
+            let st = state(chan, &cs);
+            st.init(is_tx, buffer, size, mtu, timeout);
+            if is_tx {
+                if let Err(e) = st.set_txdepth(depth) {
+                    // Too small a buffer for the in-flight slots.
+                    *st = ChanState::new();
+                    drop(cs);
+                    Timer::destroy(addr_of_mut!((*chan).timer));
+                    return e;
+                }
+            }
         }
     }
     // SAFETY: ops non-NULL (checked above).
@@ -317,9 +400,10 @@ pub unsafe extern "C" fn mbox_chan_init(
     0
 }
 
-/// Tear a channel down: the in-flight message and every queued one end
-/// with -ECANCELED (blocked senders return it), the watchdog is destroyed
-/// (no callback runs after this returns), then `ops->shutdown` is called.
+/// Tear a channel down: the in-flight messages and every queued one end
+/// with -ECANCELED (blocked senders return it, TX-done callbacks get it
+/// before this returns), the watchdog is destroyed (no callback runs
+/// after this returns), then `ops->shutdown` is called.
 /// The channel may be initialised again afterwards.
 ///
 /// Context: task.
@@ -344,6 +428,10 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         let mut env = unsafe { OpsEnv::new(chan) };
         st.deinit(&mut env);
     }
+    // TX-done callbacks of everything that ended (queued messages with a
+    // client end here with -ECANCELED), none after this returns.
+    // SAFETY: chan valid; task context, lock not held.
+    unsafe { drain(chan, true) };
     // SAFETY: the timer was initialised by init; the lock is not held, and
     // a callback that already started sees a dead channel.
     unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
@@ -370,6 +458,16 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
 /// # Safety
 /// `chan` is a valid channel; task context, lock not held.
 unsafe fn wait_rx_idle(chan: *mut mbox_chan_s) {
+    // SAFETY: forwarded contract.
+    unsafe { nap_until(chan, |st| !st.rx_in_progress()) }
+}
+
+/// Sleeps one tick at a time (on a private wait object) until `done`,
+/// evaluated under the critical section, returns true.
+///
+/// # Safety
+/// `chan` is a valid channel; task context, lock not held.
+unsafe fn nap_until(chan: *mut mbox_chan_s, mut done: impl FnMut(&mut ChanState) -> bool) {
     // Initialised in place (a port's wait object may not move) on first
     // need; never posted, so each wait is a one-tick sleep.
     let mut nap = os::WaitObj::uninit();
@@ -378,7 +476,7 @@ unsafe fn wait_rx_idle(chan: *mut mbox_chan_s) {
         {
             let cs = Critical::enter();
             // SAFETY: chan valid; lock held.
-            if !unsafe { state(chan, &cs) }.rx_in_progress() {
+            if done(unsafe { state(chan, &cs) }) {
                 break;
             }
         }
@@ -405,11 +503,12 @@ pub unsafe extern "C" fn mbox_send(sender: *mut mbox_sender_s, data: *const c_vo
 /// Send a message on a TX channel.
 ///
 /// `timeout == 0` (non-blocking): the message is sent at once when the
-/// channel is idle, otherwise copied into the channel's queue behind the
-/// messages before it; it gets the channel's `timeout` as its ACK deadline
-/// once in flight. Returns 0 (sent or queued; the outcome is counted in
-/// the statistics), -ENOBUFS when the queue is full, or the lower half's
-/// error when the immediate send failed.
+/// channel has room in flight, otherwise copied into the channel's queue
+/// behind the messages before it; it gets the channel's `timeout` as its
+/// ACK deadline once in flight. Returns 0 (sent or queued; the outcome is
+/// counted in the statistics and, when the sender has a TX-done callback,
+/// reported to it), -ENOBUFS when the queue is full, or the lower half's
+/// error when the immediate send failed (then no callback follows).
 ///
 /// `timeout > 0` (blocking): waits its turn in FIFO order, then for its own
 /// ACK; the timeout covers both. `MBOX_WAIT_FOREVER` waits without limit.
@@ -465,9 +564,17 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         if size > st.mtu() {
             return -EMSGSIZE;
         }
+        // SAFETY: chan live, lock held.
+        let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
-        return st.submit_nb(&mut env, msg);
+        let r = st.submit_nb_client(&mut env, msg, client);
+        if st.has_completion() {
+            drop(cs);
+            // SAFETY: chan valid; lock not held.
+            unsafe { drain(chan, false) };
+        }
+        return r;
     }
     // Blocking: mbox_send() (the channel's timeout) or a timeout > 0.
     if os::in_interrupt() {
@@ -517,6 +624,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             // SAFETY: live channel (see above).
             let mut env = unsafe { OpsEnv::new(chan) };
             result = Some(st.waiter_timeout(&mut env, &mut w));
+            if st.has_completion() {
+                drop(cs);
+                // SAFETY: chan valid; lock not held.
+                unsafe { drain(chan, false) };
+            }
         }
         // Otherwise an early or spurious wake-up: wait again.
     }
@@ -528,12 +640,13 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
 /// acknowledged (lower halves, from their interrupt handler or polling
 /// path). The ACK is trusted only when `ops->txacked` (if any) confirms it.
 /// On success the next queued message is started before this returns.
+/// With several messages in flight (`txdepth > 1`) it completes the oldest.
 ///
 /// Context: interrupt or task.
 /// Returns 0 when a message was completed; -ENOENT when none was in
-/// flight, -EAGAIN when `txacked` denies the ACK (both counted as
-/// `spurious_ack`, nothing else changes); -EINVAL for a NULL, uninitialised
-/// or RX channel.
+/// flight, -EAGAIN when `txacked` denies the ACK, -EPERM when the channel's
+/// TX-done method is not MBOX_TXDONE_IRQ (all counted as `spurious_ack`,
+/// nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
     let cs = Critical::enter();
@@ -543,7 +656,13 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
         Ok(st) => {
             // SAFETY: live channel.
             let mut env = unsafe { OpsEnv::new(chan) };
-            st.tx_done(&mut env, None)
+            let r = st.tx_done(&mut env, None);
+            if st.has_completion() {
+                drop(cs);
+                // SAFETY: chan valid; lock not held.
+                unsafe { drain(chan, false) };
+            }
+            r
         }
     }
 }
@@ -554,9 +673,10 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
 /// late ACK of a timed-out message can never complete a newer one.
 ///
 /// Context: interrupt or task.
-/// Returns 0; -ESRCH for another message's token, -ENOENT when nothing is
-/// in flight (both counted as `spurious_ack`); -EINVAL as for
-/// `mbox_chan_tx_done()`.
+/// Returns 0; -ESRCH for another message's token (with several messages
+/// in flight: any but the oldest's), -ENOENT when nothing is in flight,
+/// -EPERM when the TX-done method is not MBOX_TXDONE_IRQ (all counted as
+/// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done()`.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
     let cs = Critical::enter();
@@ -566,7 +686,13 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
         Ok(st) => {
             // SAFETY: live channel.
             let mut env = unsafe { OpsEnv::new(chan) };
-            st.tx_done(&mut env, Some(token))
+            let r = st.tx_done(&mut env, Some(token));
+            if st.has_completion() {
+                drop(cs);
+                // SAFETY: chan valid; lock not held.
+                unsafe { drain(chan, false) };
+            }
+            r
         }
     }
 }
@@ -574,9 +700,10 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// Receive the pending message of an RX channel (lower halves, from their
 /// interrupt handler or polling path): `ops->recv` into a buffer of MTU
 /// size (the channel's buffer, or the stack for MTU <= 32), then
-/// `ops->acknowledge`, then the client callback, outside the critical
-/// section. A message that arrives with no callback registered is still
-/// acknowledged and is counted in `rx_dropped`.
+/// `ops->acknowledge`, then the callback of every registered receiver, in
+/// registration order, outside the critical section. A message that
+/// arrives with no receiver registered is still acknowledged and is
+/// counted in `rx_dropped`.
 ///
 /// Context: interrupt or task.
 /// Returns 0 when a message was received (delivered or dropped); the
@@ -654,34 +781,43 @@ unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: is
             unsafe { ack(chan, data.cast(), n as usize) };
         }
     }
-    let (cb, arg);
+    // The receivers are copied under the lock and called without it: one
+    // may (un)register while others run.
+    let clients: [mbox_client_s; MBOX_MAX_CLIENTS];
     {
         let _cs = Critical::enter();
         // SAFETY: chan valid (live when the reception was claimed, and the
         // claim keeps it ours); the lock is held.
         unsafe {
-            cb = (*chan).callback;
-            arg = (*chan).arg;
+            clients = (*chan).clients;
             let mut env = OpsEnv { chan, ops };
-            env.count(if ret == 0 && cb.is_some() { Stat::Received } else { Stat::RxDropped });
+            let any = !clients[0].owner.is_null();
+            env.count(if ret == 0 && any { Stat::Received } else { Stat::RxDropped });
         }
     }
-    if let Some(cb) = cb {
+    for c in clients.iter().take_while(|c| !c.owner.is_null()) {
+        let Some(cb) = c.rxcallback else { continue };
         let (d, len) = if ret == 0 { (data.cast(), n as usize) } else { (ptr::null_mut(), 0) };
         // SAFETY: the client's callback with the documented arguments,
         // called without the critical section.
-        unsafe { cb(ret, chan, arg, d, len) };
+        unsafe { cb(ret, chan, c.arg, d, len) };
     }
     ret
 }
 
-/// Register the RX callback of a receiver's channel (replacing any
-/// previous one), then tell the lower half through `ops->setcallback`.
+/// Register the RX callback of a receiver on its channel. Several
+/// receivers (up to `MBOX_MAX_CLIENTS`) may register on one RX channel;
+/// each gets every message, in registration order (docs/beyond.md §4).
+/// Registering the same receiver again replaces its callback and
+/// argument. The receiver is only an identity to the framework (never
+/// dereferenced after this call). The lower half's `ops->setcallback` is
+/// told the first receiver's callback whenever that changes.
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL receiver, channel or callback, or a
-/// channel that is uninitialised or not RX; `setcallback`'s error (then
-/// nothing changes).
+/// channel that is uninitialised or not RX; -ENOSPC when
+/// `MBOX_MAX_CLIENTS` other receivers are registered; `setcallback`'s
+/// error (then nothing changes).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_register_rxcallback(
     receiver: *mut mbox_receiver_s,
@@ -695,19 +831,23 @@ pub unsafe extern "C" fn mbox_register_rxcallback(
     unsafe { set_callback(receiver, callback, arg) }
 }
 
-/// Remove the RX callback of a receiver's channel. Messages that arrive
-/// afterwards are acknowledged and counted in `rx_dropped`. A callback
-/// already running on another CPU may still finish after this returns.
+/// Remove a receiver's RX callback from its channel (the other receivers
+/// stay registered). Messages that arrive when no receiver is left are
+/// acknowledged and counted in `rx_dropped`. A callback already running
+/// on another CPU may still finish after this returns.
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL receiver or channel, or a channel that is
-/// uninitialised or not RX; `setcallback`'s error.
+/// uninitialised or not RX; -ENOENT when this receiver is not registered;
+/// `setcallback`'s error.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver_s) -> c_int {
     // SAFETY: forwarded contract.
     unsafe { set_callback(receiver, None, ptr::null_mut()) }
 }
 
+/// Adds, replaces (callback Some) or removes (None) the receiver's entry.
+///
 /// # Safety
 /// `receiver` NULL or valid.
 unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
@@ -721,21 +861,312 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     if let Err(e) = unsafe { live(chan, &cs, false) } {
         return e;
     }
+    let entry = mbox_client_s { owner: receiver.cast(), rxcallback: callback, txdone: None, arg };
+    // SAFETY: live channel, lock held: the client table is ours.
+    let mut table = unsafe { (*chan).clients };
+    if let Err(e) = update_clients(&mut table, entry) {
+        return e;
+    }
+    let (new_cb, new_arg) = (table[0].rxcallback, table[0].arg);
     // SAFETY: live channel: dev and ops valid.
     let ops = unsafe { &*(*(*chan).dev).ops };
-    if let Some(f) = ops.setcallback {
-        // SAFETY: the lower half's own op, lock held as documented.
-        let r = unsafe { f(chan, callback, arg) };
-        if r < 0 {
-            return r;
+    // SAFETY: live channel, lock held.
+    let (old_cb, old_arg) = unsafe { ((*chan).callback, (*chan).arg) };
+    let first_changed = old_cb.map(|f| f as usize) != new_cb.map(|f| f as usize) || old_arg != new_arg;
+    if first_changed {
+        if let Some(f) = ops.setcallback {
+            // SAFETY: the lower half's own op, lock held as documented.
+            let r = unsafe { f(chan, new_cb, new_arg) };
+            if r < 0 {
+                return r;
+            }
         }
     }
     // SAFETY: live channel, lock held.
     unsafe {
-        (*chan).callback = callback;
-        (*chan).arg = arg;
+        (*chan).clients = table;
+        (*chan).callback = new_cb;
+        (*chan).arg = new_arg;
     }
     0
+}
+
+/// Adds or replaces `entry` (a callback set) or removes its owner (none
+/// set) in a client table kept in registration order. -ENOSPC when full,
+/// -ENOENT when removing an owner that is not there.
+fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_client_s) -> Result<(), i32> {
+    let used = table.iter().take_while(|c| !c.owner.is_null()).count();
+    let at = table[..used].iter().position(|c| c.owner == entry.owner);
+    let set = entry.rxcallback.is_some() || entry.txdone.is_some();
+    match (at, set) {
+        (Some(i), true) => table[i] = entry,
+        (None, true) if used == MBOX_MAX_CLIENTS => return Err(-ENOSPC),
+        (None, true) => table[used] = entry,
+        (Some(i), false) => {
+            table.copy_within(i + 1..used, i);
+            table[used - 1] = mbox_client_s::EMPTY;
+        }
+        (None, false) => return Err(-ENOENT),
+    }
+    Ok(())
+}
+
+/// Register (or, with a NULL callback, remove) the TX-done callback of a
+/// sender on its channel. Every later non-blocking
+/// `mbox_ticksend(sender, .., 0)` that is accepted gets exactly one call
+/// of it when its message ends (see `mbox_txdone_t`); blocking sends
+/// return their result instead. The sender is only an identity to the
+/// framework (`struct mbox_sender_s` is unchanged, so code that leaves
+/// it partly uninitialised stays correct). A message whose sender removed
+/// its callback before the message ended gets no call.
+///
+/// Context: task or interrupt.
+/// Returns 0; -EINVAL for a NULL sender or channel, or a channel that is
+/// uninitialised or not TX; -ENOSPC when `MBOX_MAX_CLIENTS` other senders
+/// have a callback on the channel; -ENOENT when removing a callback that
+/// was not registered.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_register_txdone(
+    sender: *mut mbox_sender_s,
+    callback: mbox_txdone_t,
+    arg: *mut c_void,
+) -> c_int {
+    if sender.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: sender non-NULL, valid by contract.
+    let chan = unsafe { (*sender).chan };
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    if let Err(e) = unsafe { live(chan, &cs, true) } {
+        return e;
+    }
+    let entry = mbox_client_s { owner: sender.cast(), rxcallback: None, txdone: callback, arg };
+    // SAFETY: live channel, lock held: the client table is ours.
+    match update_clients(unsafe { &mut (*chan).clients }, entry) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+/// The largest message, in bytes, that one transfer on `chan` carries.
+///
+/// Context: task or interrupt.
+/// Returns the MTU (> 0); -EINVAL for a NULL or uninitialised channel.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
+    if chan.is_null() {
+        return -(EINVAL as isize);
+    }
+    let cs = Critical::enter();
+    // SAFETY: chan non-NULL and valid by contract; lock held.
+    let st = unsafe { state(chan, &cs) };
+    if !st.is_live() {
+        return -(EINVAL as isize);
+    }
+    st.mtu() as isize
+}
+
+/// How many messages the TX channel `chan` keeps in flight at most (the
+/// controller's `txdepth`, at least 1).
+///
+/// Context: task or interrupt.
+/// Returns the depth; -EINVAL for a NULL, uninitialised or RX channel.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    match unsafe { live(chan, &cs, true) } {
+        Ok(st) => st.txdepth() as c_int,
+        Err(e) => e,
+    }
+}
+
+/// The number of channels `dev` offers (Zephyr `mbox_max_channels_get`).
+///
+/// Context: task or interrupt.
+/// Returns the count (> 0); -EINVAL for a NULL device; -ENOSYS when the
+/// lower half does not say (`nchans` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
+    if dev.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: dev non-NULL and valid by contract.
+    match unsafe { (*dev).nchans } {
+        0 => -ENOSYS,
+        n => n.min(c_int::MAX as usize) as c_int,
+    }
+}
+
+/// Choose how the TX channel `chan` learns that a transfer is done:
+/// `MBOX_TXDONE_IRQ` (default: the lower half calls `mbox_chan_tx_done*()`),
+/// `MBOX_TXDONE_POLL` (the framework calls `ops->txacked` every `period`
+/// ticks from the channel's watchdog, so an ACK is seen at most one period
+/// late), or `MBOX_TXDONE_ACK` (the client calls `mbox_client_txdone()`).
+/// In POLL and ACK mode the lower half's own reports are refused with
+/// -EPERM. Timeouts work the same in every mode.
+///
+/// Context: task or interrupt.
+/// Returns 0; -EINVAL for a NULL, uninitialised or RX channel, an unknown
+/// method, or POLL with a period of 0 or MBOX_WAIT_FOREVER; -ENOSYS for
+/// POLL on a lower half without `txacked`; -EBUSY while messages are in
+/// flight or queued (nothing changes).
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_int, period: clock_t) -> c_int {
+    let m = match method {
+        x if x == mbox_txdone_method_e::MBOX_TXDONE_IRQ as c_int => TxDoneMethod::Irq,
+        x if x == mbox_txdone_method_e::MBOX_TXDONE_POLL as c_int => TxDoneMethod::Poll,
+        x if x == mbox_txdone_method_e::MBOX_TXDONE_ACK as c_int => TxDoneMethod::Ack,
+        _ => return -EINVAL,
+    };
+    let ticks = match os::clock_to_ticks(period) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    let st = match unsafe { live(chan, &cs, true) } {
+        Ok(st) => st,
+        Err(e) => return e,
+    };
+    // SAFETY: live channel: dev and ops valid.
+    if m == TxDoneMethod::Poll && unsafe { (*(*(*chan).dev).ops).txacked }.is_none() {
+        return -ENOSYS;
+    }
+    // SAFETY: live channel.
+    let mut env = unsafe { OpsEnv::new(chan) };
+    match st.set_txdone_method(&mut env, m, ticks) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+/// Report the end of the oldest message in flight on the sender's channel
+/// (`MBOX_TXDONE_ACK` mode: the client knows, e.g. from the remote's
+/// reply, that its message was taken). `result` is 0 or a negated errno;
+/// it becomes that message's result (a blocked sender returns it, a
+/// TX-done callback gets it).
+///
+/// Context: task or interrupt.
+/// Returns 0; -ENOENT when nothing is in flight; -EPERM when the channel's
+/// method is not MBOX_TXDONE_ACK; -EINVAL for a NULL sender or channel, or
+/// a channel that is uninitialised or not TX.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: c_int) -> c_int {
+    if sender.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: sender non-NULL, valid by contract.
+    let chan = unsafe { (*sender).chan };
+    let cs = Critical::enter();
+    // SAFETY: chan NULL or valid; lock held.
+    let st = match unsafe { live(chan, &cs, true) } {
+        Ok(st) => st,
+        Err(e) => return e,
+    };
+    // SAFETY: live channel.
+    let mut env = unsafe { OpsEnv::new(chan) };
+    let r = st.client_tx_done(&mut env, result);
+    if st.has_completion() {
+        drop(cs);
+        // SAFETY: chan valid; lock not held.
+        unsafe { drain(chan, false) };
+    }
+    r
+}
+
+/// Send a message and busy-poll for its ACK without ever sleeping (Linux
+/// `flush`, Zephyr `send_then_poll`): for interrupt context and for code
+/// that runs before the scheduler. The message takes its turn behind
+/// those queued before it like a blocking send; then, at most `spins`
+/// times, the oldest message in flight is completed if `ops->txacked`
+/// shows its ACK (so the poller also moves older messages along). When
+/// the spins are spent, the message is taken back (aborted if in flight)
+/// and -ETIMEDOUT is returned.
+///
+/// Context: task or interrupt; never sleeps.
+/// Returns 0 (ACKed), -ETIMEDOUT (spins spent, or the message was timed
+/// out by its channel timeout meanwhile), the lower half's send error,
+/// -ECANCELED (deinit); -EINVAL for a NULL sender or channel, a channel
+/// that is uninitialised or not TX, NULL data with a non-zero size, or
+/// `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
+/// -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_send_poll(
+    sender: *mut mbox_sender_s,
+    data: *const c_void,
+    size: usize,
+    spins: u32,
+) -> c_int {
+    if sender.is_null() || (data.is_null() && size != 0) || spins == 0 {
+        return -EINVAL;
+    }
+    // SAFETY: sender non-NULL, valid by contract.
+    let chan = unsafe { (*sender).chan };
+    let msg: &[u8] = if size == 0 {
+        &[]
+    } else {
+        // SAFETY: data is valid for size bytes (API contract) and stays
+        // unchanged during the call.
+        unsafe { core::slice::from_raw_parts(data.cast(), size) }
+    };
+    let mut w = Waiter::new_polled(msg);
+    let mut result = {
+        let cs = Critical::enter();
+        // SAFETY: chan NULL or valid; lock held.
+        let st = match unsafe { live(chan, &cs, true) } {
+            Ok(st) => st,
+            Err(e) => return e,
+        };
+        if size > st.mtu() {
+            return -EMSGSIZE;
+        }
+        // SAFETY: live channel: dev and ops valid.
+        if unsafe { (*(*(*chan).dev).ops).txacked }.is_none() {
+            return -ENOSYS;
+        }
+        if st.txdone_method() == TxDoneMethod::Ack {
+            return -EPERM;
+        }
+        // SAFETY: live channel.
+        let mut env = unsafe { OpsEnv::new(chan) };
+        // SAFETY: `w` stays in place on this frame and is only touched
+        // under the critical section until it is Done or waiter_timeout()
+        // returned for it (the loop below).
+        match unsafe { st.submit_blocking(&mut env, &mut w) } {
+            Submit::Done(r) => Some(r),
+            Submit::Pending => None,
+        }
+    };
+    let mut left = spins;
+    while result.is_none() {
+        let cs = Critical::enter();
+        // SAFETY: chan valid; lock held. The channel is live or w is Done
+        // (deinit ends every waiter).
+        let st = unsafe { state(chan, &cs) };
+        if w.state() == WaitState::Done {
+            result = Some(w.result());
+        } else {
+            // SAFETY: live channel (w is not Done).
+            let mut env = unsafe { OpsEnv::new(chan) };
+            if left == 0 {
+                result = Some(st.waiter_timeout(&mut env, &mut w));
+            } else {
+                left -= 1;
+                st.poll_acked(&mut env);
+            }
+            if st.has_completion() {
+                drop(cs);
+                // SAFETY: chan valid; lock not held.
+                unsafe { drain(chan, false) };
+                continue;
+            }
+        }
+        drop(cs);
+        core::hint::spin_loop();
+    }
+    result.unwrap_or(-EINVAL)
 }
 
 /// Copy the statistics of a channel (`CONFIG_MBOX_TRACE`). They stay

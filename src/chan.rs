@@ -1,11 +1,17 @@
 //! The channel state machine: one small state machine per TX channel.
 //!
 //! ```text
-//!            submit (idle)                    tx_done(token) / expiry / error
+//!            submit (a slot free)             tx_done(token) / expiry / error
 //!   IDLE ─────────────────────▶ IN FLIGHT ───────────────────────────────▶ next or IDLE
-//!     ▲        submit (busy): queue it            │
+//!     ▲     submit (no slot free): queue it       │
 //!     └───────────────────────────────────────────┘ (queue empty)
 //! ```
+//!
+//! A channel has `depth` in-flight slots (1 unless the controller has a
+//! hardware FIFO, docs/beyond.md §2). Slots form a FIFO in token order;
+//! a slot is `InFlight` until its message ends, then `Done` until it is
+//! the oldest slot and its TX-done callback (if any) has been handed out
+//! by [`ChanState::take_completion`]; then it is free again.
 //!
 //! Everything here runs with the port's critical section held (the caller,
 //! `capi.rs`, takes it); nothing here blocks or calls a client callback.
@@ -29,11 +35,12 @@
 //! stress test ctest/test_race.c (`make test-race`).
 //!
 //! Invariants (checked by the tests):
-//! - when the channel is idle, nothing waits (a completion always starts
+//! - when a slot is free, nothing waits (freeing a slot always starts
 //!   the next message), so a new message can never overtake older ones;
-//! - exactly one message is in flight, identified by its token (its
-//!   sequence number); an ACK, expiry or waiter timeout that does not
-//!   match the in-flight message completes nothing;
+//! - at most `depth` messages are in flight, each identified by its token
+//!   (its sequence number); an ACK completes only the oldest message in
+//!   flight and only with its token; an ACK, expiry or waiter timeout
+//!   that matches no message in flight completes nothing;
 //! - every accepted message ends exactly once: acked, timed out, send
 //!   error or cancelled.
 
@@ -76,7 +83,8 @@ pub trait ChanEnv {
     fn arm(&mut self, ticks: Ticks);
     /// Disarm the channel watchdog.
     fn disarm(&mut self);
-    /// Wake the owner of a waiter whose state is now `Done`.
+    /// Wake the owner of a waiter whose state is now `Done` (never called
+    /// for a polled waiter, whose owner spins instead of sleeping).
     fn wake(&mut self, w: &mut Waiter);
     /// Count one event.
     fn count(&mut self, s: Stat);
@@ -111,6 +119,8 @@ pub struct Waiter {
     seq: u32,
     state: WaitState,
     result: i32,
+    /// The owner polls instead of sleeping (`mbox_send_poll`): no wake.
+    polled: bool,
     /// The OS wait object the sender sleeps on (unused by the state
     /// machine itself; the environment posts it in `wake`).
     pub os: crate::os::WaitObj,
@@ -129,8 +139,16 @@ impl Waiter {
             seq: 0,
             state: WaitState::New,
             result: 0,
+            polled: false,
             os: crate::os::WaitObj::uninit(),
         }
+    }
+
+    /// A waiter whose owner polls it (never woken; `os` stays unused).
+    pub fn new_polled(data: &[u8]) -> Waiter {
+        let mut w = Waiter::new(data, FOREVER);
+        w.polled = true;
+        w
     }
 
     pub fn state(&self) -> WaitState {
@@ -235,31 +253,104 @@ pub enum Submit {
     Pending,
 }
 
+/// Most messages one channel keeps in flight (`mbox_dev_s::txdepth`).
+pub const MAX_TXDEPTH: usize = 16;
+
+/// How the end of a transfer is detected (Linux TXDONE_BY_*).
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TxDoneMethod {
+    /// The lower half reports ACKs from its interrupt handler.
+    Irq = 0,
+    /// The framework polls `txacked` every poll period.
+    Poll = 1,
+    /// The client reports completion (`mbox_client_txdone`).
+    Ack = 2,
+}
+
+/// A message that ended and whose TX-done client must be told, outside
+/// the critical section ([`ChanState::take_completion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// The client recorded with the message (never 0).
+    pub client: usize,
+    /// Token of the message.
+    pub token: u32,
+    /// Its result: 0, -ETIMEDOUT, a send error or -ECANCELED.
+    pub result: i32,
+}
+
+const SLOT_INFLIGHT: u8 = 1;
+const SLOT_DONE: u8 = 2;
+
+/// One in-flight slot. Depth 1 uses the slot inside [`ChanState`]; a
+/// deeper channel keeps its slots at the start of the caller's buffer.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TxSlot {
+    deadline: Ticks,
+    /// The blocked (or polling) sender of the message, or null.
+    waiter: *mut Waiter,
+    /// The TX-done client of a non-blocking message, or 0.
+    client: usize,
+    token: u32,
+    result: i32,
+    state: u8,
+    _pad: [u8; 7],
+}
+
+impl TxSlot {
+    const EMPTY: TxSlot = TxSlot {
+        deadline: 0,
+        waiter: ptr::null_mut(),
+        client: 0,
+        token: 0,
+        result: 0,
+        state: 0,
+        _pad: [0; 7],
+    };
+}
+
+/// Bytes one in-flight slot takes from the buffer of a channel with
+/// `txdepth > 1` (`MBOX_TXSLOT_SIZE` in the header).
+pub const TXSLOT_SIZE: usize = 40;
+static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
+static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
+
 /// Framework-private state of one channel, embedded in `mbox_chan_s`.
 #[repr(C)]
 pub struct ChanState {
     magic: u32,
-    busy: u8,
     rx_busy: u8,
     is_tx: u8,
-    _pad: u8,
+    /// Slots (messages in flight at most).
+    depth: u8,
+    /// Slots in use (InFlight or Done), a FIFO from `sl_head`.
+    nslots: u8,
+    sl_head: u8,
+    /// Slots that are InFlight.
+    inflight: u8,
+    /// A `TxDoneMethod`.
+    method: u8,
+    /// A context is handing out completions (one at a time, in order).
+    delivering: u8,
     /// Sequence number (and token) of the next accepted message.
     next_seq: u32,
-    /// Token of the message in flight (valid while busy).
-    inflight_token: u32,
     /// Largest message in bytes.
     mtu: u32,
+    /// Queued ring records that carry a TX-done client.
+    ring_clients: u32,
     /// The caller's buffer: TX ring storage, or RX scratch.
     buf: *mut u8,
     cap: usize,
     queue: TxQueue,
-    /// When the in-flight message times out.
-    inflight_deadline: Ticks,
     /// Channel timeout for non-blocking messages and mbox_send().
     timeout: Ticks,
-    /// The blocked sender whose message is in flight (null for a
-    /// non-blocking message).
-    inflight_waiter: *mut Waiter,
+    /// Poll period of `TxDoneMethod::Poll`.
+    poll_period: Ticks,
+    /// Slots of a deeper channel (in the caller's buffer), or null.
+    ext: *mut TxSlot,
+    slot0: TxSlot,
     waiters: WaitList,
 }
 
@@ -274,25 +365,30 @@ impl ChanState {
     pub const fn new() -> ChanState {
         ChanState {
             magic: 0,
-            busy: 0,
             rx_busy: 0,
             is_tx: 0,
-            _pad: 0,
+            depth: 1,
+            nslots: 0,
+            sl_head: 0,
+            inflight: 0,
+            method: TxDoneMethod::Irq as u8,
+            delivering: 0,
             next_seq: 0,
-            inflight_token: 0,
             mtu: 0,
+            ring_clients: 0,
             buf: ptr::null_mut(),
             cap: 0,
             queue: TxQueue::new(),
-            inflight_deadline: 0,
             timeout: 0,
-            inflight_waiter: ptr::null_mut(),
+            poll_period: 0,
+            ext: ptr::null_mut(),
+            slot0: TxSlot::EMPTY,
             waiters: WaitList::new(),
         }
     }
 
-    /// Make the channel live. `buf[..cap]` must stay valid and reserved to
-    /// this channel until [`ChanState::deinit`].
+    /// Make the channel live, with one in-flight slot. `buf[..cap]` must
+    /// stay valid and reserved to this channel until [`ChanState::deinit`].
     pub fn init(&mut self, is_tx: bool, buf: *mut u8, cap: usize, mtu: usize, timeout: Ticks) {
         *self = ChanState::new();
         self.is_tx = is_tx as u8;
@@ -301,6 +397,42 @@ impl ChanState {
         self.mtu = mtu as u32;
         self.timeout = timeout;
         self.magic = MAGIC;
+    }
+
+    /// Gives a freshly initialised TX channel `depth` in-flight slots. For
+    /// depth > 1 they are carved from the start of the buffer (aligned to
+    /// 8), the rest stays the ring. Returns -EINVAL for a depth of 0 or
+    /// above [`MAX_TXDEPTH`], or a buffer too small for the slots.
+    pub fn set_txdepth(&mut self, depth: usize) -> Result<(), i32> {
+        if depth == 0 || depth > MAX_TXDEPTH || !self.is_tx() || self.nslots != 0 {
+            return Err(-EINVAL);
+        }
+        if depth == 1 {
+            self.depth = 1;
+            self.ext = ptr::null_mut();
+            return Ok(());
+        }
+        let skip = self.buf.align_offset(8);
+        let need = skip.saturating_add(depth * TXSLOT_SIZE);
+        if self.buf.is_null() || skip == usize::MAX || self.cap < need {
+            return Err(-EINVAL);
+        }
+        // SAFETY: buf[..cap] is the channel's storage (init contract) and
+        // holds `need` bytes; the slot array starts 8-aligned inside it.
+        let ext = unsafe { self.buf.add(skip) }.cast::<TxSlot>();
+        for i in 0..depth {
+            // SAFETY: slot i lies within the carved, aligned region.
+            unsafe { ext.add(i).write(TxSlot::EMPTY) };
+        }
+        self.ext = ext;
+        // SAFETY: need <= cap (checked above).
+        self.buf = unsafe { self.buf.add(need) };
+        self.cap -= need;
+        if self.cap == 0 {
+            self.buf = ptr::null_mut();
+        }
+        self.depth = depth as u8;
+        Ok(())
     }
 
     pub fn is_live(&self) -> bool {
@@ -319,8 +451,19 @@ impl ChanState {
         self.timeout
     }
 
+    /// Messages the channel keeps in flight at most.
+    pub fn txdepth(&self) -> usize {
+        self.depth as usize
+    }
+
+    /// Messages in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.inflight as usize
+    }
+
+    /// No slot is free: a new message has to queue.
     pub fn is_busy(&self) -> bool {
-        self.busy != 0
+        self.nslots >= self.depth
     }
 
     /// Number of messages waiting (ring plus blocked senders).
@@ -328,12 +471,42 @@ impl ChanState {
         self.queue.len() + self.waiters.len as usize
     }
 
+    /// Token of the oldest message in flight.
     pub fn inflight_token(&self) -> Option<u32> {
-        if self.busy != 0 {
-            Some(self.inflight_token)
-        } else {
-            None
+        self.oldest_inflight().map(|i| self.slot_ref(i).token)
+    }
+
+    /// Tokens of every message in flight, oldest first.
+    pub fn inflight_tokens(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.nslots as usize)
+            .map(|i| self.slot_ref(i))
+            .filter(|s| s.state == SLOT_INFLIGHT)
+            .map(|s| s.token)
+    }
+
+    pub fn txdone_method(&self) -> TxDoneMethod {
+        match self.method {
+            1 => TxDoneMethod::Poll,
+            2 => TxDoneMethod::Ack,
+            _ => TxDoneMethod::Irq,
         }
+    }
+
+    /// Chooses how the end of a transfer is detected. Only while nothing
+    /// is in flight or queued (-EBUSY otherwise); Poll needs a period of at
+    /// least one tick (-EINVAL).
+    pub fn set_txdone_method(&mut self, env: &mut impl ChanEnv, m: TxDoneMethod, period: Ticks) -> Result<(), i32> {
+        if m == TxDoneMethod::Poll && (period == 0 || period == FOREVER) {
+            return Err(-EINVAL);
+        }
+        if self.nslots != 0 || self.queued() != 0 {
+            return Err(-EBUSY);
+        }
+        self.method = m as u8;
+        self.poll_period = if m == TxDoneMethod::Poll { period } else { 0 };
+        let now = env.now();
+        self.rearm(env, now);
+        Ok(())
     }
 
     /// The caller's buffer (TX ring or RX scratch), if any.
@@ -360,19 +533,108 @@ impl ChanState {
         s
     }
 
-    /// The message `token` is in flight from `now` until `deadline`. Arming
-    /// the watchdog replaces any earlier arming, so the previous message's
-    /// watchdog needs no separate cancel.
-    fn go_busy(&mut self, env: &mut impl ChanEnv, now: Ticks, token: u32, deadline: Ticks, w: *mut Waiter) {
-        self.busy = 1;
-        self.inflight_token = token;
-        self.inflight_deadline = deadline;
-        self.inflight_waiter = w;
-        env.count(Stat::Sent);
-        if deadline != FOREVER {
-            env.arm(deadline.saturating_sub(now).max(1));
+    /// Physical index of the `i`-th used slot (0 = oldest).
+    fn phys(&self, i: usize) -> usize {
+        (self.sl_head as usize + i) % self.depth as usize
+    }
+
+    fn slot_ref(&self, i: usize) -> &TxSlot {
+        let p = self.phys(i);
+        if self.ext.is_null() {
+            &self.slot0
         } else {
+            // SAFETY: ext holds `depth` slots (set_txdepth) and p < depth.
+            unsafe { &*self.ext.add(p) }
+        }
+    }
+
+    fn slot(&mut self, i: usize) -> &mut TxSlot {
+        let p = self.phys(i);
+        if self.ext.is_null() {
+            &mut self.slot0
+        } else {
+            // SAFETY: as in slot_ref; `&mut self` makes this the only
+            // reference to the slot.
+            unsafe { &mut *self.ext.add(p) }
+        }
+    }
+
+    /// Logical index of the oldest InFlight slot.
+    fn oldest_inflight(&self) -> Option<usize> {
+        if self.inflight == 0 {
+            return None;
+        }
+        (0..self.nslots as usize).find(|&i| self.slot_ref(i).state == SLOT_INFLIGHT)
+    }
+
+    /// The message `token` is in flight from now until `deadline`. The
+    /// caller re-arms the watchdog afterwards ([`ChanState::rearm`]).
+    fn push_slot(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: *mut Waiter, client: usize) {
+        debug_assert!(self.nslots < self.depth);
+        let i = self.nslots as usize;
+        self.nslots += 1;
+        self.inflight += 1;
+        *self.slot(i) = TxSlot { deadline, waiter: w, client, token, result: 0, state: SLOT_INFLIGHT, _pad: [0; 7] };
+        env.count(Stat::Sent);
+    }
+
+    /// A message that never went out (send error) but has a TX-done
+    /// client: it takes a slot as Done so that its callback comes in
+    /// submission order.
+    fn push_done(&mut self, token: u32, client: usize, result: i32) {
+        let i = self.nslots as usize;
+        self.nslots += 1;
+        *self.slot(i) = TxSlot {
+            deadline: 0,
+            waiter: ptr::null_mut(),
+            client,
+            token,
+            result,
+            state: SLOT_DONE,
+            _pad: [0; 7],
+        };
+    }
+
+    /// Frees the oldest slots that are Done and owe no callback.
+    fn reap(&mut self) {
+        while self.nslots > 0 {
+            let s = self.slot_ref(0);
+            if s.state != SLOT_DONE || s.client != 0 {
+                return;
+            }
+            self.pop_slot();
+        }
+    }
+
+    fn pop_slot(&mut self) {
+        *self.slot(0) = TxSlot::EMPTY;
+        self.sl_head = ((self.sl_head as usize + 1) % self.depth as usize) as u8;
+        self.nslots -= 1;
+    }
+
+    /// Arms the watchdog for the earliest deadline in flight (and, with
+    /// `TxDoneMethod::Poll`, at most one poll period ahead), or disarms it
+    /// when nothing is in flight. One call per operation: arming replaces
+    /// any earlier arming.
+    fn rearm(&mut self, env: &mut impl ChanEnv, now: Ticks) {
+        if self.inflight == 0 {
             env.disarm();
+            return;
+        }
+        let mut due = FOREVER;
+        for i in 0..self.nslots as usize {
+            let s = self.slot_ref(i);
+            if s.state == SLOT_INFLIGHT && s.deadline < due {
+                due = s.deadline;
+            }
+        }
+        if self.method == TxDoneMethod::Poll as u8 {
+            due = due.min(now.saturating_add(self.poll_period));
+        }
+        if due == FOREVER {
+            env.disarm();
+        } else {
+            env.arm(due.saturating_sub(now).max(1));
         }
     }
 
@@ -385,13 +647,19 @@ impl ChanState {
         }
     }
 
-    /// Non-blocking send (`mbox_ticksend(.., 0)`): send now when the channel
-    /// is idle, otherwise copy into the ring with the channel timeout as
-    /// the deadline it gets once in flight.
+    /// Non-blocking send without a TX-done client.
+    pub fn submit_nb(&mut self, env: &mut impl ChanEnv, data: &[u8]) -> i32 {
+        self.submit_nb_client(env, data, 0)
+    }
+
+    /// Non-blocking send (`mbox_ticksend(.., 0)`): send now when a slot is
+    /// free, otherwise copy into the ring with the channel timeout as the
+    /// deadline it gets once in flight. `client` (0: none) is handed back
+    /// by [`ChanState::take_completion`] once the message has ended.
     /// Returns 0 (sent or queued), -ENOBUFS (ring full; counted), or the
     /// lower half's error when an immediate send failed (not accepted).
-    pub fn submit_nb(&mut self, env: &mut impl ChanEnv, data: &[u8]) -> i32 {
-        if self.busy == 0 {
+    pub fn submit_nb_client(&mut self, env: &mut impl ChanEnv, data: &[u8], client: usize) -> i32 {
+        if !self.is_busy() {
             let seq = self.take_seq();
             let r = env.send(seq, data);
             if r < 0 {
@@ -400,14 +668,18 @@ impl ChanState {
             }
             let now = env.now();
             let deadline = Self::deadline_from(now, self.timeout);
-            self.go_busy(env, now, seq, deadline, ptr::null_mut());
+            self.push_slot(env, seq, deadline, ptr::null_mut(), client);
+            self.rearm(env, now);
             return 0;
         }
         let seq = self.next_seq;
         let ring = self.ring();
-        if !self.queue.push(ring, seq, data) {
+        if !self.queue.push_client(ring, seq, client, data) {
             env.count(Stat::QueueFull);
             return -ENOBUFS;
+        }
+        if client != 0 {
+            self.ring_clients += 1;
         }
         self.take_seq();
         env.count(Stat::Buffered);
@@ -423,7 +695,7 @@ impl ChanState {
     /// or [`ChanState::waiter_timeout`] has returned for it.
     pub unsafe fn submit_blocking(&mut self, env: &mut impl ChanEnv, w: &mut Waiter) -> Submit {
         w.seq = self.take_seq();
-        if self.busy == 0 {
+        if !self.is_busy() {
             let r = env.send(w.seq, w.payload());
             if r < 0 {
                 env.count(Stat::SendErr);
@@ -432,9 +704,10 @@ impl ChanState {
                 return Submit::Done(r);
             }
             w.state = WaitState::InFlight;
-            let deadline = w.deadline;
             let now = env.now();
-            self.go_busy(env, now, w.seq, deadline, w);
+            let (seq, deadline) = (w.seq, w.deadline);
+            self.push_slot(env, seq, deadline, w, 0);
+            self.rearm(env, now);
             return Submit::Pending;
         }
         w.state = WaitState::Queued;
@@ -444,40 +717,47 @@ impl ChanState {
         Submit::Pending
     }
 
-    /// Ends the in-flight message with `result` and tells its owner. The
-    /// watchdog is left to the caller: the next message re-arms it, and
-    /// going idle disarms it (start_next, deinit).
-    fn finish(&mut self, env: &mut impl ChanEnv, result: i32) {
+    /// Ends the message of the `i`-th slot (InFlight) with `result`, tells
+    /// a blocked owner, and frees what can be freed. The caller starts the
+    /// next messages and re-arms.
+    fn finish(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
         env.txfinish();
-        self.busy = 0;
         env.count(match result {
             0 => Stat::Acked,
             r if r == -ETIMEDOUT => Stat::Timeout,
-            _ => Stat::Cancelled,
+            r if r == -ECANCELED => Stat::Cancelled,
+            _ => Stat::SendErr,
         });
-        // SAFETY: a non-null inflight_waiter is alive until Done (the
-        // submit_blocking contract); it is cleared here, once.
-        if let Some(w) = unsafe { self.inflight_waiter.as_mut() } {
-            self.inflight_waiter = ptr::null_mut();
-            w.result = result;
-            w.state = WaitState::Done;
+        self.inflight -= 1;
+        let s = self.slot(i);
+        s.state = SLOT_DONE;
+        s.result = result;
+        let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
+        // SAFETY: a non-null slot waiter is alive until Done (the
+        // submit_blocking contract); it was cleared from the slot above.
+        if let Some(w) = unsafe { w.as_mut() } {
+            Self::end_waiter(env, w, result);
+        }
+        self.reap();
+    }
+
+    fn end_waiter(env: &mut impl ChanEnv, w: &mut Waiter, result: i32) {
+        w.result = result;
+        w.state = WaitState::Done;
+        if !w.polled {
             env.wake(w);
         }
     }
 
-    /// Starts the oldest waiting message; skips (and ends) the ones that
-    /// cannot go: expired blocked senders and lower-half send errors.
-    fn start_next(&mut self, env: &mut impl ChanEnv) {
-        // One clock reading serves the whole pass (sends are short).
-        let now = env.now();
-        while self.busy == 0 {
+    /// Starts the oldest waiting messages while slots are free; skips (and
+    /// ends) the ones that cannot go: expired blocked senders and
+    /// lower-half send errors.
+    fn start_next(&mut self, env: &mut impl ChanEnv, now: Ticks) {
+        while !self.is_busy() {
             let ring = self.ring();
             let head = self.queue.head(ring);
             let take_ring = match (head.map(|h| h.seq), self.waiters.front_seq()) {
-                (None, None) => {
-                    env.disarm();
-                    return;
-                }
+                (None, None) => return,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 // Sequence numbers wrap: compare by signed distance.
@@ -486,51 +766,70 @@ impl ChanState {
             if let (true, Some(h)) = (take_ring, head) {
                 let r = env.send(h.seq, self.queue.payload(ring, &h));
                 self.queue.pop_head(ring.len(), &h);
+                if h.client != 0 {
+                    self.ring_clients -= 1;
+                }
                 if r < 0 {
-                    // Counted, and the rest of the queue goes on.
+                    // Counted, and the rest of the queue goes on; a client
+                    // learns the error through its callback.
                     env.count(Stat::SendErr);
+                    if h.client != 0 {
+                        self.push_done(h.seq, h.client, r);
+                    }
                     continue;
                 }
                 let deadline = Self::deadline_from(now, self.timeout);
-                self.go_busy(env, now, h.seq, deadline, ptr::null_mut());
+                self.push_slot(env, h.seq, deadline, ptr::null_mut(), h.client);
             } else {
                 let w = self.waiters.pop_front().expect("peeked above");
                 if w.deadline != FOREVER && now >= w.deadline {
-                    w.result = -ETIMEDOUT;
-                    w.state = WaitState::Done;
                     env.count(Stat::Timeout);
-                    env.wake(w);
+                    Self::end_waiter(env, w, -ETIMEDOUT);
                     continue;
                 }
                 let r = env.send(w.seq, w.payload());
                 if r < 0 {
                     env.count(Stat::SendErr);
-                    w.result = r;
-                    w.state = WaitState::Done;
-                    env.wake(w);
+                    Self::end_waiter(env, w, r);
                     continue;
                 }
                 w.state = WaitState::InFlight;
                 let (seq, deadline) = (w.seq, w.deadline);
-                self.go_busy(env, now, seq, deadline, w);
+                self.push_slot(env, seq, deadline, w, 0);
             }
         }
     }
 
-    /// TX completion from the lower half. `token` is the token echoed by
-    /// the remote when the lower half can carry one; without it the
-    /// lower half's `txacked` must confirm the ACK.
-    /// Returns 0 when the in-flight message was completed, -ENOENT when
-    /// nothing was in flight, -ESRCH for a token of another message,
-    /// -EAGAIN when the hardware shows no ACK. Every refusal is counted in
-    /// `spurious_ack` and changes nothing else.
+    /// After slots were freed: start what waits, re-arm the watchdog.
+    fn advance(&mut self, env: &mut impl ChanEnv) {
+        // One clock reading serves the whole pass (sends are short).
+        let now = env.now();
+        if self.is_live() {
+            self.start_next(env, now);
+        }
+        self.rearm(env, now);
+    }
+
+    /// TX completion from the lower half (`TxDoneMethod::Irq`). `token` is
+    /// the token echoed by the remote when the lower half can carry one;
+    /// without it the lower half's `txacked` must confirm the ACK. It can
+    /// complete only the oldest message in flight (FIFO order).
+    /// Returns 0 when that message was completed, -ENOENT when nothing was
+    /// in flight, -ESRCH for a token of another message, -EAGAIN when the
+    /// hardware shows no ACK, -EPERM when the channel's TX-done method is
+    /// not Irq. Every refusal is counted in `spurious_ack` and changes
+    /// nothing else.
     pub fn tx_done(&mut self, env: &mut impl ChanEnv, token: Option<u32>) -> i32 {
-        if self.busy == 0 {
+        if self.method != TxDoneMethod::Irq as u8 {
+            env.count(Stat::SpuriousAck);
+            return -EPERM;
+        }
+        let Some(i) = self.oldest_inflight() else {
             env.count(Stat::SpuriousAck);
             return -ENOENT;
-        }
+        };
         match token {
-            Some(t) if t != self.inflight_token => {
+            Some(t) if t != self.slot_ref(i).token => {
                 env.count(Stat::SpuriousAck);
                 return -ESRCH;
             }
@@ -540,26 +839,69 @@ impl ChanState {
             }
             _ => {}
         }
-        self.finish(env, 0);
-        self.start_next(env);
+        self.finish(env, i, 0);
+        self.advance(env);
         0
     }
 
-    /// Watchdog callback. Expires the in-flight message only when its own
-    /// deadline has passed, so a callback that was already running when
-    /// its message completed cannot time out the next one (REFERENCE §2
-    /// item 7); an early callback re-arms for the remainder.
+    /// The client reports the end of the oldest message in flight
+    /// (`TxDoneMethod::Ack`, `mbox_client_txdone`) with `result` (0 or a
+    /// negated errno). Returns 0, -ENOENT when nothing is in flight, or
+    /// -EPERM when the method is not Ack (both change nothing).
+    pub fn client_tx_done(&mut self, env: &mut impl ChanEnv, result: i32) -> i32 {
+        if self.method != TxDoneMethod::Ack as u8 {
+            return -EPERM;
+        }
+        let Some(i) = self.oldest_inflight() else {
+            env.count(Stat::SpuriousAck);
+            return -ENOENT;
+        };
+        self.finish(env, i, result.min(0));
+        self.advance(env);
+        0
+    }
+
+    /// Polls the hardware for the ACK of the oldest message in flight
+    /// (`TxDoneMethod::Poll` and polling sends). Returns true when it was
+    /// ACKed and has been completed.
+    pub fn poll_acked(&mut self, env: &mut impl ChanEnv) -> bool {
+        let Some(i) = self.oldest_inflight() else {
+            return false;
+        };
+        if !env.txacked() {
+            return false;
+        }
+        self.finish(env, i, 0);
+        self.advance(env);
+        true
+    }
+
+    /// Watchdog callback. With `TxDoneMethod::Poll` it first polls for the
+    /// ACK. Then it expires every message in flight whose own deadline has
+    /// passed, so a callback that was already running when its message
+    /// completed cannot time out the next one (REFERENCE §2 item 7); an
+    /// early callback re-arms for the remainder.
     pub fn timer_expired(&mut self, env: &mut impl ChanEnv) {
-        if self.busy == 0 || self.inflight_deadline == FOREVER {
+        if self.inflight == 0 {
             return;
+        }
+        if self.method == TxDoneMethod::Poll as u8 {
+            while self.poll_acked(env) {}
         }
         let now = env.now();
-        if now < self.inflight_deadline {
-            env.arm(self.inflight_deadline - now);
-            return;
+        let mut i = 0;
+        while i < self.nslots as usize {
+            let s = self.slot_ref(i);
+            if s.state == SLOT_INFLIGHT && s.deadline != FOREVER && now >= s.deadline {
+                let before = self.nslots;
+                self.finish(env, i, -ETIMEDOUT);
+                // finish() may have freed slots at the front.
+                i = (i + 1).saturating_sub((before - self.nslots) as usize);
+            } else {
+                i += 1;
+            }
         }
-        self.finish(env, -ETIMEDOUT);
-        self.start_next(env);
+        self.advance(env);
     }
 
     /// The blocked sender owning `w` woke at its deadline without a
@@ -578,39 +920,103 @@ impl ChanState {
             }
             WaitState::InFlight => {
                 let wp: *mut Waiter = w;
-                if self.busy == 0 || self.inflight_waiter != wp {
+                let Some(i) = (0..self.nslots as usize).find(|&i| self.slot_ref(i).waiter == wp) else {
                     crate::os::assert_fail(file!(), line!());
-                }
-                self.finish(env, -ETIMEDOUT);
-                self.start_next(env);
+                };
+                self.finish(env, i, -ETIMEDOUT);
+                self.advance(env);
                 w.result
             }
         }
     }
 
-    /// Tear down: the in-flight message and every waiting one end with
-    /// -ECANCELED (blocked senders are woken with it). The channel is dead
-    /// afterwards; returns how many messages were cancelled.
+    /// Tear down: every message in flight and every blocked sender ends
+    /// with -ECANCELED (blocked senders are woken with it); queued
+    /// messages without a TX-done client are dropped and counted. Queued
+    /// messages with a client stay until [`ChanState::take_completion`]
+    /// hands each out with -ECANCELED. The channel is dead afterwards;
+    /// returns how many messages were cancelled here.
     pub fn deinit(&mut self, env: &mut impl ChanEnv) -> usize {
         let mut n = 0;
         self.magic = 0;
         env.disarm();
-        if self.busy != 0 {
-            self.finish(env, -ECANCELED);
-            n += 1;
+        let mut i = 0;
+        while i < self.nslots as usize {
+            if self.slot_ref(i).state == SLOT_INFLIGHT {
+                let before = self.nslots;
+                self.finish(env, i, -ECANCELED);
+                n += 1;
+                i = (i + 1).saturating_sub((before - self.nslots) as usize);
+            } else {
+                i += 1;
+            }
         }
         while let Some(w) = self.waiters.pop_front() {
-            w.result = -ECANCELED;
-            w.state = WaitState::Done;
             env.count(Stat::Cancelled);
-            env.wake(w);
+            Self::end_waiter(env, w, -ECANCELED);
             n += 1;
         }
-        let dropped = self.queue.clear();
-        for _ in 0..dropped {
-            env.count(Stat::Cancelled);
+        if self.ring_clients == 0 {
+            let dropped = self.queue.clear();
+            for _ in 0..dropped {
+                env.count(Stat::Cancelled);
+            }
+            n += dropped;
         }
-        n + dropped
+        n
+    }
+
+    /// True when [`ChanState::take_completion`] has something to hand out.
+    pub fn has_completion(&self) -> bool {
+        (self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty())
+    }
+
+    /// Hands out the oldest ended message that has a TX-done client, in
+    /// submission order, and frees its slot (starting what waits). On a
+    /// dead channel it also drains the queue: each queued message ends
+    /// with -ECANCELED (counted), and those with a client are handed out.
+    pub fn take_completion(&mut self, env: &mut impl ChanEnv) -> Option<Completion> {
+        if self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE {
+            let s = *self.slot_ref(0);
+            self.pop_slot();
+            self.reap();
+            self.advance(env);
+            if s.client != 0 {
+                return Some(Completion { client: s.client, token: s.token, result: s.result });
+            }
+        }
+        if self.is_live() {
+            return None;
+        }
+        loop {
+            let ring = self.ring();
+            let h = self.queue.head(ring)?;
+            self.queue.pop_head(ring.len(), &h);
+            env.count(Stat::Cancelled);
+            if h.client != 0 {
+                self.ring_clients -= 1;
+                return Some(Completion { client: h.client, token: h.seq, result: -ECANCELED });
+            }
+        }
+    }
+
+    /// Claims the hand-out of completions (one context at a time, so that
+    /// callbacks run in order). False when another context holds it: that
+    /// context re-checks [`ChanState::has_completion`] before it lets go.
+    pub fn claim_delivery(&mut self) -> bool {
+        if self.delivering != 0 {
+            return false;
+        }
+        self.delivering = 1;
+        true
+    }
+
+    pub fn release_delivery(&mut self) {
+        self.delivering = 0;
+    }
+
+    pub fn delivery_in_progress(&self) -> bool {
+        self.delivering != 0
     }
 
     /// Claims the RX path (one reception at a time per channel).

@@ -7,16 +7,22 @@
 //! wrap; and the upper half must peek a record's sequence number without
 //! consuming it. All of that is ~100 lines here.
 //!
-//! Record layout: `[len: u16 LE][seq: u32 LE][payload; len]`. A record
-//! never wraps: when it does not fit at the end, the writer leaves a wrap
+//! Record layout: `[len: u16 LE][seq: u32 LE][client: usize]?[payload; len]`.
+//! Bit 15 of `len` says that the optional `client` word follows (the
+//! TX-done client of the message, docs/beyond.md §1), so messages without
+//! one pay nothing for the feature. A record never wraps: when it does not fit at the end, the writer leaves a wrap
 //! marker (`len == 0xFFFF`, if at least two bytes remain) and starts again
 //! at offset 0. Every operation is O(1) in the number of queued messages.
 
 /// Bytes of the per-record header.
 pub(crate) const HDR: usize = 6;
 const WRAP: u16 = 0xFFFF;
+/// Bit of the length field that announces a client word.
+const HAS_CLIENT: u16 = 0x8000;
+/// Bytes of the optional client word.
+pub(crate) const CLIENT: usize = core::mem::size_of::<usize>();
 /// Largest payload a record can describe.
-pub(crate) const MAX_PAYLOAD: usize = 0xFFFE;
+pub(crate) const MAX_PAYLOAD: usize = 0x7FFE;
 
 /// The decoded oldest record of a [`TxQueue`].
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +30,10 @@ pub struct Head {
     at: usize,
     /// Sequence number (token) of the message.
     pub seq: u32,
+    /// TX-done client of the message (0: none).
+    pub client: usize,
+    /// Header bytes (HDR, or HDR + CLIENT with a client).
+    hdr: usize,
     len: usize,
 }
 
@@ -57,8 +67,15 @@ impl TxQueue {
     /// Appends one message. Returns false (and changes nothing) when it
     /// does not fit.
     pub fn push(&mut self, buf: &mut [u8], seq: u32, data: &[u8]) -> bool {
+        self.push_client(buf, seq, 0, data)
+    }
+
+    /// Appends one message with its TX-done client (0: none). Returns
+    /// false (and changes nothing) when it does not fit.
+    pub fn push_client(&mut self, buf: &mut [u8], seq: u32, client: usize, data: &[u8]) -> bool {
         let cap = buf.len();
-        let need = HDR + data.len();
+        let hdr = if client != 0 { HDR + CLIENT } else { HDR };
+        let need = hdr + data.len();
         if data.len() > MAX_PAYLOAD || need > cap {
             return false;
         }
@@ -92,9 +109,13 @@ impl TxQueue {
         if pad >= 2 {
             buf[tail..tail + 2].copy_from_slice(&WRAP.to_le_bytes());
         }
-        buf[at..at + 2].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        let flag = if client != 0 { HAS_CLIENT } else { 0 };
+        buf[at..at + 2].copy_from_slice(&(data.len() as u16 | flag).to_le_bytes());
         buf[at + 2..at + HDR].copy_from_slice(&seq.to_le_bytes());
-        buf[at + HDR..at + need].copy_from_slice(data);
+        if client != 0 {
+            buf[at + HDR..at + hdr].copy_from_slice(&client.to_le_bytes());
+        }
+        buf[at + hdr..at + need].copy_from_slice(data);
         let mut next = at + need;
         if next == cap {
             next = 0;
@@ -112,14 +133,22 @@ impl TxQueue {
             return None;
         }
         let at = self.head_at(buf);
-        let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
+        let word = u16::from_le_bytes([buf[at], buf[at + 1]]);
+        let len = (word & !HAS_CLIENT) as usize;
         let seq = u32::from_le_bytes([buf[at + 2], buf[at + 3], buf[at + 4], buf[at + 5]]);
-        Some(Head { at, seq, len })
+        let (client, hdr) = if word & HAS_CLIENT != 0 {
+            let mut w = [0u8; CLIENT];
+            w.copy_from_slice(&buf[at + HDR..at + HDR + CLIENT]);
+            (usize::from_le_bytes(w), HDR + CLIENT)
+        } else {
+            (0, HDR)
+        };
+        Some(Head { at, seq, client, hdr, len })
     }
 
     /// The payload of `h` (from [`TxQueue::head`] on the same buffer).
     pub fn payload<'a>(&self, buf: &'a [u8], h: &Head) -> &'a [u8] {
-        &buf[h.at + HDR..h.at + HDR + h.len]
+        &buf[h.at + h.hdr..h.at + h.hdr + h.len]
     }
 
     /// Drops the oldest message, `h`, as [`TxQueue::head`] returned it.
@@ -127,11 +156,11 @@ impl TxQueue {
         if h.at != self.head as usize {
             self.used -= (cap - self.head as usize) as u32;
         }
-        let mut next = h.at + HDR + h.len;
+        let mut next = h.at + h.hdr + h.len;
         if next == cap {
             next = 0;
         }
-        self.used -= (HDR + h.len) as u32;
+        self.used -= (h.hdr + h.len) as u32;
         self.head = next as u32;
         self.count -= 1;
         if self.count == 0 {

@@ -45,6 +45,59 @@ pub type mbox_callback_t = Option<
     ) -> c_int,
 >;
 
+/// TX-done callback of a sender (`mbox_register_txdone()`): called once
+/// per accepted non-blocking message of that sender when the message ends,
+/// with its result: 0 (ACKed), -ETIMEDOUT, the lower half's send error, or
+/// -ECANCELED (`mbox_chan_deinit()`). Context: the one that ended the
+/// message (the lower half's interrupt handler, the watchdog, or a task),
+/// never with the framework's critical section held. Callbacks of one
+/// channel run one at a time, in submission order.
+pub type mbox_txdone_t = Option<unsafe extern "C" fn(sender: *mut mbox_sender_s, arg: *mut c_void, result: c_int)>;
+
+/// How a TX channel learns that a transfer is done (Linux TXDONE_BY_*),
+/// chosen with `mbox_chan_set_txdone()`.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum mbox_txdone_method_e {
+    /// The lower half reports ACKs (`mbox_chan_tx_done*()`). The default.
+    MBOX_TXDONE_IRQ = 0,
+    /// The framework polls `ops->txacked` every period from the watchdog.
+    MBOX_TXDONE_POLL = 1,
+    /// The client reports completion (`mbox_client_txdone()`).
+    MBOX_TXDONE_ACK = 2,
+}
+
+/// Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`).
+pub const MBOX_MAX_TXDEPTH: usize = 16;
+
+/// Bytes of the channel buffer that each in-flight slot of a channel with
+/// `txdepth > 1` takes (see `MBOX_TXBUF_SIZE()`).
+pub const MBOX_TXSLOT_SIZE: usize = 40;
+
+/// Most clients with a callback on one channel: receivers on an RX channel
+/// (`mbox_register_rxcallback()`), senders with a TX-done callback on a TX
+/// channel (`mbox_register_txdone()`).
+pub const MBOX_MAX_CLIENTS: usize = 4;
+
+/// One client of a channel that registered a callback (framework-private).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mbox_client_s {
+    /// The receiver or sender that registered (identity only; never
+    /// dereferenced by the framework).
+    pub owner: *mut c_void,
+    /// RX callback (RX channels).
+    pub rxcallback: mbox_callback_t,
+    /// TX-done callback (TX channels).
+    pub txdone: mbox_txdone_t,
+    pub arg: *mut c_void,
+}
+
+impl mbox_client_s {
+    pub const EMPTY: mbox_client_s =
+        mbox_client_s { owner: core::ptr::null_mut(), rxcallback: None, txdone: None, arg: core::ptr::null_mut() };
+}
+
 /// Trace statistics of one channel (`CONFIG_MBOX_TRACE`). Read a
 /// consistent copy with `mbox_chan_get_stats()`.
 #[cfg(feature = "trace")]
@@ -144,8 +197,15 @@ pub struct mbox_dev_s {
     /// Largest message, in bytes, that one hardware transfer carries
     /// (the MTU). 0 means `MBOX_DEFAULT_MTU`.
     pub mtu: usize,
-    /// Number of channels the device offers (informational; 0 if unknown).
+    /// Number of channels the device offers (`mbox_dev_max_chans()`; 0 if
+    /// unknown).
     pub nchans: usize,
+    /// Messages one TX channel of the controller holds in flight (its
+    /// hardware FIFO depth): 0 or 1 means one, at most `MBOX_MAX_TXDEPTH`.
+    /// With N > 1 the upper half keeps up to N messages in flight and
+    /// expects their ACKs in FIFO order; the channel's buffer must then
+    /// hold `MBOX_TXBUF_SIZE(N, queue bytes)`.
+    pub txdepth: usize,
 }
 
 /// Opaque storage for the port's watchdog timer (the same size and
@@ -173,13 +233,17 @@ pub struct mbox_chan_s {
     pub timeout: clock_t,
     /// Free for the lower half.
     pub r#priv: *mut c_void,
-    /// RX callback and its argument (set by `mbox_register_rxcallback()`).
+    /// RX callback and its argument of the first registered receiver (set
+    /// by `mbox_register_rxcallback()`; all receivers are in `clients`).
     pub callback: mbox_callback_t,
     pub arg: *mut c_void,
     /// Token of the message being passed to `ops->send`; a lower half that
     /// can carry it to the remote and back reports the ACK with
     /// `mbox_chan_tx_done_token()`.
     pub txtoken: u32,
+    /// framework-private: the clients with a callback, in registration
+    /// order (receivers of an RX channel, TX-done senders of a TX channel).
+    pub clients: [mbox_client_s; MBOX_MAX_CLIENTS],
     /// framework-private: the channel state machine.
     pub state: ChanState,
     /// framework-private: the port's watchdog for the in-flight message.
@@ -190,14 +254,17 @@ pub struct mbox_chan_s {
     pub stats: mbox_stats_s,
 }
 
-/// A client's handle for sending on a TX channel.
+/// A client's handle for sending on a TX channel. Several senders may
+/// share one channel.
 #[repr(C)]
 pub struct mbox_sender_s {
     pub chan: *mut mbox_chan_s,
     pub r#priv: *mut c_void,
 }
 
-/// A client's handle for receiving on an RX channel.
+/// A client's handle for receiving on an RX channel. Up to
+/// `MBOX_MAX_CLIENTS` receivers may register on one channel; each
+/// receives every message (docs/beyond.md §4).
 #[repr(C)]
 pub struct mbox_receiver_s {
     pub chan: *mut mbox_chan_s,
@@ -208,6 +275,9 @@ pub struct mbox_receiver_s {
 static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());
 static_assertions::const_assert!(align_of::<os::sys::mbox_os_timer_s>() <= align_of::<mbox_timer_storage_s>());
 static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
+static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);
+static_assertions::const_assert_eq!(MBOX_TXSLOT_SIZE, crate::chan::TXSLOT_SIZE);
+static_assertions::const_assert!(MBOX_MAX_TXDEPTH <= u8::MAX as usize);
 // The C enum is int-sized on every ABI we support.
 static_assertions::const_assert_eq!(size_of::<mbox_direction_e>(), size_of::<c_int>());
 static_assertions::const_assert_eq!(size_of::<mbox_callback_t>(), size_of::<usize>());

@@ -124,6 +124,7 @@ impl Pl320Dev {
                 ops: ptr::null(),
                 mtu: 0,
                 nchans: 0,
+                txdepth: 0,
             },
             regs: Pl320Regs::new(0),
             ipcmint: 0,
@@ -859,6 +860,8 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
             ops: &OPS,
             mtu,
             nchans: num_chans,
+            // One mailbox holds one message: no FIFO.
+            txdepth: 1,
         });
         addr_of_mut!((*p).regs).write(hw);
         addr_of_mut!((*p).ipcmint).write(ipcmint);

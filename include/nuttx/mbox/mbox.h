@@ -20,6 +20,24 @@ struct mbox_waiter_s;
 
 
 /**
+ * Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`).
+ */
+#define MBOX_MAX_TXDEPTH 16
+
+/**
+ * Bytes of the channel buffer that each in-flight slot of a channel with
+ * `txdepth > 1` takes (see `MBOX_TXBUF_SIZE()`).
+ */
+#define MBOX_TXSLOT_SIZE 40
+
+/**
+ * Most clients with a callback on one channel: receivers on an RX channel
+ * (`mbox_register_rxcallback()`), senders with a TX-done callback on a TX
+ * channel (`mbox_register_txdone()`).
+ */
+#define MBOX_MAX_CLIENTS 4
+
+/**
  * MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0.
  */
 #define MBOX_DEFAULT_MTU 32
@@ -42,6 +60,25 @@ enum mbox_direction_e {
    * The channel sends messages to the remote.
    */
   MBOX_TX = 1,
+};
+
+/**
+ * How a TX channel learns that a transfer is done (Linux TXDONE_BY_*),
+ * chosen with `mbox_chan_set_txdone()`.
+ */
+enum mbox_txdone_method_e {
+  /**
+   * The lower half reports ACKs (`mbox_chan_tx_done*()`). The default.
+   */
+  MBOX_TXDONE_IRQ = 0,
+  /**
+   * The framework polls `ops->txacked` every period from the watchdog.
+   */
+  MBOX_TXDONE_POLL = 1,
+  /**
+   * The client reports completion (`mbox_client_txdone()`).
+   */
+  MBOX_TXDONE_ACK = 2,
 };
 
 /**
@@ -152,9 +189,58 @@ struct mbox_dev_s {
    */
   size_t mtu;
   /**
-   * Number of channels the device offers (informational; 0 if unknown).
+   * Number of channels the device offers (`mbox_dev_max_chans()`; 0 if
+   * unknown).
    */
   size_t nchans;
+  /**
+   * Messages one TX channel of the controller holds in flight (its
+   * hardware FIFO depth): 0 or 1 means one, at most `MBOX_MAX_TXDEPTH`.
+   * With N > 1 the upper half keeps up to N messages in flight and
+   * expects their ACKs in FIFO order; the channel's buffer must then
+   * hold `MBOX_TXBUF_SIZE(N, queue bytes)`.
+   */
+  size_t txdepth;
+};
+
+/**
+ * A client's handle for sending on a TX channel. Several senders may
+ * share one channel.
+ */
+struct mbox_sender_s {
+  struct mbox_chan_s *chan;
+  void *priv;
+};
+
+/**
+ * TX-done callback of a sender (`mbox_register_txdone()`): called once
+ * per accepted non-blocking message of that sender when the message ends,
+ * with its result: 0 (ACKed), -ETIMEDOUT, the lower half's send error, or
+ * -ECANCELED (`mbox_chan_deinit()`). Context: the one that ended the
+ * message (the lower half's interrupt handler, the watchdog, or a task),
+ * never with the framework's critical section held. Callbacks of one
+ * channel run one at a time, in submission order.
+ */
+typedef void (*mbox_txdone_t)(struct mbox_sender_s *sender, void *arg, int result);
+
+/**
+ * One client of a channel that registered a callback (framework-private).
+ */
+struct mbox_client_s {
+  /**
+   * The receiver or sender that registered (identity only; never
+   * dereferenced by the framework).
+   */
+  void *owner;
+  /**
+   * RX callback (RX channels).
+   */
+  mbox_callback_t rxcallback;
+  /**
+   * TX-done callback (TX channels).
+   */
+  mbox_txdone_t txdone;
+  void *arg;
 };
 
 /**
@@ -180,6 +266,26 @@ struct mbox_txqueue_s {
 };
 
 /**
+ * One in-flight slot. Depth 1 uses the slot inside [`ChanState`]; a
+ * deeper channel keeps its slots at the start of the caller's buffer.
+ */
+struct mbox_txslot_s {
+  uint64_t deadline;
+  /**
+   * The blocked (or polling) sender of the message, or null.
+   */
+  struct mbox_waiter_s *waiter;
+  /**
+   * The TX-done client of a non-blocking message, or 0.
+   */
+  size_t client;
+  uint32_t token;
+  int32_t result;
+  uint8_t state;
+  uint8_t _pad[7];
+};
+
+/**
  * FIFO of blocked senders, intrusive through `Waiter::next/prev`.
  *
  * Safety invariant: every linked waiter is alive and does not move,
@@ -197,22 +303,41 @@ struct mbox_waitlist_s {
  */
 struct mbox_chan_state_s {
   uint32_t magic;
-  uint8_t busy;
   uint8_t rx_busy;
   uint8_t is_tx;
-  uint8_t _pad;
+  /**
+   * Slots (messages in flight at most).
+   */
+  uint8_t depth;
+  /**
+   * Slots in use (InFlight or Done), a FIFO from `sl_head`.
+   */
+  uint8_t nslots;
+  uint8_t sl_head;
+  /**
+   * Slots that are InFlight.
+   */
+  uint8_t inflight;
+  /**
+   * A `TxDoneMethod`.
+   */
+  uint8_t method;
+  /**
+   * A context is handing out completions (one at a time, in order).
+   */
+  uint8_t delivering;
   /**
    * Sequence number (and token) of the next accepted message.
    */
   uint32_t next_seq;
   /**
-   * Token of the message in flight (valid while busy).
-   */
-  uint32_t inflight_token;
-  /**
    * Largest message in bytes.
    */
   uint32_t mtu;
+  /**
+   * Queued ring records that carry a TX-done client.
+   */
+  uint32_t ring_clients;
   /**
    * The caller's buffer: TX ring storage, or RX scratch.
    */
@@ -220,18 +345,18 @@ struct mbox_chan_state_s {
   size_t cap;
   struct mbox_txqueue_s queue;
   /**
-   * When the in-flight message times out.
-   */
-  uint64_t inflight_deadline;
-  /**
    * Channel timeout for non-blocking messages and mbox_send().
    */
   uint64_t timeout;
   /**
-   * The blocked sender whose message is in flight (null for a
-   * non-blocking message).
+   * Poll period of `TxDoneMethod::Poll`.
    */
-  struct mbox_waiter_s *inflight_waiter;
+  uint64_t poll_period;
+  /**
+   * Slots of a deeper channel (in the caller's buffer), or null.
+   */
+  struct mbox_txslot_s *ext;
+  struct mbox_txslot_s slot0;
   struct mbox_waitlist_s waiters;
 };
 
@@ -328,7 +453,8 @@ struct mbox_chan_s {
    */
   void *priv;
   /**
-   * RX callback and its argument (set by `mbox_register_rxcallback()`).
+   * RX callback and its argument of the first registered receiver (set
+   * by `mbox_register_rxcallback()`; all receivers are in `clients`).
    */
   mbox_callback_t callback;
   void *arg;
@@ -338,6 +464,11 @@ struct mbox_chan_s {
    * `mbox_chan_tx_done_token()`.
    */
   uint32_t txtoken;
+  /**
+   * framework-private: the clients with a callback, in registration
+   * order (receivers of an RX channel, TX-done senders of a TX channel).
+   */
+  struct mbox_client_s clients[MBOX_MAX_CLIENTS];
   /**
    * framework-private: the channel state machine.
    */
@@ -356,15 +487,9 @@ struct mbox_chan_s {
 };
 
 /**
- * A client's handle for sending on a TX channel.
- */
-struct mbox_sender_s {
-  struct mbox_chan_s *chan;
-  void *priv;
-};
-
-/**
- * A client's handle for receiving on an RX channel.
+ * A client's handle for receiving on an RX channel. Up to
+ * `MBOX_MAX_CLIENTS` receivers may register on one channel; each
+ * receives every message (docs/beyond.md §4).
  */
 struct mbox_receiver_s {
   struct mbox_chan_s *chan;
@@ -399,7 +524,9 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
  * direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
  * size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
- * above 32), an MTU above 65534, or a negative timeout; -EBUSY when the
+ * above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
+ * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
+ * negative timeout; -EBUSY when the
  * channel is already initialised; -EPERM from interrupt context; the
  * port's error if its timer cannot be created; `setup`'s error (the
  * channel is then left uninitialised).
@@ -411,9 +538,10 @@ int mbox_chan_init(struct mbox_chan_s *chan,
                    size_t size);
 
 /**
- * Tear a channel down: the in-flight message and every queued one end
- * with -ECANCELED (blocked senders return it), the watchdog is destroyed
- * (no callback runs after this returns), then `ops->shutdown` is called.
+ * Tear a channel down: the in-flight messages and every queued one end
+ * with -ECANCELED (blocked senders return it, TX-done callbacks get it
+ * before this returns), the watchdog is destroyed (no callback runs
+ * after this returns), then `ops->shutdown` is called.
  * The channel may be initialised again afterwards.
  *
  * Context: task.
@@ -434,11 +562,12 @@ int mbox_send(struct mbox_sender_s *sender, const void *data, size_t size);
  * Send a message on a TX channel.
  *
  * `timeout == 0` (non-blocking): the message is sent at once when the
- * channel is idle, otherwise copied into the channel's queue behind the
- * messages before it; it gets the channel's `timeout` as its ACK deadline
- * once in flight. Returns 0 (sent or queued; the outcome is counted in
- * the statistics), -ENOBUFS when the queue is full, or the lower half's
- * error when the immediate send failed.
+ * channel has room in flight, otherwise copied into the channel's queue
+ * behind the messages before it; it gets the channel's `timeout` as its
+ * ACK deadline once in flight. Returns 0 (sent or queued; the outcome is
+ * counted in the statistics and, when the sender has a TX-done callback,
+ * reported to it), -ENOBUFS when the queue is full, or the lower half's
+ * error when the immediate send failed (then no callback follows).
  *
  * `timeout > 0` (blocking): waits its turn in FIFO order, then for its own
  * ACK; the timeout covers both. `MBOX_WAIT_FOREVER` waits without limit.
@@ -459,12 +588,13 @@ int mbox_ticksend(struct mbox_sender_s *sender, const void *data, size_t size, c
  * acknowledged (lower halves, from their interrupt handler or polling
  * path). The ACK is trusted only when `ops->txacked` (if any) confirms it.
  * On success the next queued message is started before this returns.
+ * With several messages in flight (`txdepth > 1`) it completes the oldest.
  *
  * Context: interrupt or task.
  * Returns 0 when a message was completed; -ENOENT when none was in
- * flight, -EAGAIN when `txacked` denies the ACK (both counted as
- * `spurious_ack`, nothing else changes); -EINVAL for a NULL, uninitialised
- * or RX channel.
+ * flight, -EAGAIN when `txacked` denies the ACK, -EPERM when the channel's
+ * TX-done method is not MBOX_TXDONE_IRQ (all counted as `spurious_ack`,
+ * nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
  */
 int mbox_chan_tx_done(struct mbox_chan_s *chan);
 
@@ -475,9 +605,10 @@ int mbox_chan_tx_done(struct mbox_chan_s *chan);
  * late ACK of a timed-out message can never complete a newer one.
  *
  * Context: interrupt or task.
- * Returns 0; -ESRCH for another message's token, -ENOENT when nothing is
- * in flight (both counted as `spurious_ack`); -EINVAL as for
- * `mbox_chan_tx_done()`.
+ * Returns 0; -ESRCH for another message's token (with several messages
+ * in flight: any but the oldest's), -ENOENT when nothing is in flight,
+ * -EPERM when the TX-done method is not MBOX_TXDONE_IRQ (all counted as
+ * `spurious_ack`); -EINVAL as for `mbox_chan_tx_done()`.
  */
 int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
 
@@ -485,9 +616,10 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
  * Receive the pending message of an RX channel (lower halves, from their
  * interrupt handler or polling path): `ops->recv` into a buffer of MTU
  * size (the channel's buffer, or the stack for MTU <= 32), then
- * `ops->acknowledge`, then the client callback, outside the critical
- * section. A message that arrives with no callback registered is still
- * acknowledged and is counted in `rx_dropped`.
+ * `ops->acknowledge`, then the callback of every registered receiver, in
+ * registration order, outside the critical section. A message that
+ * arrives with no receiver registered is still acknowledged and is
+ * counted in `rx_dropped`.
  *
  * Context: interrupt or task.
  * Returns 0 when a message was received (delivered or dropped); the
@@ -502,26 +634,129 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
 int mbox_chan_rx_data(struct mbox_chan_s *chan);
 
 /**
- * Register the RX callback of a receiver's channel (replacing any
- * previous one), then tell the lower half through `ops->setcallback`.
+ * Register the RX callback of a receiver on its channel. Several
+ * receivers (up to `MBOX_MAX_CLIENTS`) may register on one RX channel;
+ * each gets every message, in registration order (docs/beyond.md §4).
+ * Registering the same receiver again replaces its callback and
+ * argument. The receiver is only an identity to the framework (never
+ * dereferenced after this call). The lower half's `ops->setcallback` is
+ * told the first receiver's callback whenever that changes.
  *
  * Context: task or interrupt.
  * Returns 0; -EINVAL for a NULL receiver, channel or callback, or a
- * channel that is uninitialised or not RX; `setcallback`'s error (then
- * nothing changes).
+ * channel that is uninitialised or not RX; -ENOSPC when
+ * `MBOX_MAX_CLIENTS` other receivers are registered; `setcallback`'s
+ * error (then nothing changes).
  */
 int mbox_register_rxcallback(struct mbox_receiver_s *receiver, mbox_callback_t callback, void *arg);
 
 /**
- * Remove the RX callback of a receiver's channel. Messages that arrive
- * afterwards are acknowledged and counted in `rx_dropped`. A callback
- * already running on another CPU may still finish after this returns.
+ * Remove a receiver's RX callback from its channel (the other receivers
+ * stay registered). Messages that arrive when no receiver is left are
+ * acknowledged and counted in `rx_dropped`. A callback already running
+ * on another CPU may still finish after this returns.
  *
  * Context: task or interrupt.
  * Returns 0; -EINVAL for a NULL receiver or channel, or a channel that is
- * uninitialised or not RX; `setcallback`'s error.
+ * uninitialised or not RX; -ENOENT when this receiver is not registered;
+ * `setcallback`'s error.
  */
 int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
+
+/**
+ * Register (or, with a NULL callback, remove) the TX-done callback of a
+ * sender on its channel. Every later non-blocking
+ * `mbox_ticksend(sender, .., 0)` that is accepted gets exactly one call
+ * of it when its message ends (see `mbox_txdone_t`); blocking sends
+ * return their result instead. The sender is only an identity to the
+ * framework (`struct mbox_sender_s` is unchanged, so code that leaves
+ * it partly uninitialised stays correct). A message whose sender removed
+ * its callback before the message ended gets no call.
+ *
+ * Context: task or interrupt.
+ * Returns 0; -EINVAL for a NULL sender or channel, or a channel that is
+ * uninitialised or not TX; -ENOSPC when `MBOX_MAX_CLIENTS` other senders
+ * have a callback on the channel; -ENOENT when removing a callback that
+ * was not registered.
+ */
+int mbox_register_txdone(struct mbox_sender_s *sender, mbox_txdone_t callback, void *arg);
+
+/**
+ * The largest message, in bytes, that one transfer on `chan` carries.
+ *
+ * Context: task or interrupt.
+ * Returns the MTU (> 0); -EINVAL for a NULL or uninitialised channel.
+ */
+ptrdiff_t mbox_chan_mtu(struct mbox_chan_s *chan);
+
+/**
+ * How many messages the TX channel `chan` keeps in flight at most (the
+ * controller's `txdepth`, at least 1).
+ *
+ * Context: task or interrupt.
+ * Returns the depth; -EINVAL for a NULL, uninitialised or RX channel.
+ */
+int mbox_chan_txdepth(struct mbox_chan_s *chan);
+
+/**
+ * The number of channels `dev` offers (Zephyr `mbox_max_channels_get`).
+ *
+ * Context: task or interrupt.
+ * Returns the count (> 0); -EINVAL for a NULL device; -ENOSYS when the
+ * lower half does not say (`nchans` is 0).
+ */
+int mbox_dev_max_chans(struct mbox_dev_s *dev);
+
+/**
+ * Choose how the TX channel `chan` learns that a transfer is done:
+ * `MBOX_TXDONE_IRQ` (default: the lower half calls `mbox_chan_tx_done*()`),
+ * `MBOX_TXDONE_POLL` (the framework calls `ops->txacked` every `period`
+ * ticks from the channel's watchdog, so an ACK is seen at most one period
+ * late), or `MBOX_TXDONE_ACK` (the client calls `mbox_client_txdone()`).
+ * In POLL and ACK mode the lower half's own reports are refused with
+ * -EPERM. Timeouts work the same in every mode.
+ *
+ * Context: task or interrupt.
+ * Returns 0; -EINVAL for a NULL, uninitialised or RX channel, an unknown
+ * method, or POLL with a period of 0 or MBOX_WAIT_FOREVER; -ENOSYS for
+ * POLL on a lower half without `txacked`; -EBUSY while messages are in
+ * flight or queued (nothing changes).
+ */
+int mbox_chan_set_txdone(struct mbox_chan_s *chan, int method, clock_t period);
+
+/**
+ * Report the end of the oldest message in flight on the sender's channel
+ * (`MBOX_TXDONE_ACK` mode: the client knows, e.g. from the remote's
+ * reply, that its message was taken). `result` is 0 or a negated errno;
+ * it becomes that message's result (a blocked sender returns it, a
+ * TX-done callback gets it).
+ *
+ * Context: task or interrupt.
+ * Returns 0; -ENOENT when nothing is in flight; -EPERM when the channel's
+ * method is not MBOX_TXDONE_ACK; -EINVAL for a NULL sender or channel, or
+ * a channel that is uninitialised or not TX.
+ */
+int mbox_client_txdone(struct mbox_sender_s *sender, int result);
+
+/**
+ * Send a message and busy-poll for its ACK without ever sleeping (Linux
+ * `flush`, Zephyr `send_then_poll`): for interrupt context and for code
+ * that runs before the scheduler. The message takes its turn behind
+ * those queued before it like a blocking send; then, at most `spins`
+ * times, the oldest message in flight is completed if `ops->txacked`
+ * shows its ACK (so the poller also moves older messages along). When
+ * the spins are spent, the message is taken back (aborted if in flight)
+ * and -ETIMEDOUT is returned.
+ *
+ * Context: task or interrupt; never sleeps.
+ * Returns 0 (ACKed), -ETIMEDOUT (spins spent, or the message was timed
+ * out by its channel timeout meanwhile), the lower half's send error,
+ * -ECANCELED (deinit); -EINVAL for a NULL sender or channel, a channel
+ * that is uninitialised or not TX, NULL data with a non-zero size, or
+ * `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
+ * -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
+ */
+int mbox_send_poll(struct mbox_sender_s *sender, const void *data, size_t size, uint32_t spins);
 
 #if defined(CONFIG_MBOX_TRACE)
 /**
@@ -565,5 +800,14 @@ int mbox_chan_get_stats(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 #define MBOX_RX_AVAILABLE(c)       ((c)->dev->ops->rxavailable(c))
 #define MBOX_TX_READY(c)           ((c)->dev->ops->txready(c))
 #define MBOX_TX_ACKED(c)           ((c)->dev->ops->txacked(c))
+
+/* Bytes of TX channel buffer for a controller of the given txdepth that
+ * also queues `qbytes` of messages (6 bytes of header, 14 with a TX-done
+ * callback, plus the payload each): depth > 1 needs MBOX_TXSLOT_SIZE per
+ * in-flight slot and up to 7 bytes to align them.
+ */
+
+#define MBOX_TXBUF_SIZE(depth, qbytes) \
+  ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
 #endif /* __INCLUDE_NUTTX_MBOX_MBOX_MACROS_H */

@@ -32,10 +32,14 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.export.rename.insert("TxQueue".into(), "mbox_txqueue_s".into());
     c.export.rename.insert("WaitList".into(), "mbox_waitlist_s".into());
     c.export.rename.insert("Waiter".into(), "mbox_waiter_s".into());
+    c.export.rename.insert("TxSlot".into(), "mbox_txslot_s".into());
     c.export.rename.insert("Ticks".into(), "uint64_t".into());
     // Blocked senders are private to the framework: only pointers to them
     // appear in the channel, so the header declares the struct opaque.
     c.export.exclude.extend(["Waiter", "WaitState"].iter().map(|s| s.to_string()));
+    // The state machine's own copies of these (chan.rs) are asserted equal
+    // to the MBOX_* constants of types.rs, which the header carries.
+    c.export.exclude.extend(["MAX_TXDEPTH", "TXSLOT_SIZE"].iter().map(|s| s.to_string()));
     c
 }
 
@@ -49,6 +53,9 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
             .into(),
     );
     c.trailer = Some(include_str!("mbox_macros.h").to_string());
+    // Taken as an int by mbox_chan_set_txdone() (any C value must be
+    // checkable), so cbindgen would not see the enum otherwise.
+    c.export.include.push("mbox_txdone_method_e".into());
     let mut b = cbindgen::Builder::new().with_config(c);
     for f in ["src/types.rs", "src/capi.rs", "src/chan.rs", "src/queue.rs"] {
         b = b.with_src(root.join(f));

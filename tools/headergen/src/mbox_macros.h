@@ -23,4 +23,13 @@
 #define MBOX_TX_READY(c)           ((c)->dev->ops->txready(c))
 #define MBOX_TX_ACKED(c)           ((c)->dev->ops->txacked(c))
 
+/* Bytes of TX channel buffer for a controller of the given txdepth that
+ * also queues `qbytes` of messages (6 bytes of header, 14 with a TX-done
+ * callback, plus the payload each): depth > 1 needs MBOX_TXSLOT_SIZE per
+ * in-flight slot and up to 7 bytes to align them.
+ */
+
+#define MBOX_TXBUF_SIZE(depth, qbytes) \
+  ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
+
 #endif /* __INCLUDE_NUTTX_MBOX_MBOX_MACROS_H */
