@@ -229,6 +229,26 @@ mod tests {
     }
 
     #[test]
+    fn client_word_roundtrips_and_costs_its_bytes() {
+        let mut buf = [0u8; 40];
+        let mut q = TxQueue::new();
+        assert!(q.push_client(&mut buf, 5, 0xDEAD_BEEF, &[1, 2, 3]));
+        assert!(q.push(&mut buf, 6, &[4; 3]));
+        // 17 + 9 = 26 used: a 14-byte client record with 1 payload byte
+        // (15) does not fit in the 14 left; a plain one (7) does.
+        assert!(!q.push_client(&mut buf, 7, 1, &[9]));
+        assert!(q.push(&mut buf, 7, &[9]));
+        let h = q.head(&buf).unwrap();
+        assert_eq!((h.seq, h.client, q.payload(&buf, &h)), (5, 0xDEAD_BEEF, &[1u8, 2, 3][..]));
+        q.pop_head(buf.len(), &h);
+        let h = q.head(&buf).unwrap();
+        assert_eq!((h.seq, h.client, q.payload(&buf, &h)), (6, 0, &[4u8; 3][..]));
+        q.pop_head(buf.len(), &h);
+        q.pop(&buf);
+        assert!(q.is_empty());
+    }
+
+    #[test]
     fn oversize_never_fits() {
         let mut buf = [0u8; 16];
         let mut q = TxQueue::new();
@@ -265,28 +285,34 @@ mod tests {
             let mut buf = std::vec![0u8; cap];
             let mut q = TxQueue::new();
             let mut model: VecDeque<(u32, Vec<u8>)> = VecDeque::new();
+            let mut clients: VecDeque<usize> = VecDeque::new();
             let mut seq = 0u32;
             for _ in 0..20000 {
                 if rnd() % 2 == 0 {
                     let len = (rnd() % 20) as usize;
                     let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
-                    if q.push(&mut buf, seq, &data) {
+                    let client = if rnd() % 3 == 0 { rnd() as usize | 1 } else { 0 };
+                    if q.push_client(&mut buf, seq, client, &data) {
                         model.push_back((seq, data));
+                        clients.push_back(client);
                     } else {
                         // An empty ring must take anything that fits its
                         // capacity; a non-empty one must be short of room
                         // (counting at most one wrapped record of padding).
-                        let used: usize = model.iter().map(|(_, d)| d.len() + HDR).sum();
-                        assert!(!model.is_empty() || HDR + len > cap, "empty ring refused");
-                        assert!(used + HDR + len > cap / 2, "refused with half the ring free");
+                        let hdr = if client != 0 { HDR + CLIENT } else { HDR };
+                        let used: usize = model.iter().map(|(_, d)| d.len() + HDR + CLIENT).sum();
+                        assert!(!model.is_empty() || hdr + len > cap, "empty ring refused");
+                        assert!(used + hdr + len > cap / 2, "refused with half the ring free");
                     }
                     seq = seq.wrapping_add(1);
                 } else {
                     let got = q.peek(&buf).map(|(s, d)| (s, d.to_vec()));
                     let want = model.front().cloned();
                     assert_eq!(got, want);
+                    assert_eq!(q.head(&buf).map(|h| h.client), clients.front().copied());
                     q.pop(&buf);
                     model.pop_front();
+                    clients.pop_front();
                 }
                 assert_eq!(q.len(), model.len());
             }

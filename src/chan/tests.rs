@@ -457,3 +457,355 @@ fn every_message_ends_exactly_once_under_random_events() {
     assert_eq!(f.n(Stat::Sent), f.n(Stat::Acked) + f.n(Stat::Timeout) + was_busy);
     assert!(f.n(Stat::Acked) > 100 && f.n(Stat::Timeout) > 100 && queued_send_err > 10);
 }
+
+// ---- Issue 7: several in flight, TX-done completions, TX-done methods ----
+
+/// A TX channel of `depth` in-flight slots over a leaked buffer that has
+/// room for the slots plus `cap` bytes of ring, timeout 10.
+fn tx_chan_depth(cap: usize, depth: usize) -> ChanState {
+    let total = if depth > 1 { 7 + depth * TXSLOT_SIZE + cap } else { cap };
+    let buf: &'static mut [u8] = Box::leak(std::vec![0u8; total].into_boxed_slice());
+    let mut st = ChanState::new();
+    st.init(true, buf.as_mut_ptr(), total, 24, 10);
+    st.set_txdepth(depth).unwrap();
+    st
+}
+
+/// Every completion handed out now, in order.
+fn completions(st: &mut ChanState, f: &mut Fake) -> Vec<Completion> {
+    let mut v = Vec::new();
+    while let Some(c) = st.take_completion(f) {
+        v.push(c);
+    }
+    v
+}
+
+#[test]
+fn set_txdepth_carves_slots_and_rejects_small_buffers() {
+    let st = tx_chan_depth(64, 4);
+    assert_eq!(st.txdepth(), 4);
+    // The ring keeps at least the bytes asked for.
+    assert!(st.buffer().1 >= 64);
+    let buf: &'static mut [u8] = Box::leak(std::vec![0u8; 4 * TXSLOT_SIZE].into_boxed_slice());
+    let mut small = ChanState::new();
+    // One byte short once the slots are aligned (or exactly enough when
+    // the buffer happens to be aligned: then the ring is empty).
+    small.init(true, buf[1..].as_mut_ptr(), 4 * TXSLOT_SIZE - 1, 24, 10);
+    assert_eq!(small.set_txdepth(4), Err(-EINVAL));
+    let mut st = tx_chan(64);
+    assert_eq!(st.set_txdepth(0), Err(-EINVAL));
+    assert_eq!(st.set_txdepth(MAX_TXDEPTH + 1), Err(-EINVAL));
+    let mut rx = ChanState::new();
+    rx.init(false, ptr::null_mut(), 0, 24, 10);
+    assert_eq!(rx.set_txdepth(2), Err(-EINVAL));
+}
+
+/// Seed 002 requirement 1: a controller with a hardware queue gets up to
+/// `depth` messages in flight; ACKs complete them in FIFO order, each
+/// only with its own token.
+#[test]
+fn seed002_req1_depth_n_keeps_n_in_flight_and_acks_in_fifo_order() {
+    let mut st = tx_chan_depth(128, 3);
+    let mut f = Fake::default();
+    for i in 0..5u8 {
+        assert_eq!(st.submit_nb(&mut f, &[i; 4]), 0);
+    }
+    assert_eq!(f.sent.len(), 3);
+    assert_eq!(st.in_flight(), 3);
+    assert_eq!(st.queued(), 2);
+    assert_eq!(st.inflight_tokens().collect::<Vec<_>>(), [0, 1, 2]);
+    // Not the oldest: refused, nothing changes.
+    assert_eq!(st.tx_done(&mut f, Some(1)), -ESRCH);
+    assert_eq!(st.in_flight(), 3);
+    assert_eq!(st.tx_done(&mut f, Some(0)), 0);
+    assert_eq!(f.sent.len(), 4);
+    assert_eq!(st.inflight_tokens().collect::<Vec<_>>(), [1, 2, 3]);
+    for t in 1..5 {
+        assert_eq!(st.tx_done(&mut f, Some(t)), 0);
+    }
+    assert_eq!(st.tx_done(&mut f, Some(5)), -ENOENT);
+    assert_eq!(f.sent.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert_eq!(f.sent.iter().map(|s| s.1[0]).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert_eq!(f.n(Stat::Acked), 5);
+    assert_eq!(f.armed, None);
+}
+
+#[test]
+fn each_in_flight_message_keeps_its_own_deadline() {
+    let mut st = tx_chan_depth(128, 2);
+    let mut f = Fake::default();
+    st.submit_nb(&mut f, b"a"); // due 10
+    f.now = 4;
+    st.submit_nb(&mut f, b"b"); // due 14
+    assert_eq!(f.armed, Some(10));
+    f.now = 10;
+    st.timer_expired(&mut f);
+    assert_eq!(st.inflight_tokens().collect::<Vec<_>>(), [1]);
+    assert_eq!(f.armed, Some(14));
+    // The late ACK of "a" completes nothing; "b" is unaffected.
+    assert_eq!(st.tx_done(&mut f, Some(0)), -ESRCH);
+    assert_eq!(st.tx_done(&mut f, Some(1)), 0);
+    assert_eq!((f.n(Stat::Timeout), f.n(Stat::Acked)), (1, 1));
+}
+
+#[test]
+fn timeout_of_a_later_in_flight_waiter_leaves_the_older_one() {
+    let mut st = tx_chan_depth(64, 2);
+    let mut f = Fake::default();
+    let mut w1 = Waiter::new(b"w1", 100);
+    let mut w2 = Waiter::new(b"w2", 5);
+    // SAFETY: the waiters live until the end of the test.
+    unsafe {
+        assert_eq!(st.submit_blocking(&mut f, &mut w1), Submit::Pending);
+        assert_eq!(st.submit_blocking(&mut f, &mut w2), Submit::Pending);
+    }
+    assert_eq!(st.in_flight(), 2);
+    f.now = 5;
+    assert_eq!(st.waiter_timeout(&mut f, &mut w2), -ETIMEDOUT);
+    assert_eq!(w1.state(), WaitState::InFlight);
+    assert_eq!(st.tx_done(&mut f, Some(1)), -ESRCH);
+    assert_eq!(st.tx_done(&mut f, Some(0)), 0);
+    assert_eq!((w1.state(), w1.result()), (WaitState::Done, 0));
+    assert_eq!(st.in_flight(), 0);
+}
+
+/// TX-done completions: one per accepted client message, with its
+/// result, in submission order; a Done slot that owes a callback holds
+/// its slot until it has been handed out.
+#[test]
+fn txdone_completions_are_handed_out_in_submission_order() {
+    let mut st = tx_chan(128);
+    let mut f = Fake::default();
+    assert_eq!(st.submit_nb_client(&mut f, b"a", 7), 0);
+    assert_eq!(st.submit_nb_client(&mut f, b"b", 8), 0);
+    assert_eq!(st.submit_nb(&mut f, b"c"), 0);
+    assert!(!st.has_completion());
+    assert_eq!(ack(&mut st, &mut f), 0);
+    assert!(st.has_completion());
+    // "b" waits for the hand-out of "a" (its slot is still taken).
+    assert_eq!(f.sent.len(), 1);
+    assert_eq!(completions(&mut st, &mut f), [Completion { client: 7, token: 0, result: 0 }]);
+    assert_eq!(f.sent.len(), 2);
+    f.now = 50;
+    st.timer_expired(&mut f);
+    assert_eq!(completions(&mut st, &mut f), [Completion { client: 8, token: 1, result: -ETIMEDOUT }]);
+    assert_eq!(ack(&mut st, &mut f), 0);
+    // "c" has no client: nothing to hand out.
+    assert!(completions(&mut st, &mut f).is_empty());
+    assert!(!st.is_busy());
+}
+
+#[test]
+fn send_error_of_a_queued_client_message_is_handed_out_in_order() {
+    let mut st = tx_chan_depth(256, 2);
+    let mut f = Fake::default();
+    for c in 1..=4 {
+        assert_eq!(st.submit_nb_client(&mut f, &[c as u8], c), 0);
+    }
+    // m0, m1 in flight; m2 will fail to send, m3 then goes.
+    f.send_results.push_back(-EIO_TEST);
+    assert_eq!(st.tx_done(&mut f, Some(0)), 0);
+    assert_eq!(completions(&mut st, &mut f), [Completion { client: 1, token: 0, result: 0 }]);
+    // m2 failed behind m1, which is still in flight: its error waits.
+    assert!(!st.has_completion());
+    assert_eq!(st.tx_done(&mut f, Some(1)), 0);
+    let got = completions(&mut st, &mut f);
+    assert_eq!(
+        got,
+        [Completion { client: 2, token: 1, result: 0 }, Completion { client: 3, token: 2, result: -EIO_TEST }]
+    );
+    assert_eq!(st.tx_done(&mut f, Some(3)), 0);
+    assert_eq!(completions(&mut st, &mut f), [Completion { client: 4, token: 3, result: 0 }]);
+    assert_eq!(f.n(Stat::SendErr), 1);
+}
+
+#[test]
+fn deinit_hands_out_every_client_message_cancelled_in_order() {
+    let mut st = tx_chan(128);
+    let mut f = Fake::default();
+    st.submit_nb_client(&mut f, b"in flight", 1);
+    st.submit_nb(&mut f, b"plain");
+    st.submit_nb_client(&mut f, b"queued", 2);
+    assert_eq!(st.deinit(&mut f), 1);
+    let got = completions(&mut st, &mut f);
+    assert_eq!(
+        got,
+        [Completion { client: 1, token: 0, result: -ECANCELED }, Completion { client: 2, token: 2, result: -ECANCELED }]
+    );
+    // Each of the three ended once.
+    assert_eq!(f.n(Stat::Cancelled), 3);
+    assert!(!st.has_completion());
+}
+
+#[test]
+fn delivery_claim_is_exclusive() {
+    let mut st = tx_chan(64);
+    assert!(st.claim_delivery());
+    assert!(!st.claim_delivery());
+    assert!(st.delivery_in_progress());
+    st.release_delivery();
+    assert!(st.claim_delivery());
+}
+
+/// Seed 002 requirement 4 (state machine side): a channel in Poll mode
+/// is completed by the watchdog polling `txacked`, one in Irq mode by
+/// the lower half's report; each refuses the other's.
+#[test]
+fn seed002_req4_poll_and_irq_methods_per_channel() {
+    let mut poll = tx_chan(64);
+    let mut irq = tx_chan(64);
+    let (mut fp, mut fi) = (Fake::default(), Fake::default());
+    assert_eq!(poll.set_txdone_method(&mut fp, TxDoneMethod::Poll, 2), Ok(()));
+    assert_eq!(poll.submit_nb(&mut fp, b"p"), 0);
+    assert_eq!(irq.submit_nb(&mut fi, b"i"), 0);
+    // Armed for the poll period, not the 10-tick timeout.
+    assert_eq!(fp.armed, Some(2));
+    fp.acked_hw = true;
+    assert_eq!(poll.tx_done(&mut fp, None), -EPERM);
+    fp.now = 1;
+    fp.acked_hw = false;
+    fp.now = 2;
+    poll.timer_expired(&mut fp);
+    assert_eq!(poll.in_flight(), 1);
+    assert_eq!(fp.armed, Some(4));
+    fp.acked_hw = true;
+    fp.now = 4;
+    poll.timer_expired(&mut fp);
+    assert_eq!(poll.in_flight(), 0);
+    assert_eq!(fp.n(Stat::Acked), 1);
+    fi.acked_hw = true;
+    assert_eq!(irq.tx_done(&mut fi, None), 0);
+    assert_eq!(irq.client_tx_done(&mut fi, 0), -EPERM);
+}
+
+#[test]
+fn ack_method_lets_the_client_complete_with_its_result() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Ack, 0), Ok(()));
+    assert_eq!(st.client_tx_done(&mut f, 0), -ENOENT);
+    let mut w = Waiter::new(b"w", FOREVER);
+    // SAFETY: w lives until the end of the test.
+    unsafe { st.submit_blocking(&mut f, &mut w) };
+    f.acked_hw = true;
+    assert_eq!(st.tx_done(&mut f, None), -EPERM);
+    assert_eq!(w.state(), WaitState::InFlight);
+    assert_eq!(st.client_tx_done(&mut f, -EIO_TEST), 0);
+    assert_eq!((w.state(), w.result()), (WaitState::Done, -EIO_TEST));
+    assert_eq!(f.woken, 1);
+}
+
+#[test]
+fn txdone_method_changes_only_when_idle() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Poll, 0), Err(-EINVAL));
+    st.submit_nb(&mut f, b"x");
+    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Ack, 0), Err(-EBUSY));
+    assert_eq!(st.txdone_method(), TxDoneMethod::Irq);
+    ack(&mut st, &mut f);
+    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Ack, 0), Ok(()));
+    assert_eq!(st.txdone_method(), TxDoneMethod::Ack);
+}
+
+#[test]
+fn polled_waiter_completes_by_polling_and_is_never_woken() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    st.submit_nb(&mut f, b"older");
+    let mut w = Waiter::new_polled(b"poll");
+    // SAFETY: w lives until the end of the test.
+    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+    assert_eq!(w.state(), WaitState::Queued);
+    assert!(!st.poll_acked(&mut f));
+    f.acked_hw = true;
+    // The first poll completes the older message and starts ours.
+    assert!(st.poll_acked(&mut f));
+    assert_eq!(w.state(), WaitState::InFlight);
+    f.acked_hw = true;
+    assert!(st.poll_acked(&mut f));
+    assert_eq!((w.state(), w.result()), (WaitState::Done, 0));
+    assert_eq!(f.woken, 0);
+    // Spins spent on another: taking it back aborts it.
+    let mut w2 = Waiter::new_polled(b"poll2");
+    // SAFETY: as above.
+    unsafe { st.submit_blocking(&mut f, &mut w2) };
+    assert_eq!(st.waiter_timeout(&mut f, &mut w2), -ETIMEDOUT);
+    assert_eq!(f.woken, 0);
+    assert!(!st.is_busy());
+}
+
+#[test]
+fn every_message_ends_exactly_once_with_depth_and_clients_under_random_events() {
+    // As the depth-1 random test, with 3 slots and half the messages
+    // carrying a client: every accepted message ends once, and every
+    // client message is handed out exactly once, in token order.
+    let mut seed: u64 = 7;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut st = tx_chan_depth(160, 3);
+    let mut f = Fake::default();
+    let (mut accepted, mut refused_send, mut accepted_clients) = (0usize, 0usize, Vec::new());
+    let mut handed = Vec::new();
+    let mut next_token = 0u32;
+    for _ in 0..20000 {
+        match rnd() % 7 {
+            0 | 1 => {
+                if rnd() % 7 == 0 {
+                    f.send_results.push_back(-EIO_TEST);
+                }
+                let client = if rnd() % 2 == 0 { 1000 + next_token as usize } else { 0 };
+                match st.submit_nb_client(&mut f, &[0; 7], client) {
+                    0 => {
+                        accepted += 1;
+                        if client != 0 {
+                            accepted_clients.push(next_token);
+                        }
+                    }
+                    r if r == -ENOBUFS => {}
+                    _ => refused_send += 1,
+                }
+                // A refused message still used up its sequence number
+                // when the immediate send failed; ENOBUFS did not.
+                next_token = st_next_seq(&st);
+            }
+            2 => {
+                let t = st.inflight_token();
+                if let Some(t) = t {
+                    st.tx_done(&mut f, Some(t));
+                }
+            }
+            3 => {
+                let t = st.inflight_token().unwrap_or(0);
+                st.tx_done(&mut f, Some(t.wrapping_add(1)));
+            }
+            4 => {
+                f.now += 3;
+                st.timer_expired(&mut f);
+            }
+            5 => handed.extend(completions(&mut st, &mut f)),
+            _ => {
+                assert!(st.in_flight() <= 3);
+            }
+        }
+    }
+    st.deinit(&mut f);
+    handed.extend(completions(&mut st, &mut f));
+    let tokens: Vec<u32> = f.sent.iter().map(|s| s.0).collect();
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "sent out of order");
+    let queued_send_err = f.n(Stat::SendErr) - refused_send;
+    assert_eq!(accepted, f.n(Stat::Acked) + f.n(Stat::Timeout) + queued_send_err + f.n(Stat::Cancelled));
+    let got: Vec<u32> = handed.iter().map(|c| c.token).collect();
+    assert_eq!(got, accepted_clients, "a client message was lost, repeated or reordered");
+    assert!(handed.iter().all(|c| c.client == 1000 + c.token as usize));
+    assert!(f.n(Stat::Acked) > 100 && f.n(Stat::Timeout) > 100 && queued_send_err > 10);
+}
+
+/// The sequence number the next accepted message will get.
+fn st_next_seq(st: &ChanState) -> u32 {
+    st.next_seq
+}
