@@ -14,14 +14,6 @@
 
 #include "fake_lower.h"
 
-struct fake_pending_s
-{
-  bool pending;
-  long long due_ms;
-};
-
-static struct fake_pending_s g_pending[FAKE_NCHANS];
-
 static long long now_ms(void)
 {
   struct timespec ts;
@@ -32,12 +24,6 @@ static long long now_ms(void)
 static struct fake_dev_s *dev_of(struct mbox_chan_s *chan)
 {
   return (struct fake_dev_s *)chan->dev;
-}
-
-static int chan_index(struct mbox_chan_s *chan)
-{
-  struct fake_dev_s *dev = dev_of(chan);
-  return (int)((struct fake_chan_s *)chan - dev->chans);
 }
 
 static struct mbox_chan_s *fake_getchan(struct mbox_dev_s *d, void *arg)
@@ -79,6 +65,13 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
       fc->send_fail_count--;
       ret = fc->send_fail_errno;
     }
+  else if (fc->fifo_depth > 0 &&
+           (fc->hw_inflight >= fc->fifo_depth ||
+            fc->fifo_count >= FAKE_FIFO_MAX))
+    {
+      fc->overflow++;                   /* more than the FIFO holds */
+      ret = -EIO;
+    }
   else
     {
       struct fake_msg_s *m = &fc->log[fc->nsent % FAKE_LOG];
@@ -86,11 +79,28 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
       m->size = size;
       memcpy(m->data, data, size < FAKE_MAXMSG ? size : FAKE_MAXMSG);
       fc->nsent++;
-      fc->acked = false;
-      if (fc->auto_ack_ms >= 0)
+      fc->acked = fc->ack_on_send;
+      if (++fc->hw_inflight > fc->max_hw_inflight)
         {
-          g_pending[chan_index(chan)].pending = true;
-          g_pending[chan_index(chan)].due_ms = now_ms() + fc->auto_ack_ms;
+          fc->max_hw_inflight = fc->hw_inflight;
+        }
+
+      if (fc->fifo_depth > 0)
+        {
+          int t = (fc->fifo_head + fc->fifo_count) % FAKE_FIFO_MAX;
+          fc->fifo_tok[t] = chan->txtoken;
+          fc->fifo_due[t] = fc->auto_ack_ms >= 0 ?
+                            now_ms() + fc->auto_ack_ms : -1;
+          fc->fifo_count++;
+          if (fc->auto_ack_ms >= 0)
+            {
+              pthread_cond_signal(&dev->cond);
+            }
+        }
+      else if (fc->auto_ack_ms >= 0)
+        {
+          fc->ack_pending = true;
+          fc->ack_due_ms = now_ms() + fc->auto_ack_ms;
           pthread_cond_signal(&dev->cond);
         }
     }
@@ -128,8 +138,9 @@ static int fake_txfinish(struct mbox_chan_s *chan)
   struct fake_chan_s *fc = (struct fake_chan_s *)chan;
   pthread_mutex_lock(&dev_of(chan)->lock);
   fc->ntxfinish++;
+  fc->hw_inflight--;
   fc->acked = false;
-  g_pending[chan_index(chan)].pending = false;
+  fc->ack_pending = false;
   pthread_mutex_unlock(&dev_of(chan)->lock);
   return 0;
 }
@@ -171,6 +182,21 @@ const struct mbox_ops_s g_fake_ops =
   .txacked     = fake_txacked,
 };
 
+const struct mbox_ops_s g_fake_ops_noacked =
+{
+  .getchan     = fake_getchan,
+  .setup       = fake_setup,
+  .shutdown    = fake_shutdown,
+  .send        = fake_send,
+  .recv        = fake_recv,
+  .acknowledge = fake_acknowledge,
+  .txfinish    = fake_txfinish,
+  .setcallback = fake_setcallback,
+  .rxavailable = NULL,
+  .txready     = NULL,
+  .txacked     = NULL,
+};
+
 int fake_ack(struct fake_chan_s *fc)
 {
   struct fake_dev_s *dev = dev_of(&fc->base);
@@ -178,6 +204,48 @@ int fake_ack(struct fake_chan_s *fc)
   fc->acked = true;
   pthread_mutex_unlock(&dev->lock);
   return mbox_chan_tx_done(&fc->base);
+}
+
+int fake_fifo_ack(struct fake_chan_s *fc)
+{
+  struct fake_dev_s *dev = dev_of(&fc->base);
+  uint32_t token;
+
+  pthread_mutex_lock(&dev->lock);
+  if (fc->fifo_count == 0)
+    {
+      pthread_mutex_unlock(&dev->lock);
+      return -ENODATA;
+    }
+
+  token = fc->fifo_tok[fc->fifo_head];
+  fc->fifo_head = (fc->fifo_head + 1) % FAKE_FIFO_MAX;
+  fc->fifo_count--;
+  pthread_mutex_unlock(&dev->lock);
+  return mbox_chan_tx_done_token(&fc->base, token);
+}
+
+int fake_fifo_count(struct fake_chan_s *fc)
+{
+  return fake_read(fc, &fc->fifo_count);
+}
+
+void fake_set_acked(struct fake_chan_s *fc, bool acked)
+{
+  struct fake_dev_s *dev = dev_of(&fc->base);
+  pthread_mutex_lock(&dev->lock);
+  fc->acked = acked;
+  pthread_mutex_unlock(&dev->lock);
+}
+
+int fake_read(struct fake_chan_s *fc, const int *field)
+{
+  struct fake_dev_s *dev = dev_of(&fc->base);
+  int v;
+  pthread_mutex_lock(&dev->lock);
+  v = *field;
+  pthread_mutex_unlock(&dev->lock);
+  return v;
 }
 
 int fake_nsent(struct fake_chan_s *fc)
@@ -200,7 +268,9 @@ struct fake_msg_s fake_sent(struct fake_chan_s *fc, int i)
   return m;
 }
 
-/* The remote core: ACKs each sent message auto_ack_ms after it was sent. */
+/* The remote core: ACKs each sent message auto_ack_ms after it was sent
+ * (in FIFO mode, the oldest message of the FIFO when its time comes).
+ */
 
 static void *responder(void *arg)
 {
@@ -212,30 +282,56 @@ static void *responder(void *arg)
       long long now = now_ms();
       long long next = now + 50;
       int due = -1;
+      bool fifo = false;
       int i;
 
       for (i = 0; i < FAKE_NCHANS; i++)
         {
-          if (g_pending[i].pending)
+          struct fake_chan_s *fc = &dev->chans[i];
+          bool pending;
+          long long due_ms;
+
+          if (fc->fifo_depth > 0)
             {
-              if (g_pending[i].due_ms <= now)
+              pending = fc->fifo_count > 0 &&
+                        fc->fifo_due[fc->fifo_head] >= 0;
+              due_ms = pending ? fc->fifo_due[fc->fifo_head] : 0;
+            }
+          else
+            {
+              pending = fc->ack_pending;
+              due_ms = fc->ack_due_ms;
+            }
+
+          if (pending)
+            {
+              if (due_ms <= now)
                 {
                   due = i;
+                  fifo = fc->fifo_depth > 0;
                   break;
                 }
 
-              if (g_pending[i].due_ms < next)
+              if (due_ms < next)
                 {
-                  next = g_pending[i].due_ms;
+                  next = due_ms;
                 }
             }
         }
 
       if (due >= 0)
         {
-          g_pending[due].pending = false;
+          dev->chans[due].ack_pending = false;
           pthread_mutex_unlock(&dev->lock);
-          fake_ack(&dev->chans[due]);
+          if (fifo)
+            {
+              fake_fifo_ack(&dev->chans[due]);
+            }
+          else
+            {
+              fake_ack(&dev->chans[due]);
+            }
+
           pthread_mutex_lock(&dev->lock);
           continue;
         }
@@ -259,7 +355,6 @@ void fake_dev_init(struct fake_dev_s *dev, size_t mtu)
   int i;
 
   memset(dev, 0, sizeof(*dev));
-  memset(g_pending, 0, sizeof(g_pending));
   dev->base.ops = &g_fake_ops;
   dev->base.mtu = mtu;
   dev->base.nchans = FAKE_NCHANS;
@@ -276,6 +371,21 @@ void fake_dev_init(struct fake_dev_s *dev, size_t mtu)
   pthread_condattr_destroy(&ca);
   dev->running = true;
   pthread_create(&dev->responder, NULL, responder, dev);
+}
+
+void fake_dev_init_fifo(struct fake_dev_s *dev, size_t mtu, size_t depth)
+{
+  int i;
+
+  fake_dev_init(dev, mtu);
+  pthread_mutex_lock(&dev->lock);
+  dev->base.txdepth = depth;
+  for (i = 0; i < FAKE_NCHANS; i++)
+    {
+      dev->chans[i].fifo_depth = (int)(depth > 0 ? depth : 1);
+    }
+
+  pthread_mutex_unlock(&dev->lock);
 }
 
 void fake_dev_stop(struct fake_dev_s *dev)

@@ -20,6 +20,7 @@
 #define FAKE_NCHANS   4
 #define FAKE_LOG      256
 #define FAKE_MAXMSG   256
+#define FAKE_FIFO_MAX 64                /* Entries of the FIFO-mode queue */
 
 struct fake_msg_s
 {
@@ -56,6 +57,31 @@ struct fake_chan_s
   int nsetcallback;
   int nack;                         /* acknowledge calls */
   int seq_ack_before_cb;            /* order probe: ack seen by callback */
+
+  /* Pending automatic ACK of the classic (depth 1) mode */
+
+  bool ack_pending;
+  long long ack_due_ms;
+
+  /* Extensions for docs/beyond.md (all off after fake_dev_init) */
+
+  bool ack_on_send;                 /* send sets acked (hardware that
+                                     * completes at once, for polling) */
+  int hw_inflight;                  /* successful sends - txfinish calls */
+  int max_hw_inflight;              /* high-water mark of hw_inflight */
+  int overflow;                     /* sends beyond the FIFO depth */
+
+  /* FIFO mode (fake_dev_init_fifo): the tokens handed to the hardware
+   * FIFO, oldest first, each with the time its automatic ACK is due.
+   * An aborted message (timeout, deinit) stays in it until its ACK is
+   * popped, as a late ACK would be on real hardware.
+   */
+
+  int fifo_depth;                   /* 0: classic mode */
+  uint32_t fifo_tok[FAKE_FIFO_MAX];
+  long long fifo_due[FAKE_FIFO_MAX];
+  int fifo_head;
+  int fifo_count;
 };
 
 struct fake_dev_s
@@ -74,6 +100,38 @@ struct fake_dev_s
  */
 
 void fake_dev_init(struct fake_dev_s *dev, size_t mtu);
+
+/* Like fake_dev_init, for a controller with a hardware TX FIFO of `depth`
+ * messages per channel: sets base.txdepth to depth, and every channel's
+ * send pushes the message's token (chan->txtoken) into that channel's
+ * FIFO. ACKs are given in FIFO order with fake_fifo_ack() (or by the
+ * responder thread when auto_ack_ms >= 0, each message auto_ack_ms after
+ * it was sent). A send with depth messages already in the hardware (sends
+ * minus txfinish calls) is refused with -EIO and counted in `overflow`.
+ */
+
+void fake_dev_init_fifo(struct fake_dev_s *dev, size_t mtu, size_t depth);
+
+/* FIFO mode: pop the oldest token of chan's hardware FIFO and report its
+ * ACK with mbox_chan_tx_done_token(). Returns what that returned, or
+ * -ENODATA when the FIFO is empty (nothing reported).
+ */
+
+int fake_fifo_ack(struct fake_chan_s *chan);
+
+/* FIFO mode: number of tokens in chan's hardware FIFO (thread-safe). */
+
+int fake_fifo_count(struct fake_chan_s *chan);
+
+/* Set what txacked reports, without notifying the framework (the remote
+ * ACKed but the interrupt was not taken, or the lower half only polls).
+ */
+
+void fake_set_acked(struct fake_chan_s *chan, bool acked);
+
+/* Read a counter of chan under the fake's lock (e.g. &chan->ntxfinish). */
+
+int fake_read(struct fake_chan_s *chan, const int *field);
 
 /* Stop the responder thread. */
 
@@ -95,5 +153,11 @@ int fake_nsent(struct fake_chan_s *chan);
 struct fake_msg_s fake_sent(struct fake_chan_s *chan, int i);
 
 extern const struct mbox_ops_s g_fake_ops;
+
+/* The same ops without txacked (for -ENOSYS of the calls that need it and
+ * for lower halves whose every notification is trusted).
+ */
+
+extern const struct mbox_ops_s g_fake_ops_noacked;
 
 #endif /* __CTEST_FAKE_LOWER_H */
