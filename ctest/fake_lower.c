@@ -48,6 +48,8 @@ static int fake_shutdown(struct mbox_chan_s *chan)
   struct fake_chan_s *fc = (struct fake_chan_s *)chan;
   pthread_mutex_lock(&dev_of(chan)->lock);
   fc->nshutdown++;
+  fc->fifo_head = 0;                /* the hardware FIFO is flushed */
+  fc->fifo_count = 0;
   pthread_mutex_unlock(&dev_of(chan)->lock);
   return 0;
 }

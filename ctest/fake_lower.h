@@ -108,6 +108,7 @@ void fake_dev_init(struct fake_dev_s *dev, size_t mtu);
  * responder thread when auto_ack_ms >= 0, each message auto_ack_ms after
  * it was sent). A send with depth messages already in the hardware (sends
  * minus txfinish calls) is refused with -EIO and counted in `overflow`.
+ * shutdown flushes the FIFO (its pending ACKs are lost).
  */
 
 void fake_dev_init_fifo(struct fake_dev_s *dev, size_t mtu, size_t depth);
