@@ -31,6 +31,8 @@ use mbox::chan::{ChanEnv, ChanState, Stat, Submit, WaitState, Waiter};
 use mbox::errno::*;
 use mbox::os::{Ticks, FOREVER};
 
+pub mod fifo;
+
 /// Channel timeout (ticks) for non-blocking messages.
 pub const CHAN_TIMEOUT: Ticks = 10;
 /// The clock thread's single step: the time jumps from 0 to LATE, past
@@ -263,6 +265,7 @@ pub struct Locked {
     /// Sender frames (waiter + message), kept until the model ends so that
     /// a broken state machine that keeps a pointer to a returned sender's
     /// waiter is caught by the side table instead of touching freed memory.
+    #[allow(clippy::vec_box)] // boxed so that a waiter never moves
     graveyard: Vec<Box<Frame>>,
 }
 
