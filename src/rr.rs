@@ -120,13 +120,14 @@ impl Record {
     }
 }
 
-/// The pending requests of one helper, oldest first: an intrusive FIFO
-/// through `Record::next/prev`.
-///
-/// Safety invariant: every linked record is alive, does not move, and its
-/// reply buffer is valid, because its requester stays in
-/// `mbox_rr_request()` (keeping the record in place) until the record is
-/// unlinked, which only happens under the critical section.
+/// framework-private: the pending requests of a request/response helper,
+/// oldest first (each record lives on its requester's stack).
+//
+// An intrusive FIFO through `Record::next/prev`. Safety invariant: every
+// linked record is alive, does not move, and its reply buffer is valid,
+// because its requester stays in `mbox_rr_request()` (keeping the record
+// in place) until the record is unlinked, which only happens under the
+// critical section.
 #[repr(C)]
 pub struct Pending {
     head: *mut Record,
@@ -443,6 +444,11 @@ unsafe extern "C" fn rr_rx_trampoline(
 /// gets, with `arg`, every received message that answers no pending
 /// request, with the RX callback's arguments and in its context, outside
 /// the critical section. `rr` should be zeroed before the first init.
+///
+/// In-order matching pairs replies with requests by position only: the
+/// late reply of a request that timed out answers the next pending
+/// request, if there is one. Protocols whose requests can time out should
+/// use a tag.
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL rr, sender or receiver, or a sender whose
