@@ -24,7 +24,7 @@
 //! linking a record ([`Pending::insert`]), to following the list's links
 //! and to the `extern "C"` edge below.
 
-#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+#![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
 
 use core::ffi::{c_int, c_void};
 use core::ptr;

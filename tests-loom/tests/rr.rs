@@ -85,6 +85,8 @@ struct Locked {
     table: Vec<(usize, Arc<WaitObj>, u32)>,
     /// Frames of requesters that returned, kept so that a broken helper
     /// that still points to one is caught by the table, not by a crash.
+    /// Boxed: the records must not move when the vector grows.
+    #[allow(clippy::vec_box)]
     graveyard: Vec<Box<Frame>>,
 }
 
@@ -183,7 +185,7 @@ impl Model {
         let i = g.table.iter().position(|e| e.0 == addr).unwrap();
         g.table.swap_remove(i);
         assert!(
-            g.pending.match_reply(Some(tag)).map_or(true, |r| r as *mut Record as usize != addr),
+            g.pending.match_reply(Some(tag)).is_none_or(|r| r as *mut Record as usize != addr),
             "requester returned with its record still pending"
         );
         g.graveyard.push(f);
