@@ -121,9 +121,9 @@ static void setup(mbox_rr_tag_t tag)
 static void teardown(void)
 {
   mbox_rr_deinit(&g_rr);                       /* may already be dead */
+  mbox_chan_deinit(&g_dev.chans[TX].base);     /* before the fake's lock */
+  mbox_chan_deinit(&g_dev.chans[RX].base);     /* is destroyed */
   fake_dev_stop(&g_dev);
-  mbox_chan_deinit(&g_dev.chans[TX].base);
-  mbox_chan_deinit(&g_dev.chans[RX].base);
 }
 
 static void rx_in_irq(void *arg)
