@@ -17,6 +17,7 @@
 struct mbox_chan_s;
 struct mbox_dev_s;
 struct mbox_waiter_s;
+struct mbox_rr_record_s;
 
 
 /**
@@ -496,6 +497,65 @@ struct mbox_receiver_s {
   void *priv;
 };
 
+/**
+ * Extract the tag of a message (a request before it is sent, or a
+ * received message). Writes the tag to `*tag` and returns 0, or returns a
+ * negated errno when the message carries no valid tag.
+ *
+ * Context: `mbox_rr_request()`'s caller (requests) and the RX callback's
+ * context, usually interrupt (received messages); never with the
+ * framework's critical section held. It must not block.
+ */
+typedef int (*mbox_rr_tag_t)(const void *data, size_t size, uint32_t *tag);
+
+/**
+ * framework-private: the pending requests of a request/response helper,
+ * oldest first (each record lives on its requester's stack).
+ */
+struct mbox_rr_pending_s {
+  struct mbox_rr_record_s *head;
+  struct mbox_rr_record_s *tail;
+  uint32_t len;
+};
+
+/**
+ * A request/response helper over one TX sender and one RX receiver.
+ * Zero it (`= {0}`) before `mbox_rr_init()`; it must stay valid and in
+ * place until `mbox_rr_deinit()` returned and every `mbox_rr_request()`
+ * on it has returned.
+ */
+struct mbox_rr_s {
+  /**
+   * The sender requests go out on (a TX channel; set by `mbox_rr_init()`).
+   */
+  struct mbox_sender_s *sender;
+  /**
+   * The receiver replies come in on (an RX channel whose RX callback the
+   * helper owns while it is live).
+   */
+  struct mbox_receiver_s *receiver;
+  /**
+   * framework-private: the tag function (NULL: in-order matching).
+   */
+  mbox_rr_tag_t tag;
+  /**
+   * framework-private: callback for messages that answer no request.
+   */
+  mbox_callback_t unsolicited;
+  /**
+   * framework-private: its argument.
+   */
+  void *arg;
+  /**
+   * framework-private: the pending requests, oldest first.
+   */
+  struct mbox_rr_pending_s pending;
+  /**
+   * framework-private: whether the helper is live.
+   */
+  uint32_t magic;
+};
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -769,6 +829,85 @@ int mbox_send_poll(struct mbox_sender_s *sender, const void *data, size_t size, 
  */
 int mbox_chan_get_stats(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 #endif
+
+/**
+ * Set up a request/response helper: requests go out on `sender` (a TX
+ * channel), replies come in on `receiver` (an RX channel), whose RX
+ * callback the helper takes over (`mbox_register_rxcallback()`) until
+ * `mbox_rr_deinit()`.
+ *
+ * `tag` extracts the tag of a request and of a reply; a reply answers the
+ * pending request with the same tag. NULL means in-order matching: a
+ * reply answers the oldest pending request. `unsolicited` (may be NULL)
+ * gets, with `arg`, every received message that answers no pending
+ * request, with the RX callback's arguments and in its context, outside
+ * the critical section. `rr` should be zeroed before the first init.
+ *
+ * In-order matching pairs replies with requests by position only: the
+ * late reply of a request that timed out answers the next pending
+ * request, if there is one. Protocols whose requests can time out should
+ * use a tag.
+ *
+ * Context: task or interrupt.
+ * Returns 0; -EINVAL for a NULL rr, sender or receiver, or a sender whose
+ * channel is NULL, uninitialised or not TX; -EBUSY when `rr` is already
+ * live; `mbox_register_rxcallback()`'s error (-EINVAL for a receiver
+ * whose channel is NULL, uninitialised or not RX; the lower half's
+ * `setcallback` error), with `rr` left not live.
+ */
+int mbox_rr_init(struct mbox_rr_s *rr,
+                 struct mbox_sender_s *sender,
+                 struct mbox_receiver_s *receiver,
+                 mbox_rr_tag_t tag,
+                 mbox_callback_t unsolicited,
+                 void *arg);
+
+/**
+ * Send a request and wait for its reply.
+ *
+ * The request's tag (the helper's tag function, if any) is computed
+ * first, and the request is registered as pending *before* it is sent
+ * (a reply may arrive before the send returns). It is then sent with a
+ * blocking `mbox_ticksend()`, and the reply is awaited; `timeout` bounds
+ * both together (one deadline). `MBOX_WAIT_FOREVER` waits forever. The
+ * reply is copied into `resp` (at most `respcap` bytes) by the RX
+ * callback, and its size stored in `*resplen` (if not NULL) on 0 and
+ * -EMSGSIZE. Several threads may have requests pending on one helper.
+ *
+ * Context: task (it blocks).
+ * Returns 0 (reply received); -EMSGSIZE when the reply was larger than
+ * `respcap` (the reply is consumed: its first `respcap` bytes are in
+ * `resp` and `*resplen` is its real size); -ETIMEDOUT when no reply came
+ * before the deadline (the request is no longer pending: a later reply
+ * is unsolicited); -ECANCELED when `mbox_rr_deinit()` ran meanwhile;
+ * `mbox_ticksend()`'s error (-ETIMEDOUT, -EMSGSIZE, the lower half's
+ * error, ...) when the send failed, unless a reply or a cancellation
+ * already finished the request (then that result); the tag function's
+ * error; -EBUSY when a pending request has the same tag; -EINVAL for a
+ * NULL or not live rr, NULL req with a non-zero reqlen, NULL resp with
+ * a non-zero respcap, a timeout of 0 (a request must wait) or a negative
+ * timeout; -EPERM from interrupt context; the port's error if the wait
+ * object cannot be created.
+ */
+int mbox_rr_request(struct mbox_rr_s *rr,
+                    const void *req,
+                    size_t reqlen,
+                    void *resp,
+                    size_t respcap,
+                    size_t *resplen,
+                    clock_t timeout);
+
+/**
+ * Tear a helper down: unregister its RX callback
+ * (`mbox_unregister_rxcallback()`), finish every pending request with
+ * -ECANCELED (their requesters wake and return it) and make `rr` not
+ * live. Messages received meanwhile are dropped, not passed to the
+ * unsolicited callback. The helper may be initialised again afterwards.
+ *
+ * Context: task or interrupt.
+ * Returns 0; -EINVAL for a NULL or not live rr.
+ */
+int mbox_rr_deinit(struct mbox_rr_s *rr);
 
 #ifdef __cplusplus
 }  // extern "C"

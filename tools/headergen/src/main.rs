@@ -34,12 +34,16 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.export.rename.insert("Waiter".into(), "mbox_waiter_s".into());
     c.export.rename.insert("TxSlot".into(), "mbox_txslot_s".into());
     c.export.rename.insert("Ticks".into(), "uint64_t".into());
+    c.export.rename.insert("Pending".into(), "mbox_rr_pending_s".into());
+    c.export.rename.insert("Record".into(), "mbox_rr_record_s".into());
     // Blocked senders are private to the framework: only pointers to them
     // appear in the channel, so the header declares the struct opaque.
     c.export.exclude.extend(["Waiter", "WaitState"].iter().map(|s| s.to_string()));
     // The state machine's own copies of these (chan.rs) are asserted equal
     // to the MBOX_* constants of types.rs, which the header carries.
     c.export.exclude.extend(["MAX_TXDEPTH", "TXSLOT_SIZE"].iter().map(|s| s.to_string()));
+    // Likewise the pending requests of the request/response helper.
+    c.export.exclude.extend(["Record", "RecState"].iter().map(|s| s.to_string()));
     c
 }
 
@@ -49,7 +53,7 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     let mut c = base_config("mbox.h", "__INCLUDE_NUTTX_MBOX_MBOX_H");
     c.after_includes = Some(
         "\n/* Forward declarations for the callback and ops types. */\n\
-         struct mbox_chan_s;\nstruct mbox_dev_s;\nstruct mbox_waiter_s;\n"
+         struct mbox_chan_s;\nstruct mbox_dev_s;\nstruct mbox_waiter_s;\nstruct mbox_rr_record_s;\n"
             .into(),
     );
     c.trailer = Some(include_str!("mbox_macros.h").to_string());
@@ -57,7 +61,7 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     // checkable), so cbindgen would not see the enum otherwise.
     c.export.include.push("mbox_txdone_method_e".into());
     let mut b = cbindgen::Builder::new().with_config(c);
-    for f in ["src/types.rs", "src/capi.rs", "src/chan.rs", "src/queue.rs"] {
+    for f in ["src/types.rs", "src/capi.rs", "src/chan.rs", "src/queue.rs", "src/rr.rs"] {
         b = b.with_src(root.join(f));
     }
     let mut text = Vec::new();
@@ -67,6 +71,7 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // The waiter is excluded (opaque), so cbindgen does not know it is
         // a struct tag.
         .replace("  mbox_waiter_s *", "  struct mbox_waiter_s *")
+        .replace("  mbox_rr_record_s *", "  struct mbox_rr_record_s *")
         // mbox_chan_init() takes the direction as an int in Rust (any C
         // value must be checkable without undefined behaviour); C callers
         // see the enum, which has the same ABI.
