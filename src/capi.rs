@@ -1191,3 +1191,50 @@ pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut
     }
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" fn rx_a(_: c_int, _: *mut mbox_chan_s, _: *mut c_void, _: *mut c_void, _: usize) -> c_int {
+        0
+    }
+    unsafe extern "C" fn rx_b(_: c_int, _: *mut mbox_chan_s, _: *mut c_void, _: *mut c_void, _: usize) -> c_int {
+        1
+    }
+
+    fn rx(owner: usize, cb: mbox_callback_t) -> mbox_client_s {
+        mbox_client_s { owner: owner as *mut c_void, rxcallback: cb, txdone: None, arg: owner as *mut c_void }
+    }
+
+    fn owners(t: &[mbox_client_s; MBOX_MAX_CLIENTS]) -> [usize; MBOX_MAX_CLIENTS] {
+        t.map(|c| c.owner as usize)
+    }
+
+    /// Seed 002 requirement 3 (the client table behind several receivers
+    /// or TX-done senders per channel): registration order is kept, the
+    /// same owner replaces its entry, removal closes the gap, a full
+    /// table is -ENOSPC and an unknown owner -ENOENT.
+    #[test]
+    fn seed002_req3_client_table_keeps_order_replaces_and_removes() {
+        let mut t = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
+        for o in 1..=3 {
+            assert_eq!(update_clients(&mut t, rx(o, Some(rx_a))), Ok(()));
+        }
+        assert_eq!(owners(&t), [1, 2, 3, 0]);
+        // Same owner again: replaced in place, not added.
+        assert_eq!(update_clients(&mut t, rx(2, Some(rx_b))), Ok(()));
+        assert_eq!(owners(&t), [1, 2, 3, 0]);
+        assert_eq!(t[1].rxcallback.map(|f| f as usize), Some(rx_b as usize));
+        assert_eq!(update_clients(&mut t, rx(4, Some(rx_a))), Ok(()));
+        assert_eq!(update_clients(&mut t, rx(5, Some(rx_a))), Err(-ENOSPC));
+        // Removing the second keeps the others in order.
+        assert_eq!(update_clients(&mut t, rx(2, None)), Ok(()));
+        assert_eq!(owners(&t), [1, 3, 4, 0]);
+        assert_eq!(update_clients(&mut t, rx(2, None)), Err(-ENOENT));
+        assert_eq!(update_clients(&mut t, rx(1, None)), Ok(()));
+        assert_eq!(update_clients(&mut t, rx(4, None)), Ok(()));
+        assert_eq!(update_clients(&mut t, rx(3, None)), Ok(()));
+        assert_eq!(owners(&t), [0; MBOX_MAX_CLIENTS]);
+    }
+}
