@@ -156,7 +156,7 @@ static int fake_setcallback(struct mbox_chan_s *chan, mbox_callback_t cb,
   pthread_mutex_lock(&dev_of(chan)->lock);
   fc->nsetcallback++;
   pthread_mutex_unlock(&dev_of(chan)->lock);
-  return 0;
+  return fc->setcallback_result;
 }
 
 static bool fake_txacked(struct mbox_chan_s *chan)

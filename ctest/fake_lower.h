@@ -40,6 +40,7 @@ struct fake_chan_s
   int auto_ack_ms;                  /* < 0: never ACK; >= 0: ACK after */
   int setup_result;                 /* Returned by setup */
   int recv_result;                  /* < 0: recv fails with it */
+  int setcallback_result;           /* Returned by setcallback */
 
   /* RX message presented by recv */
 
