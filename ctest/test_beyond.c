@@ -1426,6 +1426,21 @@ static void test_rx_clients_replace_limits_errors(void)
   CHECK_STAT(st.received, 2);
   CHECK_STAT(st.rx_dropped, 1);
 
+  /* The lower half refuses a change of the first receiver: nothing
+   * changes (r[1] stays first and registered, r[0] is not added back).
+   */
+
+  fc(RX)->recv_result = 0;
+  fc(RX)->setcallback_result = -EIO;
+  CHECK_EQ(mbox_unregister_rxcallback(&r[1]), -EIO);
+  CHECK_EQ(mbox_register_rxcallback(&r[1], rx_cb_other, (void *)2), -EIO);
+  CHECK_EQ(mbox_register_rxcallback(&r[0], rx_cb, (void *)1), -ENOSPC);
+  fc(RX)->setcallback_result = 0;
+  g_nrx = 0;
+  CHECK_EQ(mbox_chan_rx_data(ch(RX)), 0);
+  CHECK_EQ(g_nrx, MBOX_MAX_CLIENTS);
+  CHECK_EQ(g_rxlog[0].id, 2);
+
   /* All removed: messages are dropped (acknowledged, counted). */
 
   fc(RX)->recv_result = 0;
@@ -1786,6 +1801,39 @@ static void test_send_poll_spins_spent_aborts(void)
   teardown_dev();
 }
 
+struct poller_s
+{
+  struct mbox_sender_s s;
+  volatile int result;
+};
+
+static void *poller_main(void *arg)
+{
+  struct poller_s *p = arg;
+  p->result = mbox_send_poll(&p->s, "spin", 4, 0xffffffffu);
+  return NULL;
+}
+
+static void test_send_poll_cancelled_by_deinit(void)
+{
+  struct poller_s p;
+  pthread_t t;
+
+  setup_dev(24, 1000);
+  memset(&p, 0, sizeof(p));
+  p.s.chan = ch(TX);
+  p.result = 12345;
+  pthread_create(&t, NULL, poller_main, &p);
+  CHECK(wait_nsent(TX, 1));
+  usleep(5000);
+  CHECK_EQ(p.result, 12345);                  /* still spinning */
+  CHECK_EQ(mbox_chan_deinit(ch(TX)), 0);
+  pthread_join(t, NULL);
+  CHECK_EQ(p.result, -ECANCELED);
+  CHECK_STAT(stats_of(TX).cancelled, 1);
+  teardown_dev();
+}
+
 static void poll_in_irq(void *arg)
 {
   struct mbox_sender_s *s = arg;
@@ -1884,6 +1932,124 @@ static void test_send_poll_errors(void)
   teardown_dev();
 }
 
+/****************************************************************************
+ * Known bugs in src/ (run with MBOX_KNOWN_BUGS=1; they fail today and are
+ * left out of `make test-c` so that it stays green)
+ ****************************************************************************/
+
+/* The header says mbox_send_poll() returns -ETIMEDOUT when "the message was
+ * timed out by its channel timeout meanwhile", but the polled waiter has
+ * no deadline (Waiter::new_polled uses FOREVER), so the channel timeout
+ * never ends it: with plenty of spins it waits for the ACK however late.
+ */
+
+static void *set_acked_at_150ms(void *arg)
+{
+  struct fake_chan_s *c = arg;
+  int64_t end = now_ms() + 3000;
+  while (fake_nsent(c) < 1 && now_ms() < end)
+    {
+      usleep(200);
+    }
+
+  usleep(150000);
+  fake_set_acked(c, true);
+  return NULL;
+}
+
+static void known_bug_send_poll_ignores_channel_timeout(void)
+{
+  struct mbox_sender_s s = { NULL, NULL };
+  pthread_t t;
+
+  setup_dev(24, 20);                          /* channel timeout 20 ms */
+  s.chan = ch(TX);
+  pthread_create(&t, NULL, set_acked_at_150ms, fc(TX));
+  int64_t t0 = now_ms();
+  int r = mbox_send_poll(&s, "p", 1, 0xffffffffu);
+  int64_t took = now_ms() - t0;
+  pthread_join(t, NULL);
+  CHECK_EQ(r, -ETIMEDOUT);
+  CHECK(took < 140);
+  teardown_dev();
+}
+
+/* mbox_chan_deinit() from a callback that runs in task context (a TX-done
+ * callback handed out by a task's ACK or timeout, an RX callback of a
+ * lower half that polls from a task) never returns: deinit waits for the
+ * hand-out claim / the reception that this very thread holds. Neither the
+ * header nor docs/beyond.md forbids it. Each case runs on its own device
+ * and thread (left hanging when the bug is present).
+ */
+
+static struct fake_dev_s g_hang_dev[2];
+static uint8_t g_hang_buf[2][64];
+static volatile int g_hang_ret[2] = { 99, 99 };
+
+static void deinit_txdone_cb(struct mbox_sender_s *s, void *arg, int r)
+{
+  (void)arg;
+  (void)r;
+  g_hang_ret[0] = mbox_chan_deinit(s->chan);
+}
+
+static int deinit_rx_cb(int ret, struct mbox_chan_s *chan, void *arg,
+                        void *data, size_t size)
+{
+  (void)ret; (void)arg; (void)data; (void)size;
+  g_hang_ret[1] = mbox_chan_deinit(chan);
+  return 0;
+}
+
+static void *hang_tx_main(void *arg)
+{
+  struct mbox_sender_s *s = arg;
+  mbox_ticksend(s, "x", 1, 0);
+  fake_ack(&g_hang_dev[0].chans[0]);          /* task context */
+  return NULL;
+}
+
+static void *hang_rx_main(void *arg)
+{
+  (void)arg;
+  mbox_chan_rx_data(&g_hang_dev[1].chans[0].base);
+  return NULL;
+}
+
+static bool joins_within_1s(pthread_t t)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += 1;
+  return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+static void known_bug_deinit_from_task_context_callback_hangs(void)
+{
+  static struct mbox_sender_s s;
+  static struct mbox_receiver_s r;
+  pthread_t t;
+
+  fake_dev_init(&g_hang_dev[0], 24);
+  CHECK_EQ(mbox_chan_init(&g_hang_dev[0].chans[0].base, &g_hang_dev[0].base,
+                          MBOX_TX, g_hang_buf[0], 64), 0);
+  s.chan = &g_hang_dev[0].chans[0].base;
+  CHECK_EQ(mbox_register_txdone(&s, deinit_txdone_cb, NULL), 0);
+  pthread_create(&t, NULL, hang_tx_main, &s);
+  CHECK(joins_within_1s(t));
+  CHECK_EQ(g_hang_ret[0], 0);
+
+  fake_dev_init(&g_hang_dev[1], 24);
+  CHECK_EQ(mbox_chan_init(&g_hang_dev[1].chans[0].base, &g_hang_dev[1].base,
+                          MBOX_RX, g_hang_buf[1], 64), 0);
+  r.chan = &g_hang_dev[1].chans[0].base;
+  CHECK_EQ(mbox_register_rxcallback(&r, deinit_rx_cb, NULL), 0);
+  g_hang_dev[1].chans[0].rx_size = 1;
+  pthread_create(&t, NULL, hang_rx_main, NULL);
+  CHECK(joins_within_1s(t));
+  CHECK_EQ(g_hang_ret[1], 0);
+}
+
 int main(void)
 {
   /* 1. TX-done callback */
@@ -1930,6 +2096,17 @@ int main(void)
   RUN(test_send_poll_from_interrupt);
   RUN(test_send_poll_moves_queued_along);
   RUN(test_send_poll_errors);
+  RUN(test_send_poll_cancelled_by_deinit);
+
+  /* Known bugs: failing today, opt-in. */
+
+  if (getenv("MBOX_KNOWN_BUGS") != NULL)
+    {
+      RUN(known_bug_send_poll_ignores_channel_timeout);
+      RUN(known_bug_deinit_from_task_context_callback_hangs);
+      fflush(stdout);
+      exit(harness_finish());           /* threads may be left hanging */
+    }
 
   host_shutdown();
   return harness_finish();
