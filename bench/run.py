@@ -19,8 +19,10 @@ Stages (each prints its progress and how long it took):
                  callgrind call graph of the two-core bench (who calls
                  malloc/free: never libmbox)
   6. twocore     throughput and latency over the PL320 model
-  7. rust        `cargo bench --bench state_machine --features host-port`
-  8. report      results.json, plots, BENCHMARKS.md
+  7. fifo        throughput against the hardware FIFO depth (txdepth 1, 4
+                 and 8) over a FIFO-capable fake lower half (bench/fifo.c)
+  8. rust        `cargo bench --bench state_machine --features host-port`
+  9. report      results.json, plots, BENCHMARKS.md
 
 Everything lands in build/bench/ (results.json holds all numbers); the
 plots in bench/plots/; BENCHMARKS.md at the top of the repository.
@@ -172,6 +174,8 @@ def build_programs(args, libs):
               "ctest/fake_lower.c", libs[FULL], "-lpthread"])
     progs["twocore"] = os.path.join(OUT, "twocore")
     run(cc + ["-o", progs["twocore"], "bench/twocore.c"] + hostobjs + [libs[FULL], "-lpthread", "-lm"])
+    progs["fifo"] = os.path.join(OUT, "fifo")
+    run(cc + ["-o", progs["fifo"], "bench/fifo.c", hostobjs[0], libs[FULL], "-lpthread"])
     return progs
 
 
@@ -527,7 +531,35 @@ def twocore_stage(args, progs):
 
 
 # ---------------------------------------------------------------------------
-# 7. Rust micro-benchmark
+# 7. FIFO depth
+# ---------------------------------------------------------------------------
+
+
+def fifo_stage(args, progs):
+    log(f"fifo: txdepth 1/4/8, {args.fifo_rounds} interleaved rounds of {args.fifo_messages} messages")
+    cmd = [progs["fifo"], "--rounds", str(args.fifo_rounds), "--messages", str(args.fifo_messages)]
+    print("  $ " + " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=None)
+    runs, results, config = [], [], None
+    for line in p.stdout.splitlines():
+        if line.startswith("run "):
+            runs.append(json.loads(line[4:]))
+        elif line.startswith("result "):
+            results.append(json.loads(line[7:]))
+        elif line.startswith("config "):
+            config = json.loads(line[7:])
+    # Every message ACKed exactly once, every TX-done callback 0, the
+    # statistics balanced, never more than txdepth in flight: otherwise
+    # the numbers mean nothing.
+    if p.returncode != 0 or not results or not all(r["ok"] for r in runs):
+        raise SystemExit(f"bench: fifo failed (exit {p.returncode}):\n" + p.stdout)
+    for r in results:
+        print(f"  depth {r['depth']}: {r['median_msgs_per_s']:.0f} msgs/s (median of {r['rounds']})", flush=True)
+    return {"config": config, "runs": runs, "results": results}
+
+
+# ---------------------------------------------------------------------------
+# 8. Rust micro-benchmark
 # ---------------------------------------------------------------------------
 
 
@@ -571,6 +603,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0, help="measured window of each two-core run")
     ap.add_argument("--warmup", type=float, default=0.2, help="warm-up of each two-core run")
     ap.add_argument("--rounds", type=int, default=5, help="two-core rounds over all configurations")
+    ap.add_argument("--fifo-rounds", type=int, default=7, help="interleaved rounds of the FIFO-depth bench")
+    ap.add_argument("--fifo-messages", type=int, default=20000, help="messages per FIFO-depth run")
     ap.add_argument("--command", default="make bench", help="the command recorded in BENCHMARKS.md")
     ap.add_argument("--out", default=os.path.join("build", "bench"), help="programs and raw results")
     args = ap.parse_args()
@@ -599,12 +633,13 @@ def main():
 
     log("machine: " + ", ".join(f"{k}={v}" for k, v in results["machine"].items()))
     libs = stage("libraries", build_libs, args)
-    log("programs: bench/instr, bench/twocore")
+    log("programs: bench/instr, bench/twocore, bench/fifo")
     progs = stage("programs", build_programs, args, libs)
     results["size"] = stage("size", size_stage, args, libs)
     results["callgrind"] = stage("callgrind", callgrind_stage, args, progs)
     results["heap"] = stage("heap", heap_stage, args, progs)
     results["twocore"] = stage("twocore", twocore_stage, args, progs)
+    results["fifo"] = stage("fifo", fifo_stage, args, progs)
     results["rust"] = stage("rust", rust_stage, args)
 
     have_mpl = stage("matplotlib", ensure_matplotlib, args)
