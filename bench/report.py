@@ -424,13 +424,19 @@ def main():
         w("")
         top = max(ff["results"], key=lambda r: r["depth"])
         per_us = 1e6 / max(top["median_msgs_per_s"], 1)
+        bound_us = max((wire_us + serv_us) / top["depth"], serv_us)
+        la = ff.get("loadavg") or ["?", "?"]
         w(f"What limits it: at depth 1 every message pays the whole {wire_us + serv_us:.0f} us round trip plus "
-          "the framework's ACK path before the next one can go; deeper FIFOs overlap the round trips, so "
-          f"throughput grows with D until the remote's serial per-message work (its {serv_us:.0f} us of service "
-          "plus the upper half's ACK path in its context: `mbox_chan_tx_done_token`, starting the next queued "
-          "message, and handing out the TX-done callback, each under the one global critical section that the "
-          f"sender also takes) dominates: {per_us:.1f} us per message at depth {top['depth']} here, against the "
-          "model bound in the last column.")
+          "the framework's ACK path before the next one can go; a deeper FIFO overlaps the round trips, so "
+          "throughput grows with D until the remote's serial per-message work dominates: its "
+          f"{serv_us:.0f} us of service plus the upper half's ACK path in its context "
+          "(`mbox_chan_tx_done_token`, starting the next queued message from the ring, handing out the "
+          "TX-done callback: four critical sections of the one global lock, which the sender also takes). "
+          f"At depth {top['depth']} a message took {per_us:.1f} us here against a model bound of "
+          f"{bound_us:.1f} us; the rest is that ACK path and, on this shared {ff.get('nproc', '?')}-CPU "
+          f"machine (load average {la[0]} before the stage, {la[1]} after), the time the two spinning "
+          "threads of the bench (sender and remote core) lose to other processes: compare the min - max "
+          "spread, and only ratios within one run.")
         w("")
 
     # ------------------------------------------------------------------

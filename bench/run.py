@@ -537,6 +537,7 @@ def twocore_stage(args, progs):
 
 def fifo_stage(args, progs):
     log(f"fifo: txdepth 1/4/8, {args.fifo_rounds} interleaved rounds of {args.fifo_messages} messages")
+    load_before = os.getloadavg()[0]
     cmd = [progs["fifo"], "--rounds", str(args.fifo_rounds), "--messages", str(args.fifo_messages)]
     print("  $ " + " ".join(cmd), flush=True)
     p = subprocess.run(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=None)
@@ -555,7 +556,10 @@ def fifo_stage(args, progs):
         raise SystemExit(f"bench: fifo failed (exit {p.returncode}):\n" + p.stdout)
     for r in results:
         print(f"  depth {r['depth']}: {r['median_msgs_per_s']:.0f} msgs/s (median of {r['rounds']})", flush=True)
-    return {"config": config, "runs": runs, "results": results}
+    # The bench spins two threads (sender, remote core): on a shared
+    # machine the load says how much CPU they had to share.
+    return {"config": config, "runs": runs, "results": results,
+            "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)], "nproc": os.cpu_count()}
 
 
 # ---------------------------------------------------------------------------
