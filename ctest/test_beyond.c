@@ -556,7 +556,11 @@ static bool lock_is_free(void)
   ok = pthread_timedjoin_np(t, NULL, &ts) == 0;
   if (!ok)
     {
-      pthread_join(t, NULL);
+      /* The lock is held by our caller: joining would hang the test. The
+       * thread finishes once the lock is released.
+       */
+
+      pthread_detach(t);
     }
 
   return ok;
@@ -1760,13 +1764,55 @@ static void test_send_poll_completes_when_txacked(void)
   teardown_dev();
 }
 
+/* mbox_send_poll on a helper thread, bounded: a poll that never gives up
+ * fails the test (returns 12345) instead of hanging it.
+ */
+
+struct bounded_poll_s
+{
+  struct mbox_sender_s *s;
+  const char *data;
+  uint32_t spins;
+  volatile int result;
+};
+
+static void *bounded_poll_main(void *arg)
+{
+  struct bounded_poll_s *b = arg;
+  b->result = mbox_send_poll(b->s, b->data, strlen(b->data), b->spins);
+  return NULL;
+}
+
+static int send_poll_bounded(struct mbox_sender_s *s, const char *data,
+                             uint32_t spins)
+{
+  static struct bounded_poll_s b;   /* outlives a detached thread */
+  struct timespec ts;
+  pthread_t t;
+
+  b.s = s;
+  b.data = data;
+  b.spins = spins;
+  b.result = 12345;
+  pthread_create(&t, NULL, bounded_poll_main, &b);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += 2;
+  if (pthread_timedjoin_np(t, NULL, &ts) != 0)
+    {
+      pthread_detach(t);
+      return 12345;
+    }
+
+  return b.result;
+}
+
 static void test_send_poll_spins_spent_aborts(void)
 {
   struct mbox_sender_s s = { NULL, NULL };
 
   setup_dev(24, 1000);
   s.chan = ch(TX);
-  CHECK_EQ(mbox_send_poll(&s, "never", 5, 1000), -ETIMEDOUT);
+  CHECK_EQ(send_poll_bounded(&s, "never", 1000), -ETIMEDOUT);
   CHECK_EQ(fake_nsent(fc(TX)), 1);
   CHECK_EQ(fc(TX)->ntxfinish, 1);                     /* aborted */
   uint32_t tok = fake_sent(fc(TX), 0).token;
@@ -1793,7 +1839,7 @@ static void test_send_poll_spins_spent_aborts(void)
    */
 
   CHECK_EQ(mbox_ticksend(&s, "stuck", 5, 0), 0);
-  CHECK_EQ(mbox_send_poll(&s, "behind", 6, 200), -ETIMEDOUT);
+  CHECK_EQ(send_poll_bounded(&s, "behind", 200), -ETIMEDOUT);
   CHECK_EQ(fake_nsent(fc(TX)), 3);
   CHECK_EQ(fake_ack(fc(TX)), 0);                      /* stuck done */
   CHECK_EQ(fake_nsent(fc(TX)), 3);                    /* not sent */
