@@ -97,8 +97,11 @@ impl ChanEnv for OpsEnv {
         unsafe { Timer::cancel(addr_of_mut!((*self.chan).timer)) }
     }
 
-    fn wake(&mut self, w: &mut Waiter) {
-        w.os.post();
+    fn wake(&mut self, w: *mut Waiter) {
+        // SAFETY: the state machine passes a live waiter whose owner may be
+        // waiting on `os` right now: only a shared borrow of the
+        // interior-mutable wait object is formed.
+        unsafe { (*w).os.post() };
     }
 
     #[allow(unused_variables)]
@@ -583,8 +586,13 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     // The wait object is initialised at its final address before the
     // critical section (a port may need to allocate or block there), so a
     // single pass under the lock validates and submits.
-    let mut w = Waiter::new(msg, FOREVER);
-    if let Err(e) = w.os.init() {
+    let mut storage = Waiter::new(msg, FOREVER);
+    // Every access below goes through `w`, the pointer the channel keeps
+    // while the message waits, so that no later borrow of the storage
+    // invalidates it (while an interrupt handler may use it).
+    let w: *mut Waiter = &mut storage;
+    // SAFETY: w points to the storage above, not shared yet.
+    if let Err(e) = unsafe { (*w).os.init() } {
         return e;
     }
     let mut result;
@@ -596,13 +604,15 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
             Ok(st) => {
                 let ticks = timeout.unwrap_or(st.timeout());
-                w.set_deadline(ChanState::deadline_from(os::now(), ticks));
+                // SAFETY: w not shared yet.
+                unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), ticks)) };
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
-                // SAFETY: `w` stays in place on this stack frame and is not
-                // touched outside the critical section until it is Done or
+                // SAFETY: the storage stays in place on this stack frame and
+                // is touched only through `w`, under the critical section
+                // (except the wait on `os`), until it is Done or
                 // waiter_timeout() returned, which the loop below ensures.
-                match unsafe { st.submit_blocking(&mut env, &mut w) } {
+                match unsafe { st.submit_blocking(&mut env, w) } {
                     Submit::Done(r) => Some(r),
                     Submit::Pending => None,
                 }
@@ -610,12 +620,16 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         };
     }
     while result.is_none() {
-        let deadline = w.deadline();
+        // SAFETY: the deadline is fixed since submission (read without
+        // the lock, written before it was shared); `os` is waited on
+        // through a shared borrow (interior-mutable, posted concurrently).
+        let deadline = unsafe { (*w).deadline() };
         let wait_ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(os::now()) };
-        let timed_out = wait_ticks == 0 || w.os.wait(wait_ticks) < 0;
+        let timed_out = wait_ticks == 0 || unsafe { (*w).os.wait(wait_ticks) } < 0;
         let cs = Critical::enter();
-        if w.state() == WaitState::Done {
-            result = Some(w.result());
+        // SAFETY: state and result are read under the lock.
+        if unsafe { (*w).state() } == WaitState::Done {
+            result = Some(unsafe { (*w).result() });
         } else if timed_out && os::now() >= deadline {
             // Our own deadline passed: take the message back. The channel
             // is live: deinit would have made the waiter Done.
@@ -623,7 +637,8 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             let st = unsafe { state(chan, &cs) };
             // SAFETY: live channel (see above).
             let mut env = unsafe { OpsEnv::new(chan) };
-            result = Some(st.waiter_timeout(&mut env, &mut w));
+            // SAFETY: the lock is held: the owner's exclusive access.
+            result = Some(st.waiter_timeout(&mut env, unsafe { &mut *w }));
             if st.has_completion() {
                 drop(cs);
                 // SAFETY: chan valid; lock not held.
@@ -632,7 +647,8 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         }
         // Otherwise an early or spurious wake-up: wait again.
     }
-    w.os.destroy();
+    // SAFETY: Done: the channel no longer knows the waiter.
+    unsafe { (*w).os.destroy() };
     result.unwrap_or(-EINVAL)
 }
 
@@ -1111,7 +1127,9 @@ pub unsafe extern "C" fn mbox_send_poll(
         // unchanged during the call.
         unsafe { core::slice::from_raw_parts(data.cast(), size) }
     };
-    let mut w = Waiter::new_polled(msg);
+    let mut storage = Waiter::new_polled(msg);
+    // All accesses through `w`, as in ticksend().
+    let w: *mut Waiter = &mut storage;
     let mut result = {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
@@ -1129,12 +1147,16 @@ pub unsafe extern "C" fn mbox_send_poll(
         if st.txdone_method() == TxDoneMethod::Ack {
             return -EPERM;
         }
+        // Bounded by the channel timeout too (an ACK that never comes is
+        // timed out by the watchdog when the spins outlast it).
+        // SAFETY: w not shared yet.
+        unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), st.timeout())) };
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         // SAFETY: `w` stays in place on this frame and is only touched
         // under the critical section until it is Done or waiter_timeout()
         // returned for it (the loop below).
-        match unsafe { st.submit_blocking(&mut env, &mut w) } {
+        match unsafe { st.submit_blocking(&mut env, w) } {
             Submit::Done(r) => Some(r),
             Submit::Pending => None,
         }
@@ -1145,13 +1167,15 @@ pub unsafe extern "C" fn mbox_send_poll(
         // SAFETY: chan valid; lock held. The channel is live or w is Done
         // (deinit ends every waiter).
         let st = unsafe { state(chan, &cs) };
-        if w.state() == WaitState::Done {
-            result = Some(w.result());
+        // SAFETY: read under the lock.
+        if unsafe { (*w).state() } == WaitState::Done {
+            result = Some(unsafe { (*w).result() });
         } else {
             // SAFETY: live channel (w is not Done).
             let mut env = unsafe { OpsEnv::new(chan) };
             if left == 0 {
-                result = Some(st.waiter_timeout(&mut env, &mut w));
+                // SAFETY: the lock is held: the owner's exclusive access.
+                result = Some(st.waiter_timeout(&mut env, unsafe { &mut *w }));
             } else {
                 left -= 1;
                 st.poll_acked(&mut env);

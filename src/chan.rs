@@ -83,9 +83,12 @@ pub trait ChanEnv {
     fn arm(&mut self, ticks: Ticks);
     /// Disarm the channel watchdog.
     fn disarm(&mut self);
-    /// Wake the owner of a waiter whose state is now `Done` (never called
-    /// for a polled waiter, whose owner spins instead of sleeping).
-    fn wake(&mut self, w: &mut Waiter);
+    /// Wake the owner of the waiter `w`, whose state is now `Done` (never
+    /// called for a polled waiter, whose owner spins instead of sleeping).
+    /// A raw pointer: the owner may be inside the OS wait on `w.os` at this
+    /// very moment, so no `&mut Waiter` may exist; the environment posts
+    /// through `&(*w).os` (the wait object is interior-mutable).
+    fn wake(&mut self, w: *mut Waiter);
     /// Count one event.
     fn count(&mut self, s: Stat);
     /// Record the current queue depth (for `max_queued`).
@@ -169,13 +172,19 @@ impl Waiter {
         self.deadline = deadline;
     }
 
-    fn payload(&self) -> &[u8] {
-        if self.len == 0 {
+    /// The message of the linked waiter `w`.
+    ///
+    /// # Safety
+    /// `w` is a linked (live) waiter; the lock is held.
+    unsafe fn payload<'a>(w: *const Waiter) -> &'a [u8] {
+        // SAFETY: w is live (contract); fields read through the raw place.
+        let (data, len) = unsafe { ((*w).data, (*w).len) };
+        if len == 0 {
             return &[];
         }
         // SAFETY: `data`/`len` came from a slice whose owner is blocked in
         // mbox_ticksend() until this waiter is Done (Waiter::new contract).
-        unsafe { core::slice::from_raw_parts(self.data, self.len) }
+        unsafe { core::slice::from_raw_parts(data, len) }
     }
 }
 
@@ -196,50 +205,64 @@ impl WaitList {
         WaitList { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
     }
 
-    fn push_back(&mut self, w: &mut Waiter) {
-        w.next = ptr::null_mut();
-        w.prev = self.tail;
-        let wp: *mut Waiter = w;
-        if self.tail.is_null() {
-            self.head = wp;
-        } else {
-            // SAFETY: tail is a linked, live waiter (list invariant).
-            unsafe { (*self.tail).next = wp };
+    /// # Safety
+    /// `w` is live, not linked, and stays in place until unlinked.
+    unsafe fn push_back(&mut self, w: *mut Waiter) {
+        // SAFETY: w is live (contract); tail is null or a linked, live
+        // waiter (list invariant). Only raw places: an owner may be in its
+        // OS wait on the waiter's wait object.
+        unsafe {
+            (*w).next = ptr::null_mut();
+            (*w).prev = self.tail;
+            if self.tail.is_null() {
+                self.head = w;
+            } else {
+                (*self.tail).next = w;
+            }
         }
-        self.tail = wp;
+        self.tail = w;
         self.len += 1;
     }
 
     fn front_seq(&self) -> Option<u32> {
-        // SAFETY: head is null or a linked, live waiter (list invariant).
-        unsafe { self.head.as_ref() }.map(|w| w.seq)
+        if self.head.is_null() {
+            return None;
+        }
+        // SAFETY: head is a linked, live waiter (list invariant).
+        Some(unsafe { (*self.head).seq })
     }
 
-    fn pop_front<'a>(&mut self) -> Option<&'a mut Waiter> {
-        // SAFETY: head is null or a linked, live waiter (list invariant);
-        // once unlinked, the caller owns the only reference until Done.
-        let w = unsafe { self.head.as_mut() }?;
-        self.unlink(w);
+    fn pop_front(&mut self) -> Option<*mut Waiter> {
+        let w = self.head;
+        if w.is_null() {
+            return None;
+        }
+        // SAFETY: head is a linked, live waiter (list invariant).
+        unsafe { self.unlink(w) };
         Some(w)
     }
 
-    fn unlink(&mut self, w: &mut Waiter) {
-        let wp: *mut Waiter = w;
-        if w.prev.is_null() {
-            debug_assert!(self.head == wp);
-            self.head = w.next;
-        } else {
-            // SAFETY: prev is a linked, live waiter (list invariant).
-            unsafe { (*w.prev).next = w.next };
+    /// # Safety
+    /// `w` is linked in this list.
+    unsafe fn unlink(&mut self, w: *mut Waiter) {
+        // SAFETY: w and its neighbours are linked, live waiters (list
+        // invariant and contract); raw places only, as in push_back.
+        unsafe {
+            let (prev, next) = ((*w).prev, (*w).next);
+            if prev.is_null() {
+                debug_assert!(self.head == w);
+                self.head = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.tail = prev;
+            } else {
+                (*next).prev = prev;
+            }
+            (*w).next = ptr::null_mut();
+            (*w).prev = ptr::null_mut();
         }
-        if w.next.is_null() {
-            self.tail = w.prev;
-        } else {
-            // SAFETY: next is a linked, live waiter (list invariant).
-            unsafe { (*w.next).prev = w.prev };
-        }
-        w.next = ptr::null_mut();
-        w.prev = ptr::null_mut();
         self.len -= 1;
     }
 }
@@ -690,28 +713,42 @@ impl ChanState {
     /// Blocking send: start `w`'s message now or park `w` in FIFO order.
     ///
     /// # Safety
-    /// On `Submit::Pending`, `w` must stay alive, in place and otherwise
-    /// untouched until, under the critical section, its state is `Done`
-    /// or [`ChanState::waiter_timeout`] has returned for it.
-    pub unsafe fn submit_blocking(&mut self, env: &mut impl ChanEnv, w: &mut Waiter) -> Submit {
-        w.seq = self.take_seq();
+    /// `w` points to a live waiter in state `New`. On `Submit::Pending`, it
+    /// must stay alive and in place until, under the critical section, its
+    /// state is `Done` or [`ChanState::waiter_timeout`] has returned for
+    /// it; meanwhile its owner touches it only under the critical section
+    /// (except `w.os`, which it may wait on), and only through `w` or
+    /// pointers derived from it (the channel keeps `w` itself).
+    pub unsafe fn submit_blocking(&mut self, env: &mut impl ChanEnv, w: *mut Waiter) -> Submit {
+        let seq = self.take_seq();
+        // SAFETY: w is live and not yet shared (contract); raw places only.
+        let (payload, deadline) = unsafe {
+            (*w).seq = seq;
+            (Waiter::payload(w), (*w).deadline)
+        };
         if !self.is_busy() {
-            let r = env.send(w.seq, w.payload());
+            let r = env.send(seq, payload);
             if r < 0 {
                 env.count(Stat::SendErr);
-                w.state = WaitState::Done;
-                w.result = r;
+                // SAFETY: as above.
+                unsafe {
+                    (*w).state = WaitState::Done;
+                    (*w).result = r;
+                }
                 return Submit::Done(r);
             }
-            w.state = WaitState::InFlight;
+            // SAFETY: as above.
+            unsafe { (*w).state = WaitState::InFlight };
             let now = env.now();
-            let (seq, deadline) = (w.seq, w.deadline);
             self.push_slot(env, seq, deadline, w, 0);
             self.rearm(env, now);
             return Submit::Pending;
         }
-        w.state = WaitState::Queued;
-        self.waiters.push_back(w);
+        // SAFETY: as above; it stays in place while linked (contract).
+        unsafe {
+            (*w).state = WaitState::Queued;
+            self.waiters.push_back(w);
+        }
         env.count(Stat::Buffered);
         env.queued(self.queued());
         Submit::Pending
@@ -733,18 +770,26 @@ impl ChanState {
         s.state = SLOT_DONE;
         s.result = result;
         let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
-        // SAFETY: a non-null slot waiter is alive until Done (the
-        // submit_blocking contract); it was cleared from the slot above.
-        if let Some(w) = unsafe { w.as_mut() } {
-            Self::end_waiter(env, w, result);
+        if !w.is_null() {
+            // SAFETY: a non-null slot waiter is alive until Done (the
+            // submit_blocking contract); it was cleared from the slot above.
+            unsafe { Self::end_waiter(env, w, result) };
         }
         self.reap();
     }
 
-    fn end_waiter(env: &mut impl ChanEnv, w: &mut Waiter, result: i32) {
-        w.result = result;
-        w.state = WaitState::Done;
-        if !w.polled {
+    /// # Safety
+    /// `w` is a live waiter that this channel just unlinked or took from
+    /// a slot; the lock is held.
+    unsafe fn end_waiter(env: &mut impl ChanEnv, w: *mut Waiter, result: i32) {
+        // SAFETY: live (contract); raw places only, since its owner may be
+        // in its OS wait on `os`.
+        let polled = unsafe {
+            (*w).result = result;
+            (*w).state = WaitState::Done;
+            (*w).polled
+        };
+        if !polled {
             env.wake(w);
         }
     }
@@ -782,19 +827,24 @@ impl ChanState {
                 self.push_slot(env, h.seq, deadline, ptr::null_mut(), h.client);
             } else {
                 let w = self.waiters.pop_front().expect("peeked above");
-                if w.deadline != FOREVER && now >= w.deadline {
+                // SAFETY: a waiter that was linked is live until Done (the
+                // submit_blocking contract); raw places only.
+                let (seq, deadline, payload) = unsafe { ((*w).seq, (*w).deadline, Waiter::payload(w)) };
+                if deadline != FOREVER && now >= deadline {
                     env.count(Stat::Timeout);
-                    Self::end_waiter(env, w, -ETIMEDOUT);
+                    // SAFETY: just unlinked, live.
+                    unsafe { Self::end_waiter(env, w, -ETIMEDOUT) };
                     continue;
                 }
-                let r = env.send(w.seq, w.payload());
+                let r = env.send(seq, payload);
                 if r < 0 {
                     env.count(Stat::SendErr);
-                    Self::end_waiter(env, w, r);
+                    // SAFETY: just unlinked, live.
+                    unsafe { Self::end_waiter(env, w, r) };
                     continue;
                 }
-                w.state = WaitState::InFlight;
-                let (seq, deadline) = (w.seq, w.deadline);
+                // SAFETY: live; it now belongs to a slot.
+                unsafe { (*w).state = WaitState::InFlight };
                 self.push_slot(env, seq, deadline, w, 0);
             }
         }
@@ -908,21 +958,28 @@ impl ChanState {
     /// result: take its message back from wherever it is.
     /// Returns the message's result (-ETIMEDOUT unless it finished just
     /// in time).
+    ///
+    /// `w` must be the caller's own waiter, submitted to this channel (the
+    /// `&mut` is the owner's, under the critical section).
     pub fn waiter_timeout(&mut self, env: &mut impl ChanEnv, w: &mut Waiter) -> i32 {
+        let wp: *mut Waiter = w;
         match w.state {
             WaitState::Done | WaitState::New => w.result,
             WaitState::Queued => {
-                self.waiters.unlink(w);
+                // SAFETY: a Queued waiter is linked in this channel's list.
+                unsafe { self.waiters.unlink(wp) };
                 w.state = WaitState::Done;
                 w.result = -ETIMEDOUT;
                 env.count(Stat::Timeout);
                 -ETIMEDOUT
             }
             WaitState::InFlight => {
-                let wp: *mut Waiter = w;
                 let Some(i) = (0..self.nslots as usize).find(|&i| self.slot_ref(i).waiter == wp) else {
                     crate::os::assert_fail(file!(), line!());
                 };
+                // The slot's pointer is the one given at submission; the
+                // owner's `&mut` is the live one now: end it through that.
+                self.slot(i).waiter = wp;
                 self.finish(env, i, -ETIMEDOUT);
                 self.advance(env);
                 w.result
@@ -953,7 +1010,8 @@ impl ChanState {
         }
         while let Some(w) = self.waiters.pop_front() {
             env.count(Stat::Cancelled);
-            Self::end_waiter(env, w, -ECANCELED);
+            // SAFETY: just unlinked; live until Done (submit contract).
+            unsafe { Self::end_waiter(env, w, -ECANCELED) };
             n += 1;
         }
         if self.ring_clients == 0 {

@@ -92,21 +92,25 @@ fn ticks_to_clock(t: Ticks) -> sys::mbox_os_clock_t {
     }
 }
 
-/// A wait object for exactly one blocked sender.
+/// A wait object for exactly one blocked sender. Interior-mutable: the
+/// sender waits on it through `&self` while an interrupt handler posts it
+/// through another `&self` (the port synchronises the two).
 pub struct WaitObj {
-    raw: sys::mbox_os_wait_s,
+    raw: core::cell::UnsafeCell<sys::mbox_os_wait_s>,
 }
 
 impl WaitObj {
     /// Storage for a wait object that still has to be initialised with
     /// [`WaitObj::init`] once it has reached its final address.
     pub const fn uninit() -> WaitObj {
-        WaitObj { raw: sys::mbox_os_wait_s { opaque: [0; sys::MBOX_OS_WAIT_SIZE as usize] } }
+        WaitObj {
+            raw: core::cell::UnsafeCell::new(sys::mbox_os_wait_s { opaque: [0; sys::MBOX_OS_WAIT_SIZE as usize] }),
+        }
     }
 
     pub fn init(&mut self) -> Result<(), i32> {
         // SAFETY: raw is valid, aligned storage owned by self.
-        let r = unsafe { sys::mbox_os_wait_init(&mut self.raw) };
+        let r = unsafe { sys::mbox_os_wait_init(self.raw.get()) };
         if r < 0 {
             Err(r)
         } else {
@@ -116,19 +120,21 @@ impl WaitObj {
 
     /// Waits until posted or `ticks` pass. Returns 0 or -ETIMEDOUT.
     /// Must not be called with the critical section held.
-    pub fn wait(&mut self, ticks: Ticks) -> i32 {
-        // SAFETY: initialised by init(); only the owner waits on it.
-        unsafe { sys::mbox_os_wait_timed(&mut self.raw, ticks_to_clock(ticks)) }
+    pub fn wait(&self, ticks: Ticks) -> i32 {
+        // SAFETY: initialised by init(); only the owner waits on it; the
+        // port synchronises a concurrent post (storage in an UnsafeCell).
+        unsafe { sys::mbox_os_wait_timed(self.raw.get(), ticks_to_clock(ticks)) }
     }
 
-    pub fn post(&mut self) {
-        // SAFETY: initialised by init(); post is allowed from any context.
-        unsafe { sys::mbox_os_wait_post(&mut self.raw) }
+    pub fn post(&self) {
+        // SAFETY: initialised by init(); post is allowed from any context
+        // and concurrently with the owner's wait (see wait()).
+        unsafe { sys::mbox_os_wait_post(self.raw.get()) }
     }
 
     pub fn destroy(&mut self) {
         // SAFETY: initialised by init(); nobody waits on it any more.
-        unsafe { sys::mbox_os_wait_destroy(&mut self.raw) }
+        unsafe { sys::mbox_os_wait_destroy(self.raw.get()) }
     }
 }
 

@@ -57,7 +57,7 @@ impl ChanEnv for Fake {
     fn disarm(&mut self) {
         self.armed = None;
     }
-    fn wake(&mut self, _w: &mut Waiter) {
+    fn wake(&mut self, _w: *mut Waiter) {
         self.woken += 1;
     }
     fn count(&mut self, s: Stat) {

@@ -170,14 +170,15 @@ impl ChanEnv for FEnv {
         self.armed = None;
     }
 
-    fn wake(&mut self, w: &mut Waiter) {
-        let addr = w as *const Waiter as usize;
+    fn wake(&mut self, w: *mut Waiter) {
+        let addr = w as usize;
         let reg = self
             .table
             .iter_mut()
             .find(|r| r.addr == addr)
             .expect("wake of a waiter whose sender has already returned (or never waited)");
-        assert_eq!(w.state(), WaitState::Done, "wake of a waiter whose message is not finished");
+        // SAFETY: the state machine passes a live waiter, under the lock.
+        assert_eq!(unsafe { (*w).state() }, WaitState::Done, "wake of a waiter whose message is not finished");
         assert_eq!(reg.wakes, 0, "waiter woken twice");
         reg.wakes += 1;
         reg.obj.post();
