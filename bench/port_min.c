@@ -124,6 +124,11 @@ bool mbox_os_in_interrupt(void)
   return g_in_irq > 0;
 }
 
+uintptr_t mbox_os_self(void)
+{
+  return (uintptr_t)pthread_self();
+}
+
 void bench_run_as_interrupt(void (*fn)(void *), void *arg)
 {
   g_in_irq++;

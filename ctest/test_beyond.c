@@ -1979,8 +1979,7 @@ static void test_send_poll_errors(void)
 }
 
 /****************************************************************************
- * Known bugs in src/ (run with MBOX_KNOWN_BUGS=1; they fail today and are
- * left out of `make test-c` so that it stays green)
+ * Regressions of two bugs this file found in src/
  ****************************************************************************/
 
 /* mbox_send_poll() is bounded by the channel timeout as well as by its
@@ -2020,12 +2019,11 @@ static void test_send_poll_bounded_by_channel_timeout(void)
   teardown_dev();
 }
 
-/* mbox_chan_deinit() from a callback that runs in task context (a TX-done
- * callback handed out by a task's ACK or timeout, an RX callback of a
- * lower half that polls from a task) never returns: deinit waits for the
- * hand-out claim / the reception that this very thread holds. Neither the
- * header nor docs/beyond.md forbids it. Each case runs on its own device
- * and thread (left hanging when the bug is present).
+/* mbox_chan_deinit() from one of the channel's own callbacks running in
+ * task context (a TX-done callback handed out by a task, an RX callback of
+ * a lower half that polls from a task) would wait for itself: it is
+ * refused with -EDEADLK and changes nothing; the channel can be torn down
+ * afterwards from outside. (Found as a bug: it used to hang.)
  */
 
 static struct fake_dev_s g_hang_dev[2];
@@ -2070,7 +2068,7 @@ static bool joins_within_1s(pthread_t t)
   return pthread_timedjoin_np(t, NULL, &ts) == 0;
 }
 
-static void known_bug_deinit_from_task_context_callback_hangs(void)
+static void test_deinit_from_own_callback_is_edeadlk(void)
 {
   static struct mbox_sender_s s;
   static struct mbox_receiver_s r;
@@ -2083,7 +2081,8 @@ static void known_bug_deinit_from_task_context_callback_hangs(void)
   CHECK_EQ(mbox_register_txdone(&s, deinit_txdone_cb, NULL), 0);
   pthread_create(&t, NULL, hang_tx_main, &s);
   CHECK(joins_within_1s(t));
-  CHECK_EQ(g_hang_ret[0], 0);
+  CHECK_EQ(g_hang_ret[0], -EDEADLK);
+  CHECK_EQ(mbox_chan_deinit(s.chan), 0);
 
   fake_dev_init(&g_hang_dev[1], 24);
   CHECK_EQ(mbox_chan_init(&g_hang_dev[1].chans[0].base, &g_hang_dev[1].base,
@@ -2093,7 +2092,10 @@ static void known_bug_deinit_from_task_context_callback_hangs(void)
   g_hang_dev[1].chans[0].rx_size = 1;
   pthread_create(&t, NULL, hang_rx_main, NULL);
   CHECK(joins_within_1s(t));
-  CHECK_EQ(g_hang_ret[1], 0);
+  CHECK_EQ(g_hang_ret[1], -EDEADLK);
+  CHECK_EQ(mbox_chan_deinit(r.chan), 0);
+  fake_dev_stop(&g_hang_dev[0]);
+  fake_dev_stop(&g_hang_dev[1]);
 }
 
 int main(void)
@@ -2144,15 +2146,7 @@ int main(void)
   RUN(test_send_poll_errors);
   RUN(test_send_poll_cancelled_by_deinit);
   RUN(test_send_poll_bounded_by_channel_timeout);
-
-  /* Known bugs: failing today, opt-in. */
-
-  if (getenv("MBOX_KNOWN_BUGS") != NULL)
-    {
-      RUN(known_bug_deinit_from_task_context_callback_hangs);
-      fflush(stdout);
-      exit(harness_finish());           /* threads may be left hanging */
-    }
+  RUN(test_deinit_from_own_callback_is_edeadlk);
 
   host_shutdown();
   return harness_finish();

@@ -108,6 +108,16 @@ mbox_os_clock_t mbox_os_ticks(void);
 
 bool mbox_os_in_interrupt(void);
 
+/* A non-zero identifier of the running task (thread), the same for every
+ * call from it. In an interrupt handler it may be that of the interrupted
+ * task (the handler and the task it interrupted never run at once).
+ * libmbox uses it only to refuse a teardown that would wait for itself
+ * (mbox_chan_deinit() from one of the channel's own callbacks).
+ * Context: any.
+ */
+
+uintptr_t mbox_os_self(void);
+
 /****************************************************************************
  * Wait object: a binary semaphore for exactly one waiter
  *

@@ -193,12 +193,13 @@ unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize>
 /// `wait`: task context.
 unsafe fn drain(chan: *mut mbox_chan_s, wait: bool) {
     if wait {
+        let me = os::current();
         // SAFETY: forwarded contract.
-        unsafe { nap_until(chan, |st| st.claim_delivery()) };
+        unsafe { nap_until(chan, |st| st.claim_delivery(me)) };
     } else {
         let cs = Critical::enter();
         // SAFETY: chan valid, lock held.
-        if !unsafe { state(chan, &cs) }.claim_delivery() {
+        if !unsafe { state(chan, &cs) }.claim_delivery(os::current()) {
             return;
         }
     }
@@ -409,9 +410,14 @@ pub unsafe extern "C" fn mbox_chan_init(
 /// after this returns), then `ops->shutdown` is called.
 /// The channel may be initialised again afterwards.
 ///
+/// Not from one of the channel's own callbacks (an RX callback of a
+/// reception run in task context, or a TX-done callback): that would wait
+/// for itself, so it is refused with -EDEADLK and changes nothing.
+///
 /// Context: task.
 /// Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
-/// channel; -EPERM from interrupt context.
+/// channel; -EPERM from interrupt context; -EDEADLK from the channel's own
+/// callback.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
     if chan.is_null() {
@@ -426,6 +432,11 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         let st = unsafe { state(chan, &cs) };
         if !st.is_live() {
             return -EINVAL;
+        }
+        if st.owned_by(os::current()) {
+            // Called from one of this channel's own callbacks: tearing
+            // down would wait for this very call to return.
+            return -EDEADLK;
         }
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
@@ -740,7 +751,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             Ok(st) => st,
             Err(e) => return e,
         };
-        if let Err(e) = st.rx_begin() {
+        if let Err(e) = st.rx_begin(os::current()) {
             return e;
         }
         buf = st.buffer().0;

@@ -373,6 +373,11 @@ pub struct ChanState {
     poll_period: Ticks,
     /// Slots of a deeper channel (in the caller's buffer), or null.
     ext: *mut TxSlot,
+    /// The task (`os::current`) holding the delivery claim, and the one
+    /// running the current reception: a teardown from inside either's
+    /// callback would wait for itself.
+    deliverer: usize,
+    receiver: usize,
     slot0: TxSlot,
     waiters: WaitList,
 }
@@ -405,6 +410,8 @@ impl ChanState {
             timeout: 0,
             poll_period: 0,
             ext: ptr::null_mut(),
+            deliverer: 0,
+            receiver: 0,
             slot0: TxSlot::EMPTY,
             waiters: WaitList::new(),
         }
@@ -1061,33 +1068,46 @@ impl ChanState {
     /// Claims the hand-out of completions (one context at a time, so that
     /// callbacks run in order). False when another context holds it: that
     /// context re-checks [`ChanState::has_completion`] before it lets go.
-    pub fn claim_delivery(&mut self) -> bool {
+    /// `who` identifies the claiming task (see [`ChanState::owned_by`]).
+    pub fn claim_delivery(&mut self, who: usize) -> bool {
         if self.delivering != 0 {
             return false;
         }
         self.delivering = 1;
+        self.deliverer = who;
         true
     }
 
     pub fn release_delivery(&mut self) {
         self.delivering = 0;
+        self.deliverer = 0;
+    }
+
+    /// True when the task `who` is handing out completions or running a
+    /// reception on this channel, i.e. is inside one of its callbacks or
+    /// about to be: a teardown by `who` would wait for itself.
+    pub fn owned_by(&self, who: usize) -> bool {
+        (self.delivering != 0 && self.deliverer == who) || (self.rx_busy != 0 && self.receiver == who)
     }
 
     pub fn delivery_in_progress(&self) -> bool {
         self.delivering != 0
     }
 
-    /// Claims the RX path (one reception at a time per channel).
-    pub fn rx_begin(&mut self) -> Result<(), i32> {
+    /// Claims the RX path (one reception at a time per channel) for the
+    /// task `who`.
+    pub fn rx_begin(&mut self, who: usize) -> Result<(), i32> {
         if self.rx_busy != 0 {
             return Err(-EBUSY);
         }
         self.rx_busy = 1;
+        self.receiver = who;
         Ok(())
     }
 
     pub fn rx_end(&mut self) {
         self.rx_busy = 0;
+        self.receiver = 0;
     }
 
     /// A reception (recv, acknowledge, client callback) is still running.

@@ -10,6 +10,7 @@ pub const EBUSY: i32 = 16;
 pub const ENODEV: i32 = 19;
 pub const EINVAL: i32 = 22;
 pub const ENOSPC: i32 = 28;
+pub const EDEADLK: i32 = 35;
 pub const ENOSYS: i32 = 38;
 pub const EMSGSIZE: i32 = 90;
 pub const ENOBUFS: i32 = 105;

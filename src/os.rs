@@ -57,6 +57,13 @@ pub fn in_interrupt() -> bool {
     unsafe { sys::mbox_os_in_interrupt() }
 }
 
+/// A non-zero identifier of the running task (see `mbox_os_self`).
+#[inline]
+pub fn current() -> usize {
+    // SAFETY: callable from any context, no arguments.
+    unsafe { sys::mbox_os_self() as usize }
+}
+
 /// Converts a C `clock_t` timeout into ticks: `(clock_t)-1` is
 /// `MBOX_WAIT_FOREVER`; other negative values (possible where clock_t is
 /// signed) are invalid.

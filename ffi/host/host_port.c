@@ -694,6 +694,11 @@ bool mbox_os_in_interrupt(void)
   return t_in_irq > 0;
 }
 
+uintptr_t mbox_os_self(void)
+{
+  return (uintptr_t)pthread_self();
+}
+
 void host_run_as_interrupt(void (*fn)(void *), void *arg)
 {
   host_irq_enter();

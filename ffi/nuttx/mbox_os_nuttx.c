@@ -44,6 +44,7 @@
 #include <nuttx/arch.h>
 #include <nuttx/clock.h>
 #include <nuttx/irq.h>
+#include <nuttx/sched.h>
 #include <nuttx/semaphore.h>
 #include <nuttx/wdog.h>
 
@@ -167,6 +168,15 @@ mbox_os_clock_t mbox_os_ticks(void)
 bool mbox_os_in_interrupt(void)
 {
   return up_interrupt_context();
+}
+
+uintptr_t mbox_os_self(void)
+{
+  /* The TCB of the running task (in an interrupt handler: of the task it
+   * interrupted, which cannot run meanwhile).
+   */
+
+  return (uintptr_t)nxsched_self();
 }
 
 /****************************************************************************

@@ -640,11 +640,18 @@ fn deinit_hands_out_every_client_message_cancelled_in_order() {
 #[test]
 fn delivery_claim_is_exclusive() {
     let mut st = tx_chan(64);
-    assert!(st.claim_delivery());
-    assert!(!st.claim_delivery());
+    assert!(st.claim_delivery(11));
+    assert!(!st.claim_delivery(12));
     assert!(st.delivery_in_progress());
+    // Only the claimer would wait for itself in a teardown.
+    assert!(st.owned_by(11) && !st.owned_by(12));
     st.release_delivery();
-    assert!(st.claim_delivery());
+    assert!(!st.owned_by(11));
+    assert!(st.claim_delivery(12));
+    st.rx_begin(13).unwrap();
+    assert!(st.owned_by(13) && st.owned_by(12) && !st.owned_by(11));
+    st.rx_end();
+    assert!(!st.owned_by(13));
 }
 
 /// Seed 002 requirement 4 (state machine side): a channel in Poll mode

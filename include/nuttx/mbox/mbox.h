@@ -357,6 +357,13 @@ struct mbox_chan_state_s {
    * Slots of a deeper channel (in the caller's buffer), or null.
    */
   struct mbox_txslot_s *ext;
+  /**
+   * The task (`os::current`) holding the delivery claim, and the one
+   * running the current reception: a teardown from inside either's
+   * callback would wait for itself.
+   */
+  size_t deliverer;
+  size_t receiver;
   struct mbox_txslot_s slot0;
   struct mbox_waitlist_s waiters;
 };
@@ -604,9 +611,14 @@ int mbox_chan_init(struct mbox_chan_s *chan,
  * after this returns), then `ops->shutdown` is called.
  * The channel may be initialised again afterwards.
  *
+ * Not from one of the channel's own callbacks (an RX callback of a
+ * reception run in task context, or a TX-done callback): that would wait
+ * for itself, so it is refused with -EDEADLK and changes nothing.
+ *
  * Context: task.
  * Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
- * channel; -EPERM from interrupt context.
+ * channel; -EPERM from interrupt context; -EDEADLK from the channel's own
+ * callback.
  */
 int mbox_chan_deinit(struct mbox_chan_s *chan);
 

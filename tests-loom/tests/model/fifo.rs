@@ -422,7 +422,7 @@ impl FifoModel {
     pub fn drain(&self) {
         {
             let mut g = self.lock();
-            let claimed = g.st.claim_delivery();
+            let claimed = g.st.claim_delivery(1);
             self.unlock(g);
             if !claimed {
                 return;
