@@ -7,13 +7,16 @@
 //! - [`chan`]: the per-channel state machine in safe Rust, unit-tested
 //!   directly; [`queue`]: the ring of queued messages;
 //! - [`os`]: safe wrappers over the port contract `ffi/mbox_os.h`;
-//! - [`pl320`]: the ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`).
+//! - [`pl320`]: the ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`);
+//! - [`api`]: a safe Rust API over the C entry points, for firmware
+//!   written in Rust.
 //!
 //! The crate is `no_std`, never allocates, and reaches the OS only through
 //! the port.
 
 #![no_std]
 
+pub mod api;
 pub mod capi;
 pub mod chan;
 pub mod errno;
