@@ -197,6 +197,8 @@
 //! [`Channel::receiver`] handing out up to `MBOX_MAX_RXCLIENTS` receivers
 //! instead of one, and a `Channel` method for the TX-done method.
 
+#![warn(missing_docs)]
+
 use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::marker::PhantomData;
