@@ -199,6 +199,7 @@
 
 #![warn(missing_docs)]
 
+use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::marker::PhantomData;
@@ -455,8 +456,12 @@ impl<'d> Device<'d> {
             unsafe { ptr::addr_of!((*chan).dir).cast::<c_int>().read() }
         };
         let dir = if dir == mbox_direction_e::MBOX_TX as c_int { Direction::Tx } else { Direction::Rx };
-        Some(Channel { raw, owned: false, dir, mtu: self.mtu(), rx_taken: AtomicBool::new(false), _chan: PhantomData })
+        Some(Channel { raw, owned: false, dir, mtu: self.mtu(), rx_taken: AtomicBool::new(false), rx_id: rx_id(raw), _chan: PhantomData })
     }
+}
+
+fn rx_id(chan: NonNull<mbox_chan_s>) -> UnsafeCell<mbox_receiver_s> {
+    UnsafeCell::new(mbox_receiver_s { chan: chan.as_ptr(), r#priv: ptr::null_mut() })
 }
 
 /// An initialised channel, valid for `'a`.
@@ -477,6 +482,12 @@ pub struct Channel<'a> {
     /// A `Receiver` of this handle exists (the C API has one callback per
     /// channel; taken and released under the critical section).
     rx_taken: AtomicBool,
+    /// The C receiver of that `Receiver`. It lives here, not in the
+    /// `Receiver`, so that its address (the receiver's identity to the C
+    /// side, which may key registrations on it) stays the same from
+    /// register to unregister: the `Receiver` borrows the channel, so the
+    /// channel cannot move meanwhile. C only reads it during a call.
+    rx_id: UnsafeCell<mbox_receiver_s>,
     _chan: PhantomData<&'a mut mbox_chan_s>,
 }
 
@@ -487,7 +498,8 @@ unsafe impl Send for Channel<'_> {}
 // SAFETY: shared use (&Channel) only makes C calls that are safe to race
 // with each other (the state machine runs under the critical section,
 // several blocked senders each get their own result); `rx_taken` is an
-// atomic changed under the critical section.
+// atomic changed under the critical section; `rx_id` is only handed to C
+// by the one Receiver that `rx_taken` admits, from `&mut self` methods.
 unsafe impl Sync for Channel<'_> {}
 
 impl Channel<'static> {
@@ -529,7 +541,7 @@ impl<'a> Channel<'a> {
         // SAFETY: raw and buf are valid and exclusive (caller's contract);
         // dev is a trusted device (Device::from_raw contract).
         check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp, len) })?;
-        Ok(Channel { raw, owned: true, dir, mtu: dev.mtu(), rx_taken: AtomicBool::new(false), _chan: PhantomData })
+        Ok(Channel { raw, owned: true, dir, mtu: dev.mtu(), rx_taken: AtomicBool::new(false), rx_id: rx_id(raw), _chan: PhantomData })
     }
 
     /// Initialises a channel over borrowed storage (a stack channel), runs
@@ -741,8 +753,9 @@ pub struct Receiver<'c> {
 }
 
 impl<'c> Receiver<'c> {
-    fn raw(&self) -> mbox_receiver_s {
-        mbox_receiver_s { chan: self.chan.raw.as_ptr(), r#priv: ptr::null_mut() }
+    /// The C receiver (see `Channel::rx_id`).
+    fn raw(&mut self) -> *mut mbox_receiver_s {
+        self.chan.rx_id.get()
     }
 
     /// Registers `callback` for every message of the channel (replacing
@@ -761,12 +774,13 @@ impl<'c> Receiver<'c> {
     where
         F: Fn(Result<&[u8]>) + Sync + 'static,
     {
-        let mut r = self.raw();
+        let r = self.raw();
         let arg = callback as *const F as *mut c_void;
-        // SAFETY: r points at a live RX channel; the trampoline is
-        // instantiated for F and arg is a &'static F, valid for ever and
-        // shareable with the interrupt context (F: Sync).
-        check(unsafe { capi::mbox_register_rxcallback(&mut r, Some(trampoline::<F>), arg) })?;
+        // SAFETY: r is this receiver's C receiver, naming a channel valid
+        // for 'c; the trampoline is instantiated for F and arg is a
+        // &'static F, valid for ever and shareable with the interrupt
+        // context (F: Sync).
+        check(unsafe { capi::mbox_register_rxcallback(r, Some(trampoline::<F>), arg) })?;
         self.registered = true;
         Ok(())
     }
@@ -779,12 +793,13 @@ impl<'c> Receiver<'c> {
         if !self.registered {
             return Ok(());
         }
-        let mut r = self.raw();
-        // SAFETY: r points at a channel valid for 'c.
-        let ret = check(unsafe { capi::mbox_unregister_rxcallback(&mut r) });
-        if ret.is_ok() || ret == Err(Error::Invalid) {
+        let r = self.raw();
+        // SAFETY: r is this receiver's C receiver, as in register().
+        let ret = check(unsafe { capi::mbox_unregister_rxcallback(r) });
+        if matches!(ret, Ok(()) | Err(Error::Invalid) | Err(Error::NoEnt)) {
             // Invalid: the channel is no longer initialised, so no
-            // callback is registered on it any more.
+            // callback is registered on it any more; NoEnt: the C side
+            // (which keys receivers on their address) no longer has it.
             self.registered = false;
         }
         ret
