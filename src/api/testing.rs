@@ -61,26 +61,32 @@ unsafe impl Sync for Loopback {}
 // SAFETY: as for Sync; nothing in it is tied to a thread.
 unsafe impl Send for Loopback {}
 
-static OPS: mbox_ops_s = mbox_ops_s {
-    getchan: Some(getchan),
-    setup: Some(setup),
-    shutdown: Some(shutdown),
-    send: Some(send),
-    recv: Some(recv),
-    acknowledge: None,
-    txfinish: None,
-    setcallback: None,
-    rxavailable: None,
-    txready: None,
-    txacked: None,
+// Built from zeroes (every op None) so that ops added to mbox_ops_s later
+// stay None here without touching this file.
+static OPS: mbox_ops_s = {
+    // SAFETY: all-zero is a valid mbox_ops_s: every field is an
+    // Option<fn>, and zero is None.
+    let mut o: mbox_ops_s = unsafe { core::mem::zeroed() };
+    o.getchan = Some(getchan);
+    o.setup = Some(setup);
+    o.shutdown = Some(shutdown);
+    o.send = Some(send);
+    o.recv = Some(recv);
+    o
 };
 
 impl Loopback {
     /// A new device with this MTU (leaked: it lives for the rest of the
     /// process) and its responder thread; the remote ACKs at once.
     pub fn new(mtu: usize) -> &'static Loopback {
+        // SAFETY: all-zero is a valid mbox_dev_s (a NULL ops pointer and
+        // integers); zeroes also keep fields added later at their defaults.
+        let mut dev: mbox_dev_s = unsafe { core::mem::zeroed() };
+        dev.ops = &OPS;
+        dev.mtu = mtu;
+        dev.nchans = 2;
         let lb: &'static Loopback = Box::leak(Box::new(Loopback {
-            dev: mbox_dev_s { ops: &OPS, mtu, nchans: 2 },
+            dev,
             ack_delay_ms: AtomicI64::new(0),
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
