@@ -9,13 +9,16 @@
 //! - [`rr`]: the opt-in request/response helper (`mbox_rr_*`), built on
 //!   the C entry points only;
 //! - [`os`]: safe wrappers over the port contract `ffi/mbox_os.h`;
-//! - [`pl320`]: the ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`).
+//! - [`pl320`]: the ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`);
+//! - [`api`]: a safe Rust API over the C entry points, for firmware
+//!   written in Rust.
 //!
 //! The crate is `no_std`, never allocates, and reaches the OS only through
 //! the port.
 
 #![no_std]
 
+pub mod api;
 pub mod capi;
 pub mod chan;
 pub mod errno;

@@ -1,0 +1,840 @@
+//! A safe Rust API over the C entry points, for firmware written in Rust.
+//!
+//! Every call goes through the same `extern "C"` functions of
+//! [`crate::capi`] that C clients use, so the state machine, its locking
+//! and every guarantee of `docs/concurrency.md` are exactly those of the C
+//! API; this module only adds types and lifetimes.
+//!
+//! - [`Device`]: a lower half's device (`struct mbox_dev_s`), trusted once,
+//!   with an `unsafe` constructor;
+//! - [`Channel`]: an initialised channel, either owned (initialised here,
+//!   de-initialised on drop) or adopted from a lower half that initialised
+//!   it (PL320: [`Device::channel`]);
+//! - [`Sender`] and [`Receiver`]: borrowed from a TX or RX [`Channel`], so
+//!   neither can outlive it, and [`Channel::deinit`] (which takes the
+//!   channel by value) cannot run while one exists;
+//! - [`Error`], [`Result`], [`Direction`], [`Timeout`].
+//!
+//! # Example
+//!
+//! A TX and an RX channel of a loopback lower half (a test double that
+//! delivers every message to its own RX channel and then ACKs it, from a
+//! simulated interrupt). On a board the device comes from the lower half,
+//! e.g. `pl320_initialize()`, and the channel storage from a `static`.
+//!
+//! ```
+//! use core::sync::atomic::{AtomicUsize, Ordering};
+//! use mbox::api::{Channel, Direction, Error, Result, Timeout};
+//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+//!
+//! static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+//!
+//! // Runs in interrupt context for every message of the RX channel.
+//! fn on_message(msg: Result<&[u8]>) {
+//!     if let Ok(data) = msg {
+//!         RECEIVED.fetch_add(data.len(), Ordering::SeqCst);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<()> {
+//! let lower = Loopback::new(16); // MTU 16 bytes
+//! let dev = lower.device();
+//! // Storage that lives for ever (on a board: `static` memory).
+//! let (tx_chan, tx_buf) = (leak_chan(), leak_buf(128));
+//! let (rx_chan, rx_buf) = (leak_chan(), leak_buf(16));
+//!
+//! let tx = Channel::init(tx_chan, &dev, Direction::Tx, tx_buf)?;
+//! let rx = Channel::init(rx_chan, &dev, Direction::Rx, rx_buf)?;
+//! assert_eq!(tx.mtu(), 16);
+//!
+//! let mut receiver = rx.receiver()?;
+//! receiver.register(&on_message)?;
+//!
+//! let sender = tx.sender()?;
+//! sender.send(b"hello")?; // waits for the ACK (channel timeout)
+//! sender.send_timeout(b"world!", Timeout::Ticks(100))?;
+//! assert_eq!(RECEIVED.load(Ordering::SeqCst), 11);
+//! assert_eq!(sender.send(&[0; 17]), Err(Error::MsgSize));
+//! sender.try_send(b"queued")?; // returns at once
+//!
+//! drop(receiver); // unregisters the callback
+//! tx.deinit()?;   // no Sender may be alive here (checked at compile time)
+//! rx.deinit()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Lifetimes: what does not compile
+//!
+//! A [`Sender`] borrows its [`Channel`], so the channel cannot be
+//! de-initialised (or dropped) while the sender is still used:
+//!
+//! ```compile_fail,E0505
+//! # use mbox::api::{Channel, Direction};
+//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64)).unwrap();
+//! let sender = tx.sender().unwrap();
+//! tx.deinit().unwrap(); // error: cannot move out of `tx` while borrowed
+//! sender.send(b"late").unwrap();
+//! ```
+//!
+//! The same holds for a [`Receiver`]:
+//!
+//! ```compile_fail,E0505
+//! # use mbox::api::{Channel, Direction};
+//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16)).unwrap();
+//! let mut receiver = rx.receiver().unwrap();
+//! drop(rx); // error: cannot move out of `rx` while borrowed
+//! receiver.unregister().unwrap();
+//! ```
+//!
+//! A callback must be `'static`: a closure that borrows a local is refused.
+//!
+//! ```compile_fail,E0597
+//! # use mbox::api::{Channel, Direction, Result};
+//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16)).unwrap();
+//! let mut receiver = rx.receiver().unwrap();
+//! let count = core::sync::atomic::AtomicUsize::new(0);
+//! let cb = |_m: Result<&[u8]>| { count.fetch_add(1, core::sync::atomic::Ordering::SeqCst); };
+//! receiver.register(&cb).unwrap(); // error: `cb` does not live long enough
+//! ```
+//!
+//! ... and it must be `Sync`, because it runs in interrupt context, on
+//! another thread than the one that registered it:
+//!
+//! ```compile_fail,E0277
+//! # use mbox::api::{Channel, Direction, Result};
+//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16)).unwrap();
+//! let mut receiver = rx.receiver().unwrap();
+//! let count = core::cell::Cell::new(0);
+//! let cb = Box::leak(Box::new(move |_m: Result<&[u8]>| count.set(count.get() + 1)));
+//! receiver.register(cb).unwrap(); // error: `Cell<i32>` cannot be shared between threads
+//! ```
+//!
+//! A sender cannot leave [`Channel::scope`] either:
+//!
+//! ```compile_fail,E0521
+//! # use mbox::api::{Channel, Direction, Sender};
+//! # use mbox::api::testing::{leak_buf, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
+//! let mut buf = [0u8; 64];
+//! let mut escaped: Option<Sender<'_>> = None;
+//! Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| {
+//!     escaped = tx.sender().ok(); // error: borrowed data escapes the closure
+//! })
+//! .unwrap();
+//! escaped.unwrap().send(b"after deinit").unwrap();
+//! ```
+//!
+//! A channel initialised with [`Channel::init`] needs storage that lives
+//! for ever (see "Soundness" below); a stack channel goes through
+//! [`Channel::scope`]:
+//!
+//! ```compile_fail,E0597
+//! # use mbox::api::{Channel, Direction};
+//! # use mbox::api::testing::{leak_buf, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
+//! let tx = Channel::init(&mut chan, &dev, Direction::Tx, leak_buf(64)); // error: borrowed value does not live long enough
+//! # drop(tx);
+//! ```
+//!
+//! # Soundness
+//!
+//! - **Trusting the lower half.** A `mbox_dev_s` can be built in safe Rust
+//!   with any `ops` pointer, and the ops are `unsafe extern "C"` functions
+//!   that the upper half calls with raw pointers. So the one place where a
+//!   lower half is trusted is [`Device::from_raw`], which is `unsafe`;
+//!   everything after it is safe.
+//! - **Channel storage and `mem::forget`.** Once initialised, the C side
+//!   keeps raw pointers to the channel and its buffer (the watchdog, the
+//!   lower half's interrupt handler). If a `Channel` over a borrowed stack
+//!   channel were forgotten (`mem::forget` is safe), the borrow would end
+//!   while the channel is still live, and the storage could be reused
+//!   under a running watchdog. So [`Channel::init`] takes `'static`
+//!   storage (forgetting it then only leaks), and borrowed storage is
+//!   only accepted by [`Channel::scope`], which de-initialises the channel
+//!   itself before it returns (even when the closure panics), while the
+//!   closure only ever sees `&Channel`.
+//! - **Callbacks.** The C side keeps the callback's `arg` pointer and calls
+//!   it from interrupt context, on another thread or CPU. Unregistering
+//!   does not wait for a callback that is already running (see
+//!   `mbox_unregister_rxcallback()`), so even an unregister-on-drop guard
+//!   or a scope could return while the closure still runs. Callbacks are
+//!   therefore `&'static F` with `F: Fn(Result<&[u8]>) + Sync` (a `fn`
+//!   item or a `static` works: `receiver.register(&on_message)`). The
+//!   received bytes are lent only for the call.
+//! - **Threads.** [`Channel`], [`Sender`] and [`Device`] are `Send` and
+//!   `Sync`: every operation is a C entry point that takes the port's
+//!   critical section, and several senders (threads) on one channel each
+//!   get their own result (`docs/concurrency.md`). A [`Receiver`] is a
+//!   shared borrow of its channel (so `Send` and `Sync` too); the methods
+//!   that change its registration take `&mut self`.
+//! - **Who may de-initialise.** A channel initialised through this API is
+//!   owned: dropping it or [`Channel::deinit`] tears it down. A channel
+//!   adopted with [`Device::channel`] belongs to the lower half that
+//!   initialised it (PL320 keeps it in its device table and its interrupt
+//!   handler keeps using it); dropping the `Channel` leaves it live, and
+//!   [`Channel::deinit`] refuses with [`Error::Perm`].
+//!
+//! # Room for the coming C extensions
+//!
+//! `docs/beyond.md` adds, to the C API, TX-done callbacks for
+//! non-blocking sends, `mbox_send_poll`, `mbox_chan_mtu`, several
+//! receivers per RX channel and a per-channel TX-done method. They map to
+//! methods of these types without changing what exists: `Sender` methods
+//! (a TX-done callback would again be `&'static`; the sender that C keeps
+//! with a queued message would be a `Sender` pinned for the channel's
+//! life), [`Channel::mtu`] asking the C side instead of the device,
+//! [`Channel::receiver`] handing out up to `MBOX_MAX_RXCLIENTS` receivers
+//! instead of one, and a `Channel` method for the TX-done method.
+
+#![warn(missing_docs)]
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_int, c_void};
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::capi;
+use crate::errno;
+use crate::os::Critical;
+use crate::types::{clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s};
+
+#[cfg(feature = "trace")]
+pub use crate::types::mbox_stats_s as Stats;
+
+#[doc(hidden)]
+#[cfg(feature = "host-port")]
+pub mod testing;
+
+#[cfg(all(test, feature = "host-port"))]
+mod tests;
+
+/// An error of the mailbox API: the errno value a C entry point returned.
+///
+/// The C functions return negated errno values; an `Error` holds the
+/// positive value ([`Error::errno`]). Values without a variant of their
+/// own (for instance a lower half's private error) are [`Error::Other`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `EINVAL`: wrong direction, uninitialised channel, bad arguments.
+    Invalid,
+    /// `EBUSY`: channel already initialised; receiver already taken.
+    Busy,
+    /// `ENOBUFS`: the queue of a non-blocking send is full.
+    NoBufs,
+    /// `ETIMEDOUT`: no ACK before the deadline.
+    TimedOut,
+    /// `ECANCELED`: the channel was de-initialised while the message waited.
+    Cancelled,
+    /// `EMSGSIZE`: the message is larger than the MTU.
+    MsgSize,
+    /// `EPERM`: not allowed in this context (a blocking call from an
+    /// interrupt; de-initialising a channel that belongs to a lower half).
+    Perm,
+    /// `ENOENT`: nothing in flight.
+    NoEnt,
+    /// `ENOSYS`: the lower half lacks the operation.
+    NoSys,
+    /// `EAGAIN`: not yet; try again.
+    Again,
+    /// `ENODEV`: no such device.
+    NoDev,
+    /// `ENOMEM`: out of memory (a port's wait object or timer).
+    NoMem,
+    /// Any other errno value (positive), e.g. a lower half's own error.
+    Other(i32),
+}
+
+impl Error {
+    /// The error of a C return code or errno value: `-EINVAL` and `EINVAL`
+    /// both give [`Error::Invalid`]. (0 is not an error; it gives
+    /// `Other(0)`.)
+    pub fn from_errno(code: i32) -> Error {
+        match code.wrapping_abs() {
+            errno::EINVAL => Error::Invalid,
+            errno::EBUSY => Error::Busy,
+            errno::ENOBUFS => Error::NoBufs,
+            errno::ETIMEDOUT => Error::TimedOut,
+            errno::ECANCELED => Error::Cancelled,
+            errno::EMSGSIZE => Error::MsgSize,
+            errno::EPERM => Error::Perm,
+            errno::ENOENT => Error::NoEnt,
+            errno::ENOSYS => Error::NoSys,
+            errno::EAGAIN => Error::Again,
+            errno::ENODEV => Error::NoDev,
+            errno::ENOMEM => Error::NoMem,
+            e => Error::Other(e),
+        }
+    }
+
+    /// The positive errno value (`Error::Invalid.errno() == EINVAL`); a C
+    /// function would return its negation.
+    pub fn errno(self) -> i32 {
+        match self {
+            Error::Invalid => errno::EINVAL,
+            Error::Busy => errno::EBUSY,
+            Error::NoBufs => errno::ENOBUFS,
+            Error::TimedOut => errno::ETIMEDOUT,
+            Error::Cancelled => errno::ECANCELED,
+            Error::MsgSize => errno::EMSGSIZE,
+            Error::Perm => errno::EPERM,
+            Error::NoEnt => errno::ENOENT,
+            Error::NoSys => errno::ENOSYS,
+            Error::Again => errno::EAGAIN,
+            Error::NoDev => errno::ENODEV,
+            Error::NoMem => errno::ENOMEM,
+            Error::Other(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            Error::Invalid => "invalid argument or channel (EINVAL)",
+            Error::Busy => "busy (EBUSY)",
+            Error::NoBufs => "queue full (ENOBUFS)",
+            Error::TimedOut => "timed out (ETIMEDOUT)",
+            Error::Cancelled => "cancelled by deinit (ECANCELED)",
+            Error::MsgSize => "message larger than the MTU (EMSGSIZE)",
+            Error::Perm => "not permitted here (EPERM)",
+            Error::NoEnt => "nothing in flight (ENOENT)",
+            Error::NoSys => "not supported by the lower half (ENOSYS)",
+            Error::Again => "try again (EAGAIN)",
+            Error::NoDev => "no such device (ENODEV)",
+            Error::NoMem => "out of memory (ENOMEM)",
+            Error::Other(e) => return write!(f, "mailbox error {e}"),
+        };
+        f.write_str(what)
+    }
+}
+
+/// The result of the mailbox API.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// A C return code (0 or a negated errno) as a [`Result`].
+fn check(ret: c_int) -> Result<()> {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
+}
+
+/// Direction of a channel, fixed when it is initialised.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Direction {
+    /// The channel sends messages to the remote.
+    Tx,
+    /// The channel receives messages from the remote.
+    Rx,
+}
+
+impl Direction {
+    fn raw(self) -> mbox_direction_e {
+        match self {
+            Direction::Tx => mbox_direction_e::MBOX_TX,
+            Direction::Rx => mbox_direction_e::MBOX_RX,
+        }
+    }
+}
+
+/// How long a send may wait (its queueing plus the remote's ACK).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Timeout {
+    /// Do not wait: send at once when the channel is idle, otherwise queue
+    /// the message in the channel's buffer ([`Error::NoBufs`] when full).
+    /// Allowed in interrupt context.
+    NonBlocking,
+    /// Wait at most this many ticks of the OS clock. `Ticks(0)` is
+    /// [`Timeout::NonBlocking`]; values beyond what the OS's `clock_t`
+    /// holds are clamped (never turned into "forever").
+    Ticks(u32),
+    /// Wait without limit (`MBOX_WAIT_FOREVER`).
+    Forever,
+}
+
+impl Timeout {
+    fn to_clock(self) -> clock_t {
+        #[allow(clippy::unnecessary_cast)]
+        let forever = -1i64 as clock_t;
+        match self {
+            Timeout::NonBlocking => 0 as clock_t,
+            Timeout::Forever => forever,
+            Timeout::Ticks(n) => {
+                let bits = 8 * core::mem::size_of::<clock_t>() as u32;
+                #[allow(clippy::unnecessary_cast, unused_comparisons)]
+                let signed = forever < (0 as clock_t);
+                // Largest value that is neither negative nor all ones.
+                let max = if signed { u64::MAX >> (65 - bits) } else { (u64::MAX >> (64 - bits)) - 1 };
+                (n as u64).min(max) as clock_t
+            }
+        }
+    }
+}
+
+/// A lower half's device (`struct mbox_dev_s`), trusted for `'d`.
+///
+/// Copying it is free; it is only a pointer.
+#[derive(Clone, Copy, Debug)]
+pub struct Device<'d> {
+    raw: NonNull<mbox_dev_s>,
+    _dev: PhantomData<&'d mbox_dev_s>,
+}
+
+// SAFETY: a Device is a pointer to a device whose ops the from_raw contract
+// makes callable from any thread; the upper half only reads `ops` and
+// `mtu`, which do not change while the device lives.
+unsafe impl Send for Device<'_> {}
+// SAFETY: as for Send; shared use only calls thread-safe C entry points.
+unsafe impl Sync for Device<'_> {}
+
+impl<'d> Device<'d> {
+    /// Wraps the device a lower half returned (e.g. `pl320_initialize()`).
+    /// Returns `None` for NULL.
+    ///
+    /// # Safety
+    /// For all of `'d`: `dev` points to a `mbox_dev_s` (embedded first in
+    /// the lower half's own device if it has one, with the provenance of
+    /// that whole device) whose `ops` table is a correct lower half in the
+    /// sense of `mbox_ops_s` (every op honours its documented contract,
+    /// may be called from any thread, and touches only memory it owns or
+    /// was given); `ops` and `mtu` do not change; and every channel that
+    /// `ops->getchan` returns stays valid memory for `'d`, and after
+    /// `ops->shutdown` returns the lower half no longer uses that channel.
+    pub unsafe fn from_raw(dev: *mut mbox_dev_s) -> Option<Device<'d>> {
+        NonNull::new(dev).map(|raw| Device { raw, _dev: PhantomData })
+    }
+
+    /// The device pointer, for C functions of the lower half.
+    pub fn as_ptr(&self) -> *mut mbox_dev_s {
+        self.raw.as_ptr()
+    }
+
+    /// The largest message one transfer carries (`mtu`, or the default of
+    /// 32 bytes when the lower half leaves it 0).
+    pub fn mtu(&self) -> usize {
+        // SAFETY: valid device for 'd (from_raw contract); mtu never changes.
+        match unsafe { ptr::addr_of!((*self.raw.as_ptr()).mtu).read() } {
+            0 => capi::MBOX_DEFAULT_MTU,
+            m => m,
+        }
+    }
+
+    /// Adopts a channel that the lower half initialised, looked up with
+    /// its `getchan` op (`mbox_get_chan()`; PL320: `arg` is the mailbox
+    /// number). Returns `None` when the lower half knows no such channel.
+    ///
+    /// The channel stays the lower half's: dropping the returned
+    /// `Channel` leaves it initialised, and [`Channel::deinit`] refuses
+    /// with [`Error::Perm`]. If the lower half (or C code) de-initialises
+    /// it, operations on it fail with [`Error::Invalid`].
+    pub fn channel(&self, arg: usize) -> Option<Channel<'d>> {
+        // SAFETY: a valid device (from_raw contract); mbox_get_chan checks
+        // its ops and passes arg through to the lower half.
+        let chan = unsafe { capi::mbox_get_chan(self.raw.as_ptr(), arg as *mut c_void) };
+        let raw = NonNull::new(chan)?;
+        let dir = {
+            let _cs = Critical::enter();
+            // SAFETY: getchan returned a channel valid for 'd (from_raw
+            // contract); `dir` is written by mbox_chan_init under the same
+            // critical section. Read as the C int it is, not as the Rust
+            // enum, since C may have left any value in it.
+            unsafe { ptr::addr_of!((*chan).dir).cast::<c_int>().read() }
+        };
+        let dir = if dir == mbox_direction_e::MBOX_TX as c_int { Direction::Tx } else { Direction::Rx };
+        Some(Channel { raw, owned: false, dir, mtu: self.mtu(), rx_taken: AtomicBool::new(false), rx_id: rx_id(raw), _chan: PhantomData })
+    }
+}
+
+fn rx_id(chan: NonNull<mbox_chan_s>) -> UnsafeCell<mbox_receiver_s> {
+    UnsafeCell::new(mbox_receiver_s { chan: chan.as_ptr(), r#priv: ptr::null_mut() })
+}
+
+/// An initialised channel, valid for `'a`.
+///
+/// Obtained with [`Channel::init`] (owned, `'static` storage),
+/// [`Channel::scope`] (owned, borrowed storage, for the duration of a
+/// closure) or [`Device::channel`] (adopted from the lower half). Send
+/// with a [`Sender`] from [`Channel::sender`], receive with a
+/// [`Receiver`] from [`Channel::receiver`].
+///
+/// Dropping an owned channel de-initialises it (use [`Channel::deinit`]
+/// to see the result); dropping an adopted one does nothing.
+pub struct Channel<'a> {
+    raw: NonNull<mbox_chan_s>,
+    owned: bool,
+    dir: Direction,
+    mtu: usize,
+    /// A `Receiver` of this handle exists (the C API has one callback per
+    /// channel; taken and released under the critical section).
+    rx_taken: AtomicBool,
+    /// The C receiver of that `Receiver`. It lives here, not in the
+    /// `Receiver`, so that its address (the receiver's identity to the C
+    /// side, which may key registrations on it) stays the same from
+    /// register to unregister: the `Receiver` borrows the channel, so the
+    /// channel cannot move meanwhile. C only reads it during a call.
+    rx_id: UnsafeCell<mbox_receiver_s>,
+    _chan: PhantomData<&'a mut mbox_chan_s>,
+}
+
+// SAFETY: the channel is only reached through C entry points, which take
+// the port's critical section and may be called from any task; deinit
+// (on drop) is a task-context call that any thread may make.
+unsafe impl Send for Channel<'_> {}
+// SAFETY: shared use (&Channel) only makes C calls that are safe to race
+// with each other (the state machine runs under the critical section,
+// several blocked senders each get their own result); `rx_taken` is an
+// atomic changed under the critical section; `rx_id` is only handed to C
+// by the one Receiver that `rx_taken` admits, from `&mut self` methods.
+unsafe impl Sync for Channel<'_> {}
+
+impl Channel<'static> {
+    /// Initialises `chan` as a channel of `dev` (`mbox_chan_init()`):
+    /// for [`Direction::Tx`], `buf` holds the queue of non-blocking
+    /// messages (6 bytes plus the payload each; may be empty, then
+    /// non-blocking sends only succeed while the channel is idle); for
+    /// [`Direction::Rx`], `buf` is the receive scratch, at least the MTU
+    /// (may be empty when the MTU is at most 32: reception then uses the
+    /// stack). Board code may set `chan.id` and `chan.timeout` (the
+    /// default ACK timeout, in ticks) before.
+    ///
+    /// The storage must be `'static` because the C side keeps pointers to
+    /// it for as long as the channel is live, and a `Channel` may be
+    /// forgotten; see [`Channel::scope`] for storage on the stack.
+    ///
+    /// Errors: [`Error::Busy`] when `chan` is already initialised,
+    /// [`Error::Invalid`] for an RX buffer below the MTU, [`Error::Perm`]
+    /// from interrupt context, the lower half's `setup` error.
+    pub fn init(
+        chan: &'static mut mbox_chan_s,
+        dev: &Device<'static>,
+        dir: Direction,
+        buf: &'static mut [u8],
+    ) -> Result<Channel<'static>> {
+        // SAFETY: chan and buf are 'static and exclusively ours, so they
+        // outlive the channel whether or not it is ever de-initialised.
+        unsafe { Channel::init_raw(chan, dev, dir, buf) }
+    }
+}
+
+impl<'a> Channel<'a> {
+    /// # Safety
+    /// `chan` and `buf` stay valid and unused by anyone else until the
+    /// channel has been de-initialised.
+    unsafe fn init_raw(chan: &'a mut mbox_chan_s, dev: &Device<'a>, dir: Direction, buf: &'a mut [u8]) -> Result<Channel<'a>> {
+        let raw = NonNull::from(chan);
+        let (bp, len) = if buf.is_empty() { (ptr::null_mut(), 0) } else { (buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: raw and buf are valid and exclusive (caller's contract);
+        // dev is a trusted device (Device::from_raw contract).
+        check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp, len) })?;
+        Ok(Channel { raw, owned: true, dir, mtu: dev.mtu(), rx_taken: AtomicBool::new(false), rx_id: rx_id(raw), _chan: PhantomData })
+    }
+
+    /// Initialises a channel over borrowed storage (a stack channel), runs
+    /// `f` with it, and de-initialises it before returning, also when `f`
+    /// panics. Returns what `f` returned, or the error of `mbox_chan_init`
+    /// or `mbox_chan_deinit` (then `f`'s result is dropped).
+    ///
+    /// `f` sees the channel only by reference, so it cannot forget it:
+    /// the teardown always runs, and the storage is free again afterwards.
+    ///
+    /// ```
+    /// # use mbox::api::{Channel, Direction, Result};
+    /// # use mbox::api::testing::Loopback;
+    /// # let dev = Loopback::new(16).device();
+    /// let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
+    /// let mut buf = [0u8; 64];
+    /// let sent = Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| -> Result<()> {
+    ///     tx.sender()?.send(b"ping")
+    /// });
+    /// assert_eq!(sent, Ok(Ok(())));
+    /// ```
+    pub fn scope<R>(
+        chan: &'a mut mbox_chan_s,
+        dev: &Device<'a>,
+        dir: Direction,
+        buf: &'a mut [u8],
+        f: impl FnOnce(&Channel<'a>) -> R,
+    ) -> Result<R> {
+        // SAFETY: the channel is de-initialised before the borrows of chan
+        // and buf end: it is a local of this function that `f` only sees by
+        // reference (so it cannot be moved out or forgotten), and it is
+        // de-initialised below on return, or by its Drop while unwinding
+        // when `f` panics.
+        let ch = unsafe { Channel::init_raw(chan, dev, dir, buf) }?;
+        let r = f(&ch);
+        ch.deinit().map(|()| r)
+    }
+
+    /// The largest message, in bytes, that a send accepts.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// The channel's direction.
+    pub fn direction(&self) -> Direction {
+        self.dir
+    }
+
+    /// True for a channel initialised through this API (dropping it
+    /// de-initialises it), false for one adopted from a lower half.
+    pub fn is_owned(&self) -> bool {
+        self.owned
+    }
+
+    /// The raw channel, for C functions (e.g. of the lower half).
+    pub fn as_ptr(&self) -> *mut mbox_chan_s {
+        self.raw.as_ptr()
+    }
+
+    /// A consistent copy of the channel's statistics
+    /// (`mbox_chan_get_stats()`, `CONFIG_MBOX_TRACE`).
+    #[cfg(feature = "trace")]
+    pub fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        // SAFETY: a valid channel for 'a; s is a valid output.
+        check(unsafe { capi::mbox_chan_get_stats(self.raw.as_ptr(), &mut s) })?;
+        Ok(s)
+    }
+
+    /// A sender on this TX channel; [`Error::Invalid`] on an RX channel.
+    /// Any number of senders may exist, on any threads.
+    pub fn sender(&self) -> Result<Sender<'_>> {
+        if self.dir != Direction::Tx {
+            return Err(Error::Invalid);
+        }
+        Ok(Sender { chan: self.raw, _chan: PhantomData })
+    }
+
+    /// The receiver of this RX channel; [`Error::Invalid`] on a TX
+    /// channel, [`Error::Busy`] while another `Receiver` of this
+    /// `Channel` exists (the C API has one callback per channel; C code
+    /// or another handle of the same channel that registers one replaces
+    /// it).
+    pub fn receiver(&self) -> Result<Receiver<'_>> {
+        if self.dir != Direction::Rx {
+            return Err(Error::Invalid);
+        }
+        let _cs = Critical::enter();
+        if self.rx_taken.load(Ordering::Relaxed) {
+            return Err(Error::Busy);
+        }
+        self.rx_taken.store(true, Ordering::Relaxed);
+        Ok(Receiver { chan: self, registered: false })
+    }
+
+    /// De-initialises the channel (`mbox_chan_deinit()`): messages still
+    /// queued or in flight end with [`Error::Cancelled`], and no callback
+    /// of this channel runs after it returns. Taking the channel by value
+    /// means no `Sender` or `Receiver` can still be alive.
+    ///
+    /// Errors: [`Error::Perm`] for an adopted channel (it belongs to its
+    /// lower half; it stays initialised) or from interrupt context; the
+    /// lower half's `shutdown` error (the channel is de-initialised all
+    /// the same).
+    pub fn deinit(self) -> Result<()> {
+        let this = core::mem::ManuallyDrop::new(self);
+        if !this.owned {
+            return Err(Error::Perm);
+        }
+        // SAFETY: an owned, initialised channel; by value, so no borrow
+        // (Sender, Receiver) of it exists.
+        check(unsafe { capi::mbox_chan_deinit(this.raw.as_ptr()) })
+    }
+}
+
+impl Drop for Channel<'_> {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: as in deinit(); the result has no one to go to (use
+            // deinit() to see it).
+            let _ = unsafe { capi::mbox_chan_deinit(self.raw.as_ptr()) };
+        }
+    }
+}
+
+impl fmt::Debug for Channel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("chan", &self.raw)
+            .field("dir", &self.dir)
+            .field("mtu", &self.mtu)
+            .field("owned", &self.owned)
+            .finish()
+    }
+}
+
+/// A handle for sending on a TX [`Channel`], borrowed from it.
+///
+/// `Copy`, `Send` and `Sync`: the C API lets any number of tasks send on
+/// one channel at once (each call builds its own `mbox_sender_s`; every
+/// blocked sender waits for and returns its own message's result).
+#[derive(Clone, Copy, Debug)]
+pub struct Sender<'c> {
+    chan: NonNull<mbox_chan_s>,
+    _chan: PhantomData<&'c Channel<'c>>,
+}
+
+// SAFETY: see the type's documentation; a Sender is a shared borrow of a
+// Sync Channel, and each call uses a C sender of its own on its stack.
+unsafe impl Send for Sender<'_> {}
+// SAFETY: as for Send: concurrent sends are what the C API supports.
+unsafe impl Sync for Sender<'_> {}
+
+impl Sender<'_> {
+    fn raw(&self) -> mbox_sender_s {
+        mbox_sender_s { chan: self.chan.as_ptr(), r#priv: ptr::null_mut() }
+    }
+
+    /// Sends `data` and waits for the remote's ACK, at most the channel's
+    /// timeout (`mbox_send()`). Task context.
+    ///
+    /// Errors: [`Error::TimedOut`], [`Error::MsgSize`] (larger than the
+    /// MTU, nothing sent), [`Error::Cancelled`] (channel de-initialised
+    /// meanwhile), [`Error::Perm`] in interrupt context, the lower half's
+    /// send error, [`Error::Invalid`] when the channel is no longer
+    /// initialised (an adopted one).
+    pub fn send(&self, data: &[u8]) -> Result<()> {
+        let mut s = self.raw();
+        // SAFETY: s points at a live channel (borrowed for 'c); data is
+        // valid for its length and is not changed during the call.
+        check(unsafe { capi::mbox_send(&mut s, data.as_ptr().cast(), data.len()) })
+    }
+
+    /// Sends `data` with an explicit timeout (`mbox_ticksend()`): a
+    /// blocking send waits its turn and its ACK within `timeout`;
+    /// [`Timeout::NonBlocking`] is [`Sender::try_send`].
+    pub fn send_timeout(&self, data: &[u8], timeout: Timeout) -> Result<()> {
+        let mut s = self.raw();
+        // SAFETY: as in send().
+        check(unsafe { capi::mbox_ticksend(&mut s, data.as_ptr().cast(), data.len(), timeout.to_clock()) })
+    }
+
+    /// Sends `data` without waiting (`mbox_ticksend(.., 0)`): at once if
+    /// the channel is idle, otherwise copied into its queue. `Ok` means
+    /// sent or queued (the outcome is counted in the statistics). Allowed
+    /// in interrupt context.
+    ///
+    /// Errors: [`Error::NoBufs`] when the queue is full, [`Error::MsgSize`],
+    /// the lower half's error for an immediate send.
+    pub fn try_send(&self, data: &[u8]) -> Result<()> {
+        self.send_timeout(data, Timeout::NonBlocking)
+    }
+}
+
+/// The receiving side of an RX [`Channel`], borrowed from it: registers
+/// the channel's callback, and unregisters it when dropped.
+///
+/// Callbacks are `&'static F` where `F: Fn(Result<&[u8]>) + Sync`:
+/// the C side keeps a raw pointer to the callback and calls it from
+/// interrupt context, possibly on another CPU, and unregistering does not
+/// wait for a call that already started. A borrowed closure could
+/// therefore be freed while it still runs (and a guard that unregisters
+/// on drop could be leaked with `mem::forget`), so only `'static`
+/// callbacks are accepted: a `fn` item (`&on_message`) or a `static`.
+#[derive(Debug)]
+pub struct Receiver<'c> {
+    chan: &'c Channel<'c>,
+    registered: bool,
+}
+
+impl<'c> Receiver<'c> {
+    /// The C receiver (see `Channel::rx_id`).
+    fn raw(&mut self) -> *mut mbox_receiver_s {
+        self.chan.rx_id.get()
+    }
+
+    /// Registers `callback` for every message of the channel (replacing
+    /// the previous one, `mbox_register_rxcallback()`).
+    ///
+    /// The callback gets `Ok(bytes)` for a received message (lent for the
+    /// call only) or the lower half's reception error. It runs in the
+    /// context that received (usually the lower half's interrupt handler),
+    /// never with the critical section held; it must be short and must
+    /// not block (a blocking send there fails with [`Error::Perm`]; use
+    /// [`Sender::try_send`]). A panic in it aborts.
+    ///
+    /// Errors: [`Error::Invalid`] when the channel is no longer
+    /// initialised; the lower half's `setcallback` error.
+    pub fn register<F>(&mut self, callback: &'static F) -> Result<()>
+    where
+        F: Fn(Result<&[u8]>) + Sync + 'static,
+    {
+        let r = self.raw();
+        let arg = callback as *const F as *mut c_void;
+        // SAFETY: r is this receiver's C receiver, naming a channel valid
+        // for 'c; the trampoline is instantiated for F and arg is a
+        // &'static F, valid for ever and shareable with the interrupt
+        // context (F: Sync).
+        check(unsafe { capi::mbox_register_rxcallback(r, Some(trampoline::<F>), arg) })?;
+        self.registered = true;
+        Ok(())
+    }
+
+    /// Removes the callback (`mbox_unregister_rxcallback()`); messages that
+    /// arrive afterwards are ACKed and counted as dropped. A callback
+    /// already running on another CPU may still finish after this
+    /// returns. Also done on drop.
+    pub fn unregister(&mut self) -> Result<()> {
+        if !self.registered {
+            return Ok(());
+        }
+        let r = self.raw();
+        // SAFETY: r is this receiver's C receiver, as in register().
+        let ret = check(unsafe { capi::mbox_unregister_rxcallback(r) });
+        if matches!(ret, Ok(()) | Err(Error::Invalid) | Err(Error::NoEnt)) {
+            // Invalid: the channel is no longer initialised, so no
+            // callback is registered on it any more; NoEnt: the C side
+            // (which keys receivers on their address) no longer has it.
+            self.registered = false;
+        }
+        ret
+    }
+
+    /// The channel this receiver belongs to.
+    pub fn channel(&self) -> &'c Channel<'c> {
+        self.chan
+    }
+}
+
+impl Drop for Receiver<'_> {
+    fn drop(&mut self) {
+        let _ = self.unregister();
+        let _cs = Critical::enter();
+        self.chan.rx_taken.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The C callback of a registered `&'static F`.
+unsafe extern "C" fn trampoline<F>(ret: c_int, _chan: *mut mbox_chan_s, arg: *mut c_void, data: *mut c_void, size: usize) -> c_int
+where
+    F: Fn(Result<&[u8]>) + Sync + 'static,
+{
+    // SAFETY: arg is the &'static F given to Receiver::register together
+    // with this instantiation of the trampoline.
+    let f = unsafe { &*(arg as *const F) };
+    if ret < 0 {
+        f(Err(Error::from_errno(ret)));
+    } else if data.is_null() || size == 0 {
+        f(Ok(&[]));
+    } else {
+        // SAFETY: the upper half passes the received message, `size`
+        // readable bytes, valid for the duration of this call.
+        f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
+    }
+    0
+}

@@ -1,0 +1,262 @@
+//! A loopback lower half for the examples and tests of [`crate::api`]
+//! (host port only; not part of the shipped library).
+//!
+//! One device with at most one TX and one RX channel. `send` records the
+//! message and hands it to a responder thread (the "remote"), which after
+//! the configured delay delivers it to the device's RX channel
+//! (`mbox_chan_rx_data()`) and then ACKs it with its token
+//! (`mbox_chan_tx_done_token()`), both in simulated interrupt context. With
+//! a negative delay the remote stays silent (no delivery, no ACK).
+
+extern crate std;
+
+use core::ffi::{c_int, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicI64, Ordering};
+use std::boxed::Box;
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+use std::vec;
+use std::vec::Vec;
+
+use super::Device;
+use crate::capi::{mbox_chan_rx_data, mbox_chan_tx_done_token};
+use crate::errno::EAGAIN;
+use crate::types::{mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
+
+extern "C" {
+    fn host_run_as_interrupt(f: unsafe extern "C" fn(*mut c_void), arg: *mut c_void);
+}
+
+/// The loopback device. `dev` is first, so a `*mut mbox_dev_s` to it is a
+/// pointer to the whole device.
+#[repr(C)]
+pub struct Loopback {
+    dev: mbox_dev_s,
+    ack_delay_ms: AtomicI64,
+    state: Mutex<State>,
+    cond: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// The set-up channels (addresses; 0 when none).
+    tx: usize,
+    rx: usize,
+    /// Messages (token, bytes) waiting for the responder.
+    pending: VecDeque<(u32, Vec<u8>)>,
+    /// The message `recv` returns next.
+    rx_msg: Option<Vec<u8>>,
+    /// Every message `send` was given, in order.
+    sent: Vec<Vec<u8>>,
+    /// The responder is inside an `mbox_*` call with a channel pointer.
+    delivering: bool,
+}
+
+// SAFETY: `dev` is never written after new(); it holds a pointer to the
+// static OPS table and two integers. Everything else is Mutex/atomic.
+unsafe impl Sync for Loopback {}
+// SAFETY: as for Sync; nothing in it is tied to a thread.
+unsafe impl Send for Loopback {}
+
+// Built from zeroes (every op None) so that ops added to mbox_ops_s later
+// stay None here without touching this file.
+static OPS: mbox_ops_s = {
+    // SAFETY: all-zero is a valid mbox_ops_s: every field is an
+    // Option<fn>, and zero is None.
+    let mut o: mbox_ops_s = unsafe { core::mem::zeroed() };
+    o.getchan = Some(getchan);
+    o.setup = Some(setup);
+    o.shutdown = Some(shutdown);
+    o.send = Some(send);
+    o.recv = Some(recv);
+    o
+};
+
+impl Loopback {
+    /// A new device with this MTU (leaked: it lives for the rest of the
+    /// process) and its responder thread; the remote ACKs at once.
+    pub fn new(mtu: usize) -> &'static Loopback {
+        // SAFETY: all-zero is a valid mbox_dev_s (a NULL ops pointer and
+        // integers); zeroes also keep fields added later at their defaults.
+        let mut dev: mbox_dev_s = unsafe { core::mem::zeroed() };
+        dev.ops = &OPS;
+        dev.mtu = mtu;
+        dev.nchans = 2;
+        let lb: &'static Loopback = Box::leak(Box::new(Loopback {
+            dev,
+            ack_delay_ms: AtomicI64::new(0),
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+        }));
+        thread::spawn(move || lb.respond());
+        lb
+    }
+
+    /// The device, for [`crate::api::Channel::init`].
+    pub fn device(&'static self) -> Device<'static> {
+        // SAFETY: the loopback is a correct lower half that lives for ever;
+        // the pointer covers the whole Loopback (dev is its first field),
+        // and the ops only use its interior mutability (Mutex, atomics).
+        unsafe { Device::from_raw(self as *const Loopback as *mut mbox_dev_s) }.expect("non-null")
+    }
+
+    /// Milliseconds the remote waits before delivering and ACKing each
+    /// message; negative: it never does (sends time out).
+    pub fn set_ack_delay_ms(&self, ms: i64) {
+        self.ack_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Every message the upper half handed to `send`, in order.
+    pub fn sent(&self) -> Vec<Vec<u8>> {
+        self.lock().sent.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// # Safety
+    /// `chan` was initialised on a Loopback device.
+    unsafe fn of(chan: *mut mbox_chan_s) -> &'static Loopback {
+        // SAFETY: chan->dev is the pointer from device(), to a leaked
+        // Loopback whose first field is the mbox_dev_s.
+        unsafe { &*((*chan).dev as *const Loopback) }
+    }
+
+    fn respond(&'static self) {
+        loop {
+            let (token, msg) = {
+                let mut st = self.lock();
+                loop {
+                    if let Some(m) = st.pending.pop_front() {
+                        break m;
+                    }
+                    st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let delay = self.ack_delay_ms.load(Ordering::SeqCst);
+            if delay < 0 {
+                continue;
+            }
+            thread::sleep(Duration::from_millis(delay as u64));
+            // Deliver to the RX channel (if one is set up), then ACK. The
+            // `delivering` flag keeps shutdown() from returning while a
+            // channel pointer is in use here.
+            let rx = {
+                let mut st = self.lock();
+                st.delivering = true;
+                if st.rx != 0 {
+                    st.rx_msg = Some(msg);
+                }
+                st.rx
+            };
+            if rx != 0 {
+                // SAFETY: rx is set up (shutdown waits for `delivering`).
+                unsafe { host_run_as_interrupt(rx_irq, rx as *mut c_void) };
+            }
+            let tx = self.lock().tx;
+            if tx != 0 {
+                let mut ack = (tx as *mut mbox_chan_s, token);
+                // SAFETY: tx is set up (as above); ack outlives the call.
+                unsafe { host_run_as_interrupt(ack_irq, ptr::addr_of_mut!(ack).cast()) };
+            }
+            self.lock().delivering = false;
+            self.cond.notify_all();
+        }
+    }
+}
+
+unsafe extern "C" fn rx_irq(arg: *mut c_void) {
+    // SAFETY: arg is a set-up RX channel of this device (see respond()).
+    unsafe { mbox_chan_rx_data(arg.cast()) };
+}
+
+unsafe extern "C" fn ack_irq(arg: *mut c_void) {
+    // SAFETY: arg points to respond()'s (channel, token) pair.
+    let (chan, token) = unsafe { *(arg as *const (*mut mbox_chan_s, u32)) };
+    // SAFETY: a set-up TX channel of this device.
+    unsafe { mbox_chan_tx_done_token(chan, token) };
+}
+
+unsafe extern "C" fn getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
+    // SAFETY: dev is a Loopback device (the ops are only reachable through
+    // device()).
+    let lb = unsafe { &*(dev as *const Loopback) };
+    let st = lb.lock();
+    match arg as usize {
+        0 => st.tx as *mut mbox_chan_s,
+        1 => st.rx as *mut mbox_chan_s,
+        _ => ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn setup(chan: *mut mbox_chan_s, _arg: *mut c_void) -> c_int {
+    // SAFETY: called by mbox_chan_init on a channel of this device.
+    let (lb, tx) = unsafe { (Loopback::of(chan), (*chan).dir == mbox_direction_e::MBOX_TX) };
+    let mut st = lb.lock();
+    if tx {
+        st.tx = chan as usize;
+    } else {
+        st.rx = chan as usize;
+    }
+    0
+}
+
+unsafe extern "C" fn shutdown(chan: *mut mbox_chan_s) -> c_int {
+    // SAFETY: called by mbox_chan_deinit on a channel of this device.
+    let lb = unsafe { Loopback::of(chan) };
+    let mut st = lb.lock();
+    if st.tx == chan as usize {
+        st.tx = 0;
+    }
+    if st.rx == chan as usize {
+        st.rx = 0;
+    }
+    while st.delivering {
+        st = lb.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
+    0
+}
+
+unsafe extern "C" fn send(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int {
+    // SAFETY: a live TX channel of this device; data holds size bytes.
+    let (lb, token, msg) = unsafe {
+        let bytes = if size == 0 { &[][..] } else { core::slice::from_raw_parts(data as *const u8, size) };
+        (Loopback::of(chan), (*chan).txtoken, bytes.to_vec())
+    };
+    let mut st = lb.lock();
+    st.sent.push(msg.clone());
+    st.pending.push_back((token, msg));
+    lb.cond.notify_all();
+    0
+}
+
+unsafe extern "C" fn recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
+    // SAFETY: a live RX channel of this device.
+    let lb = unsafe { Loopback::of(chan) };
+    match lb.lock().rx_msg.take() {
+        Some(m) => {
+            // SAFETY: data has room for the MTU, and send() was refused
+            // anything larger by the upper half.
+            unsafe { ptr::copy_nonoverlapping(m.as_ptr(), data.cast::<u8>(), m.len()) };
+            m.len() as isize
+        }
+        None => -(EAGAIN as isize),
+    }
+}
+
+/// A zeroed channel that lives for ever (C's `static struct mbox_chan_s
+/// chan;`).
+pub fn leak_chan() -> &'static mut mbox_chan_s {
+    // SAFETY: all-zero is a valid, de-initialised mbox_chan_s (NULL
+    // pointers, MBOX_RX, no callback, ChanState::new()), as C's `= { 0 }`.
+    Box::leak(Box::new(unsafe { core::mem::zeroed::<mbox_chan_s>() }))
+}
+
+/// A zeroed buffer of `n` bytes that lives for ever.
+pub fn leak_buf(n: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; n].into_boxed_slice())
+}

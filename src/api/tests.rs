@@ -1,0 +1,357 @@
+//! Tests of the safe API over real channels: the loopback lower half of
+//! `api::testing` (and PL320 over the register model) on the host port.
+//! Every callback is a `fn` item with its own statics, so the tests may run
+//! in parallel.
+
+extern crate std;
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use super::testing::{leak_buf, leak_chan, Loopback};
+use super::*;
+use crate::errno::*;
+
+fn wait_until(ms: u64, f: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    f()
+}
+
+/// A TX and an RX channel on a fresh loopback device.
+fn pair(mtu: usize, txbuf: usize, timeout: clock_t) -> (&'static Loopback, Channel<'static>, Channel<'static>) {
+    let lb = Loopback::new(mtu);
+    let dev = lb.device();
+    let tc = leak_chan();
+    tc.timeout = timeout;
+    let tx = Channel::init(tc, &dev, Direction::Tx, leak_buf(txbuf)).expect("tx init");
+    let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(mtu)).expect("rx init");
+    (lb, tx, rx)
+}
+
+#[test]
+fn errno_mapping() {
+    let all = [
+        (EINVAL, Error::Invalid),
+        (EBUSY, Error::Busy),
+        (ENOBUFS, Error::NoBufs),
+        (ETIMEDOUT, Error::TimedOut),
+        (ECANCELED, Error::Cancelled),
+        (EMSGSIZE, Error::MsgSize),
+        (EPERM, Error::Perm),
+        (ENOENT, Error::NoEnt),
+        (ENOSYS, Error::NoSys),
+        (EAGAIN, Error::Again),
+        (ENODEV, Error::NoDev),
+        (ENOMEM, Error::NoMem),
+    ];
+    for (e, v) in all {
+        assert_eq!(Error::from_errno(-e), v);
+        assert_eq!(Error::from_errno(e), v);
+        assert_eq!(v.errno(), e);
+    }
+    assert_eq!(Error::from_errno(-ESRCH), Error::Other(ESRCH));
+    assert_eq!(Error::Other(ESRCH).errno(), ESRCH);
+    assert_eq!(check(0), Ok(()));
+    assert_eq!(check(-ETIMEDOUT), Err(Error::TimedOut));
+    assert_eq!(std::format!("{}", Error::MsgSize), "message larger than the MTU (EMSGSIZE)");
+    assert_eq!(std::format!("{}", Error::Other(3)), "mailbox error 3");
+}
+
+#[test]
+fn timeout_to_clock() {
+    #[allow(clippy::unnecessary_cast)]
+    let forever = -1i64 as clock_t;
+    assert_eq!(Timeout::NonBlocking.to_clock(), 0 as clock_t);
+    assert_eq!(Timeout::Ticks(0).to_clock(), 0 as clock_t);
+    assert_eq!(Timeout::Ticks(25).to_clock(), 25 as clock_t);
+    assert_eq!(Timeout::Forever.to_clock(), forever);
+    let big = Timeout::Ticks(u32::MAX).to_clock();
+    assert_ne!(big, forever);
+    #[allow(unused_comparisons)]
+    let positive = big > 0 as clock_t;
+    assert!(positive);
+}
+
+static OK_BYTES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+fn ok_cb(m: Result<&[u8]>) {
+    OK_BYTES.lock().unwrap().extend_from_slice(m.expect("reception ok"));
+}
+
+#[test]
+fn blocking_send_ok_and_received() {
+    let (lb, tx, rx) = pair(16, 64, 1000);
+    assert_eq!((tx.mtu(), tx.direction(), tx.is_owned()), (16, Direction::Tx, true));
+    assert_eq!(rx.direction(), Direction::Rx);
+    let mut r = rx.receiver().unwrap();
+    r.register(&ok_cb).unwrap();
+    let s = tx.sender().unwrap();
+    assert_eq!(s.send(b"abc"), Ok(()));
+    assert_eq!(s.send_timeout(b"defg", Timeout::Ticks(1000)), Ok(()));
+    assert_eq!(s.send_timeout(b"", Timeout::Forever), Ok(()));
+    // The loopback delivers before it ACKs: the bytes are there already.
+    assert_eq!(&OK_BYTES.lock().unwrap()[..], b"abcdefg");
+    assert_eq!(lb.sent(), std::vec![b"abc".to_vec(), b"defg".to_vec(), Vec::new()]);
+    #[cfg(feature = "trace")]
+    {
+        let st = tx.stats().unwrap();
+        assert_eq!((st.sent, st.acked, st.timeout), (3, 3, 0));
+        assert_eq!(rx.stats().unwrap().received, 3);
+    }
+}
+
+#[test]
+fn timeouts_and_msgsize_map_to_errors() {
+    let (lb, tx, _rx) = pair(16, 64, 30);
+    lb.set_ack_delay_ms(-1); // a silent remote
+    let s = tx.sender().unwrap();
+    assert_eq!(s.send_timeout(b"x", Timeout::Ticks(20)), Err(Error::TimedOut));
+    let t0 = Instant::now();
+    assert_eq!(s.send(b"y"), Err(Error::TimedOut)); // the channel's 30 ticks
+    assert!(t0.elapsed() >= Duration::from_millis(25));
+    assert_eq!(s.send(&[0; 17]), Err(Error::MsgSize));
+    assert_eq!(s.try_send(&[0; 17]), Err(Error::MsgSize));
+    assert_eq!(s.send_timeout(&[0; 17], Timeout::Forever), Err(Error::MsgSize));
+    assert_eq!(lb.sent().len(), 2, "oversized messages never reach the lower half");
+    #[cfg(feature = "trace")]
+    assert_eq!(tx.stats().unwrap().timeout, 2);
+}
+
+static Q_MSGS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+fn q_cb(m: Result<&[u8]>) {
+    Q_MSGS.lock().unwrap().push(m.unwrap().to_vec());
+}
+
+#[test]
+fn try_send_queues_then_no_bufs() {
+    // 20 bytes of queue: two 4-byte messages (6 + 4 bytes each).
+    let (lb, tx, rx) = pair(16, 20, 1000);
+    lb.set_ack_delay_ms(100);
+    let mut r = rx.receiver().unwrap();
+    r.register(&q_cb).unwrap();
+    let s = tx.sender().unwrap();
+    assert_eq!(s.try_send(b"msg0"), Ok(())); // idle: in flight at once
+    assert_eq!(s.try_send(b"msg1"), Ok(())); // queued
+    assert_eq!(s.try_send(b"msg2"), Ok(())); // queued
+    assert_eq!(s.try_send(b"msg3"), Err(Error::NoBufs));
+    assert!(wait_until(3000, || Q_MSGS.lock().unwrap().len() == 3));
+    assert_eq!(*Q_MSGS.lock().unwrap(), std::vec![b"msg0".to_vec(), b"msg1".to_vec(), b"msg2".to_vec()]);
+    #[cfg(feature = "trace")]
+    {
+        assert!(wait_until(1000, || tx.stats().unwrap().acked == 3));
+        let st = tx.stats().unwrap();
+        assert_eq!((st.queue_full, st.buffered, st.max_queued), (1, 2, 2));
+    }
+}
+
+static DROP_N: AtomicUsize = AtomicUsize::new(0);
+fn drop_cb(_m: Result<&[u8]>) {
+    DROP_N.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn receiver_unregisters_on_drop_and_is_exclusive() {
+    let (_lb, tx, rx) = pair(16, 64, 1000);
+    let s = tx.sender().unwrap();
+    {
+        let mut r = rx.receiver().unwrap();
+        assert_eq!(rx.receiver().err(), Some(Error::Busy));
+        r.register(&drop_cb).unwrap();
+        s.send(b"one").unwrap();
+        assert_eq!(DROP_N.load(Ordering::SeqCst), 1);
+    }
+    s.send(b"two").unwrap(); // ACKed, but nobody listens any more
+    assert_eq!(DROP_N.load(Ordering::SeqCst), 1);
+    #[cfg(feature = "trace")]
+    assert_eq!(rx.stats().unwrap().rx_dropped, 1);
+    // Explicit unregister, then register again on a new receiver.
+    let mut r = rx.receiver().unwrap();
+    r.register(&drop_cb).unwrap();
+    r.unregister().unwrap();
+    s.send(b"three").unwrap();
+    assert_eq!(DROP_N.load(Ordering::SeqCst), 1);
+    r.register(&drop_cb).unwrap();
+    s.send(b"four").unwrap();
+    assert_eq!(DROP_N.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn direction_is_checked() {
+    let (_lb, tx, rx) = pair(16, 64, 1000);
+    assert_eq!(rx.sender().err(), Some(Error::Invalid));
+    assert_eq!(tx.receiver().err(), Some(Error::Invalid));
+}
+
+#[test]
+fn two_threads_each_get_their_own_result() {
+    let (lb, tx, _rx) = pair(16, 64, 1000);
+    lb.set_ack_delay_ms(150);
+    let s = tx.sender().unwrap();
+    let (a, b) = thread::scope(|sc| {
+        // A's message goes first and is ACKed after 150 ms; B's waits
+        // behind it and gives up after 30 ticks: each gets its own result.
+        let a = sc.spawn(|| s.send_timeout(b"A", Timeout::Ticks(2000)));
+        assert!(wait_until(1000, || lb.sent().len() == 1));
+        let b = sc.spawn(|| s.send_timeout(b"B", Timeout::Ticks(30)));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a, Ok(()));
+    assert_eq!(b, Err(Error::TimedOut));
+    assert_eq!(lb.sent(), std::vec![b"A".to_vec()], "B timed out while queued");
+
+    // Both succeed when there is time for both, through copies of one
+    // Sender moved into the threads.
+    lb.set_ack_delay_ms(20);
+    let results: Vec<Result<()>> = thread::scope(|sc| {
+        let hs: Vec<_> = (0..4u8).map(|i| sc.spawn(move || s.send_timeout(&[i], Timeout::Ticks(2000)))).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results, std::vec![Ok(()); 4]);
+    assert_eq!(lb.sent().len(), 5);
+}
+
+#[test]
+fn scope_deinits_on_return_and_on_panic() {
+    let dev = Loopback::new(16).device();
+    // SAFETY: all-zero is a de-initialised channel.
+    let mut chan = unsafe { core::mem::zeroed::<mbox_chan_s>() };
+    let mut buf = [0u8; 64];
+    let r = Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| tx.sender().and_then(|s| s.send(b"1")));
+    assert_eq!(r, Ok(Ok(())));
+    // De-initialised: the same storage initialises again (not -EBUSY).
+    let r = Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| tx.mtu());
+    assert_eq!(r, Ok(16));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |_tx| panic!("in scope"))
+    }));
+    assert!(caught.is_err());
+    let r = Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |_| ());
+    assert_eq!(r, Ok(()), "the panic's unwinding de-initialised the channel");
+    // An RX buffer below the MTU is refused by mbox_chan_init.
+    let mut small = [0u8; 8];
+    assert_eq!(Channel::scope(&mut chan, &dev, Direction::Rx, &mut small, |_| ()), Err(Error::Invalid));
+}
+
+#[test]
+fn init_errors() {
+    let lb = Loopback::new(16);
+    let dev = lb.device();
+    let c = leak_chan();
+    // Initialised behind our back (by a lower half, in C): -EBUSY.
+    // SAFETY: a valid channel and device; no buffer.
+    let r = unsafe { capi::mbox_chan_init(c, dev.as_ptr(), mbox_direction_e::MBOX_TX as c_int, ptr::null_mut(), 0) };
+    assert_eq!(r, 0);
+    assert_eq!(Channel::init(c, &dev, Direction::Tx, leak_buf(0)).err(), Some(Error::Busy));
+    assert_eq!(Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(15)).err(), Some(Error::Invalid));
+    // SAFETY: a null device is refused.
+    assert!(unsafe { Device::from_raw(ptr::null_mut()) }.is_none());
+}
+
+#[test]
+fn adopted_channel_belongs_to_the_lower_half() {
+    let lb = Loopback::new(16);
+    let dev = lb.device();
+    assert!(dev.channel(0).is_none(), "nothing set up yet");
+    let c = leak_chan();
+    // The "lower half" initialises the channel itself.
+    // SAFETY: a valid channel and device.
+    let r = unsafe { capi::mbox_chan_init(c, dev.as_ptr(), mbox_direction_e::MBOX_TX as c_int, ptr::null_mut(), 0) };
+    assert_eq!(r, 0);
+    let tx = dev.channel(0).expect("adopted");
+    assert_eq!((tx.direction(), tx.mtu(), tx.is_owned()), (Direction::Tx, 16, false));
+    tx.sender().unwrap().send(b"hi").unwrap();
+    assert_eq!(tx.deinit(), Err(Error::Perm));
+    // Still live after deinit() was refused and after a drop.
+    drop(dev.channel(0).expect("adopted again"));
+    let tx = dev.channel(0).unwrap();
+    assert_eq!(tx.sender().unwrap().send(b"again"), Ok(()));
+    // When its owner de-initialises it, the handle reports -EINVAL.
+    let raw = tx.as_ptr();
+    // SAFETY: the owner's own teardown of its channel.
+    assert_eq!(unsafe { capi::mbox_chan_deinit(raw) }, 0);
+    assert_eq!(tx.sender().unwrap().send(b"gone"), Err(Error::Invalid));
+}
+
+#[cfg(feature = "pl320")]
+mod pl320 {
+    //! Adoption of the channels that `pl320_initialize()` set up, over the
+    //! register model, one simulated core on each side.
+    use super::*;
+    use crate::pl320::abi::{pl320_chan_s, pl320_config_s};
+    use crate::pl320::driver::pl320_initialize;
+    use core::ffi::c_void;
+    use std::boxed::Box;
+
+    extern "C" {
+        fn pl320_model_create(base: usize, nmbox: c_int, nint: c_int, datanum: c_int, irq_of_line: *const c_int) -> *mut c_void;
+    }
+
+    // Other than src/pl320/tests.rs (same test process).
+    const BASE: usize = 0x5100_0000;
+    const IRQ_A: c_int = 24;
+    const IRQ_B: c_int = 25;
+    const MBOX: u8 = 16;
+
+    static GOT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    fn on_rx(m: Result<&[u8]>) {
+        GOT.lock().unwrap().extend_from_slice(m.unwrap());
+    }
+
+    fn chan(tx: bool) -> &'static mut pl320_chan_s {
+        // SAFETY: all-zero is C's `= { 0 }`: a valid, unused description.
+        let c: &'static mut pl320_chan_s = Box::leak(Box::new(unsafe { core::mem::zeroed() }));
+        c.mbox = MBOX;
+        c.src = 1;
+        c.dst = 2;
+        if tx {
+            let buf = leak_buf(256);
+            c.ctrl = true;
+            c.txbuf = buf.as_mut_ptr();
+            c.bufsize = buf.len();
+            c.base.timeout = 1000;
+        }
+        c
+    }
+
+    #[test]
+    fn adopt_pl320_channels() {
+        let mut lines = [-1 as c_int; 8];
+        lines[1] = IRQ_A;
+        lines[2] = IRQ_B;
+        // SAFETY: valid arguments; the model lives for the process.
+        assert!(!unsafe { pl320_model_create(BASE, 32, 8, 7, lines.as_ptr()) }.is_null());
+        let cfg_a = Box::leak(Box::new(pl320_config_s { chans: chan(true), num_chans: 1, ipcmint: 1, irq_num: IRQ_A }));
+        let cfg_b = Box::leak(Box::new(pl320_config_s { chans: chan(false), num_chans: 1, ipcmint: 2, irq_num: IRQ_B }));
+        // SAFETY: leaked configurations; pl320_initialize's devices are
+        // correct lower halves that live for the process.
+        let (da, db) = unsafe {
+            (
+                Device::from_raw(pl320_initialize(cfg_a, BASE)).expect("core A"),
+                Device::from_raw(pl320_initialize(cfg_b, BASE)).expect("core B"),
+            )
+        };
+        assert_eq!(da.mtu(), 24);
+        let tx = da.channel(MBOX as usize).expect("TX mailbox");
+        let rx = db.channel(MBOX as usize).expect("RX mailbox");
+        assert!(da.channel(3).is_none());
+        assert_eq!((tx.direction(), rx.direction(), tx.mtu()), (Direction::Tx, Direction::Rx, 24));
+        let mut r = rx.receiver().unwrap();
+        r.register(&on_rx).unwrap();
+        let s = tx.sender().unwrap();
+        assert_eq!(s.send(b"over the PL320"), Ok(()));
+        assert_eq!(s.send(&[7; 25]), Err(Error::MsgSize));
+        assert_eq!(s.try_send(b"+nb"), Ok(()));
+        assert!(wait_until(2000, || GOT.lock().unwrap().len() == 17));
+        assert_eq!(&GOT.lock().unwrap()[..], b"over the PL320+nb");
+        assert_eq!(tx.deinit(), Err(Error::Perm), "PL320 owns its channels");
+    }
+}
