@@ -56,7 +56,7 @@ impl ChanEnv for Env {
         0
     }
     #[inline(never)]
-    fn txfinish(&mut self) {
+    fn txfinish(&mut self, _token: u32) {
         black_box(&mut self.sent);
     }
     #[inline(never)]

@@ -140,6 +140,7 @@ static int fake_txfinish(struct mbox_chan_s *chan)
   struct fake_chan_s *fc = (struct fake_chan_s *)chan;
   pthread_mutex_lock(&dev_of(chan)->lock);
   fc->ntxfinish++;
+  fc->last_finish_token = chan->txtoken;
   fc->hw_inflight--;
   fc->acked = false;
   fc->ack_pending = false;

@@ -55,6 +55,7 @@ struct fake_chan_s
   int nsetup;
   int nshutdown;
   int ntxfinish;
+  uint32_t last_finish_token;        /* chan->txtoken during txfinish */
   int nsetcallback;
   int nack;                         /* acknowledge calls */
   int seq_ack_before_cb;            /* order probe: ack seen by callback */

@@ -1113,6 +1113,8 @@ static void test_fifo_per_message_deadline(void)
   CHECK(now_ms() - t0 >= 149);
   CHECK_EQ(txrec(0).result, -ETIMEDOUT);
   CHECK_EQ(ntx(), 1);                                 /* B still out */
+  CHECK_EQ(fc(TX)->last_finish_token, fake_sent(fc(TX), 0).token); /* A's */
+  CHECK_EQ(ch(TX)->txtoken, fake_sent(fc(TX), 1).token); /* restored: B */
   CHECK_EQ(fake_fifo_ack(fc(TX)), -ESRCH);            /* A's late ACK */
   CHECK_EQ(fake_fifo_ack(fc(TX)), 0);                 /* B's ACK */
   CHECK_EQ(ntx(), 2);

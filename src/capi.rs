@@ -68,10 +68,18 @@ impl ChanEnv for OpsEnv {
         }
     }
 
-    fn txfinish(&mut self) {
+    fn txfinish(&mut self, token: u32) {
         if let Some(f) = self.ops().txfinish {
-            // SAFETY: chan is live; the op contract allows the lock held.
-            unsafe { f(self.chan) };
+            // SAFETY: chan is live; the op contract allows the lock held;
+            // txtoken is a plain field outside the state machine's borrow.
+            // For the call it names the message that ends (with several in
+            // flight not always the last one sent), then it is restored.
+            unsafe {
+                let sent = (*self.chan).txtoken;
+                (*self.chan).txtoken = token;
+                f(self.chan);
+                (*self.chan).txtoken = sent;
+            }
         }
     }
 

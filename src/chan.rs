@@ -75,8 +75,9 @@ pub trait ChanEnv {
     /// Lower-half send of the message with this token. 0 or negated errno.
     fn send(&mut self, token: u32, data: &[u8]) -> i32;
     /// Lower-half txfinish: end (after ACK) or abort (after timeout or
-    /// deinit) the transfer in flight.
-    fn txfinish(&mut self);
+    /// deinit) the transfer of the message `token` (with several in
+    /// flight, any of them: a timeout may end a later one first).
+    fn txfinish(&mut self, token: u32);
     /// Lower-half txacked: does the hardware show an ACK?
     fn txacked(&mut self) -> bool;
     /// Arm the channel watchdog `ticks` from now (replacing any arming).
@@ -765,7 +766,8 @@ impl ChanState {
     /// a blocked owner, and frees what can be freed. The caller starts the
     /// next messages and re-arms.
     fn finish(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
-        env.txfinish();
+        let token = self.slot_ref(i).token;
+        env.txfinish(token);
         env.count(match result {
             0 => Stat::Acked,
             r if r == -ETIMEDOUT => Stat::Timeout,

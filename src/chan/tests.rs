@@ -18,6 +18,8 @@ struct Fake {
     /// Scripted results for the next sends (0 when empty).
     send_results: VecDeque<i32>,
     txfinish: usize,
+    /// Token of every txfinish, in order.
+    finished: Vec<u32>,
     acked_hw: bool,
     armed: Option<Ticks>,
     arms: usize,
@@ -44,8 +46,9 @@ impl ChanEnv for Fake {
         }
         r
     }
-    fn txfinish(&mut self) {
+    fn txfinish(&mut self, token: u32) {
         self.txfinish += 1;
+        self.finished.push(token);
     }
     fn txacked(&mut self) -> bool {
         self.acked_hw
@@ -563,10 +566,13 @@ fn timeout_of_a_later_in_flight_waiter_leaves_the_older_one() {
     f.now = 5;
     assert_eq!(st.waiter_timeout(&mut f, &mut w2), -ETIMEDOUT);
     assert_eq!(w1.state(), WaitState::InFlight);
+    // The lower half is told which message ends: the later one.
+    assert_eq!(f.finished, [1]);
     assert_eq!(st.tx_done(&mut f, Some(1)), -ESRCH);
     assert_eq!(st.tx_done(&mut f, Some(0)), 0);
     assert_eq!((w1.state(), w1.result()), (WaitState::Done, 0));
     assert_eq!(st.in_flight(), 0);
+    assert_eq!(f.finished, [1, 0]);
 }
 
 /// TX-done completions: one per accepted client message, with its

@@ -147,7 +147,10 @@ struct mbox_ops_s {
   int (*acknowledge)(struct mbox_chan_s *chan, const void *data, size_t size);
   /**
    * Finish the current TX transfer after its ACK, or abort it after a
-   * timeout or deinit, so that the channel can send again. NULL: nothing
+   * timeout or deinit, so that the channel can send again. During the
+   * call `chan->txtoken` is the token of the message that ends: with
+   * `txdepth > 1` it is called once per message leaving flight, usually
+   * the oldest, but a timed-out later one may end first. NULL: nothing
    * to do. Returns 0 or a negated errno (ignored).
    */
   int (*txfinish)(struct mbox_chan_s *chan);
@@ -199,7 +202,11 @@ struct mbox_dev_s {
    * hardware FIFO depth): 0 or 1 means one, at most `MBOX_MAX_TXDEPTH`.
    * With N > 1 the upper half keeps up to N messages in flight and
    * expects their ACKs in FIFO order; the channel's buffer must then
-   * hold `MBOX_TXBUF_SIZE(N, queue bytes)`.
+   * hold `MBOX_TXBUF_SIZE(N, queue bytes)`. Such a lower half should
+   * report ACKs with `mbox_chan_tx_done_token()`: without a token
+   * (`mbox_chan_tx_done()`, or POLL mode) `txacked` must mean "the
+   * oldest message still in flight is acknowledged", which a late ACK
+   * of an aborted message can fake.
    */
   size_t txdepth;
 };

@@ -151,7 +151,7 @@ impl ChanEnv for FEnv {
         0
     }
 
-    fn txfinish(&mut self) {
+    fn txfinish(&mut self, _token: u32) {
         assert!(!self.finish_pending, "txfinish twice without an outcome");
         self.step_finishes += 1;
         self.finish_pending = true;

@@ -192,7 +192,7 @@ impl ChanEnv for Env {
         0
     }
 
-    fn txfinish(&mut self) {
+    fn txfinish(&mut self, _token: u32) {
         let i = self.hw.take().expect("txfinish with nothing in flight: a message finished twice");
         assert!(self.sent[i].outcome.is_none(), "message finished twice");
         self.last_finished = Some(i);
