@@ -56,7 +56,7 @@ CTESTS   := $(filter-out test_pl320% test_scenarios% test_seed003%,$(CTESTS))
 endif
 CTEST_BIN := $(addprefix $(BUILD)/,$(CTESTS))
 
-.PHONY: all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c run clean
+.PHONY: all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c run clean miri
 
 all: lib check-headers
 
@@ -112,6 +112,13 @@ test-unit: test-rust check-headers check-symbols test-c
 # workspace member so loom never reaches the shipped library).
 test-loom:
 	$(CARGO) test -q -p mbox-loom --release
+
+# The state machine's and the ring's unit tests under Miri (Stacked
+# Borrows): the waiters are shared with interrupt handlers through raw
+# pointers. Needs `rustup component add miri --toolchain nightly`; slow, so
+# not part of `make test`.
+miri:
+	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib -- chan:: queue::
 
 # Everything: the README's test command and CI's.
 test: test-unit test-loom test-race check-docs test-kconfig
