@@ -285,6 +285,9 @@ static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
 static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);
 static_assertions::const_assert_eq!(MBOX_TXSLOT_SIZE, crate::chan::TXSLOT_SIZE);
 static_assertions::const_assert!(MBOX_MAX_TXDEPTH <= u8::MAX as usize);
-// The C enum is int-sized on every ABI we support.
-static_assertions::const_assert_eq!(size_of::<mbox_direction_e>(), size_of::<c_int>());
+// A C enum is at most int-sized: `mbox_chan_init()` can take the direction
+// as an int (arguments are widened to a register). In structs, repr(C)
+// follows the target's C ABI: int-sized on Linux/NuttX-sim, one byte on
+// bare-metal Arm EABI, where arm-none-eabi-gcc also uses short enums.
+static_assertions::const_assert!(size_of::<mbox_direction_e>() <= size_of::<c_int>());
 static_assertions::const_assert_eq!(size_of::<mbox_callback_t>(), size_of::<usize>());
