@@ -1268,7 +1268,7 @@ mod tests {
         // Same owner again: replaced in place, not added.
         assert_eq!(update_clients(&mut t, rx(2, Some(rx_b))), Ok(()));
         assert_eq!(owners(&t), [1, 2, 3, 0]);
-        assert_eq!(t[1].rxcallback.map(|f| f as usize), Some(rx_b as usize));
+        assert_eq!(t[1].rxcallback.map(|f| f as usize), Some(rx_b as *const () as usize));
         assert_eq!(update_clients(&mut t, rx(4, Some(rx_a))), Ok(()));
         assert_eq!(update_clients(&mut t, rx(5, Some(rx_a))), Err(-ENOSPC));
         // Removing the second keeps the others in order.
