@@ -1047,7 +1047,11 @@ impl ChanState {
             let s = *self.slot_ref(0);
             self.pop_slot();
             self.reap();
-            self.advance(env);
+            // A dead channel's watchdog is disarmed (and may be destroyed
+            // by now): only a live one starts and re-arms.
+            if self.is_live() {
+                self.advance(env);
+            }
             if s.client != 0 {
                 return Some(Completion { client: s.client, token: s.token, result: s.result });
             }
