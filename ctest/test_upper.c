@@ -81,11 +81,17 @@ static void setup_dev(size_t mtu, clock_t timeout)
 static void teardown_dev(void)
 {
   int i;
-  fake_dev_stop(&g_dev);
+
+  /* Channels first: deinit calls the fake's shutdown, which takes the
+   * fake's lock; fake_dev_stop() destroys it.
+   */
+
   for (i = 0; i < FAKE_NCHANS; i++)
     {
       mbox_chan_deinit(&g_dev.chans[i].base);
     }
+
+  fake_dev_stop(&g_dev);
 }
 
 static struct mbox_stats_s stats_of(int i)
