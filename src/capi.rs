@@ -953,7 +953,9 @@ fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_cli
 /// return their result instead. The sender is only an identity to the
 /// framework (`struct mbox_sender_s` is unchanged, so code that leaves
 /// it partly uninitialised stays correct). A message whose sender removed
-/// its callback before the message ended gets no call.
+/// its callback before the message ended gets no call. Registrations end
+/// with the channel (`mbox_chan_deinit()`; a new `mbox_chan_init()`
+/// starts with none).
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL sender or channel, or a channel that is

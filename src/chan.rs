@@ -420,8 +420,13 @@ impl ChanState {
 
     /// Make the channel live, with one in-flight slot. `buf[..cap]` must
     /// stay valid and reserved to this channel until [`ChanState::deinit`].
+    /// The sequence numbers (tokens) continue from the previous life of
+    /// the channel, so that an ACK a lower half still held from before a
+    /// re-initialisation cannot match a new message.
     pub fn init(&mut self, is_tx: bool, buf: *mut u8, cap: usize, mtu: usize, timeout: Ticks) {
+        let next_seq = self.next_seq;
         *self = ChanState::new();
+        self.next_seq = next_seq;
         self.is_tx = is_tx as u8;
         self.buf = buf;
         self.cap = if buf.is_null() { 0 } else { cap };

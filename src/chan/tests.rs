@@ -484,6 +484,21 @@ fn completions(st: &mut ChanState, f: &mut Fake) -> Vec<Completion> {
 }
 
 #[test]
+fn tokens_continue_across_reinit() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    st.submit_nb(&mut f, b"a");
+    st.submit_nb(&mut f, b"b");
+    st.deinit(&mut f);
+    let (buf, cap) = st.buffer();
+    st.init(true, buf, cap, 24, 10);
+    st.submit_nb(&mut f, b"c");
+    // An ACK of "a" (token 0) held over the re-init completes nothing.
+    assert_eq!(st.tx_done(&mut f, Some(0)), -ESRCH);
+    assert_eq!(st.inflight_token(), Some(2));
+}
+
+#[test]
 fn set_txdepth_carves_slots_and_rejects_small_buffers() {
     let st = tx_chan_depth(64, 4);
     assert_eq!(st.txdepth(), 4);
