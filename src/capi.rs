@@ -338,7 +338,7 @@ pub unsafe extern "C" fn mbox_chan_init(
     }
     // SAFETY: dev non-NULL.
     let depth = unsafe { (*dev).txdepth }.max(1);
-    if depth > MBOX_MAX_TXDEPTH {
+    if is_tx && depth > MBOX_MAX_TXDEPTH {
         return -EINVAL;
     }
     if !is_tx && ((buffer.is_null() && mtu > MBOX_RX_STACK_MAX) || (!buffer.is_null() && size < mtu)) {
@@ -952,10 +952,10 @@ fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_cli
 /// of it when its message ends (see `mbox_txdone_t`); blocking sends
 /// return their result instead. The sender is only an identity to the
 /// framework (`struct mbox_sender_s` is unchanged, so code that leaves
-/// it partly uninitialised stays correct). A message whose sender removed
-/// its callback before the message ended gets no call. Registrations end
-/// with the channel (`mbox_chan_deinit()`; a new `mbox_chan_init()`
-/// starts with none).
+/// it partly uninitialised stays correct). The callback is looked up when
+/// a message ends: a message whose sender has no callback registered at
+/// that moment gets no call. Registrations end with the channel
+/// (`mbox_chan_deinit()`; a new `mbox_chan_init()` starts with none).
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL sender or channel, or a channel that is
@@ -1057,9 +1057,11 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
         x if x == mbox_txdone_method_e::MBOX_TXDONE_ACK as c_int => TxDoneMethod::Ack,
         _ => return -EINVAL,
     };
-    let ticks = match os::clock_to_ticks(period) {
-        Ok(t) => t,
-        Err(e) => return e,
+    // The period matters only for POLL.
+    let ticks = match (m, os::clock_to_ticks(period)) {
+        (TxDoneMethod::Poll, Ok(t)) => t,
+        (TxDoneMethod::Poll, Err(e)) => return e,
+        _ => 0,
     };
     let cs = Critical::enter();
     // SAFETY: chan NULL or valid; lock held.

@@ -749,10 +749,10 @@ int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
  * of it when its message ends (see `mbox_txdone_t`); blocking sends
  * return their result instead. The sender is only an identity to the
  * framework (`struct mbox_sender_s` is unchanged, so code that leaves
- * it partly uninitialised stays correct). A message whose sender removed
- * its callback before the message ended gets no call. Registrations end
- * with the channel (`mbox_chan_deinit()`; a new `mbox_chan_init()`
- * starts with none).
+ * it partly uninitialised stays correct). The callback is looked up when
+ * a message ends: a message whose sender has no callback registered at
+ * that moment gets no call. Registrations end with the channel
+ * (`mbox_chan_deinit()`; a new `mbox_chan_init()` starts with none).
  *
  * Context: task or interrupt.
  * Returns 0; -EINVAL for a NULL sender or channel, or a channel that is
