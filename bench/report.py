@@ -131,6 +131,14 @@ def main():
     text_full = full["text"]
     limit = 8192
     text_ok = text_full <= limit
+    arm = size.get("arm") or {"measured": False, "reason": "this results.json has no Arm size stage"}
+    arm_ok = bool(arm.get("measured"))
+    if arm_ok:
+        arm_full = arm["configs"]["trace-pl320"]["app"]
+        arm_full_b = arm["configs"]["trace-pl320"]["app_builtins"]
+        arm_text = arm_full["text"]
+        arm_text_ok = arm_text <= limit
+        arm_total_ok = arm_text + arm_full_b["text"] <= limit
     alloc_libmbox = heap["twocore_callgraph"]["alloc_calls_from_libmbox"]
     mc = heap["memcheck_instr"]
     alloc_syms = sorted({s for cfg in size["undefined"].values() for s in cfg
@@ -169,6 +177,8 @@ def main():
         ["CPUs (nproc)", m["nproc"]], ["CPU model", m["cpu"]], ["memory", m["memory"]],
         ["kernel", m["kernel"]], ["rustc", m["rustc"]], ["cargo", m["cargo"]], ["gcc", m["gcc"]],
         ["valgrind", m["valgrind"]], ["python", m["python"]],
+        ["Arm size link", (f"{arm['tools']['clang']}, {arm['tools']['lld']}" if arm_ok
+                           else f"not measured: {arm.get('reason', '?')}")],
     ]))
     w("")
 
@@ -199,9 +209,23 @@ def main():
                        for t, w_, lo, hi in cs_notes)
     trows.append(["O(1) critical sections (lock-held instructions vs 0..64 queued)",
                   cs_txt + " (depths 1..64)", "met" if cs_flat else "**missed**"])
-    trows.append([f"at most 8 KiB (8,192 B) .text for upper half + PL320 (x86-64, --gc-sections)",
+    trows.append([f"at most 8 KiB (8,192 B) .text for upper half + PL320 + TRACE (x86-64, --gc-sections)",
                   f"{text_full:,} B .text (+{full['rodata']:,} B .rodata)",
                   "met" if text_ok else f"**missed** by {text_full - limit:,} B ({pct(text_full, limit):.1f}%)"])
+    if arm_ok:
+        tot = arm_text + arm_full_b["text"]
+        trows.append(["at most 8 KiB (8,192 B) .text for upper half + PL320 + TRACE (Cortex-M4F, thumbv7em, "
+                      "--gc-sections)",
+                      f"{arm_text:,} B .text of libmbox's own code (+{arm_full['rodata']:,} B .rodata); "
+                      f"{tot:,} B with the {arm_full_b['text']:,} B of memcpy/memmove/memset that the Arm "
+                      "libmbox.a brings along (compiler_builtins)",
+                      ("met" if arm_text_ok else f"**missed** by {arm_text - limit:,} B ({pct(arm_text, limit):.1f}%)")
+                      + ("" if arm_text_ok == arm_total_ok else
+                         ("; with compiler_builtins: met" if arm_total_ok else
+                          f"; with compiler_builtins: **missed** by {tot - limit:,} B"))])
+    else:
+        trows.append(["at most 8 KiB (8,192 B) .text for upper half + PL320 + TRACE (Cortex-M4F, thumbv7em)",
+                      f"ARM not measured: {arm.get('reason', '?')}", "not measured"])
     trows.append(["no heap use, ever",
                   f"{mc.get('allocs')} allocations in a libmbox program (memcheck); {alloc_libmbox} allocator "
                   f"calls from libmbox in the two-core run (callgrind call graph); allocator symbols referenced "
@@ -473,6 +497,59 @@ def main():
     w("")
     w(table(["function", ".text bytes"], [[f"`{fn}`", f"{n:,}"] for fn, n in funcs[:16]]))
     w("")
+    w("### Arm Cortex-M4F (thumbv7em-none-eabihf)")
+    w("")
+    if not arm_ok:
+        w(f"ARM not measured: {arm.get('reason', '?')}.")
+        w("")
+    else:
+        w(f"The same link for a Cortex-M4F: libmbox.a cross-built as shipped (`cargo rustc --release "
+          f"--crate-type staticlib --target {arm['target']}`, into `build/bench/arm/target/`), "
+          "`bench/size_app.c` and a do-nothing port (`bench/port_stub.c`, every `mbox_os_*` as a stub, not "
+          f"counted) compiled with {arm['tools']['clang'].split(' (')[0]} (`--target={arm['target']} "
+          "-mcpu=cortex-m4 -mfloat-abi=hard -mthumb -ffreestanding -fshort-enums -Os -ffunction-sections "
+          "-fdata-sections`; `-fshort-enums` because rustc gives a `repr(C)` enum one byte on this target, "
+          "as arm-none-eabi-gcc does), linked freestanding by "
+          f"{arm['tools']['lld']} with `--gc-sections -e main`, and the lld map summed over the input "
+          "sections kept from libmbox.a. There is no Arm sysroot here: bindgen and the C side get "
+          "`clock_t` (`long`, 32 bits) from a stub `time.h` written under `build/bench/arm/`. Unlike "
+          "x86-64, where they come from libc and are not counted, the Arm libmbox.a carries its own "
+          "`memcpy`/`memmove`/`memset` and their `__aeabi_*` forms (Rust's compiler_builtins): they are "
+          "counted apart, and they are weak symbols, so a firmware whose libc defines them (NuttX's does) "
+          "links its own instead. Thumb-2 has no unwind tables to speak of "
+          "(`.ARM.exidx` entries: listed apart).")
+        w("")
+        trs = []
+        for name, lab in (("none", "upper half"), ("trace", "upper half + TRACE"),
+                          ("pl320", "upper half + PL320"), ("trace-pl320", "upper half + PL320 + TRACE")):
+            e = arm["configs"][name]
+            a = e["app"]
+            bi = e["app_builtins"]
+            b = e["baseline"]
+            bb = e["baseline_builtins"]
+            x86 = size["configs"][name]["app"]["text"]
+            trs.append([lab, f"{a['text']:,}", f"{a['rodata']:,}", f"{a['text'] + a['rodata']:,}", f"{a['data']:,}",
+                        f"{a['bss']:,}", f"{a['eh']:,}", f"{bi['text'] + bi['rodata']:,}",
+                        f"{b['text'] + b['rodata'] + bb['text'] + bb['rodata']:,}",
+                        f"{x86:,}", f"{a['text'] / x86:.2f}" if x86 else "-"])
+        w(table(["configuration", ".text", ".rodata", ".text + .rodata", ".data", ".bss", ".ARM.exidx",
+                 "compiler_builtins .text", "baseline (no calls)", "x86-64 .text (above)", "Arm / x86-64"], trs))
+        w("")
+        an = arm["configs"]["none"]["app"]
+        at = arm["configs"]["trace"]["app"]
+        ap = arm["configs"]["pl320"]["app"]
+        w(f"On the Cortex-M4F the PL320 lower half adds {ap['text'] - an['text']:,} B of .text "
+          f"({arm_text - at['text']:,} B with TRACE); TRACE adds {at['text'] - an['text']:,} B. The PL320 "
+          f"device table is {arm_full['data']:,} B of .data here (32-bit pointers). compiler_builtins: "
+          + ", ".join(f"`{fn}` {n:,} B" for fn, n in arm["configs"]["trace-pl320"].get("builtin_functions", []))
+          + ".")
+        w("")
+        w("Largest functions kept on the Cortex-M4F (upper half + PL320 + TRACE):")
+        w("")
+        w(table(["function", ".text bytes (Arm)", ".text bytes (x86-64)"],
+                [[f"`{fn}`", f"{n:,}", f"{dict(funcs).get(fn, 0):,}" if fn in dict(funcs) else "-"]
+                 for fn, n in arm["configs"]["trace-pl320"].get("functions", [])[:16]]))
+        w("")
     w("### sizeof of the public structs (bytes, x86-64)")
     w("")
     names = []
@@ -486,6 +563,15 @@ def main():
         trs.append([f"`{n}`"] + [str(size["sizeof"][c].get(n, ["-"])[0]) for c in cfgs])
     w(table(["struct", "no TRACE, no PL320", "TRACE", "PL320", "TRACE + PL320"], trs))
     w("")
+    if arm_ok and arm.get("sizeof"):
+        w("The same structs on the Cortex-M4F (bytes, `sizeof` read back from an object compiled as above, "
+          "`bench/sizeof_arm.c`):")
+        w("")
+        trs = []
+        for n in names:
+            trs.append([f"`{n}`"] + [str(arm["sizeof"].get(c, {}).get(n, "-")) for c in cfgs])
+        w(table(["struct", "no TRACE, no PL320", "TRACE", "PL320", "TRACE + PL320"], trs))
+        w("")
     rs = rust.get("sizes", {})
     ch = size["sizeof"]["trace-pl320"]
     pl = ch.get("struct pl320_chan_s", [0])[0]
@@ -645,9 +731,23 @@ def main():
       + ", ".join(f"`{fn}` ({n:,} B)" for fn, n in top_pl) +
       f". The biggest single function is `{funcs[0][0] if funcs else '?'}` "
       f"({funcs[0][1] if funcs else 0:,} B): the send path with the ring push, the blocking wait loop and "
-      "the deadline arithmetic inlined into it. x86-64 is the only target installed here; Thumb-2 code for "
-      "the Cortex-R52/M cores the library is meant for is usually markedly denser than x86-64, so the "
-      "target may well be met there, but this run did not measure it.")
+      "the deadline arithmetic inlined into it.")
+    w("")
+    if arm_ok:
+        tot = arm_text + arm_full_b["text"]
+        af = arm["configs"]["trace-pl320"].get("functions", [])
+        w(f"On a Cortex-M4F (Thumb-2) the same configuration keeps {arm_text:,} B of libmbox's own .text, "
+          f"{arm_text / text_full:.2f}x the x86-64 size: "
+          + (f"the 8 KiB target is met ({limit - arm_text:,} B to spare)" if arm_text_ok else
+             f"the 8 KiB target is **missed** by {arm_text - limit:,} B ({pct(arm_text, limit):.1f}%)")
+          + f", and with the {arm_full_b['text']:,} B of memcpy/memmove/memset from compiler_builtins the "
+          f"image pays {tot:,} B for the library ("
+          + ("within 8 KiB" if arm_total_ok else f"{tot - limit:,} B over") + "). "
+          f"The upper half alone is {arm['configs']['trace']['app']['text']:,} B "
+          f"({arm['configs']['none']['app']['text']:,} B without TRACE)"
+          + (f"; the biggest function is again `{af[0][0]}` ({af[0][1]:,} B)" if af else "") + ".")
+    else:
+        w(f"ARM not measured: {arm.get('reason', '?')}.")
     w("")
     w("### Hot-path waste in the upper half")
     w("")

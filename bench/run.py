@@ -12,7 +12,10 @@ Stages (each prints its progress and how long it took):
   2. programs    the C benchmarks of bench/ (gcc -O2)
   3. size        code and data that a --gc-sections link keeps from
                  libmbox.a (linker map), sizeof of the public structs,
-                 undefined symbols of the crate's objects (no allocator)
+                 undefined symbols of the crate's objects (no allocator);
+                 the same link for a Cortex-M4F (thumbv7em-none-eabihf:
+                 clang, rust-lld, libmbox.a cross-built into
+                 build/bench/arm/target), or the reason it could not be made
   4. callgrind   instructions per message and lock-held instructions
                  (bench/instr.c on the minimal port)
   5. heap        memcheck on bench/instr (heap usage of the whole program),
@@ -258,6 +261,180 @@ def section_symbol(sec):
     return sec
 
 
+# ---------------------------------------------------------------------------
+# 3b. Size on Arm (Cortex-M4F, thumbv7em-none-eabihf)
+# ---------------------------------------------------------------------------
+
+ARM_TARGET = "thumbv7em-none-eabihf"
+ARM_CFLAGS = ["--target=" + ARM_TARGET, "-mthumb", "-mcpu=cortex-m4", "-mfloat-abi=hard", "-ffreestanding",
+              "-fshort-enums", "-Os", "-ffunction-sections", "-fdata-sections", "-std=gnu11", "-Wall", "-Wextra",
+              "-Werror"]
+# -fshort-enums: rustc lays out a repr(C) enum in one byte on this target, as
+# arm-none-eabi-gcc does by default (AAPCS bare metal); clang's default for
+# --target=thumbv7em-none-eabihf is int-sized enums, which would give the C
+# side another layout of struct mbox_chan_s than the library's.
+
+
+def arm_tools(args):
+    """(tools, None) or (None, why not): clang for the C objects, rust-lld,
+    the thumbv7em target's standard library."""
+    try:
+        sysroot = subprocess.run(["rustc", "--print", "sysroot"], text=True, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE).stdout.strip()
+        vv = subprocess.run(["rustc", "-vV"], text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout
+    except OSError:
+        return None, "rustc not found"
+    m = re.search(r"^host: (\S+)$", vv, re.M)
+    if not sysroot or not m:
+        return None, "rustc did not tell its sysroot and host"
+    if not os.path.isdir(os.path.join(sysroot, "lib", "rustlib", ARM_TARGET, "lib")):
+        return None, f"the Rust target {ARM_TARGET} is not installed (rustup target add {ARM_TARGET})"
+    lld = os.path.join(sysroot, "lib", "rustlib", m.group(1), "bin", "rust-lld")
+    if not os.path.exists(lld):
+        lld = shutil.which("ld.lld")
+        if not lld:
+            return None, "no rust-lld in the Rust toolchain and no ld.lld (rustup component add llvm-tools)"
+    names = [os.environ["ARM_CLANG"]] if os.environ.get("ARM_CLANG") else \
+        ["clang"] + [f"clang-{v}" for v in range(21, 12, -1)]
+    clang = next((shutil.which(n) for n in names if shutil.which(n)), None)
+    if not clang:
+        return None, "no clang to compile the C side for Arm (there is no arm-none-eabi-gcc either; apt-get install clang)"
+    r = subprocess.run([clang, "-print-resource-dir"], text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    res_inc = os.path.join(r.stdout.strip(), "include")
+    if r.returncode != 0 or not os.path.exists(os.path.join(res_inc, "stdint.h")):
+        return None, f"{clang} has no builtin headers (stdint.h) for bindgen"
+    return {"clang": clang, "clang_version": first_line([clang, "--version"]), "lld": lld,
+            "resource_include": res_inc}, None
+
+
+def parse_lld_map(path, libname):
+    """lld's map (VMA LMA Size Align Out In Symbol): the input sections kept
+    from `libname`, [(class, input section, bytes, member)]."""
+    items = []
+    out_cls = None
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^\s*[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ (\s*)(\S.*)$", line.rstrip("\n"))
+            if not m:
+                continue
+            size, indent, rest = int(m.group(1), 16), len(m.group(2)), m.group(3)
+            if indent == 0:
+                out_cls = None
+                if rest.startswith(".ARM.ex"):
+                    out_cls = "eh"
+                else:
+                    for rx, cls in OUT_CLASS:
+                        if rx.match(rest):
+                            out_cls = cls
+                            break
+                continue
+            if indent != 8 or out_cls is None or size == 0:
+                continue
+            mm = re.match(r"^(.*)\((.*)\):\((.*)\)$", rest)
+            if not mm or os.path.basename(mm.group(1)) != libname:
+                continue
+            items.append((out_cls, mm.group(3), size, mm.group(2)))
+    return items
+
+
+def arm_size(args):
+    """Code size on a Cortex-M4F: libmbox.a built for thumbv7em-none-eabihf in
+    every configuration, bench/size_app.c and a do-nothing port
+    (bench/port_stub.c) compiled with clang for the same core, linked
+    freestanding with rust-lld --gc-sections -e main; the lld map is summed
+    over the input sections kept from libmbox.a, split into the crate's own
+    code and compiler_builtins (memcpy/memmove/memset and friends, which
+    the Arm target's core library brings along; on x86-64 they come from
+    libc and are not counted)."""
+    tools, why = arm_tools(args)
+    if tools is None:
+        log(f"size arm: not measured: {why}")
+        return {"measured": False, "reason": why}
+    d = os.path.join(OUT, "arm")
+    inc = os.path.join(d, "include")
+    os.makedirs(inc, exist_ok=True)
+    # There is no Arm sysroot: the port header wants only clock_t from <time.h>.
+    with open(os.path.join(inc, "time.h"), "w") as f:
+        f.write("/* Written by bench/run.py: the only thing ffi/mbox_os.h needs from <time.h>. */\n"
+                "#ifndef BENCH_STUB_TIME_H\n#define BENCH_STUB_TIME_H\ntypedef long clock_t;\n#endif\n")
+    env = dict(os.environ, MBOX_PORT_CFLAGS=f"-I{tools['resource_include']} -I{inc}")
+    tdir = os.path.join(d, "target")
+    cc = [tools["clang"]] + ARM_CFLAGS + ["-Iinclude", "-Iffi", f"-I{inc}"]
+    res = {"measured": True, "target": ARM_TARGET, "cpu": "cortex-m4", "tools": {
+        "clang": tools["clang_version"], "lld": os.path.basename(tools["lld"])}, "configs": {}}
+    for name, feats in CONFIGS:
+        cmd = [args.cargo, "rustc", "-q", "--release", "--lib", "--crate-type", "staticlib",
+               "--target", ARM_TARGET, "--no-default-features"]
+        if feats:
+            cmd += ["--features", ",".join(feats)]
+        cmd += ["--target-dir", tdir]
+        log(f"size arm: library {name} for {ARM_TARGET}")
+        r = run(cmd, env=env, check=False)
+        if r.returncode != 0:
+            tail = [ln for ln in r.stderr.splitlines() if ln.strip()][-3:]
+            why = f"cargo build for {ARM_TARGET} failed ({'; '.join(tail)[:300]})"
+            log(f"size arm: not measured: {why}")
+            return {"measured": False, "reason": why}
+        lib = os.path.join(d, f"libmbox-{name}.a")
+        shutil.copyfile(os.path.join(tdir, ARM_TARGET, "release", "libmbox.a"), lib)
+        objs = []
+        for src, extra in (("bench/port_stub.c", []), ("bench/size_app.c", []),
+                           ("bench/size_app.c", ["-DSIZE_NO_CALLS=1"])):
+            obj = os.path.join(d, f"{os.path.basename(src)[:-2]}{'-nocalls' if extra else ''}-{name}.o")
+            r = run(cc + cdefs(feats) + extra + ["-c", src, "-o", obj], quiet=True, check=False)
+            if r.returncode != 0:
+                why = f"clang failed on {src} ({r.stderr.strip().splitlines()[-1][:300] if r.stderr.strip() else '?'})"
+                log(f"size arm: not measured: {why}")
+                return {"measured": False, "reason": why}
+            objs.append(obj)
+        obj = os.path.join(d, f"sizeof-{name}.o")
+        r = run(cc + cdefs(feats) + ["-c", "bench/sizeof_arm.c", "-o", obj], quiet=True, check=False)
+        nm = shutil.which("llvm-nm") or shutil.which("nm")
+        sizeof = {}
+        if r.returncode == 0 and nm:
+            out = run([nm, "-S", "-t", "d", obj], quiet=True, check=False).stdout
+            sizeof = {"struct " + m.group(2): int(m.group(1))
+                      for m in re.finditer(r"^\d+ (\d+) \w sizeof_struct_(\w+)$", out, re.M)}
+        res.setdefault("sizeof", {})[name] = sizeof
+        entry = {}
+        for variant, app in (("app", objs[1]), ("baseline", objs[2])):
+            exe = os.path.join(d, f"size_{variant}-{name}.elf")
+            mp = exe[:-4] + ".map"
+            r = run([tools["lld"], "-flavor", "gnu", "--gc-sections", "-e", "main", f"-Map={mp}", "-o", exe,
+                     app, objs[0], lib], quiet=True, check=False)
+            if r.returncode != 0:
+                why = f"rust-lld failed ({r.stderr.strip().splitlines()[-1][:300] if r.stderr.strip() else '?'})"
+                log(f"size arm: not measured: {why}")
+                return {"measured": False, "reason": why}
+            items = parse_lld_map(mp, os.path.basename(lib))
+            tot = {"text": 0, "rodata": 0, "data": 0, "bss": 0, "eh": 0}
+            builtins = {"text": 0, "rodata": 0, "data": 0, "bss": 0, "eh": 0}
+            for cls, sec, size, member in items:
+                if member.startswith("compiler_builtins-"):
+                    builtins[cls] += size
+                else:
+                    tot[cls] += size
+            entry[variant] = tot
+            entry[variant + "_builtins"] = builtins
+            if variant == "app":
+                dem = demangle([section_symbol(i[1]) for i in items])
+                funcs, bfuncs = {}, {}
+                for (cls, sec, size, member), dn in zip(items, dem):
+                    if cls != "text":
+                        continue
+                    dn = re.sub(r"\[[0-9a-f]{16}\]", "", dn)
+                    tgt = bfuncs if member.startswith("compiler_builtins-") else funcs
+                    tgt[dn] = tgt.get(dn, 0) + size
+                entry["functions"] = sorted(funcs.items(), key=lambda kv: -kv[1])
+                entry["builtin_functions"] = sorted(bfuncs.items(), key=lambda kv: -kv[1])
+        res["configs"][name] = entry
+        t, b = entry["app"], entry["app_builtins"]
+        log(f"size arm {name}: .text {t['text']} B (+{b['text']} B compiler_builtins), .rodata {t['rodata']} B, "
+            f".data {t['data']} B, .bss {t['bss']} B (baseline without calls: "
+            f"{sum(entry['baseline'][k] + entry['baseline_builtins'][k] for k in ('text', 'rodata'))} B)")
+    return res
+
+
 def size_stage(args, libs):
     res = {"configs": {}, "sizeof": {}, "undefined": {}}
     port = [args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Os", "-ffunction-sections",
@@ -304,6 +481,7 @@ def size_stage(args, libs):
         nm = run(["nm", "-u", "-A", lib], quiet=True, check=False).stdout
         undef = sorted({ln.rsplit(None, 1)[-1] for ln in nm.splitlines() if ":mbox-" in ln})
         res["undefined"][name] = undef
+    res["arm"] = arm_size(args)
     return res
 
 
