@@ -656,9 +656,12 @@ def main():
         "tx_done_drains_one": "the draining tx_done alone (split of the line above)",
         "submit_blocking+tx_done": "blocking submit (waiter on the stack) on an idle channel + its ACK",
     }
-    w(table(["case", "what one op is", "ns/op (fastest)"],
-            [[f"`{c['case']}`", desc.get(c["case"], ""), f"{c['ns_per_op']:.1f} ({c['min_ns']:.1f})"]
-             for c in rust["cases"]]))
+    if rust.get("error"):
+        w(f"**Not measured in this run**: {rust['error']}")
+    else:
+        w(table(["case", "what one op is", "ns/op (fastest)"],
+                [[f"`{c['case']}`", desc.get(c["case"], ""), f"{c['ns_per_op']:.1f} ({c['min_ns']:.1f})"]
+                 for c in rust["cases"]]))
     w("")
 
     # ------------------------------------------------------------------

@@ -298,7 +298,7 @@ def arm_tools(args):
         ["clang"] + [f"clang-{v}" for v in range(21, 12, -1)]
     clang = next((shutil.which(n) for n in names if shutil.which(n)), None)
     if not clang:
-        return None, "no clang to compile the C side for Arm (there is no arm-none-eabi-gcc either; apt-get install clang)"
+        return None, "no clang to compile the C side for Arm (apt-get install clang)"
     r = subprocess.run([clang, "-print-resource-dir"], text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     res_inc = os.path.join(r.stdout.strip(), "include")
     if r.returncode != 0 or not os.path.exists(os.path.join(res_inc, "stdint.h")):
@@ -748,7 +748,15 @@ def fifo_stage(args, progs):
 def rust_stage(args):
     log("rust: cargo bench --bench state_machine --features host-port")
     r = run([args.cargo, "bench", "-q", "--bench", "state_machine", "--features", "host-port",
-             "--target-dir", TARGET_DIR])
+             "--target-dir", TARGET_DIR], check=False)
+    if r.returncode != 0:
+        # Not fatal: the other stages' numbers still make the report, which
+        # says why this section is missing.
+        errs = [ln.strip() for ln in r.stderr.splitlines() if ln.startswith("error")]
+        why = (f"`cargo bench` exited {r.returncode}: " + (errs[0] if errs else "see its output"))
+        sys.stderr.write(r.stderr[-3000:])
+        log(f"rust: not run: {why}")
+        return {"cases": [], "sizes": {}, "error": why}
     cases = []
     sizes = {}
     for line in r.stdout.splitlines():
