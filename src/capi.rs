@@ -76,9 +76,14 @@ impl ChanEnv for OpsEnv {
             // flight not always the last one sent), then it is restored.
             unsafe {
                 let sent = (*self.chan).txtoken;
-                (*self.chan).txtoken = token;
-                f(self.chan);
-                (*self.chan).txtoken = sent;
+                if sent == token {
+                    // Depth 1: always the message last sent.
+                    f(self.chan);
+                } else {
+                    (*self.chan).txtoken = token;
+                    f(self.chan);
+                    (*self.chan).txtoken = sent;
+                }
             }
         }
     }
@@ -182,9 +187,13 @@ unsafe extern "C" fn on_timer(arg: usize) {
 ///
 /// # Safety
 /// `chan` valid; lock held.
+#[inline]
 unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize> {
     // SAFETY: per the contract.
     let table = unsafe { &(*chan).clients };
+    if table[0].owner.is_null() {
+        return None;
+    }
     table.iter().take_while(|c| !c.owner.is_null()).position(|c| c.owner == owner)
 }
 
@@ -590,13 +599,9 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
-        let r = st.submit_nb_client(&mut env, msg, client);
-        if st.has_completion() {
-            drop(cs);
-            // SAFETY: chan valid; lock not held.
-            unsafe { drain(chan, false) };
-        }
-        return r;
+        // A submission ends no message (an immediate send error is
+        // refused, not accepted), so there is nothing to hand out here.
+        return st.submit_nb_client(&mut env, msg, client);
     }
     // Blocking: mbox_send() (the channel's timeout) or a timeout > 0.
     if os::in_interrupt() {

@@ -498,6 +498,7 @@ impl ChanState {
     }
 
     /// No slot is free: a new message has to queue.
+    #[inline]
     pub fn is_busy(&self) -> bool {
         self.nslots >= self.depth
     }
@@ -569,42 +570,56 @@ impl ChanState {
         s
     }
 
-    /// Physical index of the `i`-th used slot (0 = oldest).
+    /// Physical index of the `i`-th used slot (0 = oldest) of a channel
+    /// with external slots.
+    #[inline]
     fn phys(&self, i: usize) -> usize {
-        (self.sl_head as usize + i) % self.depth as usize
+        let p = self.sl_head as usize + i;
+        let d = self.depth as usize;
+        if p >= d {
+            p - d
+        } else {
+            p
+        }
     }
 
+    // Depth 1 (the common case, no `ext`) takes the embedded slot without
+    // any index arithmetic: these run several times per message.
+    #[inline]
     fn slot_ref(&self, i: usize) -> &TxSlot {
-        let p = self.phys(i);
         if self.ext.is_null() {
-            &self.slot0
-        } else {
-            // SAFETY: ext holds `depth` slots (set_txdepth) and p < depth.
-            unsafe { &*self.ext.add(p) }
+            return &self.slot0;
         }
+        // SAFETY: ext holds `depth` slots (set_txdepth) and phys < depth
+        // (i < nslots <= depth, sl_head < depth).
+        unsafe { &*self.ext.add(self.phys(i)) }
     }
 
+    #[inline]
     fn slot(&mut self, i: usize) -> &mut TxSlot {
-        let p = self.phys(i);
         if self.ext.is_null() {
-            &mut self.slot0
-        } else {
-            // SAFETY: as in slot_ref; `&mut self` makes this the only
-            // reference to the slot.
-            unsafe { &mut *self.ext.add(p) }
+            return &mut self.slot0;
         }
+        // SAFETY: as in slot_ref; `&mut self` makes this the only
+        // reference to the slot.
+        unsafe { &mut *self.ext.add(self.phys(i)) }
     }
 
     /// Logical index of the oldest InFlight slot.
+    #[inline]
     fn oldest_inflight(&self) -> Option<usize> {
         if self.inflight == 0 {
             return None;
         }
-        (0..self.nslots as usize).find(|&i| self.slot_ref(i).state == SLOT_INFLIGHT)
+        if self.slot_ref(0).state == SLOT_INFLIGHT {
+            return Some(0);
+        }
+        (1..self.nslots as usize).find(|&i| self.slot_ref(i).state == SLOT_INFLIGHT)
     }
 
     /// The message `token` is in flight from now until `deadline`. The
     /// caller re-arms the watchdog afterwards ([`ChanState::rearm`]).
+    #[inline]
     fn push_slot(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: *mut Waiter, client: usize) {
         debug_assert!(self.nslots < self.depth);
         let i = self.nslots as usize;
@@ -632,6 +647,7 @@ impl ChanState {
     }
 
     /// Frees the oldest slots that are Done and owe no callback.
+    #[inline]
     fn reap(&mut self) {
         while self.nslots > 0 {
             let s = self.slot_ref(0);
@@ -642,9 +658,11 @@ impl ChanState {
         }
     }
 
+    #[inline]
     fn pop_slot(&mut self) {
-        *self.slot(0) = TxSlot::EMPTY;
-        self.sl_head = ((self.sl_head as usize + 1) % self.depth as usize) as u8;
+        // Only the state matters in a free slot (push writes all of it).
+        self.slot(0).state = 0;
+        self.sl_head = self.phys(1) as u8;
         self.nslots -= 1;
     }
 
@@ -657,13 +675,17 @@ impl ChanState {
             env.disarm();
             return;
         }
-        let mut due = FOREVER;
-        for i in 0..self.nslots as usize {
-            let s = self.slot_ref(i);
-            if s.state == SLOT_INFLIGHT && s.deadline < due {
-                due = s.deadline;
-            }
-        }
+        let mut due = if self.ext.is_null() {
+            // Depth 1: the one slot is the one in flight.
+            self.slot0.deadline
+        } else {
+            (0..self.nslots as usize)
+                .map(|i| self.slot_ref(i))
+                .filter(|s| s.state == SLOT_INFLIGHT)
+                .map(|s| s.deadline)
+                .min()
+                .unwrap_or(FOREVER)
+        };
         if self.method == TxDoneMethod::Poll as u8 {
             due = due.min(now.saturating_add(self.poll_period));
         }
@@ -783,13 +805,21 @@ impl ChanState {
         let s = self.slot(i);
         s.state = SLOT_DONE;
         s.result = result;
+        let owes_callback = s.client != 0;
         let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
         if !w.is_null() {
             // SAFETY: a non-null slot waiter is alive until Done (the
             // submit_blocking contract); it was cleared from the slot above.
             unsafe { Self::end_waiter(env, w, result) };
         }
-        self.reap();
+        if i == 0 && !owes_callback {
+            // The oldest slot ended and owes nothing: free it, and any
+            // ended ones behind it.
+            self.pop_slot();
+            if !self.ext.is_null() {
+                self.reap();
+            }
+        }
     }
 
     /// # Safety
@@ -866,6 +896,11 @@ impl ChanState {
 
     /// After slots were freed: start what waits, re-arm the watchdog.
     fn advance(&mut self, env: &mut impl ChanEnv) {
+        if self.inflight == 0 && self.queued() == 0 {
+            // Nothing to start, nothing to time: no clock reading needed.
+            env.disarm();
+            return;
+        }
         // One clock reading serves the whole pass (sends are short).
         let now = env.now();
         if self.is_live() {
@@ -1039,6 +1074,7 @@ impl ChanState {
     }
 
     /// True when [`ChanState::take_completion`] has something to hand out.
+    #[inline]
     pub fn has_completion(&self) -> bool {
         (self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty())
     }
