@@ -100,6 +100,7 @@ run: $(BUILD)/demo
 test-rust:
 	@bash tools/ensure_deps.sh
 	$(CARGO) test -q --features host-port
+	$(CARGO) check -q --benches --features host-port
 
 test-c: $(CTEST_BIN)
 	$(PYTHON) tools/run_ctests.py $(CTEST_BIN)

@@ -72,7 +72,7 @@ impl ChanEnv for Env {
         self.armed = 0;
     }
     #[inline(never)]
-    fn wake(&mut self, w: &mut Waiter) {
+    fn wake(&mut self, w: *mut Waiter) {
         black_box(w);
     }
     #[inline(never)]
