@@ -10,10 +10,13 @@
 //! - [`Channel`]: an initialised channel, either owned (initialised here,
 //!   de-initialised on drop) or adopted from a lower half that initialised
 //!   it (PL320: [`Device::channel`]);
-//! - [`Sender`] and [`Receiver`]: borrowed from a TX or RX [`Channel`], so
-//!   neither can outlive it, and [`Channel::deinit`] (which takes the
-//!   channel by value) cannot run while one exists;
-//! - [`Error`], [`Result`], [`Direction`], [`Timeout`].
+//! - [`Sender`], [`TxClient`] (a sender with a TX-done callback) and
+//!   [`Receiver`] (up to four per RX channel): borrowed from a TX or RX
+//!   [`Channel`], so none can outlive it, and [`Channel::deinit`] (which
+//!   takes the channel by value) cannot run while one exists;
+//! - [`Requester`]: request/response over a TX and an RX channel (the
+//!   `mbox_rr_*` helper), in [`RrStorage`];
+//! - [`Error`], [`Result`], [`Direction`], [`Timeout`], [`TxDoneMethod`].
 //!
 //! # Example
 //!
@@ -89,6 +92,19 @@
 //! let mut receiver = rx.receiver().unwrap();
 //! drop(rx); // error: cannot move out of `rx` while borrowed
 //! receiver.unregister().unwrap();
+//! ```
+//!
+//! ... and for a [`TxClient`] or a [`Requester`]:
+//!
+//! ```compile_fail,E0505
+//! # use mbox::api::{Channel, Direction, Result};
+//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+//! # let dev = Loopback::new(16).device();
+//! fn done(_r: Result<()>) {}
+//! let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64)).unwrap();
+//! let client = tx.tx_client(&done).unwrap();
+//! tx.deinit().unwrap(); // error: cannot move out of `tx` while borrowed
+//! client.try_send(b"late").unwrap();
 //! ```
 //!
 //! A callback must be `'static`: a closure that borrows a local is refused.
@@ -172,12 +188,32 @@
 //!   therefore `&'static F` with `F: Fn(Result<&[u8]>) + Sync` (a `fn`
 //!   item or a `static` works: `receiver.register(&on_message)`). The
 //!   received bytes are lent only for the call.
-//! - **Threads.** [`Channel`], [`Sender`] and [`Device`] are `Send` and
-//!   `Sync`: every operation is a C entry point that takes the port's
-//!   critical section, and several senders (threads) on one channel each
-//!   get their own result (`docs/concurrency.md`). A [`Receiver`] is a
-//!   shared borrow of its channel (so `Send` and `Sync` too); the methods
-//!   that change its registration take `&mut self`.
+//! - **Threads.** [`Channel`], [`Sender`], [`TxClient`], [`Requester`]
+//!   and [`Device`] are `Send` and `Sync`: every operation is a C entry
+//!   point that takes the port's critical section, and several senders
+//!   (threads) on one channel each get their own result
+//!   (`docs/concurrency.md`). A [`Receiver`] is a shared borrow of its
+//!   channel (so `Send` and `Sync` too); the methods that change its
+//!   registration take `&mut self`.
+//! - **Client identities.** The C side keys a receiver's RX callback and
+//!   a sender's TX-done callback on the address of its `mbox_receiver_s`
+//!   or `mbox_sender_s`. Those live in one of the `MBOX_MAX_CLIENTS`
+//!   client slots inside the [`Channel`] handle, which the [`Receiver`] or
+//!   [`TxClient`] borrows, so the address stays the same from register to
+//!   unregister. A forgotten client keeps its slot for the life of the
+//!   handle (so no later client inherits its registration); the C side
+//!   never dereferences an identity after a call, so a stale one is
+//!   harmless.
+//! - **Request/response storage.** The C helper keeps pointers to its
+//!   `mbox_rr_s`, sender and receiver, and a reception that started
+//!   before `mbox_rr_deinit()` may still read the helper afterwards (on
+//!   another CPU). So [`RrStorage`] is `'static` and consumed by the
+//!   [`Requester`]; the `Requester` borrows both channels.
+//! - **Deinit from a callback.** A callback can only reach `'static`
+//!   handles. Its [`Channel::deinit`] returns [`Error::Deadlock`] (C
+//!   refuses to wait for itself) and leaves the channel initialised over
+//!   its `'static` storage; [`Channel::scope`]'s own teardown never runs
+//!   inside a callback of its channel.
 //! - **Who may de-initialise.** A channel initialised through this API is
 //!   owned: dropping it or [`Channel::deinit`] tears it down. A channel
 //!   adopted with [`Device::channel`] belongs to the lower half that
@@ -185,17 +221,17 @@
 //!   handler keeps using it); dropping the `Channel` leaves it live, and
 //!   [`Channel::deinit`] refuses with [`Error::Perm`].
 //!
-//! # Room for the coming C extensions
+//! # The C extensions (`docs/beyond.md`)
 //!
-//! `docs/beyond.md` adds, to the C API, TX-done callbacks for
-//! non-blocking sends, `mbox_send_poll`, `mbox_chan_mtu`, several
-//! receivers per RX channel and a per-channel TX-done method. They map to
-//! methods of these types without changing what exists: `Sender` methods
-//! (a TX-done callback would again be `&'static`; the sender that C keeps
-//! with a queued message would be a `Sender` pinned for the channel's
-//! life), [`Channel::mtu`] asking the C side instead of the device,
-//! [`Channel::receiver`] handing out up to `MBOX_MAX_RXCLIENTS` receivers
-//! instead of one, and a `Channel` method for the TX-done method.
+//! | C | here |
+//! |---|---|
+//! | `mbox_register_txdone` | [`Channel::tx_client`], [`TxClient::try_send`] |
+//! | `mbox_dev_s::txdepth`, `mbox_chan_txdepth` | [`Channel::txdepth`], [`tx_buffer_size`] |
+//! | `mbox_rr_init/request/deinit` | [`Requester`] |
+//! | several receivers | [`Channel::receiver`] (up to 4) |
+//! | `mbox_chan_mtu`, `mbox_dev_max_chans` | [`Channel::mtu`], [`Device::max_chans`] |
+//! | `mbox_chan_set_txdone`, `mbox_client_txdone` | [`Channel::set_txdone`], [`Sender::client_txdone`] |
+//! | `mbox_send_poll` | [`Sender::send_poll`] |
 
 #![warn(missing_docs)]
 
@@ -204,12 +240,16 @@ use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::capi;
 use crate::errno;
 use crate::os::Critical;
-use crate::types::{clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s};
+use crate::rr::{mbox_rr_deinit, mbox_rr_init, mbox_rr_request, mbox_rr_s, mbox_rr_tag_t};
+use crate::types::{
+    clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s, mbox_txdone_method_e,
+    MBOX_MAX_CLIENTS, MBOX_TXSLOT_SIZE,
+};
 
 #[cfg(feature = "trace")]
 pub use crate::types::mbox_stats_s as Stats;
@@ -231,7 +271,8 @@ mod tests;
 pub enum Error {
     /// `EINVAL`: wrong direction, uninitialised channel, bad arguments.
     Invalid,
-    /// `EBUSY`: channel already initialised; receiver already taken.
+    /// `EBUSY`: channel already initialised; TX-done method changed while
+    /// messages are in flight; a request with the same tag is pending.
     Busy,
     /// `ENOBUFS`: the queue of a non-blocking send is full.
     NoBufs,
@@ -254,6 +295,12 @@ pub enum Error {
     NoDev,
     /// `ENOMEM`: out of memory (a port's wait object or timer).
     NoMem,
+    /// `ENOSPC`: no room for another client on the channel
+    /// (`MBOX_MAX_CLIENTS` receivers or TX-done senders).
+    NoSpace,
+    /// `EDEADLK`: the call would wait for itself (de-initialising a
+    /// channel from one of its own callbacks).
+    Deadlock,
     /// Any other errno value (positive), e.g. a lower half's own error.
     Other(i32),
 }
@@ -276,6 +323,8 @@ impl Error {
             errno::EAGAIN => Error::Again,
             errno::ENODEV => Error::NoDev,
             errno::ENOMEM => Error::NoMem,
+            errno::ENOSPC => Error::NoSpace,
+            errno::EDEADLK => Error::Deadlock,
             e => Error::Other(e),
         }
     }
@@ -296,6 +345,8 @@ impl Error {
             Error::Again => errno::EAGAIN,
             Error::NoDev => errno::ENODEV,
             Error::NoMem => errno::ENOMEM,
+            Error::NoSpace => errno::ENOSPC,
+            Error::Deadlock => errno::EDEADLK,
             Error::Other(e) => e,
         }
     }
@@ -316,6 +367,8 @@ impl fmt::Display for Error {
             Error::Again => "try again (EAGAIN)",
             Error::NoDev => "no such device (ENODEV)",
             Error::NoMem => "out of memory (ENOMEM)",
+            Error::NoSpace => "no room for another client (ENOSPC)",
+            Error::Deadlock => "would wait for itself (EDEADLK)",
             Error::Other(e) => return write!(f, "mailbox error {e}"),
         };
         f.write_str(what)
@@ -456,13 +509,27 @@ impl<'d> Device<'d> {
             unsafe { ptr::addr_of!((*chan).dir).cast::<c_int>().read() }
         };
         let dir = if dir == mbox_direction_e::MBOX_TX as c_int { Direction::Tx } else { Direction::Rx };
-        Some(Channel { raw, owned: false, dir, mtu: self.mtu(), rx_taken: AtomicBool::new(false), rx_id: rx_id(raw), _chan: PhantomData })
+        Some(Channel::new(raw, false, dir, self.mtu()))
+    }
+
+    /// The number of channels the device offers (`mbox_dev_max_chans()`).
+    ///
+    /// Errors: [`Error::NoSys`] when the lower half does not say.
+    pub fn max_chans(&self) -> Result<usize> {
+        // SAFETY: a valid device (from_raw contract); only `nchans` is read.
+        let n = unsafe { capi::mbox_dev_max_chans(self.raw.as_ptr()) };
+        check(n).map(|()| n as usize)
     }
 }
 
-fn rx_id(chan: NonNull<mbox_chan_s>) -> UnsafeCell<mbox_receiver_s> {
-    UnsafeCell::new(mbox_receiver_s { chan: chan.as_ptr(), r#priv: ptr::null_mut() })
-}
+/// The C identities (`mbox_receiver_s`, `mbox_sender_s`: the same layout,
+/// the channel first) share the client slots of a [`Channel`].
+const _: () = assert!(
+    core::mem::size_of::<mbox_receiver_s>() == core::mem::size_of::<mbox_sender_s>()
+        && core::mem::align_of::<mbox_receiver_s>() == core::mem::align_of::<mbox_sender_s>()
+        && core::mem::offset_of!(mbox_receiver_s, chan) == core::mem::offset_of!(mbox_sender_s, chan)
+        && core::mem::offset_of!(mbox_receiver_s, r#priv) == core::mem::offset_of!(mbox_sender_s, r#priv)
+);
 
 /// An initialised channel, valid for `'a`.
 ///
@@ -479,15 +546,17 @@ pub struct Channel<'a> {
     owned: bool,
     dir: Direction,
     mtu: usize,
-    /// A `Receiver` of this handle exists (the C API has one callback per
-    /// channel; taken and released under the critical section).
-    rx_taken: AtomicBool,
-    /// The C receiver of that `Receiver`. It lives here, not in the
-    /// `Receiver`, so that its address (the receiver's identity to the C
-    /// side, which may key registrations on it) stays the same from
-    /// register to unregister: the `Receiver` borrows the channel, so the
-    /// channel cannot move meanwhile. C only reads it during a call.
-    rx_id: UnsafeCell<mbox_receiver_s>,
+    /// Client slots in use (bit i: `ids[i]`), each by one [`Receiver`] or
+    /// [`TxClient`] of this handle; taken and released atomically.
+    taken: AtomicU8,
+    /// The C identities of those clients: a `mbox_receiver_s` (RX) or a
+    /// `mbox_sender_s` (TX), each `{ chan: raw, priv: NULL }` from
+    /// construction on and never written again. They live here, not in
+    /// the `Receiver` or `TxClient`, so that each client's address (its
+    /// identity to the C side, which keys registrations on it) stays the
+    /// same from register to unregister: a client borrows the channel, so
+    /// the channel cannot move meanwhile. C only reads them during a call.
+    ids: [UnsafeCell<mbox_sender_s>; MBOX_MAX_CLIENTS],
     _chan: PhantomData<&'a mut mbox_chan_s>,
 }
 
@@ -497,9 +566,9 @@ pub struct Channel<'a> {
 unsafe impl Send for Channel<'_> {}
 // SAFETY: shared use (&Channel) only makes C calls that are safe to race
 // with each other (the state machine runs under the critical section,
-// several blocked senders each get their own result); `rx_taken` is an
-// atomic changed under the critical section; `rx_id` is only handed to C
-// by the one Receiver that `rx_taken` admits, from `&mut self` methods.
+// several blocked senders each get their own result); `taken` is an
+// atomic; `ids` are never written after construction, and C only reads
+// them.
 unsafe impl Sync for Channel<'_> {}
 
 impl Channel<'static> {
@@ -541,7 +610,31 @@ impl<'a> Channel<'a> {
         // SAFETY: raw and buf are valid and exclusive (caller's contract);
         // dev is a trusted device (Device::from_raw contract).
         check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp, len) })?;
-        Ok(Channel { raw, owned: true, dir, mtu: dev.mtu(), rx_taken: AtomicBool::new(false), rx_id: rx_id(raw), _chan: PhantomData })
+        Ok(Channel::new(raw, true, dir, dev.mtu()))
+    }
+
+    fn new(raw: NonNull<mbox_chan_s>, owned: bool, dir: Direction, mtu: usize) -> Channel<'a> {
+        let id = || UnsafeCell::new(mbox_sender_s { chan: raw.as_ptr(), r#priv: ptr::null_mut() });
+        Channel { raw, owned, dir, mtu, taken: AtomicU8::new(0), ids: core::array::from_fn(|_| id()), _chan: PhantomData }
+    }
+
+    /// Takes a free client slot: [`Error::NoSpace`] when all
+    /// `MBOX_MAX_CLIENTS` are in use by this handle's clients.
+    fn take_slot(&self) -> Result<u8> {
+        let all = (1u8 << MBOX_MAX_CLIENTS) - 1;
+        self.taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| if t & all == all { None } else { Some(t | (t + 1)) })
+            .map(|t| (!t).trailing_zeros() as u8)
+            .map_err(|_| Error::NoSpace)
+    }
+
+    fn free_slot(&self, slot: u8) {
+        self.taken.fetch_and(!(1u8 << slot), Ordering::AcqRel);
+    }
+
+    /// The C identity of a client slot.
+    fn id(&self, slot: u8) -> *mut mbox_sender_s {
+        self.ids[usize::from(slot)].get()
     }
 
     /// Initialises a channel over borrowed storage (a stack channel), runs
@@ -580,9 +673,72 @@ impl<'a> Channel<'a> {
         ch.deinit().map(|()| r)
     }
 
-    /// The largest message, in bytes, that a send accepts.
+    /// The largest message, in bytes, that a send accepts
+    /// (`mbox_chan_mtu()`; the device's MTU once the channel is no longer
+    /// initialised, e.g. an adopted one its lower half tore down).
     pub fn mtu(&self) -> usize {
-        self.mtu
+        // SAFETY: a valid channel for 'a; the call only reads its state.
+        match unsafe { capi::mbox_chan_mtu(self.raw.as_ptr()) } {
+            m if m > 0 => m as usize,
+            _ => self.mtu,
+        }
+    }
+
+    /// How many messages this TX channel keeps in flight at once
+    /// (`mbox_chan_txdepth()`: the controller's `txdepth`, at least 1).
+    /// A deeper channel's buffer must hold [`tx_buffer_size`] bytes.
+    ///
+    /// ```
+    /// # use mbox::api::{tx_buffer_size, Channel, Direction, Error};
+    /// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+    /// let dev = Loopback::with_depth(16, 4).device(); // a 4-deep FIFO
+    /// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(tx_buffer_size(4, 64)))?;
+    /// assert_eq!(tx.txdepth(), Ok(4));
+    /// let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16))?;
+    /// assert_eq!(rx.txdepth(), Err(Error::Invalid));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::Invalid`] for an RX channel or one that is no
+    /// longer initialised.
+    pub fn txdepth(&self) -> Result<usize> {
+        // SAFETY: a valid channel for 'a; the call only reads its state.
+        let d = unsafe { capi::mbox_chan_txdepth(self.raw.as_ptr()) };
+        check(d).map(|()| d as usize)
+    }
+
+    /// Chooses how this TX channel learns that a transfer is done
+    /// (`mbox_chan_set_txdone()`); see [`TxDoneMethod`]. Timeouts work
+    /// the same in every mode.
+    ///
+    /// ```
+    /// # use mbox::api::{Channel, Direction, Error, TxDoneMethod};
+    /// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+    /// # let dev = Loopback::new(16).device();
+    /// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64))?;
+    /// // Poll the lower half's `txacked` every 2 ticks instead of its IRQ.
+    /// tx.set_txdone(TxDoneMethod::Poll(2))?;
+    /// tx.sender()?.send(b"polled")?;
+    /// assert_eq!(tx.set_txdone(TxDoneMethod::Poll(0)), Err(Error::Invalid));
+    /// tx.set_txdone(TxDoneMethod::Irq)?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::Invalid`] for an RX or uninitialised channel, or
+    /// `Poll(0)`; [`Error::NoSys`] for `Poll` when the lower half has no
+    /// `txacked`; [`Error::Busy`] while messages are in flight or queued
+    /// (nothing changes).
+    pub fn set_txdone(&self, method: TxDoneMethod) -> Result<()> {
+        let (m, period) = match method {
+            TxDoneMethod::Irq => (mbox_txdone_method_e::MBOX_TXDONE_IRQ, 0),
+            TxDoneMethod::Poll(n) => (mbox_txdone_method_e::MBOX_TXDONE_POLL, n),
+            TxDoneMethod::Ack => (mbox_txdone_method_e::MBOX_TXDONE_ACK, 0),
+        };
+        // Ticks(0) is 0, which C refuses for POLL; large values are clamped
+        // below MBOX_WAIT_FOREVER.
+        let period = Timeout::Ticks(period).to_clock();
+        // SAFETY: a valid channel for 'a; the C side checks the rest.
+        check(unsafe { capi::mbox_chan_set_txdone(self.raw.as_ptr(), m as c_int, period) })
     }
 
     /// The channel's direction.
@@ -620,32 +776,120 @@ impl<'a> Channel<'a> {
         Ok(Sender { chan: self.raw, _chan: PhantomData })
     }
 
-    /// The receiver of this RX channel; [`Error::Invalid`] on a TX
-    /// channel, [`Error::Busy`] while another `Receiver` of this
-    /// `Channel` exists (the C API has one callback per channel; C code
-    /// or another handle of the same channel that registers one replaces
-    /// it).
+    /// A receiver of this RX channel. Up to `MBOX_MAX_CLIENTS` (4)
+    /// receivers may be registered on one channel; each gets every
+    /// message, in registration order (the C fan-out, docs/beyond.md §4).
+    ///
+    /// ```
+    /// # use mbox::api::{Channel, Direction, Result};
+    /// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+    /// # use core::sync::atomic::{AtomicUsize, Ordering};
+    /// static LOGGED: AtomicUsize = AtomicUsize::new(0);
+    /// static HANDLED: AtomicUsize = AtomicUsize::new(0);
+    /// fn logger(m: Result<&[u8]>) { LOGGED.fetch_add(m.map_or(0, |d| d.len()), Ordering::SeqCst); }
+    /// fn handler(m: Result<&[u8]>) { HANDLED.fetch_add(m.map_or(0, |d| d.len()), Ordering::SeqCst); }
+    /// # let dev = Loopback::new(16).device();
+    /// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64))?;
+    /// let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16))?;
+    /// let (mut a, mut b) = (rx.receiver()?, rx.receiver()?);
+    /// a.register(&logger)?;
+    /// b.register(&handler)?;
+    /// tx.sender()?.send(b"to both")?;
+    /// assert_eq!((LOGGED.load(Ordering::SeqCst), HANDLED.load(Ordering::SeqCst)), (7, 7));
+    /// # Ok::<(), mbox::api::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::Invalid`] on a TX channel; [`Error::NoSpace`]
+    /// while 4 `Receiver`s of this `Channel` exist. (Receivers registered
+    /// by C code or through another handle count too: then
+    /// [`Receiver::register`] fails with [`Error::NoSpace`].)
     pub fn receiver(&self) -> Result<Receiver<'_>> {
         if self.dir != Direction::Rx {
             return Err(Error::Invalid);
         }
-        let _cs = Critical::enter();
-        if self.rx_taken.load(Ordering::Relaxed) {
-            return Err(Error::Busy);
+        let slot = self.take_slot()?;
+        Ok(Receiver { chan: self, slot, registered: false })
+    }
+
+    /// A sender with a TX-done callback (`mbox_register_txdone()`): every
+    /// message that [`TxClient::try_send`] accepts ends with exactly one
+    /// call `callback(result)`: `Ok(())` (ACKed), [`Error::TimedOut`],
+    /// the lower half's send error, or [`Error::Cancelled`] (channel
+    /// de-initialised; see [`TxClient::keep_registered`]). The callback
+    /// runs outside the critical section, in the context that ended the
+    /// message (the lower half's interrupt handler, the watchdog, or a
+    /// task), one at a time and in submission order for the channel; it
+    /// must not block. Like RX callbacks it is `&'static F` with `F: Sync`
+    /// (the C side keeps it and may call it on another CPU).
+    ///
+    /// Dropping the `TxClient` removes the callback: messages still
+    /// queued or in flight then end without a call.
+    ///
+    /// ```
+    /// # use mbox::api::{Channel, Direction, Result};
+    /// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+    /// use core::sync::atomic::{AtomicUsize, Ordering};
+    /// static DONE: AtomicUsize = AtomicUsize::new(0);
+    /// fn on_done(r: Result<()>) {
+    ///     if r.is_ok() {
+    ///         DONE.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// }
+    /// # let dev = Loopback::new(16).device();
+    /// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64))?;
+    /// let client = tx.tx_client(&on_done)?;
+    /// client.try_send(b"one")?; // returns at once
+    /// client.try_send(b"two")?; // queued behind it
+    /// # let t0 = std::time::Instant::now();
+    /// # while DONE.load(Ordering::SeqCst) < 2 && t0.elapsed().as_secs() < 5 {
+    /// #     std::thread::yield_now();
+    /// # }
+    /// // ... later, from the ACK interrupt:
+    /// assert_eq!(DONE.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), mbox::api::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::Invalid`] on an RX or uninitialised channel;
+    /// [`Error::NoSpace`] when 4 senders (of this handle, or of C code)
+    /// have a TX-done callback on the channel.
+    pub fn tx_client<F>(&self, callback: &'static F) -> Result<TxClient<'_>>
+    where
+        F: Fn(Result<()>) + Sync + 'static,
+    {
+        if self.dir != Direction::Tx {
+            return Err(Error::Invalid);
         }
-        self.rx_taken.store(true, Ordering::Relaxed);
-        Ok(Receiver { chan: self, registered: false })
+        let slot = self.take_slot()?;
+        let arg = callback as *const F as *mut c_void;
+        // SAFETY: the slot's sender names this channel (valid for 'a) and is
+        // ours alone until freed; the trampoline is instantiated for F, and
+        // arg is a &'static F, valid for ever and shareable with the
+        // interrupt context (F: Sync).
+        let r = check(unsafe { capi::mbox_register_txdone(self.id(slot), Some(txdone_trampoline::<F>), arg) });
+        match r {
+            Ok(()) => Ok(TxClient { chan: self, slot }),
+            Err(e) => {
+                self.free_slot(slot);
+                Err(e)
+            }
+        }
     }
 
     /// De-initialises the channel (`mbox_chan_deinit()`): messages still
-    /// queued or in flight end with [`Error::Cancelled`], and no callback
-    /// of this channel runs after it returns. Taking the channel by value
-    /// means no `Sender` or `Receiver` can still be alive.
+    /// queued or in flight end with [`Error::Cancelled`] (TX-done
+    /// callbacks still registered get it before this returns), and no
+    /// callback of this channel runs after it returns. Taking the channel
+    /// by value means no `Sender`, `Receiver`, `TxClient` or `Requester`
+    /// can still be alive.
     ///
     /// Errors: [`Error::Perm`] for an adopted channel (it belongs to its
-    /// lower half; it stays initialised) or from interrupt context; the
-    /// lower half's `shutdown` error (the channel is de-initialised all
-    /// the same).
+    /// lower half; it stays initialised) or from interrupt context;
+    /// [`Error::Deadlock`] from one of this channel's own callbacks running
+    /// in task context (tearing down would wait for that very callback:
+    /// the channel stays initialised, and since its storage is `'static`
+    /// (a callback cannot hold a [`Channel::scope`] channel) it is only
+    /// leaked); the lower half's `shutdown` error (the channel is
+    /// de-initialised all the same).
     pub fn deinit(self) -> Result<()> {
         let this = core::mem::ManuallyDrop::new(self);
         if !this.owned {
@@ -734,6 +978,149 @@ impl Sender<'_> {
     pub fn try_send(&self, data: &[u8]) -> Result<()> {
         self.send_timeout(data, Timeout::NonBlocking)
     }
+
+    /// Sends `data` and busy-polls the lower half's `txacked` for its ACK
+    /// at most `spins` times, never sleeping (`mbox_send_poll()`): for
+    /// interrupt context and code that runs before the scheduler. The
+    /// message waits its turn behind those queued before it.
+    ///
+    /// ```
+    /// # use mbox::api::{Channel, Direction, Error};
+    /// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+    /// # let lower = Loopback::new(16);
+    /// # let dev = lower.device();
+    /// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64))?;
+    /// let s = tx.sender()?;
+    /// s.send_poll(b"early boot", u32::MAX)?; // bounded by the channel timeout too
+    /// lower.set_ack_delay_ms(-1); // the remote never answers
+    /// assert_eq!(s.send_poll(b"lost", 100), Err(Error::TimedOut));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::TimedOut`] (spins spent, or the channel timeout
+    /// passed; the message is taken back), [`Error::Cancelled`], the lower
+    /// half's send error, [`Error::MsgSize`], [`Error::Invalid`] for 0
+    /// spins or an uninitialised channel, [`Error::NoSys`] when the lower
+    /// half has no `txacked`, [`Error::Perm`] in [`TxDoneMethod::Ack`]
+    /// mode.
+    pub fn send_poll(&self, data: &[u8], spins: u32) -> Result<()> {
+        let mut s = self.raw();
+        // SAFETY: as in send().
+        check(unsafe { capi::mbox_send_poll(&mut s, data.as_ptr().cast(), data.len(), spins) })
+    }
+
+    /// Reports the end of the oldest message in flight on the channel
+    /// ([`TxDoneMethod::Ack`] mode: the client knows, e.g. from the
+    /// remote's reply, that it was taken; `mbox_client_txdone()`).
+    /// `result` becomes that message's result: its blocked sender returns
+    /// it, its TX-done callback gets it. Allowed in interrupt context.
+    ///
+    /// Errors: [`Error::NoEnt`] when nothing is in flight, [`Error::Perm`]
+    /// in another mode, [`Error::Invalid`] for an uninitialised channel.
+    pub fn client_txdone(&self, result: Result<()>) -> Result<()> {
+        let code = match result {
+            Ok(()) => 0,
+            Err(e) => -e.errno().wrapping_abs(),
+        };
+        let mut s = self.raw();
+        // SAFETY: s names a live channel (borrowed for 'c).
+        check(unsafe { capi::mbox_client_txdone(&mut s, code) })
+    }
+}
+
+/// How a TX channel learns that a transfer is done
+/// ([`Channel::set_txdone`], Linux `TXDONE_BY_*`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TxDoneMethod {
+    /// The lower half reports each ACK from its interrupt (the default).
+    Irq,
+    /// The framework polls the lower half's `txacked` every this many
+    /// ticks (not 0), from the channel's watchdog; the lower half's own
+    /// reports are refused.
+    Poll(u32),
+    /// The client reports completion with [`Sender::client_txdone`]; the
+    /// lower half's own reports are refused.
+    Ack,
+}
+
+/// Bytes of TX channel buffer for a controller of depth `depth`
+/// ([`Channel::txdepth`]) that also queues `queue_bytes` of non-blocking
+/// messages (`MBOX_TXBUF_SIZE()`: 6 bytes of header per message, 14 with
+/// a TX-done callback, plus the payload): a depth above 1 takes in-flight
+/// slots from the start of the buffer.
+pub const fn tx_buffer_size(depth: usize, queue_bytes: usize) -> usize {
+    if depth > 1 {
+        7 + depth * MBOX_TXSLOT_SIZE + queue_bytes
+    } else {
+        queue_bytes
+    }
+}
+
+/// A sender with a TX-done callback ([`Channel::tx_client`]), borrowed
+/// from its TX channel. Its C sender (its identity to the C side) lives in
+/// a client slot of the [`Channel`], at one address for as long as the
+/// callback is registered. `Send` and `Sync`: sends from several threads
+/// or interrupts are fine.
+#[derive(Debug)]
+pub struct TxClient<'c> {
+    chan: &'c Channel<'c>,
+    slot: u8,
+}
+
+impl<'c> TxClient<'c> {
+    /// Sends `data` without waiting (`mbox_ticksend(.., 0)` by this
+    /// client's C sender): at once if the channel has room in flight,
+    /// otherwise copied into its queue. `Ok` means accepted: the callback
+    /// gets the message's result later. Allowed in interrupt context.
+    ///
+    /// Errors (then no callback follows): [`Error::NoBufs`] when the queue
+    /// is full, [`Error::MsgSize`], the lower half's error for an immediate
+    /// send, [`Error::Invalid`] for an uninitialised channel.
+    pub fn try_send(&self, data: &[u8]) -> Result<()> {
+        // SAFETY: the slot's sender names this live channel (borrowed for
+        // 'c) and is registered at this address; data is valid for its
+        // length during the call (a queued message is copied).
+        check(unsafe { capi::mbox_ticksend(self.chan.id(self.slot), data.as_ptr().cast(), data.len(), 0) })
+    }
+
+    /// A plain sender on the same channel (blocking sends return their
+    /// result instead of calling back).
+    pub fn sender(&self) -> Sender<'c> {
+        Sender { chan: self.chan.raw, _chan: PhantomData }
+    }
+
+    /// The channel this client sends on.
+    pub fn channel(&self) -> &'c Channel<'c> {
+        self.chan
+    }
+
+    /// Ends this handle but leaves the callback registered until the
+    /// channel is de-initialised, so that messages still queued or in
+    /// flight then get their result (e.g. [`Error::Cancelled`]). Its
+    /// client slot stays in use for the life of the `Channel`.
+    pub fn keep_registered(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for TxClient<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the slot's sender, registered at this address by
+        // tx_client(); removing it only touches the channel's client table.
+        let _ = unsafe { capi::mbox_register_txdone(self.chan.id(self.slot), None, ptr::null_mut()) };
+        self.chan.free_slot(self.slot);
+    }
+}
+
+/// The C TX-done callback of a `&'static F`.
+unsafe extern "C" fn txdone_trampoline<F>(_sender: *mut mbox_sender_s, arg: *mut c_void, result: c_int)
+where
+    F: Fn(Result<()>) + Sync + 'static,
+{
+    // SAFETY: arg is the &'static F given to Channel::tx_client together
+    // with this instantiation of the trampoline.
+    let f = unsafe { &*(arg as *const F) };
+    f(check(result));
 }
 
 /// The receiving side of an RX [`Channel`], borrowed from it: registers
@@ -749,17 +1136,20 @@ impl Sender<'_> {
 #[derive(Debug)]
 pub struct Receiver<'c> {
     chan: &'c Channel<'c>,
+    slot: u8,
     registered: bool,
 }
 
 impl<'c> Receiver<'c> {
-    /// The C receiver (see `Channel::rx_id`).
+    /// The C receiver: this receiver's slot of the channel (see
+    /// `Channel::ids`; same layout as a `mbox_sender_s`, checked above).
     fn raw(&mut self) -> *mut mbox_receiver_s {
-        self.chan.rx_id.get()
+        self.chan.id(self.slot).cast()
     }
 
     /// Registers `callback` for every message of the channel (replacing
-    /// the previous one, `mbox_register_rxcallback()`).
+    /// this receiver's previous one, `mbox_register_rxcallback()`); the
+    /// channel's other receivers get every message too.
     ///
     /// The callback gets `Ok(bytes)` for a received message (lent for the
     /// call only) or the lower half's reception error. It runs in the
@@ -769,7 +1159,9 @@ impl<'c> Receiver<'c> {
     /// [`Sender::try_send`]). A panic in it aborts.
     ///
     /// Errors: [`Error::Invalid`] when the channel is no longer
-    /// initialised; the lower half's `setcallback` error.
+    /// initialised; [`Error::NoSpace`] when 4 other receivers (of C code,
+    /// another handle or a [`Requester`]) are registered; the lower half's
+    /// `setcallback` error.
     pub fn register<F>(&mut self, callback: &'static F) -> Result<()>
     where
         F: Fn(Result<&[u8]>) + Sync + 'static,
@@ -814,8 +1206,11 @@ impl<'c> Receiver<'c> {
 impl Drop for Receiver<'_> {
     fn drop(&mut self) {
         let _ = self.unregister();
-        let _cs = Critical::enter();
-        self.chan.rx_taken.store(false, Ordering::Relaxed);
+        if !self.registered {
+            self.chan.free_slot(self.slot);
+        }
+        // Otherwise (the lower half's setcallback refused) the slot stays
+        // taken: its identity may still be registered.
     }
 }
 
@@ -833,6 +1228,265 @@ where
         f(Ok(&[]));
     } else {
         // SAFETY: the upper half passes the received message, `size`
+        // readable bytes, valid for the duration of this call.
+        f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
+    }
+    0
+}
+
+/// Storage of a [`Requester`]: the C helper (`struct mbox_rr_s`) and the
+/// sender and receiver it keeps pointers to. It must be `'static` (on a
+/// board: `static` memory, e.g. through a `StaticCell`): the C side keeps
+/// its address while the helper is live, and the RX callback of a
+/// reception that started before [`Requester`]'s teardown may still read
+/// it afterwards, on another CPU.
+pub struct RrStorage {
+    rr: mbox_rr_s,
+    sender: mbox_sender_s,
+    receiver: mbox_receiver_s,
+    unsolicited: Option<Unsolicited>,
+}
+
+impl RrStorage {
+    /// Zeroed storage (C's `= { 0 }`), ready for a [`Requester`].
+    pub const fn new() -> RrStorage {
+        RrStorage {
+            // SAFETY: all-zero is the documented initial state of
+            // mbox_rr_s (NULL pointers, no tag function, not live).
+            rr: unsafe { core::mem::zeroed() },
+            sender: mbox_sender_s { chan: ptr::null_mut(), r#priv: ptr::null_mut() },
+            receiver: mbox_receiver_s { chan: ptr::null_mut(), r#priv: ptr::null_mut() },
+            unsolicited: None,
+        }
+    }
+}
+
+impl Default for RrStorage {
+    fn default() -> RrStorage {
+        RrStorage::new()
+    }
+}
+
+impl fmt::Debug for RrStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RrStorage").finish_non_exhaustive()
+    }
+}
+
+/// The callback of a [`Requester`] for received messages that answer no
+/// request, and for reception errors (its RX callback's context, usually
+/// an interrupt; it must not block).
+pub type Unsolicited = &'static (dyn Fn(Result<&[u8]>) + Sync);
+
+/// How a [`Requester`] finds the tag of a request and of a reply: a reply
+/// answers the pending request with the same tag. Implemented by a type
+/// of your own (the C helper takes a plain function, without an argument,
+/// so the tag function is an associated function, not a closure).
+///
+/// It runs in the requester's task (requests) and in the RX callback's
+/// context (replies, usually an interrupt), and must not block.
+pub trait Tag: 'static {
+    /// The tag of `msg`, or `None` when it carries none (a request
+    /// without one fails with [`Error::Invalid`]; such a reply is
+    /// unsolicited).
+    fn tag(msg: &[u8]) -> Option<u32>;
+}
+
+/// A request/response helper (`mbox_rr_*`, docs/beyond.md §3): requests
+/// go out on a TX channel, replies come in on an RX channel (whose
+/// receiver it registers while it lives), and each reply is matched to
+/// the request it answers, by tag ([`Requester::tagged`]) or in order
+/// ([`Requester::in_order`]). Borrows both channels; torn down
+/// (`mbox_rr_deinit()`) on drop, which ends requests still waiting with
+/// [`Error::Cancelled`]. `Send` and `Sync`: several threads may have
+/// requests pending at once.
+///
+/// ```
+/// # use mbox::api::{Channel, Direction, Requester, RrStorage, Tag, Timeout};
+/// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+/// /// The protocol's first byte is the request number.
+/// struct FirstByte;
+/// impl Tag for FirstByte {
+///     fn tag(msg: &[u8]) -> Option<u32> {
+///         msg.first().map(|&b| u32::from(b))
+///     }
+/// }
+/// # let remote = Loopback::new(16);
+/// # let dev = remote.device();
+/// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64))?;
+/// let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16))?;
+/// let storage: &'static mut RrStorage = Box::leak(Box::new(RrStorage::new()));
+/// let rr = Requester::tagged::<FirstByte>(storage, &tx, &rx, None)?;
+/// let mut reply = [0u8; 16];
+/// // The loopback remote echoes each request: the echo is its reply.
+/// let n = rr.request(&[7, 1, 2], &mut reply, Timeout::Ticks(1000))?;
+/// assert_eq!(&reply[..n], &[7, 1, 2]);
+/// drop(rr);
+/// tx.deinit()?;
+/// # Ok::<(), mbox::api::Error>(())
+/// ```
+pub struct Requester<'c> {
+    st: NonNull<RrStorage>,
+    _chans: PhantomData<&'c Channel<'c>>,
+}
+
+// SAFETY: the helper is only reached through the C entry points, which
+// take the port's critical section; mbox_rr_request may run on several
+// threads at once on one helper (each waits on a record of its own).
+unsafe impl Send for Requester<'_> {}
+// SAFETY: as for Send.
+unsafe impl Sync for Requester<'_> {}
+
+impl<'c> Requester<'c> {
+    /// A helper whose replies answer the oldest pending request (in-order
+    /// matching: by position only, so the late reply of a request that
+    /// timed out answers the next one; use [`Requester::tagged`] when
+    /// requests can time out). `unsolicited` gets every received message
+    /// that answers no request, and reception errors.
+    ///
+    /// Errors: [`Error::Invalid`] when `tx` is not a TX or `rx` not an RX
+    /// channel (or either is uninitialised); [`Error::NoSpace`] when `rx`
+    /// already has 4 receivers; the lower half's `setcallback` error. On
+    /// an error the storage stays unused but is not handed back.
+    pub fn in_order(
+        storage: &'static mut RrStorage,
+        tx: &'c Channel<'_>,
+        rx: &'c Channel<'_>,
+        unsolicited: Option<Unsolicited>,
+    ) -> Result<Requester<'c>> {
+        Requester::init(storage, tx, rx, None, unsolicited)
+    }
+
+    /// A helper whose replies answer the pending request with the same
+    /// tag ([`Tag`]); at most one request per tag may be pending. Errors
+    /// as [`Requester::in_order`].
+    pub fn tagged<T: Tag>(
+        storage: &'static mut RrStorage,
+        tx: &'c Channel<'_>,
+        rx: &'c Channel<'_>,
+        unsolicited: Option<Unsolicited>,
+    ) -> Result<Requester<'c>> {
+        Requester::init(storage, tx, rx, Some(tag_trampoline::<T>), unsolicited)
+    }
+
+    fn init(
+        storage: &'static mut RrStorage,
+        tx: &'c Channel<'_>,
+        rx: &'c Channel<'_>,
+        tag: mbox_rr_tag_t,
+        unsolicited: Option<Unsolicited>,
+    ) -> Result<Requester<'c>> {
+        storage.sender = mbox_sender_s { chan: tx.raw.as_ptr(), r#priv: ptr::null_mut() };
+        storage.receiver = mbox_receiver_s { chan: rx.raw.as_ptr(), r#priv: ptr::null_mut() };
+        storage.unsolicited = unsolicited;
+        // From here on only through this pointer (the C side keeps it).
+        let st = NonNull::from(storage).as_ptr();
+        let (cb, arg) = match unsolicited {
+            // arg: the `unsolicited` field of the 'static storage.
+            // SAFETY: st is valid; addr_of_mut creates no reference.
+            Some(_) => (Some(unsolicited_trampoline as _), unsafe { ptr::addr_of_mut!((*st).unsolicited) }.cast()),
+            None => (None, ptr::null_mut()),
+        };
+        // SAFETY: the storage is 'static and exclusively ours, so rr, the
+        // sender and the receiver outlive the helper whatever happens to
+        // this Requester; the sender and receiver name channels borrowed
+        // for 'c (the C side checks their direction and state); the tag
+        // trampoline needs no argument, and the unsolicited one gets the
+        // field that holds the &'static callback, never written again.
+        check(unsafe {
+            mbox_rr_init(
+                ptr::addr_of_mut!((*st).rr),
+                ptr::addr_of_mut!((*st).sender),
+                ptr::addr_of_mut!((*st).receiver),
+                tag,
+                cb,
+                arg,
+            )
+        })?;
+        // SAFETY: st came from a reference, so it is not null.
+        Ok(Requester { st: unsafe { NonNull::new_unchecked(st) }, _chans: PhantomData })
+    }
+
+    /// Sends `req` and waits for its reply (`mbox_rr_request()`): the
+    /// reply is copied into `resp` and its length returned. `timeout`
+    /// bounds the send and the wait together; it must wait
+    /// ([`Timeout::NonBlocking`] is [`Error::Invalid`]). Task context.
+    ///
+    /// Errors: [`Error::TimedOut`] (no reply in time; a later reply is
+    /// unsolicited), [`Error::MsgSize`] (the reply was larger than `resp`,
+    /// which holds its first bytes; or the request is larger than the
+    /// MTU), [`Error::Cancelled`] (torn down meanwhile), [`Error::Busy`]
+    /// (a request with the same tag is pending), [`Error::Invalid`] (no
+    /// tag in the request, a non-blocking timeout), [`Error::Perm`] in
+    /// interrupt context, the send's errors.
+    pub fn request(&self, req: &[u8], resp: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let mut len = 0usize;
+        let st = self.st.as_ptr();
+        // SAFETY: the helper is live (initialised by init, torn down only
+        // by Drop); req and resp are valid for their lengths, and resp is
+        // written only while this request is pending, which ends before
+        // the call returns; len is a valid output.
+        check(unsafe {
+            mbox_rr_request(
+                ptr::addr_of_mut!((*st).rr),
+                req.as_ptr().cast(),
+                req.len(),
+                resp.as_mut_ptr().cast(),
+                resp.len(),
+                &mut len,
+                timeout.to_clock(),
+            )
+        })?;
+        Ok(len)
+    }
+}
+
+impl Drop for Requester<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a live helper in 'static storage (see request()).
+        let _ = unsafe { mbox_rr_deinit(ptr::addr_of_mut!((*self.st.as_ptr()).rr)) };
+    }
+}
+
+impl fmt::Debug for Requester<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Requester").field("storage", &self.st).finish()
+    }
+}
+
+/// The C tag function of a [`Tag`] type.
+unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, tag: *mut u32) -> c_int {
+    let msg: &[u8] = if data.is_null() || size == 0 {
+        &[]
+    } else {
+        // SAFETY: the helper passes a message of `size` readable bytes,
+        // valid for the call.
+        unsafe { core::slice::from_raw_parts(data.cast(), size) }
+    };
+    match T::tag(msg) {
+        Some(t) => {
+            // SAFETY: tag is the helper's valid output.
+            unsafe { tag.write(t) };
+            0
+        }
+        None => -errno::EINVAL,
+    }
+}
+
+/// The C unsolicited callback: `arg` is the `unsolicited` field of a
+/// [`RrStorage`].
+unsafe extern "C" fn unsolicited_trampoline(ret: c_int, _chan: *mut mbox_chan_s, arg: *mut c_void, data: *mut c_void, size: usize) -> c_int {
+    // SAFETY: arg points into 'static storage whose field was set before
+    // the helper went live and is never written again.
+    let Some(f) = (unsafe { *(arg as *const Option<Unsolicited>) }) else {
+        return 0;
+    };
+    if ret < 0 {
+        f(Err(Error::from_errno(ret)));
+    } else if data.is_null() || size == 0 {
+        f(Ok(&[]));
+    } else {
+        // SAFETY: the framework passes the received message, `size`
         // readable bytes, valid for the duration of this call.
         f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
     }

@@ -4,15 +4,21 @@
 //! One device with at most one TX and one RX channel. `send` records the
 //! message and hands it to a responder thread (the "remote"), which after
 //! the configured delay delivers it to the device's RX channel
-//! (`mbox_chan_rx_data()`) and then ACKs it with its token
-//! (`mbox_chan_tx_done_token()`), both in simulated interrupt context. With
-//! a negative delay the remote stays silent (no delivery, no ACK).
+//! (`mbox_chan_rx_data()`; unless echo is off) and then ACKs it with its
+//! token (`mbox_chan_tx_done_token()`), both in simulated interrupt
+//! context. With a negative delay the remote stays silent (no delivery, no
+//! ACK). The remote's ACKs are also visible to `txacked` (for POLL mode and
+//! polling sends): it says whether the oldest message still in flight was
+//! ACKed by the remote. [`Loopback::with_depth`] declares a FIFO of several
+//! messages in flight (ACKed in order); [`Loopback::hold`] stops the remote
+//! (messages pile up in flight); [`Loopback::inject`] delivers any message
+//! to the RX channel (a reply of a request/response protocol).
 
 extern crate std;
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicI64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::boxed::Box;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -36,8 +42,12 @@ extern "C" {
 pub struct Loopback {
     dev: mbox_dev_s,
     ack_delay_ms: AtomicI64,
+    /// The remote delivers TX messages to the RX channel.
+    echo: AtomicBool,
     state: Mutex<State>,
     cond: Condvar,
+    /// Serialises deliveries to the RX channel (one `rx_msg` at a time).
+    rx_lock: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -51,8 +61,14 @@ struct State {
     rx_msg: Option<Vec<u8>>,
     /// Every message `send` was given, in order.
     sent: Vec<Vec<u8>>,
-    /// The responder is inside an `mbox_*` call with a channel pointer.
-    delivering: bool,
+    /// Contexts inside an `mbox_*` call with a channel pointer.
+    delivering: u32,
+    /// The remote takes no message while held.
+    held: bool,
+    /// Tokens handed to `send` and not yet finished (`txfinish`), oldest
+    /// first, and those of them the remote has ACKed.
+    inflight: VecDeque<u32>,
+    acked: Vec<u32>,
 }
 
 // SAFETY: `dev` is never written after new(); it holds a pointer to the
@@ -72,6 +88,8 @@ static OPS: mbox_ops_s = {
     o.shutdown = Some(shutdown);
     o.send = Some(send);
     o.recv = Some(recv);
+    o.txfinish = Some(txfinish);
+    o.txacked = Some(txacked);
     o
 };
 
@@ -79,17 +97,26 @@ impl Loopback {
     /// A new device with this MTU (leaked: it lives for the rest of the
     /// process) and its responder thread; the remote ACKs at once.
     pub fn new(mtu: usize) -> &'static Loopback {
+        Loopback::with_depth(mtu, 0)
+    }
+
+    /// A new device whose TX channel keeps up to `txdepth` messages in
+    /// flight (`mbox_dev_s::txdepth`); the remote ACKs them in FIFO order.
+    pub fn with_depth(mtu: usize, txdepth: usize) -> &'static Loopback {
         // SAFETY: all-zero is a valid mbox_dev_s (a NULL ops pointer and
         // integers); zeroes also keep fields added later at their defaults.
         let mut dev: mbox_dev_s = unsafe { core::mem::zeroed() };
         dev.ops = &OPS;
         dev.mtu = mtu;
         dev.nchans = 2;
+        dev.txdepth = txdepth;
         let lb: &'static Loopback = Box::leak(Box::new(Loopback {
             dev,
             ack_delay_ms: AtomicI64::new(0),
+            echo: AtomicBool::new(true),
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
+            rx_lock: Mutex::new(()),
         }));
         thread::spawn(move || lb.respond());
         lb
@@ -107,6 +134,57 @@ impl Loopback {
     /// message; negative: it never does (sends time out).
     pub fn set_ack_delay_ms(&self, ms: i64) {
         self.ack_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Whether the remote delivers each TX message to the RX channel
+    /// (default true). It ACKs them either way.
+    pub fn set_echo(&self, on: bool) {
+        self.echo.store(on, Ordering::SeqCst);
+    }
+
+    /// While held, the remote takes no message (they stay in flight);
+    /// releasing lets it go on in order.
+    pub fn hold(&self, on: bool) {
+        self.lock().held = on;
+        self.cond.notify_all();
+    }
+
+    /// Delivers `msg` to the RX channel, as the remote would: from a
+    /// simulated interrupt, or (`interrupt` false) from the calling task,
+    /// as a lower half's polling path. Returns `mbox_chan_rx_data()`'s
+    /// result, or -ENODEV when no RX channel is set up.
+    pub fn inject(&self, msg: &[u8], interrupt: bool) -> c_int {
+        self.deliver(msg.to_vec(), interrupt).unwrap_or(-crate::errno::ENODEV)
+    }
+
+    /// Delivers `msg` to the RX channel if one is set up.
+    fn deliver(&self, msg: Vec<u8>, interrupt: bool) -> Option<c_int> {
+        let _one = self.rx_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // The `delivering` count keeps shutdown() from returning while a
+        // channel pointer is in use here.
+        let rx = {
+            let mut st = self.lock();
+            if st.rx == 0 {
+                return None;
+            }
+            st.delivering += 1;
+            st.rx_msg = Some(msg);
+            st.rx
+        };
+        let mut ret: (usize, c_int) = (rx, 0);
+        if interrupt {
+            // SAFETY: rx is set up (shutdown waits for `delivering`); ret
+            // outlives the call.
+            unsafe { host_run_as_interrupt(rx_irq, ptr::addr_of_mut!(ret).cast()) };
+        } else {
+            // SAFETY: as above.
+            ret.1 = unsafe { mbox_chan_rx_data(rx as *mut mbox_chan_s) };
+        }
+        let mut st = self.lock();
+        st.rx_msg = None;
+        st.delivering -= 1;
+        self.cond.notify_all();
+        Some(ret.1)
     }
 
     /// Every message the upper half handed to `send`, in order.
@@ -131,8 +209,10 @@ impl Loopback {
             let (token, msg) = {
                 let mut st = self.lock();
                 loop {
-                    if let Some(m) = st.pending.pop_front() {
-                        break m;
+                    if !st.held {
+                        if let Some(m) = st.pending.pop_front() {
+                            break m;
+                        }
                     }
                     st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
@@ -142,36 +222,40 @@ impl Loopback {
                 continue;
             }
             thread::sleep(Duration::from_millis(delay as u64));
-            // Deliver to the RX channel (if one is set up), then ACK. The
-            // `delivering` flag keeps shutdown() from returning while a
-            // channel pointer is in use here.
-            let rx = {
-                let mut st = self.lock();
-                st.delivering = true;
-                if st.rx != 0 {
-                    st.rx_msg = Some(msg);
-                }
-                st.rx
-            };
-            if rx != 0 {
-                // SAFETY: rx is set up (shutdown waits for `delivering`).
-                unsafe { host_run_as_interrupt(rx_irq, rx as *mut c_void) };
+            // Deliver to the RX channel (if one is set up), then ACK: the
+            // ACK is visible to txacked and reported with its token.
+            if self.echo.load(Ordering::SeqCst) {
+                self.deliver(msg, true);
             }
-            let tx = self.lock().tx;
+            let tx = {
+                let mut st = self.lock();
+                if st.inflight.contains(&token) {
+                    st.acked.push(token);
+                }
+                if st.tx != 0 {
+                    st.delivering += 1;
+                }
+                st.tx
+            };
             if tx != 0 {
                 let mut ack = (tx as *mut mbox_chan_s, token);
-                // SAFETY: tx is set up (as above); ack outlives the call.
+                // SAFETY: tx is set up (shutdown waits for `delivering`);
+                // ack outlives the call.
                 unsafe { host_run_as_interrupt(ack_irq, ptr::addr_of_mut!(ack).cast()) };
+                self.lock().delivering -= 1;
+                self.cond.notify_all();
             }
-            self.lock().delivering = false;
-            self.cond.notify_all();
         }
     }
 }
 
 unsafe extern "C" fn rx_irq(arg: *mut c_void) {
-    // SAFETY: arg is a set-up RX channel of this device (see respond()).
-    unsafe { mbox_chan_rx_data(arg.cast()) };
+    // SAFETY: arg points to deliver()'s (channel, result) pair, whose
+    // channel is a set-up RX channel of this device.
+    unsafe {
+        let ret = &mut *(arg as *mut (usize, c_int));
+        ret.1 = mbox_chan_rx_data(ret.0 as *mut mbox_chan_s);
+    }
 }
 
 unsafe extern "C" fn ack_irq(arg: *mut c_void) {
@@ -215,7 +299,7 @@ unsafe extern "C" fn shutdown(chan: *mut mbox_chan_s) -> c_int {
     if st.rx == chan as usize {
         st.rx = 0;
     }
-    while st.delivering {
+    while st.delivering > 0 {
         st = lb.cond.wait(st).unwrap_or_else(|e| e.into_inner());
     }
     0
@@ -229,6 +313,7 @@ unsafe extern "C" fn send(chan: *mut mbox_chan_s, data: *const c_void, size: usi
     };
     let mut st = lb.lock();
     st.sent.push(msg.clone());
+    st.inflight.push_back(token);
     st.pending.push_back((token, msg));
     lb.cond.notify_all();
     0
@@ -246,6 +331,23 @@ unsafe extern "C" fn recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
         }
         None => -(EAGAIN as isize),
     }
+}
+
+unsafe extern "C" fn txfinish(chan: *mut mbox_chan_s) -> c_int {
+    // SAFETY: a live TX channel of this device; txtoken names the message
+    // that leaves flight (mbox_ops_s::txfinish).
+    let (lb, token) = unsafe { (Loopback::of(chan), (*chan).txtoken) };
+    let mut st = lb.lock();
+    st.inflight.retain(|&t| t != token);
+    st.acked.retain(|&t| t != token);
+    0
+}
+
+unsafe extern "C" fn txacked(chan: *mut mbox_chan_s) -> bool {
+    // SAFETY: a live TX channel of this device.
+    let lb = unsafe { Loopback::of(chan) };
+    let st = lb.lock();
+    st.inflight.front().is_some_and(|t| st.acked.contains(t))
 }
 
 /// A zeroed channel that lives for ever (C's `static struct mbox_chan_s

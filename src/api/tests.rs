@@ -53,6 +53,8 @@ fn errno_mapping() {
         (EAGAIN, Error::Again),
         (ENODEV, Error::NoDev),
         (ENOMEM, Error::NoMem),
+        (ENOSPC, Error::NoSpace),
+        (EDEADLK, Error::Deadlock),
     ];
     for (e, v) in all {
         assert_eq!(Error::from_errno(-e), v);
@@ -65,6 +67,8 @@ fn errno_mapping() {
     assert_eq!(check(-ETIMEDOUT), Err(Error::TimedOut));
     assert_eq!(std::format!("{}", Error::MsgSize), "message larger than the MTU (EMSGSIZE)");
     assert_eq!(std::format!("{}", Error::Other(3)), "mailbox error 3");
+    assert_eq!((ENOSPC, EDEADLK), (28, 35));
+    assert_eq!(std::format!("{}", Error::Deadlock), "would wait for itself (EDEADLK)");
 }
 
 #[test]
@@ -159,12 +163,11 @@ fn drop_cb(_m: Result<&[u8]>) {
 }
 
 #[test]
-fn receiver_unregisters_on_drop_and_is_exclusive() {
+fn receiver_unregisters_on_drop() {
     let (_lb, tx, rx) = pair(16, 64, 1000);
     let s = tx.sender().unwrap();
     {
         let mut r = rx.receiver().unwrap();
-        assert_eq!(rx.receiver().err(), Some(Error::Busy));
         r.register(&drop_cb).unwrap();
         s.send(b"one").unwrap();
         assert_eq!(DROP_N.load(Ordering::SeqCst), 1);
@@ -354,4 +357,362 @@ mod pl320 {
         assert_eq!(&GOT.lock().unwrap()[..], b"over the PL320+nb");
         assert_eq!(tx.deinit(), Err(Error::Perm), "PL320 owns its channels");
     }
+}
+
+// ---------------------------------------------------------------------
+// The issue 7 extensions through the safe API.
+// ---------------------------------------------------------------------
+
+/// Results of a TX-done callback, in call order.
+static TXD: Mutex<Vec<Result<()>>> = Mutex::new(Vec::new());
+fn txd_cb(r: Result<()>) {
+    TXD.lock().unwrap().push(r);
+}
+fn txd_len() -> usize {
+    TXD.lock().unwrap().len()
+}
+
+#[test]
+fn tx_client_results_ok_timed_out_cancelled_in_order() {
+    // 30 ticks of channel timeout (the deadline of non-blocking messages).
+    let (lb, tx, _rx) = pair(16, 128, 30);
+    let client = tx.tx_client(&txd_cb).unwrap();
+    client.try_send(b"acked").unwrap();
+    assert!(wait_until(2000, || txd_len() == 1));
+    lb.set_ack_delay_ms(-1); // a silent remote from now on
+    client.try_send(b"lost").unwrap(); // the watchdog times it out
+    assert!(wait_until(2000, || txd_len() == 2));
+    // Refused at the call: no callback.
+    assert_eq!(client.try_send(&[0; 17]), Err(Error::MsgSize));
+    // One in flight, two queued, all cancelled by deinit (in order,
+    // before deinit returns).
+    for m in [&b"c1"[..], b"c2", b"c3"] {
+        client.try_send(m).unwrap();
+    }
+    assert_eq!(txd_len(), 2, "nothing ended yet");
+    client.keep_registered();
+    tx.deinit().unwrap();
+    let got = TXD.lock().unwrap().clone();
+    assert_eq!(got, std::vec![Ok(()), Err(Error::TimedOut), Err(Error::Cancelled), Err(Error::Cancelled), Err(Error::Cancelled)]);
+}
+
+static TXD2: AtomicUsize = AtomicUsize::new(0);
+fn txd2_cb(_r: Result<()>) {
+    TXD2.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn tx_client_slots_and_unregister_on_drop() {
+    let (lb, tx, rx) = pair(16, 128, 1000);
+    assert_eq!(rx.tx_client(&txd2_cb).err(), Some(Error::Invalid));
+    let cs: Vec<_> = (0..4).map(|_| tx.tx_client(&txd2_cb).unwrap()).collect();
+    assert_eq!(tx.tx_client(&txd2_cb).err(), Some(Error::NoSpace));
+    drop(cs);
+    // A client dropped while its message waits: no call.
+    lb.set_ack_delay_ms(100);
+    let c = tx.tx_client(&txd2_cb).unwrap();
+    c.try_send(b"x").unwrap();
+    drop(c);
+    let s = tx.sender().unwrap();
+    assert_eq!(s.send(b"after"), Ok(()));
+    assert_eq!(TXD2.load(Ordering::SeqCst), 0);
+    // Registered by C code: four others leave no room on the C side.
+    let mut raw: Vec<mbox_sender_s> = (0..4).map(|_| mbox_sender_s { chan: tx.as_ptr(), r#priv: ptr::null_mut() }).collect();
+    unsafe extern "C" fn nop(_s: *mut mbox_sender_s, _a: *mut core::ffi::c_void, _r: c_int) {}
+    for r in raw.iter_mut() {
+        // SAFETY: a valid sender of a live channel; removed below.
+        assert_eq!(unsafe { capi::mbox_register_txdone(r, Some(nop), ptr::null_mut()) }, 0);
+    }
+    assert_eq!(tx.tx_client(&txd2_cb).err(), Some(Error::NoSpace));
+    for r in raw.iter_mut() {
+        // SAFETY: as above.
+        assert_eq!(unsafe { capi::mbox_register_txdone(r, None, ptr::null_mut()) }, 0);
+    }
+    let c = tx.tx_client(&txd2_cb).unwrap();
+    c.try_send(b"y").unwrap();
+    assert!(wait_until(2000, || TXD2.load(Ordering::SeqCst) == 1));
+}
+
+static DEPTH_RX: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+fn depth_rx(m: Result<&[u8]>) {
+    DEPTH_RX.lock().unwrap().push(m.unwrap().to_vec());
+}
+static DEPTH_TXD: Mutex<Vec<Result<()>>> = Mutex::new(Vec::new());
+fn depth_txd(r: Result<()>) {
+    DEPTH_TXD.lock().unwrap().push(r);
+}
+
+#[test]
+fn seed002_req1_multiple_tx_in_flight_rust() {
+    const DEPTH: usize = 4;
+    let lb = Loopback::with_depth(16, DEPTH);
+    let dev = lb.device();
+    let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(tx_buffer_size(DEPTH, 64))).unwrap();
+    let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16)).unwrap();
+    assert_eq!(tx.txdepth(), Ok(DEPTH));
+    assert_eq!(rx.txdepth(), Err(Error::Invalid));
+    let mut r = rx.receiver().unwrap();
+    r.register(&depth_rx).unwrap();
+    let client = tx.tx_client(&depth_txd).unwrap();
+    lb.hold(true); // the remote takes nothing yet
+    let msgs: Vec<Vec<u8>> = (0..6u8).map(|i| std::vec![b'm', i]).collect();
+    for m in &msgs {
+        client.try_send(m).unwrap();
+    }
+    // DEPTH messages handed to the lower half at once, the rest queued.
+    assert_eq!(lb.sent(), msgs[..DEPTH].to_vec());
+    assert!(DEPTH_TXD.lock().unwrap().is_empty());
+    lb.hold(false);
+    assert!(wait_until(3000, || DEPTH_TXD.lock().unwrap().len() == msgs.len()));
+    assert_eq!(*DEPTH_TXD.lock().unwrap(), std::vec![Ok(()); msgs.len()]);
+    assert_eq!(*DEPTH_RX.lock().unwrap(), msgs, "delivered in order");
+    assert_eq!(lb.sent(), msgs);
+
+    // Blocking senders too: DEPTH of them in flight at once, each Ok.
+    lb.hold(true);
+    let s = tx.sender().unwrap();
+    let results: Vec<Result<()>> = thread::scope(|sc| {
+        let hs: Vec<_> = (0..DEPTH as u8).map(|i| sc.spawn(move || s.send_timeout(&[i], Timeout::Ticks(3000)))).collect();
+        assert!(wait_until(2000, || lb.sent().len() == msgs.len() + DEPTH), "all in flight while the remote holds");
+        lb.hold(false);
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results, std::vec![Ok(()); DEPTH]);
+    #[cfg(feature = "trace")]
+    assert_eq!(tx.stats().unwrap().acked, (msgs.len() + DEPTH) as _);
+    // A depth-1 controller keeps one in flight.
+    let (lb1, tx1, _rx1) = pair(16, 64, 1000);
+    assert_eq!(tx1.txdepth(), Ok(1));
+    lb1.hold(true);
+    let s1 = tx1.sender().unwrap();
+    s1.try_send(b"a").unwrap();
+    s1.try_send(b"b").unwrap();
+    assert_eq!(lb1.sent().len(), 1);
+    lb1.hold(false);
+}
+
+static MC_A: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static MC_B: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+fn mc_a(m: Result<&[u8]>) {
+    MC_A.lock().unwrap().push(m.unwrap().to_vec());
+}
+fn mc_b(m: Result<&[u8]>) {
+    MC_B.lock().unwrap().push(m.unwrap().to_vec());
+}
+unsafe extern "C" fn raw_rx_nop(_r: c_int, _c: *mut mbox_chan_s, _a: *mut core::ffi::c_void, _d: *mut core::ffi::c_void, _s: usize) -> c_int {
+    0
+}
+
+#[test]
+fn seed002_req3_multiple_clients_rust() {
+    let (_lb, tx, rx) = pair(16, 64, 1000);
+    let s = tx.sender().unwrap();
+    let mut a = rx.receiver().unwrap();
+    let mut b = rx.receiver().unwrap();
+    a.register(&mc_a).unwrap();
+    b.register(&mc_b).unwrap();
+    for m in [&b"one"[..], b"two", b"three"] {
+        s.send(m).unwrap();
+    }
+    let want: Vec<Vec<u8>> = std::vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()];
+    assert_eq!(*MC_A.lock().unwrap(), want);
+    assert_eq!(*MC_B.lock().unwrap(), want);
+    #[cfg(feature = "trace")]
+    assert_eq!(rx.stats().unwrap().received, 3, "counted once");
+    // Four receivers per handle, then NoSpace.
+    let c = rx.receiver().unwrap();
+    let d = rx.receiver().unwrap();
+    assert_eq!(rx.receiver().err(), Some(Error::NoSpace));
+    drop((c, d));
+    // The C side's limit counts C code's receivers too.
+    let mut raw: Vec<mbox_receiver_s> = (0..2).map(|_| mbox_receiver_s { chan: rx.as_ptr(), r#priv: ptr::null_mut() }).collect();
+    for r in raw.iter_mut() {
+        // SAFETY: a valid receiver of a live channel; removed below.
+        assert_eq!(unsafe { capi::mbox_register_rxcallback(r, Some(raw_rx_nop), ptr::null_mut()) }, 0);
+    }
+    let mut e = rx.receiver().unwrap();
+    assert_eq!(e.register(&mc_a), Err(Error::NoSpace));
+    for r in raw.iter_mut() {
+        // SAFETY: as above.
+        assert_eq!(unsafe { capi::mbox_unregister_rxcallback(r) }, 0);
+    }
+    drop(e);
+    // Dropping one receiver leaves the other registered.
+    drop(a);
+    s.send(b"four").unwrap();
+    assert_eq!(MC_A.lock().unwrap().len(), 3);
+    assert_eq!(MC_B.lock().unwrap().last().unwrap(), b"four");
+    drop(b);
+}
+
+#[test]
+fn seed002_req4_poll_and_irq_rust() {
+    let (lb, tx, rx) = pair(16, 64, 200);
+    let dev = lb.device();
+    assert_eq!(dev.max_chans(), Ok(2));
+    assert_eq!((tx.mtu(), rx.mtu()), (16, 16));
+    let s = tx.sender().unwrap();
+    // POLL: the loopback's token reports are refused (-EPERM); the
+    // watchdog finds each ACK through txacked.
+    tx.set_txdone(TxDoneMethod::Poll(2)).unwrap();
+    #[cfg(feature = "trace")]
+    let spurious0 = tx.stats().unwrap().spurious_ack;
+    assert_eq!(s.send(b"p1"), Ok(()));
+    assert_eq!(s.send_timeout(b"p2", Timeout::Ticks(100)), Ok(()));
+    #[cfg(feature = "trace")]
+    assert!(wait_until(1000, || tx.stats().unwrap().spurious_ack >= spurious0 + 2), "IRQ reports were refused in POLL mode");
+    // A silent remote: polling finds no ACK, the send times out.
+    lb.set_ack_delay_ms(-1);
+    assert_eq!(s.send_timeout(b"p3", Timeout::Ticks(20)), Err(Error::TimedOut));
+    lb.set_ack_delay_ms(0);
+    assert_eq!(tx.set_txdone(TxDoneMethod::Poll(0)), Err(Error::Invalid));
+    assert_eq!(rx.set_txdone(TxDoneMethod::Irq), Err(Error::Invalid));
+    // Not while a message is in flight.
+    lb.hold(true);
+    s.try_send(b"held").unwrap();
+    assert_eq!(tx.set_txdone(TxDoneMethod::Irq), Err(Error::Busy));
+    lb.hold(false);
+    assert!(wait_until(2000, || tx.set_txdone(TxDoneMethod::Irq).is_ok()));
+    // IRQ again: the token reports complete the messages.
+    assert_eq!(s.send(b"irq"), Ok(()));
+    assert_eq!(s.client_txdone(Ok(())), Err(Error::Perm), "only in ACK mode");
+}
+
+#[test]
+fn ack_mode_client_reports_completion() {
+    let (lb, tx, _rx) = pair(16, 64, 2000);
+    tx.set_txdone(TxDoneMethod::Ack).unwrap();
+    let s = tx.sender().unwrap();
+    assert_eq!(s.client_txdone(Ok(())), Err(Error::NoEnt), "nothing in flight");
+    assert_eq!(s.send_poll(b"x", 10), Err(Error::Perm));
+    let (a, b) = thread::scope(|sc| {
+        let h = sc.spawn(|| s.send(b"first"));
+        assert!(wait_until(1000, || lb.sent().len() == 1));
+        thread::sleep(Duration::from_millis(20)); // the remote's report is refused
+        s.client_txdone(Ok(())).unwrap();
+        let a = h.join().unwrap();
+        let h = sc.spawn(|| s.send(b"second"));
+        assert!(wait_until(1000, || lb.sent().len() == 2));
+        s.client_txdone(Err(Error::NoDev)).unwrap();
+        (a, h.join().unwrap())
+    });
+    assert_eq!((a, b), (Ok(()), Err(Error::NoDev)));
+}
+
+#[test]
+fn send_poll_ok_and_timed_out() {
+    let (lb, tx, _rx) = pair(16, 64, 500);
+    let s = tx.sender().unwrap();
+    assert_eq!(s.send_poll(b"spin", u32::MAX), Ok(()));
+    // The remote answers after 30 ms; the poller sees it through txacked
+    // (POLL mode: only the poller can complete it).
+    tx.set_txdone(TxDoneMethod::Poll(1000)).unwrap();
+    lb.set_ack_delay_ms(30);
+    assert_eq!(s.send_poll(b"late", u32::MAX), Ok(()));
+    tx.set_txdone(TxDoneMethod::Irq).unwrap();
+    lb.set_ack_delay_ms(-1);
+    let t0 = Instant::now();
+    assert_eq!(s.send_poll(b"never", 1000), Err(Error::TimedOut));
+    assert!(t0.elapsed() < Duration::from_millis(400), "the spins ran out, not the channel timeout");
+    assert_eq!(s.send_poll(b"x", 0), Err(Error::Invalid));
+    assert_eq!(s.send_poll(&[0; 17], 10), Err(Error::MsgSize));
+    #[cfg(feature = "trace")]
+    assert!(tx.stats().unwrap().timeout >= 1);
+}
+
+struct FirstByte;
+impl Tag for FirstByte {
+    fn tag(msg: &[u8]) -> Option<u32> {
+        msg.first().map(|&b| u32::from(b))
+    }
+}
+static UNSOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+fn unsol(m: Result<&[u8]>) {
+    UNSOL.lock().unwrap().push(m.unwrap().to_vec());
+}
+
+fn leak_rr() -> &'static mut RrStorage {
+    std::boxed::Box::leak(std::boxed::Box::new(RrStorage::new()))
+}
+
+#[test]
+fn seed002_req2_tie_tx_to_rx_rust() {
+    let (lb, tx, rx) = pair(16, 64, 1000);
+    lb.set_echo(false); // replies come only from the test
+    let rr = Requester::tagged::<FirstByte>(leak_rr(), &tx, &rx, Some(&unsol)).unwrap();
+    let (one, two) = thread::scope(|sc| {
+        let h1 = sc.spawn(|| {
+            let mut buf = [0u8; 16];
+            rr.request(&[1, b'?'], &mut buf, Timeout::Ticks(3000)).map(|n| buf[..n].to_vec())
+        });
+        assert!(wait_until(2000, || lb.sent().len() == 1));
+        let h2 = sc.spawn(|| {
+            let mut buf = [0u8; 16];
+            rr.request(&[2, b'?'], &mut buf, Timeout::Ticks(3000)).map(|n| buf[..n].to_vec())
+        });
+        assert!(wait_until(2000, || lb.sent().len() == 2));
+        // Answered in reverse order, with an unsolicited message between.
+        assert_eq!(lb.inject(&[2, b'B', b'B'], true), 0);
+        assert_eq!(lb.inject(&[9, b'x'], true), 0);
+        assert_eq!(lb.inject(&[1, b'A'], true), 0);
+        (h1.join().unwrap(), h2.join().unwrap())
+    });
+    assert_eq!(one, Ok(std::vec![1, b'A']));
+    assert_eq!(two, Ok(std::vec![2, b'B', b'B']));
+    assert_eq!(*UNSOL.lock().unwrap(), std::vec![std::vec![9, b'x']]);
+    // No reply: TimedOut; a reply larger than the buffer: MsgSize.
+    let mut small = [0u8; 2];
+    assert_eq!(rr.request(&[3], &mut small, Timeout::Ticks(20)), Err(Error::TimedOut));
+    thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let mut small = [0u8; 2];
+            let r = rr.request(&[4], &mut small, Timeout::Ticks(3000));
+            (r, small)
+        });
+        assert!(wait_until(2000, || lb.sent().len() == 4));
+        lb.inject(&[4, 5, 6, 7], true);
+        assert_eq!(h.join().unwrap(), (Err(Error::MsgSize), [4, 5]));
+    });
+    assert_eq!(rr.request(&[], &mut small, Timeout::Ticks(20)), Err(Error::Invalid), "no tag");
+    assert_eq!(rr.request(&[5], &mut small, Timeout::NonBlocking), Err(Error::Invalid));
+    drop(rr);
+    // In order, with the echoing remote: the echo answers each request.
+    lb.set_echo(true);
+    let rr = Requester::in_order(leak_rr(), &tx, &rx, None).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(rr.request(b"ping", &mut buf, Timeout::Forever), Ok(4));
+    assert_eq!(&buf[..4], b"ping");
+    // Wrong directions are refused.
+    assert_eq!(Requester::in_order(leak_rr(), &rx, &tx, None).err(), Some(Error::Invalid));
+}
+
+static DL: Mutex<Option<Channel<'static>>> = Mutex::new(None);
+static DL_RES: Mutex<Vec<Result<()>>> = Mutex::new(Vec::new());
+fn dl_cb(_m: Result<&[u8]>) {
+    if let Some(ch) = DL.lock().unwrap().take() {
+        DL_RES.lock().unwrap().push(ch.deinit());
+    } else {
+        DL_RES.lock().unwrap().push(Ok(()));
+    }
+}
+
+#[test]
+fn deinit_from_own_callback_is_deadlock() {
+    let lb = Loopback::new(16);
+    let dev = lb.device();
+    let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16)).unwrap();
+    // The receiver on a second (adopted) handle, the owner in a static
+    // where the callback finds it.
+    let adopted: &'static Channel<'static> = std::boxed::Box::leak(std::boxed::Box::new(dev.channel(1).unwrap()));
+    let mut r = adopted.receiver().unwrap();
+    r.register(&dl_cb).unwrap();
+    *DL.lock().unwrap() = Some(rx);
+    // A reception in task context (a lower half's polling path): the
+    // callback's deinit would wait for itself.
+    assert_eq!(lb.inject(b"x", false), 0);
+    assert_eq!(*DL_RES.lock().unwrap(), std::vec![Err(Error::Deadlock)]);
+    // Nothing changed: the channel is still live and delivers.
+    assert_eq!(lb.inject(b"y", true), 0);
+    assert_eq!(DL_RES.lock().unwrap().len(), 2);
+    assert_eq!(adopted.mtu(), 16);
 }
