@@ -61,7 +61,7 @@ pub fn in_interrupt() -> bool {
 #[inline]
 pub fn current() -> usize {
     // SAFETY: callable from any context, no arguments.
-    unsafe { sys::mbox_os_self() as usize }
+    unsafe { sys::mbox_os_self() }
 }
 
 /// Converts a C `clock_t` timeout into ticks: `(clock_t)-1` is
