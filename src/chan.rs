@@ -619,7 +619,6 @@ impl ChanState {
 
     /// The message `token` is in flight from now until `deadline`. The
     /// caller re-arms the watchdog afterwards ([`ChanState::rearm`]).
-    #[inline]
     fn push_slot(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: *mut Waiter, client: usize) {
         debug_assert!(self.nslots < self.depth);
         let i = self.nslots as usize;
@@ -647,7 +646,6 @@ impl ChanState {
     }
 
     /// Frees the oldest slots that are Done and owe no callback.
-    #[inline]
     fn reap(&mut self) {
         while self.nslots > 0 {
             let s = self.slot_ref(0);
@@ -658,7 +656,6 @@ impl ChanState {
         }
     }
 
-    #[inline]
     fn pop_slot(&mut self) {
         // Only the state matters in a free slot (push writes all of it).
         self.slot(0).state = 0;
@@ -1074,7 +1071,6 @@ impl ChanState {
     }
 
     /// True when [`ChanState::take_completion`] has something to hand out.
-    #[inline]
     pub fn has_completion(&self) -> bool {
         (self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty())
     }
