@@ -140,6 +140,7 @@
 //! # use mbox::api::{Channel, Direction, Sender};
 //! # use mbox::api::testing::{leak_buf, Loopback};
 //! # let dev = Loopback::new(16).device();
+//! // SAFETY: all zeroes is a valid, not yet initialised mbox_chan_s.
 //! let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
 //! let mut buf = [0u8; 64];
 //! let mut escaped: Option<Sender<'_>> = None;
@@ -158,6 +159,7 @@
 //! # use mbox::api::{Channel, Direction};
 //! # use mbox::api::testing::{leak_buf, Loopback};
 //! # let dev = Loopback::new(16).device();
+//! // SAFETY: all zeroes is a valid, not yet initialised mbox_chan_s.
 //! let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
 //! let tx = Channel::init(&mut chan, &dev, Direction::Tx, leak_buf(64)); // error: borrowed value does not live long enough
 //! # drop(tx);
@@ -502,10 +504,11 @@ impl<'d> Device<'d> {
         let raw = NonNull::new(chan)?;
         let dir = {
             let _cs = Critical::enter();
-            // SAFETY: getchan returned a channel valid for 'd (from_raw
+            // getchan returned a channel valid for 'd (from_raw
             // contract); `dir` is written by mbox_chan_init under the same
             // critical section. Read as the C int it is, not as the Rust
             // enum, since C may have left any value in it.
+            // SAFETY: as the lines above explain.
             unsafe { ptr::addr_of!((*chan).dir).cast::<c_int>().read() }
         };
         let dir = if dir == mbox_direction_e::MBOX_TX as c_int { Direction::Tx } else { Direction::Rx };
@@ -649,6 +652,7 @@ impl<'a> Channel<'a> {
     /// # use mbox::api::{Channel, Direction, Result};
     /// # use mbox::api::testing::Loopback;
     /// # let dev = Loopback::new(16).device();
+    /// // SAFETY: all zeroes is a valid, not yet initialised mbox_chan_s.
     /// let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
     /// let mut buf = [0u8; 64];
     /// let sent = Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| -> Result<()> {
@@ -663,11 +667,12 @@ impl<'a> Channel<'a> {
         buf: &'a mut [u8],
         f: impl FnOnce(&Channel<'a>) -> R,
     ) -> Result<R> {
-        // SAFETY: the channel is de-initialised before the borrows of chan
+        // the channel is de-initialised before the borrows of chan
         // and buf end: it is a local of this function that `f` only sees by
         // reference (so it cannot be moved out or forgotten), and it is
         // de-initialised below on return, or by its Drop while unwinding
         // when `f` panics.
+        // SAFETY: as the lines above explain.
         let ch = unsafe { Channel::init_raw(chan, dev, dir, buf) }?;
         let r = f(&ch);
         ch.deinit().map(|()| r)
@@ -861,10 +866,11 @@ impl<'a> Channel<'a> {
         }
         let slot = self.take_slot()?;
         let arg = callback as *const F as *mut c_void;
-        // SAFETY: the slot's sender names this channel (valid for 'a) and is
+        // the slot's sender names this channel (valid for 'a) and is
         // ours alone until freed; the trampoline is instantiated for F, and
         // arg is a &'static F, valid for ever and shareable with the
         // interrupt context (F: Sync).
+        // SAFETY: as the lines above explain.
         let r = check(unsafe { capi::mbox_register_txdone(self.id(slot), Some(txdone_trampoline::<F>), arg) });
         match r {
             Ok(()) => Ok(TxClient { chan: self, slot }),
@@ -1168,10 +1174,11 @@ impl<'c> Receiver<'c> {
     {
         let r = self.raw();
         let arg = callback as *const F as *mut c_void;
-        // SAFETY: r is this receiver's C receiver, naming a channel valid
+        // r is this receiver's C receiver, naming a channel valid
         // for 'c; the trampoline is instantiated for F and arg is a
         // &'static F, valid for ever and shareable with the interrupt
         // context (F: Sync).
+        // SAFETY: as the lines above explain.
         check(unsafe { capi::mbox_register_rxcallback(r, Some(trampoline::<F>), arg) })?;
         self.registered = true;
         Ok(())
@@ -1387,12 +1394,13 @@ impl<'c> Requester<'c> {
             Some(_) => (Some(unsolicited_trampoline as _), unsafe { ptr::addr_of_mut!((*st).unsolicited) }.cast()),
             None => (None, ptr::null_mut()),
         };
-        // SAFETY: the storage is 'static and exclusively ours, so rr, the
+        // the storage is 'static and exclusively ours, so rr, the
         // sender and the receiver outlive the helper whatever happens to
         // this Requester; the sender and receiver name channels borrowed
         // for 'c (the C side checks their direction and state); the tag
         // trampoline needs no argument, and the unsolicited one gets the
         // field that holds the &'static callback, never written again.
+        // SAFETY: as the lines above explain.
         check(unsafe {
             mbox_rr_init(
                 ptr::addr_of_mut!((*st).rr),
@@ -1422,10 +1430,11 @@ impl<'c> Requester<'c> {
     pub fn request(&self, req: &[u8], resp: &mut [u8], timeout: Timeout) -> Result<usize> {
         let mut len = 0usize;
         let st = self.st.as_ptr();
-        // SAFETY: the helper is live (initialised by init, torn down only
+        // the helper is live (initialised by init, torn down only
         // by Drop); req and resp are valid for their lengths, and resp is
         // written only while this request is pending, which ends before
         // the call returns; len is a valid output.
+        // SAFETY: as the lines above explain.
         check(unsafe {
             mbox_rr_request(
                 ptr::addr_of_mut!((*st).rr),

@@ -70,10 +70,11 @@ impl ChanEnv for OpsEnv {
 
     fn txfinish(&mut self, token: u32) {
         if let Some(f) = self.ops().txfinish {
-            // SAFETY: chan is live; the op contract allows the lock held;
+            // chan is live; the op contract allows the lock held;
             // txtoken is a plain field outside the state machine's borrow.
             // For the call it names the message that ends (with several in
             // flight not always the last one sent), then it is restored.
+            // SAFETY: as the lines above explain.
             unsafe {
                 let sent = (*self.chan).txtoken;
                 if sent == token {
@@ -632,10 +633,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
                 unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), ticks)) };
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
-                // SAFETY: the storage stays in place on this stack frame and
+                // the storage stays in place on this stack frame and
                 // is touched only through `w`, under the critical section
                 // (except the wait on `os`), until it is Done or
                 // waiter_timeout() returned, which the loop below ensures.
+                // SAFETY: as the lines above explain.
                 match unsafe { st.submit_blocking(&mut env, w) } {
                     Submit::Done(r) => Some(r),
                     Submit::Pending => None,
@@ -645,10 +647,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     }
     while result.is_none() {
         // SAFETY: the deadline is fixed since submission (read without
-        // the lock, written before it was shared); `os` is waited on
-        // through a shared borrow (interior-mutable, posted concurrently).
+        // the lock, written before it was shared).
         let deadline = unsafe { (*w).deadline() };
         let wait_ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(os::now()) };
+        // SAFETY: `os` is waited on through a shared borrow (it is
+        // interior-mutable and may be posted concurrently).
         let timed_out = wait_ticks == 0 || unsafe { (*w).os.wait(wait_ticks) } < 0;
         let cs = Critical::enter();
         // SAFETY: state and result are read under the lock.
