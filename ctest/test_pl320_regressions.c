@@ -11,11 +11,19 @@
  * 2. mbox_chan_deinit() while a reception is in its client callback must
  *    not return before that callback has finished; a re-init afterwards
  *    must not overlap it.
+ * 3. A late ACK (of a message that timed out) that lands while the next
+ *    message is in flight must not complete that message on any path
+ *    without a token either: a polling send, the POLL TX-done method and
+ *    an untokened mbox_chan_tx_done(). The sender's interrupt is masked
+ *    (so only those paths can see the ACK) and the receiver is slow to
+ *    take its interrupt (the late ACK overwrites the message before the
+ *    receiver reads it, so the receiver never gets it).
  ****************************************************************************/
 
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -196,10 +204,237 @@ static void test_deinit_waits_for_reception_in_progress(void)
   mbox_chan_deinit(c);
 }
 
+/****************************************************************************
+ * 3. A late ACK on the completion paths without a token
+ ****************************************************************************/
+
+#define BASE_LATE       ((uintptr_t)0x2c010000u)
+#define LATE_LINE_A     1                 /* The sender */
+#define LATE_LINE_B     2                 /* The receiver */
+#define LATE_IRQ_A      14
+#define LATE_IRQ_B      15
+#define LATE_MBOX       3
+#define LATE_MS         100               /* How late the ACK of msg 1 is */
+#define LATE_TIMEOUT    300               /* Channel timeout (ticks = ms) */
+
+static struct pl320_model_s *g_late_model;
+static struct pl320_chan_s g_late_a[1];
+static struct pl320_chan_s g_late_b[1];
+static uint8_t g_late_buf[256];
+static struct mbox_sender_s g_late_snd;
+static struct mbox_receiver_s g_late_rcv;
+static atomic_int g_late_rx;
+
+static int late_rx_cb(int ret, struct mbox_chan_s *c, void *arg, void *d,
+                      size_t n)
+{
+  (void)c; (void)arg; (void)d; (void)n;
+  if (ret == 0)
+    {
+      atomic_fetch_add(&g_late_rx, 1);
+    }
+
+  return 0;
+}
+
+/* Core A sends on LATE_MBOX to core B; both are driven by the library. */
+
+static bool late_setup(void)
+{
+  int lines[4] = { -1, LATE_IRQ_A, LATE_IRQ_B, -1 };
+  static struct pl320_config_s a;
+  static struct pl320_config_s b;
+  struct mbox_dev_s *da;
+  struct mbox_dev_s *db;
+
+  if (g_late_snd.chan != NULL)
+    {
+      return true;
+    }
+
+  g_late_model = pl320_model_create(BASE_LATE, 32, 4, 7, lines);
+  if (g_late_model == NULL)
+    {
+      return false;
+    }
+
+  memset(g_late_a, 0, sizeof(g_late_a));
+  g_late_a[0].base.timeout = LATE_TIMEOUT;
+  g_late_a[0].mbox = LATE_MBOX;
+  g_late_a[0].src = LATE_LINE_A;
+  g_late_a[0].dst = LATE_LINE_B;
+  g_late_a[0].ctrl = true;
+  g_late_a[0].txbuf = g_late_buf;
+  g_late_a[0].bufsize = sizeof(g_late_buf);
+  memcpy(g_late_b, g_late_a, sizeof(g_late_b));
+  g_late_b[0].ctrl = false;
+  g_late_b[0].txbuf = NULL;
+  g_late_b[0].bufsize = 0;
+  a.chans = g_late_a;
+  a.num_chans = 1;
+  a.ipcmint = LATE_LINE_A;
+  a.irq_num = LATE_IRQ_A;
+  b = a;
+  b.chans = g_late_b;
+  b.ipcmint = LATE_LINE_B;
+  b.irq_num = LATE_IRQ_B;
+  da = pl320_initialize(&a, BASE_LATE);
+  db = pl320_initialize(&b, BASE_LATE);
+  if (da == NULL || db == NULL)
+    {
+      return false;
+    }
+
+  g_late_rcv.chan = mbox_get_chan(db, (void *)LATE_MBOX);
+  if (mbox_register_rxcallback(&g_late_rcv, late_rx_cb, NULL) != 0)
+    {
+      return false;
+    }
+
+  g_late_snd.chan = mbox_get_chan(da, (void *)LATE_MBOX);
+  return g_late_snd.chan != NULL;
+}
+
+/* Message 1 reaches B, whose ACK the model holds back LATE_MS; A times it
+ * out first. Then A's interrupt is masked and B's is held off, so the
+ * late ACK lands on the next message before B reads it. Returns B's
+ * reception count, or -1.
+ */
+
+static int late_ack_pending(void)
+{
+  int before;
+
+  if (!late_setup())
+    {
+      printf("#   cannot set up the two cores\n");
+      return -1;
+    }
+
+  before = atomic_load(&g_late_rx);
+  pl320_model_set_fault(g_late_model, LATE_MBOX, PL320_FAULT_DELAY_ACK,
+                        LATE_MS, 1);
+  CHECK_EQ(mbox_ticksend(&g_late_snd, "message 1", 9, 30), -ETIMEDOUT);
+  CHECK_EQ(atomic_load(&g_late_rx), before + 1);
+  host_irq_disable(LATE_IRQ_A);
+  host_irq_disable(LATE_IRQ_B);
+  return atomic_load(&g_late_rx);
+}
+
+/* B takes its interrupt again: message 2 is not there any more (the late
+ * ACK overwrote it), and the channel works on.
+ */
+
+static void late_ack_finish(int nrx)
+{
+  int64_t end;
+
+  mbox_os_irq_enable(LATE_IRQ_B);
+  mbox_os_irq_enable(LATE_IRQ_A);
+  sleep_ms(20);
+  CHECK_EQ(atomic_load(&g_late_rx), nrx);
+  CHECK_EQ(mbox_ticksend(&g_late_snd, "message 3", 9, 1000), 0);
+  end = now_ms() + 1000;
+  while (atomic_load(&g_late_rx) < nrx + 1 && now_ms() < end)
+    {
+      sleep_ms(1);
+    }
+
+  CHECK_EQ(atomic_load(&g_late_rx), nrx + 1);
+}
+
+static void test_late_ack_never_completes_polled_send(void)
+{
+  int nrx = late_ack_pending();
+  int64_t t0 = now_ms();
+
+  if (nrx < 0)
+    {
+      CHECK(nrx >= 0);
+      return;
+    }
+
+  /* B never gets message 2: the send must not report it acknowledged. */
+
+  CHECK_EQ(mbox_send_poll(&g_late_snd, "message 2", 9, UINT32_MAX),
+           -ETIMEDOUT);
+  CHECK(now_ms() - t0 >= LATE_TIMEOUT - 10);
+  late_ack_finish(nrx);
+}
+
+static void test_late_ack_never_completes_message_in_poll_txdone_mode(void)
+{
+  int nrx = late_ack_pending();
+  int64_t t0 = now_ms();
+
+  if (nrx < 0)
+    {
+      CHECK(nrx >= 0);
+      return;
+    }
+
+  CHECK_EQ(mbox_chan_set_txdone(g_late_snd.chan, MBOX_TXDONE_POLL, 1), 0);
+  CHECK_EQ(mbox_ticksend(&g_late_snd, "message 2", 9, 500), -ETIMEDOUT);
+  CHECK(now_ms() - t0 >= 490);
+  CHECK_EQ(mbox_chan_set_txdone(g_late_snd.chan, MBOX_TXDONE_IRQ, 0), 0);
+  late_ack_finish(nrx);
+}
+
+static atomic_int g_late_txdone_calls;
+static atomic_int g_late_txdone_result;
+
+static void late_txdone_cb(struct mbox_sender_s *s, void *arg, int result)
+{
+  (void)s; (void)arg;
+  atomic_store(&g_late_txdone_result, result);
+  atomic_fetch_add(&g_late_txdone_calls, 1);
+}
+
+static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
+{
+  static struct mbox_sender_s nb;
+  int nrx = late_ack_pending();
+  int64_t end;
+
+  if (nrx < 0)
+    {
+      CHECK(nrx >= 0);
+      return;
+    }
+
+  nb.chan = g_late_snd.chan;
+  nb.priv = NULL;
+  atomic_store(&g_late_txdone_calls, 0);
+  atomic_store(&g_late_txdone_result, 1);
+  CHECK_EQ(mbox_register_txdone(&nb, late_txdone_cb, NULL), 0);
+  CHECK_EQ(mbox_ticksend(&nb, "message 2", 9, 0), 0);
+  sleep_ms(LATE_MS + 50);                 /* The late ACK has landed */
+
+  /* The client (or a polling lower half) reports "TX done" without a
+   * token: the late ACK must not be taken for message 2's.
+   */
+
+  CHECK_EQ(mbox_chan_tx_done(nb.chan), -EAGAIN);
+
+  end = now_ms() + 2 * LATE_TIMEOUT;
+  while (atomic_load(&g_late_txdone_calls) == 0 && now_ms() < end)
+    {
+      sleep_ms(1);
+    }
+
+  CHECK_EQ(atomic_load(&g_late_txdone_calls), 1);
+  CHECK_EQ(atomic_load(&g_late_txdone_result), -ETIMEDOUT);
+  CHECK_EQ(mbox_register_txdone(&nb, NULL, NULL), 0);
+  late_ack_finish(nrx);
+}
+
 int main(void)
 {
   RUN(test_split_ack_does_not_complete_next_message);
   RUN(test_deinit_waits_for_reception_in_progress);
+  RUN(test_late_ack_never_completes_polled_send);
+  RUN(test_late_ack_never_completes_message_in_poll_txdone_mode);
+  RUN(test_late_ack_never_completes_message_on_untokened_tx_done);
   host_shutdown();
   return harness_finish();
 }

@@ -25,9 +25,12 @@
 //! in bits 15:8, which are 0 in every message header) and
 //! SEND = 2. The sender's interrupt handler hands that echoed token to
 //! `mbox_chan_tx_done_token()`, which completes the in-flight message only
-//! if the token is its own. An ACK that arrives after its message timed
-//! out, or a duplicated ACK, therefore carries the token of the old
-//! message and can never complete a newer one (REFERENCE.md §2 item 1); it
+//! if the token is its own; `txacked`, which the upper half asks on the
+//! paths without a token (`mbox_chan_tx_done()`, the POLL TX-done method,
+//! `mbox_send_poll()`), says yes only to an ACK word with that same token
+//! (one decoding function serves both). An ACK that arrives after its
+//! message timed out, or a duplicated ACK, therefore carries the token of
+//! the old message and can never complete a newer one, on any path; it
 //! is counted and cleared (SEND = 0) so that the level interrupt drops.
 //!
 //! # Flow (DDI0306B)
@@ -581,10 +584,21 @@ unsafe extern "C" fn pl320_txready(chan: *mut mbox_chan_s) -> bool {
     }
 }
 
+/// True only for an ACK word that echoes the token of the message in
+/// flight (`chan->txtoken`, the message last sent: one mailbox holds one
+/// message). The upper half asks this on every completion path that has
+/// no token (`mbox_chan_tx_done()`, the POLL TX-done method,
+/// `mbox_send_poll()`), so a late or duplicated ACK of an earlier message
+/// is refused there exactly as on the interrupt path; it is also cleared
+/// (SEND = 0, so the level interrupt drops) and counted as stale, as the
+/// interrupt handler does.
 unsafe extern "C" fn pl320_txacked(chan: *mut mbox_chan_s) -> bool {
     // SAFETY: one of our channels (upper-half contract).
     match unsafe { Ctx::of(chan) } {
-        Some(c) if c.is_tx() => c.rd(regs::SEND) == regs::SEND_ACK,
+        Some(c) if c.is_tx() => {
+            let _cs = Critical::enter();
+            c.rd(regs::SEND) == regs::SEND_ACK && take_ack(&c, |token| token == c.txtoken())
+        }
         _ => false,
     }
 }
@@ -592,6 +606,53 @@ unsafe extern "C" fn pl320_txacked(chan: *mut mbox_chan_s) -> bool {
 // ---------------------------------------------------------------------------
 // Interrupt handler
 // ---------------------------------------------------------------------------
+
+/// The token an ACK word in DR0 echoes, or None when DR0 holds no ACK
+/// word. Only an ACK word (ACK_MARK set, written by the receiver just
+/// before its SEND = 2) carries an echoed token. A SEND = 2 over a message
+/// header is the tail of an ACK whose DR0 write went to an earlier message
+/// (split around a timeout and the next send): the token there is our own
+/// message's, which the remote never read, so it must complete nothing.
+/// The echoed low 16 bits are widened to `txtoken` (the token of the
+/// message in flight) when they match it.
+fn echoed_token(dr0: u32, txtoken: u32) -> Option<u32> {
+    if dr0 & ACK_MARK == 0 {
+        return None;
+    }
+    let echoed = dr0 >> 16;
+    Some(if echoed == txtoken & 0xFFFF { txtoken } else { echoed })
+}
+
+/// Takes the ACK pending on TX mailbox `c` (SEND = 2): offers the token it
+/// echoes to `complete`, which returns true when that completed the
+/// message in flight. An ACK that completes nothing (late, duplicated,
+/// split over a message header, or on a dead channel) is cleared so that
+/// its level interrupt drops, and counted as stale. Returns whether
+/// `complete` accepted it. Shared by the interrupt handler and `txacked`,
+/// so that every completion path decodes an ACK the same way.
+/// The caller holds the critical section.
+fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> bool) -> bool {
+    let mut dr0 = c.rd(regs::DR0);
+    // Two rounds at most: if the remote's real ACK overwrote a stale one
+    // while we looked at it, serve the real one instead of wiping it.
+    for _ in 0..2 {
+        if let Some(token) = echoed_token(dr0, c.txtoken()) {
+            if complete(token) {
+                return true;
+            }
+        }
+        let again = c.rd(regs::DR0);
+        if again == dr0 || c.rd(regs::SEND) != regs::SEND_ACK {
+            break;
+        }
+        dr0 = again;
+    }
+    if c.rd(regs::SEND) == regs::SEND_ACK {
+        c.wr(regs::SEND, regs::SEND_IDLE);
+    }
+    c.dev.count(|s| s.stale_ack += 1);
+    false
+}
 
 /// Serve an ACK on TX mailbox `c`: complete the message whose token it
 /// echoes, or clear a stale one.
@@ -601,40 +662,12 @@ fn serve_tx(c: &Ctx) {
         c.dev.count(|s| s.spurious += 1);
         return;
     }
-    let mut dr0 = c.rd(regs::DR0);
-    // Two rounds at most: if the remote's real ACK overwrote a stale one
-    // while we looked at it, serve the real one instead of wiping it.
-    for _ in 0..2 {
-        // Only an ACK word (ACK_MARK set, written by the receiver just
-        // before its SEND = 2) carries an echoed token. A SEND = 2 over a
-        // message header is the tail of an ACK whose DR0 write went to an
-        // earlier message (split around a timeout and the next send): the
-        // token there is our own message's, which the remote never read,
-        // so it must not complete it.
-        if dr0 & ACK_MARK != 0 {
-            let echoed = dr0 >> 16;
-            let txtoken = c.txtoken();
-            let token = if echoed == txtoken & 0xFFFF { txtoken } else { echoed };
-            // SAFETY: the channel was initialised by pl320_initialize(); the
-            // critical section nests (port contract).
-            let r = unsafe { mbox_chan_tx_done_token(c.chan(), token) };
-            if r == 0 {
-                // Completed: txfinish (SEND = 0) ran, and maybe the next send.
-                return;
-            }
-        }
-        let again = c.rd(regs::DR0);
-        if again == dr0 || c.rd(regs::SEND) != regs::SEND_ACK {
-            break;
-        }
-        dr0 = again;
-    }
-    // Late, duplicated or stale ACK (or a dead channel): it completes
-    // nothing, but its level interrupt must drop.
-    if c.rd(regs::SEND) == regs::SEND_ACK {
-        c.wr(regs::SEND, regs::SEND_IDLE);
-    }
-    c.dev.count(|s| s.stale_ack += 1);
+    take_ack(c, |token| {
+        // SAFETY: the channel was initialised by pl320_initialize(); the
+        // critical section nests (port contract). On success txfinish
+        // (SEND = 0) ran, and maybe the next send.
+        unsafe { mbox_chan_tx_done_token(c.chan(), token) == 0 }
+    });
 }
 
 /// Serve a message on RX mailbox `c`.
