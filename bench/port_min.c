@@ -264,6 +264,11 @@ void mbox_os_irq_enable(int irq)
   (void)irq;
 }
 
+void mbox_os_irq_detach(int irq)
+{
+  (void)irq;
+}
+
 void mbox_os_assert_fail(const char *file, size_t file_len, int line)
 {
   fprintf(stderr, "libmbox assertion: %.*s:%d\n", (int)file_len, file,

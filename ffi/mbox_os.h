@@ -201,6 +201,17 @@ int mbox_os_irq_attach(int irq, mbox_os_isr_t isr, void *arg);
 
 void mbox_os_irq_enable(int irq);
 
+/* Disable irq and detach its handler (the undo of attach + enable), for
+ * the teardown of a device (pl320_uninitialize()). After it returns the
+ * handler is not called again for irq until a new attach. A call of the
+ * handler that is already running (on another CPU) may still be
+ * finishing: libmbox waits for that itself, so a port need not (the host
+ * port does wait; NuttX's irq_detach() does not). irq is one that was
+ * attached. Context: task, never from the handler itself.
+ */
+
+void mbox_os_irq_detach(int irq);
+
 /****************************************************************************
  * Assertions
  ****************************************************************************/

@@ -1118,6 +1118,22 @@ void mbox_os_irq_enable(int irq)
   pthread_mutex_unlock(&g_irq_lock);
 }
 
+void mbox_os_irq_detach(int irq)
+{
+  struct host_irq_s *q = host_irq_get(irq, "mbox_os_irq_detach");
+
+  /* Disable first: host_irq_disable() also waits for a handler call in
+   * progress (unless called from it), so the handler and its argument are
+   * no longer in use once the attachment is dropped.
+   */
+
+  host_irq_disable(irq);
+  pthread_mutex_lock(&g_irq_lock);
+  q->isr = NULL;
+  q->arg = NULL;
+  pthread_mutex_unlock(&g_irq_lock);
+}
+
 void host_irq_disable(int irq)
 {
   struct host_irq_s *q = host_irq_get(irq, "host_irq_disable");

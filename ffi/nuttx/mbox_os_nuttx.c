@@ -11,7 +11,7 @@
  *   watchdog           a struct wdog_s (wd_start_abstick(), wd_cancel())
  *                      stored in struct mbox_os_timer_s
  *   registers          getreg32() / putreg32()
- *   interrupts         irq_attach() / up_enable_irq()
+ *   interrupts         irq_attach() / up_enable_irq() / irq_detach()
  *   assertion          _assert() with the Rust source location, then PANIC()
  *
  * libmbox is Rust and cannot call the static inline functions and macros of
@@ -367,6 +367,16 @@ int mbox_os_irq_attach(int irq, mbox_os_isr_t isr, FAR void *arg)
 void mbox_os_irq_enable(int irq)
 {
   up_enable_irq(irq);
+}
+
+/* NuttX has no call that waits for a handler running on another CPU;
+ * the contract lets libmbox wait for that itself.
+ */
+
+void mbox_os_irq_detach(int irq)
+{
+  up_disable_irq(irq);
+  irq_detach(irq);
 }
 
 /****************************************************************************
