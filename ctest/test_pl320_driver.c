@@ -14,10 +14,12 @@
  * MIS read that holds an unknown mailbox and a real message serves both
  * (item 8); a spurious interrupt is harmless; late, duplicated and lost
  * ACKs never complete another message (item 1); the device slots run out
- * cleanly.
+ * cleanly; an empty table and a second device on an interrupt that a
+ * device already uses are refused; pl320_uninitialize() gives everything
+ * back (slot, mailboxes, interrupt), cancels blocked senders, refuses bad
+ * calls, and lets a device come up again any number of times.
  *
- * The device slots (4) are never released, so the tests share the two
- * devices A and B and run in order.
+ * The tests share the two devices A and B and run in order.
  ****************************************************************************/
 
 #define _GNU_SOURCE 1
@@ -55,6 +57,7 @@
 #define IRQ_B           4
 #define IRQ_X           7
 #define IRQ_Y           8
+#define IRQ_SPARE       10         /* Connected to nothing */
 
 #define NCHANS          5
 #define UNKNOWN_MBOX    2          /* In no configuration */
@@ -446,7 +449,8 @@ static void test_init_rejects_invalid(void)
   cfg.ipcmint = 32;
   EXPECT_NULL(BASE);                        /* ipcmint >= 32 */
 
-  scratch_config(&cfg, 0);
+  scratch_config(&cfg, 1);
+  g_scratch[0].mbox = 3;
   cfg.ipcmint = 6;
   EXPECT_NULL(BASE_SMALL);                  /* ipcmint >= INTNUM (4) */
 
@@ -564,6 +568,35 @@ static void test_init_failure_undoes_channels(void)
   CHECK(channels_dead(&g_a));
 }
 
+/* An empty channel table is refused: such a device could do nothing,
+ * and it would take one of the few device slots. More of them than there
+ * are slots, each on its own interrupt, take no slot (the real devices
+ * come up next) and attach nothing.
+ */
+
+static void test_empty_table_refused_and_takes_no_slot(void)
+{
+  struct pl320_config_s cfg;
+  struct host_irq_stats_s st;
+  int i;
+
+  for (i = 0; i < 6; i++)
+    {
+      scratch_config(&cfg, 0);
+      cfg.irq_num = IRQ_SPARE + i;
+      CHECK(pl320_initialize(&cfg, BASE) == NULL);
+      host_irq_reset_stats(cfg.irq_num);
+      host_irq_pulse(cfg.irq_num);
+    }
+
+  sleep_ms(20);
+  for (i = 0; i < 6; i++)
+    {
+      host_irq_get_stats(IRQ_SPARE + i, &st);
+      CHECK_EQ(st.calls, 0);
+    }
+}
+
 /* After all those failures the real devices still come up (no slot was
  * leaked, no channel was left initialised).
  */
@@ -653,6 +686,43 @@ static void test_init_live_channel_refused(void)
   CHECK(pl320_initialize(&cfg, BASE) == NULL);
 
   /* A is untouched: its channels still work. */
+
+  before = nrx(&g_b);
+  CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
+  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
+  before = nrx(&g_a);
+  CHECK_EQ(send_on(&g_b, 11, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
+  CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
+}
+
+/* A second device on the interrupt that A uses would take that interrupt
+ * away from A (A's mailboxes would be served by nobody): refused, with no
+ * slot, mailbox or channel taken, and A keeps working in both directions.
+ */
+
+static void test_device_on_used_irq_refused(void)
+{
+  struct pl320_config_s cfg;
+  struct mbox_sender_s s;
+  uint8_t msg[4] =
+  {
+    5, 6, 7, 8
+  };
+
+  int before;
+
+  if (!devices_up())
+    {
+      return;
+    }
+
+  scratch_config(&cfg, 1);
+  cfg.irq_num = IRQ_A;
+  CHECK(pl320_initialize(&cfg, BASE) == NULL);
+  CHECK_EQ(reg(BASE, PL320M_SOURCE(g_scratch[0].mbox)), 0);
+  s.chan = &g_scratch[0].base;
+  s.priv = NULL;
+  CHECK_EQ(mbox_ticksend(&s, msg, 1, 0), -EINVAL);
 
   before = nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
@@ -1065,54 +1135,61 @@ static void test_drop_ack(void)
  * Tests: device slots
  ****************************************************************************/
 
+/* The extra devices X (sends on mailbox 29) and Y (receives it). */
+
+static struct pl320_chan_s g_cx[1];
+static struct pl320_chan_s g_cy[1];
+static uint8_t g_xbuf[128];
+static struct pl320_config_s g_x;
+static struct pl320_config_s g_y;
+static struct mbox_dev_s *g_dx;
+static struct mbox_dev_s *g_dy;
+static struct mbox_receiver_s g_yrcv;
+static struct core_s g_yc;
+
 static void test_slots_run_out(void)
 {
-  static struct pl320_chan_s cx[1];
-  static struct pl320_chan_s cy[1];
   static struct pl320_chan_s cz[1];
-  static uint8_t buf[128];
-  static struct mbox_receiver_s rcv;
-  struct pl320_config_s x;
-  struct pl320_config_s y;
+  struct pl320_chan_s *cx = g_cx;
+  struct pl320_chan_s *cy = g_cy;
+  uint8_t *buf = g_xbuf;
   struct pl320_config_s z;
-  struct mbox_dev_s *dx;
-  struct mbox_dev_s *dy;
-  static struct core_s yc;
   uint8_t msg[3] =
   {
     0xab, 0xcd, 0xef
   };
 
-  memset(cx, 0, sizeof(cx));
+  memset(cx, 0, sizeof(g_cx));
   cx[0].mbox = 29;
   cx[0].src = LINE_X;
   cx[0].dst = LINE_Y;
   cx[0].ctrl = true;
   cx[0].txbuf = buf;
-  cx[0].bufsize = sizeof(buf);
+  cx[0].bufsize = sizeof(g_xbuf);
   cx[0].base.timeout = HOST_MSEC2TICK(1000);
-  memcpy(cy, cx, sizeof(cy));
+  memcpy(cy, cx, sizeof(g_cy));
   cy[0].txbuf = NULL;
   cy[0].bufsize = 0;
   cy[0].ctrl = false;
   memcpy(cz, cx, sizeof(cz));
   cz[0].mbox = 30;
 
-  x.chans = cx;
-  x.num_chans = 1;
-  x.ipcmint = LINE_X;
-  x.irq_num = IRQ_X;
-  y.chans = cy;
-  y.num_chans = 1;
-  y.ipcmint = LINE_Y;
-  y.irq_num = IRQ_Y;
-  z = x;
+  g_x.chans = cx;
+  g_x.num_chans = 1;
+  g_x.ipcmint = LINE_X;
+  g_x.irq_num = IRQ_X;
+  g_y.chans = cy;
+  g_y.num_chans = 1;
+  g_y.ipcmint = LINE_Y;
+  g_y.irq_num = IRQ_Y;
+  z = g_x;
   z.chans = cz;
+  z.irq_num = IRQ_SPARE;              /* Refused for want of a slot only */
 
-  dx = pl320_initialize(&x, BASE);
-  dy = pl320_initialize(&y, BASE);
-  CHECK(dx != NULL);
-  CHECK(dy != NULL);
+  g_dx = pl320_initialize(&g_x, BASE);
+  g_dy = pl320_initialize(&g_y, BASE);
+  CHECK(g_dx != NULL);
+  CHECK(g_dy != NULL);
 
   /* All four slots are taken: a fifth device is refused, with nothing
    * claimed.
@@ -1121,29 +1198,285 @@ static void test_slots_run_out(void)
   CHECK(pl320_initialize(&z, BASE) == NULL);
   CHECK_EQ(reg(BASE, PL320M_SOURCE(30)), 0);
 
-  if (dx == NULL || dy == NULL)
+  if (g_dx == NULL || g_dy == NULL)
     {
       return;
     }
 
   /* The extra devices work too. */
 
-  pthread_mutex_init(&yc.lock, NULL);
-  pthread_cond_init(&yc.cond, NULL);
-  rcv.chan = mbox_get_chan(dy, (void *)(uintptr_t)29);
-  CHECK_EQ(mbox_register_rxcallback(&rcv, rx_callback, &yc), 0);
-  yc.dev = dy;
+  pthread_mutex_init(&g_yc.lock, NULL);
+  pthread_cond_init(&g_yc.cond, NULL);
+  g_yrcv.chan = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc), 0);
+  g_yc.dev = g_dy;
   {
     struct mbox_sender_s s;
 
-    s.chan = mbox_get_chan(dx, (void *)(uintptr_t)29);
+    s.chan = mbox_get_chan(g_dx, (void *)(uintptr_t)29);
     s.priv = NULL;
     CHECK_EQ(mbox_ticksend(&s, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
   }
 
-  CHECK(wait_nrx(&yc, 1, WAIT_MS));
-  CHECK_EQ(rx_at(&yc, 0).size, sizeof(msg));
-  CHECK(memcmp(rx_at(&yc, 0).data, msg, sizeof(msg)) == 0);
+  CHECK(wait_nrx(&g_yc, 1, WAIT_MS));
+  CHECK_EQ(rx_at(&g_yc, 0).size, sizeof(msg));
+  CHECK(memcmp(rx_at(&g_yc, 0).data, msg, sizeof(msg)) == 0);
+}
+
+/****************************************************************************
+ * Tests: pl320_uninitialize()
+ ****************************************************************************/
+
+static int x_send(const void *msg, size_t size, clock_t timeout)
+{
+  struct mbox_sender_s s;
+
+  s.chan = mbox_get_chan(g_dx, (void *)(uintptr_t)29);
+  s.priv = NULL;
+  return mbox_ticksend(&s, msg, size, timeout);
+}
+
+static bool xy_up(void)
+{
+  if (g_dx == NULL || g_dy == NULL)
+    {
+      printf("#   devices X/Y are not initialised\n");
+      return false;
+    }
+
+  return true;
+}
+
+/* X -> Y works: one message sent and received. */
+
+static bool xy_works(void)
+{
+  uint8_t msg[2] =
+  {
+    0x5a, 0xa5
+  };
+
+  int before = nrx(&g_yc);
+
+  return x_send(msg, sizeof(msg), HOST_MSEC2TICK(1000)) == 0 &&
+         wait_nrx(&g_yc, before + 1, WAIT_MS);
+}
+
+static void uninit_in_irq(void *arg)
+{
+  int *ret = arg;
+
+  *ret = pl320_uninitialize(g_dx);
+}
+
+static void test_uninitialize_rejects_bad_calls(void)
+{
+  struct mbox_dev_s not_a_device;
+  int ret = 1;
+
+  memset(&not_a_device, 0, sizeof(not_a_device));
+  CHECK_EQ(pl320_uninitialize(NULL), -EINVAL);
+  CHECK_EQ(pl320_uninitialize(&not_a_device), -EINVAL);
+  if (!xy_up())
+    {
+      return;
+    }
+
+  host_run_as_interrupt(uninit_in_irq, &ret);
+  CHECK_EQ(ret, -EPERM);
+
+  /* Nothing changed. */
+
+  CHECK(xy_works());
+}
+
+/* A reception run in task context: its callback tries to tear its own
+ * device down, which would wait for that very callback.
+ */
+
+static int g_cb_uninit_ret = 1;
+
+static int uninit_rx_callback(int ret, struct mbox_chan_s *chan, void *arg,
+                              void *data, size_t size)
+{
+  g_cb_uninit_ret = pl320_uninitialize(g_dy);
+  return rx_callback(ret, chan, arg, data, size);
+}
+
+static void test_uninitialize_from_own_callback_is_edeadlk(void)
+{
+  struct mbox_chan_s *rx;
+  uint8_t msg[1] =
+  {
+    0x77
+  };
+
+  int before;
+
+  if (!xy_up())
+    {
+      return;
+    }
+
+  rx = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, uninit_rx_callback, &g_yc), 0);
+  host_irq_disable(IRQ_Y);
+  before = nrx(&g_yc);
+  CHECK_EQ(x_send(msg, sizeof(msg), 0), 0);
+  sleep_ms(10);
+  CHECK_EQ(mbox_chan_rx_data(rx), 0);       /* The callback, in a task */
+  CHECK_EQ(g_cb_uninit_ret, -EDEADLK);
+  CHECK_EQ(nrx(&g_yc), before + 1);
+  mbox_os_irq_enable(IRQ_Y);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc), 0);
+
+  /* Y is still a device, and works. */
+
+  CHECK(xy_works());
+}
+
+struct blocked_s
+{
+  int ret;
+  int64_t ms;
+};
+
+static void *blocked_sender(void *arg)
+{
+  struct blocked_s *b = arg;
+  uint8_t msg[4] =
+  {
+    1, 1, 2, 3
+  };
+
+  int64_t t0 = now_ms();
+
+  b->ret = x_send(msg, sizeof(msg), HOST_MSEC2TICK(5000));
+  b->ms = now_ms() - t0;
+  return NULL;
+}
+
+/* X is torn down while a sender waits for an ACK that never comes: the
+ * sender returns -ECANCELED at once, the mailbox X claimed is released,
+ * its interrupt reaches nothing, and a second teardown is refused.
+ */
+
+static void test_uninitialize_cancels_blocked_sender(void)
+{
+  struct blocked_s b =
+  {
+    1, 0
+  };
+
+  struct host_irq_stats_s st;
+  pthread_t t;
+
+  if (!xy_up())
+    {
+      return;
+    }
+
+  pl320_model_set_fault(g_model, 29, PL320_FAULT_DROP_ACK, 0, 1);
+  pthread_create(&t, NULL, blocked_sender, &b);
+  sleep_ms(100);
+  CHECK_EQ(pl320_uninitialize(g_dx), 0);
+  pthread_join(t, NULL);
+  CHECK_EQ(b.ret, -ECANCELED);
+  CHECK(b.ms < 1000);
+  CHECK_EQ(reg(BASE, PL320M_SOURCE(29)), 0);
+
+  host_irq_reset_stats(IRQ_X);
+  pl320_model_raise_spurious(g_model, LINE_X);
+  sleep_ms(20);
+  host_irq_get_stats(IRQ_X, &st);
+  CHECK_EQ(st.calls, 0);
+
+  CHECK_EQ(pl320_uninitialize(g_dx), -EINVAL);
+  g_dx = NULL;
+}
+
+/* Y is torn down: a message for it afterwards reaches neither its
+ * handler nor its callback.
+ */
+
+static void test_uninitialized_device_gets_no_interrupts(void)
+{
+  struct host_irq_stats_s st;
+  int before;
+
+  if (g_dy == NULL)
+    {
+      CHECK(g_dy != NULL);
+      return;
+    }
+
+  CHECK_EQ(pl320_uninitialize(g_dy), 0);
+  g_dy = NULL;
+  before = nrx(&g_yc);
+  host_irq_reset_stats(IRQ_Y);
+
+  /* A third party sends on mailbox 29 to Y's line. */
+
+  putreg(BASE, PL320M_SOURCE(29), 1u << LINE_3RD);
+  putreg(BASE, PL320M_DSET(29), 1u << LINE_Y);
+  putreg(BASE, PL320M_MSET(29), 1u << LINE_Y);
+  putreg(BASE, PL320M_DR(29, 0), 1);
+  putreg(BASE, PL320M_SEND(29), PL320M_SEND_MSG);
+  CHECK(reg(BASE, PL320M_MIS(LINE_Y)) != 0);
+  sleep_ms(30);
+  host_irq_get_stats(IRQ_Y, &st);
+  CHECK_EQ(st.calls, 0);
+  CHECK_EQ(nrx(&g_yc), before);
+  putreg(BASE, PL320M_SOURCE(29), 0);
+}
+
+/* Initialise / uninitialise / initialise again, many more times than
+ * there are slots: the slots never run out and every incarnation works.
+ */
+
+static void test_reinitialize_after_uninitialize(void)
+{
+  int i;
+  int ok = 0;
+
+  for (i = 0; i < 3 * 4 + 1; i++)
+    {
+      g_dx = pl320_initialize(&g_x, BASE);
+      g_dy = pl320_initialize(&g_y, BASE);
+      if (g_dx == NULL || g_dy == NULL)
+        {
+          printf("#   cycle %d: initialisation failed\n", i);
+          break;
+        }
+
+      g_yrcv.chan = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
+      if (mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc) != 0 ||
+          !xy_works())
+        {
+          printf("#   cycle %d: X -> Y does not work\n", i);
+          break;
+        }
+
+      if (pl320_uninitialize(g_dx) != 0 || pl320_uninitialize(g_dy) != 0)
+        {
+          printf("#   cycle %d: uninitialisation failed\n", i);
+          break;
+        }
+
+      ok++;
+    }
+
+  CHECK_EQ(ok, 3 * 4 + 1);
+  CHECK_EQ(reg(BASE, PL320M_SOURCE(29)), 0);
+
+  /* Leave X and Y up, as a board would. */
+
+  g_dx = pl320_initialize(&g_x, BASE);
+  g_dy = pl320_initialize(&g_y, BASE);
+  CHECK(g_dx != NULL && g_dy != NULL);
+  g_yrcv.chan = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc), 0);
+  CHECK(xy_up() && xy_works());
 }
 
 static void test_no_protocol_errors(void)
@@ -1205,8 +1538,10 @@ int main(void)
 
   RUN(test_init_rejects_invalid);
   RUN(test_init_failure_undoes_channels);
+  RUN(test_empty_table_refused_and_takes_no_slot);
   RUN(test_init_valid);
   RUN(test_init_live_channel_refused);
+  RUN(test_device_on_used_irq_refused);
   RUN(test_every_size);
   RUN(test_oversize_refused);
   RUN(test_lookup_by_mailbox);
@@ -1216,6 +1551,11 @@ int main(void)
   RUN(test_dup_ack);
   RUN(test_drop_ack);
   RUN(test_slots_run_out);
+  RUN(test_uninitialize_rejects_bad_calls);
+  RUN(test_uninitialize_from_own_callback_is_edeadlk);
+  RUN(test_uninitialize_cancels_blocked_sender);
+  RUN(test_uninitialized_device_gets_no_interrupts);
+  RUN(test_reinitialize_after_uninitialize);
   RUN(test_no_protocol_errors);
 
   host_shutdown();

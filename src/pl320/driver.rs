@@ -58,7 +58,18 @@
 //! No allocation: devices live in a static array of
 //! `CONFIG_MBOX_PL320_MAX_DEVICES` slots. A failed `pl320_initialize()`
 //! releases its slot, de-initialises the channels it initialised and
-//! releases the mailboxes it claimed, and attaches no interrupt.
+//! releases the mailboxes it claimed, and attaches no interrupt;
+//! `pl320_uninitialize()` does the same for a live device after detaching
+//! its interrupt, so a slot is never lost. One OS interrupt belongs to
+//! one live device at a time: a second device on an interrupt that a
+//! device already uses is refused.
+//!
+//! A slot goes FREE -> INIT (claimed by `pl320_initialize()`) -> LIVE (all
+//! channels initialised; set before the interrupt is attached) -> CLOSING
+//! (`pl320_uninitialize()`) -> FREE. The interrupt handler serves only a
+//! LIVE or CLOSING device, and counts its calls in progress so that
+//! `pl320_uninitialize()` can wait for one that is still running on
+//! another CPU after the detach, whatever the port's detach guarantees.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -68,7 +79,7 @@ use super::abi::{pl320_chan_s, pl320_config_s};
 use super::regs::{self, Pl320Regs};
 use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
 use crate::errno::*;
-use crate::os::{sys, Critical};
+use crate::os::{self, sys, Critical, WaitObj};
 use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
 
 /// Number of PL320 devices (one per core and IPCM) `pl320_initialize()`
@@ -91,13 +102,25 @@ pub(crate) struct Pl320Stats {
     pub(crate) torn_read: usize,
 }
 
+/// Slot states (`DevMut::state`).
+const SLOT_FREE: u8 = 0;
+const SLOT_INIT: u8 = 1;
+const SLOT_LIVE: u8 = 2;
+const SLOT_CLOSING: u8 = 3;
+
 /// State that changes after initialisation; only touched with the
 /// critical section held.
 struct DevMut {
-    /// Mailboxes whose SOURCE this device wrote during initialisation
-    /// (released again if the initialisation fails).
+    /// Mailboxes whose SOURCE this device wrote (released again by a
+    /// failed initialisation and by pl320_uninitialize()).
     claimed: u32,
     stats: Pl320Stats,
+    /// SLOT_FREE, SLOT_INIT, SLOT_LIVE or SLOT_CLOSING.
+    state: u8,
+    /// The OS interrupt of the device (meaningful unless SLOT_FREE).
+    irq_num: c_int,
+    /// Calls of the interrupt handler running on this device.
+    isr_active: u32,
 }
 
 /// One device slot. `base` must stay first: the `*mut mbox_dev_s` handed
@@ -115,8 +138,6 @@ struct Pl320Dev {
     mtu: usize,
     /// Mailbox number -> index into `chans`, or NO_CHAN.
     lookup: [u8; regs::MAX_MBOX],
-    /// Slot taken (written under the critical section).
-    used: bool,
     mutable: UnsafeCell<DevMut>,
 }
 
@@ -135,7 +156,6 @@ impl Pl320Dev {
             num_chans: 0,
             mtu: 0,
             lookup: [NO_CHAN; regs::MAX_MBOX],
-            used: false,
             mutable: UnsafeCell::new(DevMut {
                 claimed: 0,
                 stats: Pl320Stats {
@@ -144,6 +164,9 @@ impl Pl320Dev {
                     stale_ack: 0,
                     torn_read: 0,
                 },
+                state: SLOT_FREE,
+                irq_num: -1,
+                isr_active: 0,
             }),
         }
     }
@@ -186,11 +209,24 @@ impl Pl320Dev {
 struct Slots([UnsafeCell<Pl320Dev>; CONFIG_MBOX_PL320_MAX_DEVICES]);
 
 // SAFETY: a slot is claimed and released only under the critical section
-// (the `used` flag). A claimed slot is written only by the thread that
-// claimed it, until pl320_initialize() returns it; afterwards only its
+// (its `mutable.state`). A claimed slot's other fields are written only
+// by the thread that claimed it, while it is SLOT_INIT (before anything
+// can reach it: its handler is attached later); afterwards only its
 // `mutable` part changes, and that part is accessed under the critical
-// section only (Pl320Dev::with_mut).
+// section only (Pl320Dev::with_mut, slot_mut).
 unsafe impl Sync for Slots {}
+
+/// The mutable state of slot `p`, without forming a reference to the
+/// rest of the slot (which its owner may be writing).
+///
+/// # Safety
+/// `p` is one of the SLOTS; the caller holds the critical section and
+/// forms no other reference to the slot's `DevMut` meanwhile.
+unsafe fn slot_mut<'a>(p: *mut Pl320Dev) -> &'a mut DevMut {
+    // SAFETY: per the contract; `mutable` is an UnsafeCell, so the shared
+    // borrow of that field alone allows the write access.
+    unsafe { &mut *(*addr_of!((*p).mutable)).get() }
+}
 
 static SLOTS: Slots = Slots([const { UnsafeCell::new(Pl320Dev::empty()) }; CONFIG_MBOX_PL320_MAX_DEVICES]);
 
@@ -326,10 +362,10 @@ impl Ctx {
 }
 
 /// Claim (if free) and program mailbox `cfg.mbox` for the channel: SOURCE,
-/// DSET and MSET as DDI0306B describes, MODE 0. With `record`, a claim is
-/// remembered in the device so that a failed initialisation can undo it.
-/// Returns 0 or -EBUSY when another sender owns the mailbox.
-fn program_mailbox(dev: &Pl320Dev, cfg: &ChanCfg, record: bool) -> i32 {
+/// DSET and MSET as DDI0306B describes, MODE 0. A claim is remembered in
+/// the device, so that a failed initialisation and pl320_uninitialize()
+/// release it. Returns 0 or -EBUSY when another sender owns the mailbox.
+fn program_mailbox(dev: &Pl320Dev, cfg: &ChanCfg) -> i32 {
     let r = &dev.regs;
     let m = cfg.mbox;
     let _cs = Critical::enter();
@@ -340,9 +376,7 @@ fn program_mailbox(dev: &Pl320Dev, cfg: &ChanCfg, record: bool) -> i32 {
         if r.mbox_read(m, regs::SOURCE) != cfg.src_bit() {
             return -EBUSY;
         }
-        if record {
-            dev.with_mut(|d| d.claimed |= 1 << m);
-        }
+        dev.with_mut(|d| d.claimed |= 1 << m);
         r.mbox_write(m, regs::DSET, cfg.dst_bit());
         r.mbox_write(m, regs::MSET, cfg.src_bit() | cfg.dst_bit());
         r.mbox_write(m, regs::MODE, 0);
@@ -386,7 +420,7 @@ unsafe extern "C" fn pl320_setup(chan: *mut mbox_chan_s, _arg: *mut c_void) -> c
     if !c.cfg.ctrl {
         return 0;
     }
-    program_mailbox(c.dev, &c.cfg, true)
+    program_mailbox(c.dev, &c.cfg)
 }
 
 unsafe extern "C" fn pl320_shutdown(chan: *mut mbox_chan_s) -> c_int {
@@ -433,7 +467,7 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
         // Nobody configured the mailbox (a channel without `ctrl` whose
         // remote has not come up, or a released mailbox): claim it as the
         // TRM's sender does.
-        let r = program_mailbox(c.dev, &c.cfg, false);
+        let r = program_mailbox(c.dev, &c.cfg);
         if r < 0 {
             return r;
         }
@@ -700,15 +734,41 @@ unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_v
     if arg.is_null() {
         return 0;
     }
-    // SAFETY: arg is the slot pl320_initialize() attached this handler
-    // with; slots live forever.
-    let dev: &'static Pl320Dev = unsafe { &*(arg as *const Pl320Dev) };
+    let p = arg.cast::<Pl320Dev>();
+    // Only a LIVE device (or one being torn down, until its interrupt is
+    // detached) is served; the call is counted so that the teardown can
+    // wait for it.
+    let serving = {
+        let _cs = Critical::enter();
+        // SAFETY: arg is the slot pl320_initialize() attached this handler
+        // with (slots live forever); the critical section is held.
+        let m = unsafe { slot_mut(p) };
+        let ok = m.state == SLOT_LIVE || m.state == SLOT_CLOSING;
+        if ok {
+            m.isr_active += 1;
+        }
+        ok
+    };
+    if !serving {
+        return 0;
+    }
+    // SAFETY: the fields of a LIVE or CLOSING slot do not change until it
+    // is FREE again, which pl320_uninitialize() makes it only after this
+    // call has left (isr_active).
+    let dev: &'static Pl320Dev = unsafe { &*p };
+    serve_device(dev);
+    dev.with_mut(|m| m.isr_active -= 1);
+    0
+}
+
+/// One pass of the interrupt handler over this core's line.
+fn serve_device(dev: &'static Pl320Dev) {
     let line = dev.ipcmint as usize;
     // One read, then every set bit is served (§2 item 8).
     let mis = dev.regs.read(regs::ipcmmis(line));
     if mis == 0 {
         dev.count(|s| s.spurious += 1);
-        return 0;
+        return;
     }
     let mut pending = mis;
     while pending != 0 {
@@ -730,42 +790,73 @@ unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_v
             serve_rx(&c);
         }
     }
-    0
 }
 
 // ---------------------------------------------------------------------------
 // Initialisation
 // ---------------------------------------------------------------------------
 
-/// Claims a free slot, or None.
-fn claim_slot() -> Option<*mut Pl320Dev> {
+/// Claims a free slot for a device on interrupt `irq_num` (SLOT_INIT).
+/// None when no slot is free, or when a device that is not FREE (being
+/// initialised, live, or being torn down) already uses that interrupt:
+/// attaching it again would take the interrupt away from that device.
+fn claim_slot(irq_num: c_int) -> Option<*mut Pl320Dev> {
     let _cs = Critical::enter();
+    let mut free = None;
     for s in SLOTS.0.iter() {
         let p = s.get();
-        // SAFETY: `used` is read and written only under the critical
-        // section, which is held; no reference to the slot is formed.
-        unsafe {
-            if !addr_of!((*p).used).read() {
-                addr_of_mut!((*p).used).write(true);
-                return Some(p);
-            }
+        // SAFETY: p is a slot; the critical section is held, and this is
+        // the only reference to its DevMut.
+        let m = unsafe { slot_mut(p) };
+        if m.state != SLOT_FREE && m.irq_num == irq_num {
+            return None;
+        }
+        if m.state == SLOT_FREE && free.is_none() {
+            free = Some(p);
         }
     }
-    None
+    let p = free?;
+    // SAFETY: as above.
+    let m = unsafe { slot_mut(p) };
+    m.state = SLOT_INIT;
+    m.irq_num = irq_num;
+    m.isr_active = 0;
+    Some(p)
 }
 
-/// Undoes a failed initialisation: de-initialises channels `0..ninit`,
-/// releases the mailboxes this device claimed and frees the slot.
+/// Releases everything device `p` holds: de-initialises its channels
+/// `0..ninit` that are still initialised for it (their blocked senders
+/// return -ECANCELED), releases the mailboxes it claimed and frees the
+/// slot. Used by a failed initialisation and by pl320_uninitialize().
 ///
 /// # Safety
-/// `p` is a slot claimed by the caller, whose handler is not attached.
-unsafe fn abandon(p: *mut Pl320Dev, ninit: usize) {
+/// `p` is a slot that the caller owns (SLOT_INIT or SLOT_CLOSING, set by
+/// the caller), with its fields written, whose handler is not attached
+/// and not running; task context.
+unsafe fn release(p: *mut Pl320Dev, ninit: usize) {
     // SAFETY: the slot is ours (contract) and fully written.
     let dev: &Pl320Dev = unsafe { &*p };
+    let devp = p.cast::<mbox_dev_s>();
     for i in 0..ninit {
-        let pc = dev.chan_at(i);
-        // SAFETY: channel i was initialised by mbox_chan_init() above.
-        unsafe { mbox_chan_deinit(addr_of_mut!((*pc).base)) };
+        // SAFETY: i < ninit <= num_chans; only the field's address is
+        // taken.
+        let chan = unsafe { addr_of_mut!((*dev.chan_at(i)).base) };
+        // A channel that board code de-initialised itself and gave to
+        // another device is not ours to tear down.
+        let ours = {
+            let _cs = Critical::enter();
+            // SAFETY: chan is valid; `dev` is written by mbox_chan_init()
+            // under the critical section.
+            let owner = unsafe { addr_of!((*chan).dev).read() };
+            owner == devp
+        };
+        if ours {
+            // SAFETY: channel of this device; task context (contract).
+            let r = unsafe { mbox_chan_deinit(chan) };
+            // -EINVAL: de-initialised already by board code. The callers
+            // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
+            debug_assert!(r == 0 || r == -EINVAL);
+        }
     }
     let claimed = dev.with_mut(|d| core::mem::replace(&mut d.claimed, 0));
     for m in 0..regs::MAX_MBOX {
@@ -774,10 +865,33 @@ unsafe fn abandon(p: *mut Pl320Dev, ninit: usize) {
             dev.regs.mbox_write(m, regs::SOURCE, 0);
         }
     }
-    let _cs = Critical::enter();
-    // SAFETY: `used` is written under the critical section; after this
-    // the slot may be claimed again, and we no longer touch it.
-    unsafe { addr_of_mut!((*p).used).write(false) };
+    // After this the slot may be claimed again, and we no longer touch it.
+    dev.with_mut(|d| {
+        debug_assert_eq!(d.isr_active, 0);
+        d.state = SLOT_FREE;
+        d.irq_num = -1;
+    });
+}
+
+/// Sleeps (one tick at a time, on a private wait object) until no call of
+/// the interrupt handler runs on `dev`. The handler was detached, so no
+/// new call starts; one that had already started on another CPU is
+/// bounded by its client callbacks. Task context.
+fn wait_isr_idle(dev: &Pl320Dev) {
+    // Initialised in place on first need; never posted, so each wait is a
+    // one-tick sleep.
+    let mut nap = WaitObj::uninit();
+    let mut nap_ok: Option<bool> = None;
+    while dev.with_mut(|m| m.isr_active) != 0 {
+        if *nap_ok.get_or_insert_with(|| nap.init().is_ok()) {
+            nap.wait(1);
+        } else {
+            core::hint::spin_loop();
+        }
+    }
+    if nap_ok == Some(true) {
+        nap.destroy();
+    }
 }
 
 /// Checks the board's description against the hardware. Returns the
@@ -827,21 +941,25 @@ unsafe fn validate(
 /// PL320): DR0 holds the length and the message token, which the receiver
 /// echoes in its ACK so that a late ACK never completes a newer message.
 /// `config` and the channel array must stay valid for the life of the
-/// device. At most `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4)
-/// devices exist.
+/// device (until `pl320_uninitialize()`). At most
+/// `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4) devices exist at a
+/// time. An OS interrupt belongs to one device: a device whose `irq_num`
+/// another device (live, or still being initialised) already uses is
+/// refused, since attaching the interrupt again would take it away from
+/// that device.
 ///
 /// Context: task.
 /// Returns NULL, with nothing left initialised, claimed or attached, when:
-/// `config` is NULL; `base` is 0 or not 4-byte aligned; `chans` is NULL
-/// with `num_chans > 0`; `num_chans > 32`; `ipcmint` is not a line of the
+/// `config` is NULL; `base` is 0 or not 4-byte aligned; `chans` is NULL or
+/// `num_chans` is 0; `num_chans > 32`; `ipcmint` is not a line of the
 /// IPCM (< 0, >= 32 or >= INTNUM); `irq_num < 0`; the hardware at `base` is
 /// not a PL320 (PeriphID part 0x320, designer 0x41) or has fewer than 2
 /// data registers; a channel has a mailbox >= 32 or >= MBOXNUM, the same
 /// mailbox as another channel, `src == dst`, `src` or `dst` >= 32 or >=
 /// INTNUM, or neither `src` nor `dst` equal to `ipcmint`; a TX channel has
 /// no `txbuf`/`bufsize`; a channel is already initialised; a `ctrl` mailbox
-/// is owned by another sender; no device slot is free; the interrupt cannot
-/// be attached.
+/// is owned by another sender; no device slot is free; another device uses
+/// `irq_num`; the interrupt cannot be attached.
 // The contract on the pointers is in the doc above (it becomes the C
 // header's comment, which has no "# Safety" section).
 #[allow(clippy::missing_safety_doc)]
@@ -859,7 +977,9 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
             (*config).irq_num,
         )
     };
-    if (chans.is_null() && num_chans > 0) || num_chans > regs::MAX_MBOX {
+    // An empty table would spend a device slot on a device with nothing
+    // to do.
+    if chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {
         return ptr::null_mut();
     }
     if ipcmint < 0 || ipcmint as usize >= regs::MAX_INT || irq_num < 0 {
@@ -877,12 +997,12 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     }
     let mtu = 4 * (cfg.datanum - 1);
     // SAFETY: chans holds num_chans elements (API contract, checked
-    // non-NULL above when num_chans > 0).
+    // non-NULL above).
     let Some(lookup) = (unsafe { validate(chans, num_chans, ipcmint, &cfg) }) else {
         return ptr::null_mut();
     };
 
-    let Some(p) = claim_slot() else {
+    let Some(p) = claim_slot(irq_num) else {
         return ptr::null_mut();
     };
     // SAFETY: the slot is ours until released; nobody else references it
@@ -902,10 +1022,13 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         addr_of_mut!((*p).num_chans).write(num_chans);
         addr_of_mut!((*p).mtu).write(mtu);
         addr_of_mut!((*p).lookup).write(lookup);
-        (*p).mutable.get().write(DevMut {
-            claimed: 0,
-            stats: Pl320Stats::default(),
-        });
+    }
+    {
+        let _cs = Critical::enter();
+        // SAFETY: our slot; the critical section is held.
+        let m = unsafe { slot_mut(p) };
+        m.claimed = 0;
+        m.stats = Pl320Stats::default();
     }
     let devp: *mut mbox_dev_s = p.cast();
 
@@ -931,25 +1054,106 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         // the life of the device (API contract).
         let r = unsafe { mbox_chan_init(addr_of_mut!((*pc).base), devp, dir as c_int, buf, size) };
         if r < 0 {
-            // SAFETY: our slot; channels 0..i are initialised.
-            unsafe { abandon(p, i) };
+            // SAFETY: our slot (SLOT_INIT); channels 0..i are initialised;
+            // no handler attached; task context (contract).
+            unsafe { release(p, i) };
             return ptr::null_mut();
         }
     }
 
+    // Every channel is initialised: the handler may serve the device from
+    // its first call (an interrupt that is already pending, or enabled
+    // already, must not find it half-made and return with the line high).
+    // SAFETY: p is our slot, now fully written.
+    let dev: &Pl320Dev = unsafe { &*p };
+    dev.with_mut(|m| m.state = SLOT_LIVE);
     // SAFETY: the handler and its argument (the slot) live forever.
     let r = unsafe { sys::mbox_os_irq_attach(irq_num, Some(pl320_isr), p.cast()) };
     if r < 0 {
-        // SAFETY: our slot; every channel is initialised.
-        unsafe { abandon(p, num_chans) };
+        dev.with_mut(|m| m.state = SLOT_INIT);
+        // SAFETY: our slot (SLOT_INIT again; it was never handed out);
+        // every channel is initialised; nothing attached.
+        unsafe { release(p, num_chans) };
         return ptr::null_mut();
     }
     // SAFETY: attached just above.
     unsafe { sys::mbox_os_irq_enable(irq_num) };
-    // The device is complete: drop the record of claims (they are kept).
-    // SAFETY: p is our slot, now fully initialised.
-    unsafe { &*p }.with_mut(|d| d.claimed = 0);
     devp
+}
+
+/// Tear down a device returned by `pl320_initialize()`, so that its slot,
+/// its mailboxes and its interrupt can be used again (for example to retry
+/// a failed board bring-up).
+///
+/// In order: the device stops being a device (a second call returns
+/// -EINVAL); its interrupt is disabled and detached, and a call of the
+/// handler still running is waited for; every channel of the device is
+/// de-initialised as `mbox_chan_deinit()` does it (its blocked senders
+/// return -ECANCELED, queued messages end with -ECANCELED, no callback of
+/// it runs after this returns); the mailboxes the device claimed are
+/// released (SOURCE = 0, which also clears their destination, mask and
+/// pending message); the device slot is freed. A channel that board code
+/// de-initialised itself is skipped. Afterwards `dev`, its channels and
+/// its senders and receivers must not be used; the configuration and the
+/// channel array may be freed or passed to `pl320_initialize()` again.
+///
+/// Context: task.
+/// Returns 0; -EINVAL when `dev` is NULL or not a live device of
+/// `pl320_initialize()` (never returned, or already uninitialised);
+/// -EPERM from interrupt context; -EDEADLK when called from a callback of
+/// one of the device's channels (an RX callback of a reception run in
+/// task context, or a TX-done callback), which the teardown would wait
+/// for. On every error nothing changes.
+// The contract on the pointer is in the doc above (it becomes the C
+// header's comment, which has no "# Safety" section).
+#[allow(clippy::missing_safety_doc)]
+#[no_mangle]
+pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
+    if dev.is_null() {
+        return -EINVAL;
+    }
+    if os::in_interrupt() {
+        return -EPERM;
+    }
+    // Only the address is compared: `dev` may be anything.
+    let Some(p) = SLOTS.0.iter().map(|s| s.get()).find(|&p| p.cast::<mbox_dev_s>() == dev) else {
+        return -EINVAL;
+    };
+    {
+        let _cs = Critical::enter();
+        // SAFETY: p is a slot; the critical section is held, and no other
+        // reference to its DevMut is formed while `m` lives.
+        let m = unsafe { slot_mut(p) };
+        if m.state != SLOT_LIVE {
+            return -EINVAL;
+        }
+        // SAFETY: the fields of a LIVE slot do not change; its DevMut is
+        // reached only through `m` here.
+        let d: &Pl320Dev = unsafe { &*p };
+        let me = os::current();
+        for i in 0..d.num_chans {
+            let pc = d.chan_at(i);
+            // SAFETY: pc is one of the device's channels; its framework
+            // state is read under the critical section, as
+            // mbox_chan_deinit() reads it for the same check.
+            let busy_here = unsafe { addr_of!((*pc).base.dev).read() == dev && (*pc).base.state.owned_by(me) };
+            if busy_here {
+                return -EDEADLK;
+            }
+        }
+        m.state = SLOT_CLOSING;
+    }
+    // SAFETY: a CLOSING slot's fields do not change until this call frees
+    // it.
+    let d: &Pl320Dev = unsafe { &*p };
+    let irq_num = d.with_mut(|m| m.irq_num);
+    // SAFETY: the interrupt this device attached at initialisation.
+    unsafe { sys::mbox_os_irq_detach(irq_num) };
+    wait_isr_idle(d);
+    // SAFETY: CLOSING, set by this call; the handler is detached and no
+    // call of it runs; task context (checked above).
+    unsafe { release(p, d.num_chans) };
+    0
 }
 
 /// The driver counters of a device returned by pl320_initialize().

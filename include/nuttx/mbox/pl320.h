@@ -115,23 +115,54 @@ extern "C" {
  * PL320): DR0 holds the length and the message token, which the receiver
  * echoes in its ACK so that a late ACK never completes a newer message.
  * `config` and the channel array must stay valid for the life of the
- * device. At most `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4)
- * devices exist.
+ * device (until `pl320_uninitialize()`). At most
+ * `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4) devices exist at a
+ * time. An OS interrupt belongs to one device: a device whose `irq_num`
+ * another device (live, or still being initialised) already uses is
+ * refused, since attaching the interrupt again would take it away from
+ * that device.
  *
  * Context: task.
  * Returns NULL, with nothing left initialised, claimed or attached, when:
- * `config` is NULL; `base` is 0 or not 4-byte aligned; `chans` is NULL
- * with `num_chans > 0`; `num_chans > 32`; `ipcmint` is not a line of the
+ * `config` is NULL; `base` is 0 or not 4-byte aligned; `chans` is NULL or
+ * `num_chans` is 0; `num_chans > 32`; `ipcmint` is not a line of the
  * IPCM (< 0, >= 32 or >= INTNUM); `irq_num < 0`; the hardware at `base` is
  * not a PL320 (PeriphID part 0x320, designer 0x41) or has fewer than 2
  * data registers; a channel has a mailbox >= 32 or >= MBOXNUM, the same
  * mailbox as another channel, `src == dst`, `src` or `dst` >= 32 or >=
  * INTNUM, or neither `src` nor `dst` equal to `ipcmint`; a TX channel has
  * no `txbuf`/`bufsize`; a channel is already initialised; a `ctrl` mailbox
- * is owned by another sender; no device slot is free; the interrupt cannot
- * be attached.
+ * is owned by another sender; no device slot is free; another device uses
+ * `irq_num`; the interrupt cannot be attached.
  */
 struct mbox_dev_s *pl320_initialize(const struct pl320_config_s *config, uintptr_t base);
+
+/**
+ * Tear down a device returned by `pl320_initialize()`, so that its slot,
+ * its mailboxes and its interrupt can be used again (for example to retry
+ * a failed board bring-up).
+ *
+ * In order: the device stops being a device (a second call returns
+ * -EINVAL); its interrupt is disabled and detached, and a call of the
+ * handler still running is waited for; every channel of the device is
+ * de-initialised as `mbox_chan_deinit()` does it (its blocked senders
+ * return -ECANCELED, queued messages end with -ECANCELED, no callback of
+ * it runs after this returns); the mailboxes the device claimed are
+ * released (SOURCE = 0, which also clears their destination, mask and
+ * pending message); the device slot is freed. A channel that board code
+ * de-initialised itself is skipped. Afterwards `dev`, its channels and
+ * its senders and receivers must not be used; the configuration and the
+ * channel array may be freed or passed to `pl320_initialize()` again.
+ *
+ * Context: task.
+ * Returns 0; -EINVAL when `dev` is NULL or not a live device of
+ * `pl320_initialize()` (never returned, or already uninitialised);
+ * -EPERM from interrupt context; -EDEADLK when called from a callback of
+ * one of the device's channels (an RX callback of a reception run in
+ * task context, or a TX-done callback), which the teardown would wait
+ * for. On every error nothing changes.
+ */
+int pl320_uninitialize(struct mbox_dev_s *dev);
 
 #ifdef __cplusplus
 }  // extern "C"
