@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use core::ptr::{self, addr_of};
 
 use super::abi::{pl320_chan_s, pl320_config_s};
-use super::driver::{pl320_initialize, pl320_stats, Pl320Stats};
+use super::driver::{pl320_initialize, pl320_stats, pl320_uninitialize, Pl320Stats};
 use super::regs::{self, Pl320Regs};
-use crate::capi::{mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
-use crate::errno::{EAGAIN, ETIMEDOUT};
+use crate::capi::{mbox_chan_tx_done, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
+use crate::errno::{EAGAIN, EINVAL, ETIMEDOUT};
+use crate::os::sys;
 use crate::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
 
 /// `struct pl320_model_s *` (opaque).
@@ -36,6 +37,7 @@ extern "C" {
     fn pl320_model_set_fault(m: *mut Model, mbox: c_int, f: c_int, delay_ms: u32, count: u32);
     fn pl320_model_raise_spurious(m: *mut Model, line: c_int);
     fn host_irq_quiesce(irq: c_int, timeout_ms: c_int);
+    fn host_irq_disable(irq: c_int);
 }
 
 const BASE: usize = 0x5000_0000;
@@ -192,4 +194,40 @@ fn counters_and_wire_format() {
     // SAFETY: as above.
     assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), 3, 1000) }, 0);
     assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) >= 3));
+
+    // A late ACK that lands on the next message while both interrupts are
+    // held off: an untokened "TX done" asks txacked, which refuses it,
+    // clears it (SEND = 0) and counts it as stale, as the handler does.
+    let stale = stats(da).stale_ack;
+    // SAFETY: model is live; plain port calls on attached interrupts.
+    unsafe {
+        pl320_model_set_fault(model, MBOX as c_int, FAULT_DELAY_ACK, 100, 1);
+    }
+    // SAFETY: as above.
+    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 30) };
+    assert_eq!(r, -ETIMEDOUT);
+    // SAFETY: plain port calls.
+    unsafe {
+        host_irq_disable(IRQ_A);
+        host_irq_disable(IRQ_B);
+    }
+    // SAFETY: as above; a non-blocking send.
+    assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 0) }, 0);
+    assert!(wait_until(1000, || regs.mbox_read(m, regs::SEND) == regs::SEND_ACK));
+    // SAFETY: tx is live.
+    assert_eq!(unsafe { mbox_chan_tx_done(tx) }, -EAGAIN);
+    assert_eq!(stats(da).stale_ack, stale + 1);
+    assert_eq!(regs.mbox_read(m, regs::SEND), regs::SEND_IDLE);
+
+    // Both devices go away (the message still in flight is cancelled) and
+    // give their slots back; a second teardown is refused.
+    // SAFETY: devices of pl320_initialize(), task context.
+    unsafe {
+        sys::mbox_os_irq_enable(IRQ_A);
+        sys::mbox_os_irq_enable(IRQ_B);
+        assert_eq!(pl320_uninitialize(da), 0);
+        assert_eq!(pl320_uninitialize(db), 0);
+        assert_eq!(pl320_uninitialize(da), -EINVAL);
+    }
+    assert_eq!(regs.mbox_read(m, regs::SOURCE), 0);
 }
