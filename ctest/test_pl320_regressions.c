@@ -18,6 +18,9 @@
  *    (so only those paths can see the ACK) and the receiver is slow to
  *    take its interrupt (the late ACK overwrites the message before the
  *    receiver reads it, so the receiver never gets it).
+ * 4. The POLL TX-done method with the sender's interrupt enabled (as a
+ *    board leaves it): the interrupt handler must leave the ACK to the
+ *    poller instead of wiping it as stale.
  ****************************************************************************/
 
 #define _GNU_SOURCE 1
@@ -428,6 +431,45 @@ static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
   late_ack_finish(nrx);
 }
 
+/****************************************************************************
+ * 4. The POLL TX-done method with the interrupt enabled
+ ****************************************************************************/
+
+static void test_poll_txdone_mode_completes_with_interrupt_enabled(void)
+{
+  int before;
+  int i;
+
+  if (!late_setup())
+    {
+      CHECK(false);
+      return;
+    }
+
+  before = atomic_load(&g_late_rx);
+  CHECK_EQ(mbox_chan_set_txdone(g_late_snd.chan, MBOX_TXDONE_POLL, 1), 0);
+  for (i = 0; i < 5; i++)
+    {
+      CHECK_EQ(mbox_ticksend(&g_late_snd, "polled", 6, 200), 0);
+    }
+
+  /* Queued messages too, each completed by the poller in turn. */
+
+  for (i = 0; i < 3; i++)
+    {
+      CHECK_EQ(mbox_ticksend(&g_late_snd, "queued", 6, 0), 0);
+    }
+
+  CHECK_EQ(mbox_ticksend(&g_late_snd, "last", 4, 500), 0);
+  CHECK_EQ(atomic_load(&g_late_rx), before + 9);
+
+  /* Back to the interrupt method: the handler completes messages again. */
+
+  CHECK_EQ(mbox_chan_set_txdone(g_late_snd.chan, MBOX_TXDONE_IRQ, 0), 0);
+  CHECK_EQ(mbox_ticksend(&g_late_snd, "irq again", 9, 200), 0);
+  CHECK_EQ(atomic_load(&g_late_rx), before + 10);
+}
+
 int main(void)
 {
   RUN(test_split_ack_does_not_complete_next_message);
@@ -435,6 +477,7 @@ int main(void)
   RUN(test_late_ack_never_completes_polled_send);
   RUN(test_late_ack_never_completes_message_in_poll_txdone_mode);
   RUN(test_late_ack_never_completes_message_on_untokened_tx_done);
+  RUN(test_poll_txdone_mode_completes_with_interrupt_enabled);
   host_shutdown();
   return harness_finish();
 }

@@ -51,7 +51,11 @@
 //! (REFERENCE.md §2 item 8): an ACK on a TX mailbox, a message on an RX
 //! mailbox, and, for a mailbox this core does not know, it clears the
 //! mailbox's mask bit for this line (MCLEAR), so one stray mailbox cannot
-//! cause an interrupt storm. Nothing it served is left asserted.
+//! cause an interrupt storm. Nothing it served is left asserted. On a
+//! channel whose TX-done method is POLL or ACK the upper half refuses the
+//! handler's report (-EPERM): the handler then leaves the ACK to the
+//! poller (`txacked`) or the client and masks the mailbox for this line
+//! until the next send, which unmasks it.
 //!
 //! # Memory
 //!
@@ -121,6 +125,10 @@ struct DevMut {
     irq_num: c_int,
     /// Calls of the interrupt handler running on this device.
     isr_active: u32,
+    /// TX mailboxes whose interrupt the handler masked for this line to
+    /// leave an ACK to the poller or the client (TX-done method POLL or
+    /// ACK); the next send unmasks it.
+    tx_masked: u32,
 }
 
 /// One device slot. `base` must stay first: the `*mut mbox_dev_s` handed
@@ -167,6 +175,7 @@ impl Pl320Dev {
                 state: SLOT_FREE,
                 irq_num: -1,
                 isr_active: 0,
+                tx_masked: 0,
             }),
         }
     }
@@ -474,8 +483,29 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
     } else if source != c.cfg.src_bit() {
         return -EBUSY;
     }
-    if c.rd(regs::SEND) != regs::SEND_IDLE {
-        return -EBUSY;
+    match c.rd(regs::SEND) {
+        regs::SEND_IDLE => {}
+        regs::SEND_ACK => {
+            // An ACK nobody took (one that came after its message ended,
+            // left by the handler for a poller or client that no longer
+            // waits): the upper half sends only when no message of the
+            // channel is in flight, so it is stale. Cleared and counted as
+            // the handler would.
+            c.wr(regs::SEND, regs::SEND_IDLE);
+            c.dev.count(|s| s.stale_ack += 1);
+        }
+        _ => return -EBUSY,
+    }
+    let bit = 1u32 << c.cfg.mbox;
+    let was_masked = c.dev.with_mut(|m| {
+        let was = m.tx_masked & bit != 0;
+        m.tx_masked &= !bit;
+        was
+    });
+    if was_masked {
+        // The handler masked our line to leave the last ACK to a poller:
+        // this message's ACK may interrupt again.
+        c.wr(regs::MSET, c.cfg.src_bit());
     }
     for (i, chunk) in msg.chunks(4).enumerate() {
         let mut w = [0u8; 4];
@@ -631,7 +661,9 @@ unsafe extern "C" fn pl320_txacked(chan: *mut mbox_chan_s) -> bool {
     match unsafe { Ctx::of(chan) } {
         Some(c) if c.is_tx() => {
             let _cs = Critical::enter();
-            c.rd(regs::SEND) == regs::SEND_ACK && take_ack(&c, |token| token == c.txtoken())
+            c.rd(regs::SEND) == regs::SEND_ACK
+                && take_ack(&c, |token| if token == c.txtoken() { AckUse::Completed } else { AckUse::Refused })
+                    == AckUse::Completed
         }
         _ => false,
     }
@@ -657,22 +689,34 @@ fn echoed_token(dr0: u32, txtoken: u32) -> Option<u32> {
     Some(if echoed == txtoken & 0xFFFF { txtoken } else { echoed })
 }
 
+/// What became of an ACK offered to a completion path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AckUse {
+    /// It completed the message in flight.
+    Completed,
+    /// Not the in-flight message's ACK.
+    Refused,
+    /// This path does not complete messages (the channel's TX-done method
+    /// is POLL or ACK): the ACK is left where it is.
+    Deferred,
+}
+
 /// Takes the ACK pending on TX mailbox `c` (SEND = 2): offers the token it
-/// echoes to `complete`, which returns true when that completed the
-/// message in flight. An ACK that completes nothing (late, duplicated,
+/// echoes to `complete`. An ACK that completes nothing (late, duplicated,
 /// split over a message header, or on a dead channel) is cleared so that
-/// its level interrupt drops, and counted as stale. Returns whether
-/// `complete` accepted it. Shared by the interrupt handler and `txacked`,
-/// so that every completion path decodes an ACK the same way.
-/// The caller holds the critical section.
-fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> bool) -> bool {
+/// its level interrupt drops, and counted as stale; a deferred one is left
+/// alone. Returns what `complete` made of it. Shared by the interrupt
+/// handler and `txacked`, so that every completion path decodes an ACK the
+/// same way. The caller holds the critical section.
+fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     let mut dr0 = c.rd(regs::DR0);
     // Two rounds at most: if the remote's real ACK overwrote a stale one
     // while we looked at it, serve the real one instead of wiping it.
     for _ in 0..2 {
         if let Some(token) = echoed_token(dr0, c.txtoken()) {
-            if complete(token) {
-                return true;
+            match complete(token) {
+                AckUse::Refused => {}
+                done => return done,
             }
         }
         let again = c.rd(regs::DR0);
@@ -685,7 +729,7 @@ fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> bool) -> bool {
         c.wr(regs::SEND, regs::SEND_IDLE);
     }
     c.dev.count(|s| s.stale_ack += 1);
-    false
+    AckUse::Refused
 }
 
 /// Serve an ACK on TX mailbox `c`: complete the message whose token it
@@ -696,12 +740,25 @@ fn serve_tx(c: &Ctx) {
         c.dev.count(|s| s.spurious += 1);
         return;
     }
-    take_ack(c, |token| {
+    let used = take_ack(c, |token| {
         // SAFETY: the channel was initialised by pl320_initialize(); the
         // critical section nests (port contract). On success txfinish
         // (SEND = 0) ran, and maybe the next send.
-        unsafe { mbox_chan_tx_done_token(c.chan(), token) == 0 }
+        match unsafe { mbox_chan_tx_done_token(c.chan(), token) } {
+            0 => AckUse::Completed,
+            r if r == -EPERM => AckUse::Deferred,
+            _ => AckUse::Refused,
+        }
     });
+    if used == AckUse::Deferred {
+        // The channel's TX-done method is POLL or ACK: the poller (through
+        // txacked) or the client ends the message, and txfinish or the next
+        // send clears the ACK. Until the next send, this line is masked
+        // for the mailbox so that the level interrupt drops.
+        c.wr(regs::MCLEAR, c.cfg.src_bit());
+        let bit = 1u32 << c.cfg.mbox;
+        c.dev.with_mut(|m| m.tx_masked |= bit);
+    }
 }
 
 /// Serve a message on RX mailbox `c`.
@@ -1029,6 +1086,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         let m = unsafe { slot_mut(p) };
         m.claimed = 0;
         m.stats = Pl320Stats::default();
+        m.tx_masked = 0;
     }
     let devp: *mut mbox_dev_s = p.cast();
 
