@@ -203,8 +203,8 @@ static void test_deinit_waits_for_reception_in_progress(void)
   CHECK_EQ(g_first_exit_after_deinit, 0);
   CHECK_EQ(g_exits, 2);
   CHECK_EQ(g_concurrent, 0);
+  CHECK_EQ(mbox_chan_deinit(c), 0);     /* While the fake device lives */
   fake_dev_stop(&g_dev);
-  mbox_chan_deinit(c);
 }
 
 /****************************************************************************
