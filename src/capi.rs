@@ -29,6 +29,11 @@ pub const MBOX_DEFAULT_MTU: usize = 32;
 /// channel has no buffer of its own.
 pub const MBOX_RX_STACK_MAX: usize = 32;
 
+/// Largest errno a lower half's `recv` may return negated: a negative
+/// result below `-MBOX_MAX_ERRNO` (whatever its width) is no errno and
+/// becomes -EIO.
+pub const MBOX_MAX_ERRNO: isize = 4095;
+
 /// The environment of one channel: its ops and its timer.
 struct OpsEnv {
     chan: *mut mbox_chan_s,
@@ -751,7 +756,10 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// Context: interrupt or task.
 /// Returns 0 when a message was received (delivered or dropped); the
 /// negated errno of `recv` (the callback, if any, gets it with NULL data);
-/// -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
+/// -EIO when `recv` returns a negative value below `-MBOX_MAX_ERRNO`;
+/// -EMSGSIZE when `recv` reports more than the MTU (in both cases the
+/// message is not acknowledged and the callback gets that code with NULL
+/// data, as for a `recv` error); -EBUSY when another
 /// reception on this channel is still running (the message stays in the
 /// hardware); -EAGAIN when `recv` says the message is not complete yet
 /// (no callback, nothing counted: it stays pending and is received on the
@@ -811,8 +819,12 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
 /// `chan` is valid and this reception holds its `rx_busy` claim; `data`
 /// holds the `n` bytes `recv` returned when `n >= 0`.
 unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: isize, mtu: usize) -> c_int {
-    let ret = if n < 0 {
-        n as i32
+    // The sign and the range are checked on the full width of `n`: only
+    // then is it narrowed (an errno) or taken as a size (at most the MTU).
+    let ret = if n < -MBOX_MAX_ERRNO {
+        -EIO
+    } else if n < 0 {
+        n as c_int
     } else if n as usize > mtu {
         -EMSGSIZE
     } else {

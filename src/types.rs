@@ -159,8 +159,11 @@ pub struct mbox_ops_s {
     /// that error). Required for TX channels.
     pub send: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
     /// Copy the pending RX message into `data` (at least `mtu` bytes).
-    /// Returns its size (0..=mtu) or a negated errno. Called by
-    /// `mbox_chan_rx_data()`; critical section not held. Required for RX.
+    /// Returns its size (0..=mtu) or a negated errno (-1 to
+    /// `-MBOX_MAX_ERRNO`). Checked on the full width: a size above the MTU
+    /// becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO` -EIO (the
+    /// message is then not acknowledged). Called by `mbox_chan_rx_data()`;
+    /// critical section not held. Required for RX.
     pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> isize>,
     /// Acknowledge the message just received; `data`/`size` are that
     /// message as `recv` returned it (a lower half may inspect it; PL320

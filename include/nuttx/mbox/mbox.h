@@ -50,6 +50,13 @@ struct mbox_rr_record_s;
 #define MBOX_RX_STACK_MAX 32
 
 /**
+ * Largest errno a lower half's `recv` may return negated: a negative
+ * result below `-MBOX_MAX_ERRNO` (whatever its width) is no errno and
+ * becomes -EIO.
+ */
+#define MBOX_MAX_ERRNO 4095
+
+/**
  * Direction of a channel, fixed by `mbox_chan_init()`.
  */
 enum mbox_direction_e {
@@ -133,8 +140,11 @@ struct mbox_ops_s {
   int (*send)(struct mbox_chan_s *chan, const void *data, size_t size);
   /**
    * Copy the pending RX message into `data` (at least `mtu` bytes).
-   * Returns its size (0..=mtu) or a negated errno. Called by
-   * `mbox_chan_rx_data()`; critical section not held. Required for RX.
+   * Returns its size (0..=mtu) or a negated errno (-1 to
+   * `-MBOX_MAX_ERRNO`). Checked on the full width: a size above the MTU
+   * becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO` -EIO (the
+   * message is then not acknowledged). Called by `mbox_chan_rx_data()`;
+   * critical section not held. Required for RX.
    */
   ptrdiff_t (*recv)(struct mbox_chan_s *chan, void *data);
   /**
@@ -703,7 +713,10 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
  * Context: interrupt or task.
  * Returns 0 when a message was received (delivered or dropped); the
  * negated errno of `recv` (the callback, if any, gets it with NULL data);
- * -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
+ * -EIO when `recv` returns a negative value below `-MBOX_MAX_ERRNO`;
+ * -EMSGSIZE when `recv` reports more than the MTU (in both cases the
+ * message is not acknowledged and the callback gets that code with NULL
+ * data, as for a `recv` error); -EBUSY when another
  * reception on this channel is still running (the message stays in the
  * hardware); -EAGAIN when `recv` says the message is not complete yet
  * (no callback, nothing counted: it stays pending and is received on the
