@@ -306,7 +306,8 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// Context: task.
 /// Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
 /// direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
-/// size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
+/// size, a size above PTRDIFF_MAX or one that wraps the address space
+/// from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
 /// above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
 /// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
 /// negative timeout; -EBUSY when the
@@ -337,7 +338,9 @@ pub unsafe extern "C" fn mbox_chan_init(
         d if d == mbox_direction_e::MBOX_TX as c_int => true,
         _ => return -EINVAL,
     };
-    if buffer.is_null() && size != 0 {
+    // The buffer must be able to describe an object: at most isize::MAX
+    // bytes, not wrapping the address space.
+    if (buffer.is_null() && size != 0) || size > isize::MAX as usize || (buffer as usize).checked_add(size).is_none() {
         return -EINVAL;
     }
     if os::in_interrupt() {
@@ -553,9 +556,13 @@ pub unsafe extern "C" fn mbox_send(sender: *mut mbox_sender_s, data: *const c_vo
 /// the lower half's send error, or -ECANCELED (channel de-initialised).
 /// Several blocked senders on one channel each get their own result.
 ///
+/// `data` is never NULL, also for a 0-byte message: the lower half gets
+/// the caller's pointer for a message sent at once (or, for one copied
+/// into the queue, an address inside the channel's queue buffer).
+///
 /// Context: task for a blocking send; task or interrupt for timeout 0.
 /// Also returns -EINVAL for a NULL sender or channel, a channel that is
-/// uninitialised or not TX, NULL data with a non-zero size, or a negative
+/// uninitialised or not TX, NULL data (whatever the size), or a negative
 /// timeout; -EMSGSIZE when size exceeds the lower half's MTU (nothing is
 /// queued); -EPERM for a blocking send from interrupt context.
 #[no_mangle]
@@ -576,21 +583,11 @@ pub unsafe extern "C" fn mbox_ticksend(
 /// # Safety
 /// `sender` NULL or valid; `data` valid for `size` bytes when non-NULL.
 unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
-    if sender.is_null() {
+    if sender.is_null() || data.is_null() {
         return -EINVAL;
     }
     // SAFETY: sender non-NULL, valid by the API contract.
     let chan = unsafe { (*sender).chan };
-    if data.is_null() && size != 0 {
-        return -EINVAL;
-    }
-    let msg: &[u8] = if size == 0 {
-        &[]
-    } else {
-        // SAFETY: data is valid for size bytes (API contract); the caller
-        // keeps it unchanged during the call.
-        unsafe { core::slice::from_raw_parts(data.cast(), size) }
-    };
     if timeout == Some(0) {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
@@ -601,6 +598,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         if size > st.mtu() {
             return -EMSGSIZE;
         }
+        // SAFETY: data is non-NULL and valid for size bytes (API
+        // contract), size is at most the MTU (so far below isize::MAX),
+        // and the caller keeps it unchanged during the call. A 0-byte
+        // message keeps the caller's pointer.
+        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         // SAFETY: chan live, lock held.
         let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
         // SAFETY: live channel.
@@ -615,8 +617,9 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     }
     // The wait object is initialised at its final address before the
     // critical section (a port may need to allocate or block there), so a
-    // single pass under the lock validates and submits.
-    let mut storage = Waiter::new(msg, FOREVER);
+    // single pass under the lock validates and submits. The message is
+    // set once its size is checked against the MTU.
+    let mut storage = Waiter::new(&[], FOREVER);
     // Every access below goes through `w`, the pointer the channel keeps
     // while the message waits, so that no later borrow of the storage
     // invalidates it (while an interrupt handler may use it).
@@ -634,8 +637,16 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
             Ok(st) => {
                 let ticks = timeout.unwrap_or(st.timeout());
+                // SAFETY: data is non-NULL and valid for size bytes (API
+                // contract), size is at most the MTU; the caller stays in
+                // this call, keeping it unchanged, until the waiter is
+                // Done. A 0-byte message keeps the caller's pointer.
+                let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
                 // SAFETY: w not shared yet.
-                unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), ticks)) };
+                unsafe {
+                    (*w).set_payload(msg);
+                    (*w).set_deadline(ChanState::deadline_from(os::now(), ticks));
+                }
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
                 // the storage stays in place on this stack frame and
@@ -1148,7 +1159,7 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
 /// Returns 0 (ACKed), -ETIMEDOUT (spins spent, or the message was timed
 /// out by its channel timeout meanwhile), the lower half's send error,
 /// -ECANCELED (deinit); -EINVAL for a NULL sender or channel, a channel
-/// that is uninitialised or not TX, NULL data with a non-zero size, or
+/// that is uninitialised or not TX, NULL data (whatever the size), or
 /// `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
 /// -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
 #[no_mangle]
@@ -1158,19 +1169,13 @@ pub unsafe extern "C" fn mbox_send_poll(
     size: usize,
     spins: u32,
 ) -> c_int {
-    if sender.is_null() || (data.is_null() && size != 0) || spins == 0 {
+    if sender.is_null() || data.is_null() || spins == 0 {
         return -EINVAL;
     }
     // SAFETY: sender non-NULL, valid by contract.
     let chan = unsafe { (*sender).chan };
-    let msg: &[u8] = if size == 0 {
-        &[]
-    } else {
-        // SAFETY: data is valid for size bytes (API contract) and stays
-        // unchanged during the call.
-        unsafe { core::slice::from_raw_parts(data.cast(), size) }
-    };
-    let mut storage = Waiter::new_polled(msg);
+    // The message is set once its size is checked against the MTU.
+    let mut storage = Waiter::new_polled(&[]);
     // All accesses through `w`, as in ticksend().
     let w: *mut Waiter = &mut storage;
     let mut result = {
@@ -1190,10 +1195,17 @@ pub unsafe extern "C" fn mbox_send_poll(
         if st.txdone_method() == TxDoneMethod::Ack {
             return -EPERM;
         }
+        // SAFETY: data is non-NULL and valid for size bytes (API
+        // contract), size is at most the MTU, and it stays unchanged
+        // during the call. A 0-byte message keeps the caller's pointer.
+        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         // Bounded by the channel timeout too (an ACK that never comes is
         // timed out by the watchdog when the spins outlast it).
         // SAFETY: w not shared yet.
-        unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), st.timeout())) };
+        unsafe {
+            (*w).set_payload(msg);
+            (*w).set_deadline(ChanState::deadline_from(os::now(), st.timeout()));
+        }
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         // SAFETY: `w` stays in place on this frame and is only touched

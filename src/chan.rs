@@ -167,6 +167,14 @@ impl Waiter {
         self.deadline
     }
 
+    /// Sets the message before the waiter is submitted (same contract as
+    /// [`Waiter::new`]).
+    pub fn set_payload(&mut self, data: &[u8]) {
+        debug_assert!(self.state == WaitState::New);
+        self.data = data.as_ptr();
+        self.len = data.len();
+    }
+
     /// Sets the deadline before the waiter is submitted.
     pub fn set_deadline(&mut self, deadline: Ticks) {
         debug_assert!(self.state == WaitState::New);
@@ -180,11 +188,10 @@ impl Waiter {
     unsafe fn payload<'a>(w: *const Waiter) -> &'a [u8] {
         // SAFETY: w is live (contract); fields read through the raw place.
         let (data, len) = unsafe { ((*w).data, (*w).len) };
-        if len == 0 {
-            return &[];
-        }
         // SAFETY: `data`/`len` came from a slice whose owner is blocked in
         // mbox_ticksend() until this waiter is Done (Waiter::new contract).
+        // A 0-byte message keeps its owner's pointer (never NULL: it came
+        // from a slice), so the lower half gets real memory.
         unsafe { core::slice::from_raw_parts(data, len) }
     }
 }

@@ -152,7 +152,9 @@ pub struct mbox_ops_s {
     /// `mbox_chan_deinit()` after all senders were released; critical
     /// section not held. Returns 0 or a negated errno (reported by deinit).
     pub shutdown: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> c_int>,
-    /// Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`). The
+    /// Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`) from
+    /// `data`, which is never NULL, also for 0 bytes (the caller's buffer,
+    /// or the message's record inside the channel's queue buffer). The
     /// token of the message is in `chan->txtoken`. Returns 0 when the
     /// message is on its way (an ACK will follow through
     /// `mbox_chan_tx_done()`), or a negated errno (the message ends with

@@ -131,7 +131,9 @@ struct mbox_ops_s {
    */
   int (*shutdown)(struct mbox_chan_s *chan);
   /**
-   * Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`). The
+   * Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`) from
+   * `data`, which is never NULL, also for 0 bytes (the caller's buffer,
+   * or the message's record inside the channel's queue buffer). The
    * token of the message is in `chan->txtoken`. Returns 0 when the
    * message is on its way (an ACK will follow through
    * `mbox_chan_tx_done()`), or a negated errno (the message ends with
@@ -607,7 +609,8 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * Context: task.
  * Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
  * direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
- * size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
+ * size, a size above PTRDIFF_MAX or one that wraps the address space
+ * from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
  * above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
  * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
  * negative timeout; -EBUSY when the
@@ -664,9 +667,13 @@ int mbox_send(struct mbox_sender_s *sender, const void *data, size_t size);
  * the lower half's send error, or -ECANCELED (channel de-initialised).
  * Several blocked senders on one channel each get their own result.
  *
+ * `data` is never NULL, also for a 0-byte message: the lower half gets
+ * the caller's pointer for a message sent at once (or, for one copied
+ * into the queue, an address inside the channel's queue buffer).
+ *
  * Context: task for a blocking send; task or interrupt for timeout 0.
  * Also returns -EINVAL for a NULL sender or channel, a channel that is
- * uninitialised or not TX, NULL data with a non-zero size, or a negative
+ * uninitialised or not TX, NULL data (whatever the size), or a negative
  * timeout; -EMSGSIZE when size exceeds the lower half's MTU (nothing is
  * queued); -EPERM for a blocking send from interrupt context.
  */
@@ -846,7 +853,7 @@ int mbox_client_txdone(struct mbox_sender_s *sender, int result);
  * Returns 0 (ACKed), -ETIMEDOUT (spins spent, or the message was timed
  * out by its channel timeout meanwhile), the lower half's send error,
  * -ECANCELED (deinit); -EINVAL for a NULL sender or channel, a channel
- * that is uninitialised or not TX, NULL data with a non-zero size, or
+ * that is uninitialised or not TX, NULL data (whatever the size), or
  * `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
  * -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
  */
@@ -917,9 +924,12 @@ int mbox_rr_init(struct mbox_rr_s *rr,
  * `mbox_ticksend()`'s error (-ETIMEDOUT, -EMSGSIZE, the lower half's
  * error, ...) when the send failed, unless a reply or a cancellation
  * already finished the request (then that result); the tag function's
- * error; -EBUSY when a pending request has the same tag; -EINVAL for a
- * NULL or not live rr, NULL req with a non-zero reqlen, NULL resp with
- * a non-zero respcap, a timeout of 0 (a request must wait) or a negative
+ * error; -EBUSY when a pending request has the same tag; -EMSGSIZE when
+ * `reqlen` exceeds the MTU of the sender's channel (checked before the
+ * tag function sees the request); -EINVAL for a NULL or not live rr, a
+ * sender whose channel is not an initialised TX channel, NULL req
+ * (whatever reqlen), NULL resp with a non-zero respcap, a respcap above
+ * PTRDIFF_MAX, a timeout of 0 (a request must wait) or a negative
  * timeout; -EPERM from interrupt context; the port's error if the wait
  * object cannot be created.
  */
