@@ -311,9 +311,12 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
 /// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
 /// negative timeout; -EBUSY when the
-/// channel is already initialised; -EPERM from interrupt context; the
-/// port's error if its timer cannot be created; `setup`'s error (the
-/// channel is then left uninitialised).
+/// channel is already initialised, another `mbox_chan_init()` of it is
+/// running (of several racing ones exactly one succeeds) or a
+/// `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
+/// context; the port's error if its timer cannot be created; `setup`'s
+/// error (what was accepted during setup ends with -ECANCELED, and the
+/// channel is left uninitialised, free for a new init).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_init(
     chan: *mut mbox_chan_s,
@@ -370,14 +373,21 @@ pub unsafe extern "C" fn mbox_chan_init(
     };
     {
         let cs = Critical::enter();
+        // Checked and claimed in one critical section: exactly one of
+        // several racing inits gets the channel; a channel that is live,
+        // being initialised or being torn down is busy.
         // SAFETY: chan non-NULL, lock held.
-        if unsafe { state(chan, &cs) }.is_live() {
-            return -EBUSY;
+        if let Err(e) = unsafe { state(chan, &cs) }.claim_init() {
+            return e;
         }
     }
-    // SAFETY: the channel is not live, so no timer callback can use it.
+    // SAFETY: the channel is claimed by this call and not live: no other
+    // init or de-init touches the timer, and no timer callback can run.
     let r = unsafe { Timer::init(addr_of_mut!((*chan).timer)) };
     if r < 0 {
+        let cs = Critical::enter();
+        // SAFETY: chan non-NULL, lock held; our claim.
+        unsafe { state(chan, &cs) }.release();
         return r;
     }
     {
@@ -399,13 +409,21 @@ pub unsafe extern "C" fn mbox_chan_init(
             st.init(is_tx, buffer, size, mtu, timeout);
             if is_tx {
                 if let Err(e) = st.set_txdepth(depth) {
-                    // Too small a buffer for the in-flight slots.
-                    *st = ChanState::new();
+                    // Too small a buffer for the in-flight slots. Never
+                    // seen live (same critical section): back to claimed
+                    // until the timer is gone, then free.
+                    st.abort_init();
                     drop(cs);
                     Timer::destroy(addr_of_mut!((*chan).timer));
+                    let cs = Critical::enter();
+                    state(chan, &cs).release();
                     return e;
                 }
             }
+            // Live from here (a lower half's interrupt may deliver during
+            // setup), but still this init's: a de-init is -EBUSY until
+            // setup returned.
+            st.set_in_setup(true);
         }
     }
     // SAFETY: ops non-NULL (checked above).
@@ -415,18 +433,29 @@ pub unsafe extern "C" fn mbox_chan_init(
         if r < 0 {
             {
                 let cs = Critical::enter();
-                // SAFETY: as above; nothing can be queued yet except by a
-                // racing client, which deinit cancels.
+                // SAFETY: as above. The channel was live during setup (a
+                // racing client may have queued or registered); no de-init
+                // could start (in_setup).
                 let st = unsafe { state(chan, &cs) };
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
                 st.deinit(&mut env);
             }
-            // SAFETY: initialised above; lock not held.
-            unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
+            // Everything that was accepted meanwhile ends (-ECANCELED),
+            // then the channel is free again; no shutdown (the hardware
+            // was never set up).
+            // SAFETY: chan valid, tearing down by this call; task context,
+            // lock not held.
+            unsafe { teardown(chan) };
+            let cs = Critical::enter();
+            // SAFETY: chan valid; lock held.
+            unsafe { state(chan, &cs) }.release();
             return r;
         }
     }
+    let cs = Critical::enter();
+    // SAFETY: chan non-NULL, lock held; live and ours since set_in_setup.
+    unsafe { state(chan, &cs) }.set_in_setup(false);
     0
 }
 
@@ -434,7 +463,9 @@ pub unsafe extern "C" fn mbox_chan_init(
 /// with -ECANCELED (blocked senders return it, TX-done callbacks get it
 /// before this returns), the watchdog is destroyed (no callback runs
 /// after this returns), then `ops->shutdown` is called.
-/// The channel may be initialised again afterwards.
+/// The channel may be initialised again once this has returned: until
+/// then it is busy (a `mbox_chan_init()` or a second `mbox_chan_deinit()`
+/// meanwhile gets -EBUSY and changes nothing).
 ///
 /// Not from one of the channel's own callbacks (an RX callback of a
 /// reception run in task context, or a TX-done callback): that would wait
@@ -442,8 +473,9 @@ pub unsafe extern "C" fn mbox_chan_init(
 ///
 /// Context: task.
 /// Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
-/// channel; -EPERM from interrupt context; -EDEADLK from the channel's own
-/// callback.
+/// channel; -EBUSY while another `mbox_chan_deinit()` or the
+/// `mbox_chan_init()` of the channel has not returned; -EPERM from
+/// interrupt context; -EDEADLK from the channel's own callback.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
     if chan.is_null() {
@@ -456,6 +488,10 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         let cs = Critical::enter();
         // SAFETY: chan non-NULL, lock held.
         let st = unsafe { state(chan, &cs) };
+        if st.in_transition() {
+            // Another init or de-init of this channel is still running.
+            return -EBUSY;
+        }
         if !st.is_live() {
             return -EINVAL;
         }
@@ -464,32 +500,55 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
             // down would wait for this very call to return.
             return -EDEADLK;
         }
+        // Tearing down from here: init and de-init get -EBUSY until the
+        // channel is released below.
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         st.deinit(&mut env);
     }
+    // SAFETY: chan valid and tearing down by this call; task context, lock
+    // not held.
+    unsafe { teardown(chan) };
+    // SAFETY: dev was set by init and stays valid.
+    let ops = unsafe { (*(*chan).dev).ops };
+    // SAFETY: ops checked non-NULL at init.
+    let r = match unsafe { (*ops).shutdown } {
+        // SAFETY: the lower half's own op.
+        Some(f) => unsafe { f(chan) },
+        None => 0,
+    };
+    // Nothing of the old channel runs any more: a new init may take it.
+    let cs = Critical::enter();
+    // SAFETY: chan valid; lock held.
+    unsafe { state(chan, &cs) }.release();
+    r
+}
+
+/// The part of a teardown after [`ChanState::deinit`]: hands out the
+/// TX-done callbacks of everything that ended, destroys the watchdog and
+/// waits for a reception still in its callbacks, so that nothing of the
+/// channel runs when it returns. The channel stays claimed (tearing down)
+/// for the caller to release.
+///
+/// # Safety
+/// `chan` is valid and being torn down by the caller; task context, lock
+/// not held.
+unsafe fn teardown(chan: *mut mbox_chan_s) {
     // TX-done callbacks of everything that ended (queued messages with a
     // client end here with -ECANCELED), none after this returns.
     // SAFETY: chan valid; task context, lock not held.
     unsafe { drain(chan, true) };
-    // SAFETY: the timer was initialised by init; the lock is not held, and
-    // a callback that already started sees a dead channel.
+    // SAFETY: the timer was initialised by init and only this teardown
+    // may destroy it (the channel is claimed); the lock is not held, and a
+    // callback that already started sees a dead channel.
     unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
     // A reception that started before the channel died may still be in
     // its recv/callback: wait for it, so that no client callback runs after
     // deinit returns and a re-init cannot overlap it. Bounded by that
     // callback (which runs in interrupt context, so it cannot be this
     // thread: deinit refuses interrupt context).
-    // SAFETY: chan non-NULL and valid (checked above).
+    // SAFETY: chan non-NULL and valid (caller's contract).
     unsafe { wait_rx_idle(chan) };
-    // SAFETY: dev was set by init and stays valid.
-    let ops = unsafe { (*(*chan).dev).ops };
-    // SAFETY: ops checked non-NULL at init.
-    match unsafe { (*ops).shutdown } {
-        // SAFETY: the lower half's own op.
-        Some(f) => unsafe { f(chan) },
-        None => 0,
-    }
 }
 
 /// Sleeps (one tick at a time, on a private wait object) until no

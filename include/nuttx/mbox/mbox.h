@@ -351,9 +351,15 @@ struct mbox_chan_state_s {
    */
   uint32_t next_seq;
   /**
-   * Largest message in bytes.
+   * Largest message in bytes (at most `queue::MAX_PAYLOAD`).
    */
-  uint32_t mtu;
+  uint16_t mtu;
+  /**
+   * The init that made the channel live has not returned yet (its
+   * lower-half setup runs): lifecycle calls get -EBUSY.
+   */
+  uint8_t in_setup;
+  uint8_t _rsv;
   /**
    * Queued ring records that carry a TX-done client.
    */
@@ -614,9 +620,12 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
  * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
  * negative timeout; -EBUSY when the
- * channel is already initialised; -EPERM from interrupt context; the
- * port's error if its timer cannot be created; `setup`'s error (the
- * channel is then left uninitialised).
+ * channel is already initialised, another `mbox_chan_init()` of it is
+ * running (of several racing ones exactly one succeeds) or a
+ * `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
+ * context; the port's error if its timer cannot be created; `setup`'s
+ * error (what was accepted during setup ends with -ECANCELED, and the
+ * channel is left uninitialised, free for a new init).
  */
 int mbox_chan_init(struct mbox_chan_s *chan,
                    struct mbox_dev_s *dev,
@@ -629,7 +638,9 @@ int mbox_chan_init(struct mbox_chan_s *chan,
  * with -ECANCELED (blocked senders return it, TX-done callbacks get it
  * before this returns), the watchdog is destroyed (no callback runs
  * after this returns), then `ops->shutdown` is called.
- * The channel may be initialised again afterwards.
+ * The channel may be initialised again once this has returned: until
+ * then it is busy (a `mbox_chan_init()` or a second `mbox_chan_deinit()`
+ * meanwhile gets -EBUSY and changes nothing).
  *
  * Not from one of the channel's own callbacks (an RX callback of a
  * reception run in task context, or a TX-done callback): that would wait
@@ -637,8 +648,9 @@ int mbox_chan_init(struct mbox_chan_s *chan,
  *
  * Context: task.
  * Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
- * channel; -EPERM from interrupt context; -EDEADLK from the channel's own
- * callback.
+ * channel; -EBUSY while another `mbox_chan_deinit()` or the
+ * `mbox_chan_init()` of the channel has not returned; -EPERM from
+ * interrupt context; -EDEADLK from the channel's own callback.
  */
 int mbox_chan_deinit(struct mbox_chan_s *chan);
 
