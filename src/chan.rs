@@ -373,7 +373,7 @@ pub struct ChanState {
     delivering: u8,
     /// Sequence number (and token) of the next accepted message.
     next_seq: u32,
-    /// Largest message in bytes (at most `queue::MAX_PAYLOAD`).
+    /// Largest message in bytes (at most 32766, `queue::MAX_PAYLOAD`).
     mtu: u16,
     /// The init that made the channel live has not returned yet (its
     /// lower-half setup runs): lifecycle calls get -EBUSY.

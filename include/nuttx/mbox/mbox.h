@@ -351,7 +351,7 @@ struct mbox_chan_state_s {
    */
   uint32_t next_seq;
   /**
-   * Largest message in bytes (at most `queue::MAX_PAYLOAD`).
+   * Largest message in bytes (at most 32766, `queue::MAX_PAYLOAD`).
    */
   uint16_t mtu;
   /**
