@@ -1031,26 +1031,34 @@ static struct
 {
   atomic_int calls;
   atomic_bool entered;
-  int sleep_ms;
+  atomic_bool hold;                 /* callbacks wait while set (<= 5 s) */
 } g_slow;
+
+static void slow_callback(void)
+{
+  long long end = ms_now() + 5000;
+
+  atomic_fetch_add(&g_slow.calls, 1);
+  atomic_store(&g_slow.entered, true);
+  while (atomic_load(&g_slow.hold) && ms_now() < end)
+    {
+      usleep(1000);
+    }
+}
 
 static void slow_txdone(struct mbox_sender_s *sender, void *arg, int result)
 {
   (void)sender;
   (void)arg;
   (void)result;
-  atomic_fetch_add(&g_slow.calls, 1);
-  atomic_store(&g_slow.entered, true);
-  usleep(g_slow.sleep_ms * 1000);
+  slow_callback();
 }
 
 static int slow_rx(int ret, struct mbox_chan_s *chan, void *arg,
                    void *data, size_t size)
 {
   (void)ret; (void)chan; (void)arg; (void)data; (void)size;
-  atomic_fetch_add(&g_slow.calls, 1);
-  atomic_store(&g_slow.entered, true);
-  usleep(g_slow.sleep_ms * 1000);
+  slow_callback();
   return 0;
 }
 
@@ -1100,7 +1108,7 @@ static void test_init_while_deinit_waits_is_ebusy(void)
   s.chan = tx;
   atomic_store(&g_slow.calls, 0);
   atomic_store(&g_slow.entered, false);
-  g_slow.sleep_ms = 300;
+  atomic_store(&g_slow.hold, true);
   CHECK_EQ(mbox_register_txdone(&s, slow_txdone, NULL), 0);
   CHECK_EQ(mbox_ticksend(&s, "x", 1, 0), 0);       /* in flight */
 
@@ -1114,6 +1122,7 @@ static void test_init_while_deinit_waits_is_ebusy(void)
            -EBUSY);
   CHECK_EQ(mbox_chan_deinit(tx), -EBUSY);
   CHECK_EQ(mbox_ticksend(&s, "y", 1, 0), -EINVAL);
+  atomic_store(&g_slow.hold, false);
   pthread_join(d.thread, NULL);
   CHECK_EQ(d.result, 0);
   CHECK_EQ(atomic_load(&g_slow.calls), 1);
@@ -1122,7 +1131,6 @@ static void test_init_while_deinit_waits_is_ebusy(void)
 
   /* Done: the channel starts afresh, with a working watchdog. */
 
-  g_slow.sleep_ms = 0;
   CHECK_EQ(mbox_chan_init(tx, &g_dev.base, MBOX_TX, g_ring, sizeof(g_ring)),
            0);
   CHECK_EQ(g_dev.chans[TX].nsetup, 2);
@@ -1150,7 +1158,7 @@ static void test_init_while_deinit_waits_for_reception_is_ebusy(void)
   r.chan = rx;
   atomic_store(&g_slow.calls, 0);
   atomic_store(&g_slow.entered, false);
-  g_slow.sleep_ms = 300;
+  atomic_store(&g_slow.hold, true);
   CHECK_EQ(mbox_register_rxcallback(&r, slow_rx, NULL), 0);
   g_dev.chans[RX].rx_size = 4;
   pthread_create(&rt, NULL, rx_main, &rxret);
@@ -1168,13 +1176,13 @@ static void test_init_while_deinit_waits_for_reception_is_ebusy(void)
   CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
                           sizeof(g_rxbuf)), -EBUSY);
   CHECK_EQ(mbox_chan_deinit(rx), -EBUSY);
+  atomic_store(&g_slow.hold, false);
   pthread_join(rt, NULL);
   pthread_join(d.thread, NULL);
   CHECK_EQ(rxret, 0);
   CHECK_EQ(d.result, 0);
   CHECK_EQ(g_dev.chans[RX].nshutdown, 1);
 
-  g_slow.sleep_ms = 0;
   CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
                           sizeof(g_rxbuf)), 0);
   CHECK_EQ(mbox_register_rxcallback(&r, slow_rx, NULL), 0);
