@@ -3,6 +3,9 @@
 #   make            library (build/libmbox.a) and the headers check
 #   make run        the main job: two simulated cores over the PL320 model
 #   make test       cargo tests, header check, symbol check, C harness
+#   make test-debug the C harness against a debug build of the library
+#                   (debug assertions, overflow and UB checks on) in
+#                   $(BUILD)/debug
 #   make clean
 #
 # Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
@@ -45,6 +48,19 @@ SAN      ?=
 CFLAGS   ?=
 ALL_CFLAGS := $(CFLAGS_COMMON) $(SAN) $(CFLAGS)
 
+# The archive's cargo profile: release (the shipped one, LTO, opt-level s)
+# or dev (test-debug: debug assertions, overflow checks and the standard
+# library's UB precondition checks, e.g. of slice::from_raw_parts; both
+# profiles keep panic = "abort").
+RUST_PROFILE ?= release
+ifeq ($(RUST_PROFILE),release)
+CARGO_PROFILE := --release
+RUST_OUT      := target/release
+else
+CARGO_PROFILE :=
+RUST_OUT      := target/debug
+endif
+
 LIB      := $(BUILD)/libmbox.a
 HOSTLIB  := $(BUILD)/libmbox_host.a
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml build.rs ffi/mbox_os.h
@@ -56,19 +72,20 @@ CTESTS   := $(filter-out test_pl320% test_scenarios% test_seed003%,$(CTESTS))
 endif
 CTEST_BIN := $(addprefix $(BUILD)/,$(CTESTS))
 
-.PHONY: all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c run clean miri
+.PHONY: all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug run clean miri
 
 all: lib check-headers
 
 lib: $(LIB)
 
-# The shipped archive: built alone as a staticlib so that LTO applies
-# (REFERENCE.md §4), with the features that .config selects.
+# The shipped archive: built alone as a staticlib so that LTO applies,
+# with the features that .config selects (RUST_PROFILE=dev: the debug
+# archive of test-debug).
 $(LIB): $(RUST_SRC)
 	@mkdir -p $(BUILD)
 	@bash tools/ensure_deps.sh
-	$(CARGO) rustc -q --release --lib --crate-type staticlib $(CARGO_FEATURES)
-	cp target/release/libmbox.a $@
+	$(CARGO) rustc -q $(CARGO_PROFILE) --lib --crate-type staticlib $(CARGO_FEATURES)
+	cp $(RUST_OUT)/libmbox.a $@
 
 headers:
 	$(CARGO) run -q -p mbox-headergen
@@ -104,6 +121,14 @@ test-rust:
 
 test-c: $(CTEST_BIN)
 	$(PYTHON) tools/run_ctests.py $(CTEST_BIN)
+
+# Every C test program against a debug build of the library (built into
+# $(BUILD)/debug like test-race's tsan build): a bad size reaching
+# slice::from_raw_parts, an arithmetic overflow or a failed debug
+# assertion aborts the program (panic = "abort") instead of passing
+# unnoticed in the release archive. Ends with run_ctests' summary line.
+test-debug:
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/debug RUST_PROFILE=dev test-c
 
 # One configuration (the current .config): what test-kconfig runs per
 # combination.

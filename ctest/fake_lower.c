@@ -79,7 +79,11 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
       struct fake_msg_s *m = &fc->log[fc->nsent % FAKE_LOG];
       m->token = chan->txtoken;
       m->size = size;
-      memcpy(m->data, data, size < FAKE_MAXMSG ? size : FAKE_MAXMSG);
+      m->ptr = data;
+      if (size > 0)
+        {
+          memcpy(m->data, data, size < FAKE_MAXMSG ? size : FAKE_MAXMSG);
+        }
       fc->nsent++;
       fc->acked = fc->ack_on_send;
       if (++fc->hw_inflight > fc->max_hw_inflight)
@@ -114,7 +118,7 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
 static ssize_t fake_recv(struct mbox_chan_s *chan, void *data)
 {
   struct fake_chan_s *fc = (struct fake_chan_s *)chan;
-  if (fc->recv_result < 0)
+  if (fc->recv_result != 0)
     {
       return fc->recv_result;
     }

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <nuttx/mbox/mbox.h>
 
@@ -26,6 +27,7 @@ struct fake_msg_s
 {
   uint32_t token;
   size_t size;
+  const void *ptr;                  /* The data pointer send was given */
   uint8_t data[FAKE_MAXMSG];
 };
 
@@ -39,7 +41,9 @@ struct fake_chan_s
   int send_fail_errno;              /* ... with this (negative) value */
   int auto_ack_ms;                  /* < 0: never ACK; >= 0: ACK after */
   int setup_result;                 /* Returned by setup */
-  int recv_result;                  /* < 0: recv fails with it */
+  ssize_t recv_result;              /* < 0: recv fails with it; > 0:
+                                     * recv returns it as the size and
+                                     * writes nothing */
   int setcallback_result;           /* Returned by setcallback */
 
   /* RX message presented by recv */

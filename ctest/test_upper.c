@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -916,6 +918,279 @@ static void test_deinit_stops_watchdog(void)
   teardown_dev();
 }
 
+/****************************************************************************
+ * Init and de-init racing
+ ****************************************************************************/
+
+/* Two tasks initialise the same channel at the same moment, round after
+ * round: exactly one gets 0, the other -EBUSY, and setup runs once.
+ */
+
+#define INIT_RACE_ROUNDS  20000
+#define INIT_RACE_MAX_MS  3000
+
+static struct
+{
+  atomic_int round;                 /* the round the workers may start */
+  atomic_int done;                  /* results stored in this round */
+  atomic_bool stop;
+  int result[2];
+} g_irace;
+
+static void *init_racer(void *arg)
+{
+  int me = (int)(intptr_t)arg;
+  int seen = 0;
+
+  for (; ; )
+    {
+      int r;
+
+      while ((r = atomic_load(&g_irace.round)) == seen &&
+             !atomic_load(&g_irace.stop))
+        {
+          sched_yield();
+        }
+
+      if (atomic_load(&g_irace.stop))
+        {
+          return NULL;
+        }
+
+      seen = r;
+      g_irace.result[me] = mbox_chan_init(&g_dev.chans[3].base, &g_dev.base,
+                                          MBOX_TX, NULL, 0);
+      atomic_fetch_add(&g_irace.done, 1);
+    }
+}
+
+static void test_concurrent_init_of_one_channel_has_one_winner(void)
+{
+  struct fake_chan_s *fc = &g_dev.chans[3];
+  pthread_t t[2];
+  long long end;
+  int rounds = 0;
+  int bad = 0;
+  int i;
+
+  setup_dev(24, 10);
+  atomic_store(&g_irace.round, 0);
+  atomic_store(&g_irace.done, 0);
+  atomic_store(&g_irace.stop, false);
+  for (i = 0; i < 2; i++)
+    {
+      pthread_create(&t[i], NULL, init_racer, (void *)(intptr_t)i);
+    }
+
+  end = ms_now() + INIT_RACE_MAX_MS;
+  while (rounds < INIT_RACE_ROUNDS && ms_now() < end && bad == 0)
+    {
+      int ok;
+      int busy;
+
+      g_irace.result[0] = g_irace.result[1] = 12345;
+      atomic_store(&g_irace.done, 0);
+      atomic_store(&g_irace.round, ++rounds);
+      while (atomic_load(&g_irace.done) < 2)
+        {
+          sched_yield();
+        }
+
+      ok = (g_irace.result[0] == 0) + (g_irace.result[1] == 0);
+      busy = (g_irace.result[0] == -EBUSY) + (g_irace.result[1] == -EBUSY);
+      if (ok != 1 || busy != 1 || fake_read(fc, &fc->nsetup) != rounds)
+        {
+          printf("#   round %d: init returned %d and %d, setup ran %d "
+                 "times\n", rounds, g_irace.result[0], g_irace.result[1],
+                 fake_read(fc, &fc->nsetup));
+          bad++;
+        }
+
+      CHECK_EQ(mbox_chan_deinit(&fc->base), 0);
+    }
+
+  atomic_store(&g_irace.stop, true);
+  for (i = 0; i < 2; i++)
+    {
+      pthread_join(t[i], NULL);
+    }
+
+  printf("#   %d rounds\n", rounds);
+  CHECK_EQ(bad, 0);
+  CHECK(rounds >= 100);
+  teardown_dev();
+}
+
+/* A slow TX-done callback keeps a de-init waiting; meanwhile the channel
+ * is busy: a new init is -EBUSY (it would get a watchdog and a lower half
+ * that the de-init is about to destroy and shut down), a second de-init
+ * too. Once the de-init returned, the channel initialises and sends.
+ */
+
+static struct
+{
+  atomic_int calls;
+  atomic_bool entered;
+  atomic_bool hold;                 /* callbacks wait while set (<= 5 s) */
+} g_slow;
+
+static void slow_callback(void)
+{
+  long long end = ms_now() + 5000;
+
+  atomic_fetch_add(&g_slow.calls, 1);
+  atomic_store(&g_slow.entered, true);
+  while (atomic_load(&g_slow.hold) && ms_now() < end)
+    {
+      usleep(1000);
+    }
+}
+
+static void slow_txdone(struct mbox_sender_s *sender, void *arg, int result)
+{
+  (void)sender;
+  (void)arg;
+  (void)result;
+  slow_callback();
+}
+
+static int slow_rx(int ret, struct mbox_chan_s *chan, void *arg,
+                   void *data, size_t size)
+{
+  (void)ret; (void)chan; (void)arg; (void)data; (void)size;
+  slow_callback();
+  return 0;
+}
+
+struct deinit_s
+{
+  pthread_t thread;
+  struct mbox_chan_s *chan;
+  int result;
+};
+
+static void *deinit_main(void *arg)
+{
+  struct deinit_s *d = arg;
+  d->result = mbox_chan_deinit(d->chan);
+  return NULL;
+}
+
+static void *rx_main(void *arg)
+{
+  *(int *)arg = mbox_chan_rx_data(&g_dev.chans[RX].base);
+  return NULL;
+}
+
+static bool wait_entered(void)
+{
+  long long end = ms_now() + 3000;
+  while (!atomic_load(&g_slow.entered))
+    {
+      if (ms_now() > end)
+        {
+          return false;
+        }
+
+      usleep(1000);
+    }
+
+  return true;
+}
+
+static void test_init_while_deinit_waits_is_ebusy(void)
+{
+  struct mbox_chan_s *tx = &g_dev.chans[TX].base;
+  struct mbox_sender_s s;
+  struct deinit_s d;
+
+  setup_dev(24, 1000);
+  s.chan = tx;
+  atomic_store(&g_slow.calls, 0);
+  atomic_store(&g_slow.entered, false);
+  atomic_store(&g_slow.hold, true);
+  CHECK_EQ(mbox_register_txdone(&s, slow_txdone, NULL), 0);
+  CHECK_EQ(mbox_ticksend(&s, "x", 1, 0), 0);       /* in flight */
+
+  /* The de-init cancels it and waits out its TX-done callback. */
+
+  d.chan = tx;
+  d.result = 12345;
+  pthread_create(&d.thread, NULL, deinit_main, &d);
+  CHECK(wait_entered());
+  CHECK_EQ(mbox_chan_init(tx, &g_dev.base, MBOX_TX, g_ring, sizeof(g_ring)),
+           -EBUSY);
+  CHECK_EQ(mbox_chan_deinit(tx), -EBUSY);
+  CHECK_EQ(mbox_ticksend(&s, "y", 1, 0), -EINVAL);
+  atomic_store(&g_slow.hold, false);
+  pthread_join(d.thread, NULL);
+  CHECK_EQ(d.result, 0);
+  CHECK_EQ(atomic_load(&g_slow.calls), 1);
+  CHECK_EQ(g_dev.chans[TX].nsetup, 1);
+  CHECK_EQ(g_dev.chans[TX].nshutdown, 1);
+
+  /* Done: the channel starts afresh, with a working watchdog. */
+
+  CHECK_EQ(mbox_chan_init(tx, &g_dev.base, MBOX_TX, g_ring, sizeof(g_ring)),
+           0);
+  CHECK_EQ(g_dev.chans[TX].nsetup, 2);
+  CHECK_EQ(mbox_ticksend(&s, "z", 1, 0), 0);
+  CHECK_EQ(fake_ack(&g_dev.chans[TX]), 0);
+  CHECK_EQ(mbox_chan_deinit(tx), 0);
+  CHECK_EQ(g_dev.chans[TX].nshutdown, 2);
+  teardown_dev();
+}
+
+/* The same while the de-init waits for a reception still in its client
+ * callback.
+ */
+
+static void test_init_while_deinit_waits_for_reception_is_ebusy(void)
+{
+  struct mbox_chan_s *rx = &g_dev.chans[RX].base;
+  struct mbox_receiver_s r;
+  struct deinit_s d;
+  pthread_t rt;
+  long long end;
+  int rxret = 12345;
+
+  setup_dev(24, 1000);
+  r.chan = rx;
+  atomic_store(&g_slow.calls, 0);
+  atomic_store(&g_slow.entered, false);
+  atomic_store(&g_slow.hold, true);
+  CHECK_EQ(mbox_register_rxcallback(&r, slow_rx, NULL), 0);
+  g_dev.chans[RX].rx_size = 4;
+  pthread_create(&rt, NULL, rx_main, &rxret);
+  CHECK(wait_entered());
+
+  d.chan = rx;
+  d.result = 12345;
+  pthread_create(&d.thread, NULL, deinit_main, &d);
+  end = ms_now() + 3000;
+  while (mbox_chan_mtu(rx) > 0 && ms_now() < end)  /* de-init started */
+    {
+      usleep(1000);
+    }
+
+  CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
+                          sizeof(g_rxbuf)), -EBUSY);
+  CHECK_EQ(mbox_chan_deinit(rx), -EBUSY);
+  atomic_store(&g_slow.hold, false);
+  pthread_join(rt, NULL);
+  pthread_join(d.thread, NULL);
+  CHECK_EQ(rxret, 0);
+  CHECK_EQ(d.result, 0);
+  CHECK_EQ(g_dev.chans[RX].nshutdown, 1);
+
+  CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
+                          sizeof(g_rxbuf)), 0);
+  CHECK_EQ(mbox_register_rxcallback(&r, slow_rx, NULL), 0);
+  CHECK_EQ(mbox_chan_rx_data(rx), 0);
+  CHECK_EQ(atomic_load(&g_slow.calls), 2);
+  teardown_dev();
+}
+
 int main(void)
 {
   RUN(test_null_arguments);
@@ -938,6 +1213,9 @@ int main(void)
   RUN(test_rx_on_stack_without_buffer);
   RUN(test_deinit_wakes_blocked_senders_with_ecanceled);
   RUN(test_deinit_stops_watchdog);
+  RUN(test_concurrent_init_of_one_channel_has_one_winner);
+  RUN(test_init_while_deinit_waits_is_ebusy);
+  RUN(test_init_while_deinit_waits_for_reception_is_ebusy);
   host_shutdown();
   return harness_finish();
 }

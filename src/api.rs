@@ -380,6 +380,21 @@ impl fmt::Display for Error {
 /// The result of the mailbox API.
 pub type Result<T> = core::result::Result<T, Error>;
 
+/// Read by the lower half in place of an empty message (a word, so that
+/// one that peeks at the first word of a doorbell message reads memory).
+static EMPTY_MSG: u32 = 0;
+
+/// The pointer a message is passed to C with: its own, or for an empty
+/// one (whose slice pointer is dangling) a real, readable address. The C
+/// send functions refuse NULL and pass the pointer on to the lower half.
+fn msg_ptr(data: &[u8]) -> *const c_void {
+    if data.is_empty() {
+        ptr::addr_of!(EMPTY_MSG).cast()
+    } else {
+        data.as_ptr().cast()
+    }
+}
+
 /// A C return code (0 or a negated errno) as a [`Result`].
 fn check(ret: c_int) -> Result<()> {
     if ret < 0 {
@@ -962,7 +977,7 @@ impl Sender<'_> {
         let mut s = self.raw();
         // SAFETY: s points at a live channel (borrowed for 'c); data is
         // valid for its length and is not changed during the call.
-        check(unsafe { capi::mbox_send(&mut s, data.as_ptr().cast(), data.len()) })
+        check(unsafe { capi::mbox_send(&mut s, msg_ptr(data), data.len()) })
     }
 
     /// Sends `data` with an explicit timeout (`mbox_ticksend()`): a
@@ -971,7 +986,7 @@ impl Sender<'_> {
     pub fn send_timeout(&self, data: &[u8], timeout: Timeout) -> Result<()> {
         let mut s = self.raw();
         // SAFETY: as in send().
-        check(unsafe { capi::mbox_ticksend(&mut s, data.as_ptr().cast(), data.len(), timeout.to_clock()) })
+        check(unsafe { capi::mbox_ticksend(&mut s, msg_ptr(data), data.len(), timeout.to_clock()) })
     }
 
     /// Sends `data` without waiting (`mbox_ticksend(.., 0)`): at once if
@@ -1012,7 +1027,7 @@ impl Sender<'_> {
     pub fn send_poll(&self, data: &[u8], spins: u32) -> Result<()> {
         let mut s = self.raw();
         // SAFETY: as in send().
-        check(unsafe { capi::mbox_send_poll(&mut s, data.as_ptr().cast(), data.len(), spins) })
+        check(unsafe { capi::mbox_send_poll(&mut s, msg_ptr(data), data.len(), spins) })
     }
 
     /// Reports the end of the oldest message in flight on the channel
@@ -1086,7 +1101,7 @@ impl<'c> TxClient<'c> {
         // SAFETY: the slot's sender names this live channel (borrowed for
         // 'c) and is registered at this address; data is valid for its
         // length during the call (a queued message is copied).
-        check(unsafe { capi::mbox_ticksend(self.chan.id(self.slot), data.as_ptr().cast(), data.len(), 0) })
+        check(unsafe { capi::mbox_ticksend(self.chan.id(self.slot), msg_ptr(data), data.len(), 0) })
     }
 
     /// A plain sender on the same channel (blocking sends return their
@@ -1235,7 +1250,8 @@ where
         f(Ok(&[]));
     } else {
         // SAFETY: the upper half passes the received message, `size`
-        // readable bytes, valid for the duration of this call.
+        // readable bytes (at most the channel's MTU, which
+        // mbox_chan_rx_data checks), valid for the duration of this call.
         f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
     }
     0
@@ -1438,7 +1454,7 @@ impl<'c> Requester<'c> {
         check(unsafe {
             mbox_rr_request(
                 ptr::addr_of_mut!((*st).rr),
-                req.as_ptr().cast(),
+                msg_ptr(req),
                 req.len(),
                 resp.as_mut_ptr().cast(),
                 resp.len(),
@@ -1469,7 +1485,9 @@ unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, ta
         &[]
     } else {
         // SAFETY: the helper passes a message of `size` readable bytes,
-        // valid for the call.
+        // valid for the call: a request (size checked against the TX MTU
+        // by mbox_rr_request) or a reply (checked against the RX MTU by
+        // mbox_chan_rx_data).
         unsafe { core::slice::from_raw_parts(data.cast(), size) }
     };
     match T::tag(msg) {
@@ -1496,7 +1514,8 @@ unsafe extern "C" fn unsolicited_trampoline(ret: c_int, _chan: *mut mbox_chan_s,
         f(Ok(&[]));
     } else {
         // SAFETY: the framework passes the received message, `size`
-        // readable bytes, valid for the duration of this call.
+        // readable bytes (at most the channel's MTU, which
+        // mbox_chan_rx_data checks), valid for the duration of this call.
         f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
     }
     0

@@ -29,6 +29,11 @@ pub const MBOX_DEFAULT_MTU: usize = 32;
 /// channel has no buffer of its own.
 pub const MBOX_RX_STACK_MAX: usize = 32;
 
+/// Largest errno a lower half's `recv` may return negated: a negative
+/// result below `-MBOX_MAX_ERRNO` (whatever its width) is no errno and
+/// becomes -EIO.
+pub const MBOX_MAX_ERRNO: isize = 4095;
+
 /// The environment of one channel: its ops and its timer.
 struct OpsEnv {
     chan: *mut mbox_chan_s,
@@ -301,13 +306,17 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// Context: task.
 /// Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
 /// direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
-/// size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
+/// size, a size above PTRDIFF_MAX or one that wraps the address space
+/// from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
 /// above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
 /// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
 /// negative timeout; -EBUSY when the
-/// channel is already initialised; -EPERM from interrupt context; the
-/// port's error if its timer cannot be created; `setup`'s error (the
-/// channel is then left uninitialised).
+/// channel is already initialised, another `mbox_chan_init()` of it is
+/// running (of several racing ones exactly one succeeds) or a
+/// `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
+/// context; the port's error if its timer cannot be created; `setup`'s
+/// error (what was accepted during setup ends with -ECANCELED, and the
+/// channel is left uninitialised, free for a new init).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_init(
     chan: *mut mbox_chan_s,
@@ -332,7 +341,9 @@ pub unsafe extern "C" fn mbox_chan_init(
         d if d == mbox_direction_e::MBOX_TX as c_int => true,
         _ => return -EINVAL,
     };
-    if buffer.is_null() && size != 0 {
+    // The buffer must be able to describe an object: at most isize::MAX
+    // bytes, not wrapping the address space.
+    if (buffer.is_null() && size != 0) || size > isize::MAX as usize || (buffer as usize).checked_add(size).is_none() {
         return -EINVAL;
     }
     if os::in_interrupt() {
@@ -362,14 +373,21 @@ pub unsafe extern "C" fn mbox_chan_init(
     };
     {
         let cs = Critical::enter();
+        // Checked and claimed in one critical section: exactly one of
+        // several racing inits gets the channel; a channel that is live,
+        // being initialised or being torn down is busy.
         // SAFETY: chan non-NULL, lock held.
-        if unsafe { state(chan, &cs) }.is_live() {
-            return -EBUSY;
+        if let Err(e) = unsafe { state(chan, &cs) }.claim_init() {
+            return e;
         }
     }
-    // SAFETY: the channel is not live, so no timer callback can use it.
+    // SAFETY: the channel is claimed by this call and not live: no other
+    // init or de-init touches the timer, and no timer callback can run.
     let r = unsafe { Timer::init(addr_of_mut!((*chan).timer)) };
     if r < 0 {
+        let cs = Critical::enter();
+        // SAFETY: chan non-NULL, lock held; our claim.
+        unsafe { state(chan, &cs) }.release();
         return r;
     }
     {
@@ -391,13 +409,21 @@ pub unsafe extern "C" fn mbox_chan_init(
             st.init(is_tx, buffer, size, mtu, timeout);
             if is_tx {
                 if let Err(e) = st.set_txdepth(depth) {
-                    // Too small a buffer for the in-flight slots.
-                    *st = ChanState::new();
+                    // Too small a buffer for the in-flight slots. Never
+                    // seen live (same critical section): back to claimed
+                    // until the timer is gone, then free.
+                    st.abort_init();
                     drop(cs);
                     Timer::destroy(addr_of_mut!((*chan).timer));
+                    let cs = Critical::enter();
+                    state(chan, &cs).release();
                     return e;
                 }
             }
+            // Live from here (a lower half's interrupt may deliver during
+            // setup), but still this init's: a de-init is -EBUSY until
+            // setup returned.
+            st.set_in_setup(true);
         }
     }
     // SAFETY: ops non-NULL (checked above).
@@ -407,18 +433,29 @@ pub unsafe extern "C" fn mbox_chan_init(
         if r < 0 {
             {
                 let cs = Critical::enter();
-                // SAFETY: as above; nothing can be queued yet except by a
-                // racing client, which deinit cancels.
+                // SAFETY: as above. The channel was live during setup (a
+                // racing client may have queued or registered); no de-init
+                // could start (in_setup).
                 let st = unsafe { state(chan, &cs) };
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
                 st.deinit(&mut env);
             }
-            // SAFETY: initialised above; lock not held.
-            unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
+            // Everything that was accepted meanwhile ends (-ECANCELED),
+            // then the channel is free again; no shutdown (the hardware
+            // was never set up).
+            // SAFETY: chan valid, tearing down by this call; task context,
+            // lock not held.
+            unsafe { teardown(chan) };
+            let cs = Critical::enter();
+            // SAFETY: chan valid; lock held.
+            unsafe { state(chan, &cs) }.release();
             return r;
         }
     }
+    let cs = Critical::enter();
+    // SAFETY: chan non-NULL, lock held; live and ours since set_in_setup.
+    unsafe { state(chan, &cs) }.set_in_setup(false);
     0
 }
 
@@ -426,7 +463,9 @@ pub unsafe extern "C" fn mbox_chan_init(
 /// with -ECANCELED (blocked senders return it, TX-done callbacks get it
 /// before this returns), the watchdog is destroyed (no callback runs
 /// after this returns), then `ops->shutdown` is called.
-/// The channel may be initialised again afterwards.
+/// The channel may be initialised again once this has returned: until
+/// then it is busy (a `mbox_chan_init()` or a second `mbox_chan_deinit()`
+/// meanwhile gets -EBUSY and changes nothing).
 ///
 /// Not from one of the channel's own callbacks (an RX callback of a
 /// reception run in task context, or a TX-done callback): that would wait
@@ -434,8 +473,9 @@ pub unsafe extern "C" fn mbox_chan_init(
 ///
 /// Context: task.
 /// Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
-/// channel; -EPERM from interrupt context; -EDEADLK from the channel's own
-/// callback.
+/// channel; -EBUSY while another `mbox_chan_deinit()` or the
+/// `mbox_chan_init()` of the channel has not returned; -EPERM from
+/// interrupt context; -EDEADLK from the channel's own callback.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
     if chan.is_null() {
@@ -448,6 +488,10 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         let cs = Critical::enter();
         // SAFETY: chan non-NULL, lock held.
         let st = unsafe { state(chan, &cs) };
+        if st.in_transition() {
+            // Another init or de-init of this channel is still running.
+            return -EBUSY;
+        }
         if !st.is_live() {
             return -EINVAL;
         }
@@ -456,32 +500,55 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
             // down would wait for this very call to return.
             return -EDEADLK;
         }
+        // Tearing down from here: init and de-init get -EBUSY until the
+        // channel is released below.
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         st.deinit(&mut env);
     }
+    // SAFETY: chan valid and tearing down by this call; task context, lock
+    // not held.
+    unsafe { teardown(chan) };
+    // SAFETY: dev was set by init and stays valid.
+    let ops = unsafe { (*(*chan).dev).ops };
+    // SAFETY: ops checked non-NULL at init.
+    let r = match unsafe { (*ops).shutdown } {
+        // SAFETY: the lower half's own op.
+        Some(f) => unsafe { f(chan) },
+        None => 0,
+    };
+    // Nothing of the old channel runs any more: a new init may take it.
+    let cs = Critical::enter();
+    // SAFETY: chan valid; lock held.
+    unsafe { state(chan, &cs) }.release();
+    r
+}
+
+/// The part of a teardown after [`ChanState::deinit`]: hands out the
+/// TX-done callbacks of everything that ended, destroys the watchdog and
+/// waits for a reception still in its callbacks, so that nothing of the
+/// channel runs when it returns. The channel stays claimed (tearing down)
+/// for the caller to release.
+///
+/// # Safety
+/// `chan` is valid and being torn down by the caller; task context, lock
+/// not held.
+unsafe fn teardown(chan: *mut mbox_chan_s) {
     // TX-done callbacks of everything that ended (queued messages with a
     // client end here with -ECANCELED), none after this returns.
     // SAFETY: chan valid; task context, lock not held.
     unsafe { drain(chan, true) };
-    // SAFETY: the timer was initialised by init; the lock is not held, and
-    // a callback that already started sees a dead channel.
+    // SAFETY: the timer was initialised by init and only this teardown
+    // may destroy it (the channel is claimed); the lock is not held, and a
+    // callback that already started sees a dead channel.
     unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
     // A reception that started before the channel died may still be in
     // its recv/callback: wait for it, so that no client callback runs after
     // deinit returns and a re-init cannot overlap it. Bounded by that
     // callback (which runs in interrupt context, so it cannot be this
     // thread: deinit refuses interrupt context).
-    // SAFETY: chan non-NULL and valid (checked above).
+    // SAFETY: chan non-NULL and valid (caller's contract).
     unsafe { wait_rx_idle(chan) };
-    // SAFETY: dev was set by init and stays valid.
-    let ops = unsafe { (*(*chan).dev).ops };
-    // SAFETY: ops checked non-NULL at init.
-    match unsafe { (*ops).shutdown } {
-        // SAFETY: the lower half's own op.
-        Some(f) => unsafe { f(chan) },
-        None => 0,
-    }
 }
 
 /// Sleeps (one tick at a time, on a private wait object) until no
@@ -548,9 +615,13 @@ pub unsafe extern "C" fn mbox_send(sender: *mut mbox_sender_s, data: *const c_vo
 /// the lower half's send error, or -ECANCELED (channel de-initialised).
 /// Several blocked senders on one channel each get their own result.
 ///
+/// `data` is never NULL, also for a 0-byte message: the lower half gets
+/// the caller's pointer for a message sent at once (or, for one copied
+/// into the queue, an address inside the channel's queue buffer).
+///
 /// Context: task for a blocking send; task or interrupt for timeout 0.
 /// Also returns -EINVAL for a NULL sender or channel, a channel that is
-/// uninitialised or not TX, NULL data with a non-zero size, or a negative
+/// uninitialised or not TX, NULL data (whatever the size), or a negative
 /// timeout; -EMSGSIZE when size exceeds the lower half's MTU (nothing is
 /// queued); -EPERM for a blocking send from interrupt context.
 #[no_mangle]
@@ -571,21 +642,11 @@ pub unsafe extern "C" fn mbox_ticksend(
 /// # Safety
 /// `sender` NULL or valid; `data` valid for `size` bytes when non-NULL.
 unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
-    if sender.is_null() {
+    if sender.is_null() || data.is_null() {
         return -EINVAL;
     }
     // SAFETY: sender non-NULL, valid by the API contract.
     let chan = unsafe { (*sender).chan };
-    if data.is_null() && size != 0 {
-        return -EINVAL;
-    }
-    let msg: &[u8] = if size == 0 {
-        &[]
-    } else {
-        // SAFETY: data is valid for size bytes (API contract); the caller
-        // keeps it unchanged during the call.
-        unsafe { core::slice::from_raw_parts(data.cast(), size) }
-    };
     if timeout == Some(0) {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
@@ -596,6 +657,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         if size > st.mtu() {
             return -EMSGSIZE;
         }
+        // SAFETY: data is non-NULL and valid for size bytes (API
+        // contract), size is at most the MTU (so far below isize::MAX),
+        // and the caller keeps it unchanged during the call. A 0-byte
+        // message keeps the caller's pointer.
+        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         // SAFETY: chan live, lock held.
         let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
         // SAFETY: live channel.
@@ -610,8 +676,9 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     }
     // The wait object is initialised at its final address before the
     // critical section (a port may need to allocate or block there), so a
-    // single pass under the lock validates and submits.
-    let mut storage = Waiter::new(msg, FOREVER);
+    // single pass under the lock validates and submits. The message is
+    // set once its size is checked against the MTU.
+    let mut storage = Waiter::new(&[], FOREVER);
     // Every access below goes through `w`, the pointer the channel keeps
     // while the message waits, so that no later borrow of the storage
     // invalidates it (while an interrupt handler may use it).
@@ -629,8 +696,16 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
             Ok(st) => {
                 let ticks = timeout.unwrap_or(st.timeout());
+                // SAFETY: data is non-NULL and valid for size bytes (API
+                // contract), size is at most the MTU; the caller stays in
+                // this call, keeping it unchanged, until the waiter is
+                // Done. A 0-byte message keeps the caller's pointer.
+                let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
                 // SAFETY: w not shared yet.
-                unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), ticks)) };
+                unsafe {
+                    (*w).set_payload(msg);
+                    (*w).set_deadline(ChanState::deadline_from(os::now(), ticks));
+                }
                 // SAFETY: live channel.
                 let mut env = unsafe { OpsEnv::new(chan) };
                 // the storage stays in place on this stack frame and
@@ -751,7 +826,10 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// Context: interrupt or task.
 /// Returns 0 when a message was received (delivered or dropped); the
 /// negated errno of `recv` (the callback, if any, gets it with NULL data);
-/// -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
+/// -EIO when `recv` returns a negative value below `-MBOX_MAX_ERRNO`;
+/// -EMSGSIZE when `recv` reports more than the MTU (in both cases the
+/// message is not acknowledged and the callback gets that code with NULL
+/// data, as for a `recv` error); -EBUSY when another
 /// reception on this channel is still running (the message stays in the
 /// hardware); -EAGAIN when `recv` says the message is not complete yet
 /// (no callback, nothing counted: it stays pending and is received on the
@@ -811,8 +889,12 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
 /// `chan` is valid and this reception holds its `rx_busy` claim; `data`
 /// holds the `n` bytes `recv` returned when `n >= 0`.
 unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: isize, mtu: usize) -> c_int {
-    let ret = if n < 0 {
-        n as i32
+    // The sign and the range are checked on the full width of `n`: only
+    // then is it narrowed (an errno) or taken as a size (at most the MTU).
+    let ret = if n < -MBOX_MAX_ERRNO {
+        -EIO
+    } else if n < 0 {
+        n as c_int
     } else if n as usize > mtu {
         -EMSGSIZE
     } else {
@@ -1136,7 +1218,7 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
 /// Returns 0 (ACKed), -ETIMEDOUT (spins spent, or the message was timed
 /// out by its channel timeout meanwhile), the lower half's send error,
 /// -ECANCELED (deinit); -EINVAL for a NULL sender or channel, a channel
-/// that is uninitialised or not TX, NULL data with a non-zero size, or
+/// that is uninitialised or not TX, NULL data (whatever the size), or
 /// `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
 /// -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
 #[no_mangle]
@@ -1146,19 +1228,13 @@ pub unsafe extern "C" fn mbox_send_poll(
     size: usize,
     spins: u32,
 ) -> c_int {
-    if sender.is_null() || (data.is_null() && size != 0) || spins == 0 {
+    if sender.is_null() || data.is_null() || spins == 0 {
         return -EINVAL;
     }
     // SAFETY: sender non-NULL, valid by contract.
     let chan = unsafe { (*sender).chan };
-    let msg: &[u8] = if size == 0 {
-        &[]
-    } else {
-        // SAFETY: data is valid for size bytes (API contract) and stays
-        // unchanged during the call.
-        unsafe { core::slice::from_raw_parts(data.cast(), size) }
-    };
-    let mut storage = Waiter::new_polled(msg);
+    // The message is set once its size is checked against the MTU.
+    let mut storage = Waiter::new_polled(&[]);
     // All accesses through `w`, as in ticksend().
     let w: *mut Waiter = &mut storage;
     let mut result = {
@@ -1178,10 +1254,17 @@ pub unsafe extern "C" fn mbox_send_poll(
         if st.txdone_method() == TxDoneMethod::Ack {
             return -EPERM;
         }
+        // SAFETY: data is non-NULL and valid for size bytes (API
+        // contract), size is at most the MTU, and it stays unchanged
+        // during the call. A 0-byte message keeps the caller's pointer.
+        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         // Bounded by the channel timeout too (an ACK that never comes is
         // timed out by the watchdog when the spins outlast it).
         // SAFETY: w not shared yet.
-        unsafe { (*w).set_deadline(ChanState::deadline_from(os::now(), st.timeout())) };
+        unsafe {
+            (*w).set_payload(msg);
+            (*w).set_deadline(ChanState::deadline_from(os::now(), st.timeout()));
+        }
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         // SAFETY: `w` stays in place on this frame and is only touched

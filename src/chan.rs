@@ -52,6 +52,12 @@ use crate::queue::TxQueue;
 
 /// Marks an initialised channel (a zeroed or de-initialised one has 0).
 const MAGIC: u32 = 0x4D42_4F58;
+/// An init has claimed the channel ([`ChanState::claim_init`]) and is
+/// setting it up.
+const INITIALISING: u32 = 0x4D42_4F49;
+/// A de-init is tearing the channel down ([`ChanState::deinit`] until
+/// [`ChanState::release`]).
+const TEARING_DOWN: u32 = 0x4D42_4F44;
 
 /// A counter in `mbox_stats_s`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -167,6 +173,14 @@ impl Waiter {
         self.deadline
     }
 
+    /// Sets the message before the waiter is submitted (same contract as
+    /// [`Waiter::new`]).
+    pub fn set_payload(&mut self, data: &[u8]) {
+        debug_assert!(self.state == WaitState::New);
+        self.data = data.as_ptr();
+        self.len = data.len();
+    }
+
     /// Sets the deadline before the waiter is submitted.
     pub fn set_deadline(&mut self, deadline: Ticks) {
         debug_assert!(self.state == WaitState::New);
@@ -180,11 +194,10 @@ impl Waiter {
     unsafe fn payload<'a>(w: *const Waiter) -> &'a [u8] {
         // SAFETY: w is live (contract); fields read through the raw place.
         let (data, len) = unsafe { ((*w).data, (*w).len) };
-        if len == 0 {
-            return &[];
-        }
         // SAFETY: `data`/`len` came from a slice whose owner is blocked in
         // mbox_ticksend() until this waiter is Done (Waiter::new contract).
+        // A 0-byte message keeps its owner's pointer (never NULL: it came
+        // from a slice), so the lower half gets real memory.
         unsafe { core::slice::from_raw_parts(data, len) }
     }
 }
@@ -360,8 +373,12 @@ pub struct ChanState {
     delivering: u8,
     /// Sequence number (and token) of the next accepted message.
     next_seq: u32,
-    /// Largest message in bytes.
-    mtu: u32,
+    /// Largest message in bytes (at most 32766, `queue::MAX_PAYLOAD`).
+    mtu: u16,
+    /// The init that made the channel live has not returned yet (its
+    /// lower-half setup runs): lifecycle calls get -EBUSY.
+    in_setup: u8,
+    _rsv: u8,
     /// Queued ring records that carry a TX-done client.
     ring_clients: u32,
     /// The caller's buffer: TX ring storage, or RX scratch.
@@ -404,6 +421,8 @@ impl ChanState {
             delivering: 0,
             next_seq: 0,
             mtu: 0,
+            in_setup: 0,
+            _rsv: 0,
             ring_clients: 0,
             buf: ptr::null_mut(),
             cap: 0,
@@ -418,19 +437,72 @@ impl ChanState {
         }
     }
 
+    /// Claims a free channel for its initialisation, in the same critical
+    /// section as the check: until [`ChanState::init`] makes it live or
+    /// [`ChanState::release`] frees it, every other claim is refused, so
+    /// two inits racing for one channel have exactly one winner.
+    /// -EBUSY when the channel is live, being initialised or being torn
+    /// down.
+    pub fn claim_init(&mut self) -> Result<(), i32> {
+        if self.magic != 0 {
+            return Err(-EBUSY);
+        }
+        self.magic = INITIALISING;
+        Ok(())
+    }
+
+    /// An init or a de-init is running on the channel (claimed, tearing
+    /// down, or live while its init's lower-half setup runs): lifecycle
+    /// calls get -EBUSY.
+    pub fn in_transition(&self) -> bool {
+        self.magic == INITIALISING || self.magic == TEARING_DOWN || self.in_setup != 0
+    }
+
+    /// Marks the live channel's init as still running (`on`) or returned.
+    pub fn set_in_setup(&mut self, on: bool) {
+        self.in_setup = on as u8;
+    }
+
+    /// Frees the channel completely (a failed init's claim, or the end of
+    /// a teardown once nothing of the channel runs any more): a new
+    /// [`ChanState::claim_init`] may take it. The sequence numbers go on
+    /// (see [`ChanState::init`]).
+    pub fn release(&mut self) {
+        *self = self.fresh();
+    }
+
+    /// An init that failed after [`ChanState::init`] in the same critical
+    /// section (so nobody saw the channel live): back to claimed, with
+    /// nothing of the failed set-up; [`ChanState::release`] follows once
+    /// the init has undone the rest.
+    pub fn abort_init(&mut self) {
+        *self = self.fresh();
+        self.magic = INITIALISING;
+    }
+
+    /// A de-initialised state that keeps what must outlive one life of the
+    /// channel: the sequence numbers, and a delivery claim that a context
+    /// which found the channel live may still hold (it releases it).
+    fn fresh(&self) -> ChanState {
+        let mut st = ChanState::new();
+        st.next_seq = self.next_seq;
+        st.delivering = self.delivering;
+        st.deliverer = self.deliverer;
+        st
+    }
+
     /// Make the channel live, with one in-flight slot. `buf[..cap]` must
     /// stay valid and reserved to this channel until [`ChanState::deinit`].
     /// The sequence numbers (tokens) continue from the previous life of
     /// the channel, so that an ACK a lower half still held from before a
     /// re-initialisation cannot match a new message.
     pub fn init(&mut self, is_tx: bool, buf: *mut u8, cap: usize, mtu: usize, timeout: Ticks) {
-        let next_seq = self.next_seq;
-        *self = ChanState::new();
-        self.next_seq = next_seq;
+        *self = self.fresh();
         self.is_tx = is_tx as u8;
         self.buf = buf;
         self.cap = if buf.is_null() { 0 } else { cap };
-        self.mtu = mtu as u32;
+        debug_assert!(mtu <= crate::queue::MAX_PAYLOAD);
+        self.mtu = mtu as u16;
         self.timeout = timeout;
         self.magic = MAGIC;
     }
@@ -1037,11 +1109,13 @@ impl ChanState {
     /// with -ECANCELED (blocked senders are woken with it); queued
     /// messages without a TX-done client are dropped and counted. Queued
     /// messages with a client stay until [`ChanState::take_completion`]
-    /// hands each out with -ECANCELED. The channel is dead afterwards;
-    /// returns how many messages were cancelled here.
+    /// hands each out with -ECANCELED. The channel is dead afterwards,
+    /// and busy for [`ChanState::claim_init`] until the teardown ends with
+    /// [`ChanState::release`]; returns how many messages were cancelled
+    /// here.
     pub fn deinit(&mut self, env: &mut impl ChanEnv) -> usize {
         let mut n = 0;
-        self.magic = 0;
+        self.magic = TEARING_DOWN;
         env.disarm();
         let mut i = 0;
         while i < self.nslots as usize {

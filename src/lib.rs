@@ -42,3 +42,14 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         None => os::assert_fail("libmbox", 0),
     }
 }
+
+/// The unwinder's personality routine. A debug build (`make test-debug`)
+/// keeps the standard library's precondition checks, whose
+/// `panic_nounwind` in the precompiled `core` refers to this symbol; the
+/// staticlib has no unwinder to provide it. It is never called: every
+/// panic ends in `mbox_os_assert_fail` (above), so nothing ever unwinds.
+#[cfg(all(debug_assertions, not(any(test, feature = "host-port"))))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {
+    os::assert_fail(file!(), line!())
+}

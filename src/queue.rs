@@ -148,7 +148,10 @@ impl TxQueue {
 
     /// The payload of `h` (from [`TxQueue::head`] on the same buffer).
     pub fn payload<'a>(&self, buf: &'a [u8], h: &Head) -> &'a [u8] {
-        &buf[h.at + h.hdr..h.at + h.hdr + h.len]
+        // A 0-byte payload is described by the record's own address: real
+        // memory inside the ring (its header), never one past its end.
+        let at = if h.len == 0 { h.at } else { h.at + h.hdr };
+        &buf[at..at + h.len]
     }
 
     /// Drops the oldest message, `h`, as [`TxQueue::head`] returned it.
@@ -267,6 +270,25 @@ mod tests {
         assert_eq!(q.peek(&buf), Some((9, &[][..])));
         q.pop(&buf);
         assert_eq!(q.peek(&buf), Some((10, &[][..])));
+    }
+
+    /// A 0-byte payload is handed out at its record's own address, inside
+    /// the buffer, also when the record ends exactly at the buffer's end.
+    #[test]
+    fn zero_length_payload_points_at_its_record() {
+        let mut buf = [0u8; 2 * HDR];
+        let mut q = TxQueue::new();
+        assert!(q.push(&mut buf, 1, &[]));
+        assert!(q.push(&mut buf, 2, &[]));
+        let range = buf.as_ptr_range();
+        for at in [0, HDR] {
+            let h = q.head(&buf).unwrap();
+            let p = q.payload(&buf, &h);
+            assert!(p.is_empty());
+            assert_eq!(p.as_ptr(), buf[at..].as_ptr());
+            assert!(range.contains(&p.as_ptr()));
+            q.pop_head(buf.len(), &h);
+        }
     }
 
     /// Random pushes and pops against a VecDeque model: same order, same

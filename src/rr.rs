@@ -29,7 +29,7 @@
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use crate::capi::{mbox_register_rxcallback, mbox_ticksend, mbox_unregister_rxcallback};
+use crate::capi::{mbox_chan_mtu, mbox_register_rxcallback, mbox_ticksend, mbox_unregister_rxcallback};
 use crate::errno::*;
 use crate::os::{self, Critical, Ticks, WaitObj, FOREVER};
 use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s};
@@ -408,7 +408,9 @@ unsafe extern "C" fn rr_rx_trampoline(
             let msg: &[u8] = if data.is_null() || size == 0 {
                 &[]
             } else {
-                // SAFETY: data holds `size` received bytes during this call.
+                // SAFETY: data holds `size` received bytes during this
+                // call; the framework checked size against the RX
+                // channel's MTU (mbox_chan_rx_data).
                 unsafe { core::slice::from_raw_parts(data.cast(), size) }
             };
             let cs = Critical::enter();
@@ -531,9 +533,12 @@ pub unsafe extern "C" fn mbox_rr_init(
 /// `mbox_ticksend()`'s error (-ETIMEDOUT, -EMSGSIZE, the lower half's
 /// error, ...) when the send failed, unless a reply or a cancellation
 /// already finished the request (then that result); the tag function's
-/// error; -EBUSY when a pending request has the same tag; -EINVAL for a
-/// NULL or not live rr, NULL req with a non-zero reqlen, NULL resp with
-/// a non-zero respcap, a timeout of 0 (a request must wait) or a negative
+/// error; -EBUSY when a pending request has the same tag; -EMSGSIZE when
+/// `reqlen` exceeds the MTU of the sender's channel (checked before the
+/// tag function sees the request); -EINVAL for a NULL or not live rr, a
+/// sender whose channel is not an initialised TX channel, NULL req
+/// (whatever reqlen), NULL resp with a non-zero respcap, a respcap above
+/// PTRDIFF_MAX, a timeout of 0 (a request must wait) or a negative
 /// timeout; -EPERM from interrupt context; the port's error if the wait
 /// object cannot be created.
 #[no_mangle]
@@ -546,7 +551,15 @@ pub unsafe extern "C" fn mbox_rr_request(
     resplen: *mut usize,
     timeout: clock_t,
 ) -> c_int {
-    if rr.is_null() || (req.is_null() && reqlen != 0) || (resp.is_null() && respcap != 0) {
+    // The reply buffer must be able to describe an object (at most
+    // isize::MAX bytes, not wrapping the address space) before a slice is
+    // built over it.
+    if rr.is_null()
+        || req.is_null()
+        || (resp.is_null() && respcap != 0)
+        || respcap > isize::MAX as usize
+        || (resp as usize).checked_add(respcap).is_none()
+    {
         return -EINVAL;
     }
     let ticks = match os::clock_to_ticks(timeout) {
@@ -566,7 +579,18 @@ pub unsafe extern "C" fn mbox_rr_request(
         }
         (h.sender, h.tag)
     };
-    // SAFETY: req is valid for reqlen bytes (API contract).
+    // The tag function sees only a request that can be sent: at most the
+    // MTU of the sender's channel (-EINVAL when that is not live).
+    // SAFETY: sender valid (set by init, kept valid by the caller).
+    let mtu = unsafe { mbox_chan_mtu((*sender).chan) };
+    if mtu < 0 {
+        return mtu as c_int;
+    }
+    if reqlen > mtu as usize {
+        return -EMSGSIZE;
+    }
+    // SAFETY: req is non-NULL and valid for reqlen bytes (API contract),
+    // reqlen is at most the MTU.
     let tag = match unsafe { tag_of(tagfn, req, reqlen) } {
         Ok(t) => t,
         Err(e) => return e,
@@ -574,8 +598,9 @@ pub unsafe extern "C" fn mbox_rr_request(
     let buf: &mut [u8] = if respcap == 0 {
         &mut []
     } else {
-        // SAFETY: resp is valid for respcap bytes and ours until we return
-        // (API contract).
+        // SAFETY: resp is non-NULL, valid for respcap bytes and ours until
+        // we return (API contract); respcap is at most isize::MAX and does
+        // not wrap (checked above).
         unsafe { core::slice::from_raw_parts_mut(resp.cast(), respcap) }
     };
     let deadline = deadline_from(os::now(), ticks);

@@ -152,15 +152,20 @@ pub struct mbox_ops_s {
     /// `mbox_chan_deinit()` after all senders were released; critical
     /// section not held. Returns 0 or a negated errno (reported by deinit).
     pub shutdown: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> c_int>,
-    /// Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`). The
+    /// Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`) from
+    /// `data`, which is never NULL, also for 0 bytes (the caller's buffer,
+    /// or the message's record inside the channel's queue buffer). The
     /// token of the message is in `chan->txtoken`. Returns 0 when the
     /// message is on its way (an ACK will follow through
     /// `mbox_chan_tx_done()`), or a negated errno (the message ends with
     /// that error). Required for TX channels.
     pub send: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
     /// Copy the pending RX message into `data` (at least `mtu` bytes).
-    /// Returns its size (0..=mtu) or a negated errno. Called by
-    /// `mbox_chan_rx_data()`; critical section not held. Required for RX.
+    /// Returns its size (0..=mtu) or a negated errno (-1 to
+    /// `-MBOX_MAX_ERRNO`). Checked on the full width: a size above the MTU
+    /// becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO` -EIO (the
+    /// message is then not acknowledged). Called by `mbox_chan_rx_data()`;
+    /// critical section not held. Required for RX.
     pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> isize>,
     /// Acknowledge the message just received; `data`/`size` are that
     /// message as `recv` returned it (a lower half may inspect it; PL320

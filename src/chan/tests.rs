@@ -402,6 +402,45 @@ fn deinit_cancels_everything_once() {
     assert_eq!(st.tx_done(&mut f, None), -ENOENT);
 }
 
+/// One init claims a free channel in one step: a second claim is -EBUSY
+/// while it initialises, while the channel is live, and while it is torn
+/// down, until the teardown releases it. A failed init goes back to
+/// claimed and then frees the channel; the sequence numbers go on.
+#[test]
+fn init_claim_is_exclusive_from_claim_to_release() {
+    let buf: &'static mut [u8] = Box::leak(std::vec![0u8; 64].into_boxed_slice());
+    let mut f = Fake::default();
+    let mut st = ChanState::new();
+    assert!(!st.in_transition());
+    assert_eq!(st.claim_init(), Ok(()));
+    assert!(st.in_transition() && !st.is_live());
+    assert_eq!(st.claim_init(), Err(-EBUSY));
+    st.init(true, buf.as_mut_ptr(), buf.len(), 24, 10);
+    st.set_in_setup(true);
+    assert!(st.is_live() && st.in_transition());
+    st.set_in_setup(false);
+    assert!(st.is_live() && !st.in_transition());
+    assert_eq!(st.claim_init(), Err(-EBUSY));
+    assert_eq!(st.submit_nb(&mut f, b"a"), 0);
+    st.deinit(&mut f);
+    assert!(!st.is_live() && st.in_transition());
+    assert_eq!(st.claim_init(), Err(-EBUSY));
+    st.release();
+    assert!(!st.in_transition());
+    assert_eq!(st.claim_init(), Ok(()));
+    // A failed init: back to claimed (still busy), then free.
+    st.init(true, buf.as_mut_ptr(), buf.len(), 24, 10);
+    st.abort_init();
+    assert!(!st.is_live() && st.in_transition());
+    assert_eq!(st.claim_init(), Err(-EBUSY));
+    st.release();
+    assert_eq!(st.claim_init(), Ok(()));
+    // Tokens continue across the lives of the channel.
+    st.init(true, buf.as_mut_ptr(), buf.len(), 24, 10);
+    assert_eq!(st.submit_nb(&mut f, b"b"), 0);
+    assert_eq!(f.sent.iter().map(|m| m.0).collect::<Vec<_>>(), [0, 1]);
+}
+
 #[test]
 fn every_message_ends_exactly_once_under_random_events() {
     // Random mix of submissions, ACKs (right, stale, duplicate), expiries

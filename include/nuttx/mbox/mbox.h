@@ -50,6 +50,13 @@ struct mbox_rr_record_s;
 #define MBOX_RX_STACK_MAX 32
 
 /**
+ * Largest errno a lower half's `recv` may return negated: a negative
+ * result below `-MBOX_MAX_ERRNO` (whatever its width) is no errno and
+ * becomes -EIO.
+ */
+#define MBOX_MAX_ERRNO 4095
+
+/**
  * Direction of a channel, fixed by `mbox_chan_init()`.
  */
 enum mbox_direction_e {
@@ -124,7 +131,9 @@ struct mbox_ops_s {
    */
   int (*shutdown)(struct mbox_chan_s *chan);
   /**
-   * Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`). The
+   * Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`) from
+   * `data`, which is never NULL, also for 0 bytes (the caller's buffer,
+   * or the message's record inside the channel's queue buffer). The
    * token of the message is in `chan->txtoken`. Returns 0 when the
    * message is on its way (an ACK will follow through
    * `mbox_chan_tx_done()`), or a negated errno (the message ends with
@@ -133,8 +142,11 @@ struct mbox_ops_s {
   int (*send)(struct mbox_chan_s *chan, const void *data, size_t size);
   /**
    * Copy the pending RX message into `data` (at least `mtu` bytes).
-   * Returns its size (0..=mtu) or a negated errno. Called by
-   * `mbox_chan_rx_data()`; critical section not held. Required for RX.
+   * Returns its size (0..=mtu) or a negated errno (-1 to
+   * `-MBOX_MAX_ERRNO`). Checked on the full width: a size above the MTU
+   * becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO` -EIO (the
+   * message is then not acknowledged). Called by `mbox_chan_rx_data()`;
+   * critical section not held. Required for RX.
    */
   ptrdiff_t (*recv)(struct mbox_chan_s *chan, void *data);
   /**
@@ -339,9 +351,15 @@ struct mbox_chan_state_s {
    */
   uint32_t next_seq;
   /**
-   * Largest message in bytes.
+   * Largest message in bytes (at most 32766, `queue::MAX_PAYLOAD`).
    */
-  uint32_t mtu;
+  uint16_t mtu;
+  /**
+   * The init that made the channel live has not returned yet (its
+   * lower-half setup runs): lifecycle calls get -EBUSY.
+   */
+  uint8_t in_setup;
+  uint8_t _rsv;
   /**
    * Queued ring records that carry a TX-done client.
    */
@@ -597,13 +615,17 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * Context: task.
  * Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
  * direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
- * size, an RX buffer smaller than the MTU (or no RX buffer with an MTU
+ * size, a size above PTRDIFF_MAX or one that wraps the address space
+ * from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
  * above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
  * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
  * negative timeout; -EBUSY when the
- * channel is already initialised; -EPERM from interrupt context; the
- * port's error if its timer cannot be created; `setup`'s error (the
- * channel is then left uninitialised).
+ * channel is already initialised, another `mbox_chan_init()` of it is
+ * running (of several racing ones exactly one succeeds) or a
+ * `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
+ * context; the port's error if its timer cannot be created; `setup`'s
+ * error (what was accepted during setup ends with -ECANCELED, and the
+ * channel is left uninitialised, free for a new init).
  */
 int mbox_chan_init(struct mbox_chan_s *chan,
                    struct mbox_dev_s *dev,
@@ -616,7 +638,9 @@ int mbox_chan_init(struct mbox_chan_s *chan,
  * with -ECANCELED (blocked senders return it, TX-done callbacks get it
  * before this returns), the watchdog is destroyed (no callback runs
  * after this returns), then `ops->shutdown` is called.
- * The channel may be initialised again afterwards.
+ * The channel may be initialised again once this has returned: until
+ * then it is busy (a `mbox_chan_init()` or a second `mbox_chan_deinit()`
+ * meanwhile gets -EBUSY and changes nothing).
  *
  * Not from one of the channel's own callbacks (an RX callback of a
  * reception run in task context, or a TX-done callback): that would wait
@@ -624,8 +648,9 @@ int mbox_chan_init(struct mbox_chan_s *chan,
  *
  * Context: task.
  * Returns 0 or `shutdown`'s error; -EINVAL for a NULL or uninitialised
- * channel; -EPERM from interrupt context; -EDEADLK from the channel's own
- * callback.
+ * channel; -EBUSY while another `mbox_chan_deinit()` or the
+ * `mbox_chan_init()` of the channel has not returned; -EPERM from
+ * interrupt context; -EDEADLK from the channel's own callback.
  */
 int mbox_chan_deinit(struct mbox_chan_s *chan);
 
@@ -654,9 +679,13 @@ int mbox_send(struct mbox_sender_s *sender, const void *data, size_t size);
  * the lower half's send error, or -ECANCELED (channel de-initialised).
  * Several blocked senders on one channel each get their own result.
  *
+ * `data` is never NULL, also for a 0-byte message: the lower half gets
+ * the caller's pointer for a message sent at once (or, for one copied
+ * into the queue, an address inside the channel's queue buffer).
+ *
  * Context: task for a blocking send; task or interrupt for timeout 0.
  * Also returns -EINVAL for a NULL sender or channel, a channel that is
- * uninitialised or not TX, NULL data with a non-zero size, or a negative
+ * uninitialised or not TX, NULL data (whatever the size), or a negative
  * timeout; -EMSGSIZE when size exceeds the lower half's MTU (nothing is
  * queued); -EPERM for a blocking send from interrupt context.
  */
@@ -703,7 +732,10 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
  * Context: interrupt or task.
  * Returns 0 when a message was received (delivered or dropped); the
  * negated errno of `recv` (the callback, if any, gets it with NULL data);
- * -EMSGSIZE when `recv` reports more than the MTU; -EBUSY when another
+ * -EIO when `recv` returns a negative value below `-MBOX_MAX_ERRNO`;
+ * -EMSGSIZE when `recv` reports more than the MTU (in both cases the
+ * message is not acknowledged and the callback gets that code with NULL
+ * data, as for a `recv` error); -EBUSY when another
  * reception on this channel is still running (the message stays in the
  * hardware); -EAGAIN when `recv` says the message is not complete yet
  * (no callback, nothing counted: it stays pending and is received on the
@@ -833,7 +865,7 @@ int mbox_client_txdone(struct mbox_sender_s *sender, int result);
  * Returns 0 (ACKed), -ETIMEDOUT (spins spent, or the message was timed
  * out by its channel timeout meanwhile), the lower half's send error,
  * -ECANCELED (deinit); -EINVAL for a NULL sender or channel, a channel
- * that is uninitialised or not TX, NULL data with a non-zero size, or
+ * that is uninitialised or not TX, NULL data (whatever the size), or
  * `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
  * -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
  */
@@ -904,9 +936,12 @@ int mbox_rr_init(struct mbox_rr_s *rr,
  * `mbox_ticksend()`'s error (-ETIMEDOUT, -EMSGSIZE, the lower half's
  * error, ...) when the send failed, unless a reply or a cancellation
  * already finished the request (then that result); the tag function's
- * error; -EBUSY when a pending request has the same tag; -EINVAL for a
- * NULL or not live rr, NULL req with a non-zero reqlen, NULL resp with
- * a non-zero respcap, a timeout of 0 (a request must wait) or a negative
+ * error; -EBUSY when a pending request has the same tag; -EMSGSIZE when
+ * `reqlen` exceeds the MTU of the sender's channel (checked before the
+ * tag function sees the request); -EINVAL for a NULL or not live rr, a
+ * sender whose channel is not an initialised TX channel, NULL req
+ * (whatever reqlen), NULL resp with a non-zero respcap, a respcap above
+ * PTRDIFF_MAX, a timeout of 0 (a request must wait) or a negative
  * timeout; -EPERM from interrupt context; the port's error if the wait
  * object cannot be created.
  */

@@ -670,9 +670,6 @@ impl Model {
     }
 }
 
-/// Where EIO comes from in these models: a scripted lower-half send error.
-pub const EIO: i32 = 5;
-
 /// Remote gate that never holds back.
 pub fn always(_: &Locked) -> bool {
     true
