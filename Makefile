@@ -14,6 +14,8 @@ CC       ?= gcc
 BUILD    ?= build
 PYTHON   ?= python3
 
+.DEFAULT_GOAL := all
+
 -include .config
 
 CONFIG_MBOX         ?= y
@@ -23,6 +25,52 @@ CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
 CONFIG_MBOX_PL320_MAX_DEVICES ?= 4
 export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TICK_HZ
+
+# ---- configuration values ----
+#
+# Each value the build reads, checked against Kconfig: bools are y or n,
+# ints are decimal numbers within the symbol's "range" (build.rs checks the
+# ints it reads again, for builds that do not come through this Makefile;
+# tools/check_kconfig_values.py tests both against the Kconfig file).
+# Goals that do not read the values (the .config editors, clean, help)
+# skip the checks, so a bad .config can still be repaired.
+#
+# kconfiglib writes a disabled bool as "# CONFIG_X is not set", which make
+# reads as a comment: the "?= y" defaults above would then turn the option
+# back on. The kconfig targets below rewrite those lines as CONFIG_X=n, and
+# a .config that still has them for the options the build reads is refused.
+
+# The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
+KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320
+KCONFIG_INTS  := CONFIG_MBOX_DEFAULT_TIMEOUT:1:2147483647 \
+                 CONFIG_MBOX_PL320_MAX_DEVICES:1:32 \
+                 CONFIG_HOST_TICK_HZ:1:1000000
+CONFIG_FREE_GOALS := help menuconfig olddefconfig defconfig clean clean-lib \
+                     test-kconfig check-docs check-kconfig-values
+
+# $(call kconfig_check_int,NAME MIN MAX), $(call kconfig_check_bool,NAME):
+# nothing, or stop with an error naming the symbol and what it allows. An
+# int must be one word of digits without a leading zero (C would read it as
+# octal) before the shell's test sees it (which also refuses numbers too
+# large for it).
+kconfig_nondigits = $(strip $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(subst 5,,$(subst 6,,$(subst 7,,$(subst 8,,$(subst 9,,$(1))))))))))))
+kconfig_int_ok = $(and $(filter 1,$(words $(1))),$(if $(call kconfig_nondigits,$(1)),,y),$(if $(filter 0%,$(filter-out 0,$(1))),,y),$(shell [ $(1) -ge $(2) ] 2>/dev/null && [ $(1) -le $(3) ] 2>/dev/null && echo y))
+kconfig_check_int = $(if $(call kconfig_int_ok,$($(word 1,$(1))),$(word 2,$(1)),$(word 3,$(1))),,$(error $(word 1,$(1))="$($(word 1,$(1)))" is not valid: it must be a decimal integer from $(word 2,$(1)) to $(word 3,$(1)) (Kconfig: range $(word 2,$(1)) $(word 3,$(1))); fix .config (make menuconfig) or the command line))
+kconfig_check_bool = $(if $(and $(filter 1,$(words $($(1)))),$(filter y n,$($(1)))),,$(error $(1)="$($(1))" is not valid: it must be y or n (Kconfig: bool); fix .config (make menuconfig) or the command line))
+
+ifneq ($(if $(MAKECMDGOALS),$(filter-out $(CONFIG_FREE_GOALS),$(MAKECMDGOALS)),all),)
+ifneq ($(wildcard .config),)
+KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320)? is not set' .config)
+ifneq ($(KCONFIG_UNSET),)
+$(error .config has "$(KCONFIG_UNSET)", which make reads as a comment (the default y); run 'make olddefconfig')
+endif
+endif
+$(foreach b,$(KCONFIG_BOOLS),$(call kconfig_check_bool,$(b)))
+$(foreach i,$(KCONFIG_INTS),$(call kconfig_check_int,$(subst :, ,$(i))))
+ifeq ($(CONFIG_MBOX),n)
+$(error CONFIG_MBOX=n: libmbox has nothing to build; enable it with 'make menuconfig')
+endif
+endif
 
 FEATURES :=
 CDEFS    := -DCONFIG_HOST_TICK_HZ=$(CONFIG_HOST_TICK_HZ)
@@ -55,6 +103,18 @@ ifneq ($(CONFIG_MBOX_PL320),y)
 CTESTS   := $(filter-out test_pl320% test_scenarios% test_seed003%,$(CTESTS))
 endif
 CTEST_BIN := $(addprefix $(BUILD)/,$(CTESTS))
+
+# Every value the build reads, in $(BUILD)/config.values: rewritten only
+# when a value changes, so that a value changed on the command line or in
+# the environment (not only in .config) rebuilds what depends on it.
+CONFIG_STAMP  := $(BUILD)/config.values
+CONFIG_VALUES := $(foreach v,$(KCONFIG_BOOLS) $(foreach i,$(KCONFIG_INTS),$(word 1,$(subst :, ,$(i)))),$(v)=$(strip $($(v))))
+ifneq ($(if $(MAKECMDGOALS),$(filter-out $(CONFIG_FREE_GOALS),$(MAKECMDGOALS)),all),)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = "$(CONFIG_VALUES)" ] || echo "$(CONFIG_VALUES)" > $(CONFIG_STAMP); })
+endif
+$(LIB) $(HOST_OBJ) $(CTEST_BIN) $(BUILD)/test_race $(BUILD)/demo: $(CONFIG_STAMP)
+$(CONFIG_STAMP):
+	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
 .PHONY: all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c run clean miri
 
@@ -122,7 +182,7 @@ miri:
 	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib -- chan:: queue::
 
 # Everything: the README's test command and CI's.
-test: test-unit test-loom test-race check-docs test-kconfig
+test: test-unit test-loom test-race check-docs check-kconfig-values test-kconfig
 
 clean:
 	rm -rf $(BUILD)
@@ -136,34 +196,18 @@ clean:
 #   make clean-lib      remove $(BUILD)/libmbox.a so that cargo runs again
 #   make test-kconfig   build and test every TRACE x PL320 combination
 #   make check-docs     every public symbol of the headers is in docs/mbox.rst
+#   make check-kconfig-values  bad configuration values stop the build
 #
-# kconfiglib writes a disabled bool as "# CONFIG_X is not set", which make
-# reads as a comment: the "?= y" defaults above would then turn the option
-# back on. Every target below therefore rewrites those lines as CONFIG_X=n,
-# and a .config that still has them for the options the build reads is
-# refused (run make olddefconfig).
+# The editors below rewrite kconfiglib's "# CONFIG_X is not set" lines as
+# CONFIG_X=n (see "configuration values" above).
 
 KCONFIG_CONFIG := .config
 export KCONFIG_CONFIG
-KCONFIG_GOALS  := menuconfig olddefconfig defconfig test-kconfig check-docs clean clean-lib
 KCONFIGLIB     := $(PYTHON) -c 'import kconfiglib' 2>/dev/null || \
                   $(PYTHON) -m pip install --quiet kconfiglib
 KCONFIG_FIXUP  := $(PYTHON) tools/kconfig_combos.py --normalize $(KCONFIG_CONFIG)
 
-ifneq ($(wildcard .config),)
-ifeq ($(filter $(KCONFIG_GOALS),$(MAKECMDGOALS)),)
-ifneq ($(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320)? is not set' .config),)
-$(error .config says "is not set", which make reads as the default y; run 'make olddefconfig')
-endif
-ifeq ($(CONFIG_MBOX),n)
-$(error CONFIG_MBOX=n: libmbox has nothing to build; enable it with 'make menuconfig')
-endif
-endif
-# A changed .config changes the cargo features and the -D flags: rebuild.
-$(LIB) $(HOST_OBJ) $(CTEST_BIN): .config
-endif
-
-.PHONY: menuconfig olddefconfig defconfig clean-lib test-kconfig check-docs
+.PHONY: menuconfig olddefconfig defconfig clean-lib test-kconfig check-docs check-kconfig-values
 
 menuconfig:
 	@$(KCONFIGLIB)
@@ -189,6 +233,12 @@ test-kconfig:
 
 check-docs:
 	$(PYTHON) tools/check_docs.py
+
+# Bad values (and the "is not set" form) must stop both the Makefile and
+# build.rs with the symbol's name and range; good ones must build. Runs
+# make -n in a scratch copy (symlinks) and cargo check in target/.
+check-kconfig-values:
+	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
 
 # ---- bench (issue 6) ----
 #
