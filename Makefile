@@ -1,13 +1,17 @@
 # libmbox top-level Makefile.
 #
+#   make help       every public target, one line each
 #   make            library (build/libmbox.a) and the headers check
 #   make run        the main job: two simulated cores over the PL320 model
-#   make test       cargo tests, header check, symbol check, C harness
+#   make test       every test stage, in order
 #   make clean
 #
 # Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
-# defaults below. The same values drive the cargo features and the -D flags
-# of every C file, so the library and the header can never disagree.
+# defaults below; a value on the command line or in the environment
+# overrides the default too. Every value is validated before anything is
+# built (a bool is y or n, an int lies within its Kconfig range). The same
+# values drive the cargo features and the -D flags of every C file, so the
+# library and the header can never disagree.
 
 CARGO    ?= cargo
 CC       ?= gcc
@@ -116,29 +120,35 @@ $(LIB) $(HOST_OBJ) $(CTEST_BIN) $(BUILD)/test_race $(BUILD)/demo: $(CONFIG_STAMP
 $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
-.PHONY: all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c run clean miri
+.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c run clean miri
 
-all: lib check-headers
+# `make help` lists every target with a "## description" after its
+# prerequisites, in the order of this file.
+help: ## this list
+	@echo "make [target] [CONFIG_X=value ...]   (default target: all)"
+	@awk -F':[^#]*## ' '/^[a-zA-Z0-9_.-]+:[^=#]*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-lib: $(LIB)
+all: lib check-headers ## the library and the headers check (the default target)
 
-# The shipped archive: built alone as a staticlib so that LTO applies
-# (REFERENCE.md §4), with the features that .config selects.
+lib: $(LIB) ## build/libmbox.a, release with LTO, features from the configuration
+
+# The shipped archive: built alone as a staticlib so that LTO applies,
+# with the features that the configuration selects.
 $(LIB): $(RUST_SRC)
 	@mkdir -p $(BUILD)
 	@bash tools/ensure_deps.sh
 	$(CARGO) rustc -q --release --lib --crate-type staticlib $(CARGO_FEATURES)
 	cp target/release/libmbox.a $@
 
-headers:
+headers: ## regenerate include/nuttx/mbox/*.h with cbindgen (commit them)
 	$(CARGO) run -q -p mbox-headergen
 
-check-headers:
+check-headers: ## the committed headers are what cbindgen generates now
 	$(CARGO) run -q -p mbox-headergen -- --verify
 
 # Only port symbols and libc/compiler intrinsics may be undefined in the
 # crate's own objects.
-check-symbols: $(LIB)
+check-symbols: $(LIB) ## libmbox.a leaves only port symbols and libc undefined
 	$(PYTHON) tools/check_symbols.py $(LIB)
 
 $(BUILD)/host/%.o: ffi/host/%.c $(wildcard ffi/host/*.h) ffi/mbox_os.h
@@ -154,49 +164,55 @@ $(BUILD)/%: ctest/%.c ctest/fake_lower.c ctest/fake_lower.h ctest/harness.h $(LI
 $(BUILD)/demo: ctest/demo.c $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(HOSTLIB) -lpthread
 
-run: $(BUILD)/demo
+run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 	./$(BUILD)/demo
 
-test-rust:
+# Everything: the README's test command and CI's.
+test: test-unit test-loom test-race check-docs check-readme check-kconfig-values test-kconfig ## every test stage, in order
+
+test-rust: ## cargo test (unit, API and doc tests) and the benches compile
 	@bash tools/ensure_deps.sh
 	$(CARGO) test -q --features host-port
 	$(CARGO) check -q --benches --features host-port
 
-test-c: $(CTEST_BIN)
+test-c: $(CTEST_BIN) ## the C harness under ctest/ (tools/run_ctests.py)
 	$(PYTHON) tools/run_ctests.py $(CTEST_BIN)
 
-# One configuration (the current .config): what test-kconfig runs per
+# One configuration (the current one): what test-kconfig runs per
 # combination.
-test-unit: test-rust check-headers check-symbols test-c
+test-unit: test-rust check-headers check-symbols test-c ## test-rust, check-headers, check-symbols, test-c
 
 # Loom interleavings of the state machine (tests-loom, not a default
 # workspace member so loom never reaches the shipped library).
-test-loom:
+test-loom: ## loom interleavings of the channel state machine (tests-loom)
 	$(CARGO) test -q -p mbox-loom --release
+
+# Every ```c block of README.md compiled with the project's CFLAGS and
+# linked against the library, and every `make X` the README names is a
+# target of `make help`.
+check-readme: $(LIB) $(HOSTLIB) ## README.md's C examples compile and link; its make commands exist
+	$(PYTHON) tools/check_readme.py --cc "$(CC)" --cflags "$(ALL_CFLAGS)" \
+	  --libs "$(LIB) $(HOSTLIB) -lpthread -lm" --out $(BUILD)/readme \
+	  --make "$(MAKE)" README.md
+
+# Bad values (and the "is not set" form) must stop both the Makefile and
+# build.rs with the symbol's name and range; good ones must build. Runs
+# make -n in a scratch copy (symlinks) and cargo check in target/.
+check-kconfig-values: ## bad Kconfig values stop the Makefile and build.rs, good ones build
+	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
 
 # The state machine's and the ring's unit tests under Miri (Stacked
 # Borrows): the waiters are shared with interrupt handlers through raw
 # pointers. Needs `rustup component add miri --toolchain nightly`; slow, so
 # not part of `make test`.
-miri:
+miri: ## unit tests of the state machine and the ring under Miri (nightly)
 	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib -- chan:: queue::
 
-# Everything: the README's test command and CI's.
-test: test-unit test-loom test-race check-docs check-kconfig-values test-kconfig
-
-clean:
+clean: ## remove build/ and cargo's target/
 	rm -rf $(BUILD)
 	$(CARGO) clean
 
-# ---- Kconfig (issue 5) ----
-#
-#   make menuconfig     edit .config in the kconfiglib menu (Kconfig)
-#   make olddefconfig   complete .config with the defaults of new symbols
-#   make defconfig      reset .config to the Kconfig defaults
-#   make clean-lib      remove $(BUILD)/libmbox.a so that cargo runs again
-#   make test-kconfig   build and test every TRACE x PL320 combination
-#   make check-docs     every public symbol of the headers is in docs/mbox.rst
-#   make check-kconfig-values  bad configuration values stop the build
+# ---- Kconfig ----
 #
 # The editors below rewrite kconfiglib's "# CONFIG_X is not set" lines as
 # CONFIG_X=n (see "configuration values" above).
@@ -207,40 +223,34 @@ KCONFIGLIB     := $(PYTHON) -c 'import kconfiglib' 2>/dev/null || \
                   $(PYTHON) -m pip install --quiet kconfiglib
 KCONFIG_FIXUP  := $(PYTHON) tools/kconfig_combos.py --normalize $(KCONFIG_CONFIG)
 
-.PHONY: menuconfig olddefconfig defconfig clean-lib test-kconfig check-docs check-kconfig-values
+.PHONY: menuconfig olddefconfig defconfig clean-lib test-kconfig check-docs check-readme check-kconfig-values
 
-menuconfig:
+menuconfig: ## edit .config in the kconfiglib menu (Kconfig)
 	@$(KCONFIGLIB)
 	$(PYTHON) -m menuconfig Kconfig
 	@$(KCONFIG_FIXUP)
 
-olddefconfig:
+olddefconfig: ## complete .config with the defaults of new symbols
 	@$(KCONFIGLIB)
 	$(PYTHON) -m olddefconfig Kconfig
 	@$(KCONFIG_FIXUP)
 
-defconfig:
+defconfig: ## reset .config to the Kconfig defaults
 	@$(KCONFIGLIB)
 	$(PYTHON) -m alldefconfig Kconfig
 	@$(KCONFIG_FIXUP)
 
-clean-lib:
+clean-lib: ## remove build/libmbox.a so that cargo runs again
 	rm -f $(LIB)
 
-test-kconfig:
+test-kconfig: ## test-unit in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320 combination
 	@$(KCONFIGLIB)
 	$(PYTHON) tools/kconfig_combos.py
 
-check-docs:
+check-docs: ## every public symbol of the headers is in docs/mbox.rst
 	$(PYTHON) tools/check_docs.py
 
-# Bad values (and the "is not set" form) must stop both the Makefile and
-# build.rs with the symbol's name and range; good ones must build. Runs
-# make -n in a scratch copy (symlinks) and cargo check in target/.
-check-kconfig-values:
-	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
-
-# ---- bench (issue 6) ----
+# ---- bench ----
 #
 #   make bench      build and run every benchmark and rewrite BENCHMARKS.md
 #                   and bench/plots/*.png from that run (a few minutes):
@@ -256,10 +266,10 @@ check-kconfig-values:
 
 .PHONY: bench
 
-bench:
+bench: ## run every benchmark; rewrites BENCHMARKS.md and bench/plots
 	$(PYTHON) bench/run.py --cc "$(CC)" --cargo "$(CARGO)" --python "$(PYTHON)" --out "$(BUILD)/bench"
 
-# ---- race (issue 4) ----
+# ---- race ----
 #
 #   make test-race   ctest/test_race.c (8 sender threads on two PL320 cores
 #                    with late/duplicated ACK injection, plus deinit under
@@ -290,7 +300,7 @@ $(RACE_HG_SUPP):
 	printf '{\n  glibc-cond-timedwait-internal-signal\n  Helgrind:Misc\n  obj:*vgpreload_helgrind*\n  fun:__pthread_cond_wait_common\n}\n' > $@
 
 # All four runs happen even if one fails; the exit status says if any did.
-test-race: $(BUILD)/test_race $(RACE_HG_SUPP)
+test-race: $(BUILD)/test_race $(RACE_HG_SUPP) ## ctest/test_race.c plainly, under TSan, helgrind and drd
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN=-fsanitize=thread \
 	  $(BUILD)/tsan/test_race
 	@rc=0; \
@@ -309,5 +319,5 @@ test-race: $(BUILD)/test_race $(RACE_HG_SUPP)
 	if [ $$rc -ne 0 ]; then echo "test-race: FAILED"; else echo "test-race: all clean"; fi; \
 	exit $$rc
 
-soak: $(BUILD)/test_race
+soak: $(BUILD)/test_race ## 10^7 messages with fault injection (about 20 min; not in make test)
 	STRESS_SCALE=$(RACE_SOAK_SCALE) ./$(BUILD)/test_race
