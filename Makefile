@@ -3,7 +3,8 @@
 #   make help       every public target, one line each
 #   make            library (build/libmbox.a) and the headers check
 #   make run        the main job: two simulated cores over the PL320 model
-#   make test       every test stage, in order
+#   make test       every test stage in order (tools/run_tests.py), ending
+#                   with the one line "N passed, M failed"
 #   make clean
 #
 # Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
@@ -127,6 +128,7 @@ $(CONFIG_STAMP):
 help: ## this list
 	@echo "make [target] [CONFIG_X=value ...]   (default target: all)"
 	@awk -F':[^#]*## ' '/^[a-zA-Z0-9_.-]+:[^=#]*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "make test runs, in order: $(TEST_STAGES)"
 
 all: lib check-headers ## the library and the headers check (the default target)
 
@@ -143,13 +145,20 @@ $(LIB): $(RUST_SRC)
 headers: ## regenerate include/nuttx/mbox/*.h with cbindgen (commit them)
 	$(CARGO) run -q -p mbox-headergen
 
+# $(call verdict,NAME,COMMAND): run COMMAND, then print the line
+# "NAME: 1 passed, 0 failed" or "NAME: 0 passed, 1 failed" that
+# tools/run_tests.py counts; the exit status is COMMAND's.
+verdict = if $(2); then echo "$(1): 1 passed, 0 failed"; else echo "$(1): 0 passed, 1 failed"; exit 1; fi
+
 check-headers: ## the committed headers are what cbindgen generates now
-	$(CARGO) run -q -p mbox-headergen -- --verify
+	@echo "$(CARGO) run -q -p mbox-headergen -- --verify"
+	@$(call verdict,check-headers,$(CARGO) run -q -p mbox-headergen -- --verify)
 
 # Only port symbols and libc/compiler intrinsics may be undefined in the
 # crate's own objects.
 check-symbols: $(LIB) ## libmbox.a leaves only port symbols and libc undefined
-	$(PYTHON) tools/check_symbols.py $(LIB)
+	@echo "$(PYTHON) tools/check_symbols.py $(LIB)"
+	@$(call verdict,check-symbols,$(PYTHON) tools/check_symbols.py $(LIB))
 
 $(BUILD)/host/%.o: ffi/host/%.c $(wildcard ffi/host/*.h) ffi/mbox_os.h
 	@mkdir -p $(dir $@)
@@ -167,8 +176,29 @@ $(BUILD)/demo: ctest/demo.c $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/
 run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 	./$(BUILD)/demo
 
-# Everything: the README's test command and CI's.
-test: test-unit test-loom test-race check-docs check-readme check-kconfig-values test-kconfig ## every test stage, in order
+# ---- make test ----
+#
+# The stages of `make test`, in order. tools/run_tests.py runs each one as
+# `make <stage>` (a stage that fails does not stop the later ones), echoes
+# its output, counts its results (cargo's "test result:" lines and every
+# "name: N passed, M failed" line; a stage with neither counts as one
+# check), prints a table with the time of each stage and ends with the one
+# line "N passed, M failed" over everything. A new stage is one line here,
+# plus its target with a "## description".
+TEST_STAGES += test-unit
+TEST_STAGES += test-loom
+TEST_STAGES += test-race
+TEST_STAGES += check-docs
+TEST_STAGES += check-readme
+TEST_STAGES += check-kconfig-values
+TEST_STAGES += test-kconfig
+
+# On a failure make would print its own "make: *** [test] Error 1" after the
+# verdict line; ending make with SIGINT instead (exit status 130) keeps the
+# verdict the last line. Run tools/run_tests.py directly for its own exit
+# status.
+test: ## every test stage in order (listed at the end); ends with "N passed, M failed"
+	@$(PYTHON) tools/run_tests.py --make "$(MAKE)" --log-dir $(BUILD)/test-logs $(TEST_STAGES) || kill -INT $$PPID
 
 test-rust: ## cargo test (unit, API and doc tests) and the benches compile
 	@bash tools/ensure_deps.sh
@@ -248,7 +278,8 @@ test-kconfig: ## test-unit in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320 combin
 	$(PYTHON) tools/kconfig_combos.py
 
 check-docs: ## every public symbol of the headers is in docs/mbox.rst
-	$(PYTHON) tools/check_docs.py
+	@echo "$(PYTHON) tools/check_docs.py"
+	@$(call verdict,check-docs,$(PYTHON) tools/check_docs.py)
 
 # ---- bench ----
 #
@@ -299,25 +330,28 @@ $(RACE_HG_SUPP):
 	@mkdir -p $(dir $@)
 	printf '{\n  glibc-cond-timedwait-internal-signal\n  Helgrind:Misc\n  obj:*vgpreload_helgrind*\n  fun:__pthread_cond_wait_common\n}\n' > $@
 
-# All four runs happen even if one fails; the exit status says if any did.
+# All four runs happen even if one fails; each prints "test-race: <run> ok"
+# or "... FAILED", the last line is "test-race: N passed, M failed" (one
+# per run) and the exit status says if any failed.
 test-race: $(BUILD)/test_race $(RACE_HG_SUPP) ## ctest/test_race.c plainly, under TSan, helgrind and drd
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN=-fsanitize=thread \
 	  $(BUILD)/tsan/test_race
-	@rc=0; \
-	echo "== test_race"; \
-	./$(BUILD)/test_race || rc=1; \
-	echo "== test_race, ThreadSanitizer, STRESS_SCALE=$(RACE_TSAN_SCALE)"; \
-	TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(TSAN_OPTIONS)" \
-	  STRESS_SCALE=$(RACE_TSAN_SCALE) ./$(BUILD)/tsan/test_race || rc=1; \
-	echo "== test_race, helgrind, STRESS_SCALE=$(RACE_VG_SCALE)"; \
-	STRESS_SCALE=$(RACE_VG_SCALE) $(VALGRIND) --tool=helgrind \
-	  --suppressions=$(RACE_HG_SUPP) $(RACE_VG_FLAGS) \
-	  ./$(BUILD)/test_race || rc=1; \
-	echo "== test_race, drd, STRESS_SCALE=$(RACE_VG_SCALE)"; \
-	STRESS_SCALE=$(RACE_VG_SCALE) $(VALGRIND) --tool=drd \
-	  $(RACE_VG_FLAGS) ./$(BUILD)/test_race || rc=1; \
-	if [ $$rc -ne 0 ]; then echo "test-race: FAILED"; else echo "test-race: all clean"; fi; \
-	exit $$rc
+	@pass=0; fail=0; \
+	run() { name=$$1; shift; echo "== test_race, $$name"; \
+	  if "$$@"; then pass=$$((pass + 1)); echo "test-race: $$name ok"; \
+	  else fail=$$((fail + 1)); echo "test-race: $$name FAILED"; fi; }; \
+	run "plain" ./$(BUILD)/test_race; \
+	run "ThreadSanitizer, STRESS_SCALE=$(RACE_TSAN_SCALE)" \
+	  env TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(TSAN_OPTIONS)" \
+	  STRESS_SCALE=$(RACE_TSAN_SCALE) ./$(BUILD)/tsan/test_race; \
+	run "helgrind, STRESS_SCALE=$(RACE_VG_SCALE)" \
+	  env STRESS_SCALE=$(RACE_VG_SCALE) $(VALGRIND) --tool=helgrind \
+	  --suppressions=$(RACE_HG_SUPP) $(RACE_VG_FLAGS) ./$(BUILD)/test_race; \
+	run "drd, STRESS_SCALE=$(RACE_VG_SCALE)" \
+	  env STRESS_SCALE=$(RACE_VG_SCALE) $(VALGRIND) --tool=drd \
+	  $(RACE_VG_FLAGS) ./$(BUILD)/test_race; \
+	echo "test-race: $$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
 
 soak: $(BUILD)/test_race ## 10^7 messages with fault injection (about 20 min; not in make test)
 	STRESS_SCALE=$(RACE_SOAK_SCALE) ./$(BUILD)/test_race
