@@ -112,10 +112,20 @@ def make_commands(text):
         pieces = [line.split("#", 1)[0]] if in_block else INLINE_CODE_RE.findall(line)
         for piece in pieces:
             for m in MAKE_CMD_RE.finditer(piece):
-                words = m.group(1).split()
+                try:
+                    words = shlex.split(piece[m.start(1):], comments=True)
+                except ValueError:
+                    words = m.group(1).split()
                 if "-f" in words or "-C" in words:
                     continue  # another makefile
-                goals = [w for w in words if not w.startswith("-") and "=" not in w]
+                goals = []
+                for w in words:
+                    if w in (";", "&&", "||", "|") or w.startswith("#"):
+                        break
+                    if not w.startswith("-") and "=" not in w:
+                        goals.append(w)
+                if any(g.startswith("<") for g in goals):
+                    continue  # a placeholder: make <stage>
                 found.extend((n, g) for g in goals or ["all"])
     return found
 
