@@ -6,6 +6,16 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
+    // Kconfig's int values, checked before anything else. The ranges are
+    // Kconfig's; an absent variable takes the Kconfig default, a bad one
+    // stops the build (never a silent fallback).
+    let default_timeout = kconfig_int("CONFIG_MBOX_DEFAULT_TIMEOUT", 1, 2_147_483_647, 100);
+    let pl320_max_devices = kconfig_int("CONFIG_MBOX_PL320_MAX_DEVICES", 1, 32, 4);
+    let host_port = env::var_os("CARGO_FEATURE_HOST_PORT").is_some();
+    // The host port's tick rate (Kconfig HOST_TICK_HZ, as the Makefile
+    // passes it to the C tests); only the host port reads it.
+    let host_tick_hz = host_port.then(|| kconfig_int("CONFIG_HOST_TICK_HZ", 1, 1_000_000, 1000));
+
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed=ffi/mbox_os.h");
     println!("cargo:rerun-if-env-changed=MBOX_PORT_CFLAGS");
@@ -32,17 +42,6 @@ fn main() {
         .expect("cannot write bindings");
 
     // Kconfig values that are not features (see Kconfig and the Makefile).
-    let default_timeout: u64 = env::var("CONFIG_MBOX_DEFAULT_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let pl320_max_devices: usize = env::var("CONFIG_MBOX_PL320_MAX_DEVICES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| (1..=32).contains(&n))
-        .unwrap_or(4);
-    println!("cargo:rerun-if-env-changed=CONFIG_MBOX_DEFAULT_TIMEOUT");
-    println!("cargo:rerun-if-env-changed=CONFIG_MBOX_PL320_MAX_DEVICES");
     std::fs::write(
         out.join("kconfig.rs"),
         format!(
@@ -55,14 +54,11 @@ fn main() {
     )
     .unwrap();
 
-    if env::var_os("CARGO_FEATURE_HOST_PORT").is_some() {
+    if let Some(hz) = host_tick_hz {
         for f in ["ffi/host/host_port.c", "ffi/host/pl320_model.c", "ffi/host/host.h", "ffi/host/pl320_model.h"] {
             println!("cargo:rerun-if-changed={f}");
         }
-        // The host port's tick rate (Kconfig HOST_TICK_HZ, as the Makefile
-        // passes it to the C tests).
-        println!("cargo:rerun-if-env-changed=CONFIG_HOST_TICK_HZ");
-        let hz = env::var("CONFIG_HOST_TICK_HZ").unwrap_or_else(|_| "1000".into());
+        let hz = hz.to_string();
         cc::Build::new()
             .define("CONFIG_HOST_TICK_HZ", hz.as_str())
             .file("ffi/host/host_port.c")
@@ -73,5 +69,32 @@ fn main() {
             .warnings(true)
             .compile("mbox_host");
         println!("cargo:rustc-link-lib=pthread");
+    }
+}
+
+/// The Kconfig int `name` from the environment: `default` when the
+/// variable is absent, otherwise a decimal number in `min..=max` (the
+/// symbol's `range` in Kconfig) without a leading zero (C would read it as
+/// octal), as the Makefile checks it. Anything else (empty, not a number,
+/// out of range) panics with a message naming the symbol and its range,
+/// which fails the build.
+fn kconfig_int(name: &str, min: u64, max: u64, default: u64) -> u64 {
+    println!("cargo:rerun-if-env-changed={name}");
+    let bad = |v: &dyn std::fmt::Debug| -> ! {
+        panic!(
+            "{name}={v:?} is not valid: it must be a decimal integer from {min} to {max} \
+             (Kconfig: range {min} {max})"
+        )
+    };
+    let raw = match env::var(name) {
+        Ok(v) => v,
+        Err(env::VarError::NotPresent) => return default,
+        Err(env::VarError::NotUnicode(v)) => bad(&v),
+    };
+    let v = raw.trim();
+    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    match v.parse::<u64>() {
+        Ok(n) if digits && (v == "0" || !v.starts_with('0')) && (min..=max).contains(&n) => n,
+        _ => bad(&raw),
     }
 }

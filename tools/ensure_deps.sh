@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks for building libmbox: libclang
-# (bindgen needs it, REFERENCE.md §4). Does nothing when it is present.
+# (bindgen needs it). Does nothing when it is present.
 # Called by the Makefile before the first cargo build and by .ci/run.
 set -euo pipefail
 have_libclang() {
