@@ -29,10 +29,13 @@
  * whose send is wrapped to record every message handed to the "remote",
  * while a lifecycle thread de-initialises and re-initialises the channels
  * under the workers, scripts lower-half send failures, setup failures,
- * silent remotes and ACK delays, and probes two teardown rules: two
- * concurrent mbox_chan_init() of one channel admit exactly one, and
+ * silent remotes and ACK delays, and probes three lifecycle rules: two
+ * concurrent mbox_chan_init() of one channel admit exactly one;
  * mbox_chan_init() while mbox_chan_deinit() of the same channel still
- * waits (here: for a TX-done callback) is refused.
+ * waits (here: for a TX-done callback) is refused; and when an init's
+ * setup() fails after clients got messages in (the channel is live while
+ * setup runs), each of those messages gets its TX-done callback before
+ * mbox_chan_init() returns, as with a deinit.
  *
  * What is provable, and checked at the end:
  *   - a message whose sender was told 0 (blocking or polling send, or a
@@ -47,7 +50,8 @@
  *   - every accepted non-blocking message of a sender with a TX-done
  *     callback got exactly one callback (at most one when a channel was
  *     re-initialised during the call), and no callback came for anything
- *     else;
+ *     else; a teardown (deinit, or an init whose setup failed) hands out
+ *     the callbacks of what it ended before it returns;
  *   - the statistics balance per channel (summed over its lifetimes):
  *     acked + timeout + cancelled + send_err equals the messages the
  *     framework took on; queue_full equals the -ENOBUFS results; each
@@ -57,7 +61,9 @@
  *   - every call returned a documented result for its arguments: exactly
  *     the documented errno for a bad argument, one of the documented
  *     outcomes for a good call (-EINVAL only when the channel may have
- *     been de-initialised during the call).
+ *     been de-initialised during the call);
+ *   - of two concurrent inits exactly one succeeds; an init during a
+ *     deinit is refused with -EBUSY.
  *
  * Environment:
  *   RANDOM_SEED=n     the seed (default: time and pid; printed as seed=n).
@@ -356,6 +362,8 @@ static atomic_ulong g_probe_b_double;
 static atomic_ulong g_probe_c_runs;
 static atomic_ulong g_probe_c_skipped;
 static atomic_ulong g_probe_c_bad;
+static atomic_ulong g_probe_d_runs;
+static atomic_ulong g_probe_d_bad;
 static atomic_ulong g_deinits;
 static atomic_ulong g_deadlk_probes;
 
@@ -380,6 +388,7 @@ static unsigned long g_faults_injected;
 static struct fake_dev_s g_fdev;
 static struct mbox_ops_s g_wrap_ops;
 static int (*g_fake_send)(struct mbox_chan_s *, const void *, size_t);
+static int (*g_fake_setup)(struct mbox_chan_s *, void *);
 static uint8_t g_fk_txbuf[NCH][FK_TXBUF] __attribute__((aligned(8)));
 static struct mbox_chan_s g_never_inited;   /* a zeroed channel */
 
@@ -398,6 +407,24 @@ static struct
   bool deinit_returned_at_init;
   atomic_bool deinit_returned;
 } g_probe =
+{
+  .lock = PTHREAD_MUTEX_INITIALIZER,
+  .cond = PTHREAD_COND_INITIALIZER,
+};
+
+/* The probe of "messages accepted while an init fails". */
+
+static struct
+{
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct chan_s *c;
+  bool armed;
+  bool in_setup;
+  bool done;
+  uint32_t seq[4];
+  int accepted;
+} g_probe_d =
 {
   .lock = PTHREAD_MUTEX_INITIALIZER,
   .cond = PTHREAD_COND_INITIALIZER,
@@ -2173,6 +2200,48 @@ static int wrap_send(struct mbox_chan_s *chan, const void *data, size_t size)
   return ret;
 }
 
+/* A lower half whose setup takes a while before it fails: the channel is
+ * live meanwhile, and the workers may get messages in.
+ */
+
+static int wrap_setup(struct mbox_chan_s *chan, void *arg)
+{
+  int ret = g_fake_setup(chan, arg);
+  struct timespec ts;
+
+  if (ret < 0)
+    {
+      pthread_mutex_lock(&g_probe_d.lock);
+      if (g_probe_d.armed && g_probe_d.c->chan == chan)
+        {
+          /* Let the probe's client in before failing. */
+
+          g_probe_d.armed = false;
+          g_probe_d.in_setup = true;
+          pthread_cond_broadcast(&g_probe_d.cond);
+          clock_gettime(CLOCK_REALTIME, &ts);
+          ts.tv_sec += 2;
+          while (!g_probe_d.done)
+            {
+              if (pthread_cond_timedwait(&g_probe_d.cond, &g_probe_d.lock,
+                                         &ts) != 0)
+                {
+                  break;
+                }
+            }
+
+          pthread_mutex_unlock(&g_probe_d.lock);
+        }
+      else
+        {
+          pthread_mutex_unlock(&g_probe_d.lock);
+          sleep_us(1000);
+        }
+    }
+
+  return ret;
+}
+
 static void fk_step(struct worker_s *w)
 {
   uint32_t r = rnd(&w->rng);
@@ -2527,6 +2596,128 @@ static void probe_c(struct chan_s *c, uint32_t r)
   chan_resume(c);
 }
 
+/* Probe: a client registers a TX-done callback and queues messages on a
+ * channel whose init is still in the lower half's setup (the channel is
+ * live from the framework's side), and that setup then fails. The init
+ * ends those messages with -ECANCELED; like a deinit, it must hand each
+ * its TX-done callback before it returns.
+ */
+
+static void *probe_d_main(void *arg)
+{
+  struct chan_s *c = arg;
+  struct worker_s *lw = &g_w[LC_WORKER];
+  struct slot_s *ps = &lw->slot[c->index][1];
+  struct timespec ts;
+  uint32_t seq;
+  int i;
+
+  pthread_mutex_lock(&g_probe_d.lock);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += 5;
+  while (!g_probe_d.in_setup && g_probe_d.armed)
+    {
+      if (pthread_cond_timedwait(&g_probe_d.cond, &g_probe_d.lock, &ts) != 0)
+        {
+          break;
+        }
+    }
+
+  if (!g_probe_d.in_setup)
+    {
+      g_probe_d.done = true;
+      pthread_cond_broadcast(&g_probe_d.cond);
+      pthread_mutex_unlock(&g_probe_d.lock);
+      return NULL;
+    }
+
+  pthread_mutex_unlock(&g_probe_d.lock);
+  slot_register(ps, true, false);
+  for (i = 0; i < 4 && ps->state == REG_YES; i++)
+    {
+      if (op_nb(lw, ps, g_seed >> i, false, &seq) == 0)
+        {
+          g_probe_d.seq[g_probe_d.accepted++] = seq;
+        }
+    }
+
+  pthread_mutex_lock(&g_probe_d.lock);
+  g_probe_d.done = true;
+  pthread_cond_broadcast(&g_probe_d.cond);
+  pthread_mutex_unlock(&g_probe_d.lock);
+  return NULL;
+}
+
+static void probe_d(struct chan_s *c, uint32_t r)
+{
+  struct worker_s *lw = &g_w[LC_WORKER];
+  unsigned e = LC_EPOCH(lc_read(c)) + 1;
+  pthread_t helper;
+  int missing = 0;
+  int ret;
+  int i;
+
+  chan_pause(c);
+  pthread_mutex_lock(&g_fdev.lock);
+  c->fc->auto_ack_ms = -1;
+  c->fc->send_fail_count = 0;
+  c->fc->setup_result = -EIO;
+  pthread_mutex_unlock(&g_fdev.lock);
+  c->fc->base.timeout = 50;
+
+  pthread_mutex_lock(&g_probe_d.lock);
+  g_probe_d.c = c;
+  g_probe_d.armed = true;
+  g_probe_d.in_setup = false;
+  g_probe_d.done = false;
+  g_probe_d.accepted = 0;
+  pthread_mutex_unlock(&g_probe_d.lock);
+  pthread_create(&helper, NULL, probe_d_main, c);
+
+  atomic_store(&c->lc, LC(e, PH_INIT));
+  ret = mbox_chan_init(c->chan, c->dev, MBOX_TX, c->buf, c->bufsize);
+  check_ret("mbox_chan_init with a failing setup", chan_id(c), ret,
+            RS_EIO);
+
+  pthread_mutex_lock(&g_probe_d.lock);
+  g_probe_d.armed = false;
+  pthread_cond_broadcast(&g_probe_d.cond);
+  pthread_mutex_unlock(&g_probe_d.lock);
+  pthread_join(helper, NULL);
+
+  /* What the failed init's teardown ended, it handed out before it
+   * returned.
+   */
+
+  pthread_mutex_lock(&lw->lock);
+  for (i = 0; i < g_probe_d.accepted; i++)
+    {
+      missing += lw->msg[g_probe_d.seq[i]].cbres == 0;
+    }
+
+  pthread_mutex_unlock(&lw->lock);
+  if (g_probe_d.accepted > 0)
+    {
+      atomic_fetch_add(&g_probe_d_runs, 1);
+    }
+
+  if (missing > 0)
+    {
+      if (atomic_fetch_add(&g_probe_d_bad, 1) < 3)
+        {
+          printf("#   mbox_chan_init of channel %d failed (%d) with %d of "
+                 "%d accepted messages still owed their TX-done "
+                 "callback\n", chan_id(c), ret, missing,
+                 g_probe_d.accepted);
+        }
+    }
+
+  fk_accumulate(c);
+  atomic_store(&c->lc, LC(e, ret == 0 ? PH_UP : PH_DOWN));
+  (void)r;
+  chan_resume(c);
+}
+
 /* Probe: two threads call mbox_chan_init() of one dead channel at once;
  * exactly one may succeed, the other gets -EBUSY. The window is a few
  * instructions wide, so the probe runs many rounds with two prober
@@ -2694,9 +2885,13 @@ static void fk_lifecycle_step(uint32_t *rng)
         {
           fk_init(c, rnd(rng), true);
         }
-      else if (a < 85)
+      else if (a < 75)
         {
           probe_b(c, rnd(rng));
+        }
+      else if (a < 85)
+        {
+          probe_d(c, rnd(rng));
         }
       else
         {
@@ -2741,6 +2936,8 @@ static int fk_setup(void)
   g_wrap_ops = g_fake_ops;
   g_fake_send = g_fake_ops.send;
   g_wrap_ops.send = wrap_send;
+  g_fake_setup = g_fake_ops.setup;
+  g_wrap_ops.setup = wrap_setup;
   g_fdev.base.ops = &g_wrap_ops;
   for (i = 0; i < NCH; i++)
     {
@@ -2813,6 +3010,7 @@ static void fk_run(void)
 
   for (i = 0; i < 100 * NCH && ((atomic_load(&g_probe_c_runs) < 4 &&
                                atomic_load(&g_probe_c_bad) == 0) ||
+                              atomic_load(&g_probe_d_runs) < 2 ||
                               atomic_load(&g_probe_b_runs) <
                               PROBE_B_MIN); i++)
     {
@@ -2822,6 +3020,11 @@ static void fk_run(void)
       if (atomic_load(&c->retired))
         {
           continue;
+        }
+
+      if (LC_PHASE(lc_read(c)) != PH_UP && atomic_load(&g_probe_d_runs) < 2)
+        {
+          probe_d(c, r);
         }
 
       if (LC_PHASE(lc_read(c)) != PH_UP &&
@@ -3240,6 +3443,14 @@ static void test_init_is_refused_while_deinit_runs(void)
   CHECK_EQ(atomic_load(&g_probe_c_bad), 0);
 }
 
+static void test_failed_init_hands_out_txdone_callbacks(void)
+{
+  printf("#   %lu failed inits with accepted messages, %lu owed callbacks "
+         "after returning\n", atomic_load(&g_probe_d_runs),
+         atomic_load(&g_probe_d_bad));
+  CHECK_EQ(atomic_load(&g_probe_d_bad), 0);
+}
+
 /* The run really produced the situations the checks are about. */
 
 static void test_the_run_exercised_its_scenarios(void)
@@ -3257,6 +3468,7 @@ static void test_the_run_exercised_its_scenarios(void)
   CHECK(atomic_load(&g_deinits) > 0);
   CHECK(atomic_load(&g_probe_b_runs) >= PROBE_B_MIN);
   CHECK(atomic_load(&g_probe_c_runs) + atomic_load(&g_probe_c_skipped) > 0);
+  CHECK(atomic_load(&g_probe_d_runs) > 0);
 }
 
 static void print_summary(void)
@@ -3276,11 +3488,12 @@ static void print_summary(void)
          "delivered %lu, lost %lu, duplicated %lu, false ACKs %lu, "
          "refused but delivered %lu, reordered %lu, TX-done errors %lu, "
          "wrong errno %lu, double init %lu, init during deinit %lu, "
-         "stats balanced %s\n", g_seed, atomic_load(&g_ops),
-         atomic_load(&g_calls), g_messages, g_rx_total, g_lost, g_rx_dup,
-         g_false_acks, g_refused_delivered, g_rx_order, g_cb_bad,
-         atomic_load(&g_wrong_errno), atomic_load(&g_probe_b_double),
-         atomic_load(&g_probe_c_bad), g_stats_balanced ? "yes" : "no");
+         "callbacks owed after a failed init %lu, stats balanced %s\n",
+         g_seed, atomic_load(&g_ops), atomic_load(&g_calls), g_messages,
+         g_rx_total, g_lost, g_rx_dup, g_false_acks, g_refused_delivered,
+         g_rx_order, g_cb_bad, atomic_load(&g_wrong_errno),
+         atomic_load(&g_probe_b_double), atomic_load(&g_probe_c_bad),
+         atomic_load(&g_probe_d_bad), g_stats_balanced ? "yes" : "no");
 }
 
 /****************************************************************************
@@ -3485,6 +3698,7 @@ int main(void)
   RUN(test_every_call_returns_a_documented_result);
   RUN(test_concurrent_inits_admit_exactly_one);
   RUN(test_init_is_refused_while_deinit_runs);
+  RUN(test_failed_init_hands_out_txdone_callbacks);
   RUN(test_the_run_exercised_its_scenarios);
   print_summary();
 
