@@ -892,8 +892,9 @@ static void txdone_cb(struct mbox_sender_s *snd, void *arg, int result)
 }
 
 /* mbox_chan_deinit() from a channel's own callback: -EPERM in interrupt
- * context, otherwise -EDEADLK (or -EINVAL once the channel is being torn
- * down anyway).
+ * context, otherwise -EDEADLK; while the channel may be being torn down
+ * or initialised anyway, also -EINVAL (dead) or -EBUSY (that teardown or
+ * init has not returned yet).
  */
 
 static void deinit_from_callback(struct chan_s *c)
@@ -911,7 +912,8 @@ static void deinit_from_callback(struct chan_s *c)
     }
   else
     {
-      allowed = lv == LIVE_YES ? RS_EDEADLK : RS_EDEADLK | RS_EINVAL;
+      allowed = lv == LIVE_YES ? RS_EDEADLK
+                               : RS_EDEADLK | RS_EINVAL | RS_EBUSY;
     }
 
   check_ret("mbox_chan_deinit from a TX-done callback", chan_id(c), ret,
@@ -2383,13 +2385,19 @@ static void fk_script(struct chan_s *c, uint32_t r, bool may_fail_setup)
   fc->base.timeout = 2 + (clock_t)((r >> 13) % 7);
 }
 
-static int fk_init(struct chan_s *c, uint32_t r, bool may_fail_setup)
+static int fk_init(struct chan_s *c, uint32_t r, bool may_fail_setup,
+                   clock_t timeout)
 {
   unsigned e = LC_EPOCH(lc_read(c)) + 1;
   int expect;
   int ret;
 
   fk_script(c, r, may_fail_setup);
+  if (timeout > 0)
+    {
+      c->fc->base.timeout = timeout;
+    }
+
   expect = c->fc->setup_result;
   atomic_store(&c->lc, LC(e, PH_INIT));
   ret = mbox_chan_init(c->chan, c->dev, MBOX_TX, c->buf, c->bufsize);
@@ -2504,17 +2512,40 @@ static void probe_c(struct chan_s *c, uint32_t r)
 
   chan_pause(c);
 
-  /* A silent remote, so that the probe's messages are still pending. */
+  /* A fresh life of the channel (no other sender holds a callback slot),
+   * with a silent remote and a long timeout, so that the probe's messages
+   * are still pending when the deinit comes.
+   */
+
+  fk_deinit(c);
+  if (fk_init(c, r, false, 200) != 0)
+    {
+      chan_resume(c);
+      return;
+    }
 
   pthread_mutex_lock(&g_fdev.lock);
   c->fc->auto_ack_ms = -1;
   c->fc->send_fail_count = 0;
   pthread_mutex_unlock(&g_fdev.lock);
 
+  pthread_mutex_lock(&g_probe.lock);
+  g_probe.c = c;
+  g_probe.armed = false;
+  g_probe.in_cb = false;
+  g_probe.done = false;
+  g_probe.abort = false;
+  g_probe.ret = 1;
+  atomic_store(&g_probe.deinit_returned, false);
+  pthread_mutex_unlock(&g_probe.lock);
+  pthread_create(&prober, NULL, probe_c_main, c);
+
+  /* One message in flight and the rest queued (the ring holds six). */
+
   slot_register(ps, true, false);
   if (ps->state == REG_YES)
     {
-      for (i = 0; i < 40 && accepted < 3; i++)
+      for (i = 0; i < 40 && accepted < 6; i++)
         {
           if (op_nb(lw, ps, r >> (i % 8), false, &seq) == 0)
             {
@@ -2528,15 +2559,8 @@ static void probe_c(struct chan_s *c, uint32_t r)
     }
 
   pthread_mutex_lock(&g_probe.lock);
-  g_probe.c = c;
   g_probe.armed = accepted > 0;
-  g_probe.in_cb = false;
-  g_probe.done = false;
-  g_probe.abort = false;
-  g_probe.ret = 1;
-  atomic_store(&g_probe.deinit_returned, false);
   pthread_mutex_unlock(&g_probe.lock);
-  pthread_create(&prober, NULL, probe_c_main, c);
 
   atomic_store(&c->lc, LC(LC_EPOCH(lc_read(c)), PH_DEINIT));
   check_ret("mbox_chan_deinit", chan_id(c), mbox_chan_deinit(c->chan),
@@ -2883,7 +2907,7 @@ static void fk_lifecycle_step(uint32_t *rng)
     {
       if (a < 60)
         {
-          fk_init(c, rnd(rng), true);
+          fk_init(c, rnd(rng), true, 0);
         }
       else if (a < 75)
         {
@@ -2949,7 +2973,7 @@ static int fk_setup(void)
       c->buf = g_fk_txbuf[i];
       c->bufsize = FK_TXBUF;
       atomic_store(&c->lc, LC(0, PH_DOWN));
-      if (fk_init(c, g_seed >> i, false) != 0)
+      if (fk_init(c, g_seed >> i, false, 0) != 0)
         {
           return -1;
         }
