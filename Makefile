@@ -3,6 +3,7 @@
 #   make            library (build/libmbox.a) and the headers check
 #   make run        the main job: two simulated cores over the PL320 model
 #   make test       cargo tests, header check, symbol check, C harness
+#   make test-fuzz  fuzz targets under fuzz/ (corpus replay + 25 s each)
 #   make clean
 #
 # Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
@@ -261,3 +262,29 @@ test-race: $(BUILD)/test_race $(RACE_HG_SUPP)
 
 soak: $(BUILD)/test_race
 	STRESS_SCALE=$(RACE_SOAK_SCALE) ./$(BUILD)/test_race
+
+# ---- fuzz ----
+#
+#   make test-fuzz      replay the committed corpus of every fuzz target
+#                       (fuzz/corpus/<target>) and fuzz each for FUZZ_TIME
+#                       seconds (cargo fuzz / libFuzzer on the stable
+#                       toolchain, no sanitizer); installs cargo-fuzz from
+#                       crates.io when missing. Ends with
+#                       "fuzz: N passed, M failed"; a crash's input is left
+#                       in fuzz/artifacts/<target>/
+#   make fuzz-replay    the corpus replay alone (a few seconds once built)
+#
+# New inputs found go to $(BUILD)/fuzz/corpus/<target>, never into the
+# committed corpus (refresh that by hand with `cargo fuzz cmin`, README).
+
+FUZZ_TIME ?= 25
+
+.PHONY: test-fuzz fuzz-replay
+
+test-fuzz:
+	@bash tools/ensure_deps.sh --with-cxx
+	$(PYTHON) tools/run_fuzz.py --time $(FUZZ_TIME) --build $(BUILD)
+
+fuzz-replay:
+	@bash tools/ensure_deps.sh --with-cxx
+	$(PYTHON) tools/run_fuzz.py --replay-only --build $(BUILD)
