@@ -15,7 +15,10 @@
 
 use crate::errno::{EBADMSG, EMSGSIZE};
 
-/// Marks DR0 as an ACK word (bits 15:8 of a message header are 0).
+/// Marks DR0 as an ACK word (bits 15:8 of a message header are 0). A late
+/// ACK can land between the sender's DR0 write and its SEND = 1 of the
+/// next message (ctest/test_race.c with injected late ACKs); without the
+/// mark the receiver would then take the ACK word for an empty message.
 pub const ACK_MARK: u32 = 1 << 8;
 
 /// DR0 of a message of `len` bytes carrying the low 16 bits of `token`.
