@@ -8,6 +8,7 @@
 #   make test-debug the C harness against a debug build of the library
 #                   (debug assertions, overflow and UB checks on) in
 #                   $(BUILD)/debug
+#   make test-fuzz  fuzz targets under fuzz/ (corpus replay + 25 s each)
 #   make clean
 #
 # Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
@@ -207,6 +208,7 @@ TEST_STAGES += test-debug
 TEST_STAGES += test-loom
 TEST_STAGES += test-race
 TEST_STAGES += test-random
+TEST_STAGES += test-fuzz
 TEST_STAGES += check-docs
 TEST_STAGES += check-readme
 TEST_STAGES += check-kconfig-values
@@ -418,3 +420,29 @@ test-random: ## random good and bad calls over PL320 and the fake lower half, AS
 	ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 $(ASAN_OPTIONS)" \
 	UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 $(UBSAN_OPTIONS)" \
 	  RANDOM_OPS=$(RANDOM_TEST_OPS) ./$(BUILD)/asan/test_random_ops
+
+# ---- fuzz ----
+#
+#   make test-fuzz      replay the committed corpus of every fuzz target
+#                       (fuzz/corpus/<target>) and fuzz each for FUZZ_TIME
+#                       seconds (cargo fuzz / libFuzzer on the stable
+#                       toolchain, no sanitizer); installs cargo-fuzz from
+#                       crates.io when missing. Ends with
+#                       "fuzz: N passed, M failed"; a crash's input is left
+#                       in fuzz/artifacts/<target>/
+#   make fuzz-replay    the corpus replay alone (a few seconds once built)
+#
+# New inputs found go to $(BUILD)/fuzz/corpus/<target>, never into the
+# committed corpus (refresh that by hand with `cargo fuzz cmin`, README).
+
+FUZZ_TIME ?= 25
+
+.PHONY: test-fuzz fuzz-replay
+
+test-fuzz: ## replay the fuzz corpus and fuzz each target for FUZZ_TIME s (cargo-fuzz)
+	@bash tools/ensure_deps.sh --with-cxx
+	$(PYTHON) tools/run_fuzz.py --time $(FUZZ_TIME) --build $(BUILD)
+
+fuzz-replay: ## replay the committed fuzz corpus only
+	@bash tools/ensure_deps.sh --with-cxx
+	$(PYTHON) tools/run_fuzz.py --replay-only --build $(BUILD)

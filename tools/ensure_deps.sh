@@ -2,6 +2,8 @@
 # Installs what a fresh Debian machine lacks for building libmbox: libclang
 # (bindgen needs it). Does nothing when it is present.
 # Called by the Makefile before the first cargo build and by .ci/run.
+# --with-valgrind: valgrind too; --with-cxx: a C++ compiler too (the fuzz
+# targets' libFuzzer is C++).
 set -euo pipefail
 have_libclang() {
   ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* /usr/lib/*/libclang-*.so* >/dev/null 2>&1
@@ -10,6 +12,9 @@ need=()
 have_libclang || need+=(libclang-dev)
 if [ "${1:-}" = "--with-valgrind" ]; then
   command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+fi
+if [ "${1:-}" = "--with-cxx" ]; then
+  command -v c++ >/dev/null 2>&1 || need+=(g++)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else

@@ -5,11 +5,15 @@
 //!   generated;
 //! - `regs`: the register map of DDI0306B;
 //! - [`driver`]: `pl320_initialize()`, the ops and the interrupt handler
-//!   (wire format and MTU are documented there).
+//!   (wire format and MTU are documented there);
+//! - `wire`: the DR0 words (message header, ACK word) as pure encode and
+//!   decode functions, public so that the fuzz targets (`fuzz/`) reach them.
 
 pub mod abi;
 pub mod driver;
 mod regs;
+#[doc(hidden)]
+pub mod wire;
 
 // Declared here, not in driver.rs: tools/headergen (cbindgen) parses
 // driver.rs and would follow the module into the header.

@@ -231,3 +231,53 @@ fn counters_and_wire_format() {
     }
     assert_eq!(regs.mbox_read(m, regs::SOURCE), 0);
 }
+
+/// A remote that breaks the flow and makes this core a destination of its
+/// own TX mailbox (DSET with our bit, SEND = 1) raises our line with a
+/// state the TX path cannot serve (it is no ACK). The handler must still
+/// leave the line low, as it does for a mailbox it does not know;
+/// otherwise it is called again and again for as long as the remote
+/// leaves the mailbox so.
+#[test]
+#[ignore = "fails: the TX path counts the interrupt as spurious and leaves it asserted"]
+fn foreign_message_on_own_tx_mailbox_does_not_storm() {
+    const BASE2: usize = 0x5100_0000;
+    const IRQ: c_int = 22;
+    const M: u8 = 6;
+    let mut lines = [-1 as c_int; 8];
+    lines[LINE_B as usize] = IRQ;
+    // SAFETY: valid arguments; the model lives for the rest of the test
+    // process.
+    let model = unsafe { pl320_model_create(BASE2, 32, 8, 7, lines.as_ptr()) };
+    assert!(!model.is_null());
+    let regs = Pl320Regs::new(BASE2);
+    let txbuf: &'static mut [u8; 64] = Box::leak(Box::new([0u8; 64]));
+    let c = zeroed_chan();
+    c.mbox = M;
+    c.src = LINE_B;
+    c.dst = LINE_A;
+    c.ctrl = true;
+    c.txbuf = txbuf.as_mut_ptr();
+    c.bufsize = txbuf.len();
+    let cfg: &'static pl320_config_s = Box::leak(Box::new(pl320_config_s {
+        chans: c,
+        num_chans: 1,
+        ipcmint: LINE_B as c_int,
+        irq_num: IRQ,
+    }));
+    // SAFETY: config and channel are leaked (live forever).
+    let dev = unsafe { pl320_initialize(cfg, BASE2) };
+    assert!(!dev.is_null());
+
+    // The remote (line A) on B's idle TX mailbox.
+    let m = M as usize;
+    regs.mbox_write(m, regs::DSET, 1 << LINE_B);
+    regs.mbox_write(m, regs::SEND, regs::SEND_MSG);
+    // SAFETY: plain port call.
+    unsafe { host_irq_quiesce(IRQ, 200) };
+    let mis = regs.read(regs::ipcmmis(LINE_B as usize));
+    // Stop a storm before asserting, so the test process does not spin.
+    regs.mbox_write(m, regs::SEND, regs::SEND_IDLE);
+    assert_eq!(mis, 0, "B's line left asserted by its own TX mailbox");
+    assert!(stats(dev).spurious >= 1);
+}
