@@ -81,6 +81,7 @@ use core::ptr::{self, addr_of, addr_of_mut};
 
 use super::abi::{pl320_chan_s, pl320_config_s};
 use super::regs::{self, Pl320Regs};
+use super::wire::{self, Dr0};
 use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
 use crate::errno::*;
 use crate::os::{self, sys, Critical, WaitObj};
@@ -512,24 +513,12 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
         w[..chunk.len()].copy_from_slice(chunk);
         c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
     }
-    c.wr(regs::DR0, header(size, c.txtoken()));
+    c.wr(regs::DR0, wire::header(size, c.txtoken()));
     // The destination bit may have been consumed (a lost ACK clears it).
     c.wr(regs::DSET, c.cfg.dst_bit());
     c.wr(regs::SEND, regs::SEND_MSG);
     0
 }
-
-/// DR0 of a message: length, and the low 16 bits of its token.
-fn header(len: usize, token: u32) -> u32 {
-    ((token & 0xFFFF) << 16) | (len as u32 & 0xFF)
-}
-
-/// Marks DR0 as an ACK (bits 15:8 of a message header are 0). A late ACK
-/// can land between the sender's DR0 write and its SEND = 1 of the next
-/// message (found by ctest/test_race.c with injected late ACKs); without
-/// the mark the receiver would then take the ACK word for an empty
-/// message.
-const ACK_MARK: u32 = 1 << 8;
 
 unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
     // SAFETY: one of our channels (upper-half contract).
@@ -545,27 +534,25 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
         return -(EAGAIN as isize);
     }
     let h1 = c.rd(regs::DR0);
-    c.set_rxtoken(h1 >> 16);
-    let len = (h1 & 0xFF) as usize;
-    if h1 & ACK_MARK != 0 {
-        // Not a message but a late ACK word that overwrote the header of
-        // the message being sent (see ACK_MARK): that message is lost, and
-        // its sender will see it time out. There is nothing to deliver:
-        // hand the ACK word back (its token is stale on the sending side,
-        // which clears it) so the line drops, and report "nothing yet".
-        c.dev.count(|s| s.torn_read += 1);
-        let _cs = Critical::enter();
-        if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
-            ack(&c, h1 >> 16);
+    c.set_rxtoken(wire::token(h1));
+    let len = match wire::decode(h1, c.dev.mtu) {
+        Dr0::Message { len, .. } => len,
+        Dr0::Ack { token } => {
+            // Not a message but a late ACK word that overwrote the header
+            // of the message being sent (see wire::ACK_MARK): that message
+            // is lost, and its sender will see it time out. There is
+            // nothing to deliver: hand the ACK word back (its token is
+            // stale on the sending side, which clears it) so the line
+            // drops, and report "nothing yet".
+            c.dev.count(|s| s.torn_read += 1);
+            let _cs = Critical::enter();
+            if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
+                ack(&c, token);
+            }
+            return -(EAGAIN as isize);
         }
-        return -(EAGAIN as isize);
-    }
-    if (h1 >> 8) & 0xFF != 0 {
-        return -(EBADMSG as isize);
-    }
-    if len > c.dev.mtu {
-        return -(EMSGSIZE as isize);
-    }
+        Dr0::Bad { err, .. } => return -(err as isize),
+    };
     // SAFETY: the upper half passes a buffer of at least the MTU.
     let out = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
     for (i, chunk) in out.chunks_mut(4).enumerate() {
@@ -585,10 +572,10 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
     len as isize
 }
 
-/// ACK the message on the channel's mailbox with `token` (DR0 = token in
-/// the upper half-word and ACK_MARK; then SEND = 2).
+/// ACK the message on the channel's mailbox with `token` (DR0 = the ACK
+/// word; then SEND = 2).
 fn ack(c: &Ctx, token: u32) {
-    c.wr(regs::DR0, ((token & 0xFFFF) << 16) | ACK_MARK);
+    c.wr(regs::DR0, wire::ack_word(token));
     c.wr(regs::SEND, regs::SEND_ACK);
 }
 
@@ -604,7 +591,7 @@ unsafe extern "C" fn pl320_acknowledge(chan: *mut mbox_chan_s, _data: *const c_v
     let token = c.rxtoken();
     // Do not ACK over a message that replaced the one just read: our ACK
     // would wipe the new one. Its still-asserted line brings us back.
-    if c.rd(regs::SEND) != regs::SEND_MSG || c.rd(regs::DR0) >> 16 != token {
+    if c.rd(regs::SEND) != regs::SEND_MSG || wire::token(c.rd(regs::DR0)) != token {
         return -EAGAIN;
     }
     ack(&c, token);
@@ -673,22 +660,6 @@ unsafe extern "C" fn pl320_txacked(chan: *mut mbox_chan_s) -> bool {
 // Interrupt handler
 // ---------------------------------------------------------------------------
 
-/// The token an ACK word in DR0 echoes, or None when DR0 holds no ACK
-/// word. Only an ACK word (ACK_MARK set, written by the receiver just
-/// before its SEND = 2) carries an echoed token. A SEND = 2 over a message
-/// header is the tail of an ACK whose DR0 write went to an earlier message
-/// (split around a timeout and the next send): the token there is our own
-/// message's, which the remote never read, so it must complete nothing.
-/// The echoed low 16 bits are widened to `txtoken` (the token of the
-/// message in flight) when they match it.
-fn echoed_token(dr0: u32, txtoken: u32) -> Option<u32> {
-    if dr0 & ACK_MARK == 0 {
-        return None;
-    }
-    let echoed = dr0 >> 16;
-    Some(if echoed == txtoken & 0xFFFF { txtoken } else { echoed })
-}
-
 /// What became of an ACK offered to a completion path.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum AckUse {
@@ -713,7 +684,7 @@ fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     // Two rounds at most: if the remote's real ACK overwrote a stale one
     // while we looked at it, serve the real one instead of wiping it.
     for _ in 0..2 {
-        if let Some(token) = echoed_token(dr0, c.txtoken()) {
+        if let Some(token) = wire::acked_token(dr0, c.txtoken()) {
             match complete(token) {
                 AckUse::Refused => {}
                 done => return done,
@@ -738,6 +709,12 @@ fn serve_tx(c: &Ctx) {
     let _cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
         c.dev.count(|s| s.spurious += 1);
+        // A remote that (wrongly) sends to us on our own TX mailbox sets
+        // our bit in DSTATUS, which holds our line up: clear it, or the
+        // interrupt storms.
+        if c.rd(regs::DSTATUS) & c.cfg.src_bit() != 0 {
+            c.wr(regs::DCLEAR, c.cfg.src_bit());
+        }
         return;
     }
     let used = take_ack(c, |token| {
@@ -781,7 +758,7 @@ fn serve_rx(c: &Ctx) {
     // waiting and our line drops.
     let _cs = Critical::enter();
     if c.rd(regs::SEND) == regs::SEND_MSG {
-        let token = c.rd(regs::DR0) >> 16;
+        let token = wire::token(c.rd(regs::DR0));
         ack(c, token);
     }
 }
