@@ -208,6 +208,7 @@ TEST_STAGES += test-debug
 TEST_STAGES += test-loom
 TEST_STAGES += test-race
 TEST_STAGES += test-random
+TEST_STAGES += test-arm
 TEST_STAGES += test-fuzz
 TEST_STAGES += check-docs
 TEST_STAGES += check-readme
@@ -446,3 +447,78 @@ test-fuzz: ## replay the fuzz corpus and fuzz each target for FUZZ_TIME s (cargo
 fuzz-replay: ## replay the committed fuzz corpus only
 	@bash tools/ensure_deps.sh --with-cxx
 	$(PYTHON) tools/run_fuzz.py --replay-only --build $(BUILD)
+
+# ---- Cortex-M (QEMU) ----
+#
+#   make test-arm   libmbox.a cross-built for a Cortex-M3 (thumbv7m-none-eabi),
+#                   linked with the bare-metal port (ffi/cortexm) into the
+#                   test image of tests-arm/, run on QEMU's mps2-an385 with
+#                   semihosting; ends with "test-arm: N passed, M failed"
+#                   and fails when the image exits non-zero or hangs
+#   make bench-arm  Thumb instructions per message on the same image,
+#                   under -icount shift=0
+#
+# Installs what it lacks (tools/ensure_deps.sh --with-arm: apt-get
+# qemu-system-arm and gcc-arm-none-eabi, rustup target add
+# thumbv7m-none-eabi). ARM_BROKEN_CRITICAL=1 builds a port whose critical
+# section does not mask interrupts (into $(ARM_BUILD)-broken); the image
+# must then fail.
+
+ARM_TARGET   := thumbv7m-none-eabi
+ARM_MACHINE  := mps2-an385
+ARM_CPU      := cortex-m3
+ARM_CC       ?= arm-none-eabi-gcc
+ARM_SIZE     ?= arm-none-eabi-size
+QEMU_ARM     ?= qemu-system-arm
+ARM_TIMEOUT  ?= 120
+ARM_BROKEN_CRITICAL ?=
+ARM_BUILD    := $(BUILD)/arm$(if $(ARM_BROKEN_CRITICAL),-broken)
+ARM_LIB      := $(ARM_BUILD)/libmbox.a
+ARM_ELF      := $(ARM_BUILD)/test_arm.elf
+ARM_BENCH_ELF := $(ARM_BUILD)/bench_arm.elf
+# libclang's own headers (stdint.h, stdbool.h) for bindgen, which has no
+# Arm C library to find them in; plus the port's clock_t and errno.h.
+ARM_BINDGEN_INC = $(shell ls -d /usr/lib/llvm-*/lib/clang/*/include 2>/dev/null | sort -V | tail -1)
+# -fshort-enums is arm-none-eabi-gcc's default (AAPCS bare metal) and what
+# rustc uses for repr(C) enums on this target; spelled out all the same.
+ARM_CFLAGS   := -mcpu=$(ARM_CPU) -mthumb -ffreestanding -fshort-enums \
+                -fno-builtin -fno-tree-loop-distribute-patterns \
+                -std=gnu11 -Wall -Wextra -Werror -g -O2 \
+                -ffunction-sections -fdata-sections \
+                -Iffi/cortexm/libc -Iffi/cortexm -Iffi -Iinclude -Itests-arm \
+                $(CDEFS) $(if $(ARM_BROKEN_CRITICAL),-DCORTEXM_BROKEN_CRITICAL=1)
+ARM_PORT_SRC := ffi/cortexm/port.c ffi/cortexm/startup.c ffi/cortexm/libc/string.c
+ARM_TEST_SRC := tests-arm/main.c tests-arm/arm_fake.c tests-arm/test_upper_arm.c \
+                $(if $(filter y,$(CONFIG_MBOX_PL320)),tests-arm/test_pl320_arm.c)
+ARM_HDRS     := $(wildcard ffi/cortexm/*.h ffi/cortexm/libc/*.h tests-arm/*.h) ffi/mbox_os.h \
+                include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
+ARM_LDFLAGS  := -nostdlib -Wl,--gc-sections -Wl,-z,noexecstack -T ffi/cortexm/mps2_an385.ld
+QEMU_ARM_CMD := $(QEMU_ARM) -machine $(ARM_MACHINE) -cpu $(ARM_CPU) -nographic \
+                -monitor none -serial none -semihosting-config enable=on,target=native
+
+.PHONY: test-arm bench-arm arm-deps
+
+arm-deps:
+	@bash tools/ensure_deps.sh --with-arm
+
+$(ARM_LIB): $(RUST_SRC) | arm-deps
+	@mkdir -p $(ARM_BUILD)
+	MBOX_PORT_CFLAGS="-I$(ARM_BINDGEN_INC) -I$(CURDIR)/ffi/cortexm/libc" \
+	  $(CARGO) rustc -q --release --lib --crate-type staticlib --target $(ARM_TARGET) \
+	  $(CARGO_FEATURES) --target-dir $(BUILD)/arm-target
+	cp $(BUILD)/arm-target/$(ARM_TARGET)/release/libmbox.a $@
+
+$(ARM_ELF): $(ARM_PORT_SRC) $(ARM_TEST_SRC) $(ARM_HDRS) ffi/cortexm/mps2_an385.ld $(ARM_LIB)
+	$(ARM_CC) $(ARM_CFLAGS) $(ARM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ \
+	  $(ARM_PORT_SRC) $(ARM_TEST_SRC) $(ARM_LIB) -lgcc
+
+test-arm: $(ARM_ELF) ## libmbox on a Cortex-M3 under QEMU (mps2-an385): upper half and PL320 tests
+	@echo "$(QEMU_ARM_CMD) -kernel $(ARM_ELF)"
+	@{ timeout $(ARM_TIMEOUT) $(QEMU_ARM_CMD) -kernel $(ARM_ELF) 2>&1; \
+	   echo $$? > $(ARM_BUILD)/test_arm.rc; } | tee $(ARM_BUILD)/test_arm.log; \
+	rc=$$(cat $(ARM_BUILD)/test_arm.rc); \
+	if [ $$rc -eq 124 ]; then echo "test-arm: timed out after $(ARM_TIMEOUT) s"; fi; \
+	if ! grep -q '^test-arm: [0-9]* passed, [0-9]* failed' $(ARM_BUILD)/test_arm.log; then \
+	  echo "test-arm: the image ended (status $$rc) without its result line"; \
+	  echo "test-arm: 0 passed, 1 failed"; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then echo "test-arm: image exited with status $$rc"; exit 1; fi
