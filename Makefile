@@ -489,7 +489,12 @@ ARM_CFLAGS   := -mcpu=$(ARM_CPU) -mthumb -ffreestanding -fshort-enums \
                 $(CDEFS) $(if $(ARM_BROKEN_CRITICAL),-DCORTEXM_BROKEN_CRITICAL=1)
 ARM_PORT_SRC := ffi/cortexm/port.c ffi/cortexm/startup.c ffi/cortexm/libc/string.c
 ARM_TEST_SRC := tests-arm/main.c tests-arm/arm_fake.c tests-arm/test_upper_arm.c \
-                $(if $(filter y,$(CONFIG_MBOX_PL320)),tests-arm/test_pl320_arm.c)
+                $(if $(filter y,$(CONFIG_MBOX_PL320)),tests-arm/test_pl320_arm.c tests-arm/model_glue.c)
+# The PL320 register model, unchanged, over model-shim/ (pthreads, the host
+# bus and libc as the model uses them). Compiled from a copy in the build
+# directory: a quoted #include searches the source's own directory first,
+# which would find the host port's host.h.
+ARM_MODEL_OBJ := $(if $(filter y,$(CONFIG_MBOX_PL320)),$(ARM_BUILD)/pl320_model.o)
 ARM_HDRS     := $(wildcard ffi/cortexm/*.h ffi/cortexm/libc/*.h tests-arm/*.h) ffi/mbox_os.h \
                 include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
 ARM_LDFLAGS  := -nostdlib -Wl,--gc-sections -Wl,-z,noexecstack -T ffi/cortexm/mps2_an385.ld
@@ -508,9 +513,15 @@ $(ARM_LIB): $(RUST_SRC) | arm-deps
 	  $(CARGO_FEATURES) --target-dir $(BUILD)/arm-target
 	cp $(BUILD)/arm-target/$(ARM_TARGET)/release/libmbox.a $@
 
-$(ARM_ELF): $(ARM_PORT_SRC) $(ARM_TEST_SRC) $(ARM_HDRS) ffi/cortexm/mps2_an385.ld $(ARM_LIB)
-	$(ARM_CC) $(ARM_CFLAGS) $(ARM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ \
-	  $(ARM_PORT_SRC) $(ARM_TEST_SRC) $(ARM_LIB) -lgcc
+$(ARM_BUILD)/pl320_model.o: ffi/host/pl320_model.c ffi/host/pl320_model.h $(wildcard tests-arm/model-shim/*.h) $(ARM_HDRS)
+	@mkdir -p $(ARM_BUILD)
+	cp ffi/host/pl320_model.c $(ARM_BUILD)/pl320_model.c
+	$(ARM_CC) $(filter-out -Iffi/cortexm/libc,$(ARM_CFLAGS)) -iquote tests-arm/model-shim \
+	  -Itests-arm/model-shim -Iffi/cortexm/libc -Iffi/host -c $(ARM_BUILD)/pl320_model.c -o $@
+
+$(ARM_ELF): $(ARM_PORT_SRC) $(ARM_TEST_SRC) $(ARM_HDRS) ffi/cortexm/mps2_an385.ld $(ARM_LIB) $(ARM_MODEL_OBJ)
+	$(ARM_CC) $(ARM_CFLAGS) -Iffi/host $(ARM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ \
+	  $(ARM_PORT_SRC) $(ARM_TEST_SRC) $(ARM_MODEL_OBJ) $(ARM_LIB) -lgcc
 
 test-arm: $(ARM_ELF) ## libmbox on a Cortex-M3 under QEMU (mps2-an385): upper half and PL320 tests
 	@echo "$(QEMU_ARM_CMD) -kernel $(ARM_ELF)"

@@ -69,7 +69,14 @@ uint64_t cortexm_cycles(void);
 
 void cortexm_irq_pend(int irq);
 
-/* Number of SysTick hook: called from the SysTick handler after the tick
+/* Drive external interrupt irq as a level-sensitive line (a device
+ * model's output): pending while high, and pended again after each run of
+ * its handler that leaves the level high.
+ */
+
+void cortexm_irq_set_level(int irq, bool high);
+
+/* SysTick hook: called from the SysTick handler after the tick
  * count advanced and before the watchdogs are served (e.g. a simulated
  * remote that answers a number of ticks later). NULL removes it.
  */

@@ -111,6 +111,7 @@ static struct
 } g_irq[CORTEXM_NIRQ];
 
 static volatile uint32_t g_spurious_irqs;
+static volatile uint32_t g_irq_level;     /* Lines held high, bit per irq */
 
 static struct
 {
@@ -371,6 +372,30 @@ void cortexm_irq_pend(int irq)
     }
 }
 
+void cortexm_irq_set_level(int irq, bool high)
+{
+  mbox_os_irqstate_t flags;
+
+  if (irq < 0 || irq >= CORTEXM_NIRQ)
+    {
+      return;
+    }
+
+  flags = mbox_os_enter_critical();
+  if (high)
+    {
+      g_irq_level |= 1u << irq;
+      cortexm_irq_pend(irq);
+    }
+  else
+    {
+      g_irq_level &= ~(1u << irq);
+      NVIC_ICPR(irq / 32) = 1u << (irq % 32);
+    }
+
+  mbox_os_leave_critical(flags);
+}
+
 void cortexm_systick_handler(void);
 void cortexm_systick_handler(void)
 {
@@ -414,6 +439,10 @@ void cortexm_irq_dispatch(void)
   if (irq >= 0 && irq < CORTEXM_NIRQ && g_irq[irq].isr != NULL)
     {
       g_irq[irq].isr(irq, NULL, g_irq[irq].arg);
+      if ((g_irq_level & (1u << irq)) != 0)
+        {
+          cortexm_irq_pend(irq);    /* a level still high fires again */
+        }
     }
   else if (irq >= 0 && irq < CORTEXM_NIRQ)
     {
