@@ -455,10 +455,8 @@ fuzz-replay: ## replay the committed fuzz corpus only
 #                   test image of tests-arm/, run on QEMU's mps2-an385 with
 #                   semihosting; ends with "test-arm: N passed, M failed"
 #                   and fails when the image exits non-zero or hangs
-#   make bench-arm  Thumb instructions per message on the same image,
-#                   under -icount shift=0
 #
-# Installs what it lacks (tools/ensure_deps.sh --with-arm: apt-get
+# test-arm installs what it lacks (tools/ensure_deps.sh --with-arm: apt-get
 # qemu-system-arm and gcc-arm-none-eabi, rustup target add
 # thumbv7m-none-eabi). ARM_BROKEN_CRITICAL=1 builds a port whose critical
 # section does not mask interrupts (into $(ARM_BUILD)-broken); the image
@@ -501,7 +499,7 @@ ARM_LDFLAGS  := -nostdlib -Wl,--gc-sections -Wl,-z,noexecstack -T ffi/cortexm/mp
 QEMU_ARM_CMD := $(QEMU_ARM) -machine $(ARM_MACHINE) -cpu $(ARM_CPU) -nographic \
                 -monitor none -serial none -semihosting-config enable=on,target=native
 
-.PHONY: test-arm bench-arm arm-deps
+.PHONY: test-arm arm-deps
 
 arm-deps:
 	@bash tools/ensure_deps.sh --with-arm
