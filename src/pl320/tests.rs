@@ -78,8 +78,14 @@ fn stats(dev: *mut mbox_dev_s) -> Pl320Stats {
     unsafe { pl320_stats(dev) }.expect("device")
 }
 
+/// The tests here take device slots that the API tests, running in
+/// parallel in the same process, may hold too: one of these tests at a
+/// time keeps the total within `CONFIG_MBOX_PL320_MAX_DEVICES`.
+static DEVICE_SLOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn counters_and_wire_format() {
+    let _slots = DEVICE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
     let mut lines = [-1 as c_int; 8];
     lines[LINE_A as usize] = IRQ_A;
     lines[LINE_B as usize] = IRQ_B;
@@ -240,6 +246,7 @@ fn counters_and_wire_format() {
 /// leaves the mailbox so.
 #[test]
 fn foreign_message_on_own_tx_mailbox_does_not_storm() {
+    let _slots = DEVICE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
     const BASE2: usize = 0x5200_0000;
     const IRQ: c_int = 22;
     const M: u8 = 6;
@@ -279,4 +286,6 @@ fn foreign_message_on_own_tx_mailbox_does_not_storm() {
     regs.mbox_write(m, regs::SEND, regs::SEND_IDLE);
     assert_eq!(mis, 0, "B's line left asserted by its own TX mailbox");
     assert!(stats(dev).spurious >= 1);
+    // SAFETY: dev came from pl320_initialize(); task context.
+    assert_eq!(unsafe { pl320_uninitialize(dev) }, 0);
 }
