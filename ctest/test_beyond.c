@@ -478,6 +478,62 @@ static void test_txdone_deinit_waits_for_running_callbacks(void)
   teardown_dev();
 }
 
+/* A deinit started on another thread at the moment an ACK path leaves its
+ * critical section with a TX-done callback still to hand out must wait for
+ * that hand-out: once it returns, nothing of the channel may run any more
+ * (the caller may free or re-initialise it).
+ */
+
+static pthread_t g_gap_thread;
+static volatile int g_gap_deinit_returned;
+static int g_gap_deinit_result;
+static int g_gap_returned_in_gap;
+
+static void *gap_deinit_thread(void *arg)
+{
+  (void)arg;
+  g_gap_deinit_result = mbox_chan_deinit(ch(TX));
+  g_gap_deinit_returned = 1;
+  return NULL;
+}
+
+static void gap_start_deinit(void *arg)
+{
+  int64_t end = now_ms() + 200;
+
+  (void)arg;
+  pthread_create(&g_gap_thread, NULL, gap_deinit_thread, NULL);
+  while (!g_gap_deinit_returned && now_ms() < end)
+    {
+      usleep(500);
+    }
+
+  g_gap_returned_in_gap = g_gap_deinit_returned;
+}
+
+static void test_deinit_waits_for_a_hand_out_an_ack_path_began(void)
+{
+  struct mbox_sender_s s = { NULL, NULL };
+
+  setup_dev(24, 1000);
+  txlog_reset();
+  g_gap_deinit_returned = 0;
+  g_gap_returned_in_gap = 0;
+  g_gap_deinit_result = 99;
+  s.chan = ch(TX);
+  CHECK_EQ(mbox_register_txdone(&s, txdone_cb, NULL), 0);
+  CHECK_EQ(mbox_ticksend(&s, "a", 1, 0), 0);          /* in flight */
+  host_on_next_critical_exit(gap_start_deinit, NULL);
+  CHECK_EQ(fake_ack(fc(TX)), 0);
+  host_on_next_critical_exit(NULL, NULL);
+  CHECK_EQ(g_gap_returned_in_gap, 0);     /* deinit waited for the ACK path */
+  pthread_join(g_gap_thread, NULL);
+  CHECK_EQ(g_gap_deinit_result, 0);
+  CHECK_EQ(ntx(), 1);
+  CHECK_EQ(txrec(0).result, 0);
+  teardown_dev();
+}
+
 static void test_txdone_submission_order_two_senders(void)
 {
   struct mbox_sender_s s1 = { NULL, NULL };
@@ -2109,6 +2165,7 @@ int main(void)
   RUN(test_txdone_queued_send_error);
   RUN(test_txdone_cancelled_at_deinit_in_order);
   RUN(test_txdone_deinit_waits_for_running_callbacks);
+  RUN(test_deinit_waits_for_a_hand_out_an_ack_path_began);
   RUN(test_txdone_submission_order_two_senders);
   RUN(test_txdone_called_without_critical_section);
   RUN(test_txdone_refused_sends_get_no_callback);

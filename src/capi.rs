@@ -181,11 +181,8 @@ unsafe extern "C" fn on_timer(arg: usize) {
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         st.timer_expired(&mut env);
-        if st.has_completion() {
-            drop(cs);
-            // SAFETY: the channel is valid (see above); lock not held.
-            unsafe { drain(chan, false) };
-        }
+        // SAFETY: chan valid; cs is this operation's critical section.
+        unsafe { hand_out(chan, cs) };
     }
 }
 
@@ -203,29 +200,52 @@ unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize>
     table.iter().take_while(|c| !c.owner.is_null()).position(|c| c.owner == owner)
 }
 
-/// Hands the ended messages of `chan` that have a TX-done client to their
-/// callbacks, one at a time and in submission order, without the critical
-/// section. Only one context drains a channel at a time; a context that
-/// finds another one draining leaves its completions to it (the drainer
-/// re-checks under the lock before it lets go). With `wait`, waits for
-/// such a drainer to finish and then drains itself (deinit: no callback
-/// may run after it returns).
+/// Ends an operation that may have ended messages with a TX-done client:
+/// the one place that hands out TX-done callbacks after a transition. Their
+/// hand-out is claimed while the operation's critical section is still
+/// held, so a deinit cannot complete in between (it waits for the claim)
+/// and nothing touches the channel after the deinit returns; then the lock
+/// is dropped and they are handed out. Without completions, or with another
+/// context already handing out (it re-checks before it lets go), it only
+/// drops the lock. Returns true when it handed out.
 ///
 /// # Safety
-/// `chan` is a valid channel whose `dev` is set; lock not held. With
-/// `wait`: task context.
-unsafe fn drain(chan: *mut mbox_chan_s, wait: bool) {
-    if wait {
-        let me = os::current();
-        // SAFETY: forwarded contract.
-        unsafe { nap_until(chan, |st| st.claim_delivery(me)) };
-    } else {
-        let cs = Critical::enter();
-        // SAFETY: chan valid, lock held.
-        if !unsafe { state(chan, &cs) }.claim_delivery(os::current()) {
-            return;
-        }
+/// `chan` is valid and its `dev` is set; `cs` is the critical section the
+/// caller's operation ran under.
+unsafe fn hand_out(chan: *mut mbox_chan_s, cs: Critical) -> bool {
+    // SAFETY: chan valid, lock held.
+    let st = unsafe { state(chan, &cs) };
+    if !(st.has_completion() && st.claim_delivery(os::current())) {
+        return false;
     }
+    drop(cs);
+    // SAFETY: chan valid; lock not held; this context holds the claim.
+    unsafe { deliver_claimed(chan) };
+    true
+}
+
+/// Waits until no other context hands out completions of `chan`, then
+/// hands out what is left (deinit: no callback may run after it returns).
+///
+/// # Safety
+/// `chan` is valid and its `dev` is set; task context, lock not held.
+unsafe fn hand_out_rest(chan: *mut mbox_chan_s) {
+    let me = os::current();
+    // SAFETY: forwarded contract.
+    unsafe { nap_until(chan, |st| st.claim_delivery(me)) };
+    // SAFETY: chan valid; lock not held; this context holds the claim.
+    unsafe { deliver_claimed(chan) };
+}
+
+/// Hands the ended messages of `chan` that have a TX-done client to their
+/// callbacks, one at a time and in submission order, without the critical
+/// section, then releases the hand-out claim (re-checking under the lock,
+/// so nothing ended meanwhile is left behind).
+///
+/// # Safety
+/// `chan` is valid and its `dev` is set; lock not held; the caller holds
+/// the channel's hand-out claim (`claim_delivery`).
+unsafe fn deliver_claimed(chan: *mut mbox_chan_s) {
     loop {
         let (cb, sender, arg, result);
         {
@@ -537,7 +557,7 @@ unsafe fn teardown(chan: *mut mbox_chan_s) {
     // TX-done callbacks of everything that ended (queued messages with a
     // client end here with -ECANCELED), none after this returns.
     // SAFETY: chan valid; task context, lock not held.
-    unsafe { drain(chan, true) };
+    unsafe { hand_out_rest(chan) };
     // SAFETY: the timer was initialised by init and only this teardown
     // may destroy it (the channel is claimed); the lock is not held, and a
     // callback that already started sees a dead channel.
@@ -741,11 +761,8 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             let mut env = unsafe { OpsEnv::new(chan) };
             // SAFETY: the lock is held: the owner's exclusive access.
             result = Some(st.waiter_timeout(&mut env, unsafe { &mut *w }));
-            if st.has_completion() {
-                drop(cs);
-                // SAFETY: chan valid; lock not held.
-                unsafe { drain(chan, false) };
-            }
+            // SAFETY: chan valid; cs is this operation's critical section.
+            unsafe { hand_out(chan, cs) };
         }
         // Otherwise an early or spurious wake-up: wait again.
     }
@@ -775,11 +792,8 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
             // SAFETY: live channel.
             let mut env = unsafe { OpsEnv::new(chan) };
             let r = st.tx_done(&mut env, None);
-            if st.has_completion() {
-                drop(cs);
-                // SAFETY: chan valid; lock not held.
-                unsafe { drain(chan, false) };
-            }
+            // SAFETY: chan valid; cs is this operation's critical section.
+            unsafe { hand_out(chan, cs) };
             r
         }
     }
@@ -805,11 +819,8 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
             // SAFETY: live channel.
             let mut env = unsafe { OpsEnv::new(chan) };
             let r = st.tx_done(&mut env, Some(token));
-            if st.has_completion() {
-                drop(cs);
-                // SAFETY: chan valid; lock not held.
-                unsafe { drain(chan, false) };
-            }
+            // SAFETY: chan valid; cs is this operation's critical section.
+            unsafe { hand_out(chan, cs) };
             r
         }
     }
@@ -1197,11 +1208,8 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
     // SAFETY: live channel.
     let mut env = unsafe { OpsEnv::new(chan) };
     let r = st.client_tx_done(&mut env, result);
-    if st.has_completion() {
-        drop(cs);
-        // SAFETY: chan valid; lock not held.
-        unsafe { drain(chan, false) };
-    }
+    // SAFETY: chan valid; cs is this operation's critical section.
+    unsafe { hand_out(chan, cs) };
     r
 }
 
@@ -1294,12 +1302,11 @@ pub unsafe extern "C" fn mbox_send_poll(
                 left -= 1;
                 st.poll_acked(&mut env);
             }
-            if st.has_completion() {
-                drop(cs);
-                // SAFETY: chan valid; lock not held.
-                unsafe { drain(chan, false) };
-                continue;
+            // SAFETY: chan valid; cs is this operation's critical section.
+            if !unsafe { hand_out(chan, cs) } {
+                core::hint::spin_loop();
             }
+            continue;
         }
         drop(cs);
         core::hint::spin_loop();

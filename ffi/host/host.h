@@ -161,6 +161,15 @@ void host_shutdown(void);
 
 void host_run_as_interrupt(void (*fn)(void *), void *arg);
 
+/* Arm a one-shot hook on the calling thread: the next time this thread
+ * leaves its outermost critical section (mbox_os_leave_critical() back to
+ * depth 0), fn(arg) runs right after the lock is released. It lets a test
+ * put another thread's call exactly into the gap between two critical
+ * sections of one library call. NULL disarms.
+ */
+
+void host_on_next_critical_exit(void (*fn)(void *), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -134,6 +134,8 @@ static pthread_mutex_t g_critical;
  */
 
 static _Thread_local int t_crit_depth;
+static _Thread_local void (*t_exit_hook)(void *);
+static _Thread_local void *t_exit_hook_arg;
 static _Thread_local int t_in_irq;
 
 /* Register bus. A read-write lock so that accesses from several threads
@@ -677,6 +679,19 @@ void mbox_os_leave_critical(mbox_os_irqstate_t flags)
 
   t_crit_depth--;
   host_check(pthread_mutex_unlock(&g_critical), "leave_critical");
+  if (t_crit_depth == 0 && t_exit_hook != NULL)
+    {
+      void (*hook)(void *) = t_exit_hook;
+
+      t_exit_hook = NULL;
+      hook(t_exit_hook_arg);
+    }
+}
+
+void host_on_next_critical_exit(void (*fn)(void *), void *arg)
+{
+  t_exit_hook = fn;
+  t_exit_hook_arg = arg;
 }
 
 mbox_os_clock_t mbox_os_ticks(void)
