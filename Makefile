@@ -122,7 +122,7 @@ HOST_SRC := $(wildcard ffi/host/*.c)
 HOST_OBJ := $(patsubst ffi/host/%.c,$(BUILD)/host/%.o,$(HOST_SRC))
 CTESTS   := $(patsubst ctest/%.c,%,$(filter-out ctest/fake_lower.c ctest/demo.c ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
 ifneq ($(CONFIG_MBOX_PL320),y)
-CTESTS   := $(filter-out test_pl320% test_scenarios% test_seed003%,$(CTESTS))
+CTESTS   := $(filter-out test_pl320% test_scenarios% test_nuttx_client%,$(CTESTS))
 endif
 CTEST_BIN := $(addprefix $(BUILD)/,$(CTESTS))
 

@@ -1349,12 +1349,12 @@ mod tests {
         t.map(|c| c.owner as usize)
     }
 
-    /// Seed 002 requirement 3 (the client table behind several receivers
-    /// or TX-done senders per channel): registration order is kept, the
+    /// The client table behind several receivers
+    /// or TX-done senders per channel: registration order is kept, the
     /// same owner replaces its entry, removal closes the gap, a full
     /// table is -ENOSPC and an unknown owner -ENOENT.
     #[test]
-    fn seed002_req3_client_table_keeps_order_replaces_and_removes() {
+    fn client_table_keeps_order_replaces_and_removes() {
         let mut t = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
         for o in 1..=3 {
             assert_eq!(update_clients(&mut t, rx(o, Some(rx_a))), Ok(()));

@@ -24,7 +24,8 @@
 //!   caller's buffer), because their sender returns at once;
 //! - a blocking sender keeps its message in its own buffer and parks a
 //!   [`Waiter`] (on its stack) in a FIFO list: it needs no ring space and
-//!   gets exactly its own result (seed 000's per-thread completion).
+//!   gets exactly its own result (a completion per thread, never one
+//!   shared by every blocked sender).
 //!
 //! Concurrency: every method here runs under the port's single critical
 //! section. docs/concurrency.md says which lock protects what, which entry
@@ -1047,7 +1048,7 @@ impl ChanState {
     /// Watchdog callback. With `TxDoneMethod::Poll` it first polls for the
     /// ACK. Then it expires every message in flight whose own deadline has
     /// passed, so a callback that was already running when its message
-    /// completed cannot time out the next one (REFERENCE §2 item 7); an
+    /// completed cannot time out the next one; an
     /// early callback re-arms for the remainder.
     pub fn timer_expired(&mut self, env: &mut impl ChanEnv) {
         if self.inflight == 0 {

@@ -1,8 +1,8 @@
 //! The C-visible types of `include/nuttx/mbox/mbox.h`.
 //!
 //! cbindgen generates the header from this file, so these definitions *are*
-//! the ABI. Names and field names follow the NuttX mailbox API (REFERENCE.md
-//! §1) so that board and client code written for it compiles unchanged.
+//! the ABI. Names and field names follow the NuttX mailbox API so that
+//! board and client code written for it compiles unchanged.
 //! Fields after the comment "framework-private" belong to the upper half:
 //! C code may not touch them.
 

@@ -360,7 +360,7 @@ mod pl320 {
 }
 
 // ---------------------------------------------------------------------
-// The issue 7 extensions through the safe API.
+// The extensions beyond the NuttX API, through the safe API.
 // ---------------------------------------------------------------------
 
 /// Results of a TX-done callback, in call order.
@@ -443,7 +443,7 @@ fn depth_txd(r: Result<()>) {
 }
 
 #[test]
-fn seed002_req1_multiple_tx_in_flight_rust() {
+fn several_messages_in_flight_ack_in_fifo_order() {
     const DEPTH: usize = 4;
     let lb = Loopback::with_depth(16, DEPTH);
     let dev = lb.device();
@@ -504,7 +504,7 @@ unsafe extern "C" fn raw_rx_nop(_r: c_int, _c: *mut mbox_chan_s, _a: *mut core::
 }
 
 #[test]
-fn seed002_req3_multiple_clients_rust() {
+fn several_receivers_each_get_every_message() {
     let (_lb, tx, rx) = pair(16, 64, 1000);
     let s = tx.sender().unwrap();
     let mut a = rx.receiver().unwrap();
@@ -546,7 +546,7 @@ fn seed002_req3_multiple_clients_rust() {
 }
 
 #[test]
-fn seed002_req4_poll_and_irq_rust() {
+fn poll_and_irq_txdone_channels_on_one_device() {
     let (lb, tx, rx) = pair(16, 64, 200);
     let dev = lb.device();
     assert_eq!(dev.max_chans(), Ok(2));
@@ -636,7 +636,7 @@ fn leak_rr() -> &'static mut RrStorage {
 }
 
 #[test]
-fn seed002_req2_tie_tx_to_rx_rust() {
+fn each_request_gets_the_reply_with_its_tag() {
     let (lb, tx, rx) = pair(16, 64, 1000);
     lb.set_echo(false); // replies come only from the test
     let rr = Requester::tagged::<FirstByte>(leak_rr(), &tx, &rx, Some(&unsol)).unwrap();

@@ -38,8 +38,8 @@
 //! A channel with `ctrl` programs the mailbox at initialisation: SOURCE =
 //! the sender's bit (if free), DSET = the receiver's bit, MSET = both, MODE
 //! = 0 (no auto-ACK, no auto-link). The mailbox is never released while in
-//! use, so either core may be the one that configures it (the seed's board
-//! table sets `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
+//! use, so either core may be the one that configures it (a board table
+//! may set `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
 //! SEND = 1. Receive: DR0, payload, then SEND and DR0 again to detect a
 //! message that changed under the reader (a "torn" read, when the sender
 //! aborted it after a timeout and reused the mailbox): that returns
@@ -48,8 +48,9 @@
 //! # Interrupt handler
 //!
 //! It reads `IPCMMIS(ipcmint)` once and serves every set bit in one pass
-//! (REFERENCE.md §2 item 8): an ACK on a TX mailbox, a message on an RX
-//! mailbox, and, for a mailbox this core does not know, it clears the
+//! (never stopping at the first unknown one): an ACK on a TX mailbox, a
+//! message on an RX mailbox, and, for a mailbox this core does not know,
+//! it clears the
 //! mailbox's mask bit for this line (MCLEAR), so one stray mailbox cannot
 //! cause an interrupt storm. Nothing it served is left asserted. On a
 //! channel whose TX-done method is POLL or ACK the upper half refuses the
@@ -197,8 +198,8 @@ impl Pl320Dev {
     }
 
     /// The board's channel at `idx` (< num_chans), indexed with the stride
-    /// of `pl320_chan_s` (never as an array of `mbox_chan_s`, REFERENCE.md
-    /// §2 item 5).
+    /// of `pl320_chan_s` (never as an array of `mbox_chan_s`, whose stride
+    /// differs).
     fn chan_at(&self, idx: usize) -> *mut pl320_chan_s {
         debug_assert!(idx < self.num_chans);
         // SAFETY: chans points to num_chans elements (checked non-NULL at
@@ -615,7 +616,7 @@ unsafe extern "C" fn pl320_txfinish(chan: *mut mbox_chan_s) -> c_int {
 
 unsafe extern "C" fn pl320_setcallback(_chan: *mut mbox_chan_s, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
     // Nothing to program: the upper half keeps the callback, and an RX
-    // message without one is still acknowledged (no NULL call, §2 item 12).
+    // message without one is still acknowledged (never a call through NULL).
     0
 }
 
@@ -798,7 +799,7 @@ unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_v
 /// One pass of the interrupt handler over this core's line.
 fn serve_device(dev: &'static Pl320Dev) {
     let line = dev.ipcmint as usize;
-    // One read, then every set bit is served (§2 item 8).
+    // One read, then every set bit is served (an unknown one is masked).
     let mis = dev.regs.read(regs::ipcmmis(line));
     if mis == 0 {
         dev.count(|s| s.spurious += 1);

@@ -252,11 +252,11 @@ where
     b.check(f);
 }
 
-/// Seed 002 requirement 2: two requests with different tags are pending
+/// Replies matched by tag: two requests with different tags are pending
 /// at once and the remote answers them in reverse order; each requester
 /// gets exactly its own reply, nothing is unsolicited.
 #[test]
-fn rr_seed002_req2_reply_matches_its_request() {
+fn rr_reply_matches_its_request_in_any_answer_order() {
     run(3, || {
         let m = Model::new();
         let (o1, o2) = (WaitObj::new(), WaitObj::new());

@@ -245,7 +245,7 @@ impl ChanEnv for Env {
                     let d = m.deadline.expect("a message without deadline timed out");
                     assert!(
                         self.clock.load(SeqCst) >= d,
-                        "in-flight message {} timed out before its deadline {d} (REFERENCE §2 item 7)",
+                        "in-flight message {} timed out before its deadline {d} (a stale watchdog expiry)",
                         m.token
                     );
                 }
@@ -527,7 +527,7 @@ impl Model {
     /// (here: the model lock, as disarm happens under the critical section
     /// too), then, in a separate step, runs `on_timer`, which takes the
     /// critical section. Between the two, the message may complete and
-    /// the next one start (REFERENCE §2 item 7).
+    /// the next one start (the expiry must not time out that one).
     pub fn watchdog(&self) {
         let fired = {
             let mut g = self.lock();

@@ -96,7 +96,7 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     let text = String::from_utf8(text)
         .unwrap()
         // `usize_is_size_t` renders every usize as size_t; the register
-        // base of pl320_initialize() is an address (REFERENCE.md §1).
+        // base of pl320_initialize() is an address.
         .replace("size_t base)", "uintptr_t base)");
     out.push((root.join("include/nuttx/mbox/pl320.h"), text));
     out
