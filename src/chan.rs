@@ -338,15 +338,8 @@ pub struct TxSlot {
 }
 
 impl TxSlot {
-    const EMPTY: TxSlot = TxSlot {
-        deadline: 0,
-        waiter: ptr::null_mut(),
-        client: 0,
-        token: 0,
-        result: 0,
-        state: 0,
-        _pad: [0; 7],
-    };
+    const EMPTY: TxSlot =
+        TxSlot { deadline: 0, waiter: ptr::null_mut(), client: 0, token: 0, result: 0, state: 0, _pad: [0; 7] };
 }
 
 /// Bytes one in-flight slot takes from the buffer of a channel with
@@ -588,10 +581,7 @@ impl ChanState {
 
     /// Tokens of every message in flight, oldest first.
     pub fn inflight_tokens(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.nslots as usize)
-            .map(|i| self.slot_ref(i))
-            .filter(|s| s.state == SLOT_INFLIGHT)
-            .map(|s| s.token)
+        (0..self.nslots as usize).map(|i| self.slot_ref(i)).filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.token)
     }
 
     pub fn txdone_method(&self) -> TxDoneMethod {
@@ -707,15 +697,8 @@ impl ChanState {
     fn push_done(&mut self, token: u32, client: usize, result: i32) {
         let i = self.nslots as usize;
         self.nslots += 1;
-        *self.slot(i) = TxSlot {
-            deadline: 0,
-            waiter: ptr::null_mut(),
-            client,
-            token,
-            result,
-            state: SLOT_DONE,
-            _pad: [0; 7],
-        };
+        *self.slot(i) =
+            TxSlot { deadline: 0, waiter: ptr::null_mut(), client, token, result, state: SLOT_DONE, _pad: [0; 7] };
     }
 
     /// Frees the oldest slots that are Done and owe no callback.

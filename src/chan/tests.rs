@@ -204,7 +204,7 @@ fn stale_duplicate_and_spurious_acks_complete_nothing() {
     st.submit_nb(&mut f, b"a");
     st.submit_nb(&mut f, b"b");
     assert_eq!(ack(&mut st, &mut f), 0); // a done, b in flight
-    // A duplicate notification: the hardware shows no ACK for b.
+                                         // A duplicate notification: the hardware shows no ACK for b.
     assert_eq!(st.tx_done(&mut f, None), -EAGAIN);
     // A late ACK carrying a's token.
     assert_eq!(st.tx_done(&mut f, Some(0)), -ESRCH);
@@ -690,7 +690,10 @@ fn deinit_hands_out_every_client_message_cancelled_in_order() {
     let got = completions(&mut st, &mut f);
     assert_eq!(
         got,
-        [Completion { client: 1, token: 0, result: -ECANCELED }, Completion { client: 2, token: 2, result: -ECANCELED }]
+        [
+            Completion { client: 1, token: 0, result: -ECANCELED },
+            Completion { client: 2, token: 2, result: -ECANCELED }
+        ]
     );
     // Each of the three ended once.
     assert_eq!(f.n(Stat::Cancelled), 3);

@@ -154,12 +154,7 @@ struct Pl320Dev {
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            base: mbox_dev_s {
-                ops: ptr::null(),
-                mtu: 0,
-                nchans: 0,
-                txdepth: 0,
-            },
+            base: mbox_dev_s { ops: ptr::null(), mtu: 0, nchans: 0, txdepth: 0 },
             regs: Pl320Regs::new(0),
             ipcmint: 0,
             chans: ptr::null_mut(),
@@ -168,12 +163,7 @@ impl Pl320Dev {
             lookup: [NO_CHAN; regs::MAX_MBOX],
             mutable: UnsafeCell::new(DevMut {
                 claimed: 0,
-                stats: Pl320Stats {
-                    unknown_mbox: 0,
-                    spurious: 0,
-                    stale_ack: 0,
-                    torn_read: 0,
-                },
+                stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0 },
                 state: SLOT_FREE,
                 irq_num: -1,
                 isr_active: 0,
@@ -1004,14 +994,8 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         return ptr::null_mut();
     }
     // SAFETY: config is non-NULL and valid by the API contract.
-    let (chans, num_chans, ipcmint, irq_num) = unsafe {
-        (
-            (*config).chans,
-            (*config).num_chans,
-            (*config).ipcmint,
-            (*config).irq_num,
-        )
-    };
+    let (chans, num_chans, ipcmint, irq_num) =
+        unsafe { ((*config).chans, (*config).num_chans, (*config).ipcmint, (*config).irq_num) };
     // An empty table would spend a device slot on a device with nothing
     // to do.
     if chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {

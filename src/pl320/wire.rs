@@ -75,10 +75,7 @@ pub const fn decode(dr0: u32, mtu: usize) -> Dr0 {
     } else if (dr0 & 0xFF) as usize > mtu {
         Dr0::Bad { token, err: EMSGSIZE }
     } else {
-        Dr0::Message {
-            token,
-            len: (dr0 & 0xFF) as usize,
-        }
+        Dr0::Message { token, len: (dr0 & 0xFF) as usize }
     }
 }
 

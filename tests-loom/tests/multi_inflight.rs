@@ -188,8 +188,7 @@ fn multi_inflight_txdone_callbacks_in_order() {
         isr.join().unwrap();
         m.check();
         assert_eq!(rs, vec![0, 0, 0]);
-        let want: Vec<Handout> =
-            (0..3).map(|i| Handout { client: clients[i], token: i as u32, result: 0 }).collect();
+        let want: Vec<Handout> = (0..3).map(|i| Handout { client: clients[i], token: i as u32, result: 0 }).collect();
         assert_eq!(m.handouts(), want);
     });
 }

@@ -99,10 +99,7 @@ impl Locked {
     fn wake(table: &mut [(usize, Arc<WaitObj>, u32)], rec: &mut Record) {
         assert_eq!(rec.state(), RecState::Done, "woken before Done");
         let addr = rec as *mut Record as usize;
-        let e = table
-            .iter_mut()
-            .find(|e| e.0 == addr)
-            .expect("wake of a record whose requester has returned");
+        let e = table.iter_mut().find(|e| e.0 == addr).expect("wake of a record whose requester has returned");
         assert_eq!(e.2, 0, "record woken twice");
         e.2 += 1;
         e.1.post();

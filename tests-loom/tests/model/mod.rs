@@ -335,11 +335,7 @@ impl Model {
             deadlines: Vec::new(),
             stop: false,
         };
-        Arc::new(Model {
-            chan: Mutex::new(Locked { st, env, _ring: ring, graveyard: Vec::new() }),
-            hw_cv,
-            clock,
-        })
+        Arc::new(Model { chan: Mutex::new(Locked { st, env, _ring: ring, graveyard: Vec::new() }), hw_cv, clock })
     }
 
     /// Enter the critical section.
@@ -592,11 +588,7 @@ impl Model {
 
         // Lower-half sends: in token order, each once; per-sender order.
         for p in env.sent.windows(2) {
-            assert!(
-                (p[1].token.wrapping_sub(p[0].token) as i32) > 0,
-                "sends out of submission order: {:?}",
-                env.sent
-            );
+            assert!((p[1].token.wrapping_sub(p[0].token) as i32) > 0, "sends out of submission order: {:?}", env.sent);
         }
         for a in 0..env.sent.len() {
             for b in a + 1..env.sent.len() {
