@@ -243,6 +243,7 @@ unsafe fn drain(chan: *mut mbox_chan_s, wait: bool) {
             // SAFETY: chan valid, lock held. A sender that unregistered
             // meanwhile is not found: no callback.
             (cb, arg) = match unsafe { client_of(chan, sender.cast()) } {
+                // SAFETY: i is the index client_of found; lock held.
                 Some(i) => unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) },
                 None => (None, ptr::null_mut()),
             };
@@ -731,6 +732,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         let cs = Critical::enter();
         // SAFETY: state and result are read under the lock.
         if unsafe { (*w).state() } == WaitState::Done {
+            // SAFETY: read under the lock, as the state above.
             result = Some(unsafe { (*w).result() });
         } else if timed_out && os::now() >= deadline {
             // Our own deadline passed: take the message back. The channel
@@ -1283,6 +1285,7 @@ pub unsafe extern "C" fn mbox_send_poll(
         let st = unsafe { state(chan, &cs) };
         // SAFETY: read under the lock.
         if unsafe { (*w).state() } == WaitState::Done {
+            // SAFETY: read under the lock, as the state above.
             result = Some(unsafe { (*w).result() });
         } else {
             // SAFETY: live channel (w is not Done).

@@ -5,6 +5,7 @@
 //! `struct pl320_config_s`, as NuttX board code does.
 
 #![allow(non_camel_case_types)]
+#![deny(unsafe_code)]
 
 use core::ffi::c_int;
 

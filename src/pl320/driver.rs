@@ -993,8 +993,8 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     if config.is_null() || base == 0 || base & 3 != 0 {
         return ptr::null_mut();
     }
-    // SAFETY: config is non-NULL and valid by the API contract.
     let (chans, num_chans, ipcmint, irq_num) =
+        // SAFETY: config is non-NULL and valid by the API contract.
         unsafe { ((*config).chans, (*config).num_chans, (*config).ipcmint, (*config).irq_num) };
     // An empty table would spend a device slot on a device with nothing
     // to do.
