@@ -22,9 +22,8 @@ fn main() {
 
     // Extra flags for the port header (a NuttX build passes the board's
     // include paths and defines here).
-    let port_cflags: Vec<String> = env::var("MBOX_PORT_CFLAGS")
-        .map(|s| s.split_whitespace().map(String::from).collect())
-        .unwrap_or_default();
+    let port_cflags: Vec<String> =
+        env::var("MBOX_PORT_CFLAGS").map(|s| s.split_whitespace().map(String::from).collect()).unwrap_or_default();
 
     let bindings = bindgen::Builder::default()
         .header("ffi/mbox_os.h")
@@ -37,9 +36,7 @@ fn main() {
         .layout_tests(false)
         .generate()
         .expect("bindgen failed on ffi/mbox_os.h (is libclang-dev installed?)");
-    bindings
-        .write_to_file(out.join("mbox_os_bindings.rs"))
-        .expect("cannot write bindings");
+    bindings.write_to_file(out.join("mbox_os_bindings.rs")).expect("cannot write bindings");
 
     // Kconfig values that are not features (see Kconfig and the Makefile).
     std::fs::write(

@@ -757,7 +757,7 @@ def main():
     w("From the per-function profile above (null lower half, instructions per message), in order of cost:")
     w("")
     rx_loc = locate("src/capi.rs", 'extern "C" fn mbox_chan_rx_data')
-    w("Already done after the first profile (same session): the ring head is decoded once per drained "
+    w("Already done after the first profile: the ring head is decoded once per drained "
       "message (`TxQueue::head` / `pop_head`); the watchdog is re-armed for the next message instead of "
       "cancelled and armed again (it is disarmed only when the channel goes idle); the clock is read once "
       "per pass of `start_next`; a blocking send validates and submits in one critical section (its wait "

@@ -32,14 +32,7 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env {
-            now: 1000,
-            sent: 0,
-            last_token: 0,
-            armed: 0,
-            counts: [0; 16],
-            max_queued: 0,
-        }
+        Env { now: 1000, sent: 0, last_token: 0, armed: 0, counts: [0; 16], max_queued: 0 }
     }
 }
 
@@ -110,8 +103,7 @@ fn measure(name: &str, mut f: impl FnMut(u64)) {
         if e >= Duration::from_millis(20) || n >= 1 << 30 {
             break;
         }
-        let scale = (Duration::from_millis(25).as_nanos() as f64 / e.as_nanos().max(1) as f64)
-            .clamp(1.5, 100.0);
+        let scale = (Duration::from_millis(25).as_nanos() as f64 / e.as_nanos().max(1) as f64).clamp(1.5, 100.0);
         n = (n as f64 * scale) as u64;
     }
     let mut samples: Vec<f64> = (0..15)
@@ -122,18 +114,11 @@ fn measure(name: &str, mut f: impl FnMut(u64)) {
         })
         .collect();
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "bench: {name} ns_per_op={:.2} min={:.2} ops={n}",
-        samples[samples.len() / 2],
-        samples[0]
-    );
+    println!("bench: {name} ns_per_op={:.2} min={:.2} ops={n}", samples[samples.len() / 2], samples[0]);
 }
 
 fn main() {
-    println!(
-        "state_machine: mbox::chan::ChanState with a trivial ChanEnv, {}-byte messages",
-        MSG.len()
-    );
+    println!("state_machine: mbox::chan::ChanState with a trivial ChanEnv, {}-byte messages", MSG.len());
     // RAM of the framework-private parts (not in the C headers).
     println!("size: ChanState {}", std::mem::size_of::<ChanState>());
     println!("size: Waiter {}", std::mem::size_of::<Waiter>());
@@ -217,17 +202,9 @@ fn main() {
             queued_ns.push(q.as_nanos() as f64 / ops);
             drained_ns.push(d.as_nanos() as f64 / ops);
         }
-        for (name, mut v) in [
-            ("submit_nb_queues", queued_ns),
-            ("tx_done_drains_one", drained_ns),
-        ] {
+        for (name, mut v) in [("submit_nb_queues", queued_ns), ("tx_done_drains_one", drained_ns)] {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            println!(
-                "bench: {name} ns_per_op={:.2} min={:.2} ops={}",
-                v[v.len() / 2],
-                v[0],
-                rounds * DEPTH as u64
-            );
+            println!("bench: {name} ns_per_op={:.2} min={:.2} ops={}", v[v.len() / 2], v[0], rounds * DEPTH as u64);
         }
     }
 

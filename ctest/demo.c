@@ -1,11 +1,11 @@
 /****************************************************************************
  * ctest/demo.c
  *
- * `make run`: the test scenarios of the NuttX mailbox pull request (seed
- * 003) on two simulated cores, "r52" and "riscv", that share one PL320
+ * `make run`: the scenarios of the NuttX ipcmtest example (PL320 IPCM)
+ * on two simulated cores, "r52" and "riscv", that share one PL320
  * IPCM model. Each core is a thread that brings up its own PL320 lower
  * half (its own ipcmint and interrupt), with the board channel table of
- * the seed: mailbox 16 carries riscv -> r52, mailbox 17 r52 -> riscv.
+ * ipcmtest: mailbox 16 carries riscv -> r52, mailbox 17 r52 -> riscv.
  *
  * Scenarios: a blocking send in each direction, a sequential stress in
  * both directions at once, a non-blocking send (and a burst that has to
@@ -45,7 +45,7 @@ int main(void)
 #else /* CONFIG_MBOX_PL320 */
 
 /****************************************************************************
- * Board configuration (as in seed 003)
+ * Board configuration (as in the NuttX ipcmtest example)
  ****************************************************************************/
 
 #define PL320_REG_BASE          ((uintptr_t)0x2a000000u)
@@ -58,7 +58,7 @@ int main(void)
 #define CHAN_RISCV_TO_R52       16
 #define CHAN_R52_TO_RISCV       17
 
-/* The seed's TEST_PL320_TIMEOUT is 5 ticks of its board; here a channel
+/* ipcmtest's TEST_PL320_TIMEOUT is 5 ticks of its board; here a channel
  * timeout of one second (host tick: 1 ms) for mbox_send().
  */
 
@@ -162,7 +162,7 @@ static void result(bool ok, const char *what)
   fflush(stdout);
 }
 
-/* Hex dump in the seed's format: "  [00:07]: ff ff ...". */
+/* Hex dump in ipcmtest's format: "  [00:07]: ff ff ...". */
 
 static void dump(const char *indent, const uint8_t *p, size_t n)
 {
@@ -371,7 +371,7 @@ static int core_run(struct core_s *core, job_t job, void *arg)
   return core_wait(core);
 }
 
-/* Board tables of one core, as in the seed (both mailboxes, ctrl set on
+/* Board tables of one core, as in ipcmtest (both mailboxes, ctrl set on
  * both sides; each core has its own copy in its own memory).
  */
 
@@ -567,7 +567,7 @@ static void scenario_xfer(struct core_s *from, struct core_s *to)
   result(ret == 0 && same, what);
 }
 
-/* The seed sends uint32_t data[7] (28 bytes, PL320_MSG_SIZE); DR0 is our
+/* ipcmtest sends uint32_t data[7] (28 bytes, PL320_MSG_SIZE); DR0 is our
  * header, so the MTU is 24: refused up front, nothing queued or sent.
  */
 
@@ -579,7 +579,7 @@ static void scenario_oversize(void)
   int r1;
   int r2;
 
-  printf("\n=== The seed's 28-byte message (MTU is %d) ===\n", PL320_MTU);
+  printf("\n=== ipcmtest's 28-byte message (MTU is %d) ===\n", PL320_MTU);
   memset(data, 0xff, sizeof(data));
   s.data = (const uint8_t *)data;
   s.size = sizeof(data);
@@ -670,7 +670,7 @@ static void scenario_nonblocking(void)
 
   printf("\n=== Non-blocking Send Test (timeout=0) ===\n");
   memset(data, 0xff, sizeof(data));
-  data[0] = 0x02000101;                    /* Like the seed's header */
+  data[0] = 0x02000101;                    /* Like ipcmtest's header */
   data[1] = 0x0001f8b0;
   s.data = bytes;
   s.size = sizeof(data);
@@ -877,7 +877,7 @@ int main(void)
   int i;
 
   setvbuf(stdout, NULL, _IOLBF, 0);
-  printf("libmbox demo: seed-003 ipcmtest scenarios on two simulated cores "
+  printf("libmbox demo: the NuttX ipcmtest scenarios on two simulated cores "
          "(r52, riscv) over a PL320 IPCM model\n");
 
   for (i = 0; i < PL320_NINT; i++)

@@ -4,9 +4,9 @@
  * The features of docs/beyond.md through the C API, on the host port, with
  * the scriptable fake lower half (FIFO mode for txdepth > 1):
  *   1. TX-done callbacks (mbox_register_txdone)
- *   2. several messages in flight (mbox_dev_s::txdepth)      seed 002 req 1
- *   3. several clients on one channel                        seed 002 req 3
- *   4. capabilities and TX-done method (IRQ/POLL/ACK)        seed 002 req 4
+ *   2. several messages in flight (mbox_dev_s::txdepth)
+ *   3. several clients on one channel
+ *   4. capabilities and TX-done method (IRQ/POLL/ACK)
  *   5. polling send (mbox_send_poll)
  * Each test checks observable results (return codes, what reached the
  * fake hardware, callback logs, statistics), so a regression fails it.
@@ -852,10 +852,10 @@ static void test_txdone_uninitialised_sender_still_works(void)
 }
 
 /****************************************************************************
- * 2. Several messages in flight (seed 002 requirement 1)
+ * 2. Several messages in flight
  ****************************************************************************/
 
-static void seed002_req1_multiple_tx_in_flight(void)
+static void test_several_messages_in_flight_ack_in_fifo_order(void)
 {
   struct mbox_sender_s s = { NULL, NULL };
   uint8_t m;
@@ -1268,7 +1268,7 @@ static void test_depth1_behaves_as_before(void)
 }
 
 /****************************************************************************
- * 3. Several clients on one channel (seed 002 requirement 3)
+ * 3. Several clients on one channel
  ****************************************************************************/
 
 struct rxrec_s
@@ -1318,7 +1318,7 @@ static void rx_present(const char *s)
   memcpy(fc(RX)->rx_data, s, strlen(s));
 }
 
-static void seed002_req3_multiple_clients_per_channel(void)
+static void test_several_clients_per_channel(void)
 {
   struct mbox_receiver_s r[3];
   struct mbox_sender_s s1 = { NULL, NULL };
@@ -1521,10 +1521,10 @@ static void test_rx_clients_replace_limits_errors(void)
 }
 
 /****************************************************************************
- * 4. Capabilities and TX-done method (seed 002 requirement 4)
+ * 4. Capabilities and TX-done method
  ****************************************************************************/
 
-static void seed002_req4_polling_and_irq_channels_on_one_controller(void)
+static void test_polling_and_irq_channels_on_one_controller(void)
 {
   struct sender_s a, b;
   struct mbox_sender_s sa = { NULL, NULL };
@@ -2176,7 +2176,7 @@ int main(void)
 
   /* 2. Several messages in flight */
 
-  RUN(seed002_req1_multiple_tx_in_flight);
+  RUN(test_several_messages_in_flight_ack_in_fifo_order);
   RUN(test_fifo_txdone_order_with_send_error);
   RUN(test_fifo_blocking_threads_own_results_wire_order);
   RUN(test_fifo_init_validation);
@@ -2186,12 +2186,12 @@ int main(void)
 
   /* 3. Several clients on one channel */
 
-  RUN(seed002_req3_multiple_clients_per_channel);
+  RUN(test_several_clients_per_channel);
   RUN(test_rx_clients_replace_limits_errors);
 
   /* 4. Capabilities and TX-done method */
 
-  RUN(seed002_req4_polling_and_irq_channels_on_one_controller);
+  RUN(test_polling_and_irq_channels_on_one_controller);
   RUN(test_capabilities_mtu_maxchans_txdepth);
   RUN(test_set_txdone_errors);
   RUN(test_ack_method_client_txdone);

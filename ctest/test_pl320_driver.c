@@ -10,10 +10,10 @@
  * leaves nothing behind (no slot taken, no mailbox claimed, no interrupt
  * attached, no channel initialised); every message size 0..MTU arrives
  * exactly; MTU + 1 is refused at the send; channels are found by mailbox
- * number with the stride of pl320_chan_s (REFERENCE.md §2 item 5); one
+ * number with the stride of pl320_chan_s (never that of mbox_chan_s); one
  * MIS read that holds an unknown mailbox and a real message serves both
- * (item 8); a spurious interrupt is harmless; late, duplicated and lost
- * ACKs never complete another message (item 1); the device slots run out
+ * (no interrupt storm); a spurious interrupt is harmless; late, duplicated
+ * and lost ACKs never complete another message; the device slots run out
  * cleanly; an empty table and a second device on an interrupt that a
  * device already uses are refused; pl320_uninitialize() gives everything
  * back (slot, mailboxes, interrupt), cancels blocked senders, refuses bad
@@ -808,7 +808,7 @@ static void test_oversize_refused(void)
   CHECK_EQ(after.buffered, before.buffered);
 }
 
-/* REFERENCE.md §2 item 5: channel k is found by its mailbox number and is
+/* Channel k is found by its mailbox number and is
  * element k of the pl320_chan_s array (a cast to mbox_chan_s[] would
  * index with the wrong stride).
  */
@@ -881,7 +881,7 @@ static void test_lookup_by_mailbox(void)
  * Tests: interrupt handler
  ****************************************************************************/
 
-/* REFERENCE.md §2 item 8: one MIS read shows an unknown mailbox (lower
+/* One MIS read shows an unknown mailbox (lower
  * number, so a handler that stops there would miss the rest) and a real
  * message. Both are served in one call, the unknown one is masked for
  * this line, and the line does not stay asserted.
@@ -987,7 +987,7 @@ static void test_spurious_interrupt(void)
 }
 
 /****************************************************************************
- * Tests: ACK faults (REFERENCE.md §2 item 1)
+ * Tests: ACK faults (late, duplicated and lost ACKs)
  ****************************************************************************/
 
 /* The remote ACKs message 1 after its sender gave up; by then message 2

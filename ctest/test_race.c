@@ -1,7 +1,7 @@
 /****************************************************************************
  * ctest/test_race.c
  *
- * Multi-threaded stress of the upper half on the host port (issue 4).
+ * Multi-threaded stress of the upper half on the host port.
  *
  * Part 1, PL320: two simulated cores share one PL320 model, each with its
  * own pl320_initialize() (own interrupt line and host IRQ). Each core

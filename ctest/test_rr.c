@@ -1,8 +1,8 @@
 /****************************************************************************
  * ctest/test_rr.c
  *
- * The request/response helper (mbox_rr_*, src/rr.rs; seed 002 requirement
- * 2, "allow to tie a TX to a RX") through its C API, on the host port,
+ * The request/response helper (mbox_rr_*, src/rr.rs: ties each reply to
+ * the request it answers) through its C API, on the host port,
  * with the scriptable fake lower half: the TX channel is ACKed by the
  * fake's responder thread, and the "remote core" (a thread of this test,
  * or the test's main thread while requesters block) answers by injecting
@@ -234,8 +234,8 @@ static int reply(uint8_t tag, uint8_t id, size_t extra)
   return inject(msg, 3 + i);
 }
 
-/* The remote core of the seed test: waits for n requests, then answers
- * them in the reverse order of their arrival.
+/* The remote core of the tagged-reply test: waits for n requests, then
+ * answers them in the reverse order of their arrival.
  */
 
 struct remote_s
@@ -276,13 +276,12 @@ static void *remote_reverse(void *arg)
  * Tests
  ****************************************************************************/
 
-/* Seed 002 requirement 2: "allow to tie a TX to a RX. I need to know to
- * what TX the response corresponds to." Four threads have requests
+/* Each reply is tied to the request it answers. Four threads have requests
  * pending at once; the remote answers in the reverse order; each
  * requester gets exactly the reply to its own request.
  */
 
-static void seed002_req2_tie_tx_to_rx(void)
+static void test_rr_each_requester_gets_its_own_reply(void)
 {
   struct requester_s q[4];
   struct remote_s remote;
@@ -614,7 +613,7 @@ static void test_rr_send_error_is_returned_and_unlinks(void)
 
 int main(void)
 {
-  RUN(seed002_req2_tie_tx_to_rx);
+  RUN(test_rr_each_requester_gets_its_own_reply);
   RUN(test_rr_in_order_default);
   RUN(test_rr_unsolicited_while_request_waits);
   RUN(test_rr_timeout_then_late_reply_is_unsolicited);

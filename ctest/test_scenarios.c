@@ -1,10 +1,10 @@
 /****************************************************************************
  * ctest/test_scenarios.c
  *
- * The test scenarios of the NuttX mailbox pull request (seed 003) as
+ * The scenarios of the NuttX ipcmtest example (PL320 IPCM) as
  * automated tests: two simulated cores, "r52" and "riscv", are two
  * threads that each bring up their own PL320 lower half (own ipcmint and
- * interrupt) over one PL320 model, with the seed's channel table (mailbox
+ * interrupt) over one PL320 model, with ipcmtest's channel table (mailbox
  * 16 riscv -> r52, mailbox 17 r52 -> riscv, ctrl on both sides). Every
  * send runs on the sending core's thread; messages arrive in the
  * receiving core's interrupt handler.
@@ -269,7 +269,7 @@ static int on_core(struct core_s *core, job_t job, void *arg)
   return core_wait(core);
 }
 
-/* Job: the seed's board_mbox_init() and ipcmtest RX initialisation. */
+/* Job: ipcmtest's board_mbox_init() and RX initialisation. */
 
 static int job_init(struct core_s *core, void *arg)
 {
@@ -441,11 +441,11 @@ static void test_blocking_riscv_to_r52(void)
   blocking_send(&g_riscv, &g_r52);
 }
 
-/* The seed's 28-byte message (uint32_t data[7]) is larger than the PL320
+/* ipcmtest's 28-byte message (uint32_t data[7]) is larger than the PL320
  * MTU (DR0 is the header): refused up front, nothing queued or sent.
  */
 
-static void test_seed_28_bytes_refused(void)
+static void test_28_byte_message_refused(void)
 {
   uint32_t data[7];
   struct send_s s;
@@ -678,7 +678,7 @@ int main(void)
   RUN(test_init_both_cores);
   RUN(test_blocking_r52_to_riscv);
   RUN(test_blocking_riscv_to_r52);
-  RUN(test_seed_28_bytes_refused);
+  RUN(test_28_byte_message_refused);
   RUN(test_sequential_stress);
   RUN(test_nonblocking_send);
   RUN(test_nonblocking_queue_full);

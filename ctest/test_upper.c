@@ -2,8 +2,8 @@
  * ctest/test_upper.c
  *
  * The upper half through its C API, on the host port, with the scriptable
- * fake lower half. One test per behaviour of issue 2 and per REFERENCE.md
- * §2 item that concerns the upper half (1, 2, 3, 4, 6, 7, 9, 10, 11, 12).
+ * fake lower half. One test per behaviour of the upper half, including
+ * each hazard of docs/hazards.md that concerns it.
  ****************************************************************************/
 
 #define _GNU_SOURCE
@@ -309,7 +309,7 @@ static void test_init_validation(void)
 }
 
 /****************************************************************************
- * Message size (REFERENCE §2 item 4)
+ * Message size
  ****************************************************************************/
 
 static void test_oversize_is_emsgsize_at_the_call(void)
@@ -403,7 +403,7 @@ static void test_nonblocking_queue_order_and_full(void)
   teardown_dev();
 }
 
-/* REFERENCE §2 item 2: against a silent remote, queued messages time out
+/* Against a silent remote, queued messages time out
  * one after the other (channel timeout) and the channel recovers; a
  * blocking send afterwards is not refused.
  */
@@ -440,7 +440,7 @@ static void test_silent_remote_does_not_stall_channel(void)
   teardown_dev();
 }
 
-/* REFERENCE §2 item 3: a queued message whose send fails is counted and
+/* A queued message whose send fails is counted and
  * the rest of the queue is neither lost nor reordered.
  */
 
@@ -518,7 +518,7 @@ static void test_blocking_timeout_is_bounded_and_not_early(void)
   teardown_dev();
 }
 
-/* REFERENCE §2 item 6: a blocking send on a busy channel waits its turn;
+/* A blocking send on a busy channel waits its turn;
  * several senders can wait; the timeout covers queueing plus ACK.
  */
 
@@ -564,11 +564,11 @@ static void test_blocking_waits_turn_not_eagain(void)
   teardown_dev();
 }
 
-/* Seed 000 and REFERENCE §2 item 10: two threads blocked on one channel
+/* Two threads blocked on one channel
  * are each woken by their own message, with their own result.
  */
 
-static void test_seed000_each_sender_gets_own_result(void)
+static void test_each_blocked_sender_gets_its_own_result(void)
 {
   struct sender_s a, b;
   struct mbox_sender_s s;
@@ -625,7 +625,7 @@ static void test_blocking_from_interrupt_is_eperm(void)
 }
 
 /****************************************************************************
- * Tokens (REFERENCE §2 items 1, 7, 11)
+ * Tokens (late, duplicated and stale ACKs; the watchdog race)
  ****************************************************************************/
 
 static void test_spurious_duplicate_and_stale_acks(void)
@@ -657,7 +657,7 @@ static void test_spurious_duplicate_and_stale_acks(void)
   teardown_dev();
 }
 
-/* REFERENCE §2 item 1: M1 times out; M2 (blocking) goes out; the late ACK
+/* M1 times out; M2 (blocking) goes out; the late ACK
  * of M1 must not make M2's send return 0.
  */
 
@@ -682,7 +682,7 @@ static void test_late_ack_does_not_complete_next(void)
   teardown_dev();
 }
 
-/* REFERENCE §2 item 7 through the real watchdog: many messages whose ACK
+/* The watchdog race through the real watchdog: many messages whose ACK
  * lands right at their deadline; no message may be timed out by the
  * previous message's watchdog (each result is 0 or -ETIMEDOUT for itself,
  * and every message that was acked in time reports 0).
@@ -715,7 +715,7 @@ static void test_watchdog_vs_ack_race(void)
 }
 
 /****************************************************************************
- * Receive (REFERENCE §2 items 4, 9, 12)
+ * Receive
  ****************************************************************************/
 
 struct rx_probe_s
@@ -814,7 +814,7 @@ static void test_rx_ack_then_callback_outside_lock(void)
   teardown_dev();
 }
 
-/* REFERENCE §2 item 12: RX before any callback is registered. */
+/* RX before any callback is registered. */
 
 static void test_rx_without_callback_is_acked_and_counted(void)
 {
@@ -871,7 +871,7 @@ static void test_rx_on_stack_without_buffer(void)
 }
 
 /****************************************************************************
- * Teardown (REFERENCE §2 item 9)
+ * Teardown
  ****************************************************************************/
 
 static void test_deinit_wakes_blocked_senders_with_ecanceled(void)
@@ -1203,7 +1203,7 @@ int main(void)
   RUN(test_blocking_send_returns_after_ack);
   RUN(test_blocking_timeout_is_bounded_and_not_early);
   RUN(test_blocking_waits_turn_not_eagain);
-  RUN(test_seed000_each_sender_gets_own_result);
+  RUN(test_each_blocked_sender_gets_its_own_result);
   RUN(test_blocking_from_interrupt_is_eperm);
   RUN(test_spurious_duplicate_and_stale_acks);
   RUN(test_late_ack_does_not_complete_next);

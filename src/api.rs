@@ -622,7 +622,12 @@ impl<'a> Channel<'a> {
     /// # Safety
     /// `chan` and `buf` stay valid and unused by anyone else until the
     /// channel has been de-initialised.
-    unsafe fn init_raw(chan: &'a mut mbox_chan_s, dev: &Device<'a>, dir: Direction, buf: &'a mut [u8]) -> Result<Channel<'a>> {
+    unsafe fn init_raw(
+        chan: &'a mut mbox_chan_s,
+        dev: &Device<'a>,
+        dir: Direction,
+        buf: &'a mut [u8],
+    ) -> Result<Channel<'a>> {
         let raw = NonNull::from(chan);
         let (bp, len) = if buf.is_empty() { (ptr::null_mut(), 0) } else { (buf.as_mut_ptr(), buf.len()) };
         // SAFETY: raw and buf are valid and exclusive (caller's contract);
@@ -633,7 +638,15 @@ impl<'a> Channel<'a> {
 
     fn new(raw: NonNull<mbox_chan_s>, owned: bool, dir: Direction, mtu: usize) -> Channel<'a> {
         let id = || UnsafeCell::new(mbox_sender_s { chan: raw.as_ptr(), r#priv: ptr::null_mut() });
-        Channel { raw, owned, dir, mtu, taken: AtomicU8::new(0), ids: core::array::from_fn(|_| id()), _chan: PhantomData }
+        Channel {
+            raw,
+            owned,
+            dir,
+            mtu,
+            taken: AtomicU8::new(0),
+            ids: core::array::from_fn(|_| id()),
+            _chan: PhantomData,
+        }
     }
 
     /// Takes a free client slot: [`Error::NoSpace`] when all
@@ -641,7 +654,11 @@ impl<'a> Channel<'a> {
     fn take_slot(&self) -> Result<u8> {
         let all = (1u8 << MBOX_MAX_CLIENTS) - 1;
         self.taken
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| if t & all == all { None } else { Some(t | (t + 1)) })
+            .fetch_update(
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                |t| if t & all == all { None } else { Some(t | (t + 1)) },
+            )
             .map(|t| (!t).trailing_zeros() as u8)
             .map_err(|_| Error::NoSpace)
     }
@@ -1237,7 +1254,13 @@ impl Drop for Receiver<'_> {
 }
 
 /// The C callback of a registered `&'static F`.
-unsafe extern "C" fn trampoline<F>(ret: c_int, _chan: *mut mbox_chan_s, arg: *mut c_void, data: *mut c_void, size: usize) -> c_int
+unsafe extern "C" fn trampoline<F>(
+    ret: c_int,
+    _chan: *mut mbox_chan_s,
+    arg: *mut c_void,
+    data: *mut c_void,
+    size: usize,
+) -> c_int
 where
     F: Fn(Result<&[u8]>) + Sync + 'static,
 {
@@ -1502,7 +1525,13 @@ unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, ta
 
 /// The C unsolicited callback: `arg` is the `unsolicited` field of a
 /// [`RrStorage`].
-unsafe extern "C" fn unsolicited_trampoline(ret: c_int, _chan: *mut mbox_chan_s, arg: *mut c_void, data: *mut c_void, size: usize) -> c_int {
+unsafe extern "C" fn unsolicited_trampoline(
+    ret: c_int,
+    _chan: *mut mbox_chan_s,
+    arg: *mut c_void,
+    data: *mut c_void,
+    size: usize,
+) -> c_int {
     // SAFETY: arg points into 'static storage whose field was set before
     // the helper went live and is never written again.
     let Some(f) = (unsafe { *(arg as *const Option<Unsolicited>) }) else {

@@ -263,6 +263,7 @@ unsafe fn deliver_claimed(chan: *mut mbox_chan_s) {
             // SAFETY: chan valid, lock held. A sender that unregistered
             // meanwhile is not found: no callback.
             (cb, arg) = match unsafe { client_of(chan, sender.cast()) } {
+                // SAFETY: i is the index client_of found; lock held.
                 Some(i) => unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) },
                 None => (None, ptr::null_mut()),
             };
@@ -751,6 +752,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         let cs = Critical::enter();
         // SAFETY: state and result are read under the lock.
         if unsafe { (*w).state() } == WaitState::Done {
+            // SAFETY: read under the lock, as the state above.
             result = Some(unsafe { (*w).result() });
         } else if timed_out && os::now() >= deadline {
             // Our own deadline passed: take the message back. The channel
@@ -1291,6 +1293,7 @@ pub unsafe extern "C" fn mbox_send_poll(
         let st = unsafe { state(chan, &cs) };
         // SAFETY: read under the lock.
         if unsafe { (*w).state() } == WaitState::Done {
+            // SAFETY: read under the lock, as the state above.
             result = Some(unsafe { (*w).result() });
         } else {
             // SAFETY: live channel (w is not Done).
@@ -1356,12 +1359,12 @@ mod tests {
         t.map(|c| c.owner as usize)
     }
 
-    /// Seed 002 requirement 3 (the client table behind several receivers
-    /// or TX-done senders per channel): registration order is kept, the
+    /// The client table behind several receivers
+    /// or TX-done senders per channel: registration order is kept, the
     /// same owner replaces its entry, removal closes the gap, a full
     /// table is -ENOSPC and an unknown owner -ENOENT.
     #[test]
-    fn seed002_req3_client_table_keeps_order_replaces_and_removes() {
+    fn client_table_keeps_order_replaces_and_removes() {
         let mut t = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
         for o in 1..=3 {
             assert_eq!(update_clients(&mut t, rx(o, Some(rx_a))), Ok(()));

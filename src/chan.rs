@@ -24,7 +24,8 @@
 //!   caller's buffer), because their sender returns at once;
 //! - a blocking sender keeps its message in its own buffer and parks a
 //!   [`Waiter`] (on its stack) in a FIFO list: it needs no ring space and
-//!   gets exactly its own result (seed 000's per-thread completion).
+//!   gets exactly its own result (a completion per thread, never one
+//!   shared by every blocked sender).
 //!
 //! Concurrency: every method here runs under the port's single critical
 //! section. docs/concurrency.md says which lock protects what, which entry
@@ -337,15 +338,8 @@ pub struct TxSlot {
 }
 
 impl TxSlot {
-    const EMPTY: TxSlot = TxSlot {
-        deadline: 0,
-        waiter: ptr::null_mut(),
-        client: 0,
-        token: 0,
-        result: 0,
-        state: 0,
-        _pad: [0; 7],
-    };
+    const EMPTY: TxSlot =
+        TxSlot { deadline: 0, waiter: ptr::null_mut(), client: 0, token: 0, result: 0, state: 0, _pad: [0; 7] };
 }
 
 /// Bytes one in-flight slot takes from the buffer of a channel with
@@ -587,10 +581,7 @@ impl ChanState {
 
     /// Tokens of every message in flight, oldest first.
     pub fn inflight_tokens(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.nslots as usize)
-            .map(|i| self.slot_ref(i))
-            .filter(|s| s.state == SLOT_INFLIGHT)
-            .map(|s| s.token)
+        (0..self.nslots as usize).map(|i| self.slot_ref(i)).filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.token)
     }
 
     pub fn txdone_method(&self) -> TxDoneMethod {
@@ -706,15 +697,8 @@ impl ChanState {
     fn push_done(&mut self, token: u32, client: usize, result: i32) {
         let i = self.nslots as usize;
         self.nslots += 1;
-        *self.slot(i) = TxSlot {
-            deadline: 0,
-            waiter: ptr::null_mut(),
-            client,
-            token,
-            result,
-            state: SLOT_DONE,
-            _pad: [0; 7],
-        };
+        *self.slot(i) =
+            TxSlot { deadline: 0, waiter: ptr::null_mut(), client, token, result, state: SLOT_DONE, _pad: [0; 7] };
     }
 
     /// Frees the oldest slots that are Done and owe no callback.
@@ -1047,7 +1031,7 @@ impl ChanState {
     /// Watchdog callback. With `TxDoneMethod::Poll` it first polls for the
     /// ACK. Then it expires every message in flight whose own deadline has
     /// passed, so a callback that was already running when its message
-    /// completed cannot time out the next one (REFERENCE §2 item 7); an
+    /// completed cannot time out the next one; an
     /// early callback re-arms for the remainder.
     pub fn timer_expired(&mut self, env: &mut impl ChanEnv) {
         if self.inflight == 0 {

@@ -1,5 +1,7 @@
 //! Negated errno values returned by libmbox (NuttX and Linux share them).
 
+#![deny(unsafe_code)]
+
 pub const EPERM: i32 = 1;
 pub const ENOENT: i32 = 2;
 pub const ESRCH: i32 = 3;

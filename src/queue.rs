@@ -14,6 +14,8 @@
 //! marker (`len == 0xFFFF`, if at least two bytes remain) and starts again
 //! at offset 0. Every operation is O(1) in the number of queued messages.
 
+#![deny(unsafe_code)]
+
 /// Bytes of the per-record header.
 pub(crate) const HDR: usize = 6;
 const WRAP: u16 = 0xFFFF;

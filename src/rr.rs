@@ -1,6 +1,6 @@
-//! Request/response helper (seed 002 requirement 2: "allow to tie a TX to
-//! a RX"), in the shape the Linux mailbox maintainer proposed: a helper
-//! *above* the mailbox API, not a change to the channel state machine.
+//! Request/response helper (ties each reply on an RX channel to the
+//! request on a TX channel that it answers): a helper *above* the
+//! mailbox API, not a change to the channel state machine.
 //!
 //! It is built only on the public entry points `mbox_ticksend()`,
 //! `mbox_register_rxcallback()` and `mbox_unregister_rxcallback()` plus the

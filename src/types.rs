@@ -1,8 +1,8 @@
 //! The C-visible types of `include/nuttx/mbox/mbox.h`.
 //!
 //! cbindgen generates the header from this file, so these definitions *are*
-//! the ABI. Names and field names follow the NuttX mailbox API (REFERENCE.md
-//! §1) so that board and client code written for it compiles unchanged.
+//! the ABI. Names and field names follow the NuttX mailbox API so that
+//! board and client code written for it compiles unchanged.
 //! Fields after the comment "framework-private" belong to the upper half:
 //! C code may not touch them.
 
@@ -36,13 +36,7 @@ pub enum mbox_direction_e {
 /// with the framework's critical section held. The return value is ignored
 /// by the framework.
 pub type mbox_callback_t = Option<
-    unsafe extern "C" fn(
-        ret: c_int,
-        chan: *mut mbox_chan_s,
-        arg: *mut c_void,
-        data: *mut c_void,
-        size: usize,
-    ) -> c_int,
+    unsafe extern "C" fn(ret: c_int, chan: *mut mbox_chan_s, arg: *mut c_void, data: *mut c_void, size: usize) -> c_int,
 >;
 
 /// TX-done callback of a sender (`mbox_register_txdone()`): called once
@@ -184,7 +178,8 @@ pub struct mbox_ops_s {
     /// `mbox_register_rxcallback()`/`mbox_unregister_rxcallback()` with the
     /// critical section held. NULL: nothing to do. Returns 0 or negated
     /// errno (then registration fails with it).
-    pub setcallback: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, cb: mbox_callback_t, arg: *mut c_void) -> c_int>,
+    pub setcallback:
+        Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, cb: mbox_callback_t, arg: *mut c_void) -> c_int>,
     /// True when an RX message is pending in the hardware.
     pub rxavailable: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
     /// True when the hardware can accept a TX message.

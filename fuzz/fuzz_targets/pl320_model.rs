@@ -40,8 +40,13 @@ use mbox::pl320::wire::{self, Dr0};
 use mbox::types::{mbox_chan_s, mbox_receiver_s, mbox_sender_s, mbox_stats_s};
 
 extern "C" {
-    fn pl320_model_create(base: usize, nmbox: c_int, nint: c_int, datanum: c_int, irq_of_line: *const c_int)
-        -> *mut c_void;
+    fn pl320_model_create(
+        base: usize,
+        nmbox: c_int,
+        nint: c_int,
+        datanum: c_int,
+        irq_of_line: *const c_int,
+    ) -> *mut c_void;
     fn host_irq_quiesce(irq: c_int, timeout_ms: c_int);
 }
 
@@ -163,23 +168,12 @@ fn rig() -> &'static Rig {
         let dev = unsafe { pl320_initialize(cfg, BASE) };
         assert!(!dev.is_null());
         // SAFETY: a live device.
-        let (rx, tx) = unsafe {
-            (
-                mbox_get_chan(dev, RXM as *mut c_void),
-                mbox_get_chan(dev, TXM as *mut c_void),
-            )
-        };
+        let (rx, tx) = unsafe { (mbox_get_chan(dev, RXM as *mut c_void), mbox_get_chan(dev, TXM as *mut c_void)) };
         assert!(!rx.is_null() && !tx.is_null());
-        let receiver = Box::leak(Box::new(mbox_receiver_s {
-            chan: rx,
-            r#priv: ptr::null_mut(),
-        }));
+        let receiver = Box::leak(Box::new(mbox_receiver_s { chan: rx, r#priv: ptr::null_mut() }));
         // SAFETY: live RX channel, leaked receiver.
         assert_eq!(unsafe { mbox_register_rxcallback(receiver, Some(on_rx), ptr::null_mut()) }, 0);
-        let sender = Box::leak(Box::new(mbox_sender_s {
-            chan: tx,
-            r#priv: ptr::null_mut(),
-        }));
+        let sender = Box::leak(Box::new(mbox_sender_s { chan: tx, r#priv: ptr::null_mut() }));
         Rig { rx, tx, sender }
     })
 }
@@ -231,7 +225,10 @@ impl Remote {
             return;
         }
         let dr0 = rd(TXM, DR0);
-        let want = self.tx_pending.front().unwrap_or_else(|| panic!("after {what:?}: a message on the wire that B never accepted"));
+        let want = self
+            .tx_pending
+            .front()
+            .unwrap_or_else(|| panic!("after {what:?}: a message on the wire that B never accepted"));
         match wire::decode(dr0, PL320_MTU) {
             Dr0::Message { token, len } => {
                 assert_eq!(len, want.len(), "after {what:?}: wrong size on the wire");
@@ -376,10 +373,7 @@ impl Remote {
 
 fn run(u: &mut Unstructured) -> arbitrary::Result<()> {
     rig();
-    let mut remote = Remote {
-        tx_pending: VecDeque::new(),
-        tx_token: None,
-    };
+    let mut remote = Remote { tx_pending: VecDeque::new(), tx_token: None };
     // The previous input left B idle; learn the last token on the wire.
     remote.check_tx_wire(&"start");
     let mut steps = 0;

@@ -26,9 +26,17 @@ const MAX_PAYLOAD: usize = 0x7FFE;
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// A small message (most of the traffic).
-    Push { len: u8, client: bool, fill: u8 },
+    Push {
+        len: u8,
+        client: bool,
+        fill: u8,
+    },
     /// Any size, up to past the largest payload.
-    PushBig { len: u16, client: bool, fill: u8 },
+    PushBig {
+        len: u16,
+        client: bool,
+        fill: u8,
+    },
     Peek,
     Pop,
     /// Decode the head, then drop it with `pop_head`.
@@ -51,11 +59,8 @@ impl Msg {
 fn run(u: &mut Unstructured) -> arbitrary::Result<()> {
     // Mostly small rings, where wrapping happens; sometimes one large
     // enough for the largest payload.
-    let cap = if u.ratio(1, 16)? {
-        u.int_in_range(0..=MAX_PAYLOAD + HDR + CLIENT + 8)?
-    } else {
-        u.int_in_range(0..=300)?
-    };
+    let cap =
+        if u.ratio(1, 16)? { u.int_in_range(0..=MAX_PAYLOAD + HDR + CLIENT + 8)? } else { u.int_in_range(0..=300)? };
     let mut buf = vec![0u8; cap];
     let mut q = TxQueue::new();
     let mut model: VecDeque<Msg> = VecDeque::new();
@@ -111,15 +116,7 @@ fn run(u: &mut Unstructured) -> arbitrary::Result<()> {
     Ok(())
 }
 
-fn push(
-    q: &mut TxQueue,
-    buf: &mut [u8],
-    model: &mut VecDeque<Msg>,
-    seq: &mut u32,
-    len: usize,
-    client: bool,
-    fill: u8,
-) {
+fn push(q: &mut TxQueue, buf: &mut [u8], model: &mut VecDeque<Msg>, seq: &mut u32, len: usize, client: bool, fill: u8) {
     let cap = buf.len();
     let data: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
     // Any non-zero client value, all bytes used.

@@ -295,7 +295,13 @@ mod pl320 {
     use std::boxed::Box;
 
     extern "C" {
-        fn pl320_model_create(base: usize, nmbox: c_int, nint: c_int, datanum: c_int, irq_of_line: *const c_int) -> *mut c_void;
+        fn pl320_model_create(
+            base: usize,
+            nmbox: c_int,
+            nint: c_int,
+            datanum: c_int,
+            irq_of_line: *const c_int,
+        ) -> *mut c_void;
     }
 
     // Other than src/pl320/tests.rs (same test process).
@@ -333,7 +339,8 @@ mod pl320 {
         // SAFETY: valid arguments; the model lives for the process.
         assert!(!unsafe { pl320_model_create(BASE, 32, 8, 7, lines.as_ptr()) }.is_null());
         let cfg_a = Box::leak(Box::new(pl320_config_s { chans: chan(true), num_chans: 1, ipcmint: 1, irq_num: IRQ_A }));
-        let cfg_b = Box::leak(Box::new(pl320_config_s { chans: chan(false), num_chans: 1, ipcmint: 2, irq_num: IRQ_B }));
+        let cfg_b =
+            Box::leak(Box::new(pl320_config_s { chans: chan(false), num_chans: 1, ipcmint: 2, irq_num: IRQ_B }));
         // SAFETY: leaked configurations; pl320_initialize's devices are
         // correct lower halves that live for the process.
         let (da, db) = unsafe {
@@ -360,7 +367,7 @@ mod pl320 {
 }
 
 // ---------------------------------------------------------------------
-// The issue 7 extensions through the safe API.
+// The extensions beyond the NuttX API, through the safe API.
 // ---------------------------------------------------------------------
 
 /// Results of a TX-done callback, in call order.
@@ -393,7 +400,10 @@ fn tx_client_results_ok_timed_out_cancelled_in_order() {
     client.keep_registered();
     tx.deinit().unwrap();
     let got = TXD.lock().unwrap().clone();
-    assert_eq!(got, std::vec![Ok(()), Err(Error::TimedOut), Err(Error::Cancelled), Err(Error::Cancelled), Err(Error::Cancelled)]);
+    assert_eq!(
+        got,
+        std::vec![Ok(()), Err(Error::TimedOut), Err(Error::Cancelled), Err(Error::Cancelled), Err(Error::Cancelled)]
+    );
 }
 
 static TXD2: AtomicUsize = AtomicUsize::new(0);
@@ -417,7 +427,8 @@ fn tx_client_slots_and_unregister_on_drop() {
     assert_eq!(s.send(b"after"), Ok(()));
     assert_eq!(TXD2.load(Ordering::SeqCst), 0);
     // Registered by C code: four others leave no room on the C side.
-    let mut raw: Vec<mbox_sender_s> = (0..4).map(|_| mbox_sender_s { chan: tx.as_ptr(), r#priv: ptr::null_mut() }).collect();
+    let mut raw: Vec<mbox_sender_s> =
+        (0..4).map(|_| mbox_sender_s { chan: tx.as_ptr(), r#priv: ptr::null_mut() }).collect();
     unsafe extern "C" fn nop(_s: *mut mbox_sender_s, _a: *mut core::ffi::c_void, _r: c_int) {}
     for r in raw.iter_mut() {
         // SAFETY: a valid sender of a live channel; removed below.
@@ -443,7 +454,7 @@ fn depth_txd(r: Result<()>) {
 }
 
 #[test]
-fn seed002_req1_multiple_tx_in_flight_rust() {
+fn several_messages_in_flight_ack_in_fifo_order() {
     const DEPTH: usize = 4;
     let lb = Loopback::with_depth(16, DEPTH);
     let dev = lb.device();
@@ -472,7 +483,8 @@ fn seed002_req1_multiple_tx_in_flight_rust() {
     lb.hold(true);
     let s = tx.sender().unwrap();
     let results: Vec<Result<()>> = thread::scope(|sc| {
-        let hs: Vec<_> = (0..DEPTH as u8).map(|i| sc.spawn(move || s.send_timeout(&[i], Timeout::Ticks(3000)))).collect();
+        let hs: Vec<_> =
+            (0..DEPTH as u8).map(|i| sc.spawn(move || s.send_timeout(&[i], Timeout::Ticks(3000)))).collect();
         assert!(wait_until(2000, || lb.sent().len() == msgs.len() + DEPTH), "all in flight while the remote holds");
         lb.hold(false);
         hs.into_iter().map(|h| h.join().unwrap()).collect()
@@ -499,12 +511,18 @@ fn mc_a(m: Result<&[u8]>) {
 fn mc_b(m: Result<&[u8]>) {
     MC_B.lock().unwrap().push(m.unwrap().to_vec());
 }
-unsafe extern "C" fn raw_rx_nop(_r: c_int, _c: *mut mbox_chan_s, _a: *mut core::ffi::c_void, _d: *mut core::ffi::c_void, _s: usize) -> c_int {
+unsafe extern "C" fn raw_rx_nop(
+    _r: c_int,
+    _c: *mut mbox_chan_s,
+    _a: *mut core::ffi::c_void,
+    _d: *mut core::ffi::c_void,
+    _s: usize,
+) -> c_int {
     0
 }
 
 #[test]
-fn seed002_req3_multiple_clients_rust() {
+fn several_receivers_each_get_every_message() {
     let (_lb, tx, rx) = pair(16, 64, 1000);
     let s = tx.sender().unwrap();
     let mut a = rx.receiver().unwrap();
@@ -525,7 +543,8 @@ fn seed002_req3_multiple_clients_rust() {
     assert_eq!(rx.receiver().err(), Some(Error::NoSpace));
     drop((c, d));
     // The C side's limit counts C code's receivers too.
-    let mut raw: Vec<mbox_receiver_s> = (0..2).map(|_| mbox_receiver_s { chan: rx.as_ptr(), r#priv: ptr::null_mut() }).collect();
+    let mut raw: Vec<mbox_receiver_s> =
+        (0..2).map(|_| mbox_receiver_s { chan: rx.as_ptr(), r#priv: ptr::null_mut() }).collect();
     for r in raw.iter_mut() {
         // SAFETY: a valid receiver of a live channel; removed below.
         assert_eq!(unsafe { capi::mbox_register_rxcallback(r, Some(raw_rx_nop), ptr::null_mut()) }, 0);
@@ -546,7 +565,7 @@ fn seed002_req3_multiple_clients_rust() {
 }
 
 #[test]
-fn seed002_req4_poll_and_irq_rust() {
+fn poll_and_irq_txdone_channels_on_one_device() {
     let (lb, tx, rx) = pair(16, 64, 200);
     let dev = lb.device();
     assert_eq!(dev.max_chans(), Ok(2));
@@ -560,7 +579,10 @@ fn seed002_req4_poll_and_irq_rust() {
     assert_eq!(s.send(b"p1"), Ok(()));
     assert_eq!(s.send_timeout(b"p2", Timeout::Ticks(100)), Ok(()));
     #[cfg(feature = "trace")]
-    assert!(wait_until(1000, || tx.stats().unwrap().spurious_ack >= spurious0 + 2), "IRQ reports were refused in POLL mode");
+    assert!(
+        wait_until(1000, || tx.stats().unwrap().spurious_ack >= spurious0 + 2),
+        "IRQ reports were refused in POLL mode"
+    );
     // A silent remote: polling finds no ACK, the send times out.
     lb.set_ack_delay_ms(-1);
     assert_eq!(s.send_timeout(b"p3", Timeout::Ticks(20)), Err(Error::TimedOut));
@@ -636,7 +658,7 @@ fn leak_rr() -> &'static mut RrStorage {
 }
 
 #[test]
-fn seed002_req2_tie_tx_to_rx_rust() {
+fn each_request_gets_the_reply_with_its_tag() {
     let (lb, tx, rx) = pair(16, 64, 1000);
     lb.set_echo(false); // replies come only from the test
     let rr = Requester::tagged::<FirstByte>(leak_rr(), &tx, &rx, Some(&unsol)).unwrap();

@@ -138,7 +138,7 @@ fn full_ring_is_enobufs_and_changes_nothing() {
     assert_eq!(tokens, std::vec![0, 1, 2]);
 }
 
-/// REFERENCE §2 item 2: a queued message has a deadline, so a silent
+/// A queued message has a deadline, so a silent
 /// remote cannot stall the channel forever.
 #[test]
 fn queued_message_gets_channel_timeout_when_in_flight() {
@@ -161,7 +161,7 @@ fn queued_message_gets_channel_timeout_when_in_flight() {
     assert_eq!(st.inflight_token(), Some(2));
 }
 
-/// REFERENCE §2 item 3: a queued message whose send fails is counted, and
+/// A queued message whose send fails is counted, and
 /// the rest of the queue goes on in order.
 #[test]
 fn send_error_on_queued_message_does_not_strand_or_reorder() {
@@ -194,7 +194,7 @@ fn immediate_send_error_is_returned_and_not_accepted() {
     assert_eq!(f.n(Stat::Sent), 0);
 }
 
-/// REFERENCE §2 items 1 and 11: a tx_done with nothing in flight, a
+/// A tx_done with nothing in flight, a
 /// duplicate, or a token of another message completes nothing.
 #[test]
 fn stale_duplicate_and_spurious_acks_complete_nothing() {
@@ -204,7 +204,7 @@ fn stale_duplicate_and_spurious_acks_complete_nothing() {
     st.submit_nb(&mut f, b"a");
     st.submit_nb(&mut f, b"b");
     assert_eq!(ack(&mut st, &mut f), 0); // a done, b in flight
-    // A duplicate notification: the hardware shows no ACK for b.
+                                         // A duplicate notification: the hardware shows no ACK for b.
     assert_eq!(st.tx_done(&mut f, None), -EAGAIN);
     // A late ACK carrying a's token.
     assert_eq!(st.tx_done(&mut f, Some(0)), -ESRCH);
@@ -215,7 +215,7 @@ fn stale_duplicate_and_spurious_acks_complete_nothing() {
     assert_eq!(f.n(Stat::Acked), 2);
 }
 
-/// REFERENCE §2 item 1, the timeout case: after M1 timed out and M2 went
+/// A late ACK, the timeout case: after M1 timed out and M2 went
 /// out, the late ACK of M1 must not report M2 as acknowledged.
 #[test]
 fn late_ack_after_timeout_does_not_complete_next() {
@@ -231,7 +231,7 @@ fn late_ack_after_timeout_does_not_complete_next() {
     assert_eq!(f.n(Stat::Acked), 0);
 }
 
-/// REFERENCE §2 item 7: a watchdog callback that was already running when
+/// A watchdog callback that was already running when
 /// its message was acknowledged must not time out the next message.
 #[test]
 fn stale_watchdog_does_not_expire_next_message() {
@@ -248,10 +248,10 @@ fn stale_watchdog_does_not_expire_next_message() {
     assert_eq!(f.armed, Some(20));
 }
 
-/// Seed 000: T1 enqueues M1, T2 enqueues M2, M1 is submitted, both wait.
+/// T1 enqueues M1, T2 enqueues M2, M1 is submitted, both wait.
 /// Each waiter must be completed by its own message.
 #[test]
-fn seed000_each_blocked_sender_gets_its_own_completion() {
+fn each_blocked_sender_gets_its_own_completion() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
     st.submit_nb(&mut f, b"busy"); // keep the channel busy
@@ -277,7 +277,7 @@ fn seed000_each_blocked_sender_gets_its_own_completion() {
     assert_eq!(f.woken, 2);
 }
 
-/// REFERENCE §2 item 6: a blocking send on a busy channel waits its turn
+/// A blocking send on a busy channel waits its turn
 /// (it is never refused with -EAGAIN), and blocking and non-blocking
 /// messages keep their submission order.
 #[test]
@@ -376,7 +376,7 @@ fn expired_queued_waiter_is_skipped_not_sent() {
     assert_eq!(f.sent.len(), 1);
 }
 
-/// REFERENCE §2 item 9: deinit releases every sender with -ECANCELED and
+/// Deinit releases every sender with -ECANCELED and
 /// counts the dropped queued messages.
 #[test]
 fn deinit_cancels_everything_once() {
@@ -500,7 +500,7 @@ fn every_message_ends_exactly_once_under_random_events() {
     assert!(f.n(Stat::Acked) > 100 && f.n(Stat::Timeout) > 100 && queued_send_err > 10);
 }
 
-// ---- Issue 7: several in flight, TX-done completions, TX-done methods ----
+// ---- Several in flight, TX-done completions, TX-done methods ----
 
 /// A TX channel of `depth` in-flight slots over a leaked buffer that has
 /// room for the slots plus `cap` bytes of ring, timeout 10.
@@ -557,11 +557,11 @@ fn set_txdepth_carves_slots_and_rejects_small_buffers() {
     assert_eq!(rx.set_txdepth(2), Err(-EINVAL));
 }
 
-/// Seed 002 requirement 1: a controller with a hardware queue gets up to
+/// A controller with a hardware queue gets up to
 /// `depth` messages in flight; ACKs complete them in FIFO order, each
 /// only with its own token.
 #[test]
-fn seed002_req1_depth_n_keeps_n_in_flight_and_acks_in_fifo_order() {
+fn depth_n_keeps_n_in_flight_and_acks_in_fifo_order() {
     let mut st = tx_chan_depth(128, 3);
     let mut f = Fake::default();
     for i in 0..5u8 {
@@ -690,7 +690,10 @@ fn deinit_hands_out_every_client_message_cancelled_in_order() {
     let got = completions(&mut st, &mut f);
     assert_eq!(
         got,
-        [Completion { client: 1, token: 0, result: -ECANCELED }, Completion { client: 2, token: 2, result: -ECANCELED }]
+        [
+            Completion { client: 1, token: 0, result: -ECANCELED },
+            Completion { client: 2, token: 2, result: -ECANCELED }
+        ]
     );
     // Each of the three ended once.
     assert_eq!(f.n(Stat::Cancelled), 3);
@@ -714,11 +717,11 @@ fn delivery_claim_is_exclusive() {
     assert!(!st.owned_by(13));
 }
 
-/// Seed 002 requirement 4 (state machine side): a channel in Poll mode
+/// Polling and IRQ TX-done (state machine side): a channel in Poll mode
 /// is completed by the watchdog polling `txacked`, one in Irq mode by
 /// the lower half's report; each refuses the other's.
 #[test]
-fn seed002_req4_poll_and_irq_methods_per_channel() {
+fn poll_and_irq_txdone_methods_per_channel() {
     let mut poll = tx_chan(64);
     let mut irq = tx_chan(64);
     let (mut fp, mut fi) = (Fake::default(), Fake::default());

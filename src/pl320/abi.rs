@@ -2,9 +2,10 @@
 //!
 //! Board code describes its PL320 mailboxes with an array of
 //! `struct pl320_chan_s` and passes it to `pl320_initialize()` in a
-//! `struct pl320_config_s` (REFERENCE.md §1; seed 003).
+//! `struct pl320_config_s`, as NuttX board code does.
 
 #![allow(non_camel_case_types)]
+#![deny(unsafe_code)]
 
 use core::ffi::c_int;
 

@@ -38,8 +38,8 @@
 //! A channel with `ctrl` programs the mailbox at initialisation: SOURCE =
 //! the sender's bit (if free), DSET = the receiver's bit, MSET = both, MODE
 //! = 0 (no auto-ACK, no auto-link). The mailbox is never released while in
-//! use, so either core may be the one that configures it (the seed's board
-//! table sets `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
+//! use, so either core may be the one that configures it (a board table
+//! may set `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
 //! SEND = 1. Receive: DR0, payload, then SEND and DR0 again to detect a
 //! message that changed under the reader (a "torn" read, when the sender
 //! aborted it after a timeout and reused the mailbox): that returns
@@ -48,8 +48,9 @@
 //! # Interrupt handler
 //!
 //! It reads `IPCMMIS(ipcmint)` once and serves every set bit in one pass
-//! (REFERENCE.md §2 item 8): an ACK on a TX mailbox, a message on an RX
-//! mailbox, and, for a mailbox this core does not know, it clears the
+//! (never stopping at the first unknown one): an ACK on a TX mailbox, a
+//! message on an RX mailbox, and, for a mailbox this core does not know,
+//! it clears the
 //! mailbox's mask bit for this line (MCLEAR), so one stray mailbox cannot
 //! cause an interrupt storm. Nothing it served is left asserted. On a
 //! channel whose TX-done method is POLL or ACK the upper half refuses the
@@ -153,12 +154,7 @@ struct Pl320Dev {
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            base: mbox_dev_s {
-                ops: ptr::null(),
-                mtu: 0,
-                nchans: 0,
-                txdepth: 0,
-            },
+            base: mbox_dev_s { ops: ptr::null(), mtu: 0, nchans: 0, txdepth: 0 },
             regs: Pl320Regs::new(0),
             ipcmint: 0,
             chans: ptr::null_mut(),
@@ -167,12 +163,7 @@ impl Pl320Dev {
             lookup: [NO_CHAN; regs::MAX_MBOX],
             mutable: UnsafeCell::new(DevMut {
                 claimed: 0,
-                stats: Pl320Stats {
-                    unknown_mbox: 0,
-                    spurious: 0,
-                    stale_ack: 0,
-                    torn_read: 0,
-                },
+                stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0 },
                 state: SLOT_FREE,
                 irq_num: -1,
                 isr_active: 0,
@@ -197,8 +188,8 @@ impl Pl320Dev {
     }
 
     /// The board's channel at `idx` (< num_chans), indexed with the stride
-    /// of `pl320_chan_s` (never as an array of `mbox_chan_s`, REFERENCE.md
-    /// §2 item 5).
+    /// of `pl320_chan_s` (never as an array of `mbox_chan_s`, whose stride
+    /// differs).
     fn chan_at(&self, idx: usize) -> *mut pl320_chan_s {
         debug_assert!(idx < self.num_chans);
         // SAFETY: chans points to num_chans elements (checked non-NULL at
@@ -615,7 +606,7 @@ unsafe extern "C" fn pl320_txfinish(chan: *mut mbox_chan_s) -> c_int {
 
 unsafe extern "C" fn pl320_setcallback(_chan: *mut mbox_chan_s, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
     // Nothing to program: the upper half keeps the callback, and an RX
-    // message without one is still acknowledged (no NULL call, §2 item 12).
+    // message without one is still acknowledged (never a call through NULL).
     0
 }
 
@@ -798,7 +789,7 @@ unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_v
 /// One pass of the interrupt handler over this core's line.
 fn serve_device(dev: &'static Pl320Dev) {
     let line = dev.ipcmint as usize;
-    // One read, then every set bit is served (§2 item 8).
+    // One read, then every set bit is served (an unknown one is masked).
     let mis = dev.regs.read(regs::ipcmmis(line));
     if mis == 0 {
         dev.count(|s| s.spurious += 1);
@@ -1002,15 +993,9 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     if config.is_null() || base == 0 || base & 3 != 0 {
         return ptr::null_mut();
     }
-    // SAFETY: config is non-NULL and valid by the API contract.
-    let (chans, num_chans, ipcmint, irq_num) = unsafe {
-        (
-            (*config).chans,
-            (*config).num_chans,
-            (*config).ipcmint,
-            (*config).irq_num,
-        )
-    };
+    let (chans, num_chans, ipcmint, irq_num) =
+        // SAFETY: config is non-NULL and valid by the API contract.
+        unsafe { ((*config).chans, (*config).num_chans, (*config).ipcmint, (*config).irq_num) };
     // An empty table would spend a device slot on a device with nothing
     // to do.
     if chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {

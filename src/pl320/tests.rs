@@ -109,39 +109,19 @@ fn counters_and_wire_format() {
     cb.mbox = MBOX;
     cb.src = LINE_A;
     cb.dst = LINE_B;
-    let cfg_a = pl320_config_s {
-        chans: ca,
-        num_chans: 1,
-        ipcmint: LINE_A as c_int,
-        irq_num: IRQ_A,
-    };
-    let cfg_b = pl320_config_s {
-        chans: cb,
-        num_chans: 1,
-        ipcmint: LINE_B as c_int,
-        irq_num: IRQ_B,
-    };
+    let cfg_a = pl320_config_s { chans: ca, num_chans: 1, ipcmint: LINE_A as c_int, irq_num: IRQ_A };
+    let cfg_b = pl320_config_s { chans: cb, num_chans: 1, ipcmint: LINE_B as c_int, irq_num: IRQ_B };
     // SAFETY: configs and channels are leaked (live forever).
     let (da, db) = unsafe { (pl320_initialize(&cfg_a, BASE), pl320_initialize(&cfg_b, BASE)) };
     assert!(!da.is_null() && !db.is_null());
     // SAFETY: both devices are ours.
-    let (tx, rx) = unsafe {
-        (
-            mbox_get_chan(da, MBOX as usize as *mut c_void),
-            mbox_get_chan(db, MBOX as usize as *mut c_void),
-        )
-    };
-    let mut receiver = mbox_receiver_s {
-        chan: rx,
-        r#priv: ptr::null_mut(),
-    };
+    let (tx, rx) =
+        unsafe { (mbox_get_chan(da, MBOX as usize as *mut c_void), mbox_get_chan(db, MBOX as usize as *mut c_void)) };
+    let mut receiver = mbox_receiver_s { chan: rx, r#priv: ptr::null_mut() };
     // SAFETY: live RX channel.
     let r = unsafe { mbox_register_rxcallback(&mut receiver, Some(on_rx), ptr::null_mut()) };
     assert_eq!(r, 0);
-    let mut sender = mbox_sender_s {
-        chan: tx,
-        r#priv: ptr::null_mut(),
-    };
+    let mut sender = mbox_sender_s { chan: tx, r#priv: ptr::null_mut() };
 
     // Wire format: DR0 = token | length, payload little-endian from DR1;
     // the receiver's ACK echoes the token with length 0.
@@ -265,12 +245,8 @@ fn foreign_message_on_own_tx_mailbox_does_not_storm() {
     c.ctrl = true;
     c.txbuf = txbuf.as_mut_ptr();
     c.bufsize = txbuf.len();
-    let cfg: &'static pl320_config_s = Box::leak(Box::new(pl320_config_s {
-        chans: c,
-        num_chans: 1,
-        ipcmint: LINE_B as c_int,
-        irq_num: IRQ,
-    }));
+    let cfg: &'static pl320_config_s =
+        Box::leak(Box::new(pl320_config_s { chans: c, num_chans: 1, ipcmint: LINE_B as c_int, irq_num: IRQ }));
     // SAFETY: config and channel are leaked (live forever).
     let dev = unsafe { pl320_initialize(cfg, BASE2) };
     assert!(!dev.is_null());

@@ -13,6 +13,8 @@
 //! any other word with bits 15:8 not 0 is a malformed header; a header
 //! whose length is above the MTU is refused; the rest are messages.
 
+#![deny(unsafe_code)]
+
 use crate::errno::{EBADMSG, EMSGSIZE};
 
 /// Marks DR0 as an ACK word (bits 15:8 of a message header are 0). A late
@@ -75,10 +77,7 @@ pub const fn decode(dr0: u32, mtu: usize) -> Dr0 {
     } else if (dr0 & 0xFF) as usize > mtu {
         Dr0::Bad { token, err: EMSGSIZE }
     } else {
-        Dr0::Message {
-            token,
-            len: (dr0 & 0xFF) as usize,
-        }
+        Dr0::Message { token, len: (dr0 & 0xFF) as usize }
     }
 }
 

@@ -13,7 +13,7 @@ use mbox::os::FOREVER;
 
 use model::*;
 
-/// Seed 000 (Linux): T1 enqueues M1, T2 enqueues M2, M1 is submitted,
+/// Two blocked senders: T1 enqueues M1, T2 enqueues M2, M1 is submitted,
 /// both wait; the completion of M1 must wake T1 (not T2, the first thread
 /// that happens to sleep), and each gets its own result. In libmbox T1's
 /// submit on the idle channel both enqueues and submits M1; T2 starts only
@@ -23,7 +23,7 @@ use model::*;
 /// two waits. Both wait forever: a wake-up that went to the wrong thread
 /// would leave T1 blocked for good, which loom reports as a deadlock.
 #[test]
-fn seed000_t1_enqueues_m1_t2_enqueues_m2_m1_submitted_both_wait() {
+fn two_blocked_senders_each_woken_by_their_own_message() {
     run(3, || {
         let m = Model::new();
         let (o1, o2) = (WaitObj::new(), WaitObj::new());
@@ -52,13 +52,13 @@ fn seed000_t1_enqueues_m1_t2_enqueues_m2_m1_submitted_both_wait() {
     });
 }
 
-/// Seed 000 again, with bounded waits: T1's deadline passes (the clock
+/// Two blocked senders again, with bounded waits: T1's deadline passes (the clock
 /// jumps past it and fires the watchdog) while T2 waits behind it with a
 /// long timeout; the remote ACKs late. Whatever wins for M1 (ACK, the
 /// watchdog, or T1's own waiter timeout), T1 gets M1's result and T2 gets
 /// M2's.
 #[test]
-fn seed000_with_deadlines_watchdog_and_late_acks() {
+fn two_blocked_senders_with_deadlines_watchdog_and_late_acks() {
     run(2, || {
         let m = Model::new();
         let (o1, o2) = (WaitObj::new(), WaitObj::new());
@@ -85,14 +85,14 @@ fn seed000_with_deadlines_watchdog_and_late_acks() {
     });
 }
 
-/// REFERENCE §2 items 1 and 7: M1 (deadline 10) is in flight with M2
+/// A late ACK racing the watchdog: M1 (deadline 10) is in flight with M2
 /// (long deadline) queued behind it; the clock passes M1's deadline and
 /// the watchdog fires, while the remote's ACK of M1 arrives late. The
 /// late ACK must not complete M2 (token check), and a watchdog callback
 /// that was already on its way when M1 completed must not time out M2
 /// (deadline check in timer_expired).
 #[test]
-fn late_ack_races_watchdog_item7() {
+fn late_ack_racing_the_watchdog_completes_at_most_once() {
     run(3, || {
         let m = Model::new();
         let (o1, o2) = (WaitObj::new(), WaitObj::new());
@@ -151,11 +151,11 @@ fn late_ack_races_watchdog_untokened() {
     });
 }
 
-/// REFERENCE §2 item 11: the remote ACKs every message twice (the second
+/// Double ACKs: the remote ACKs every message twice (the second
 /// one late, when the next message may already be in flight). A message is
 /// completed at most once, and the duplicate never completes the next one.
 #[test]
-fn double_ack_item11() {
+fn double_ack_completes_each_message_once() {
     run(3, || {
         let m = Model::new();
         let (o1, o2) = (WaitObj::new(), WaitObj::new());
@@ -282,7 +282,7 @@ fn queued_waiter_expires_before_its_turn() {
     });
 }
 
-/// REFERENCE §2 item 9: deinit while senders are blocked (or about to
+/// Deinit while senders are blocked (or about to
 /// submit) and the remote is ACKing: every sender returns (no one is left
 /// on a destroyed wait object), with 0, -ECANCELED or -EINVAL, and every
 /// message that was accepted ends exactly once.
@@ -319,7 +319,7 @@ fn deinit_races_blocked_senders_and_ack() {
     });
 }
 
-/// REFERENCE §2 item 3: a queued message whose lower-half send fails ends
+/// A queued message whose lower-half send fails ends
 /// with that error (the blocked sender gets it) and the queue goes on in
 /// order; nothing is lost silently.
 #[test]

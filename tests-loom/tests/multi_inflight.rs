@@ -188,8 +188,7 @@ fn multi_inflight_txdone_callbacks_in_order() {
         isr.join().unwrap();
         m.check();
         assert_eq!(rs, vec![0, 0, 0]);
-        let want: Vec<Handout> =
-            (0..3).map(|i| Handout { client: clients[i], token: i as u32, result: 0 }).collect();
+        let want: Vec<Handout> = (0..3).map(|i| Handout { client: clients[i], token: i as u32, result: 0 }).collect();
         assert_eq!(m.handouts(), want);
     });
 }
@@ -223,14 +222,14 @@ fn multi_inflight_txdone_send_error_keeps_order() {
     });
 }
 
-/// Seed 002 requirement 1 ("several TX messages in flight"): a depth-3
+/// Several TX messages in flight: a depth-3
 /// channel with two blocked senders and two non-blocking messages from a
 /// third; the remote holds its first ACK back until three are in flight.
 /// Never more than three in flight, all three slots used at once, the
 /// wire order is the submission order, every message is ACKed once in
 /// FIFO order and each blocked sender gets its own result.
 #[test]
-fn seed002_req1_multiple_tx_in_flight_loom() {
+fn several_in_flight_wire_order_fifo_acks_own_results() {
     run(2, || {
         let m = FifoModel::new(3, &[]);
         let (o1, o2) = (WaitObj::new(), WaitObj::new());

@@ -99,10 +99,7 @@ impl Locked {
     fn wake(table: &mut [(usize, Arc<WaitObj>, u32)], rec: &mut Record) {
         assert_eq!(rec.state(), RecState::Done, "woken before Done");
         let addr = rec as *mut Record as usize;
-        let e = table
-            .iter_mut()
-            .find(|e| e.0 == addr)
-            .expect("wake of a record whose requester has returned");
+        let e = table.iter_mut().find(|e| e.0 == addr).expect("wake of a record whose requester has returned");
         assert_eq!(e.2, 0, "record woken twice");
         e.2 += 1;
         e.1.post();
@@ -252,11 +249,11 @@ where
     b.check(f);
 }
 
-/// Seed 002 requirement 2: two requests with different tags are pending
+/// Replies matched by tag: two requests with different tags are pending
 /// at once and the remote answers them in reverse order; each requester
 /// gets exactly its own reply, nothing is unsolicited.
 #[test]
-fn rr_seed002_req2_reply_matches_its_request() {
+fn rr_reply_matches_its_request_in_any_answer_order() {
     run(3, || {
         let m = Model::new();
         let (o1, o2) = (WaitObj::new(), WaitObj::new());

@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
 /****************************************************************************
  * include/nuttx/mbox/mbox.h
  *

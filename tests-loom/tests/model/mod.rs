@@ -245,7 +245,7 @@ impl ChanEnv for Env {
                     let d = m.deadline.expect("a message without deadline timed out");
                     assert!(
                         self.clock.load(SeqCst) >= d,
-                        "in-flight message {} timed out before its deadline {d} (REFERENCE §2 item 7)",
+                        "in-flight message {} timed out before its deadline {d} (a stale watchdog expiry)",
                         m.token
                     );
                 }
@@ -335,11 +335,7 @@ impl Model {
             deadlines: Vec::new(),
             stop: false,
         };
-        Arc::new(Model {
-            chan: Mutex::new(Locked { st, env, _ring: ring, graveyard: Vec::new() }),
-            hw_cv,
-            clock,
-        })
+        Arc::new(Model { chan: Mutex::new(Locked { st, env, _ring: ring, graveyard: Vec::new() }), hw_cv, clock })
     }
 
     /// Enter the critical section.
@@ -527,7 +523,7 @@ impl Model {
     /// (here: the model lock, as disarm happens under the critical section
     /// too), then, in a separate step, runs `on_timer`, which takes the
     /// critical section. Between the two, the message may complete and
-    /// the next one start (REFERENCE §2 item 7).
+    /// the next one start (the expiry must not time out that one).
     pub fn watchdog(&self) {
         let fired = {
             let mut g = self.lock();
@@ -592,11 +588,7 @@ impl Model {
 
         // Lower-half sends: in token order, each once; per-sender order.
         for p in env.sent.windows(2) {
-            assert!(
-                (p[1].token.wrapping_sub(p[0].token) as i32) > 0,
-                "sends out of submission order: {:?}",
-                env.sent
-            );
+            assert!((p[1].token.wrapping_sub(p[0].token) as i32) > 0, "sends out of submission order: {:?}", env.sent);
         }
         for a in 0..env.sent.len() {
             for b in a + 1..env.sent.len() {

@@ -1,9 +1,9 @@
 /****************************************************************************
- * ctest/test_seed003_usage.c
+ * ctest/test_nuttx_client_usage.c
  *
- * Source compatibility: the usage code of the NuttX mailbox pull request
- * (seed 003) — board channel table with designated initialisers, board
- * init, client lookup, the RX callback, blocking, bounded, non-blocking
+ * Source compatibility: NuttX mailbox client and board code — board
+ * channel table with designated initialisers, board init, client
+ * lookup, the RX callback, blocking, bounded, non-blocking
  * and timed sends, the lower-half notification macros, deinit — written
  * against our headers exactly as NuttX users write it, compiled with
  * -Werror, and run on two simulated cores over the PL320 model.
@@ -172,8 +172,8 @@ static bool wait_rx(struct core_s *c, int n)
   return false;
 }
 
-/* The lower half's notification path, as the PR shows it for polling
- * lower halves: only the macros and the two notification calls.
+/* The lower half's notification path, as a NuttX polling lower half
+ * writes it: only the macros and the two notification calls.
  */
 
 static void poll_path(FAR struct mbox_chan_s *chan)
@@ -189,7 +189,7 @@ static void poll_path(FAR struct mbox_chan_s *chan)
     }
 }
 
-static void test_seed003_usage(void)
+static void test_nuttx_client_usage(void)
 {
   static const int irq_of_line[2] = { 3, 4 };
   struct pl320_model_s *m;
@@ -274,6 +274,6 @@ static void test_seed003_usage(void)
 
 int main(void)
 {
-  RUN(test_seed003_usage);
+  RUN(test_nuttx_client_usage);
   return harness_finish();
 }
