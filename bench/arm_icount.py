@@ -202,9 +202,13 @@ def main():
         "runs": len(runs), "identical": identical, "run_seconds": [round(s, 2) for _, s in runs],
         "sizes": sizes, "whole": whole,
         "top_functions": [{"origin": w, "name": n, "bytes": s} for w, n, s in top[:16]],
-        "elf": args.elf, "lib": args.lib,
+        "elf": args.elf, "lib": args.lib, "json": args.out,
     }
     res["seconds"] = round(time.time() - t_all, 1)
+    res["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    g = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    res["git"] = g.stdout.strip() if g.returncode == 0 else "unknown"
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:
