@@ -787,7 +787,8 @@ def arm_stage(args):
         if line.startswith("bench-arm:"):
             print("  " + line, flush=True)
     if r.returncode != 0 or not os.path.exists(path):
-        tail = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        tail = [ln.strip() for ln in (r.stdout + r.stderr).splitlines()
+                if ln.strip() and not ln.startswith(("make:", "make[", "  "))]
         why = f"`make bench-arm` exited {r.returncode}" + (f": {tail[-1]}" if tail else "")
         sys.stderr.write(r.stdout[-2000:] + r.stderr[-3000:])
         log(f"arm: NOT RUN: {why}")
