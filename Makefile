@@ -366,6 +366,8 @@ check-docs: ## every public symbol of the headers is in docs/mbox.rst
 # (whatever .config says) into target/bench, so the main target/ and
 # $(LIB) are not touched; programs and raw results go to $(BUILD)/bench.
 # It installs valgrind (apt-get, as root) and matplotlib (pip) if missing.
+# Its last stage runs `make bench-arm` (Cortex-M3 under QEMU, below); when
+# that cannot run, BENCHMARKS.md says why and run.py warns at the end.
 
 .PHONY: bench
 
@@ -573,3 +575,31 @@ test-arm: $(ARM_ELF) ## libmbox on a Cortex-M3 under QEMU (mps2-an385): upper ha
 	  echo "test-arm: the image ended (status $$rc) without its result line"; \
 	  echo "test-arm: 0 passed, 1 failed"; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then echo "test-arm: image exited with status $$rc"; exit 1; fi
+
+# ---- Cortex-M (QEMU) bench ----
+#
+#   make bench-arm  Thumb instructions per message of the fast paths on the
+#                   Cortex-M3 image (tests-arm/bench_arm.c), counted by
+#                   QEMU's -icount (deterministic: two runs print the same
+#                   figures), and the .text of libmbox's share of the image;
+#                   bench/arm_icount.py runs it and prints the table
+#
+# ARM_ICOUNT_SHIFT: QEMU's virtual clock advances 2^shift ns per
+# instruction; the image's 25 MHz timer then counts 2^shift / 40 per
+# instruction, so shift >= 6 resolves single instructions (the image
+# calibrates the ratio on a loop of known length and reports it).
+
+ARM_ICOUNT_SHIFT ?= 6
+ARM_BENCH_JSON   ?= $(ARM_BUILD)/bench_arm.json
+ARM_BENCH_SRC := tests-arm/bench_arm.c tests-arm/arm_fake.c
+
+.PHONY: bench-arm
+
+$(ARM_BENCH_ELF): $(ARM_PORT_SRC) $(ARM_BENCH_SRC) $(ARM_HDRS) ffi/cortexm/mps2_an385.ld $(ARM_LIB)
+	$(ARM_CC) $(ARM_CFLAGS) $(ARM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ \
+	  $(ARM_PORT_SRC) $(ARM_BENCH_SRC) $(ARM_LIB) -lgcc
+
+bench-arm: $(ARM_BENCH_ELF) ## Thumb instructions per message on a Cortex-M3 under QEMU -icount, and libmbox's .text in the image
+	$(PYTHON) bench/arm_icount.py --elf $(ARM_BENCH_ELF) --qemu "$(QEMU_ARM_CMD)" \
+	  --shift $(ARM_ICOUNT_SHIFT) --size $(ARM_SIZE) --lib $(ARM_LIB) \
+	  --timeout $(ARM_TIMEOUT) --out $(ARM_BENCH_JSON)

@@ -14,6 +14,8 @@ import os
 import re
 import sys
 
+import report_arm
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ROWS = [
@@ -676,6 +678,12 @@ def main():
 
     def cat(tgt, row, k):
         return rows.get(tgt, {}).get(row, {}).get("total", {}).get("by_category", {}).get(k, 0)
+
+    # ------------------------------------------------------------------
+    # 7. Cortex-M3 under QEMU (bench/report_arm.py)
+    # ------------------------------------------------------------------
+    L.extend(report_arm.section(R.get("arm_icount") or {"error": "the bench-arm stage did not run"},
+                                report_arm.x86_from_results(R)))
 
     w("## Analysis")
     w("")

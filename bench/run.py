@@ -25,6 +25,10 @@ Stages (each prints its progress and how long it took):
   7. fifo        throughput against the hardware FIFO depth (txdepth 1, 4
                  and 8) over a FIFO-capable fake lower half (bench/fifo.c)
   8. rust        `cargo bench --bench state_machine --features host-port`
+  8b. arm        `make bench-arm`: Thumb instructions per message on a
+                 Cortex-M3 under QEMU -icount (bench/arm_icount.py); when
+                 it cannot run (no QEMU or Arm toolchain), BENCHMARKS.md
+                 says so and why, and this script prints it at the end
   9. report      results.json, plots, BENCHMARKS.md
 
 Everything lands in build/bench/ (results.json holds all numbers); the
@@ -771,6 +775,28 @@ def rust_stage(args):
     return {"cases": cases, "sizes": sizes}
 
 
+def arm_stage(args):
+    """`make bench-arm` (Cortex-M3 under QEMU -icount). Not fatal: the
+    report says why the section is missing, and main() repeats it last."""
+    path = os.path.join(OUT, "arm_icount.json")
+    log("arm: make bench-arm (Thumb instructions per message, QEMU -icount)")
+    if os.path.exists(path):
+        os.remove(path)
+    r = run(["make", "--no-print-directory", "bench-arm", f"ARM_BENCH_JSON={path}"], check=False)
+    for line in r.stdout.splitlines():
+        if line.startswith("bench-arm:"):
+            print("  " + line, flush=True)
+    if r.returncode != 0 or not os.path.exists(path):
+        tail = [ln.strip() for ln in (r.stdout + r.stderr).splitlines()
+                if ln.strip() and not ln.startswith(("make:", "make[", "  "))]
+        why = f"`make bench-arm` exited {r.returncode}" + (f": {tail[-1]}" if tail else "")
+        sys.stderr.write(r.stdout[-2000:] + r.stderr[-3000:])
+        log(f"arm: NOT RUN: {why}")
+        return {"error": why}
+    with open(path) as f:
+        return json.load(f)
+
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
@@ -831,6 +857,7 @@ def main():
     results["twocore"] = stage("twocore", twocore_stage, args, progs)
     results["fifo"] = stage("fifo", fifo_stage, args, progs)
     results["rust"] = stage("rust", rust_stage, args)
+    results["arm_icount"] = stage("arm", arm_stage, args)
 
     have_mpl = stage("matplotlib", ensure_matplotlib, args)
     results["stages"] = stages
@@ -859,6 +886,9 @@ def main():
     log("report: bench/report.py -> BENCHMARKS.md")
     run([args.python, "bench/report.py", path, "BENCHMARKS.md"])
     log(f"done in {time.time() - T0:.0f} s: BENCHMARKS.md")
+    if results["arm_icount"].get("error"):
+        log("WARNING: the Cortex-M3 section (make bench-arm) is NOT in BENCHMARKS.md: "
+            + results["arm_icount"]["error"])
 
 
 if __name__ == "__main__":
