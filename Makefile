@@ -255,13 +255,15 @@ test-c: $(CTEST_BIN) ## the C harness under ctest/ (tools/run_ctests.py)
 test-debug: ## the C harness against a debug build of the library (build/debug)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/debug RUST_PROFILE=dev test-c
 
-# The PL320 C tests (the interoperability test with a legacy peer
+# The Rust unit tests (the compatible driver's counters among them) and
+# the PL320 C tests (the interoperability test with a legacy peer
 # included) against the library built with the compatible wire format,
 # into $(BUILD)/compat with its own cargo target directory (so that the
 # default build's archive is not rebuilt back and forth). Ends with
 # run_ctests' summary line.
 PL320_CTEST_BIN = $(addprefix $(BUILD)/,$(filter test_pl320%,$(CTESTS)))
-test-pl320-compat: ## the PL320 C tests with the compatible (legacy) wire format (build/compat)
+test-pl320-compat: ## the Rust unit tests and the PL320 C tests with the compatible (legacy) wire format (build/compat)
+	CARGO_TARGET_DIR=$(abspath $(BUILD)/compat/target) $(CARGO) test -q --lib --features host-port,pl320-compat
 	CARGO_TARGET_DIR=$(abspath $(BUILD)/compat/target) $(MAKE) --no-print-directory BUILD=$(BUILD)/compat \
 	  CONFIG_MBOX_PL320=y CONFIG_MBOX_PL320_WIRE_FRAMED=n CONFIG_MBOX_PL320_WIRE_COMPAT=y \
 	  RUST_OUT=$(abspath $(BUILD)/compat/target)/$(if $(filter release,$(RUST_PROFILE)),release,debug) test-pl320-c
