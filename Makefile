@@ -30,6 +30,8 @@ PYTHON   ?= python3
 CONFIG_MBOX         ?= y
 CONFIG_MBOX_TRACE   ?= y
 CONFIG_MBOX_PL320   ?= y
+CONFIG_MBOX_PL320_WIRE_FRAMED ?= y
+CONFIG_MBOX_PL320_WIRE_COMPAT ?= n
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
 CONFIG_MBOX_PL320_MAX_DEVICES ?= 4
@@ -50,7 +52,12 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # a .config that still has them for the options the build reads is refused.
 
 # The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
-KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320
+# CONFIG_MBOX_PL320_WIRE_FRAMED and _COMPAT are the two sides of the
+# Kconfig choice "PL320 wire format": CONFIG_MBOX_PL320_WIRE_COMPAT=y
+# selects the compatible format, anything else the framed one (the
+# default); both are validated as bools.
+KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320 \
+                 CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT
 KCONFIG_INTS  := CONFIG_MBOX_DEFAULT_TIMEOUT:1:2147483647 \
                  CONFIG_MBOX_PL320_MAX_DEVICES:1:32 \
                  CONFIG_HOST_TICK_HZ:1:1000000
@@ -69,7 +76,7 @@ kconfig_check_bool = $(if $(and $(filter 1,$(words $($(1)))),$(filter y n,$($(1)
 
 ifneq ($(if $(MAKECMDGOALS),$(filter-out $(CONFIG_FREE_GOALS),$(MAKECMDGOALS)),all),)
 ifneq ($(wildcard .config),)
-KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320)? is not set' .config)
+KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT)? is not set' .config)
 ifneq ($(KCONFIG_UNSET),)
 $(error .config has "$(KCONFIG_UNSET)", which make reads as a comment (the default y); run 'make olddefconfig')
 endif
@@ -90,6 +97,10 @@ endif
 ifeq ($(CONFIG_MBOX_PL320),y)
 FEATURES += pl320
 CDEFS    += -DCONFIG_MBOX_PL320=1
+ifeq ($(CONFIG_MBOX_PL320_WIRE_COMPAT),y)
+FEATURES += pl320-compat
+CDEFS    += -DCONFIG_MBOX_PL320_WIRE_COMPAT=1
+endif
 endif
 comma := ,
 empty :=
@@ -138,7 +149,7 @@ $(LIB) $(HOST_OBJ) $(CTEST_BIN) $(BUILD)/test_race $(BUILD)/demo: $(CONFIG_STAMP
 $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
-.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug run clean miri \
+.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-compat test-pl320-c run clean miri \
         check-fmt check-clippy check-doc check-unsafe
 
 # `make help` lists every target with a "## description" after its
@@ -206,6 +217,7 @@ run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 # plus its target with a "## description".
 TEST_STAGES += test-unit
 TEST_STAGES += test-debug
+TEST_STAGES += test-pl320-compat
 TEST_STAGES += test-loom
 TEST_STAGES += test-race
 TEST_STAGES += test-random
@@ -242,6 +254,22 @@ test-c: $(CTEST_BIN) ## the C harness under ctest/ (tools/run_ctests.py)
 # unnoticed in the release archive. Ends with run_ctests' summary line.
 test-debug: ## the C harness against a debug build of the library (build/debug)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/debug RUST_PROFILE=dev test-c
+
+# The Rust unit tests (the compatible driver's counters among them) and
+# the PL320 C tests (the interoperability test with a legacy peer
+# included) against the library built with the compatible wire format,
+# into $(BUILD)/compat with its own cargo target directory (so that the
+# default build's archive is not rebuilt back and forth). Ends with
+# run_ctests' summary line.
+PL320_CTEST_BIN = $(addprefix $(BUILD)/,$(filter test_pl320%,$(CTESTS)))
+test-pl320-compat: ## the Rust unit tests and the PL320 C tests with the compatible (legacy) wire format (build/compat)
+	CARGO_TARGET_DIR=$(abspath $(BUILD)/compat/target) $(CARGO) test -q --lib --features host-port,pl320-compat
+	CARGO_TARGET_DIR=$(abspath $(BUILD)/compat/target) $(MAKE) --no-print-directory BUILD=$(BUILD)/compat \
+	  CONFIG_MBOX_PL320=y CONFIG_MBOX_PL320_WIRE_FRAMED=n CONFIG_MBOX_PL320_WIRE_COMPAT=y \
+	  RUST_OUT=$(abspath $(BUILD)/compat/target)/$(if $(filter release,$(RUST_PROFILE)),release,debug) test-pl320-c
+
+test-pl320-c: $(PL320_CTEST_BIN) ## the PL320 C tests (ctest/test_pl320_*.c) in the current configuration
+	$(PYTHON) tools/run_ctests.py $(PL320_CTEST_BIN)
 
 # One configuration (the current one): what test-kconfig runs per
 # combination.

@@ -64,7 +64,18 @@
 #define BUSY_MBOX       9          /* Pre-claimed by a third party */
 #define WAIT_MS         2000
 
-#define MTU             24
+/* The MTU of the wire format: 24 framed (DR0 is the header), 28
+ * compatible (CONFIG_MBOX_PL320_WIRE_COMPAT). A compatible receiver gets
+ * every message as MTU bytes (the wire carries no length), zero-padded by
+ * this driver's sender.
+ */
+
+#define MTU             PL320_MTU
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#  define RX_SIZE(size) ((size_t)MTU)
+#else
+#  define RX_SIZE(size) (size)
+#endif
 
 /****************************************************************************
  * Private Types
@@ -470,7 +481,22 @@ static void test_init_rejects_invalid(void)
   EXPECT_NULL(BASE_FAKE);                   /* PeriphID part 0x321 */
 
   scratch_config(&cfg, 1);
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* DATANUM 1 carries 4 bytes in the compatible format (no header). */
+
+  {
+    struct mbox_dev_s *d1 = pl320_initialize(&cfg, BASE_DATA1);
+
+    CHECK(d1 != NULL);
+    if (d1 != NULL)
+      {
+        CHECK_EQ(d1->mtu, 4);
+        CHECK_EQ(pl320_uninitialize(d1), 0);
+      }
+  }
+#else
   EXPECT_NULL(BASE_DATA1);                  /* DATANUM 1: no payload */
+#endif
 
   printf("#   %d invalid configurations refused\n", fails + 1);
   CHECK(fails >= 10);
@@ -761,7 +787,7 @@ static void test_every_size(void)
       CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
       r = rx_at(&g_b, before);
       CHECK_EQ(r.chan_id, 16);
-      CHECK_EQ(r.size, size);
+      CHECK_EQ(r.size, RX_SIZE(size));
       CHECK(memcmp(r.data, msg, size) == 0);
       for (i = size; i < sizeof(r.data); i++)
         {
@@ -779,7 +805,7 @@ static void test_every_size(void)
       CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
       r = rx_at(&g_a, before);
       CHECK_EQ(r.chan_id, 17);
-      CHECK_EQ(r.size, size);
+      CHECK_EQ(r.size, RX_SIZE(size));
       CHECK(memcmp(r.data, msg, size) == 0);
     }
 
@@ -802,7 +828,9 @@ static void test_oversize_refused(void)
   CHECK_EQ(send_on(&g_a, 16, msg, MTU + 1, HOST_MSEC2TICK(1000)),
            -EMSGSIZE);
   CHECK_EQ(send_on(&g_a, 16, msg, MTU + 1, 0), -EMSGSIZE);
+#ifndef CONFIG_MBOX_PL320_WIRE_COMPAT
   CHECK_EQ(send_on(&g_a, 16, msg, PL320_MSG_SIZE, 0), -EMSGSIZE);
+#endif
   get_stats(&g_a, 16, &after);
   CHECK_EQ(after.sent, before.sent);       /* Nothing went out */
   CHECK_EQ(after.buffered, before.buffered);
@@ -872,7 +900,7 @@ static void test_lookup_by_mailbox(void)
         }
 
       CHECK_EQ(r.chan_id, pa->mbox);
-      CHECK_EQ(r.size, sizeof(msg));
+      CHECK_EQ(r.size, RX_SIZE(sizeof(msg)));
       CHECK(memcmp(r.data, msg, sizeof(msg)) == 0);
     }
 }
@@ -933,7 +961,7 @@ static void test_unknown_and_real_in_one_read(void)
 
   r = rx_at(&g_b, before);
   CHECK_EQ(r.chan_id, 16);
-  CHECK_EQ(r.size, sizeof(msg));
+  CHECK_EQ(r.size, RX_SIZE(sizeof(msg)));
   CHECK(memcmp(r.data, msg, sizeof(msg)) == 0);
 
   /* The third party's message is still there (only masked for B). */
@@ -997,6 +1025,18 @@ static void test_spurious_interrupt(void)
 
 static void test_late_ack(void)
 {
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* Framed wire format only (a tokened ACK word); the compatible format's
+   * late ACKs are checked in test_pl320_legacy_peer.c.
+   */
+
+  if (true)
+    {
+      return;
+    }
+
+#endif
+
   stats_t s0;
   stats_t s1;
   uint8_t msg[8];
@@ -1052,6 +1092,18 @@ static void test_late_ack(void)
 
 static void test_dup_ack(void)
 {
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* Framed wire format only (a tokened ACK word); the compatible format's
+   * late ACKs are checked in test_pl320_legacy_peer.c.
+   */
+
+  if (true)
+    {
+      return;
+    }
+
+#endif
+
   stats_t s0;
   stats_t s1;
   uint8_t msg[8];
@@ -1219,7 +1271,7 @@ static void test_slots_run_out(void)
   }
 
   CHECK(wait_nrx(&g_yc, 1, WAIT_MS));
-  CHECK_EQ(rx_at(&g_yc, 0).size, sizeof(msg));
+  CHECK_EQ(rx_at(&g_yc, 0).size, RX_SIZE(sizeof(msg)));
   CHECK(memcmp(rx_at(&g_yc, 0).data, msg, sizeof(msg)) == 0);
 }
 

@@ -90,6 +90,19 @@ static bool wait_send_state(uint32_t v)
 
 static void test_split_ack_does_not_complete_next_message(void)
 {
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* Framed wire format only: it relies on the token in the ACK. The
+   * compatible format's late ACKs are checked (and their documented limit
+   * pinned) in test_pl320_legacy_peer.c.
+   */
+
+  if (true)
+    {
+      return;
+    }
+
+#endif
+
   int lines[2] = { -1, 13 };   /* line 0: the remote, driven by hand */
   struct pl320_model_s *m = pl320_model_create(BASE, 32, 2, 7, lines);
   struct pl320_config_s cfg;
@@ -356,6 +369,19 @@ static void late_ack_finish(int nrx)
 
 static void test_late_ack_never_completes_polled_send(void)
 {
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* Framed wire format only: it relies on the token in the ACK. The
+   * compatible format's late ACKs are checked (and their documented limit
+   * pinned) in test_pl320_legacy_peer.c.
+   */
+
+  if (true)
+    {
+      return;
+    }
+
+#endif
+
   int nrx = late_ack_pending();
   int64_t t0 = now_ms();
 
@@ -375,6 +401,19 @@ static void test_late_ack_never_completes_polled_send(void)
 
 static void test_late_ack_never_completes_message_in_poll_txdone_mode(void)
 {
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* Framed wire format only: it relies on the token in the ACK. The
+   * compatible format's late ACKs are checked (and their documented limit
+   * pinned) in test_pl320_legacy_peer.c.
+   */
+
+  if (true)
+    {
+      return;
+    }
+
+#endif
+
   int nrx = late_ack_pending();
   int64_t t0 = now_ms();
 
@@ -403,6 +442,19 @@ static void late_txdone_cb(struct mbox_sender_s *s, void *arg, int result)
 
 static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
 {
+#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+  /* Framed wire format only: it relies on the token in the ACK. The
+   * compatible format's late ACKs are checked (and their documented limit
+   * pinned) in test_pl320_legacy_peer.c.
+   */
+
+  if (true)
+    {
+      return;
+    }
+
+#endif
+
   static struct mbox_sender_s nb;
   int nrx = late_ack_pending();
   int64_t end;

@@ -48,6 +48,8 @@ def read_kconfig(path):
     syms = {}
     cur = None
     in_help = False
+    # A choice's "default" names the member that is y; the others are n.
+    choice = None
     with open(path) as f:
         for line in f:
             if not line.strip() or line.lstrip().startswith("#"):
@@ -56,9 +58,18 @@ def read_kconfig(path):
             if not line[0].isspace() and word in TOP_KEYWORDS:
                 in_help = False
                 cur = None
+                if word == "choice":
+                    choice = {"type": "choice", "default": None, "range": None, "members": []}
+                    cur = choice
+                elif word == "endchoice" and choice is not None:
+                    for m in choice["members"]:
+                        syms[m]["default"] = "y" if m == "CONFIG_%s" % choice["default"] else "n"
+                    choice = None
                 if word in ("config", "menuconfig"):
                     cur = {"type": None, "default": None, "range": None}
                     syms["CONFIG_" + line.split()[1]] = cur
+                    if choice is not None:
+                        choice["members"].append("CONFIG_" + line.split()[1])
                 continue
             if in_help or cur is None:
                 continue

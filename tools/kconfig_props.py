@@ -158,7 +158,7 @@ def check_case(kconf, rng, workdir):
 
     view, err = make_view(workdir)
     has_unset = any(
-        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320)? is not set", l) for l in text.splitlines()
+        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT)? is not set", l) for l in text.splitlines()
     )
     if view is None:
         # Refusing is right only for a file make would misread or that

@@ -8,13 +8,18 @@
 //! a message header is never taken for an ACK and an ACK never for a
 //! message; an ACK completes the in-flight message exactly when it echoes
 //! the in-flight token's low 16 bits.
+//!
+//! The compatible (legacy) format's data registers: any payload of at most
+//! 4 * DATANUM bytes round-trips zero-padded through `compat::encode` and
+//! `compat::decode`; a longer one is refused with nothing written; any
+//! register values decode without panicking into any buffer.
 
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mbox::errno::{EBADMSG, EMSGSIZE};
-use mbox::pl320::wire::{ack_word, acked_token, decode, header, token, Dr0, ACK_MARK};
+use mbox::pl320::wire::{ack_word, acked_token, compat, decode, header, token, Dr0, ACK_MARK};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -28,6 +33,11 @@ struct Input {
     /// A message the sender encodes.
     len: u8,
     token: u32,
+    /// Compatible format: DATANUM (1..=7 after reduction), the registers
+    /// as the remote wrote them, a payload to encode.
+    datanum: u8,
+    regs: [u32; 7],
+    payload: Vec<u8>,
 }
 
 fuzz_target!(|inp: Input| {
@@ -35,7 +45,39 @@ fuzz_target!(|inp: Input| {
         check_word(inp.dr0, mtu, inp.txtoken);
         check_encoders(inp.len as usize, inp.token, mtu, inp.txtoken);
     }
+    check_compat(1 + inp.datanum as usize % 7, &inp.regs, &inp.payload);
 });
+
+fn check_compat(datanum: usize, regs: &[u32; 7], payload: &[u8]) {
+    let mtu = compat::mtu(datanum);
+    assert_eq!(mtu, 4 * datanum);
+    // Any register values, into a buffer of any size up to the MTU.
+    let mut out = [0u8; 28];
+    for cap in [0, payload.len() % (mtu + 1), mtu] {
+        let n = compat::decode(&regs[..datanum], &mut out[..cap]);
+        assert_eq!(n, cap);
+        for (i, &b) in out[..n].iter().enumerate() {
+            assert_eq!(b, regs[i / 4].to_le_bytes()[i % 4]);
+        }
+    }
+    // Any payload: at most the MTU round-trips zero-padded, more is refused.
+    let mut words = [0xA5A5_A5A5u32; 7];
+    match compat::encode(payload, &mut words[..datanum]) {
+        Ok(()) => {
+            assert!(payload.len() <= mtu);
+            let mut back = [0xFFu8; 28];
+            assert_eq!(compat::decode(&words[..datanum], &mut back[..mtu]), mtu);
+            assert_eq!(&back[..payload.len()], payload);
+            assert!(back[payload.len()..mtu].iter().all(|&b| b == 0), "not zero-padded");
+        }
+        Err(e) => {
+            assert_eq!(e, EMSGSIZE);
+            assert!(payload.len() > mtu);
+            assert!(words.iter().all(|&w| w == 0xA5A5_A5A5), "a refused payload wrote registers");
+        }
+    }
+    assert!(words[datanum..].iter().all(|&w| w == 0xA5A5_A5A5), "wrote beyond DATANUM");
+}
 
 fn check_word(dr0: u32, mtu: usize, txtoken: u32) {
     let marked = dr0 & ACK_MARK != 0;

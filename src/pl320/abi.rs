@@ -20,9 +20,16 @@ pub const PL320_MSG_SIZE: usize = 28;
 /// Suggested number of queued messages per TX buffer (board code sizes
 /// `txbuf` as `PL320_MAX_DATA_BUF_SIZE * PL320_MSG_SIZE`).
 pub const PL320_MAX_DATA_BUF_SIZE: usize = 16;
-/// Largest message payload with all seven data registers: DR0 carries the
-/// length and the message token, DR1..DR6 the payload.
+/// Largest message payload with all seven data registers, framed wire
+/// format (the default): DR0 carries the length and the message token,
+/// DR1..DR6 the payload.
+#[cfg(not(feature = "pl320-compat"))]
 pub const PL320_MTU: usize = 24;
+/// Largest message payload with all seven data registers, compatible wire
+/// format (`CONFIG_MBOX_PL320_WIRE_COMPAT`): DR0..DR6 carry the payload,
+/// and every message is received as 28 bytes.
+#[cfg(feature = "pl320-compat")]
+pub const PL320_MTU: usize = 28;
 
 /// One PL320 mailbox used as a mailbox channel. The channel is TX on the
 /// core whose `ipcmint` equals `src` and RX on the core whose `ipcmint`
@@ -45,7 +52,8 @@ pub struct pl320_chan_s {
     pub txbuf: *mut u8,
     pub bufsize: usize,
     /// driver-private: token of the message being received (echoed in the
-    /// ACK so the sender can match it).
+    /// ACK so the sender can match it; unused by the compatible wire
+    /// format, whose ACK carries no token).
     pub rxtoken: u32,
 }
 

@@ -11,6 +11,13 @@
 //!
 //! # Wire format
 //!
+//! Two formats, chosen at build time (Kconfig choice under
+//! `CONFIG_MBOX_PL320`; both cores must use the same one).
+//!
+//! ## Framed (`CONFIG_MBOX_PL320_WIRE_FRAMED`, the default)
+//!
+//! For systems where both cores run libmbox.
+//!
 //! ```text
 //!   DR0  [31:16] low 16 bits of the message token   [15:8] 0   [7:0] length
 //!   DR1 .. DR(DATANUM-1)  payload, little-endian, zero-padded
@@ -32,6 +39,35 @@
 //! message timed out, or a duplicated ACK, therefore carries the token of
 //! the old message and can never complete a newer one, on any path; it
 //! is counted and cleared (SEND = 0) so that the level interrupt drops.
+//!
+//! ## Compatible (`CONFIG_MBOX_PL320_WIRE_COMPAT`, cargo feature `pl320-compat`)
+//!
+//! The legacy protocol of the NuttX C driver and Linux's pl320-ipc, the
+//! one that interoperates with them ([`super::wire::compat`]):
+//!
+//! ```text
+//!   DR0 .. DR(DATANUM-1)  payload, little-endian, zero-padded
+//! ```
+//!
+//! The MTU is `4 * DATANUM` (28). There is no length: the receiver reads
+//! every data register and delivers `4 * DATANUM` bytes, whatever size was
+//! sent (a legacy sender that wrote only DR0 leaves the rest as they were;
+//! this driver zero-pads). The ACK is SEND = 2 alone; no token travels, so
+//! the interrupt handler completes the in-flight message with its own
+//! token, and `txacked` is SEND == 2.
+//!
+//! What still protects against a late ACK: a timed-out message is
+//! retracted (`txfinish`: SEND = 0), so a remote that had not read it
+//! never will; an ACK that arrives while nothing is in flight (SEND = 2
+//! with no message) completes nothing, is cleared and counted as stale
+//! (`stale_ack`, and the upper half's `spurious_ack`); and the next send
+//! checks that SEND is 0 both before and after writing the data
+//! registers, clearing and counting an ACK that landed meanwhile, so the
+//! next message goes out on an idle mailbox. What cannot be caught: a
+//! remote that read the retracted message before the retract and writes
+//! its ACK only after the next message's SEND = 1 completes that next
+//! message (which the remote may never read); the retracted messages are
+//! counted (`retracted`) so that a board can see the exposure.
 //!
 //! # Flow (DDI0306B)
 //!
@@ -106,7 +142,17 @@ pub(crate) struct Pl320Stats {
     pub(crate) stale_ack: usize,
     /// Receptions that saw the message change while reading it.
     pub(crate) torn_read: usize,
+    /// Messages withdrawn (SEND 1 -> 0) before their ACK, after a timeout
+    /// or a cancellation.
+    pub(crate) retracted: usize,
 }
+
+/// The compatible (legacy) wire format (`CONFIG_MBOX_PL320_WIRE_COMPAT`)
+/// instead of the framed one.
+const COMPAT: bool = cfg!(feature = "pl320-compat");
+
+/// Data registers of the largest PL320.
+const MAX_DATA: usize = 7;
 
 /// Slot states (`DevMut::state`).
 const SLOT_FREE: u8 = 0;
@@ -144,8 +190,11 @@ struct Pl320Dev {
     /// The board's channel array (`num_chans` entries of `pl320_chan_s`).
     chans: *mut pl320_chan_s,
     num_chans: usize,
-    /// Payload bytes per message (4 * (DATANUM - 1)).
+    /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
+    /// compatible.
     mtu: usize,
+    /// Data registers per mailbox (DATANUM, 1..=7).
+    datanum: usize,
     /// Mailbox number -> index into `chans`, or NO_CHAN.
     lookup: [u8; regs::MAX_MBOX],
     mutable: UnsafeCell<DevMut>,
@@ -160,10 +209,11 @@ impl Pl320Dev {
             chans: ptr::null_mut(),
             num_chans: 0,
             mtu: 0,
+            datanum: 0,
             lookup: [NO_CHAN; regs::MAX_MBOX],
             mutable: UnsafeCell::new(DevMut {
                 claimed: 0,
-                stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0 },
+                stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0, retracted: 0 },
                 state: SLOT_FREE,
                 irq_num: -1,
                 isr_active: 0,
@@ -499,12 +549,30 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
         // this message's ACK may interrupt again.
         c.wr(regs::MSET, c.cfg.src_bit());
     }
-    for (i, chunk) in msg.chunks(4).enumerate() {
-        let mut w = [0u8; 4];
-        w[..chunk.len()].copy_from_slice(chunk);
-        c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
+    if COMPAT {
+        let mut words = [0u32; MAX_DATA];
+        let words = &mut words[..c.dev.datanum];
+        if let Err(e) = wire::compat::encode(msg, words) {
+            return -e;
+        }
+        for (i, &w) in words.iter().enumerate() {
+            c.wr(regs::DR0 + 4 * i, w);
+        }
+        // Settle check: SEND was 0 above; an ACK of a retracted message
+        // that landed while the data registers were written must not be
+        // left for this message (it would complete it at once).
+        if c.rd(regs::SEND) == regs::SEND_ACK {
+            c.wr(regs::SEND, regs::SEND_IDLE);
+            c.dev.count(|s| s.stale_ack += 1);
+        }
+    } else {
+        for (i, chunk) in msg.chunks(4).enumerate() {
+            let mut w = [0u8; 4];
+            w[..chunk.len()].copy_from_slice(chunk);
+            c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
+        }
+        c.wr(regs::DR0, wire::header(size, c.txtoken()));
     }
-    c.wr(regs::DR0, wire::header(size, c.txtoken()));
     // The destination bit may have been consumed (a lost ACK clears it).
     c.wr(regs::DSET, c.cfg.dst_bit());
     c.wr(regs::SEND, regs::SEND_MSG);
@@ -523,6 +591,9 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
         // Nothing pending any more: the sender withdrew it.
         c.dev.count(|s| s.torn_read += 1);
         return -(EAGAIN as isize);
+    }
+    if COMPAT {
+        return recv_compat(&c, data.cast::<u8>());
     }
     let h1 = c.rd(regs::DR0);
     c.set_rxtoken(wire::token(h1));
@@ -563,10 +634,39 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
     len as isize
 }
 
-/// ACK the message on the channel's mailbox with `token` (DR0 = the ACK
-/// word; then SEND = 2).
+/// `recv` in the compatible wire format: all DATANUM data registers, read
+/// twice; the message is whole only if it is still pending and the same
+/// after the first read (a sender that withdrew it and sent another one
+/// meanwhile changed at least SEND or the data). Returns the MTU
+/// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
+fn recv_compat(c: &Ctx, data: *mut u8) -> isize {
+    let n = c.dev.datanum;
+    let mut first = [0u32; MAX_DATA];
+    let mut again = [0u32; MAX_DATA];
+    for (i, w) in first[..n].iter_mut().enumerate() {
+        *w = c.rd(regs::DR0 + 4 * i);
+    }
+    let send = c.rd(regs::SEND);
+    for (i, w) in again[..n].iter_mut().enumerate() {
+        *w = c.rd(regs::DR0 + 4 * i);
+    }
+    if send != regs::SEND_MSG || first[..n] != again[..n] {
+        c.dev.count(|s| s.torn_read += 1);
+        return -(EAGAIN as isize);
+    }
+    // SAFETY: the upper half passes a buffer of at least the MTU, which is
+    // wire::compat::mtu(n) bytes.
+    let out = unsafe { core::slice::from_raw_parts_mut(data, c.dev.mtu) };
+    wire::compat::decode(&first[..n], out) as isize
+}
+
+/// ACK the message on the channel's mailbox: framed, DR0 = the ACK word
+/// with `token`, then SEND = 2; compatible, SEND = 2 alone (DR0 is left as
+/// the sender wrote it).
 fn ack(c: &Ctx, token: u32) {
-    c.wr(regs::DR0, wire::ack_word(token));
+    if !COMPAT {
+        c.wr(regs::DR0, wire::ack_word(token));
+    }
     c.wr(regs::SEND, regs::SEND_ACK);
 }
 
@@ -581,8 +681,10 @@ unsafe extern "C" fn pl320_acknowledge(chan: *mut mbox_chan_s, _data: *const c_v
     }
     let token = c.rxtoken();
     // Do not ACK over a message that replaced the one just read: our ACK
-    // would wipe the new one. Its still-asserted line brings us back.
-    if c.rd(regs::SEND) != regs::SEND_MSG || wire::token(c.rd(regs::DR0)) != token {
+    // would wipe the new one. Its still-asserted line brings us back. (The
+    // compatible format has no token to compare: a message withdrawn and
+    // replaced between recv and here would be ACKed unread.)
+    if c.rd(regs::SEND) != regs::SEND_MSG || (!COMPAT && wire::token(c.rd(regs::DR0)) != token) {
         return -EAGAIN;
     }
     ack(&c, token);
@@ -599,6 +701,10 @@ unsafe extern "C" fn pl320_txfinish(chan: *mut mbox_chan_s) -> c_int {
     }
     let _cs = Critical::enter();
     if c.owned() {
+        if c.rd(regs::SEND) == regs::SEND_MSG {
+            // Withdrawn before its ACK (timeout or cancellation).
+            c.dev.count(|s| s.retracted += 1);
+        }
         c.wr(regs::SEND, regs::SEND_IDLE);
     }
     0
@@ -626,7 +732,10 @@ unsafe extern "C" fn pl320_txready(chan: *mut mbox_chan_s) -> bool {
     }
 }
 
-/// True only for an ACK word that echoes the token of the message in
+/// Compatible wire format: SEND == 2 (no token travels; a late ACK of a
+/// retracted message cannot be told apart here, see the module doc).
+///
+/// Framed: true only for an ACK word that echoes the token of the message in
 /// flight (`chan->txtoken`, the message last sent: one mailbox holds one
 /// message). The upper half asks this on every completion path that has
 /// no token (`mbox_chan_tx_done()`, the POLL TX-done method,
@@ -637,6 +746,7 @@ unsafe extern "C" fn pl320_txready(chan: *mut mbox_chan_s) -> bool {
 unsafe extern "C" fn pl320_txacked(chan: *mut mbox_chan_s) -> bool {
     // SAFETY: one of our channels (upper-half contract).
     match unsafe { Ctx::of(chan) } {
+        Some(c) if c.is_tx() && COMPAT => c.rd(regs::SEND) == regs::SEND_ACK,
         Some(c) if c.is_tx() => {
             let _cs = Critical::enter();
             c.rd(regs::SEND) == regs::SEND_ACK
@@ -670,7 +780,20 @@ enum AckUse {
 /// alone. Returns what `complete` made of it. Shared by the interrupt
 /// handler and `txacked`, so that every completion path decodes an ACK the
 /// same way. The caller holds the critical section.
+///
+/// The compatible format's ACK carries no token: `complete` is offered the
+/// token of the message last sent (the one in flight, if any), which the
+/// upper half refuses when nothing is in flight.
 fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
+    if COMPAT {
+        match complete(c.txtoken()) {
+            AckUse::Refused => {}
+            done => return done,
+        }
+        c.wr(regs::SEND, regs::SEND_IDLE);
+        c.dev.count(|s| s.stale_ack += 1);
+        return AckUse::Refused;
+    }
     let mut dr0 = c.rd(regs::DR0);
     // Two rounds at most: if the remote's real ACK overwrote a stale one
     // while we looked at it, serve the real one instead of wiping it.
@@ -961,10 +1084,15 @@ unsafe fn validate(
 /// Every entry of `config->chans` becomes a channel (id = mailbox number):
 /// TX when `src == config->ipcmint`, RX when `dst == config->ipcmint`.
 /// Channels with `ctrl` set program their mailbox (SOURCE, DSET, MSET).
-/// The handler of `config->irq_num` is attached and enabled last. Messages
-/// carry up to `4 * (DATANUM - 1)` bytes (`PL320_MTU`, 24, on a full
-/// PL320): DR0 holds the length and the message token, which the receiver
-/// echoes in its ACK so that a late ACK never completes a newer message.
+/// The handler of `config->irq_num` is attached and enabled last. Framed
+/// wire format (the default): messages carry up to `4 * (DATANUM - 1)`
+/// bytes (`PL320_MTU`, 24, on a full PL320); DR0 holds the length and the
+/// message token, which the receiver echoes in its ACK so that a late ACK
+/// never completes a newer message. Compatible wire format
+/// (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the legacy protocol of the NuttX C
+/// driver and Linux's pl320-ipc): messages carry up to `4 * DATANUM` bytes
+/// (`PL320_MTU`, 28) in DR0 onwards, every message is received as
+/// `4 * DATANUM` bytes (no length travels), and the ACK is SEND = 2 alone.
 /// `config` and the channel array must stay valid for the life of the
 /// device (until `pl320_uninitialize()`). At most
 /// `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4) devices exist at a
@@ -979,8 +1107,9 @@ unsafe fn validate(
 /// `num_chans` is 0; `num_chans > 32`; `ipcmint` is not a line of the
 /// IPCM (< 0, >= 32 or >= INTNUM); `irq_num < 0`; the hardware at `base` is
 /// not a PL320 (PeriphID part 0x320, designer 0x41) or has fewer than 2
-/// data registers; a channel has a mailbox >= 32 or >= MBOXNUM, the same
-/// mailbox as another channel, `src == dst`, `src` or `dst` >= 32 or >=
+/// data registers (framed; compatible: fewer than 1) or more than 7; a
+/// channel has a mailbox >= 32 or >= MBOXNUM, the same mailbox as another
+/// channel, `src == dst`, `src` or `dst` >= 32 or >=
 /// INTNUM, or neither `src` nor `dst` equal to `ipcmint`; a TX channel has
 /// no `txbuf`/`bufsize`; a channel is already initialised; a `ctrl` mailbox
 /// is owned by another sender; no device slot is free; another device uses
@@ -1011,10 +1140,12 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         return ptr::null_mut();
     }
     let cfg = hw.cfgstat();
-    if cfg.datanum < 2 || ipcmint as usize >= cfg.intnum {
+    // Framed needs DR0 for the header and at least one payload register.
+    let min_datanum = if COMPAT { 1 } else { 2 };
+    if cfg.datanum < min_datanum || cfg.datanum > MAX_DATA || ipcmint as usize >= cfg.intnum {
         return ptr::null_mut();
     }
-    let mtu = 4 * (cfg.datanum - 1);
+    let mtu = if COMPAT { wire::compat::mtu(cfg.datanum) } else { 4 * (cfg.datanum - 1) };
     // SAFETY: chans holds num_chans elements (API contract, checked
     // non-NULL above).
     let Some(lookup) = (unsafe { validate(chans, num_chans, ipcmint, &cfg) }) else {
@@ -1040,6 +1171,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         addr_of_mut!((*p).chans).write(chans);
         addr_of_mut!((*p).num_chans).write(num_chans);
         addr_of_mut!((*p).mtu).write(mtu);
+        addr_of_mut!((*p).datanum).write(cfg.datanum);
         addr_of_mut!((*p).lookup).write(lookup);
     }
     {

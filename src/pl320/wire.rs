@@ -1,4 +1,6 @@
-//! The PL320 wire words: encoding and decoding of DR0, as pure functions.
+//! The PL320 wire words, as pure functions: the framed format's DR0
+//! (encoding and decoding) and the compatible format's data registers
+//! ([`compat`]).
 //!
 //! DR0 is the one register whose meaning the driver decides from what the
 //! remote core wrote, so everything it may hold is decided here, without
@@ -99,9 +101,107 @@ pub const fn acked_token(dr0: u32, txtoken: u32) -> Option<u32> {
     Some(if echoed == txtoken & 0xFFFF { txtoken } else { echoed })
 }
 
+/// The compatible (legacy) wire format, `CONFIG_MBOX_PL320_WIRE_COMPAT`:
+/// the one of the NuttX C driver and Linux's pl320-ipc.
+///
+/// ```text
+///   DR0 .. DR(DATANUM-1)  payload, little-endian, zero-padded
+/// ```
+///
+/// There is no header: the receiver reads every data register and gets
+/// `4 * DATANUM` bytes whatever the sender wrote (the protocol carries no
+/// length). The ACK is SEND = 2 alone, with no token.
+pub mod compat {
+    use crate::errno::EMSGSIZE;
+
+    /// Payload bytes of a mailbox with `datanum` data registers.
+    pub const fn mtu(datanum: usize) -> usize {
+        4 * datanum
+    }
+
+    /// The data register values of `msg`: word `i` holds bytes `4i..4i+3`
+    /// little-endian, zero beyond the message; every word of `out` is
+    /// written. `Err(EMSGSIZE)` (positive), with `out` untouched, when
+    /// `msg` is longer than `4 * out.len()`.
+    pub fn encode(msg: &[u8], out: &mut [u32]) -> Result<(), i32> {
+        if msg.len() > mtu(out.len()) {
+            return Err(EMSGSIZE);
+        }
+        let mut chunks = msg.chunks(4);
+        for w in out.iter_mut() {
+            let mut b = [0u8; 4];
+            if let Some(chunk) = chunks.next() {
+                b[..chunk.len()].copy_from_slice(chunk);
+            }
+            *w = u32::from_le_bytes(b);
+        }
+        Ok(())
+    }
+
+    /// The bytes of the data register values `words` into `out`: as many
+    /// as both hold (`min(4 * words.len(), out.len())`), which it returns.
+    pub fn decode(words: &[u32], out: &mut [u8]) -> usize {
+        let n = mtu(words.len()).min(out.len());
+        for (chunk, w) in out[..n].chunks_mut(4).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes()[..chunk.len()]);
+        }
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compat_roundtrips_every_length_up_to_the_mtu_zero_padded() {
+        let msg: [u8; 28] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(1));
+        for datanum in 1..=7usize {
+            assert_eq!(compat::mtu(datanum), 4 * datanum);
+            for len in 0..=compat::mtu(datanum) {
+                let mut words = [0xDEAD_BEEFu32; 7];
+                assert_eq!(compat::encode(&msg[..len], &mut words[..datanum]), Ok(()));
+                // Beyond DATANUM nothing is written.
+                assert!(words[datanum..].iter().all(|&w| w == 0xDEAD_BEEF));
+                let mut out = [0xAAu8; 28];
+                assert_eq!(compat::decode(&words[..datanum], &mut out), 4 * datanum);
+                assert_eq!(&out[..len], &msg[..len]);
+                // The receiver gets all DATANUM words: zero past the message.
+                assert!(out[len..4 * datanum].iter().all(|&b| b == 0));
+                assert!(out[4 * datanum..].iter().all(|&b| b == 0xAA));
+            }
+        }
+    }
+
+    #[test]
+    fn compat_is_little_endian_per_register() {
+        let mut words = [0u32; 7];
+        let msg: [u8; 28] = core::array::from_fn(|i| i as u8);
+        assert_eq!(compat::encode(&msg, &mut words), Ok(()));
+        assert_eq!(words[0], 0x0302_0100);
+        assert_eq!(words[6], 0x1B1A_1918);
+        assert_eq!(compat::encode(&[0x11, 0x22, 0x33], &mut words[..1]), Ok(()));
+        assert_eq!(words[0], 0x0033_2211);
+    }
+
+    #[test]
+    fn compat_refuses_more_than_the_data_registers_and_writes_nothing() {
+        let mut words = [5u32; 7];
+        assert_eq!(compat::encode(&[0u8; 29], &mut words), Err(EMSGSIZE));
+        assert_eq!(compat::encode(&[0u8; 5], &mut words[..1]), Err(EMSGSIZE));
+        assert_eq!(compat::encode(&[1u8], &mut []), Err(EMSGSIZE));
+        assert_eq!(words, [5u32; 7]);
+        assert_eq!(compat::encode(&[], &mut []), Ok(()));
+    }
+
+    #[test]
+    fn compat_decode_into_a_short_buffer_stops_at_its_end() {
+        let words = [0x0403_0201u32, 0x0807_0605];
+        let mut out = [0u8; 6];
+        assert_eq!(compat::decode(&words, &mut out), 6);
+        assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(compat::decode(&[], &mut out), 0);
+    }
 
     const MTU: usize = 24;
 

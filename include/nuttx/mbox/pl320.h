@@ -36,11 +36,23 @@
  */
 #define PL320_MAX_DATA_BUF_SIZE 16
 
+#if !defined(CONFIG_MBOX_PL320_WIRE_COMPAT)
 /**
- * Largest message payload with all seven data registers: DR0 carries the
- * length and the message token, DR1..DR6 the payload.
+ * Largest message payload with all seven data registers, framed wire
+ * format (the default): DR0 carries the length and the message token,
+ * DR1..DR6 the payload.
  */
 #define PL320_MTU 24
+#endif
+
+#if defined(CONFIG_MBOX_PL320_WIRE_COMPAT)
+/**
+ * Largest message payload with all seven data registers, compatible wire
+ * format (`CONFIG_MBOX_PL320_WIRE_COMPAT`): DR0..DR6 carry the payload,
+ * and every message is received as 28 bytes.
+ */
+#define PL320_MTU 28
+#endif
 
 /**
  * One PL320 mailbox used as a mailbox channel. The channel is TX on the
@@ -77,7 +89,8 @@ struct pl320_chan_s {
   size_t bufsize;
   /**
    * driver-private: token of the message being received (echoed in the
-   * ACK so the sender can match it).
+   * ACK so the sender can match it; unused by the compatible wire
+   * format, whose ACK carries no token).
    */
   uint32_t rxtoken;
 };
@@ -112,10 +125,15 @@ extern "C" {
  * Every entry of `config->chans` becomes a channel (id = mailbox number):
  * TX when `src == config->ipcmint`, RX when `dst == config->ipcmint`.
  * Channels with `ctrl` set program their mailbox (SOURCE, DSET, MSET).
- * The handler of `config->irq_num` is attached and enabled last. Messages
- * carry up to `4 * (DATANUM - 1)` bytes (`PL320_MTU`, 24, on a full
- * PL320): DR0 holds the length and the message token, which the receiver
- * echoes in its ACK so that a late ACK never completes a newer message.
+ * The handler of `config->irq_num` is attached and enabled last. Framed
+ * wire format (the default): messages carry up to `4 * (DATANUM - 1)`
+ * bytes (`PL320_MTU`, 24, on a full PL320); DR0 holds the length and the
+ * message token, which the receiver echoes in its ACK so that a late ACK
+ * never completes a newer message. Compatible wire format
+ * (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the legacy protocol of the NuttX C
+ * driver and Linux's pl320-ipc): messages carry up to `4 * DATANUM` bytes
+ * (`PL320_MTU`, 28) in DR0 onwards, every message is received as
+ * `4 * DATANUM` bytes (no length travels), and the ACK is SEND = 2 alone.
  * `config` and the channel array must stay valid for the life of the
  * device (until `pl320_uninitialize()`). At most
  * `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4) devices exist at a
@@ -130,8 +148,9 @@ extern "C" {
  * `num_chans` is 0; `num_chans > 32`; `ipcmint` is not a line of the
  * IPCM (< 0, >= 32 or >= INTNUM); `irq_num < 0`; the hardware at `base` is
  * not a PL320 (PeriphID part 0x320, designer 0x41) or has fewer than 2
- * data registers; a channel has a mailbox >= 32 or >= MBOXNUM, the same
- * mailbox as another channel, `src == dst`, `src` or `dst` >= 32 or >=
+ * data registers (framed; compatible: fewer than 1) or more than 7; a
+ * channel has a mailbox >= 32 or >= MBOXNUM, the same mailbox as another
+ * channel, `src == dst`, `src` or `dst` >= 32 or >=
  * INTNUM, or neither `src` nor `dst` equal to `ipcmint`; a TX channel has
  * no `txbuf`/`bufsize`; a channel is already initialised; a `ctrl` mailbox
  * is owned by another sender; no device slot is free; another device uses
