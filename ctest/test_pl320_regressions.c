@@ -179,6 +179,16 @@ static int slow_cb(int ret, struct mbox_chan_s *c, void *arg, void *d,
   return 0;
 }
 
+static bool in_slow_cb(void)
+{
+  bool in;
+
+  pthread_mutex_lock(&g_l);
+  in = g_in_cb != 0;
+  pthread_mutex_unlock(&g_l);
+  return in;
+}
+
 static void *rx_main(void *arg)
 {
   (void)arg;
@@ -198,7 +208,12 @@ static void test_deinit_waits_for_reception_in_progress(void)
   g_rcv.chan = c;
   CHECK_EQ(mbox_register_rxcallback(&g_rcv, slow_cb, NULL), 0);
   pthread_create(&t1, NULL, rx_main, NULL);   /* "CPU1": a reception */
-  usleep(30000);                              /* ... now in its callback */
+  for (int i = 0; i < 3000 && !in_slow_cb(); i++)
+    {
+      usleep(1000);                           /* ... until in its callback */
+    }
+
+  CHECK(in_slow_cb());
   CHECK_EQ(mbox_chan_deinit(c), 0);           /* "CPU0" */
   pthread_mutex_lock(&g_l);
   g_deinit_returned = 1;
