@@ -87,6 +87,7 @@ unwire() {
   unappend "$BOARD_MAKEDEFS"
   sed -i "s|^$MARK_LINE||" "$NUTTX_DIR/drivers/Kconfig" "$NUTTX_DIR/drivers/Makefile"
   if [ -f "$APP_DST/.libmbox" ]; then rm -rf "$APP_DST"; fi
+  rm -f "$APPS_DIR/Kconfig" "$APPS_DIR/testing/Kconfig"   # generated
 }
 
 wire() {
@@ -109,6 +110,7 @@ wire() {
   mkdir -p "$APP_DST"
   cp "$LIBMBOX_DIR"/ffi/nuttx/app/mboxtest/* "$APP_DST/"
   : > "$APP_DST/.libmbox"
+  rm -f "$APPS_DIR/Kconfig" "$APPS_DIR/testing/Kconfig"   # regenerated
 }
 
 if [ "${1:-}" = "--unwire" ]; then

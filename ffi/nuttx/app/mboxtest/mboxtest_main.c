@@ -481,9 +481,11 @@ static void test_full_queue_refuses_with_enobufs(void)
 {
   static const uint8_t msg[4] = { 1, 1, 1, 1 };
 
-  /* Room for two queued 4-byte messages (6 bytes of header each). */
+  /* Room for two queued 4-byte messages (14 bytes of header each: the
+   * sender has a TX-done callback).
+   */
 
-  CHECK_EQ(tx_open(20), 0);
+  CHECK_EQ(tx_open(2 * (14 + 4)), 0);
   CHECK_EQ(mbox_ticksend(&g_sender, msg, sizeof(msg), 0), 0);  /* flight */
   CHECK_EQ(mbox_ticksend(&g_sender, msg, sizeof(msg), 0), 0);  /* queue */
   CHECK_EQ(mbox_ticksend(&g_sender, msg, sizeof(msg), 0), 0);  /* queue */
@@ -690,12 +692,18 @@ static void time_paths(void)
   CHECK_EQ(ok, MBOXTEST_NMSG);
   CHECK_EQ(g_txdone.count, MBOXTEST_NMSG);
 
-  /* Blocking send, ACK from a higher-priority task (two switches). */
+  /* Blocking send, ACK from a lower-priority task that runs once the
+   * sender blocks (two switches). The fake's send only posts a semaphore;
+   * a task of higher priority would run inside send, in the middle of the
+   * framework's critical section (NuttX switches tasks there), which a
+   * lower half must never cause.
+   */
 
   sem_init(&g_kick, 0, 0);
   g_kick_stop = false;
   pthread_attr_init(&attr);
-  param.sched_priority = CONFIG_TESTING_MBOXTEST_PRIORITY + 10;
+  param.sched_priority = CONFIG_TESTING_MBOXTEST_PRIORITY - 10;
+  pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
   pthread_attr_setschedparam(&attr, &param);
   CHECK_EQ(pthread_create(&thread, &attr, ack_task, NULL), 0);
   g_tx->kick = true;
@@ -705,7 +713,7 @@ static void time_paths(void)
       ok += mbox_ticksend(&g_sender, msg, sizeof(msg), 100) == 0;
     }
 
-  report("mbox_ticksend (blocking, task ACK)", t0, MBOXTEST_NMSG, ok);
+  report("mbox_ticksend (blocking, ACK task)", t0, MBOXTEST_NMSG, ok);
   CHECK_EQ(ok, MBOXTEST_NMSG);
   g_tx->kick = false;
   g_kick_stop = true;
