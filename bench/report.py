@@ -705,7 +705,8 @@ def main():
     w("The added instructions are fixed per message, not per byte, and come from what the upper half "
       "guarantees: argument and liveness checks on every call; the critical section; a per-channel "
       "sequence number used as the message token (so a late ACK can never complete a newer message); a "
-      "watchdog armed for every message that goes out and cancelled when it ends; the statistics (TRACE); "
+      "watchdog that covers every message in flight (it stays armed across messages: armed only when a message "
+      "needs an earlier expiry than the armed one, cancelled only at teardown); the statistics (TRACE); "
       "and for the queued paths the ring's 6-byte record header and bounds-checked copies. With the minimal "
       "port the port itself is cheap "
       f"(blocking send: {cat('null', 'blocking', 'port'):.0f} Ir in port functions for "
@@ -766,8 +767,9 @@ def main():
     w("")
     rx_loc = locate("src/capi.rs", 'extern "C" fn mbox_chan_rx_data')
     w("Already done after the first profile: the ring head is decoded once per drained "
-      "message (`TxQueue::head` / `pop_head`); the watchdog is re-armed for the next message instead of "
-      "cancelled and armed again (it is disarmed only when the channel goes idle); the clock is read once "
+      "message (`TxQueue::head` / `pop_head`); the watchdog stays armed across messages (armed only when a "
+      "message needs an earlier expiry than the armed one, never cancelled when a message ends; an early "
+      "expiry times out only messages whose own deadline passed and re-arms for the rest); the clock is read once "
       "per pass of `start_next`; a blocking send validates and submits in one critical section (its wait "
       "object is initialised first); the RX stack scratch is no longer zeroed. What remains, in order of "
       "cost:")

@@ -1176,9 +1176,7 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
     if m == TxDoneMethod::Poll && unsafe { (*(*(*chan).dev).ops).txacked }.is_none() {
         return -ENOSYS;
     }
-    // SAFETY: live channel.
-    let mut env = unsafe { OpsEnv::new(chan) };
-    match st.set_txdone_method(&mut env, m, ticks) {
+    match st.set_txdone_method(m, ticks) {
         Ok(()) => 0,
         Err(e) => e,
     }

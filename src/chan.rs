@@ -88,8 +88,11 @@ pub trait ChanEnv {
     /// Lower-half txacked: does the hardware show an ACK?
     fn txacked(&mut self) -> bool;
     /// Arm the channel watchdog `ticks` from now (replacing any arming).
+    /// The state machine calls it only when the watchdog is not armed or
+    /// is armed for a later expiry than a message in flight needs.
     fn arm(&mut self, ticks: Ticks);
-    /// Disarm the channel watchdog.
+    /// Disarm the channel watchdog (teardown only: between messages the
+    /// watchdog stays armed, and an expiry with nothing due is harmless).
     fn disarm(&mut self);
     /// Wake the owner of the waiter `w`, whose state is now `Done` (never
     /// called for a polled waiter, whose owner spins instead of sleeping).
@@ -383,6 +386,11 @@ pub struct ChanState {
     timeout: Ticks,
     /// Poll period of `TxDoneMethod::Poll`.
     poll_period: Ticks,
+    /// Absolute expiry the watchdog was last armed for, `FOREVER` when it
+    /// is not armed (never armed, fired, or disarmed). It stays armed
+    /// across messages: [`ChanState::rearm`] arms it only for an earlier
+    /// expiry than this, so the decision needs no OS call.
+    armed_until: Ticks,
     /// Slots of a deeper channel (in the caller's buffer), or null.
     ext: *mut TxSlot,
     /// The task (`os::current`) holding the delivery claim, and the one
@@ -423,6 +431,7 @@ impl ChanState {
             queue: TxQueue::new(),
             timeout: 0,
             poll_period: 0,
+            armed_until: FOREVER,
             ext: ptr::null_mut(),
             deliverer: 0,
             receiver: 0,
@@ -595,7 +604,9 @@ impl ChanState {
     /// Chooses how the end of a transfer is detected. Only while nothing
     /// is in flight or queued (-EBUSY otherwise); Poll needs a period of at
     /// least one tick (-EINVAL).
-    pub fn set_txdone_method(&mut self, env: &mut impl ChanEnv, m: TxDoneMethod, period: Ticks) -> Result<(), i32> {
+    /// Nothing is in flight then, so the watchdog needs nothing: an expiry
+    /// still armed from earlier messages finds nothing due.
+    pub fn set_txdone_method(&mut self, m: TxDoneMethod, period: Ticks) -> Result<(), i32> {
         if m == TxDoneMethod::Poll && (period == 0 || period == FOREVER) {
             return Err(-EINVAL);
         }
@@ -604,8 +615,6 @@ impl ChanState {
         }
         self.method = m as u8;
         self.poll_period = if m == TxDoneMethod::Poll { period } else { 0 };
-        let now = env.now();
-        self.rearm(env, now);
         Ok(())
     }
 
@@ -719,13 +728,17 @@ impl ChanState {
         self.nslots -= 1;
     }
 
-    /// Arms the watchdog for the earliest deadline in flight (and, with
-    /// `TxDoneMethod::Poll`, at most one poll period ahead), or disarms it
-    /// when nothing is in flight. One call per operation: arming replaces
-    /// any earlier arming.
+    /// Makes sure the watchdog fires no later than the earliest deadline in
+    /// flight (and, with `TxDoneMethod::Poll`, at most one poll period
+    /// ahead). It stays armed across messages: it is armed only when it is
+    /// not armed or armed for a later expiry than needed, never cancelled
+    /// here. An expiry earlier than needed is harmless:
+    /// [`ChanState::timer_expired`] times out only messages whose own
+    /// deadline passed and calls this again for the rest. With nothing in
+    /// flight it does nothing (an armed watchdog then fires once, finds
+    /// nothing and stays disarmed).
     fn rearm(&mut self, env: &mut impl ChanEnv, now: Ticks) {
         if self.inflight == 0 {
-            env.disarm();
             return;
         }
         let mut due = if self.ext.is_null() {
@@ -742,11 +755,15 @@ impl ChanState {
         if self.method == TxDoneMethod::Poll as u8 {
             due = due.min(now.saturating_add(self.poll_period));
         }
-        if due == FOREVER {
-            env.disarm();
-        } else {
-            env.arm(due.saturating_sub(now).max(1));
+        // At least one tick ahead (the port's contract); FOREVER stays.
+        let at = due.max(now.saturating_add(1));
+        if at >= self.armed_until {
+            // Armed for this expiry or an earlier one (or nothing to time
+            // and not armed).
+            return;
         }
+        env.arm(at - now);
+        self.armed_until = at;
     }
 
     /// The deadline `ticks` after `now` (`FOREVER` stays `FOREVER`).
@@ -947,11 +964,12 @@ impl ChanState {
         }
     }
 
-    /// After slots were freed: start what waits, re-arm the watchdog.
+    /// After slots were freed: start what waits, make sure the watchdog
+    /// covers what is in flight.
     fn advance(&mut self, env: &mut impl ChanEnv) {
         if self.inflight == 0 && self.queued() == 0 {
-            // Nothing to start, nothing to time: no clock reading needed.
-            env.disarm();
+            // Nothing to start, nothing to time: no clock reading and no
+            // timer call (an armed watchdog fires once and finds nothing).
             return;
         }
         // One clock reading serves the whole pass (sends are short).
@@ -1032,8 +1050,14 @@ impl ChanState {
     /// ACK. Then it expires every message in flight whose own deadline has
     /// passed, so a callback that was already running when its message
     /// completed cannot time out the next one; an
-    /// early callback re-arms for the remainder.
+    /// early callback (armed for an earlier message, or for a deadline
+    /// that has not passed yet) re-arms for the remainder. With nothing in
+    /// flight it does nothing and the watchdog stays disarmed.
     pub fn timer_expired(&mut self, env: &mut impl ChanEnv) {
+        // The one-shot watchdog fired: it is not armed any more. (A stale
+        // callback that raced a re-arm makes this pessimistic: at worst one
+        // more arming or one more harmless expiry.)
+        self.armed_until = FOREVER;
         if self.inflight == 0 {
             return;
         }
@@ -1101,6 +1125,7 @@ impl ChanState {
         let mut n = 0;
         self.magic = TEARING_DOWN;
         env.disarm();
+        self.armed_until = FOREVER;
         let mut i = 0;
         while i < self.nslots as usize {
             if self.slot_ref(i).state == SLOT_INFLIGHT {

@@ -5,6 +5,7 @@
 extern crate std;
 
 use std::boxed::Box;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::vec::Vec;
 
@@ -23,6 +24,9 @@ struct Fake {
     acked_hw: bool,
     armed: Option<Ticks>,
     arms: usize,
+    disarms: usize,
+    /// Clock readings (`now`).
+    reads: Cell<usize>,
     woken: usize,
     counts: Vec<Stat>,
     max_queued: usize,
@@ -36,6 +40,7 @@ impl Fake {
 
 impl ChanEnv for Fake {
     fn now(&self) -> Ticks {
+        self.reads.set(self.reads.get() + 1);
         self.now
     }
     fn send(&mut self, token: u32, data: &[u8]) -> i32 {
@@ -59,6 +64,7 @@ impl ChanEnv for Fake {
     }
     fn disarm(&mut self) {
         self.armed = None;
+        self.disarms += 1;
     }
     fn wake(&mut self, _w: *mut Waiter) {
         self.woken += 1;
@@ -84,6 +90,42 @@ fn ack(st: &mut ChanState, f: &mut Fake) -> i32 {
     st.tx_done(f, None)
 }
 
+/// The armed watchdog fires: time moves to its expiry and the callback
+/// runs. Returns that expiry.
+fn fire(st: &mut ChanState, f: &mut Fake) -> Ticks {
+    let at = f.armed.take().expect("the watchdog is not armed");
+    assert!(at >= f.now, "the watchdog was armed in the past");
+    f.now = at;
+    st.timer_expired(f);
+    at
+}
+
+/// A watchdog callback at the current time, whether or not it was due
+/// (an early, stale or spurious callback; a due arming is used up).
+fn expire(st: &mut ChanState, f: &mut Fake) {
+    if f.armed.is_some_and(|a| a <= f.now) {
+        f.armed = None;
+    }
+    st.timer_expired(f);
+}
+
+/// No timeout can be lost: the watchdog is armed no later than the
+/// deadline of every message in flight.
+fn assert_watchdog_covers_in_flight(st: &ChanState, f: &Fake) {
+    for i in 0..st.nslots as usize {
+        let s = st.slot_ref(i);
+        if s.state == SLOT_INFLIGHT && s.deadline != FOREVER {
+            assert!(
+                f.armed.is_some_and(|a| a <= s.deadline),
+                "message {} (deadline {}) in flight, watchdog armed for {:?}",
+                s.token,
+                s.deadline,
+                f.armed
+            );
+        }
+    }
+}
+
 #[test]
 fn idle_send_goes_out_at_once_with_deadline() {
     let mut st = tx_chan(64);
@@ -97,7 +139,8 @@ fn idle_send_goes_out_at_once_with_deadline() {
     assert!(!st.is_busy());
     assert_eq!(f.n(Stat::Acked), 1);
     assert_eq!(f.txfinish, 1);
-    assert_eq!(f.armed, None);
+    // Not cancelled: the watchdog stays armed across messages.
+    assert_eq!((f.armed, f.arms, f.disarms), (Some(110), 1, 0));
 }
 
 #[test]
@@ -241,10 +284,12 @@ fn stale_watchdog_does_not_expire_next_message() {
     st.submit_nb(&mut f, b"M2");
     f.now = 10; // M1's watchdog fires and waits for the lock...
     assert_eq!(ack(&mut st, &mut f), 0); // ...while M1's ACK wins it.
-    assert_eq!(f.armed, Some(20)); // M2 armed for its own deadline
-    st.timer_expired(&mut f); // the stale callback now runs
+                                         // M2 (due 20) goes out; the watchdog armed for 10 already covers it.
+    assert_eq!((f.armed, f.arms), (Some(10), 1));
+    assert_eq!(fire(&mut st, &mut f), 10); // the stale callback now runs
     assert_eq!(st.inflight_token(), Some(1));
     assert_eq!(f.n(Stat::Timeout), 0);
+    // Re-armed for M2's own deadline.
     assert_eq!(f.armed, Some(20));
 }
 
@@ -396,7 +441,8 @@ fn deinit_cancels_everything_once() {
     assert_eq!((w2.state(), w2.result()), (WaitState::Done, -ECANCELED));
     assert_eq!(f.n(Stat::Cancelled), 4);
     assert_eq!(f.woken, 2);
-    assert_eq!(f.armed, None);
+    // Teardown disarms.
+    assert_eq!((f.armed, f.disarms), (None, 1));
     assert_eq!(f.txfinish, 1);
     // A late ACK after deinit finds nothing.
     assert_eq!(st.tx_done(&mut f, None), -ENOENT);
@@ -477,12 +523,13 @@ fn every_message_ends_exactly_once_under_random_events() {
             }
             4 => {
                 f.now += 3;
-                st.timer_expired(&mut f);
+                expire(&mut st, &mut f);
             }
             _ => {
                 st.tx_done(&mut f, None);
             }
         }
+        assert_watchdog_covers_in_flight(&st, &f);
     }
     let was_busy = st.is_busy() as usize;
     st.deinit(&mut f);
@@ -584,7 +631,11 @@ fn depth_n_keeps_n_in_flight_and_acks_in_fifo_order() {
     assert_eq!(f.sent.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
     assert_eq!(f.sent.iter().map(|s| s.1[0]).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
     assert_eq!(f.n(Stat::Acked), 5);
-    assert_eq!(f.armed, None);
+    // Armed once (due 10) for all five, never cancelled; its expiry
+    // finds nothing.
+    assert_eq!((f.arms, f.disarms), (1, 0));
+    assert_eq!(fire(&mut st, &mut f), 10);
+    assert_eq!((f.n(Stat::Timeout), f.armed), (0, None));
 }
 
 #[test]
@@ -725,7 +776,7 @@ fn poll_and_irq_txdone_methods_per_channel() {
     let mut poll = tx_chan(64);
     let mut irq = tx_chan(64);
     let (mut fp, mut fi) = (Fake::default(), Fake::default());
-    assert_eq!(poll.set_txdone_method(&mut fp, TxDoneMethod::Poll, 2), Ok(()));
+    assert_eq!(poll.set_txdone_method(TxDoneMethod::Poll, 2), Ok(()));
     assert_eq!(poll.submit_nb(&mut fp, b"p"), 0);
     assert_eq!(irq.submit_nb(&mut fi, b"i"), 0);
     // Armed for the poll period, not the 10-tick timeout.
@@ -752,7 +803,7 @@ fn poll_and_irq_txdone_methods_per_channel() {
 fn ack_method_lets_the_client_complete_with_its_result() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
-    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Ack, 0), Ok(()));
+    assert_eq!(st.set_txdone_method(TxDoneMethod::Ack, 0), Ok(()));
     assert_eq!(st.client_tx_done(&mut f, 0), -ENOENT);
     let mut w = Waiter::new(b"w", FOREVER);
     // SAFETY: w lives until the end of the test.
@@ -769,12 +820,12 @@ fn ack_method_lets_the_client_complete_with_its_result() {
 fn txdone_method_changes_only_when_idle() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
-    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Poll, 0), Err(-EINVAL));
+    assert_eq!(st.set_txdone_method(TxDoneMethod::Poll, 0), Err(-EINVAL));
     st.submit_nb(&mut f, b"x");
-    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Ack, 0), Err(-EBUSY));
+    assert_eq!(st.set_txdone_method(TxDoneMethod::Ack, 0), Err(-EBUSY));
     assert_eq!(st.txdone_method(), TxDoneMethod::Irq);
     ack(&mut st, &mut f);
-    assert_eq!(st.set_txdone_method(&mut f, TxDoneMethod::Ack, 0), Ok(()));
+    assert_eq!(st.set_txdone_method(TxDoneMethod::Ack, 0), Ok(()));
     assert_eq!(st.txdone_method(), TxDoneMethod::Ack);
 }
 
@@ -855,13 +906,14 @@ fn every_message_ends_exactly_once_with_depth_and_clients_under_random_events() 
             }
             4 => {
                 f.now += 3;
-                st.timer_expired(&mut f);
+                expire(&mut st, &mut f);
             }
             5 => handed.extend(completions(&mut st, &mut f)),
             _ => {
                 assert!(st.in_flight() <= 3);
             }
         }
+        assert_watchdog_covers_in_flight(&st, &f);
     }
     st.deinit(&mut f);
     handed.extend(completions(&mut st, &mut f));
@@ -878,4 +930,140 @@ fn every_message_ends_exactly_once_with_depth_and_clients_under_random_events() 
 /// The sequence number the next accepted message will get.
 fn st_next_seq(st: &ChanState) -> u32 {
     st.next_seq
+}
+
+// ---- The watchdog stays armed across messages ----
+
+/// Back-to-back messages, each ACKed before its deadline, on every send
+/// path (immediate non-blocking, queued non-blocking, blocking): the
+/// watchdog is armed once for all of them and never cancelled, and each
+/// send or ACK that starts a message reads the clock once (an ACK that
+/// leaves the channel idle reads it not at all).
+#[test]
+fn back_to_back_acked_messages_arm_the_watchdog_once_and_never_cancel_it() {
+    const N: usize = 8;
+    let mut st = tx_chan(256);
+    let mut f = Fake::default();
+    // Immediate sends on an idle channel, the clock moving on.
+    for i in 0..N {
+        f.now = i as Ticks;
+        let reads = f.reads.get();
+        assert_eq!(st.submit_nb(&mut f, b"nb"), 0);
+        assert_eq!(f.reads.get() - reads, 1, "one clock read per send");
+        assert_eq!(ack(&mut st, &mut f), 0);
+        assert_eq!(f.reads.get() - reads, 1, "no clock read for an ACK that leaves the channel idle");
+    }
+    assert_eq!((f.arms, f.disarms, f.armed), (1, 0, Some(10)));
+    // Queued behind one another: each ACK starts the next message.
+    for _ in 0..N {
+        assert_eq!(st.submit_nb(&mut f, b"q"), 0);
+    }
+    for i in 0..N {
+        let reads = f.reads.get();
+        assert_eq!(ack(&mut st, &mut f), 0);
+        let want = if i + 1 < N { 1 } else { 0 };
+        assert_eq!(f.reads.get() - reads, want);
+    }
+    // Blocking senders, one after another.
+    for _ in 0..N {
+        let mut w = Waiter::new(b"w", f.now + 5);
+        // SAFETY: w lives until its message ended (below).
+        assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+        assert_eq!(ack(&mut st, &mut f), 0);
+        assert_eq!((w.state(), w.result()), (WaitState::Done, 0));
+    }
+    assert_eq!(f.n(Stat::Acked), 3 * N);
+    assert_eq!((f.arms, f.disarms, f.armed), (1, 0, Some(10)));
+    // Its expiry, long after, finds nothing and leaves it disarmed.
+    assert_eq!(fire(&mut st, &mut f), 10);
+    assert_eq!((f.arms, f.n(Stat::Timeout)), (1, 0));
+}
+
+/// A message whose ACK never comes times out at its own deadline, even
+/// though the watchdog was armed for an earlier message: the early expiry
+/// times out nothing and re-arms for exactly the remainder.
+#[test]
+fn unacked_message_times_out_at_its_own_deadline_after_an_early_expiry() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    assert_eq!(st.submit_nb(&mut f, b"M1"), 0); // due 10
+    f.now = 4;
+    assert_eq!(ack(&mut st, &mut f), 0);
+    assert_eq!(st.submit_nb(&mut f, b"M2"), 0); // due 14, never ACKed
+    assert_eq!((f.arms, f.armed), (1, Some(10)));
+    // The expiry armed for M1: M2 is not due.
+    assert_eq!(fire(&mut st, &mut f), 10);
+    assert_eq!((f.n(Stat::Timeout), st.inflight_token()), (0, Some(1)));
+    assert_eq!(f.armed, Some(14));
+    // A spurious callback before then changes nothing either (it cannot
+    // tell whether the watchdog is still armed, so it arms it again).
+    f.now = 13;
+    st.timer_expired(&mut f);
+    assert_eq!((f.n(Stat::Timeout), st.inflight_token()), (0, Some(1)));
+    assert_eq!(f.armed, Some(14));
+    // At its own deadline, by the watchdog: timed out then.
+    assert_eq!(fire(&mut st, &mut f), 14);
+    assert_eq!(f.n(Stat::Timeout), 1);
+    assert!(!st.is_busy());
+    assert_eq!(f.finished, [0, 1]);
+    // Idle: nothing armed any more, and the next message arms anew.
+    assert_eq!(f.armed, None);
+    f.now = 20;
+    assert_eq!(st.submit_nb(&mut f, b"M3"), 0);
+    assert_eq!((f.armed, f.arms, f.disarms), (Some(30), 4, 0));
+}
+
+/// A message that needs an earlier expiry than the armed one (a shorter
+/// blocking timeout, or one of several in flight) re-arms the watchdog
+/// earlier; a later one never does.
+#[test]
+fn watchdog_is_rearmed_only_for_an_earlier_deadline() {
+    let mut st = tx_chan_depth(128, 2);
+    let mut f = Fake::default();
+    let mut w1 = Waiter::new(b"w1", 50);
+    let mut w2 = Waiter::new(b"w2", 3);
+    // SAFETY: the waiters live until the end of the test.
+    unsafe {
+        assert_eq!(st.submit_blocking(&mut f, &mut w1), Submit::Pending);
+        assert_eq!((f.arms, f.armed), (1, Some(50)));
+        assert_eq!(st.submit_blocking(&mut f, &mut w2), Submit::Pending);
+    }
+    assert_eq!((f.arms, f.armed), (2, Some(3)));
+    assert_eq!(st.tx_done(&mut f, Some(0)), 0);
+    // w2 (due 3) times out at 3; w1 is done already.
+    assert_eq!(fire(&mut st, &mut f), 3);
+    assert_eq!((w2.state(), w2.result()), (WaitState::Done, -ETIMEDOUT));
+    assert_eq!((w1.state(), w1.result()), (WaitState::Done, 0));
+    // Idle after that expiry: nothing armed, nothing cancelled.
+    assert_eq!((f.armed, f.arms, f.disarms), (None, 2, 0));
+}
+
+/// An idle channel whose watchdog is still armed from its last message:
+/// the expiry counts no timeout, touches no message, and does not re-arm.
+/// A message submitted after the expiry fired but before its callback
+/// ran is covered by that callback's re-arm.
+#[test]
+fn idle_channel_expiry_is_harmless_and_a_pending_callback_covers_the_next_message() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    assert_eq!(st.submit_nb(&mut f, b"a"), 0);
+    assert_eq!(ack(&mut st, &mut f), 0);
+    assert_eq!(fire(&mut st, &mut f), 10);
+    assert_eq!((f.n(Stat::Timeout), f.txfinish, f.sent.len()), (0, 1, 1));
+    assert_eq!((f.armed, f.arms), (None, 1));
+    // Armed again by the next message (due 20), which is ACKed.
+    assert_eq!(st.submit_nb(&mut f, b"b"), 0);
+    assert_eq!(ack(&mut st, &mut f), 0);
+    assert_eq!((f.armed, f.arms), (Some(20), 2));
+    // The timer fires at 20, its callback waits for the lock while "c"
+    // (due 30) goes out without arming: the callback re-arms for it.
+    let at = f.armed.take().unwrap();
+    f.now = at;
+    assert_eq!(st.submit_nb(&mut f, b"c"), 0);
+    assert_eq!(f.arms, 2);
+    st.timer_expired(&mut f);
+    assert_eq!((f.n(Stat::Timeout), f.armed, f.arms), (0, Some(30), 3));
+    assert_eq!(fire(&mut st, &mut f), 30);
+    assert_eq!(f.n(Stat::Timeout), 1);
+    assert_eq!(f.disarms, 0);
 }

@@ -8,6 +8,7 @@
 mod model;
 
 use loom::thread;
+use mbox::chan::Stat;
 use mbox::errno::*;
 use mbox::os::FOREVER;
 
@@ -352,5 +353,53 @@ fn send_error_of_queued_message_is_reported_and_queue_goes_on() {
         assert_eq!(r2.result, -EIO);
         assert_eq!(r3.result, 0);
         assert_eq!(sent.iter().map(|s| s.payload).collect::<Vec<_>>(), vec![[1, 0], [3, 0]]);
+    });
+}
+
+/// The watchdog stays armed across messages: armed for M1 (due 10), it
+/// still covers M2, sent at 5 (due 15) after M1's ACK, without a timer
+/// call. Its expiry at 10 is early for M2 and races M2's late ACK; the
+/// clock then passes 15 and the watchdog fires again if it was re-armed.
+/// Whatever wins: M2 is never timed out before its own deadline (no false
+/// timeout: the model checks the clock at every timeout), and once the
+/// clock has passed 15 and the watchdog has run, M2 is no longer in flight
+/// (no lost timeout).
+#[test]
+fn early_watchdog_expiry_races_the_ack_of_a_later_message() {
+    run(3, || {
+        let m = Model::new();
+        let o = WaitObj::new();
+        let r1 = m.ticksend(&o, [1, 0], 0, None);
+        assert_eq!(m.armed(), Some(CHAN_TIMEOUT));
+        assert_eq!(m.ack_in_flight(), 0);
+        m.advance_to(5, &[], false);
+        let r2 = m.ticksend(&o, [2, 0], 0, None);
+        {
+            let g = m.lock();
+            assert_eq!((g.env.arms, g.env.disarms), (1, 0), "M2 needed no timer call");
+            assert_eq!(g.st.in_flight(), 1);
+        }
+        let rem = {
+            let m = m.clone();
+            thread::spawn(move || m.remote(1, Ack::Late, true, always))
+        };
+        let clk = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.advance_to(CHAN_TIMEOUT, &[], true);
+                m.advance_to(2 * CHAN_TIMEOUT, &[], true);
+            })
+        };
+        clk.join().unwrap();
+        {
+            let g = m.lock();
+            assert_eq!(g.st.in_flight(), 0, "M2 still in flight after its deadline passed: a lost timeout");
+        }
+        m.stop();
+        rem.join().unwrap();
+        let sent = m.check(&[r1, r2]);
+        assert_eq!((r1.result, r2.result), (0, 0));
+        assert_eq!(sent.len(), 2);
+        assert!(matches!(sent[1].outcome, Some(Stat::Acked | Stat::Timeout)), "{sent:?}");
     });
 }

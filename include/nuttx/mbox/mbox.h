@@ -381,6 +381,13 @@ struct mbox_chan_state_s {
    */
   uint64_t poll_period;
   /**
+   * Absolute expiry the watchdog was last armed for, `FOREVER` when it
+   * is not armed (never armed, fired, or disarmed). It stays armed
+   * across messages: [`ChanState::rearm`] arms it only for an earlier
+   * expiry than this, so the decision needs no OS call.
+   */
+  uint64_t armed_until;
+  /**
    * Slots of a deeper channel (in the caller's buffer), or null.
    */
   struct mbox_txslot_s *ext;

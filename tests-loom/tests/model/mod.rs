@@ -52,7 +52,8 @@ pub type Payload = [u8; 2];
 pub struct Sent {
     pub token: u32,
     pub payload: Payload,
-    /// Deadline the watchdog was first armed with for it (None: FOREVER).
+    /// Its deadline (None: FOREVER): a blocking message's own, or the
+    /// channel timeout from the moment it went out.
     pub deadline: Option<Ticks>,
     /// How it ended (Acked, Timeout or Cancelled), once finished.
     pub outcome: Option<Stat>,
@@ -124,6 +125,9 @@ pub struct Env {
     pub send_results: VecDeque<i32>,
     /// The watchdog: absolute expiry, if armed.
     armed: Option<Ticks>,
+    /// Calls of `arm` and `disarm`.
+    pub arms: usize,
+    pub disarms: usize,
     last_finished: Option<usize>,
     pub counts: Vec<Stat>,
     /// Side table: waiter address -> its sender's wait object.
@@ -131,8 +135,9 @@ pub struct Env {
     /// Senders that have submitted (for gating the start of others).
     submitted: Vec<u8>,
     /// Absolute deadlines of blocking messages (Waiter::deadline), by
-    /// payload: the watchdog of one that goes out after its deadline is
-    /// armed for 1 tick, which says nothing about the deadline itself.
+    /// payload (a non-blocking one is due the channel timeout after it
+    /// went out; the watchdog's arming says neither: it stays armed
+    /// across messages, for the earliest of them).
     deadlines: Vec<(Payload, Ticks)>,
     stop: bool,
 }
@@ -185,7 +190,14 @@ impl ChanEnv for Env {
         }
         assert!(self.hw.is_none(), "lower-half send while message {:?} is still in flight", self.hw_token());
         let payload: Payload = data.try_into().expect("2-byte payloads");
-        self.sent.push(Sent { token, payload, deadline: None, outcome: None });
+        // The clock stands still inside a critical section: `now` is the
+        // reading the state machine takes for this message.
+        let deadline = match self.deadlines.iter().find(|x| x.0 == payload) {
+            Some(&(_, d)) => d,
+            None => ChanState::deadline_from(self.now_(), CHAN_TIMEOUT),
+        };
+        let deadline = (deadline != FOREVER).then_some(deadline);
+        self.sent.push(Sent { token, payload, deadline, outcome: None });
         self.hw = Some(self.sent.len() - 1);
         self.hw_acked = false;
         self.hw_cv.notify_all();
@@ -206,19 +218,13 @@ impl ChanEnv for Env {
 
     fn arm(&mut self, ticks: Ticks) {
         assert!(ticks >= 1);
-        let d = self.now_().saturating_add(ticks);
-        self.armed = Some(d);
-        if let Some(i) = self.hw {
-            let m = &mut self.sent[i];
-            if m.deadline.is_none() {
-                let known = self.deadlines.iter().find(|x| x.0 == m.payload).map(|x| x.1);
-                m.deadline = Some(known.unwrap_or(d));
-            }
-        }
+        self.armed = Some(self.now_().saturating_add(ticks));
+        self.arms += 1;
     }
 
     fn disarm(&mut self) {
         self.armed = None;
+        self.disarms += 1;
     }
 
     fn wake(&mut self, w: *mut Waiter) {
@@ -328,6 +334,8 @@ impl Model {
             remote_acked: Vec::new(),
             send_results: results.iter().copied().collect(),
             armed: None,
+            arms: 0,
+            disarms: 0,
             last_finished: None,
             counts: Vec::new(),
             table: Vec::new(),
@@ -517,6 +525,39 @@ impl Model {
         if watchdog {
             self.watchdog();
         }
+    }
+
+    /// The clock moves to `t` (no earlier than now), timed waits
+    /// re-evaluate, and (if `watchdog`) the channel watchdog fires if its
+    /// expiry has passed.
+    pub fn advance_to(&self, t: Ticks, objs: &[Arc<WaitObj>], watchdog: bool) {
+        {
+            let _g = self.lock();
+            assert!(t >= self.now());
+            self.clock.store(t, SeqCst);
+        }
+        for o in objs {
+            o.tick();
+        }
+        if watchdog {
+            self.watchdog();
+        }
+    }
+
+    /// The remote acknowledges the message in the mailbox at once (one
+    /// ACK interrupt with its token), in the calling thread.
+    pub fn ack_in_flight(&self) -> i32 {
+        let mut g = self.lock();
+        let tok = g.env.unseen().expect("no message in the mailbox");
+        g.env.remote_seen.push(tok);
+        let r = Self::ack(&mut g, tok, true);
+        self.hw_cv.notify_all();
+        r
+    }
+
+    /// Expiry the watchdog is armed for, if any.
+    pub fn armed(&self) -> Option<Ticks> {
+        self.lock().env.armed
     }
 
     /// The port's timer thread: pops the expired timer under its own lock
