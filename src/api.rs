@@ -592,7 +592,8 @@ unsafe impl Sync for Channel<'_> {}
 impl Channel<'static> {
     /// Initialises `chan` as a channel of `dev` (`mbox_chan_init()`):
     /// for [`Direction::Tx`], `buf` holds the queue of non-blocking
-    /// messages (6 bytes plus the payload each; may be empty, then
+    /// messages (6 bytes plus the payload each, plus a pointer's size for
+    /// a sender with a TX-done callback; may be empty, then
     /// non-blocking sends only succeed while the channel is idle); for
     /// [`Direction::Rx`], `buf` is the receive scratch, at least the MTU
     /// (may be empty when the MTU is at most 32: reception then uses the

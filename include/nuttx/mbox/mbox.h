@@ -615,7 +615,8 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * Initialise a channel (called by lower halves, once per channel).
  *
  * `buffer`/`size`: for a TX channel, the memory of its queue of
- * non-blocking messages (each takes 6 bytes plus its payload; NULL with
+ * non-blocking messages (each takes 6 bytes plus its payload, plus a
+ * pointer's size more when its sender has a TX-done callback; NULL with
  * size 0 means non-blocking sends work only while the channel is idle).
  * For an RX channel, the receive scratch (at least the MTU), or NULL to
  * receive on the stack (MTU at most 32). The memory must stay valid until
