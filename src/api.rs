@@ -1508,10 +1508,10 @@ unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, ta
     let msg: &[u8] = if data.is_null() || size == 0 {
         &[]
     } else {
-        // SAFETY: the helper passes a message of `size` readable bytes,
-        // valid for the call: a request (size checked against the TX MTU
-        // by mbox_rr_request) or a reply (checked against the RX MTU by
+        // The helper passes a request (size checked against the TX MTU by
+        // mbox_rr_request) or a reply (checked against the RX MTU by
         // mbox_chan_rx_data).
+        // SAFETY: `size` readable bytes, valid for the call (see above).
         unsafe { core::slice::from_raw_parts(data.cast(), size) }
     };
     match T::tag(msg) {

@@ -679,10 +679,10 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         if size > st.mtu() {
             return -EMSGSIZE;
         }
-        // SAFETY: data is non-NULL and valid for size bytes (API
-        // contract), size is at most the MTU (so far below isize::MAX),
-        // and the caller keeps it unchanged during the call. A 0-byte
+        // size is at most the MTU (so far below isize::MAX); a 0-byte
         // message keeps the caller's pointer.
+        // SAFETY: data is non-NULL and valid for size bytes, unchanged
+        // during the call (API contract).
         let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         // SAFETY: chan live, lock held.
         let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
@@ -718,10 +718,10 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
             Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
             Ok(st) => {
                 let ticks = timeout.unwrap_or(st.timeout());
+                // size is at most the MTU; a 0-byte message keeps the
+                // caller's pointer.
                 // SAFETY: data is non-NULL and valid for size bytes (API
-                // contract), size is at most the MTU; the caller stays in
-                // this call, keeping it unchanged, until the waiter is
-                // Done. A 0-byte message keeps the caller's pointer.
+                // contract), unchanged until the waiter is Done.
                 let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
                 // SAFETY: w not shared yet.
                 unsafe {

@@ -198,10 +198,10 @@ impl Waiter {
     unsafe fn payload<'a>(w: *const Waiter) -> &'a [u8] {
         // SAFETY: w is live (contract); fields read through the raw place.
         let (data, len) = unsafe { ((*w).data, (*w).len) };
-        // SAFETY: `data`/`len` came from a slice whose owner is blocked in
-        // mbox_ticksend() until this waiter is Done (Waiter::new contract).
         // A 0-byte message keeps its owner's pointer (never NULL: it came
         // from a slice), so the lower half gets real memory.
+        // SAFETY: `data`/`len` came from a slice whose owner is blocked
+        // until this waiter is Done (Waiter::new contract).
         unsafe { core::slice::from_raw_parts(data, len) }
     }
 }
