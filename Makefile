@@ -150,7 +150,7 @@ $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
 .PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-compat test-pl320-c run clean miri \
-        check-fmt check-clippy check-doc check-unsafe
+        check-fmt check-clippy check-doc check-unsafe check-config-mismatch
 
 # `make help` lists every target with a "## description" after its
 # prerequisites, in the order of this file.
@@ -230,6 +230,7 @@ TEST_STAGES += check-doc
 TEST_STAGES += check-unsafe
 TEST_STAGES += check-readme
 TEST_STAGES += check-kconfig-values
+TEST_STAGES += check-config-mismatch
 TEST_STAGES += test-kconfig
 
 # On a failure make would print its own "make: *** [test] Error 1" after the
@@ -293,6 +294,14 @@ check-readme: $(LIB) $(HOSTLIB) ## README.md's C examples compile and link; its 
 # make -n in a scratch copy (symlinks) and cargo check in target/.
 check-kconfig-values: ## bad Kconfig values stop the Makefile and build.rs, good ones build
 	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
+
+# A C unit compiled with the library's CONFIG_MBOX_TRACE links and runs;
+# one compiled with the other setting fails to link, the error naming the
+# configuration-check symbol (mbox.h, "Configuration check at link time"
+# in docs/mbox.rst). gcc and clang, with and without --gc-sections.
+check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with the other CONFIG_MBOX_TRACE than the library fails to link
+	$(PYTHON) tools/check_config_mismatch.py --lib $(LIB) --libs "$(HOSTLIB) -lpthread" \
+	  --trace $(CONFIG_MBOX_TRACE) --out $(BUILD)/config-mismatch
 
 # ---- hygiene checks of the Rust code ----
 #
