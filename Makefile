@@ -11,9 +11,12 @@
 #   make test-fuzz  fuzz targets under fuzz/ (corpus replay + 25 s each)
 #   make clean
 #
-# Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
-# defaults below; a value on the command line or in the environment
-# overrides the default too. Every value is validated before anything is
+# Configuration: a Kconfig .config (see Kconfig and Kconfig.host) if
+# present, otherwise the host build's selection host.defconfig; a symbol
+# that neither sets takes its Kconfig default (below: MBOX, MBOX_TRACE and
+# MBOX_PL320 default to n, as in NuttX). A value on the command line
+# overrides both; one in the environment overrides host.defconfig and the
+# defaults. Every value is validated before anything is
 # built (a bool is y or n, an int lies within its Kconfig range). The same
 # values drive the cargo features and the -D flags of every C file, so the
 # library and the header can never disagree.
@@ -27,9 +30,16 @@ PYTHON   ?= python3
 
 -include .config
 
-CONFIG_MBOX         ?= y
-CONFIG_MBOX_TRACE   ?= y
-CONFIG_MBOX_PL320   ?= y
+# Without a .config, host.defconfig's values, as defaults (?=) so that the
+# environment still overrides them.
+HOST_DEFCONFIG := host.defconfig
+ifeq ($(wildcard .config),)
+$(foreach l,$(shell grep -E '^CONFIG_[A-Za-z0-9_]+=[^ ]*$$' $(HOST_DEFCONFIG)),$(eval $(subst =, ?= ,$(l))))
+endif
+
+CONFIG_MBOX         ?= n
+CONFIG_MBOX_TRACE   ?= n
+CONFIG_MBOX_PL320   ?= n
 CONFIG_MBOX_PL320_WIRE_FRAMED ?= y
 CONFIG_MBOX_PL320_WIRE_COMPAT ?= n
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
@@ -361,22 +371,28 @@ export KCONFIG_CONFIG
 KCONFIGLIB     := $(PYTHON) -c 'import kconfiglib' 2>/dev/null || \
                   $(PYTHON) -m pip install --quiet kconfiglib
 KCONFIG_FIXUP  := $(PYTHON) tools/kconfig_combos.py --normalize $(KCONFIG_CONFIG)
+# The host build's Kconfig (the shared Kconfig plus the host port's menu),
+# and a missing .config seeded from host.defconfig.
+KCONFIG_HOST   := Kconfig.host
+KCONFIG_SEED   := [ -f $(KCONFIG_CONFIG) ] || $(PYTHON) -m defconfig --kconfig $(KCONFIG_HOST) $(HOST_DEFCONFIG)
 
 .PHONY: menuconfig olddefconfig defconfig clean-lib test-kconfig check-docs check-readme check-kconfig-values
 
-menuconfig: ## edit .config in the kconfiglib menu (Kconfig)
+menuconfig: ## edit .config in the kconfiglib menu (Kconfig.host; starts from host.defconfig)
 	@$(KCONFIGLIB)
-	$(PYTHON) -m menuconfig Kconfig
+	@$(KCONFIG_SEED)
+	$(PYTHON) -m menuconfig $(KCONFIG_HOST)
 	@$(KCONFIG_FIXUP)
 
 olddefconfig: ## complete .config with the defaults of new symbols
 	@$(KCONFIGLIB)
-	$(PYTHON) -m olddefconfig Kconfig
+	@$(KCONFIG_SEED)
+	$(PYTHON) -m olddefconfig $(KCONFIG_HOST)
 	@$(KCONFIG_FIXUP)
 
-defconfig: ## reset .config to the Kconfig defaults
+defconfig: ## reset .config to the host build's selection (host.defconfig) and the Kconfig defaults
 	@$(KCONFIGLIB)
-	$(PYTHON) -m alldefconfig Kconfig
+	$(PYTHON) -m defconfig --kconfig $(KCONFIG_HOST) $(HOST_DEFCONFIG)
 	@$(KCONFIG_FIXUP)
 
 clean-lib: ## remove build/libmbox.a so that cargo runs again
