@@ -481,8 +481,10 @@ def size_stage(args, libs):
             f".bss {t['bss']} B (baseline without calls: {entry['baseline']['text'] + entry['baseline']['rodata']} B)")
 
         exe = os.path.join(OUT, f"sizes-{name}")
-        run([args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Iinclude"] + cdefs(feats) +
-            ["-o", exe, "bench/sizes.c"], quiet=True)
+        # Linked with the library (and a port) like any unit that includes
+        # mbox.h: the header's configuration check refers to the library.
+        run([args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Iinclude", "-Iffi", "-Ibench"] + cdefs(feats) +
+            ["-Wl,--gc-sections", "-o", exe, "bench/sizes.c", "bench/port_min.c", lib], quiet=True)
         out = run([exe], quiet=True).stdout
         res["sizeof"][name] = {m.group(1): [int(m.group(2)), int(m.group(3))]
                                for m in re.finditer(r"^sizeof (.+?) (\d+) (\d+)$", out, re.M)}

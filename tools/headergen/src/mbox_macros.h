@@ -41,7 +41,8 @@
  * (the unit has it, the library does not) or
  * mbox_config_without_CONFIG_MBOX_TRACE (the other way round). The
  * reference is one read-only pointer per unit (kept through --gc-sections
- * where the compiler knows the retain attribute); no code runs.
+ * where the toolchain supports the retain attribute: GCC 11 and clang 13
+ * with binutils 2.36 or newer); no code runs.
  */
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -57,12 +58,25 @@
 #  define MBOX_CONFIG_CHECK_ATTR
 #endif
 
+/* A GCC whose assembler lacked section retention when it was built knows
+ * the attribute but ignores it with a warning: the reference then still
+ * fails a link without --gc-sections, and the warning must not fail a
+ * -Werror build.
+ */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wattributes"
+#endif
 #ifdef CONFIG_MBOX_TRACE
 static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
   &mbox_config_with_CONFIG_MBOX_TRACE;
 #else
 static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
   &mbox_config_without_CONFIG_MBOX_TRACE;
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic pop
 #endif
 
 #endif /* __INCLUDE_NUTTX_MBOX_MBOX_MACROS_H */
