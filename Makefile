@@ -11,9 +11,12 @@
 #   make test-fuzz  fuzz targets under fuzz/ (corpus replay + 25 s each)
 #   make clean
 #
-# Configuration: a Kconfig .config (see Kconfig) if present, otherwise the
-# defaults below; a value on the command line or in the environment
-# overrides the default too. Every value is validated before anything is
+# Configuration: a Kconfig .config (see Kconfig and Kconfig.host) if
+# present, otherwise the host build's selection host.defconfig; a symbol
+# that neither sets takes its Kconfig default (below: MBOX, MBOX_TRACE and
+# MBOX_PL320 default to n, as in NuttX). A value on the command line
+# overrides both; one in the environment overrides host.defconfig and the
+# defaults. Every value is validated before anything is
 # built (a bool is y or n, an int lies within its Kconfig range). The same
 # values drive the cargo features and the -D flags of every C file, so the
 # library and the header can never disagree.
@@ -27,9 +30,16 @@ PYTHON   ?= python3
 
 -include .config
 
-CONFIG_MBOX         ?= y
-CONFIG_MBOX_TRACE   ?= y
-CONFIG_MBOX_PL320   ?= y
+# Without a .config, host.defconfig's values, as defaults (?=) so that the
+# environment still overrides them.
+HOST_DEFCONFIG := host.defconfig
+ifeq ($(wildcard .config),)
+$(foreach l,$(shell grep -E '^CONFIG_[A-Za-z0-9_]+=[^ ]*$$' $(HOST_DEFCONFIG)),$(eval $(subst =, ?= ,$(l))))
+endif
+
+CONFIG_MBOX         ?= n
+CONFIG_MBOX_TRACE   ?= n
+CONFIG_MBOX_PL320   ?= n
 CONFIG_MBOX_PL320_WIRE_FRAMED ?= y
 CONFIG_MBOX_PL320_WIRE_COMPAT ?= n
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
@@ -150,7 +160,7 @@ $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
 .PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-compat test-pl320-c run clean miri \
-        check-fmt check-clippy check-doc check-unsafe
+        check-fmt check-clippy check-doc check-unsafe check-config-mismatch
 
 # `make help` lists every target with a "## description" after its
 # prerequisites, in the order of this file.
@@ -230,6 +240,7 @@ TEST_STAGES += check-doc
 TEST_STAGES += check-unsafe
 TEST_STAGES += check-readme
 TEST_STAGES += check-kconfig-values
+TEST_STAGES += check-config-mismatch
 TEST_STAGES += test-kconfig
 
 # On a failure make would print its own "make: *** [test] Error 1" after the
@@ -294,6 +305,14 @@ check-readme: $(LIB) $(HOSTLIB) ## README.md's C examples compile and link; its 
 check-kconfig-values: ## bad Kconfig values stop the Makefile and build.rs, good ones build
 	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
 
+# A C unit compiled with the library's CONFIG_MBOX_TRACE links and runs;
+# one compiled with the other setting fails to link, the error naming the
+# configuration-check symbol (mbox.h, "Configuration check at link time"
+# in docs/mbox.rst). gcc and clang, with and without --gc-sections.
+check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with the other CONFIG_MBOX_TRACE than the library fails to link
+	$(PYTHON) tools/check_config_mismatch.py --lib $(LIB) --libs "$(HOSTLIB) -lpthread" \
+	  --trace $(CONFIG_MBOX_TRACE) --out $(BUILD)/config-mismatch
+
 # ---- hygiene checks of the Rust code ----
 #
 # Each prints one "name: N passed, M failed" line (tools/run_tests.py
@@ -352,22 +371,28 @@ export KCONFIG_CONFIG
 KCONFIGLIB     := $(PYTHON) -c 'import kconfiglib' 2>/dev/null || \
                   $(PYTHON) -m pip install --quiet kconfiglib
 KCONFIG_FIXUP  := $(PYTHON) tools/kconfig_combos.py --normalize $(KCONFIG_CONFIG)
+# The host build's Kconfig (the shared Kconfig plus the host port's menu),
+# and a missing .config seeded from host.defconfig.
+KCONFIG_HOST   := Kconfig.host
+KCONFIG_SEED   := [ -f $(KCONFIG_CONFIG) ] || $(PYTHON) -m defconfig --kconfig $(KCONFIG_HOST) $(HOST_DEFCONFIG)
 
 .PHONY: menuconfig olddefconfig defconfig clean-lib test-kconfig check-docs check-readme check-kconfig-values
 
-menuconfig: ## edit .config in the kconfiglib menu (Kconfig)
+menuconfig: ## edit .config in the kconfiglib menu (Kconfig.host; starts from host.defconfig)
 	@$(KCONFIGLIB)
-	$(PYTHON) -m menuconfig Kconfig
+	@$(KCONFIG_SEED)
+	$(PYTHON) -m menuconfig $(KCONFIG_HOST)
 	@$(KCONFIG_FIXUP)
 
 olddefconfig: ## complete .config with the defaults of new symbols
 	@$(KCONFIGLIB)
-	$(PYTHON) -m olddefconfig Kconfig
+	@$(KCONFIG_SEED)
+	$(PYTHON) -m olddefconfig $(KCONFIG_HOST)
 	@$(KCONFIG_FIXUP)
 
-defconfig: ## reset .config to the Kconfig defaults
+defconfig: ## reset .config to the host build's selection (host.defconfig) and the Kconfig defaults
 	@$(KCONFIGLIB)
-	$(PYTHON) -m alldefconfig Kconfig
+	$(PYTHON) -m defconfig --kconfig $(KCONFIG_HOST) $(HOST_DEFCONFIG)
 	@$(KCONFIG_FIXUP)
 
 clean-lib: ## remove build/libmbox.a so that cargo runs again

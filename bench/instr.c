@@ -51,6 +51,7 @@
 #define MSG_SIZE   24          /* The PL320 MTU */
 #define ITER       10000       /* Iterations of a single-message region */
 #define BATCH      48          /* Messages queued, then drained, per batch */
+#define BURST      8           /* Messages per burst (sent, then ACKed) */
 #define NBATCH     200
 #define CS_REPS    50          /* Measured calls per queue depth */
 #define RING_SIZE  4096        /* Ring bytes: 65 records of 6 + 24 bytes fit */
@@ -540,6 +541,45 @@ static void run_target(struct target_s *t)
     }
 
   DUMP(name);
+  drain(t);
+
+  /* F: a burst of BURST non-blocking sends on an idle channel (the first
+   * goes out at once, the others queue), then their BURST ACKs (each
+   * starts the next queued one): the same sequence as the C driver's
+   * figure "8 queued sends then 8 ACKs", per message.
+   */
+
+  region_name(name, sizeof(name), t, "burst8", "total");
+  ZERO();
+  BEGIN();
+  for (i = 0; i < ITER / BURST; i++)
+    {
+      for (k = 0; k < BURST; k++)
+        {
+          check(mbox_ticksend(&s, g_msg, MSG_SIZE, 0), 0, "burst");
+        }
+
+      for (k = 0; k < BURST; k++)
+        {
+          check(t->ack_upper(t->tx), 0, "ACK (burst)");
+        }
+    }
+
+  END(name);
+
+  region_name(name, sizeof(name), t, "burst8", "floor");
+  ZERO();
+  BEGIN();
+  for (i = 0; i < ITER / BURST; i++)
+    {
+      for (k = 0; k < BURST; k++)
+        {
+          check(t->ops->send(t->tx, g_msg, MSG_SIZE), 0, "ops->send");
+          t->ack_floor(t->tx);
+        }
+    }
+
+  END(name);
   drain(t);
 
   /* E: RX delivery to the registered callback. */

@@ -15,6 +15,7 @@ import re
 import sys
 
 import report_arm
+import report_c
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,6 +40,11 @@ ROWS = [
      "one ACK (`mbox_chan_tx_done[_token]()`) with messages queued: it ends the message in flight and starts "
      "the oldest queued one from the ring (48 per batch).",
      "the ACK as the lower half sees it plus `ops->send()` of the next message."),
+    ("burst8", "8 non-blocking sends, then their 8 ACKs (per message)",
+     "8 `mbox_ticksend(.., 0)` on an idle channel (the first goes out at once, 7 queue), then the 8 ACKs "
+     "(`mbox_chan_tx_done[_token]()`, each starting the next queued message); the C driver's figure "
+     "\"8 queued sends then 8 ACKs\" is the same sequence.",
+     "8 times `ops->send()` and the ACK as the lower half sees it."),
     ("rx", "RX delivery to a callback",
      "`mbox_chan_rx_data()` on an RX channel with a registered callback: `ops->recv()` into the channel's "
      "buffer, `ops->acknowledge()`, then the client callback.",
@@ -161,6 +167,23 @@ def main():
       "exactly from run to run, wall-clock numbers (two-core, Rust micro-benchmark) do not, so compare "
       "wall-clock numbers only within one run.")
     w("")
+    missing = []
+    if not arm_ok:
+        missing.append(f"the Arm (Cortex-M4F) size section could not run: {arm.get('reason', '?')}")
+    if (R.get("arm_icount") or {}).get("error"):
+        missing.append(f"the Cortex-M3 section (`make bench-arm`) could not run: {R['arm_icount']['error']}")
+    if rust.get("error"):
+        missing.append(f"the Rust micro-benchmark could not run: {rust['error']}")
+    for what in missing:
+        w(f"**NOT MEASURED IN THIS RUN: {what}.**")
+        w("")
+    loaded = [name for name, st in (("3. Two cores", tc), ("3b. FIFO depth", R.get("fifo") or {}),
+                                    ("6. Rust micro-benchmark", rust))
+              if st.get("loadavg") and max(st["loadavg"]) > st.get("nproc", 1)]
+    if loaded:
+        w(f"**Wall-clock sections run on a loaded machine (load average above the core count): "
+          f"{', '.join(loaded)}.** Each says so with its load average.")
+        w("")
     w("## Reproduce")
     w("")
     w("```sh")
@@ -202,7 +225,9 @@ def main():
                    ("met" if not loose_over else f"missed on {', '.join(loose_over)}"))
     else:
         verdict = "met"
-    trows.append(["upper half + lower half at most 2x the direct lower-half floor (instructions, fake lower half)",
+    trows.append(["upper half + lower half at most 2x the direct lower-half floor (instructions, fake lower half; "
+                  "the floor has no critical section, timer or queue, so no upper half reaches it: the C driver "
+                  "is the yardstick, next row)",
                   rtxt + f"; queued send vs a bare memcpy {fake_ratios.get('nb_queue', 0):.1f}x", verdict])
     def rng(lo, hi):
         return f"{lo:.0f} Ir" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f} Ir"
@@ -227,7 +252,8 @@ def main():
                           f"; with compiler_builtins: **missed** by {tot - limit:,} B"))])
     else:
         trows.append(["at most 8 KiB (8,192 B) .text for upper half + PL320 + TRACE (Cortex-M4F, thumbv7em)",
-                      f"ARM not measured: {arm.get('reason', '?')}", "not measured"])
+                      f"**NOT MEASURED**: {arm.get('reason', '?')}", "**not measured**"])
+    trows.extend(report_c.target_rows(R))
     trows.append(["no heap use, ever",
                   f"{mc.get('allocs')} allocations in a libmbox program (memcheck); {alloc_libmbox} allocator "
                   f"calls from libmbox in the two-core run (callgrind call graph); allocator symbols referenced "
@@ -235,8 +261,10 @@ def main():
                   "met" if heap_ok else "**missed**"])
     w(table(["target", "measured", "verdict"], trows))
     w("")
-    w("Why the misses, and what in the upper half costs: see [Analysis](#analysis).")
+    w("Why the misses, and what in the upper half costs: see [Against the C driver](#against-the-c-driver) "
+      "and [Analysis](#analysis).")
     w("")
+    L.extend(report_c.section(R))
 
     # ------------------------------------------------------------------
     # 1. Instructions
@@ -257,6 +285,11 @@ def main():
       "**added** = total - floor; **ratio** = total / floor. **libmbox** = instructions executed in "
       "libmbox's own code, **port** = in the port functions; the last column counts the port calls per "
       "message: critical sections entered, clock reads, watchdog starts + cancels.")
+    w("")
+    w("The floor is a lower bound that no upper half, C or Rust, can reach: it has no critical section, no "
+      "timer, no queue and no argument check. The real yardstick is the C driver measured on the same "
+      "harness: its figures are in the last column of the null-lower-half table and in "
+      "[Against the C driver](#against-the-c-driver).")
     w("")
     w("What each row measures:")
     w("")
@@ -283,11 +316,14 @@ def main():
                 v = pcs.get("mbox_os_" + k, 0)
                 return f"{v:.0f}" if abs(v - round(v)) < 0.05 else f"{v:.2f}"
 
-            trs.append([title, fmt(t["ir"]), fmt(fl["ir"]), fmt(t["ir"] - fl["ir"]), f"{t['ir'] / fl['ir']:.2f}x",
+            cref = {"nb_idle": report_c.C_IR_SEND_ACK, "burst8": report_c.C_IR_BURST8}.get(key)
+            ctxt = (" / ".join(f"{v} ({lab})" for lab, v in cref) if cref and tgt == "null" else "-")
+            trs.append([title, fmt(t["ir"]), fmt(fl["ir"]), ctxt, fmt(t["ir"] - fl["ir"]),
+                        f"{t['ir'] / fl['ir']:.2f}x",
                         fmt(cat.get("libmbox", 0)), fmt(cat.get("port", 0)),
                         f"{g('enter_critical')} / {g('ticks')} / {g('timer_start')}+{g('timer_cancel')}"])
-        w(table(["path", "total Ir/msg", "floor Ir/msg", "added", "ratio", "libmbox", "port",
-                 "lock / clock / timer start+cancel"], trs))
+        w(table(["path", "total Ir/msg", "floor Ir/msg", "C driver Ir/msg", "added", "ratio", "libmbox",
+                 "port", "lock / clock / timer start+cancel"], trs))
         w("")
     if "null" in rows:
         w("Where the instructions go (null lower half, instructions per message executed in each function "
@@ -341,6 +377,8 @@ def main():
     # ------------------------------------------------------------------
     cfgt = tc.get("config") or {}
     w("## 3. Two cores over the PL320 model")
+    w("")
+    w(report_c.load_note(tc))
     w("")
     w("`bench/twocore.c`: two simulated cores, A and B, each with its own PL320 lower half "
       "(`pl320_initialize()`, its own IPCM interrupt line and host IRQ), sharing the register-accurate "
@@ -464,17 +502,29 @@ def main():
           "threads of the bench (sender and remote core) lose to other processes: compare the min - max "
           "spread, and only ratios within one run.")
         w("")
+        w(report_c.load_note(ff))
+        w("")
 
     # ------------------------------------------------------------------
     # 4. Size
     # ------------------------------------------------------------------
     w("## 4. Code and data size")
     w("")
-    w("`bench/size_app.c` calls every public function (plus `pl320_initialize()` with PL320, "
-      "`mbox_chan_get_stats()` with TRACE); it is linked with `-ffunction-sections -fdata-sections "
+    left = size.get("size_app_left_out")
+    if left is None:
+        left_txt = ("(this results.json does not list the public functions it leaves out; see the header "
+                    "comment of `bench/size_app.c`)")
+    elif left:
+        left_txt = ("and leaves out, because the C driver has none of them and --gc-sections drops what a "
+                    "firmware does not call: " + ", ".join(f"`{f}()`" for f in left))
+    else:
+        left_txt = "which is every public function"
+    w("`bench/size_app.c` calls the NuttX mailbox API (plus `pl320_initialize()` with PL320, "
+      f"`mbox_chan_get_stats()` with TRACE) {left_txt}. It is linked with `-ffunction-sections -fdata-sections "
       "-Wl,--gc-sections` against each configuration of libmbox.a, and the linker map is summed over the "
       "input sections kept from libmbox.a (the port, `bench/port_min.c`, is not counted). The same "
-      "program without the calls keeps nothing from libmbox.a (baseline column). x86-64, the library built "
+      "program without the calls keeps from libmbox.a only the symbol that `mbox.h`'s link-time "
+      "configuration check refers to, one byte of .rodata (baseline column). x86-64, the library built "
       "as shipped (opt-level \"s\", LTO, panic = abort). `.rodata` includes `.data.rel.ro`; unwind tables "
       "(`.eh_frame`, which a firmware build usually drops) are listed apart.")
     w("")
@@ -502,7 +552,9 @@ def main():
     w("### Arm Cortex-M4F (thumbv7em-none-eabihf)")
     w("")
     if not arm_ok:
-        w(f"ARM not measured: {arm.get('reason', '?')}.")
+        w(f"**NOT MEASURED: the Arm (Cortex-M4F) size section could not run in this run: "
+          f"{arm.get('reason', '?')}.** The sizes above are x86-64 only; `make bench` prints the same warning "
+          "at its end.")
         w("")
     else:
         w(f"The same link for a Cortex-M4F: libmbox.a cross-built as shipped (`cargo rustc --release "
@@ -650,6 +702,8 @@ def main():
       "array), as `src/chan/tests.rs` does: no C, no lock, no port call. Median of 15 samples of about 20 ms "
       "(fastest sample in brackets). Wall-clock on a shared machine: compare within this run only.")
     w("")
+    w(report_c.load_note(rust))
+    w("")
     desc = {
         "submit_nb+tx_done": "non-blocking send on an idle channel + its ACK (per message)",
         "queue+drain": "16 messages queued behind one in flight, then 16 ACKs (per message: its queueing "
@@ -759,7 +813,7 @@ def main():
           f"({arm['configs']['none']['app']['text']:,} B without TRACE)"
           + (f"; the biggest function is again `{af[0][0]}` ({af[0][1]:,} B)" if af else "") + ".")
     else:
-        w(f"ARM not measured: {arm.get('reason', '?')}.")
+        w(f"**NOT MEASURED (Arm)**: {arm.get('reason', '?')}.")
     w("")
     w("### Hot-path waste in the upper half")
     w("")

@@ -17,7 +17,9 @@ Stages (each prints its progress and how long it took):
                  clang, rust-lld, libmbox.a cross-built into
                  build/bench/arm/target), or the reason it could not be made
   4. callgrind   instructions per message and lock-held instructions
-                 (bench/instr.c on the minimal port)
+                 (bench/instr.c on the minimal port), and the inclusive
+                 per-function counts of the paths compared with the C
+                 driver (callgrind_annotate --inclusive=yes)
   5. heap        memcheck on bench/instr (heap usage of the whole program),
                  callgrind call graph of the two-core bench (who calls
                  malloc/free: never libmbox)
@@ -30,6 +32,11 @@ Stages (each prints its progress and how long it took):
                  it cannot run (no QEMU or Arm toolchain), BENCHMARKS.md
                  says so and why, and this script prints it at the end
   9. report      results.json, plots, BENCHMARKS.md
+
+The wall-clock stages (twocore, fifo, rust) record the load average before
+and after; BENCHMARKS.md flags a section whose load exceeded the core
+count, and this script warns at the end, as it does when the Arm size
+section could not run.
 
 Everything lands in build/bench/ (results.json holds all numbers); the
 plots in bench/plots/; BENCHMARKS.md at the top of the repository.
@@ -352,7 +359,7 @@ def arm_size(args):
     libc and are not counted)."""
     tools, why = arm_tools(args)
     if tools is None:
-        log(f"size arm: not measured: {why}")
+        log(f"size arm: NOT MEASURED (BENCHMARKS.md says so): {why}")
         return {"measured": False, "reason": why}
     d = os.path.join(OUT, "arm")
     inc = os.path.join(d, "include")
@@ -377,7 +384,7 @@ def arm_size(args):
         if r.returncode != 0:
             tail = [ln for ln in r.stderr.splitlines() if ln.strip()][-3:]
             why = f"cargo build for {ARM_TARGET} failed ({'; '.join(tail)[:300]})"
-            log(f"size arm: not measured: {why}")
+            log(f"size arm: NOT MEASURED (BENCHMARKS.md says so): {why}")
             return {"measured": False, "reason": why}
         lib = os.path.join(d, f"libmbox-{name}.a")
         shutil.copyfile(os.path.join(tdir, ARM_TARGET, "release", "libmbox.a"), lib)
@@ -388,7 +395,7 @@ def arm_size(args):
             r = run(cc + cdefs(feats) + extra + ["-c", src, "-o", obj], quiet=True, check=False)
             if r.returncode != 0:
                 why = f"clang failed on {src} ({r.stderr.strip().splitlines()[-1][:300] if r.stderr.strip() else '?'})"
-                log(f"size arm: not measured: {why}")
+                log(f"size arm: NOT MEASURED (BENCHMARKS.md says so): {why}")
                 return {"measured": False, "reason": why}
             objs.append(obj)
         obj = os.path.join(d, f"sizeof-{name}.o")
@@ -408,7 +415,7 @@ def arm_size(args):
                      app, objs[0], lib], quiet=True, check=False)
             if r.returncode != 0:
                 why = f"rust-lld failed ({r.stderr.strip().splitlines()[-1][:300] if r.stderr.strip() else '?'})"
-                log(f"size arm: not measured: {why}")
+                log(f"size arm: NOT MEASURED (BENCHMARKS.md says so): {why}")
                 return {"measured": False, "reason": why}
             items = parse_lld_map(mp, os.path.basename(lib))
             tot = {"text": 0, "rodata": 0, "data": 0, "bss": 0, "eh": 0}
@@ -474,8 +481,10 @@ def size_stage(args, libs):
             f".bss {t['bss']} B (baseline without calls: {entry['baseline']['text'] + entry['baseline']['rodata']} B)")
 
         exe = os.path.join(OUT, f"sizes-{name}")
-        run([args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Iinclude"] + cdefs(feats) +
-            ["-o", exe, "bench/sizes.c"], quiet=True)
+        # Linked with the library (and a port) like any unit that includes
+        # mbox.h: the header's configuration check refers to the library.
+        run([args.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Iinclude", "-Iffi", "-Ibench"] + cdefs(feats) +
+            ["-Wl,--gc-sections", "-o", exe, "bench/sizes.c", "bench/port_min.c", lib], quiet=True)
         out = run([exe], quiet=True).stdout
         res["sizeof"][name] = {m.group(1): [int(m.group(2)), int(m.group(3))]
                                for m in re.finditer(r"^sizeof (.+?) (\d+) (\d+)$", out, re.M)}
@@ -485,8 +494,41 @@ def size_stage(args, libs):
         nm = run(["nm", "-u", "-A", lib], quiet=True, check=False).stdout
         undef = sorted({ln.rsplit(None, 1)[-1] for ln in nm.splitlines() if ":mbox-" in ln})
         res["undefined"][name] = undef
+    # What the full configuration's link keeps, function by function, as
+    # `nm --size-sort` sees it in the linked program (libmbox's functions;
+    # the port's mbox_os_* are not libmbox).
+    exe = os.path.join(OUT, f"size_app-{FULL}")
+    nm = run(["nm", "-S", "--size-sort", "-C", "-t", "d", exe], quiet=True, check=False).stdout
+    kept = []
+    for ln in nm.splitlines():
+        parts = ln.split(None, 3)
+        if len(parts) == 4 and parts[2] in "tT" and re.match(r"^<?(mbox|pl320)", parts[3]) \
+                and not parts[3].startswith("mbox_os_"):
+            kept.append((re.sub(r"::h[0-9a-f]{16}$", "", parts[3]), int(parts[1])))
+    res["nm_size_sort"] = sorted(kept, key=lambda kv: -kv[1])
+    res["size_app_left_out"] = size_app_left_out()
+    if res["size_app_left_out"]:
+        log("size: bench/size_app.c leaves out " + ", ".join(res["size_app_left_out"]))
     res["arm"] = arm_size(args)
     return res
+
+
+def public_functions():
+    """Every function the public headers declare, in order."""
+    names = []
+    for h in ("include/nuttx/mbox/mbox.h", "include/nuttx/mbox/pl320.h"):
+        with open(os.path.join(ROOT, h)) as f:
+            text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+        names += re.findall(r"^(?!typedef|#|static)(?:const\s+)?(?:struct\s+|enum\s+)?\w+[\s*]+(\w+)\(", text, re.M)
+    return names
+
+
+def size_app_left_out():
+    """The public functions that bench/size_app.c does not call (it says
+    which and why in its header comment)."""
+    with open(os.path.join(ROOT, "bench", "size_app.c")) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    return [fn for fn in public_functions() if not re.search(r"\b%s\s*\(" % fn, text)]
 
 
 # ---------------------------------------------------------------------------
@@ -568,11 +610,13 @@ def callgrind_stage(args, progs):
     if int(info.get("errors", "1")) != 0:
         raise SystemExit("bench: bench/instr reported errors:\n" + r.stdout)
     regions = {}
+    dumps = {}
     for p in glob.glob(out + ".*"):
         name, total, selfc, calls = parse_callgrind(p)
         if name is None or total is None:
             continue
         regions[name] = (total, selfc, calls)
+        dumps[name] = p
     rows = {}
     for name, (total, selfc, calls) in regions.items():
         parts = name.split("/")
@@ -600,6 +644,15 @@ def callgrind_stage(args, progs):
         cs.setdefault(tgt, {}).setdefault(what, {})[depth] = {
             "ir_per_call": total / cs_reps, "sections_per_call": cs_enters.get(name, 0) / cs_reps,
         }
+    # Inclusive per-function counts (callgrind_annotate --inclusive=yes) of
+    # the paths that BENCHMARKS.md compares with the C driver: where a path
+    # misses the C figure, these say which function costs what.
+    inclusive = {}
+    for name in INCLUSIVE_REGIONS:
+        if name not in dumps:
+            continue
+        n = per_batch if name.split("/")[1] in ("nb_queue", "drain") else iters
+        inclusive[name] = inclusive_counts(dumps[name], n)
     loop = regions.get("harness/loop/total", (0, {}))[0] / iters
     for tgt in rows:
         if tgt == "harness":
@@ -609,7 +662,27 @@ def callgrind_stage(args, progs):
                             if "total" in b[row] and "floor" in b[row])
         log(f"callgrind {tgt}: Ir per message total/floor: {summary}")
     return {"rows": rows, "cs": cs, "loop_overhead": loop, "iters": iters, "per_batch": per_batch,
-            "cs_reps": cs_reps}
+            "cs_reps": cs_reps, "inclusive": inclusive}
+
+
+INCLUSIVE_REGIONS = ["null/nb_idle/total", "null/burst8/total", "null/rx/total", "null/blocking/total"]
+ANNOTATE_RE = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(.*?) \[(.*)\]\s*$")
+
+
+def inclusive_counts(path, n):
+    """[(function, inclusive Ir per message)] of one callgrind dump, the
+    libmbox and port functions only, largest first."""
+    r = run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path], quiet=True, check=False)
+    out = []
+    for line in r.stdout.splitlines():
+        m = ANNOTATE_RE.match(line)
+        if not m:
+            continue
+        fn = m.group(2).split(":", 1)[1] if ":" in m.group(2) else m.group(2)
+        if category(fn) not in ("libmbox", "port"):
+            continue
+        out.append((fn, int(m.group(1).replace(",", "")) / n))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -687,7 +760,13 @@ def heap_stage(args, progs):
 # ---------------------------------------------------------------------------
 
 
+def load_now():
+    """The 1-minute load average, rounded."""
+    return round(os.getloadavg()[0], 2)
+
+
 def twocore_stage(args, progs):
+    load_before = load_now()
     d = os.path.join(OUT, "twocore-cdf")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -709,7 +788,8 @@ def twocore_stage(args, progs):
             model = json.loads(line[6:])
     if not results:
         raise SystemExit("bench: twocore produced no result:\n" + out)
-    return {"results": results, "config": config, "model": model, "exit": p.returncode, "cdf_dir": d}
+    return {"results": results, "config": config, "model": model, "exit": p.returncode, "cdf_dir": d,
+            "loadavg": [load_before, load_now()], "nproc": os.cpu_count()}
 
 
 # ---------------------------------------------------------------------------
@@ -719,7 +799,7 @@ def twocore_stage(args, progs):
 
 def fifo_stage(args, progs):
     log(f"fifo: txdepth 1/4/8, {args.fifo_rounds} interleaved rounds of {args.fifo_messages} messages")
-    load_before = os.getloadavg()[0]
+    load_before = load_now()
     cmd = [progs["fifo"], "--rounds", str(args.fifo_rounds), "--messages", str(args.fifo_messages)]
     print("  $ " + " ".join(cmd), flush=True)
     p = subprocess.run(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=None)
@@ -741,7 +821,7 @@ def fifo_stage(args, progs):
     # The bench spins two threads (sender, remote core): on a shared
     # machine the load says how much CPU they had to share.
     return {"config": config, "runs": runs, "results": results,
-            "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)], "nproc": os.cpu_count()}
+            "loadavg": [load_before, load_now()], "nproc": os.cpu_count()}
 
 
 # ---------------------------------------------------------------------------
@@ -751,6 +831,7 @@ def fifo_stage(args, progs):
 
 def rust_stage(args):
     log("rust: cargo bench --bench state_machine --features host-port")
+    load_before = load_now()
     r = run([args.cargo, "bench", "-q", "--bench", "state_machine", "--features", "host-port",
              "--target-dir", TARGET_DIR], check=False)
     if r.returncode != 0:
@@ -760,7 +841,8 @@ def rust_stage(args):
         why = (f"`cargo bench` exited {r.returncode}: " + (errs[0] if errs else "see its output"))
         sys.stderr.write(r.stderr[-3000:])
         log(f"rust: not run: {why}")
-        return {"cases": [], "sizes": {}, "error": why}
+        return {"cases": [], "sizes": {}, "error": why, "loadavg": [load_before, load_now()],
+                "nproc": os.cpu_count()}
     cases = []
     sizes = {}
     for line in r.stdout.splitlines():
@@ -772,7 +854,7 @@ def rust_stage(args):
         m = re.match(r"^size: (\S+) (\d+)$", line)
         if m:
             sizes[m.group(1)] = int(m.group(2))
-    return {"cases": cases, "sizes": sizes}
+    return {"cases": cases, "sizes": sizes, "loadavg": [load_before, load_now()], "nproc": os.cpu_count()}
 
 
 def arm_stage(args):
@@ -889,6 +971,14 @@ def main():
     if results["arm_icount"].get("error"):
         log("WARNING: the Cortex-M3 section (make bench-arm) is NOT in BENCHMARKS.md: "
             + results["arm_icount"]["error"])
+    if not results["size"]["arm"].get("measured"):
+        log("WARNING: the Arm size section (Cortex-M4F) could NOT run; BENCHMARKS.md says so: "
+            + results["size"]["arm"].get("reason", "?"))
+    for name in ("twocore", "fifo", "rust"):
+        la = results[name].get("loadavg")
+        if la and max(la) > results[name].get("nproc", 1):
+            log(f"WARNING: the {name} stage (wall-clock) ran with the load average {la[0]} -> {la[1]} above "
+                f"the {results[name]['nproc']} cores; BENCHMARKS.md flags it")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod capi;
 pub mod chan;
+mod config_tag;
 pub mod errno;
 pub mod os;
 #[cfg(feature = "pl320")]

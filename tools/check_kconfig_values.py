@@ -2,8 +2,9 @@
 """Bad configuration values stop the build with a clear error; good ones
 build (``make check-kconfig-values``).
 
-The symbols, their types, defaults and ranges are read from Kconfig (every
-int must have a ``range``). Then:
+The symbols, their types, defaults and ranges are read from Kconfig.host
+and the Kconfig it sources (every int must have a ``range``); the
+Makefile's fallback defaults must be Kconfig's. Then:
 
 1. The Makefile, in a scratch directory that links to the sources (so the
    repository's .config and build/ are never touched): ``make -n lib`` with
@@ -55,6 +56,10 @@ def read_kconfig(path):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             word = line.split()[0]
+            if word in ("source", "rsource") and not line[0].isspace():
+                # Kconfig.host sources the shared Kconfig (beside it).
+                syms.update(read_kconfig(os.path.join(os.path.dirname(path), line.split()[1].strip('"'))))
+                continue
             if not line[0].isspace() and word in TOP_KEYWORDS:
                 in_help = False
                 cur = None
@@ -137,7 +142,9 @@ def scratch_tree():
 def check_makefile(make, syms, checks):
     tmp = scratch_tree()
     try:
-        defaults = {n: s["default"] for n, s in syms.items()}
+        # The host build's configuration: the Kconfig defaults with
+        # host.defconfig's selection (CONFIG_MBOX=n builds nothing).
+        defaults = dict({n: s["default"] for n, s in syms.items()}, **host_defconfig())
 
         def write_config(values):
             with open(os.path.join(tmp, ".config"), "w") as f:
@@ -247,6 +254,17 @@ def check_build_rs(cargo, syms, make_defaults, checks):
         checks.expect(rc == 0, "build.rs: %s builds (%s)" % (what, values), out)
 
 
+def host_defconfig():
+    """{CONFIG_NAME: value} of host.defconfig (the host build's selection)."""
+    vals = {}
+    with open(os.path.join(ROOT, "host.defconfig")) as f:
+        for line in f:
+            m = re.match(r"^(CONFIG_\w+)=(\S*)$", line.strip())
+            if m:
+                vals[m.group(1)] = m.group(2)
+    return vals
+
+
 def makefile_defaults():
     """The CONFIG_X ?= defaults of the Makefile (what it exports to cargo)."""
     vals = {}
@@ -266,7 +284,7 @@ def main():
     args = ap.parse_args()
 
     checks = Checks()
-    syms = read_kconfig(os.path.join(ROOT, "Kconfig"))
+    syms = read_kconfig(os.path.join(ROOT, "Kconfig.host"))
     for name, sym in syms.items():
         checks.expect(sym["type"] in ("bool", "int"), "Kconfig: %s is a bool or an int (the build reads no other type)" % name)
         if sym["type"] == "int":

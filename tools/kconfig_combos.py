@@ -4,9 +4,10 @@ combination (``make test-kconfig``).
 
 For each combination the script
 
-1. writes ``.config`` with kconfiglib from the Kconfig defaults plus the two
-   options under test (what ``make olddefconfig`` would produce) and
-   rewrites "is not set" lines as ``=n`` (see ``--normalize``);
+1. writes ``.config`` with kconfiglib from the Kconfig defaults (through
+   ``Kconfig.host``, so the host port's options are written too) plus
+   CONFIG_MBOX and the two options under test (what ``make olddefconfig``
+   would produce) and rewrites "is not set" lines as ``=n`` (see ``--normalize``);
 2. builds ``libmbox.a`` into its own build directory ``build/cfg-<combo>``
    and checks with nm that the archive has the features asked for:
    ``mbox_chan_get_stats`` exactly when TRACE=y, ``pl320_initialize``
@@ -69,7 +70,7 @@ def kconfiglib_module():
 def write_config(trace, pl320):
     """Kconfig defaults plus the two options, as olddefconfig would write."""
     kconfiglib = kconfiglib_module()
-    kconf = kconfiglib.Kconfig(os.path.join(ROOT, "Kconfig"), warn_to_stderr=True)
+    kconf = kconfiglib.Kconfig(os.path.join(ROOT, "Kconfig.host"), warn_to_stderr=True)
     for name, val in (("MBOX", True), ("MBOX_TRACE", trace), ("MBOX_PL320", pl320)):
         sym = kconf.syms[name]
         if not sym.set_value("y" if val else "n"):

@@ -197,7 +197,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     kconfiglib = kconfig_combos.kconfiglib_module()
-    kconf = kconfiglib.Kconfig(os.path.join(ROOT, "Kconfig"), warn=False)
+    kconf = kconfiglib.Kconfig(os.path.join(ROOT, "Kconfig.host"), warn=False)
     rng = random.Random(args.seed)
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="kconfig-props-") as workdir:

@@ -32,4 +32,51 @@
 #define MBOX_TXBUF_SIZE(depth, qbytes) \
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
+/* Link-time configuration check. struct mbox_chan_s has its statistics only
+ * with CONFIG_MBOX_TRACE, so a unit compiled with another setting than
+ * libmbox.a would disagree with the library on the layout of every channel.
+ * Each unit that includes this header refers to the symbol that only a
+ * library built with the unit's own setting defines: a mismatch fails the
+ * link with an undefined reference to mbox_config_with_CONFIG_MBOX_TRACE
+ * (the unit has it, the library does not) or
+ * mbox_config_without_CONFIG_MBOX_TRACE (the other way round). The
+ * reference is one read-only pointer per unit (kept through --gc-sections
+ * where the toolchain supports the retain attribute: GCC 11 and clang 13
+ * with binutils 2.36 or newer); no code runs.
+ */
+
+#if defined(__GNUC__) || defined(__clang__)
+#  if defined(__has_attribute)
+#    if __has_attribute(retain)
+#      define MBOX_CONFIG_CHECK_ATTR __attribute__((used, retain))
+#    endif
+#  endif
+#  ifndef MBOX_CONFIG_CHECK_ATTR
+#    define MBOX_CONFIG_CHECK_ATTR __attribute__((used))
+#  endif
+#else
+#  define MBOX_CONFIG_CHECK_ATTR
+#endif
+
+/* A GCC whose assembler lacked section retention when it was built knows
+ * the attribute but ignores it with a warning: the reference then still
+ * fails a link without --gc-sections, and the warning must not fail a
+ * -Werror build.
+ */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wattributes"
+#endif
+#ifdef CONFIG_MBOX_TRACE
+static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
+  &mbox_config_with_CONFIG_MBOX_TRACE;
+#else
+static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
+  &mbox_config_without_CONFIG_MBOX_TRACE;
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
+
 #endif /* __INCLUDE_NUTTX_MBOX_MBOX_MACROS_H */
