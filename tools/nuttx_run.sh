@@ -77,6 +77,21 @@ append() {
   { echo "$MARK_BEGIN"; printf '%s\n' "$@"; echo "$MARK_END"; } >> "$file"
 }
 
+# True when .config lacks one of the settings of a kconfig-tweak argument
+# list (--enable SYM / --disable SYM pairs). Only then are kconfig-tweak
+# and olddefconfig run: NuttX's olddefconfig deletes
+# include/nuttx/config.h, which rebuilds the whole tree.
+config_wants() {
+  while [ $# -ge 2 ]; do
+    case $1 in
+      --enable) grep -q "^CONFIG_$2=y\$" .config || return 0 ;;
+      --disable) ! grep -q "^CONFIG_$2=[ym]\$" .config || return 0 ;;
+    esac
+    shift 2
+  done
+  return 1
+}
+
 # The tree's own mailbox driver, if it defines config MBOX.
 tree_has_mbox() {
   [ -f "$NUTTX_DIR/drivers/mbox/Kconfig" ] &&
@@ -165,8 +180,10 @@ if [ "$CROSS_CC" = "arm" ] &&
    ! echo '#include <math.h>' | arm-none-eabi-gcc -E -x c - > /dev/null 2>&1; then
   tweaks+=(--enable LIBM --disable LIBM_TOOLCHAIN)
 fi
-kconfig-tweak --file .config "${tweaks[@]}"
-make olddefconfig > /dev/null
+if config_wants "${tweaks[@]}"; then
+  kconfig-tweak --file .config "${tweaks[@]}"
+  make olddefconfig > /dev/null
+fi
 
 for sym in MBOX MBOX_TRACE MBOX_PL320 TESTING_MBOXTEST TESTING_MBOXBENCH; do
   grep -q "^CONFIG_$sym=y" .config || die "CONFIG_$sym is not enabled after olddefconfig (dependencies?)"

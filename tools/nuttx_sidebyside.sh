@@ -68,6 +68,21 @@ NUTTX_DIR=$NUTTX_DIR APPS_DIR=$APPS_DIR BOARD=$BOARD JOBS=$JOBS TIMEOUT=$TIMEOUT
 
 [ "$SIDE" = 1 ] || exit 0
 
+# True when .config lacks one of the settings of a kconfig-tweak argument
+# list (--enable SYM / --disable SYM pairs). Only then are kconfig-tweak
+# and olddefconfig run: NuttX's olddefconfig deletes
+# include/nuttx/config.h, which rebuilds the whole tree.
+config_wants() {
+  while [ $# -ge 2 ]; do
+    case $1 in
+      --enable) grep -q "^CONFIG_$2=y\$" .config || return 0 ;;
+      --disable) ! grep -q "^CONFIG_$2=[ym]\$" .config || return 0 ;;
+    esac
+    shift 2
+  done
+  return 1
+}
+
 # 2. The C driver's tree.
 grep -q '^[[:space:]]*menuconfig[[:space:]]\+MBOX[[:space:]]*$' "$C_NUTTX_DIR/drivers/mbox/Kconfig" 2>/dev/null ||
   die "$C_NUTTX_DIR has no mailbox driver in drivers/mbox"
@@ -90,12 +105,15 @@ cp "$LIBMBOX_DIR"/ffi/nuttx/app/mboxbench/* "$dst/"
     echo "$BOARD" > .libmbox-board
   fi
   # The same options as tools/nuttx_run.sh gives the libmbox tree.
-  kconfig-tweak --file .config --enable MBOX --enable MBOX_TRACE --enable MBOX_PL320 \
-    --enable TESTING_MBOXBENCH --disable DEBUG_SCHED_INFO \
-    --disable DEBUG_NOOPT --disable DEBUG_CUSTOMOPT --enable DEBUG_FULLOPT \
-    --disable COVERAGE_ALL --disable COVERAGE_TOOLCHAIN --disable COVERAGE_MINI \
-    --enable COVERAGE_NONE --disable SYSTEM_GCOV
-  make olddefconfig > /dev/null
+  tweaks=(--enable MBOX --enable MBOX_TRACE --enable MBOX_PL320
+          --enable TESTING_MBOXBENCH --disable DEBUG_SCHED_INFO
+          --disable DEBUG_NOOPT --disable DEBUG_CUSTOMOPT --enable DEBUG_FULLOPT
+          --disable COVERAGE_ALL --disable COVERAGE_TOOLCHAIN --disable COVERAGE_MINI
+          --enable COVERAGE_NONE --disable SYSTEM_GCOV)
+  if config_wants "${tweaks[@]}"; then
+    kconfig-tweak --file .config "${tweaks[@]}"
+    make olddefconfig > /dev/null
+  fi
   for sym in MBOX MBOX_TRACE MBOX_PL320 TESTING_MBOXBENCH DEBUG_FULLOPT; do
     grep -q "^CONFIG_$sym=y" .config || die "CONFIG_$sym is not enabled in $C_NUTTX_DIR"
   done
@@ -126,16 +144,21 @@ run_bench() {
   tr -d '\r' < "$log"
 }
 
-# The ns per message of one path in a mboxbench output on stdin.
+# The ns per message of one path in a mboxbench output on stdin: over all
+# messages ($2 = all) or in the fastest chunk ($2 = best).
 ns_of() {
-  sed -n "s/^$1 .* \\([0-9][0-9]*\\) ns per message.*/\\1/p" | head -n 1
+  if [ "$2" = all ]; then
+    sed -n "s/^$1 .* \\([0-9][0-9]*\\) ns per message.*/\\1/p" | head -n 1
+  else
+    sed -n "s/^$1 .* best chunk *\\([0-9][0-9]*\\) .*/\\1/p" | head -n 1
+  fi
 }
 
 median() {
   sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
-declare -A RES
+declare -A RES BEST
 for ((r = 1; r <= RUNS; r++)); do
   for impl in c lib; do
     if [ "$impl" = c ]; then dir=$C_NUTTX_DIR; else dir=$NUTTX_DIR; fi
@@ -143,27 +166,33 @@ for ((r = 1; r <= RUNS; r++)); do
     grep -q '^mboxbench: done' <<< "$out" || { echo "$out" | tail -n 20; die "mboxbench failed in $dir (run $r)"; }
     line="run $r $impl:"
     for p in "${PATHS[@]}"; do
-      v=$(ns_of "$p" <<< "$out")
-      [ -n "$v" ] || die "no '$p' line in run $r of $dir"
+      v=$(ns_of "$p" all <<< "$out")
+      b=$(ns_of "$p" best <<< "$out")
+      [ -n "$v" ] && [ -n "$b" ] || die "no '$p' line in run $r of $dir"
       RES[$impl,$p]+="$v "
-      line+=" $p $v"
+      BEST[$impl,$p]+="$b "
+      line+=" $p $v/$b"
     done
     echo "$line"
   done
 done
 
+med() { tr ' ' '\n' <<< "$1" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
 echo
-echo "nuttx_sidebyside.sh: $RUNS runs each, alternating, $NMSG messages per path, median ns per message"
-printf '%-34s %10s %10s %14s\n' path "C driver" libmbox "libmbox / C"
+echo "nuttx_sidebyside.sh: $RUNS runs each, alternating, $NMSG messages per path;"
+echo "median ns per message over all messages, and of the fastest 1000-message chunk of each run"
+printf '%-28s %9s %9s %8s   %9s %9s %8s\n' path "C (all)" "lib (all)" "lib/C" "C (best)" "lib(best)" "lib/C"
 for p in "${PATHS[@]}"; do
-  mc=$(tr ' ' '\n' <<< "${RES[c,$p]}" | grep . | median)
-  ml=$(tr ' ' '\n' <<< "${RES[lib,$p]}" | grep . | median)
+  mc=$(med "${RES[c,$p]}"); ml=$(med "${RES[lib,$p]}")
+  bc=$(med "${BEST[c,$p]}"); bl=$(med "${BEST[lib,$p]}")
   case $p in
     send) name="send + ACK" ;;
     queued) name="queued (8 sends + 8 ACKs)" ;;
     rx) name="rx (mbox_chan_rx_data)" ;;
   esac
-  printf '%-34s %10s %10s %13sx\n' "$name" "$mc" "$ml" "$(awk -v a="$ml" -v b="$mc" 'BEGIN { printf "%.2f", a / b }')"
+  printf '%-28s %9s %9s %8s   %9s %9s %8s\n' "$name" "$mc" "$ml" "$(ratio "$ml" "$mc")" "$bc" "$bl" "$(ratio "$bl" "$bc")"
 done
 echo "nuttx_sidebyside.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
