@@ -30,6 +30,10 @@
 #
 # Each tree is configured only when it is not already (for sim:nsh) and
 # built incrementally, so a second call only runs the benchmark again.
+# Undo: tools/nuttx_run.sh --unwire for NUTTX_DIR/APPS_DIR, and remove
+# C_APPS_DIR/testing/mboxbench (the C driver's tree itself is not changed).
+# The make build only: the CMake build of a tree with the C driver would
+# still add drivers/mbox.
 # Exit status 0 when mboxtest passed and every run timed every path.
 # Environment: TEST_TIMEOUT (seconds for the mboxtest/mboxbench boot of
 # step 1, default 180), TIMEOUT (seconds for each benchmark boot, default
