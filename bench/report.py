@@ -739,6 +739,17 @@ def main():
     L.extend(report_arm.section(R.get("arm_icount") or {"error": "the bench-arm stage did not run"},
                                 report_arm.x86_from_results(R)))
 
+    # ------------------------------------------------------------------
+    # 8. NuttX simulator, side by side (measured by
+    # tools/nuttx_sidebyside.sh, which needs NuttX trees: kept as written
+    # in bench/nuttx_sidebyside.md, not re-measured here)
+    # ------------------------------------------------------------------
+    side = os.path.join(ROOT, "bench", "nuttx_sidebyside.md")
+    if os.path.exists(side):
+        with open(side) as f:
+            L.extend(f.read().rstrip("\n").split("\n"))
+        w("")
+
     w("## Analysis")
     w("")
     w("### Upper-half overhead against the 2x target")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # tools/nuttx_run.sh: build libmbox into a NuttX tree and run its test app
-# (ffi/nuttx/app/mboxtest) on an emulated board under QEMU.
+# (ffi/nuttx/app/mboxtest) and benchmark app (ffi/nuttx/app/mboxbench) on an
+# emulated board under QEMU, or on the NuttX simulator (BOARD=sim:nsh).
 #
 #   NUTTX_DIR=/path/to/nuttx APPS_DIR=/path/to/nuttx-apps \
 #     [BOARD=mps2-an500:nsh] [JOBS=2] [TIMEOUT=300] tools/nuttx_run.sh
@@ -16,19 +17,23 @@
 #   - a drivers/mbox of the tree that defines its own `config MBOX` is
 #     left out of drivers/Kconfig and drivers/Makefile (lines commented
 #     out with a marker), so the symbols are not defined twice;
-#   - the test app is copied to $APPS_DIR/testing/mboxtest (a copy, so
-#     that build products stay out of this repository).
+#   - the apps are copied to $APPS_DIR/testing/mboxtest and
+#     $APPS_DIR/testing/mboxbench (copies, so that build products stay out
+#     of this repository).
 # Then the board is configured (only when it is not already), CONFIG_MBOX,
-# CONFIG_MBOX_TRACE, CONFIG_MBOX_PL320 and CONFIG_TESTING_MBOXTEST are
-# enabled, NuttX is built, and QEMU boots it; `mboxtest` is typed at the
-# nsh prompt and the app's output is printed. Exit status 0 only when the
-# app reports "N passed, 0 failed" with N > 0.
+# CONFIG_MBOX_TRACE, CONFIG_MBOX_PL320, CONFIG_TESTING_MBOXTEST and
+# CONFIG_TESTING_MBOXBENCH are enabled (and CONFIG_DEBUG_FULLOPT on the
+# simulator), NuttX is built, and QEMU (or the simulator, ./nuttx) boots
+# it; `mboxtest` and `mboxbench` are typed at the nsh prompt and the apps'
+# output is printed. Exit status 0 only when mboxtest reports
+# "N passed, 0 failed" with N > 0 and mboxbench timed every path.
 #
 # Environment: NUTTX_DIR, APPS_DIR (required); BOARD (default
 # mps2-an500:nsh); JOBS (make -j, default 2); TIMEOUT (seconds QEMU may
 # run, default 300); QEMU_CMD (overrides the QEMU command line chosen
-# from the board); NUTTX_MAKE_ARGS (extra make arguments, e.g.
-# LIBMBOX_RUST_TARGET=...).
+# from the board; the simulator runs ./nuttx); NUTTX_MAKE_ARGS (extra make
+# arguments, e.g. LIBMBOX_RUST_TARGET=...); MBOXBENCH_ARGS (arguments of
+# mboxbench, default none: 100000 messages per path).
 
 set -euo pipefail
 
@@ -55,7 +60,7 @@ BOARD_MAKEDEFS=$(find "$NUTTX_DIR/boards" -path "*/$BOARD_NAME/scripts/Make.defs
 
 HDR="$NUTTX_DIR/include/nuttx/mbox"
 HDR_ORIG="$NUTTX_DIR/include/nuttx/mbox.libmbox-orig"
-APP_DST="$APPS_DIR/testing/mboxtest"
+APPS=(mboxtest mboxbench)
 
 # Remove the block between the markers from a file.
 unappend() {
@@ -72,6 +77,21 @@ append() {
   { echo "$MARK_BEGIN"; printf '%s\n' "$@"; echo "$MARK_END"; } >> "$file"
 }
 
+# True when .config lacks one of the settings of a kconfig-tweak argument
+# list (--enable SYM / --disable SYM pairs). Only then are kconfig-tweak
+# and olddefconfig run: NuttX's olddefconfig deletes
+# include/nuttx/config.h, which rebuilds the whole tree.
+config_wants() {
+  while [ $# -ge 2 ]; do
+    case $1 in
+      --enable) grep -q "^CONFIG_$2=y\$" .config || return 0 ;;
+      --disable) ! grep -q "^CONFIG_$2=[ym]\$" .config || return 0 ;;
+    esac
+    shift 2
+  done
+  return 1
+}
+
 # The tree's own mailbox driver, if it defines config MBOX.
 tree_has_mbox() {
   [ -f "$NUTTX_DIR/drivers/mbox/Kconfig" ] &&
@@ -86,7 +106,10 @@ unwire() {
   unappend "$NUTTX_DIR/drivers/Kconfig"
   unappend "$BOARD_MAKEDEFS"
   sed -i "s|^$MARK_LINE||" "$NUTTX_DIR/drivers/Kconfig" "$NUTTX_DIR/drivers/Makefile"
-  if [ -f "$APP_DST/.libmbox" ]; then rm -rf "$APP_DST"; fi
+  local app
+  for app in "${APPS[@]}"; do
+    if [ -f "$APPS_DIR/testing/$app/.libmbox" ]; then rm -rf "$APPS_DIR/testing/$app"; fi
+  done
   rm -f "$APPS_DIR/Kconfig" "$APPS_DIR/testing/Kconfig"   # generated
 }
 
@@ -104,12 +127,16 @@ wire() {
     sed -i "s|^\\([[:space:]]*include[[:space:]]*mbox/Make.defs\\)|$MARK_LINE\\1|" \
       "$NUTTX_DIR/drivers/Makefile"
   fi
-  if [ -e "$APP_DST" ] && [ ! -f "$APP_DST/.libmbox" ]; then
-    die "$APP_DST exists and is not ours"
-  fi
-  mkdir -p "$APP_DST"
-  cp "$LIBMBOX_DIR"/ffi/nuttx/app/mboxtest/* "$APP_DST/"
-  : > "$APP_DST/.libmbox"
+  local app dst
+  for app in "${APPS[@]}"; do
+    dst="$APPS_DIR/testing/$app"
+    if [ -e "$dst" ] && [ ! -f "$dst/.libmbox" ]; then
+      die "$dst exists and is not ours"
+    fi
+    mkdir -p "$dst"
+    cp "$LIBMBOX_DIR/ffi/nuttx/app/$app"/* "$dst/"
+    : > "$dst/.libmbox"
+  done
   rm -f "$APPS_DIR/Kconfig" "$APPS_DIR/testing/Kconfig"   # regenerated
 }
 
@@ -128,12 +155,23 @@ cd "$NUTTX_DIR"
 # Configure the board unless the tree already is, for this board.
 if [ ! -f .config ] || [ "$(cat .libmbox-board 2>/dev/null)" != "$BOARD" ]; then
   if [ -f .config ]; then make distclean > /dev/null; fi
-  ./tools/configure.sh -l -a "$APPS_DIR" "$BOARD"
+  # configure.sh takes the apps directory relative to the NuttX tree.
+  ./tools/configure.sh -l -a "$(realpath --relative-to="$NUTTX_DIR" "$APPS_DIR")" "$BOARD"
   echo "$BOARD" > .libmbox-board
 fi
 
 tweaks=(--enable MBOX --enable MBOX_TRACE --enable MBOX_PL320
-        --enable TESTING_MBOXTEST --disable DEBUG_SCHED_INFO)
+        --enable TESTING_MBOXTEST --enable TESTING_MBOXBENCH
+        --disable DEBUG_SCHED_INFO)
+
+# The simulator's defconfigs build without optimisation (DEBUG_SYMBOLS)
+# and, sim:nsh, with gcov instrumentation and -fno-inline on every C file
+# (COVERAGE_ALL); the benchmark wants the code of a product build.
+if [ "$BOARD_NAME" = "sim" ]; then
+  tweaks+=(--disable DEBUG_NOOPT --disable DEBUG_CUSTOMOPT --enable DEBUG_FULLOPT
+           --disable COVERAGE_ALL --disable COVERAGE_TOOLCHAIN --disable COVERAGE_MINI
+           --enable COVERAGE_NONE --disable SYSTEM_GCOV)
+fi
 
 # NuttX's libc takes <math.h> from the toolchain unless CONFIG_LIBM; a
 # bare arm-none-eabi-gcc without newlib has none, so use NuttX's libm.
@@ -142,10 +180,12 @@ if [ "$CROSS_CC" = "arm" ] &&
    ! echo '#include <math.h>' | arm-none-eabi-gcc -E -x c - > /dev/null 2>&1; then
   tweaks+=(--enable LIBM --disable LIBM_TOOLCHAIN)
 fi
-kconfig-tweak --file .config "${tweaks[@]}"
-make olddefconfig > /dev/null
+if config_wants "${tweaks[@]}"; then
+  kconfig-tweak --file .config "${tweaks[@]}"
+  make olddefconfig > /dev/null
+fi
 
-for sym in MBOX MBOX_TRACE MBOX_PL320 TESTING_MBOXTEST; do
+for sym in MBOX MBOX_TRACE MBOX_PL320 TESTING_MBOXTEST TESTING_MBOXBENCH; do
   grep -q "^CONFIG_$sym=y" .config || die "CONFIG_$sym is not enabled after olddefconfig (dependencies?)"
 done
 
@@ -157,43 +197,58 @@ if ! make -j"$JOBS" ${NUTTX_MAKE_ARGS:-} > libmbox-build.log 2>&1; then
 fi
 grep -a "CARGO: libmbox" libmbox-build.log | tr '\r\033' '\n\n' | grep "CARGO: libmbox" | head -n 1 || true
 
+# The console: Enter is CR on a QEMU serial line, LF on the simulator's
+# stdin; QEMU quits on Ctrl-A x, the simulator on nsh's poweroff.
+ENTER=$'\r'
+QUIT=$'\001x'
 if [ -z "${QEMU_CMD:-}" ]; then
   case "$BOARD_NAME" in
     mps2-an*|mps3-an*) QEMU_CMD="qemu-system-arm -M $BOARD_NAME -nographic -kernel nuttx" ;;
     qemu-armv7a)       QEMU_CMD="qemu-system-arm -M virt -cpu cortex-a7 -nographic -kernel nuttx" ;;
+    sim)               QEMU_CMD="./nuttx" ;;
     *) die "no QEMU command known for $BOARD_NAME; set QEMU_CMD" ;;
   esac
+fi
+if [ "$BOARD_NAME" = "sim" ]; then
+  ENTER=$'\n'
+  QUIT="poweroff"$'\n'
 fi
 
 LOG="$NUTTX_DIR/libmbox-run.log"
 : > "$LOG"
 echo "nuttx_run.sh: $QEMU_CMD (log: $LOG)"
 
-# Type mboxtest at the first prompt, wait for the result line, then quit
-# QEMU (Ctrl-A x). TIMEOUT bounds the whole run.
-feed() {
+# Wait (at most TIMEOUT seconds) until the log has a line matching $1.
+await() {
   local i
   for ((i = 0; i < TIMEOUT; i++)); do
-    grep -q 'nsh>' "$LOG" && break
+    grep -aq "$1" "$LOG" && return 0
     sleep 1
   done
-  printf 'mboxtest\r'
-  for ((i = 0; i < TIMEOUT; i++)); do
-    grep -aq '[0-9]\+ passed, [0-9]\+ failed' "$LOG" && break
-    sleep 1
-  done
+}
+
+# Type mboxtest at the first prompt, wait for its result line, then
+# mboxbench and its last line, then quit. TIMEOUT bounds the whole run.
+feed() {
+  await 'nsh>'
+  printf 'mboxtest%s' "$ENTER"
+  await '[0-9]\+ passed, [0-9]\+ failed'
   sleep 1
-  printf '\001x'
+  printf 'mboxbench %s%s' "${MBOXBENCH_ARGS:-}" "$ENTER"
+  await '^mboxbench: \(done\|FAILED\)'
+  sleep 1
+  printf '%s' "$QUIT"
 }
 # shellcheck disable=SC2086 # QEMU_CMD is a command line
 feed | timeout "$TIMEOUT" $QEMU_CMD > "$LOG" 2>&1 || true
 
 tr -d '\r' < "$LOG" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' |
-  sed -n '/^mboxtest:/,/passed, [0-9]* failed/p'
+  sed -n -e '/^mboxtest:/,/passed, [0-9]* failed/p' -e '/^mboxbench:/,/^mboxbench: \(done\|FAILED\)/p'
 
 result=$(tr -d '\r' < "$LOG" | grep -ao '[0-9]\+ passed, [0-9]\+ failed' | tail -n 1 || true)
 [ -n "$result" ] || die "no result line from mboxtest (see $LOG)"
 passed=${result%% passed*}
 failed=${result#*, }
 failed=${failed%% failed}
+grep -aq '^mboxbench: done' "$LOG" || die "mboxbench did not finish (see $LOG)"
 [ "$passed" -gt 0 ] && [ "$failed" -eq 0 ] || exit 1
