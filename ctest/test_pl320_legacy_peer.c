@@ -43,7 +43,7 @@
 #include "host.h"
 #include "pl320_model.h"
 
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
 
 /****************************************************************************
  * Pre-processor Definitions
@@ -595,7 +595,7 @@ int main(void)
   return harness_finish();
 }
 
-#else /* !CONFIG_MBOX_PL320_WIRE_COMPAT */
+#else /* CONFIG_MBOX_PL320_WIRE_FRAMED */
 
 static void test_applies_to_the_compatible_wire_format_only(void)
 {

@@ -285,7 +285,7 @@ fn adopted_channel_belongs_to_the_lower_half() {
 }
 
 // Framed PL320 wire format (the message sizes are its own).
-#[cfg(all(feature = "pl320", not(feature = "pl320-compat")))]
+#[cfg(feature = "pl320-framed")]
 mod pl320 {
     //! Adoption of the channels that `pl320_initialize()` set up, over the
     //! register model, one simulated core on each side.
