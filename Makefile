@@ -274,10 +274,13 @@ RANDOM_FRAMED_OPS ?= 30000
 # every C test program (the late-ACK regressions and the tokened
 # TX-done paths of the PL320 C tests among them), and test_random_ops'
 # late-ACK race with its check that a late ACK never completes a newer
-# message (plainly, RANDOM_FRAMED_OPS operations). Ends with
-# test_random_ops' summary line.
-test-pl320-framed: ## the Rust unit tests, the C harness and test_random_ops with the framed PL320 wire format (build/framed)
+# message (plainly, RANDOM_FRAMED_OPS operations), and the pl320_model
+# fuzz target's corpus replayed with its framed checks (token ACKs, ACK
+# words, refused headers). Ends with test_random_ops' summary line.
+test-pl320-framed: ## the Rust unit tests, the C harness, test_random_ops and the pl320_model fuzz corpus with the framed PL320 wire format (build/framed)
 	CARGO_TARGET_DIR=$(abspath $(FRAMED_BUILD)/target) $(CARGO) test -q --lib --features host-port,pl320-framed
+	@bash tools/ensure_deps.sh --with-cxx
+	cd fuzz && $(CARGO) fuzz run -s none --features pl320-framed pl320_model corpus/pl320_model -- -runs=0
 	$(FRAMED_MAKE) test-c $(FRAMED_BUILD)/test_random_ops
 	RANDOM_OPS=$(RANDOM_FRAMED_OPS) ./$(FRAMED_BUILD)/test_random_ops
 
