@@ -280,7 +280,7 @@ RANDOM_FRAMED_OPS ?= 30000
 test-pl320-framed: ## the Rust unit tests, the C harness, test_random_ops and the pl320_model fuzz corpus with the framed PL320 wire format (build/framed)
 	CARGO_TARGET_DIR=$(abspath $(FRAMED_BUILD)/target) $(CARGO) test -q --lib --features host-port,pl320-framed
 	@bash tools/ensure_deps.sh --with-cxx
-	cd fuzz && $(CARGO) fuzz run -s none --features pl320-framed pl320_model corpus/pl320_model -- -runs=0
+	$(PYTHON) tools/run_fuzz.py --replay-only --only pl320_model --features pl320-framed --build $(FRAMED_BUILD)
 	$(FRAMED_MAKE) test-c $(FRAMED_BUILD)/test_random_ops
 	RANDOM_OPS=$(RANDOM_FRAMED_OPS) ./$(FRAMED_BUILD)/test_random_ops
 
