@@ -31,7 +31,7 @@ CONFIG_MBOX         ?= y
 CONFIG_MBOX_TRACE   ?= y
 CONFIG_MBOX_PL320   ?= y
 CONFIG_MBOX_PL320_WIRE_FRAMED ?= n
-CONFIG_MBOX_PL320_WIRE_COMPAT ?= $(if $(filter y,$(CONFIG_MBOX_PL320_WIRE_FRAMED)),n,y)
+CONFIG_MBOX_PL320_WIRE_COMPAT ?= y
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
 CONFIG_MBOX_PL320_MAX_DEVICES ?= 4
@@ -54,10 +54,9 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
 # CONFIG_MBOX_PL320_WIRE_FRAMED and _COMPAT are the two sides of the
 # Kconfig choice "PL320 wire format": CONFIG_MBOX_PL320_WIRE_FRAMED=y
-# selects the framed format, anything else the compatible one (the
-# default; CONFIG_MBOX_PL320_WIRE_COMPAT defaults to the opposite of
-# _FRAMED, so that `make CONFIG_MBOX_PL320_WIRE_FRAMED=y` is enough); both
-# are validated as bools.
+# selects the framed format (whatever _COMPAT says, so that
+# `make CONFIG_MBOX_PL320_WIRE_FRAMED=y` is enough), anything else the
+# compatible one (the default); both are validated as bools.
 KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320 \
                  CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT
 KCONFIG_INTS  := CONFIG_MBOX_DEFAULT_TIMEOUT:1:2147483647 \
