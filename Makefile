@@ -271,16 +271,17 @@ RANDOM_FRAMED_OPS ?= 30000
 # The tests that rely on the token the framed format carries: the Rust
 # unit tests (the token ACK, ACK words, MTU 24, the safe API over PL320),
 # every C test program (the late-ACK regressions and the tokened
-# TX-done paths of the PL320 C tests among them), and test_random_ops'
+# TX-done paths of the PL320 C tests among them), the demo (24-byte
+# messages, the 28-byte one refused), and test_random_ops'
 # late-ACK race with its check that a late ACK never completes a newer
 # message (plainly, RANDOM_FRAMED_OPS operations), and the pl320_model
 # fuzz target's corpus replayed with its framed checks (token ACKs, ACK
 # words, refused headers). Ends with test_random_ops' summary line.
-test-pl320-framed: ## the Rust unit tests, the C harness, test_random_ops and the pl320_model fuzz corpus with the framed PL320 wire format (build/framed)
+test-pl320-framed: ## the Rust unit tests, the C harness, the demo, test_random_ops and the pl320_model fuzz corpus with the framed PL320 wire format (build/framed)
 	CARGO_TARGET_DIR=$(abspath $(FRAMED_BUILD)/target) $(CARGO) test -q --lib --features host-port,pl320-framed
 	@bash tools/ensure_deps.sh --with-cxx
 	$(PYTHON) tools/run_fuzz.py --replay-only --only pl320_model --features pl320-framed --build $(FRAMED_BUILD)
-	$(FRAMED_MAKE) test-c $(FRAMED_BUILD)/test_random_ops
+	$(FRAMED_MAKE) test-c run $(FRAMED_BUILD)/test_random_ops
 	RANDOM_OPS=$(RANDOM_FRAMED_OPS) ./$(FRAMED_BUILD)/test_random_ops
 
 PL320_CTEST_BIN = $(addprefix $(BUILD)/,$(filter test_pl320%,$(CTESTS)))
