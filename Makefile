@@ -40,8 +40,8 @@ endif
 CONFIG_MBOX         ?= n
 CONFIG_MBOX_TRACE   ?= n
 CONFIG_MBOX_PL320   ?= n
-CONFIG_MBOX_PL320_WIRE_FRAMED ?= y
-CONFIG_MBOX_PL320_WIRE_COMPAT ?= n
+CONFIG_MBOX_PL320_WIRE_FRAMED ?= n
+CONFIG_MBOX_PL320_WIRE_COMPAT ?= y
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
 CONFIG_MBOX_PL320_MAX_DEVICES ?= 4
@@ -63,9 +63,10 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 
 # The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
 # CONFIG_MBOX_PL320_WIRE_FRAMED and _COMPAT are the two sides of the
-# Kconfig choice "PL320 wire format": CONFIG_MBOX_PL320_WIRE_COMPAT=y
-# selects the compatible format, anything else the framed one (the
-# default); both are validated as bools.
+# Kconfig choice "PL320 wire format": CONFIG_MBOX_PL320_WIRE_FRAMED=y
+# selects the framed format (whatever _COMPAT says, so that
+# `make CONFIG_MBOX_PL320_WIRE_FRAMED=y` is enough), anything else the
+# compatible one (the default); both are validated as bools.
 KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320 \
                  CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT
 KCONFIG_INTS  := CONFIG_MBOX_DEFAULT_TIMEOUT:1:2147483647 \
@@ -107,8 +108,10 @@ endif
 ifeq ($(CONFIG_MBOX_PL320),y)
 FEATURES += pl320
 CDEFS    += -DCONFIG_MBOX_PL320=1
-ifeq ($(CONFIG_MBOX_PL320_WIRE_COMPAT),y)
-FEATURES += pl320-compat
+ifeq ($(CONFIG_MBOX_PL320_WIRE_FRAMED),y)
+FEATURES += pl320-framed
+CDEFS    += -DCONFIG_MBOX_PL320_WIRE_FRAMED=1
+else
 CDEFS    += -DCONFIG_MBOX_PL320_WIRE_COMPAT=1
 endif
 endif
@@ -159,7 +162,7 @@ $(LIB) $(HOST_OBJ) $(CTEST_BIN) $(BUILD)/test_race $(BUILD)/demo: $(CONFIG_STAMP
 $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
-.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-compat test-pl320-c run clean miri \
+.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-framed test-pl320-c run clean miri \
         check-fmt check-clippy check-doc check-unsafe check-config-mismatch
 
 # `make help` lists every target with a "## description" after its
@@ -227,7 +230,7 @@ run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 # plus its target with a "## description".
 TEST_STAGES += test-unit
 TEST_STAGES += test-debug
-TEST_STAGES += test-pl320-compat
+TEST_STAGES += test-pl320-framed
 TEST_STAGES += test-loom
 TEST_STAGES += test-race
 TEST_STAGES += test-random
@@ -266,18 +269,33 @@ test-c: $(CTEST_BIN) ## the C harness under ctest/ (tools/run_ctests.py)
 test-debug: ## the C harness against a debug build of the library (build/debug)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/debug RUST_PROFILE=dev test-c
 
-# The Rust unit tests (the compatible driver's counters among them) and
-# the PL320 C tests (the interoperability test with a legacy peer
-# included) against the library built with the compatible wire format,
-# into $(BUILD)/compat with its own cargo target directory (so that the
-# default build's archive is not rebuilt back and forth). Ends with
-# run_ctests' summary line.
+# The framed PL320 wire format (CONFIG_MBOX_PL320_WIRE_FRAMED; the default
+# is the compatible one): $(FRAMED_MAKE) builds and runs a target with it,
+# into $(FRAMED_BUILD) with its own cargo target directory (so that the
+# default build's archive is not rebuilt back and forth).
+FRAMED_BUILD = $(BUILD)/framed
+FRAMED_MAKE  = CARGO_TARGET_DIR=$(abspath $(FRAMED_BUILD)/target) $(MAKE) --no-print-directory \
+  BUILD=$(FRAMED_BUILD) CONFIG_MBOX_PL320=y CONFIG_MBOX_PL320_WIRE_FRAMED=y CONFIG_MBOX_PL320_WIRE_COMPAT=n \
+  RUST_OUT=$(abspath $(FRAMED_BUILD)/target)/$(if $(filter release,$(RUST_PROFILE)),release,debug)
+RANDOM_FRAMED_OPS ?= 30000
+
+# The tests that rely on the token the framed format carries: the Rust
+# unit tests (the token ACK, ACK words, MTU 24, the safe API over PL320),
+# every C test program (the late-ACK regressions and the tokened
+# TX-done paths of the PL320 C tests among them), the demo (24-byte
+# messages, the 28-byte one refused), and test_random_ops'
+# late-ACK race with its check that a late ACK never completes a newer
+# message (plainly, RANDOM_FRAMED_OPS operations), and the pl320_model
+# fuzz target's corpus replayed with its framed checks (token ACKs, ACK
+# words, refused headers). Ends with test_random_ops' summary line.
+test-pl320-framed: ## the Rust unit tests, the C harness, the demo, test_random_ops and the pl320_model fuzz corpus with the framed PL320 wire format (build/framed)
+	CARGO_TARGET_DIR=$(abspath $(FRAMED_BUILD)/target) $(CARGO) test -q --lib --features host-port,pl320-framed
+	@bash tools/ensure_deps.sh --with-cxx
+	$(PYTHON) tools/run_fuzz.py --replay-only --only pl320_model --features pl320-framed --build $(FRAMED_BUILD)
+	$(FRAMED_MAKE) test-c run $(FRAMED_BUILD)/test_random_ops
+	RANDOM_OPS=$(RANDOM_FRAMED_OPS) ./$(FRAMED_BUILD)/test_random_ops
+
 PL320_CTEST_BIN = $(addprefix $(BUILD)/,$(filter test_pl320%,$(CTESTS)))
-test-pl320-compat: ## the Rust unit tests and the PL320 C tests with the compatible (legacy) wire format (build/compat)
-	CARGO_TARGET_DIR=$(abspath $(BUILD)/compat/target) $(CARGO) test -q --lib --features host-port,pl320-compat
-	CARGO_TARGET_DIR=$(abspath $(BUILD)/compat/target) $(MAKE) --no-print-directory BUILD=$(BUILD)/compat \
-	  CONFIG_MBOX_PL320=y CONFIG_MBOX_PL320_WIRE_FRAMED=n CONFIG_MBOX_PL320_WIRE_COMPAT=y \
-	  RUST_OUT=$(abspath $(BUILD)/compat/target)/$(if $(filter release,$(RUST_PROFILE)),release,debug) test-pl320-c
 
 test-pl320-c: $(PL320_CTEST_BIN) ## the PL320 C tests (ctest/test_pl320_*.c) in the current configuration
 	$(PYTHON) tools/run_ctests.py $(PL320_CTEST_BIN)
@@ -457,10 +475,21 @@ $(RACE_HG_SUPP):
 	@mkdir -p $(dir $@)
 	printf '{\n  glibc-cond-timedwait-internal-signal\n  Helgrind:Misc\n  obj:*vgpreload_helgrind*\n  fun:__pthread_cond_wait_common\n}\n' > $@
 
+# test_race injects late and duplicated ACKs on the PL320 and checks that
+# every acknowledged message was delivered: that needs the token of the
+# framed wire format, so in the compatible configuration (the default)
+# test-race and soak run it built with the framed one, in $(FRAMED_BUILD).
+RACE_FRAMED := $(filter yn,$(CONFIG_MBOX_PL320)$(CONFIG_MBOX_PL320_WIRE_FRAMED))
+RACE_BUILD   = $(if $(RACE_FRAMED),$(FRAMED_BUILD),$(BUILD))
+
 # All four runs happen even if one fails; each prints "test-race: <run> ok"
 # or "... FAILED", the last line is "test-race: N passed, M failed" (one
 # per run) and the exit status says if any failed.
-test-race: $(BUILD)/test_race $(RACE_HG_SUPP) ## ctest/test_race.c plainly, under TSan, helgrind and drd
+ifneq ($(RACE_FRAMED),)
+test-race: ## ctest/test_race.c plainly, under TSan, helgrind and drd (framed PL320 wire format)
+	$(FRAMED_MAKE) test-race
+else
+test-race: $(BUILD)/test_race $(RACE_HG_SUPP)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN=-fsanitize=thread \
 	  $(BUILD)/tsan/test_race
 	@pass=0; fail=0; \
@@ -479,11 +508,13 @@ test-race: $(BUILD)/test_race $(RACE_HG_SUPP) ## ctest/test_race.c plainly, unde
 	  $(RACE_VG_FLAGS) ./$(BUILD)/test_race; \
 	echo "test-race: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
+endif
 
 # Both soaks run even if the first fails; the exit status says if any did.
-soak: $(BUILD)/test_race $(BUILD)/test_random_ops ## 10^7 messages and 10^7 random operations with fault injection (about 40 min)
+soak: $(BUILD)/test_random_ops ## 10^7 messages and 10^7 random operations with fault injection (about 40 min)
+	$(if $(RACE_FRAMED),$(FRAMED_MAKE),$(MAKE) --no-print-directory) $(RACE_BUILD)/test_race
 	@rc=0; \
-	STRESS_SCALE=$(RACE_SOAK_SCALE) ./$(BUILD)/test_race || rc=1; \
+	STRESS_SCALE=$(RACE_SOAK_SCALE) ./$(RACE_BUILD)/test_race || rc=1; \
 	RANDOM_OPS=$(RANDOM_SOAK_OPS) ./$(BUILD)/test_random_ops || rc=1; \
 	exit $$rc
 

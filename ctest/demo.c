@@ -10,7 +10,14 @@
  * Scenarios: a blocking send in each direction, a sequential stress in
  * both directions at once, a non-blocking send (and a burst that has to
  * queue), and a timed send with a 5-second timeout against a remote that
- * never acknowledges. Each prints PASS or FAIL with what was sent and
+ * never acknowledges.
+ *
+ * In the default, compatible wire format (the legacy protocol of the NuttX
+ * C driver and Linux's pl320-ipc) every message is ipcmtest's
+ * uint32_t data[7]: 28 bytes in DR0..DR6, and the receiver prints the 28
+ * bytes it got. In the framed format (CONFIG_MBOX_PL320_WIRE_FRAMED, DR0
+ * is a length and token header) the messages are 24 bytes and the 28-byte
+ * one is refused with -EMSGSIZE. Each prints PASS or FAIL with what was sent and
  * received; the end shows the trace statistics of every channel and
  * "demo: N passed, M failed". The exit status is non-zero on a failure.
  ****************************************************************************/
@@ -68,6 +75,12 @@ int main(void)
 #define STRESS_COUNT            1000
 #define BURST_COUNT             10
 #define WAIT_MS                 3000
+
+/* Every message of the scenarios: ipcmtest's uint32_t data[7] (28 bytes)
+ * in the compatible wire format, 6 words in the framed one.
+ */
+
+#define MSG_WORDS               (PL320_MTU / 4)
 
 struct test_pl320_txbuf_s
 {
@@ -523,8 +536,14 @@ static void scenario_init(void)
          g_riscv.rx_id, r2);
   if (g_r52.dev != NULL)
     {
-      printf("  MTU %zu bytes (DR0 = length + token, DR1..DR6 = "
-             "payload)\n", g_r52.dev->mtu);
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
+      printf("  compatible (legacy) wire format: MTU %zu bytes (DR0..DR6 "
+             "= payload, ACK = SEND 2), as the NuttX C driver and Linux "
+             "pl320-ipc\n", g_r52.dev->mtu);
+#else
+      printf("  framed wire format: MTU %zu bytes (DR0 = length + token, "
+             "DR1..DR6 = payload)\n", g_r52.dev->mtu);
+#endif
     }
 
   result(r1 == 0 && r2 == 0, "init: both cores, RX callbacks registered");
@@ -532,7 +551,7 @@ static void scenario_init(void)
 
 static void scenario_xfer(struct core_s *from, struct core_s *to)
 {
-  uint8_t data[PL320_MTU];
+  uint32_t data[MSG_WORDS];
   struct send_arg_s s;
   char what[96];
   int before = rx_count(to);
@@ -543,15 +562,16 @@ static void scenario_xfer(struct core_s *from, struct core_s *to)
   printf("\n=== %s -> %s one-way PL320 send (blocking) ===\n",
          from->name, to->name);
   memset(data, 0xff, sizeof(data));
-  s.data = data;
+  s.data = (const uint8_t *)data;
   s.size = sizeof(data);
   s.timeout = 0;
   s.use_mbox_send = true;
 
   ret = core_run(from, job_send, &s);
-  printf("  %s: mbox_send(%s->%s pl320 chan[%d], %zu bytes) ret=[%d]\n",
-         from->name, from->name, to->name, from->tx_id, sizeof(data), ret);
-  dump("    sent ", data, sizeof(data));
+  printf("  %s: mbox_send(%s->%s pl320 chan[%d], uint32_t data[%d] = %zu "
+         "bytes) ret=[%d]\n", from->name, from->name, to->name,
+         from->tx_id, MSG_WORDS, sizeof(data), ret);
+  dump("    sent ", (const uint8_t *)data, sizeof(data));
 
   got = wait_rx(to, before + 1, WAIT_MS);
   pthread_mutex_lock(&to->lock);
@@ -567,19 +587,21 @@ static void scenario_xfer(struct core_s *from, struct core_s *to)
   result(ret == 0 && same, what);
 }
 
-/* ipcmtest sends uint32_t data[7] (28 bytes, PL320_MSG_SIZE); DR0 is our
- * header, so the MTU is 24: refused up front, nothing queued or sent.
+/* A message above the MTU is refused up front, nothing queued or sent.
+ * Framed: ipcmtest's uint32_t data[7] (28 bytes) is one (DR0 is our
+ * header, the MTU is 24). Compatible: 28 bytes is the MTU, 32 is above.
  */
 
 static void scenario_oversize(void)
 {
-  uint32_t data[7];
+  uint32_t data[(PL320_MTU + 4) / 4];
   struct send_arg_s s;
   int before = rx_count(&g_riscv);
   int r1;
   int r2;
 
-  printf("\n=== ipcmtest's 28-byte message (MTU is %d) ===\n", PL320_MTU);
+  printf("\n=== A %zu-byte message (MTU is %d) ===\n", sizeof(data),
+         PL320_MTU);
   memset(data, 0xff, sizeof(data));
   s.data = (const uint8_t *)data;
   s.size = sizeof(data);
@@ -659,7 +681,7 @@ static void scenario_stress(void)
 
 static void scenario_nonblocking(void)
 {
-  uint32_t data[PL320_MTU / 4];
+  uint32_t data[MSG_WORDS];
   uint8_t *bytes = (uint8_t *)data;
   struct send_arg_s s;
   int before = rx_count(&g_riscv);

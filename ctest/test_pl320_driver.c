@@ -71,7 +71,7 @@
  */
 
 #define MTU             PL320_MTU
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
 #  define RX_SIZE(size) ((size_t)MTU)
 #else
 #  define RX_SIZE(size) (size)
@@ -481,7 +481,7 @@ static void test_init_rejects_invalid(void)
   EXPECT_NULL(BASE_FAKE);                   /* PeriphID part 0x321 */
 
   scratch_config(&cfg, 1);
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* DATANUM 1 carries 4 bytes in the compatible format (no header). */
 
   {
@@ -828,7 +828,7 @@ static void test_oversize_refused(void)
   CHECK_EQ(send_on(&g_a, 16, msg, MTU + 1, HOST_MSEC2TICK(1000)),
            -EMSGSIZE);
   CHECK_EQ(send_on(&g_a, 16, msg, MTU + 1, 0), -EMSGSIZE);
-#ifndef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifdef CONFIG_MBOX_PL320_WIRE_FRAMED
   CHECK_EQ(send_on(&g_a, 16, msg, PL320_MSG_SIZE, 0), -EMSGSIZE);
 #endif
   get_stats(&g_a, 16, &after);
@@ -1025,7 +1025,7 @@ static void test_spurious_interrupt(void)
 
 static void test_late_ack(void)
 {
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* Framed wire format only (a tokened ACK word); the compatible format's
    * late ACKs are checked in test_pl320_legacy_peer.c.
    */
@@ -1092,7 +1092,7 @@ static void test_late_ack(void)
 
 static void test_dup_ack(void)
 {
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* Framed wire format only (a tokened ACK word); the compatible format's
    * late ACKs are checked in test_pl320_legacy_peer.c.
    */

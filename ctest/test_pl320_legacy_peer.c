@@ -15,22 +15,31 @@
  *     DSET, MSET), writes the data registers it needs, SEND = 1, waits for
  *     SEND = 2 and writes SEND = 0.
  *
- * Covered: blocking sends, a queued non-blocking burst, the 28-byte
- * message (uint32_t data[7]) both ways, short messages (zero-padded by
- * libmbox; a legacy sender's unwritten registers reach libmbox as they
- * were), a silent peer (-ETIMEDOUT, the message withdrawn, then
+ * Covered, libmbox -> peer: blocking sends (mbox_send, and mbox_ticksend
+ * with a timeout that the ACK beats), a queued non-blocking burst, queued
+ * non-blocking messages that time out one after the other against a
+ * silent peer (each withdrawn, each with its TX-done result), a blocking
+ * send against a silent peer (-ETIMEDOUT, the message withdrawn, then
  * recovery), and a late ACK after a timeout: with nothing in flight it is
  * cleared and counted; after the next message went out it completes that
  * message (the documented limit of a protocol without tokens).
+ * Peer -> libmbox: the peer's blocking send (it waits for the ACK), the
+ * peer posting a message and collecting the ACK later while libmbox sends
+ * the other way (both directions at once), and the peer timing out while
+ * libmbox does not take its interrupt: the withdrawn message is never
+ * delivered, the peer's retry is, once. Both ways: the 28-byte message
+ * (uint32_t data[7]) and short messages (zero-padded by libmbox; a
+ * legacy sender's unwritten registers reach libmbox as they were).
  *
- * Built in the framed (default) configuration it only reports that it
- * does not apply.
+ * Built with the framed wire format (CONFIG_MBOX_PL320_WIRE_FRAMED) it only
+ * reports that it does not apply.
  ****************************************************************************/
 
 #define _GNU_SOURCE 1
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,7 +52,7 @@
 #include "host.h"
 #include "pl320_model.h"
 
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
 
 /****************************************************************************
  * Pre-processor Definitions
@@ -169,12 +178,14 @@ static bool wait_reg(uint32_t off, uint32_t want)
   return true;
 }
 
-/* The legacy send on MB_RX: claim the mailbox if free, write the first
- * nwords data registers, SEND = 1, wait for SEND = 2, SEND = 0. Returns 0,
- * -EBUSY or -ETIMEDOUT.
+/* The legacy send on MB_RX in two halves. peer_post(): claim the mailbox
+ * if free, write the first nwords data registers, SEND = 1; returns 0 or
+ * -EBUSY. peer_collect(): wait up to wait_ms for SEND = 2, then SEND = 0;
+ * on a timeout the message is withdrawn (SEND = 0) and it returns
+ * -ETIMEDOUT.
  */
 
-static int peer_send(const uint32_t *words, int nwords)
+static int peer_post(const uint32_t *words, int nwords)
 {
   int i;
 
@@ -202,14 +213,35 @@ static int peer_send(const uint32_t *words, int nwords)
 
   wr(PL320M_DSET(MB_RX), 1u << LINE_L);
   wr(PL320M_SEND(MB_RX), PL320M_SEND_MSG);
-  if (!wait_reg(PL320M_SEND(MB_RX), PL320M_SEND_ACK))
+  return 0;
+}
+
+static int peer_collect(int wait_ms)
+{
+  int64_t end = now_ms() + wait_ms;
+
+  while (rd(PL320M_SEND(MB_RX)) != PL320M_SEND_ACK)
     {
-      wr(PL320M_SEND(MB_RX), PL320M_SEND_IDLE);
-      return -ETIMEDOUT;
+      if (now_ms() > end)
+        {
+          wr(PL320M_SEND(MB_RX), PL320M_SEND_IDLE);
+          return -ETIMEDOUT;
+        }
+
+      sleep_ms(1);
     }
 
   wr(PL320M_SEND(MB_RX), PL320M_SEND_IDLE);
   return 0;
+}
+
+/* The legacy blocking send: post, then wait for the ACK. */
+
+static int peer_send(const uint32_t *words, int nwords)
+{
+  int ret = peer_post(words, nwords);
+
+  return ret < 0 ? ret : peer_collect(WAIT_MS);
 }
 
 /****************************************************************************
@@ -455,6 +487,226 @@ static void test_legacy_short_message_reaches_libmbox_as_28_bytes(void)
     }
 }
 
+static void test_timed_send_acked_in_time_by_legacy_peer(void)
+{
+  uint32_t data[7] = { 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76 };
+  int i;
+
+  peer_reset(PEER_ACK);
+  CHECK_EQ(mbox_ticksend(&g_snd, data, sizeof(data), 1000), 0);
+  CHECK_EQ(g_peer_nread, 1);
+  CHECK_EQ(g_peer_nacked, 1);
+  for (i = 0; i < NDATA; i++)
+    {
+      CHECK_EQ(g_peer_log[0][i], data[i]);
+    }
+}
+
+static atomic_int g_cb_n;
+static atomic_int g_cb_timedout;
+static atomic_int g_cb_ok;
+
+static void on_txdone(struct mbox_sender_s *sender, void *arg, int result)
+{
+  (void)sender;
+  (void)arg;
+  if (result == -ETIMEDOUT)
+    {
+      g_cb_timedout++;
+    }
+  else if (result == 0)
+    {
+      g_cb_ok++;
+    }
+
+  g_cb_n++;
+}
+
+static void test_queued_messages_time_out_against_silent_peer_then_recover(void)
+{
+  struct mbox_sender_s nb;
+  struct mbox_stats_s s0;
+  struct mbox_stats_s s1;
+  uint32_t word;
+  int64_t t0;
+  int i;
+
+  /* Three non-blocking messages to a peer that never answers: each is on
+   * the wire in turn, times out after the channel timeout (200 ticks),
+   * is withdrawn, and gets its TX-done result; nothing is left pending.
+   */
+
+  nb.chan = g_snd.chan;
+  nb.priv = NULL;
+  g_cb_n = 0;
+  g_cb_timedout = 0;
+  g_cb_ok = 0;
+  CHECK_EQ(mbox_register_txdone(&nb, on_txdone, NULL), 0);
+  peer_reset(PEER_SILENT);
+  stats(&s0);
+  t0 = now_ms();
+  for (i = 0; i < 3; i++)
+    {
+      word = 0x100u + (uint32_t)i;
+      CHECK_EQ(mbox_ticksend(&nb, &word, 4, 0), 0);
+    }
+
+  CHECK(wait_until(&g_cb_n, 3));
+  CHECK(now_ms() - t0 >= 3 * 200 - 5);
+  CHECK_EQ(g_cb_timedout, 3);
+  CHECK_EQ(rd(PL320M_SEND(MB_TX)), PL320M_SEND_IDLE);
+  stats(&s1);
+#ifdef CONFIG_MBOX_TRACE
+  CHECK_EQ(s1.timeout - s0.timeout, 3);
+  CHECK_EQ(s1.acked - s0.acked, 0);
+#endif
+
+  /* The peer answers again: queued messages are acknowledged. */
+
+  peer_reset(PEER_ACK);
+  for (i = 0; i < 3; i++)
+    {
+      word = 0x200u + (uint32_t)i;
+      CHECK_EQ(mbox_ticksend(&nb, &word, 4, 0), 0);
+    }
+
+  CHECK(wait_until(&g_cb_n, 6));
+  CHECK_EQ(g_cb_ok, 3);
+  CHECK_EQ(g_peer_nread, 3);
+  for (i = 0; i < 3; i++)
+    {
+      CHECK_EQ(g_peer_log[i][0], 0x200u + (uint32_t)i);
+    }
+
+  CHECK_EQ(mbox_register_txdone(&nb, NULL, NULL), 0);
+}
+
+struct duplex_s
+{
+  int n;
+  int failed;
+};
+
+static void *peer_duplex_main(void *arg)
+{
+  struct duplex_s *d = arg;
+  uint32_t data[7];
+  int i;
+  int k;
+
+  /* Post, then collect the ACK later (the peer does not wait at once). */
+
+  for (i = 0; i < d->n; i++)
+    {
+      for (k = 0; k < NDATA; k++)
+        {
+          data[k] = 0xd0000000u | (uint32_t)(i << 8 | k);
+        }
+
+      if (peer_post(data, NDATA) != 0)
+        {
+          d->failed++;
+          continue;
+        }
+
+      sched_yield();
+      if (peer_collect(WAIT_MS) != 0)
+        {
+          d->failed++;
+        }
+    }
+
+  return NULL;
+}
+
+static void test_both_directions_at_once_with_legacy_peer(void)
+{
+  struct duplex_s d = { 50, 0 };
+  uint32_t data[7];
+  pthread_t t;
+  int i;
+  int k;
+
+  peer_reset(PEER_ACK);
+  rx_reset();
+  pthread_create(&t, NULL, peer_duplex_main, &d);
+  for (i = 0; i < MAX_LOG; i++)
+    {
+      for (k = 0; k < NDATA; k++)
+        {
+          data[k] = 0xe0000000u | (uint32_t)(i << 8 | k);
+        }
+
+      /* Blocking and non-blocking sends, alternately. */
+
+      if (i % 2 == 0)
+        {
+          CHECK_EQ(mbox_send(&g_snd, data, sizeof(data)), 0);
+        }
+      else
+        {
+          CHECK_EQ(mbox_ticksend(&g_snd, data, sizeof(data), 0), 0);
+        }
+    }
+
+  pthread_join(t, NULL);
+  CHECK_EQ(d.failed, 0);
+  CHECK(wait_until(&g_peer_nacked, MAX_LOG));
+  CHECK(wait_reg(PL320M_SEND(MB_TX), PL320M_SEND_IDLE));
+  CHECK_EQ(g_peer_nread, MAX_LOG);
+  CHECK_EQ(g_rx_n, d.n);
+  pthread_mutex_lock(&g_peer_lock);
+  for (i = 0; i < MAX_LOG; i++)
+    {
+      for (k = 0; k < NDATA; k++)
+        {
+          CHECK_EQ(g_peer_log[i][k], 0xe0000000u | (uint32_t)(i << 8 | k));
+        }
+    }
+
+  pthread_mutex_unlock(&g_peer_lock);
+  pthread_mutex_lock(&g_rx_lock);
+  for (i = 0; i < d.n; i++)
+    {
+      uint32_t got[7];
+
+      CHECK_EQ(g_rx_size[i], 28);
+      memcpy(got, g_rx_log[i], sizeof(got));
+      for (k = 0; k < NDATA; k++)
+        {
+          CHECK_EQ(got[k], 0xd0000000u | (uint32_t)(i << 8 | k));
+        }
+    }
+
+  pthread_mutex_unlock(&g_rx_lock);
+}
+
+static void test_legacy_peer_times_out_then_its_retry_is_delivered_once(void)
+{
+  uint32_t data[7] = { 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7 };
+  uint32_t retry[7] = { 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7 };
+
+  /* libmbox does not take its interrupt: the peer's send times out and
+   * the peer withdraws it (SEND = 0). When libmbox takes interrupts
+   * again, the withdrawn message is not delivered; the peer's retry is,
+   * once.
+   */
+
+  rx_reset();
+  host_irq_disable(IRQ_L);
+  CHECK_EQ(peer_post(data, NDATA), 0);
+  CHECK_EQ(peer_collect(50), -ETIMEDOUT);
+  CHECK_EQ(rd(PL320M_SEND(MB_RX)), PL320M_SEND_IDLE);
+  mbox_os_irq_enable(IRQ_L);
+  host_irq_quiesce(IRQ_L, WAIT_MS);
+  CHECK_EQ(g_rx_n, 0);
+
+  CHECK_EQ(peer_send(retry, NDATA), 0);
+  host_irq_quiesce(IRQ_L, WAIT_MS);
+  CHECK_EQ(g_rx_n, 1);
+  CHECK(memcmp(g_rx_log[0], retry, sizeof(retry)) == 0);
+}
+
 static void test_silent_peer_times_out_then_recovers(void)
 {
   uint32_t word = 0xdead;
@@ -586,6 +838,10 @@ int main(void)
   RUN(test_nonblocking_burst_reaches_legacy_peer_in_order);
   RUN(test_legacy_peer_28_byte_message_reaches_libmbox);
   RUN(test_legacy_short_message_reaches_libmbox_as_28_bytes);
+  RUN(test_timed_send_acked_in_time_by_legacy_peer);
+  RUN(test_queued_messages_time_out_against_silent_peer_then_recover);
+  RUN(test_both_directions_at_once_with_legacy_peer);
+  RUN(test_legacy_peer_times_out_then_its_retry_is_delivered_once);
   RUN(test_silent_peer_times_out_then_recovers);
   RUN(test_late_ack_with_nothing_in_flight_is_counted_and_cleared);
   RUN(test_late_ack_after_next_send_completes_it_documented_limit);
@@ -595,7 +851,7 @@ int main(void)
   return harness_finish();
 }
 
-#else /* !CONFIG_MBOX_PL320_WIRE_COMPAT */
+#else /* CONFIG_MBOX_PL320_WIRE_FRAMED */
 
 static void test_applies_to_the_compatible_wire_format_only(void)
 {

@@ -90,7 +90,7 @@ static bool wait_send_state(uint32_t v)
 
 static void test_split_ack_does_not_complete_next_message(void)
 {
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* Framed wire format only: it relies on the token in the ACK. The
    * compatible format's late ACKs are checked (and their documented limit
    * pinned) in test_pl320_legacy_peer.c.
@@ -384,7 +384,7 @@ static void late_ack_finish(int nrx)
 
 static void test_late_ack_never_completes_polled_send(void)
 {
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* Framed wire format only: it relies on the token in the ACK. The
    * compatible format's late ACKs are checked (and their documented limit
    * pinned) in test_pl320_legacy_peer.c.
@@ -416,7 +416,7 @@ static void test_late_ack_never_completes_polled_send(void)
 
 static void test_late_ack_never_completes_message_in_poll_txdone_mode(void)
 {
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* Framed wire format only: it relies on the token in the ACK. The
    * compatible format's late ACKs are checked (and their documented limit
    * pinned) in test_pl320_legacy_peer.c.
@@ -457,7 +457,7 @@ static void late_txdone_cb(struct mbox_sender_s *s, void *arg, int result)
 
 static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
 {
-#ifdef CONFIG_MBOX_PL320_WIRE_COMPAT
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   /* Framed wire format only: it relies on the token in the ACK. The
    * compatible format's late ACKs are checked (and their documented limit
    * pinned) in test_pl320_legacy_peer.c.

@@ -441,14 +441,17 @@ static void test_blocking_riscv_to_r52(void)
   blocking_send(&g_riscv, &g_r52);
 }
 
-/* ipcmtest's 28-byte message (uint32_t data[7]) is larger than the PL320
- * MTU (DR0 is the header): refused up front, nothing queued or sent.
+/* ipcmtest's 28-byte message (uint32_t data[7]). Compatible wire format
+ * (the default): it fills DR0..DR6 and arrives as the 28 bytes sent, in
+ * both directions. Framed: it is larger than the MTU (DR0 is the header),
+ * so it is refused up front, nothing queued or sent.
  */
 
-static void test_28_byte_message_refused(void)
+static void test_28_byte_message(void)
 {
   uint32_t data[7];
   struct send_s s;
+  int i;
 
   if (!up())
     {
@@ -456,14 +459,38 @@ static void test_28_byte_message_refused(void)
     }
 
   rx_reset(&g_riscv);
-  memset(data, 0xff, sizeof(data));
+  rx_reset(&g_r52);
+  for (i = 0; i < 7; i++)
+    {
+      data[i] = 0x01010101u * (uint32_t)(i + 1);
+    }
+
   s.data = data;
   s.size = sizeof(data);
   s.timeout = TEST_PL320_TIMEOUT;
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
+  CHECK_EQ(PL320_MTU, 28);
+  CHECK_EQ(on_core(&g_r52, job_send, &s), 0);
+  CHECK(wait_nrx(&g_riscv, 1, WAIT_MS));
+  CHECK_EQ(on_core(&g_riscv, job_send, &s), 0);
+  CHECK(wait_nrx(&g_r52, 1, WAIT_MS));
+  s.timeout = 0;
+  CHECK_EQ(on_core(&g_r52, job_send, &s), 0);
+  CHECK(wait_nrx(&g_riscv, 2, WAIT_MS));
+  pthread_mutex_lock(&g_riscv.lock);
+  CHECK_EQ(g_riscv.last_size, sizeof(data));
+  CHECK(memcmp(g_riscv.last, data, sizeof(data)) == 0);
+  pthread_mutex_unlock(&g_riscv.lock);
+  pthread_mutex_lock(&g_r52.lock);
+  CHECK_EQ(g_r52.last_size, sizeof(data));
+  CHECK(memcmp(g_r52.last, data, sizeof(data)) == 0);
+  pthread_mutex_unlock(&g_r52.lock);
+#else
   CHECK_EQ(on_core(&g_r52, job_send, &s), -EMSGSIZE);
   s.timeout = 0;
   CHECK_EQ(on_core(&g_r52, job_send, &s), -EMSGSIZE);
   CHECK(!wait_nrx(&g_riscv, 1, 20));
+#endif
 }
 
 static void test_sequential_stress(void)
@@ -678,7 +705,7 @@ int main(void)
   RUN(test_init_both_cores);
   RUN(test_blocking_r52_to_riscv);
   RUN(test_blocking_riscv_to_r52);
-  RUN(test_28_byte_message_refused);
+  RUN(test_28_byte_message);
   RUN(test_sequential_stress);
   RUN(test_nonblocking_send);
   RUN(test_nonblocking_queue_full);

@@ -114,24 +114,42 @@ static void test_pl320_blocking_sends_delivered_and_acked_by_interrupts(void)
   CHECK_EQ(mbox_register_rxcallback(&r, rx_cb, NULL), 0);
   for (uint32_t i = 0; i < 20; i++)
     {
-      uint8_t msg[24];
+      uint8_t msg[PL320_MTU];
       memset(msg, (int)i, sizeof(msg));
       memcpy(msg, &i, sizeof(i));
       CHECK_EQ(mbox_send(&s, msg, 4 + i), 0);
     }
 
-  CHECK_EQ(g_got, 20);
+  /* The last one is the 28-byte uint32_t data[7] of the compatible wire
+   * format (the default), 24 bytes (the MTU) framed.
+   */
+
+  {
+    uint32_t data[PL320_MTU / 4];
+
+    memset(data, 0xa5, sizeof(data));
+    data[0] = 20;
+    CHECK_EQ(mbox_send(&s, data, sizeof(data)), 0);
+  }
+
+  CHECK_EQ(g_got, 21);
   CHECK(g_got_in_irq);
-  for (uint32_t i = 0; i < 20; i++)
+  for (uint32_t i = 0; i < 21; i++)
     {
       CHECK_EQ(g_words[i], i);
-      CHECK_EQ(g_sizes[i], 4 + i);
+#ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
+      /* The compatible format carries no length: always DR0..DR6. */
+
+      CHECK_EQ(g_sizes[i], PL320_MTU);
+#else
+      CHECK_EQ(g_sizes[i], i < 20 ? 4 + i : PL320_MTU);
+#endif
     }
 
   memset(&st, 0, sizeof(st));
   CHECK_EQ(mbox_chan_get_stats(s.chan, &st), 0);
-  CHECK_EQ(st.sent, 20);
-  CHECK_EQ(st.acked, 20);
+  CHECK_EQ(st.sent, 21);
+  CHECK_EQ(st.acked, 21);
   CHECK_EQ(st.spurious_ack, 0);
   CHECK_EQ(mbox_unregister_rxcallback(&r), 0);
 }

@@ -193,6 +193,10 @@ def run_combo(trace, pl320, make_test):
     # 2. The Rust unit tests with the same features (the Makefile's
     #    test-rust always uses the default features).
     feats = ["host-port"] + [f for f, on in (("trace", trace), ("pl320", pl320)) if on]
+    # The PL320 wire format as the Makefile maps it: framed is a feature,
+    # the compatible format (the Kconfig default) its absence.
+    if pl320 and vals.get("CONFIG_MBOX_PL320_WIRE_FRAMED") == "y":
+        feats.append("pl320-framed")
     env = dict(os.environ)
     env["CONFIG_MBOX_DEFAULT_TIMEOUT"] = vals.get("CONFIG_MBOX_DEFAULT_TIMEOUT", "100")
     if not step.run(

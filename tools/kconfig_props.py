@@ -13,8 +13,9 @@ failure is reproducible with --seed) this checks:
 - ``config_values()`` reads every symbol that kconfiglib reads;
 - the real Makefile, run on the file, either stops with an error that
   says what to run, or derives exactly kconfiglib's values: the features
-  ``trace``/``pl320``, the ``-DCONFIG_MBOX_TRACE``/``-DCONFIG_MBOX_PL320``
-  flags, and CONFIG_MBOX_DEFAULT_TIMEOUT, CONFIG_MBOX_PL320_MAX_DEVICES
+  ``trace``/``pl320``/``pl320-framed``, the ``-DCONFIG_MBOX_TRACE``/
+  ``-DCONFIG_MBOX_PL320``/``-DCONFIG_MBOX_PL320_WIRE_FRAMED`` (or
+  ``_COMPAT``) flags, and CONFIG_MBOX_DEFAULT_TIMEOUT, CONFIG_MBOX_PL320_MAX_DEVICES
   and CONFIG_HOST_TICK_HZ as exported to build.rs.
 
 Each file is what kconfiglib writes for random values of every symbol,
@@ -79,14 +80,25 @@ def write_random(kconf, rng, path):
         assert kconf.syms[name].set_value("y" if on else "n")
     for name, (lo, hi) in INTS.items():
         assert kconf.syms[name].set_value(str(random_int(rng, lo, hi)))
+    # The PL320 wire format (a choice): the default, or either side.
+    pick = rng.choice([None, "MBOX_PL320_WIRE_FRAMED", "MBOX_PL320_WIRE_COMPAT"])
+    if pick is not None:
+        assert kconf.syms[pick].set_value("y")
     kconf.write_config(path, header="")
     with open(path) as f:
         lines = f.read().splitlines()
     if rng.random() < 0.5:
         rng.shuffle(lines)
-    # A symbol set twice: an older value first, the real one last.
+    # A symbol set twice: an older value first, the real one last. Not the
+    # members of the wire format choice: kconfiglib takes the last "=y" of
+    # a choice and ignores a later "=n", so for them the last line does not
+    # count.
     for _ in range(rng.randint(0, 2)):
-        assigned = [l for l in lines if re.match(r"^CONFIG_\w+=", l) or UNSET_RE.match(l)]
+        assigned = [
+            l
+            for l in lines
+            if (re.match(r"^CONFIG_\w+=", l) or UNSET_RE.match(l)) and "CONFIG_MBOX_PL320_WIRE_" not in l
+        ]
         if not assigned:
             break
         real = rng.choice(assigned)
@@ -174,6 +186,10 @@ def check_case(kconf, rng, workdir):
     assert ("pl320" in feats) == pl320, "pl320: make %r, kconfiglib %s\n%s" % (feats, pl320, text)
     assert ("-DCONFIG_MBOX_TRACE=1" in view["cdefs"]) == trace, view["cdefs"]
     assert ("-DCONFIG_MBOX_PL320=1" in view["cdefs"]) == pl320, view["cdefs"]
+    framed = pl320 and kconf.syms["MBOX_PL320_WIRE_FRAMED"].str_value == "y"
+    assert ("pl320-framed" in feats) == framed, "wire: make %r, kconfiglib framed=%s\n%s" % (feats, framed, text)
+    assert ("-DCONFIG_MBOX_PL320_WIRE_FRAMED=1" in view["cdefs"]) == framed, view["cdefs"]
+    assert ("-DCONFIG_MBOX_PL320_WIRE_COMPAT=1" in view["cdefs"]) == (pl320 and not framed), view["cdefs"]
     assert view["timeout"] == sym["MBOX_DEFAULT_TIMEOUT"], "timeout: %r vs %r\n%s" % (view["timeout"], sym["MBOX_DEFAULT_TIMEOUT"], text)
     assert view["hz"] == sym["HOST_TICK_HZ"], "hz: %r vs %r\n%s" % (view["hz"], sym["HOST_TICK_HZ"], text)
     if pl320:

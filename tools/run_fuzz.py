@@ -25,6 +25,9 @@ register model, and a sanitizer needs a nightly toolchain.
   --only LIST      only these targets, e.g. "queue_ops,pl320_wire"
                    (kconfig_props is one of them)
   --replay-only    replay the corpus, do not fuzz
+  --features LIST  cargo features of the fuzz crate, e.g. "pl320-framed"
+                   (the framed PL320 wire format; the default is the
+                   compatible one)
   --build DIR      build directory (default build)
 """
 
@@ -152,7 +155,10 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--replay-only", action="store_true")
     ap.add_argument("--build", default="build")
+    ap.add_argument("--features", default="")
     args = ap.parse_args()
+    if args.features:
+        SAN.extend(["--features", args.features])
     build = os.path.join(ROOT, args.build)
 
     t0 = time.monotonic()

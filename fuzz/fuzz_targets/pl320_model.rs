@@ -21,6 +21,14 @@
 //!   any other ACK completes nothing, is counted (`spurious_ack` when it
 //!   has the ACK mark) and is cleared; a proper ACK always completes the
 //!   message in flight, so nothing is lost.
+//!
+//! Those are the framed wire format's (feature `pl320-framed`). In the
+//! compatible one (the default; no length, no token on the wire): every
+//! message the remote sends is delivered once as the 28 bytes of DR0..DR6
+//! and ACKed with SEND = 2 (DR0 left alone); B's message on the wire is
+//! its bytes zero-padded to 28 in DR0..DR6; an ACK (whatever DR0 holds)
+//! completes the message in flight, and one with nothing in flight
+//! completes nothing and is counted and cleared.
 
 #![no_main]
 
@@ -60,6 +68,8 @@ const RXM: usize = 3;
 const TXM: usize = 5;
 /// B's TX queue: a few messages, so that a full queue is reachable.
 const TXBUF: usize = 96;
+/// The compatible (legacy) wire format: no header, no token.
+const COMPAT: bool = !cfg!(feature = "pl320-framed");
 
 const SOURCE: usize = 0x00;
 const DSET: usize = 0x04;
@@ -229,6 +239,12 @@ impl Remote {
             .tx_pending
             .front()
             .unwrap_or_else(|| panic!("after {what:?}: a message on the wire that B never accepted"));
+        if COMPAT {
+            let got: Vec<u8> = (0..7).flat_map(|i| rd(TXM, DR0 + 4 * i).to_le_bytes()).collect();
+            assert!(got[want.len()..].iter().all(|&b| b == 0), "after {what:?}: padding not zero");
+            assert_eq!(&got[..want.len()], &want[..], "after {what:?}: wrong bytes on the wire");
+            return;
+        }
         match wire::decode(dr0, PL320_MTU) {
             Dr0::Message { token, len } => {
                 assert_eq!(len, want.len(), "after {what:?}: wrong size on the wire");
@@ -266,10 +282,21 @@ impl Remote {
         settle(what);
         let after = stats(r.rx);
         let got = std::mem::take(&mut *DELIVERED.lock().unwrap());
+        let (received, dropped) = (after.received - before.received, after.rx_dropped - before.rx_dropped);
+        if COMPAT {
+            // All seven data registers, as they were; the ACK is SEND = 2
+            // with DR0 left as the remote wrote it.
+            let mut all = dr0.to_le_bytes().to_vec();
+            all.extend_from_slice(&payload);
+            assert_eq!(rd(RXM, SEND), 2, "after {what:?}: not ACKed");
+            assert_eq!(rd(RXM, DR0), dr0, "after {what:?}: the ACK wrote DR0");
+            assert_eq!(got, vec![(0, all)], "after {what:?}");
+            assert_eq!((received, dropped), (1, 0));
+            return;
+        }
         let token = wire::token(dr0);
         assert_eq!(rd(RXM, SEND), 2, "after {what:?}: DR0 {dr0:#x} was not ACKed");
         assert_eq!(rd(RXM, DR0), wire::ack_word(token), "after {what:?}: DR0 {dr0:#x} ACKed with another token");
-        let (received, dropped) = (after.received - before.received, after.rx_dropped - before.rx_dropped);
         match wire::decode(dr0, PL320_MTU) {
             Dr0::Message { len, .. } => {
                 assert_eq!(got, vec![(0, payload[..len].to_vec())], "after {what:?}: DR0 {dr0:#x}");
@@ -293,7 +320,8 @@ impl Remote {
         // SAFETY: txtoken is a plain field; B is idle (its handler has
         // returned and no send runs).
         let txtoken = unsafe { ptr::addr_of!((*r.tx).txtoken).read() };
-        let completes = !self.tx_pending.is_empty() && wire::acked_token(dr0, txtoken) == Some(txtoken);
+        // Compatible: no token, so any ACK completes the message in flight.
+        let completes = !self.tx_pending.is_empty() && (COMPAT || wire::acked_token(dr0, txtoken) == Some(txtoken));
         wr(TXM, DR0, dr0);
         wr(TXM, SEND, 2);
         settle(what);
@@ -305,7 +333,7 @@ impl Remote {
             self.tx_pending.pop_front();
         } else {
             assert_eq!(acked, 0, "after {what:?}: {dr0:#x} completed token {txtoken:#x}");
-            let marked = dr0 & wire::ACK_MARK != 0;
+            let marked = COMPAT || dr0 & wire::ACK_MARK != 0;
             assert_eq!(spurious, marked as usize, "after {what:?}: a stale ACK {dr0:#x} not counted");
         }
         self.check_tx_wire(what);
@@ -352,6 +380,7 @@ impl Remote {
                 self.check_tx_wire(op);
             }
             Op::TxAckRaw { dr0 } => self.tx_ack(op, dr0),
+            Op::TxAck if COMPAT => self.tx_ack(op, rd(TXM, DR0)),
             Op::TxAck => {
                 let t = self.tx_token.unwrap_or(0);
                 self.tx_ack(op, wire::ack_word(t));

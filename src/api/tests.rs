@@ -284,13 +284,14 @@ fn adopted_channel_belongs_to_the_lower_half() {
     assert_eq!(tx.sender().unwrap().send(b"gone"), Err(Error::Invalid));
 }
 
-// Framed PL320 wire format (the message sizes are its own).
-#[cfg(all(feature = "pl320", not(feature = "pl320-compat")))]
+// Either PL320 wire format: framed delivers each message's exact size,
+// compatible (the default) every message as the MTU's 28 bytes.
+#[cfg(feature = "pl320")]
 mod pl320 {
     //! Adoption of the channels that `pl320_initialize()` set up, over the
     //! register model, one simulated core on each side.
     use super::*;
-    use crate::pl320::abi::{pl320_chan_s, pl320_config_s};
+    use crate::pl320::abi::{pl320_chan_s, pl320_config_s, PL320_MTU};
     use crate::pl320::driver::pl320_initialize;
     use core::ffi::c_void;
     use std::boxed::Box;
@@ -350,19 +351,29 @@ mod pl320 {
                 Device::from_raw(pl320_initialize(cfg_b, BASE)).expect("core B"),
             )
         };
-        assert_eq!(da.mtu(), 24);
+        let compat = !cfg!(feature = "pl320-framed");
+        assert_eq!((da.mtu(), PL320_MTU), (PL320_MTU, if compat { 28 } else { 24 }));
         let tx = da.channel(MBOX as usize).expect("TX mailbox");
         let rx = db.channel(MBOX as usize).expect("RX mailbox");
         assert!(da.channel(3).is_none());
-        assert_eq!((tx.direction(), rx.direction(), tx.mtu()), (Direction::Tx, Direction::Rx, 24));
+        assert_eq!((tx.direction(), rx.direction(), tx.mtu()), (Direction::Tx, Direction::Rx, PL320_MTU));
         let mut r = rx.receiver().unwrap();
         r.register(&on_rx).unwrap();
         let s = tx.sender().unwrap();
         assert_eq!(s.send(b"over the PL320"), Ok(()));
-        assert_eq!(s.send(&[7; 25]), Err(Error::MsgSize));
+        assert_eq!(s.send(&[7; PL320_MTU + 1]), Err(Error::MsgSize));
         assert_eq!(s.try_send(b"+nb"), Ok(()));
-        assert!(wait_until(2000, || GOT.lock().unwrap().len() == 17));
-        assert_eq!(&GOT.lock().unwrap()[..], b"over the PL320+nb");
+        // Compatible: no length on the wire, each message arrives as the
+        // MTU's bytes, zero-padded by the sender.
+        let mut want = std::vec::Vec::new();
+        for m in [&b"over the PL320"[..], b"+nb"] {
+            want.extend_from_slice(m);
+            if compat {
+                want.resize(want.len() + PL320_MTU - m.len(), 0);
+            }
+        }
+        assert!(wait_until(2000, || GOT.lock().unwrap().len() == want.len()));
+        assert_eq!(&GOT.lock().unwrap()[..], &want[..]);
         assert_eq!(tx.deinit(), Err(Error::Perm), "PL320 owns its channels");
     }
 }

@@ -21,14 +21,14 @@ pub const PL320_MSG_SIZE: usize = 28;
 /// `txbuf` as `PL320_MAX_DATA_BUF_SIZE * PL320_MSG_SIZE`).
 pub const PL320_MAX_DATA_BUF_SIZE: usize = 16;
 /// Largest message payload with all seven data registers, framed wire
-/// format (the default): DR0 carries the length and the message token,
-/// DR1..DR6 the payload.
-#[cfg(not(feature = "pl320-compat"))]
+/// format (`CONFIG_MBOX_PL320_WIRE_FRAMED`): DR0 carries the length and the
+/// message token, DR1..DR6 the payload.
+#[cfg(feature = "pl320-framed")]
 pub const PL320_MTU: usize = 24;
 /// Largest message payload with all seven data registers, compatible wire
-/// format (`CONFIG_MBOX_PL320_WIRE_COMPAT`): DR0..DR6 carry the payload,
-/// and every message is received as 28 bytes.
-#[cfg(feature = "pl320-compat")]
+/// format (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the default): DR0..DR6 carry
+/// the payload, and every message is received as 28 bytes.
+#[cfg(not(feature = "pl320-framed"))]
 pub const PL320_MTU: usize = 28;
 
 /// One PL320 mailbox used as a mailbox channel. The channel is TX on the

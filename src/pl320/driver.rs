@@ -14,7 +14,7 @@
 //! Two formats, chosen at build time (Kconfig choice under
 //! `CONFIG_MBOX_PL320`; both cores must use the same one).
 //!
-//! ## Framed (`CONFIG_MBOX_PL320_WIRE_FRAMED`, the default)
+//! ## Framed (`CONFIG_MBOX_PL320_WIRE_FRAMED`, cargo feature `pl320-framed`)
 //!
 //! For systems where both cores run libmbox.
 //!
@@ -40,7 +40,7 @@
 //! the old message and can never complete a newer one, on any path; it
 //! is counted and cleared (SEND = 0) so that the level interrupt drops.
 //!
-//! ## Compatible (`CONFIG_MBOX_PL320_WIRE_COMPAT`, cargo feature `pl320-compat`)
+//! ## Compatible (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the default)
 //!
 //! The legacy protocol of the NuttX C driver and Linux's pl320-ipc, the
 //! one that interoperates with them ([`super::wire::compat`]):
@@ -147,9 +147,9 @@ pub(crate) struct Pl320Stats {
     pub(crate) retracted: usize,
 }
 
-/// The compatible (legacy) wire format (`CONFIG_MBOX_PL320_WIRE_COMPAT`)
-/// instead of the framed one.
-const COMPAT: bool = cfg!(feature = "pl320-compat");
+/// The compatible (legacy) wire format (`CONFIG_MBOX_PL320_WIRE_COMPAT`,
+/// the default) unless the framed one (feature `pl320-framed`) is chosen.
+const COMPAT: bool = !cfg!(feature = "pl320-framed");
 
 /// Data registers of the largest PL320.
 const MAX_DATA: usize = 7;
@@ -1084,15 +1084,16 @@ unsafe fn validate(
 /// Every entry of `config->chans` becomes a channel (id = mailbox number):
 /// TX when `src == config->ipcmint`, RX when `dst == config->ipcmint`.
 /// Channels with `ctrl` set program their mailbox (SOURCE, DSET, MSET).
-/// The handler of `config->irq_num` is attached and enabled last. Framed
-/// wire format (the default): messages carry up to `4 * (DATANUM - 1)`
-/// bytes (`PL320_MTU`, 24, on a full PL320); DR0 holds the length and the
-/// message token, which the receiver echoes in its ACK so that a late ACK
-/// never completes a newer message. Compatible wire format
-/// (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the legacy protocol of the NuttX C
-/// driver and Linux's pl320-ipc): messages carry up to `4 * DATANUM` bytes
-/// (`PL320_MTU`, 28) in DR0 onwards, every message is received as
-/// `4 * DATANUM` bytes (no length travels), and the ACK is SEND = 2 alone.
+/// The handler of `config->irq_num` is attached and enabled last.
+/// Compatible wire format (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the default:
+/// the legacy protocol of the NuttX C driver and Linux's pl320-ipc):
+/// messages carry up to `4 * DATANUM` bytes (`PL320_MTU`, 28) in DR0
+/// onwards, every message is received as `4 * DATANUM` bytes (no length
+/// travels), and the ACK is SEND = 2 alone. Framed wire format
+/// (`CONFIG_MBOX_PL320_WIRE_FRAMED`, both cores run libmbox): messages
+/// carry up to `4 * (DATANUM - 1)` bytes (`PL320_MTU`, 24, on a full
+/// PL320); DR0 holds the length and the message token, which the receiver
+/// echoes in its ACK so that a late ACK never completes a newer message.
 /// `config` and the channel array must stay valid for the life of the
 /// device (until `pl320_uninitialize()`). At most
 /// `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4) devices exist at a

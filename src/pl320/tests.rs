@@ -5,7 +5,7 @@
 
 // Each wire format runs its own counters test; some imports serve only
 // the framed one (and so does one model function).
-#![cfg_attr(feature = "pl320-compat", allow(unused_imports, dead_code))]
+#![cfg_attr(not(feature = "pl320-framed"), allow(unused_imports, dead_code))]
 
 extern crate std;
 
@@ -88,7 +88,7 @@ fn stats(dev: *mut mbox_dev_s) -> Pl320Stats {
 static DEVICE_SLOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 // Framed wire format only: it checks the header and the tokened ACK word.
-#[cfg(not(feature = "pl320-compat"))]
+#[cfg(feature = "pl320-framed")]
 #[test]
 fn counters_and_wire_format() {
     let _slots = DEVICE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
@@ -230,7 +230,7 @@ fn counters_and_wire_format() {
 /// ACK, arriving with nothing in flight, is cleared and counted as stale;
 /// a stale ACK found by the next send is cleared and counted before the
 /// message goes out.
-#[cfg(feature = "pl320-compat")]
+#[cfg(not(feature = "pl320-framed"))]
 #[test]
 fn compat_counters_and_wire_format() {
     use crate::errno::EMSGSIZE;

@@ -101,8 +101,8 @@ pub const fn acked_token(dr0: u32, txtoken: u32) -> Option<u32> {
     Some(if echoed == txtoken & 0xFFFF { txtoken } else { echoed })
 }
 
-/// The compatible (legacy) wire format, `CONFIG_MBOX_PL320_WIRE_COMPAT`:
-/// the one of the NuttX C driver and Linux's pl320-ipc.
+/// The compatible (legacy) wire format, `CONFIG_MBOX_PL320_WIRE_COMPAT`
+/// (the default): the one of the NuttX C driver and Linux's pl320-ipc.
 ///
 /// ```text
 ///   DR0 .. DR(DATANUM-1)  payload, little-endian, zero-padded

@@ -55,20 +55,20 @@
  */
 #define PL320_MAX_DATA_BUF_SIZE 16
 
-#if !defined(CONFIG_MBOX_PL320_WIRE_COMPAT)
+#if defined(CONFIG_MBOX_PL320_WIRE_FRAMED)
 /**
  * Largest message payload with all seven data registers, framed wire
- * format (the default): DR0 carries the length and the message token,
- * DR1..DR6 the payload.
+ * format (`CONFIG_MBOX_PL320_WIRE_FRAMED`): DR0 carries the length and the
+ * message token, DR1..DR6 the payload.
  */
 #define PL320_MTU 24
 #endif
 
-#if defined(CONFIG_MBOX_PL320_WIRE_COMPAT)
+#if !defined(CONFIG_MBOX_PL320_WIRE_FRAMED)
 /**
  * Largest message payload with all seven data registers, compatible wire
- * format (`CONFIG_MBOX_PL320_WIRE_COMPAT`): DR0..DR6 carry the payload,
- * and every message is received as 28 bytes.
+ * format (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the default): DR0..DR6 carry
+ * the payload, and every message is received as 28 bytes.
  */
 #define PL320_MTU 28
 #endif
@@ -144,15 +144,16 @@ extern "C" {
  * Every entry of `config->chans` becomes a channel (id = mailbox number):
  * TX when `src == config->ipcmint`, RX when `dst == config->ipcmint`.
  * Channels with `ctrl` set program their mailbox (SOURCE, DSET, MSET).
- * The handler of `config->irq_num` is attached and enabled last. Framed
- * wire format (the default): messages carry up to `4 * (DATANUM - 1)`
- * bytes (`PL320_MTU`, 24, on a full PL320); DR0 holds the length and the
- * message token, which the receiver echoes in its ACK so that a late ACK
- * never completes a newer message. Compatible wire format
- * (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the legacy protocol of the NuttX C
- * driver and Linux's pl320-ipc): messages carry up to `4 * DATANUM` bytes
- * (`PL320_MTU`, 28) in DR0 onwards, every message is received as
- * `4 * DATANUM` bytes (no length travels), and the ACK is SEND = 2 alone.
+ * The handler of `config->irq_num` is attached and enabled last.
+ * Compatible wire format (`CONFIG_MBOX_PL320_WIRE_COMPAT`, the default:
+ * the legacy protocol of the NuttX C driver and Linux's pl320-ipc):
+ * messages carry up to `4 * DATANUM` bytes (`PL320_MTU`, 28) in DR0
+ * onwards, every message is received as `4 * DATANUM` bytes (no length
+ * travels), and the ACK is SEND = 2 alone. Framed wire format
+ * (`CONFIG_MBOX_PL320_WIRE_FRAMED`, both cores run libmbox): messages
+ * carry up to `4 * (DATANUM - 1)` bytes (`PL320_MTU`, 24, on a full
+ * PL320); DR0 holds the length and the message token, which the receiver
+ * echoes in its ACK so that a late ACK never completes a newer message.
  * `config` and the channel array must stay valid for the life of the
  * device (until `pl320_uninitialize()`). At most
  * `CONFIG_MBOX_PL320_MAX_DEVICES` (Kconfig, default 4) devices exist at a

@@ -54,7 +54,7 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     };
     c.defines.insert("feature = trace".into(), "CONFIG_MBOX_TRACE".into());
     c.defines.insert("feature = pl320".into(), "CONFIG_MBOX_PL320".into());
-    c.defines.insert("feature = pl320-compat".into(), "CONFIG_MBOX_PL320_WIRE_COMPAT".into());
+    c.defines.insert("feature = pl320-framed".into(), "CONFIG_MBOX_PL320_WIRE_FRAMED".into());
     c.enumeration.rename_variants = cbindgen::RenameRule::None;
     c.export.exclude = vec!["clock_t".into()];
     c.export.rename.insert("ChanState".into(), "mbox_chan_state_s".into());
