@@ -154,7 +154,7 @@ static volatile unsigned long g_cb_sum;
 static int fake_ack_upper(struct mbox_chan_s *tx)
 {
   ((struct fake_chan_s *)tx)->acked = true;   /* The "hardware" ACK bit */
-  return mbox_chan_tx_done(tx);
+  return mbox_chan_tx_done_checked(tx);
 }
 
 static void fake_ack_floor(struct mbox_chan_s *tx)
@@ -210,7 +210,7 @@ static void setup_targets(struct target_s t[2])
   memset(&g_fake, 0, sizeof(g_fake));
   g_fake.base.ops = &g_fake_ops;
   g_fake.base.mtu = MSG_SIZE;
-  g_fake.base.nchans = FAKE_NCHANS;
+  g_fake.base.num_chans = FAKE_NCHANS;
   for (i = 0; i < FAKE_NCHANS; i++)
     {
       g_fake.chans[i].auto_ack_ms = -1;
@@ -225,7 +225,7 @@ static void setup_targets(struct target_s t[2])
   memset(&g_null, 0, sizeof(g_null));
   g_null.base.ops = &g_null_ops;
   g_null.base.mtu = MSG_SIZE;
-  g_null.base.nchans = 2;
+  g_null.base.num_chans = 2;
   g_null.chans[0].base.timeout = 100;
   memset(g_null_rxmsg, 0x5a, sizeof(g_null_rxmsg));
 
@@ -672,7 +672,7 @@ int main(int argc, char **argv)
   for (i = 0; i < 2; i++)
     {
 #ifdef CONFIG_MBOX_TRACE
-      if (mbox_chan_get_stats(t[i].tx, &st) == 0)
+      if (mbox_chan_get_stats_checked(t[i].tx, &st) == 0)
         {
           printf("stats %s sent=%zu acked=%zu buffered=%zu queue_full=%zu "
                  "spurious_ack=%zu max_queued=%zu\n", t[i].name, st.sent,

@@ -181,7 +181,7 @@ void arm_fake_init(struct arm_fake_dev_s *dev)
   memset(dev, 0, sizeof(*dev));
   dev->base.ops = &g_arm_fake_ops;
   dev->base.mtu = ARM_FAKE_MTU;
-  dev->base.nchans = 2;
+  dev->base.num_chans = 2;
   dev->tx.base.dev = &dev->base;
   dev->tx.base.dir = MBOX_TX;
   dev->tx.base.timeout = 50;

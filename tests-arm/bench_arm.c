@@ -482,7 +482,7 @@ int main(void)
   {
     struct mbox_stats_s st;
 
-    if (mbox_chan_get_stats(&g_dev.tx.base, &st) == 0)
+    if (mbox_chan_get_stats_checked(&g_dev.tx.base, &st) == 0)
       {
         cortexm_printf("bench-arm: stats sent=%u acked=%u queue_full=%u "
                        "spurious_ack=%u timeouts=%u\n", (unsigned)st.sent,

@@ -587,10 +587,10 @@ static void test_bad_input_is_refused(void)
   g_sender.chan = &g_tx->base;
   CHECK_EQ(g_tx->nsent, 0);
 
-  CHECK_EQ(mbox_chan_tx_done(&g_tx->base), -ENOENT);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_tx->base), -ENOENT);
   CHECK_EQ(mbox_chan_tx_done_token(&g_tx->base, 1), -ENOENT);
-  CHECK_EQ(mbox_chan_tx_done(&g_rx->base), -EINVAL);
-  CHECK_EQ(mbox_chan_tx_done(NULL), -EINVAL);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_rx->base), -EINVAL);
+  CHECK_EQ(mbox_chan_tx_done_checked(NULL), -EINVAL);
   CHECK_EQ(mbox_chan_rx_data(&g_tx->base), -EINVAL);
   CHECK_EQ(mbox_chan_rx_data(NULL), -EINVAL);
   CHECK_EQ(mbox_register_rxcallback(&g_receiver, NULL, NULL), -EINVAL);
@@ -749,7 +749,7 @@ int main(int argc, FAR char *argv[])
 
   g_dev.base.ops = &g_fake_ops;
   g_dev.base.mtu = MBOXTEST_MTU;
-  g_dev.base.nchans = 2;
+  g_dev.base.num_chans = 2;
   g_dev.base.txdepth = 1;
 
   printf("mboxtest: libmbox upper half, fake lower half, "
