@@ -98,7 +98,7 @@ static int null_txfinish(struct mbox_chan_s *chan)
   return 0;
 }
 
-static ssize_t null_recv(struct mbox_chan_s *chan, void *data)
+static int null_recv(struct mbox_chan_s *chan, void *data)
 {
   (void)chan;
   memcpy(data, g_null_rxmsg, MSG_SIZE);
@@ -549,7 +549,7 @@ static void run_target(struct target_s *t)
   BEGIN();
   for (i = 0; i < ITER; i++)
     {
-      check(mbox_chan_rx_data(t->rx), 0, "mbox_chan_rx_data");
+      check(mbox_chan_rx_data(t->rx), MSG_SIZE, "mbox_chan_rx_data");
     }
 
   END(name);
@@ -560,7 +560,7 @@ static void run_target(struct target_s *t)
   for (i = 0; i < ITER; i++)
     {
       uint8_t *buf = g_rxbuf[t->ops == &g_null_ops];
-      ssize_t n = t->ops->recv(t->rx, buf);
+      int n = t->ops->recv(t->rx, buf);
 
       if (n >= 0)
         {

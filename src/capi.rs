@@ -430,7 +430,6 @@ pub unsafe extern "C" fn mbox_chan_init(
             (*chan).dev = dev;
             (*chan).dir = if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX };
             (*chan).callback = None;
-            (*chan).arg = ptr::null_mut();
             (*chan).clients = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
             (*chan).txtoken = 0;
             (*chan).txstate = mbox_txstate_e::MBOX_TX_IDLE;
@@ -1054,8 +1053,10 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     let (new_cb, new_arg) = (table[0].rxcallback, table[0].arg);
     // SAFETY: live channel: dev and ops valid.
     let ops = unsafe { &*(*(*chan).dev).ops };
+    // The first receiver before this change (the table is the framework's;
+    // `callback` may also have been written by the lower half's op).
     // SAFETY: live channel, lock held.
-    let (old_cb, old_arg) = unsafe { ((*chan).callback, (*chan).arg) };
+    let (old_cb, old_arg) = unsafe { ((*chan).clients[0].rxcallback, (*chan).clients[0].arg) };
     let first_changed = old_cb.map(|f| f as usize) != new_cb.map(|f| f as usize) || old_arg != new_arg;
     if first_changed {
         if let Some(f) = ops.setcallback {
@@ -1070,7 +1071,6 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     unsafe {
         (*chan).clients = table;
         (*chan).callback = new_cb;
-        (*chan).arg = new_arg;
     }
     0
 }

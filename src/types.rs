@@ -264,10 +264,10 @@ pub struct mbox_chan_s {
     pub dir: mbox_direction_e,
     /// The device this channel belongs to (set by `mbox_chan_init()`).
     pub dev: *mut mbox_dev_s,
-    /// RX callback and its argument of the first registered receiver (set
-    /// by `mbox_register_rxcallback()`; all receivers are in `clients`).
+    /// RX callback of the first registered receiver (set by
+    /// `mbox_register_rxcallback()`; all receivers, with their arguments,
+    /// are in `clients`).
     pub callback: mbox_callback_t,
-    pub arg: *mut c_void,
     /// framework-private: the clients with a callback, in registration
     /// order (receivers of an RX channel, TX-done senders of a TX channel).
     pub clients: [mbox_client_s; MBOX_MAX_CLIENTS],

@@ -71,12 +71,12 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
   return 0;
 }
 
-static ptrdiff_t fake_recv(struct mbox_chan_s *chan, void *data)
+static int fake_recv(struct mbox_chan_s *chan, void *data)
 {
   struct arm_fake_chan_s *c = (struct arm_fake_chan_s *)chan;
 
   memcpy(data, c->rx_data, c->rx_size);
-  return (ptrdiff_t)c->rx_size;
+  return (int)c->rx_size;
 }
 
 static int fake_acknowledge(struct mbox_chan_s *chan, const void *data,

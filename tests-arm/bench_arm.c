@@ -417,7 +417,7 @@ static void run(void)
   region_begin();
   INTERVAL(acc, for (i = 0; i < ITER; i++)
                   {
-                    check(mbox_chan_rx_data(rx), 0, "mbox_chan_rx_data");
+                    check(mbox_chan_rx_data(rx), MSG_SIZE, "mbox_chan_rx_data");
                   });
   region_end("rx/total", acc, ITER);
 
@@ -425,7 +425,7 @@ static void run(void)
   region_begin();
   INTERVAL(acc, for (i = 0; i < ITER; i++)
                   {
-                    ptrdiff_t n = g_arm_fake_ops.recv(rx, g_rxbuf);
+                    int n = g_arm_fake_ops.recv(rx, g_rxbuf);
 
                     if (n >= 0)
                       {
@@ -434,7 +434,7 @@ static void run(void)
                       }
                     else
                       {
-                        check((int)n, 0, "ops->recv");
+                        check(n, 0, "ops->recv");
                       }
                   });
   region_end("rx/floor", acc, ITER);

@@ -438,7 +438,7 @@ static void test_rx_from_interrupt_reaches_callback_with_its_size(void)
   for (size_t n = 0; n <= ARM_FAKE_MTU; n += 8)
     {
       arm_fake_rx_irq(&g_dev.rx, msg, n);
-      CHECK_EQ(g_dev.rx.last_rx_ret, 0);
+      CHECK_EQ(g_dev.rx.last_rx_ret, (int)n);
       CHECK_EQ(g_rx_size, n);
       CHECK(memcmp(g_rx_copy, msg, n) == 0);
     }

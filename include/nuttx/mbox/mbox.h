@@ -523,11 +523,11 @@ struct mbox_chan_s {
    */
   struct mbox_dev_s *dev;
   /**
-   * RX callback and its argument of the first registered receiver (set
-   * by `mbox_register_rxcallback()`; all receivers are in `clients`).
+   * RX callback of the first registered receiver (set by
+   * `mbox_register_rxcallback()`; all receivers, with their arguments,
+   * are in `clients`).
    */
   mbox_callback_t callback;
-  void *arg;
   /**
    * framework-private: the clients with a callback, in registration
    * order (receivers of an RX channel, TX-done senders of a TX channel).
