@@ -493,6 +493,16 @@ static void loop_uninitialize(FAR struct mbox_dev_s *dev)
     }
 }
 
+static int loop_rx_calls(void)
+{
+  int n;
+
+  pthread_mutex_lock(&g_loop.lock);
+  n = g_loop.rx_calls;
+  pthread_mutex_unlock(&g_loop.lock);
+  return n;
+}
+
 static void loop_hold(bool hold)
 {
   pthread_mutex_lock(&g_loop.lock);
@@ -622,7 +632,7 @@ static void test_blocking_send_of_a_128_byte_message(void)
 
   /* mbox_chan_rx_data() returned the size it received. */
 
-  CHECK(WAIT_FOR(g_loop.rx_calls == 1));
+  CHECK(WAIT_FOR(loop_rx_calls() == 1));
   CHECK_EQ(g_loop.last_rx_ret, MBOX_MAX_MSG_SIZE);
   CHECK_EQ(g_sender.chan->txstate, MBOX_TX_IDLE);
 
@@ -776,6 +786,8 @@ static void test_lower_half_macros_and_rx_data_return_values(void)
   /* The ops reached directly. */
 
   CHECK_EQ(MBOX_SETUP(g_sender.chan, NULL), OK);
+  CHECK_EQ(MBOX_SHUTDOWN(g_sender.chan), OK);
+  CHECK_EQ(g_loop.nshutdown, 1);
   CHECK_EQ(MBOX_REGISTER_CALLBACK(g_receiver.chan, rx_callback, &g_arg),
            OK);
   CHECK(g_receiver.chan->callback == rx_callback);
@@ -860,7 +872,7 @@ static void test_deinit_and_pl320_symbols(void)
 
   CHECK_EQ(g_chan_deinit(NULL), -EINVAL);
   loop_uninitialize(g_dev);
-  CHECK_EQ(g_loop.nshutdown, LOOP_NCHANS);
+  CHECK_EQ(g_loop.nshutdown, 1 + LOOP_NCHANS);    /* + MBOX_SHUTDOWN */
   CHECK_EQ(g_chan_init(NULL, g_dev, MBOX_TX, NULL, 0), -EINVAL);
   CHECK(g_get_chan(NULL, NULL) == NULL);
   CHECK_EQ(g_ticksend(&g_sender, g_txbuf, 1, 0), -EINVAL);
