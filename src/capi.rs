@@ -787,9 +787,10 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
 /// Notify the framework that the in-flight message of a TX channel was
 /// acknowledged (lower halves, from their interrupt handler or polling
 /// path), with the NuttX C driver's prototype: it returns nothing. It does
-/// what `mbox_chan_tx_done_checked()` does; an ACK that completes nothing
-/// (NULL, uninitialised or RX channel, nothing in flight, `txacked`
-/// denies it) changes nothing but the `spurious_ack` count.
+/// what `mbox_chan_tx_done_checked()` does. An ACK that completes nothing
+/// changes nothing else: with nothing in flight, or denied by `txacked`,
+/// it is counted in `spurious_ack`; on a NULL, uninitialised or RX channel
+/// it is ignored.
 ///
 /// Without a token the ACK cannot tell which message it belongs to: a
 /// late ACK of a message that timed out can complete the next one unless
