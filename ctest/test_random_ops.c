@@ -3409,7 +3409,13 @@ static void test_statistics_balance(void)
               CHECK_EQ(c->rxacc.received, c->rx_ok);
               CHECK_EQ(c->rxacc.rx_dropped, c->rx_err);
               CHECK_EQ(c->rxacc.sent, 0);
-              CHECK_EQ(c->rxacc.acked, 0);
+
+              /* RX acked: the messages acknowledged to the remote, at
+               * most those received (the PL320 lower half refuses to ACK
+               * over a message that replaced the one it read).
+               */
+
+              CHECK(c->rxacc.acked <= c->rx_ok);
             }
 
           pthread_mutex_unlock(&g_rx_lock);
