@@ -282,7 +282,7 @@ static int run_one(int depth, unsigned long n, struct run_s *out)
   memset(&g_dev.chan, 0, sizeof(g_dev.chan));
   g_dev.base.ops = &g_ops;
   g_dev.base.mtu = MSG_SIZE;
-  g_dev.base.nchans = 1;
+  g_dev.base.num_chans = 1;
   g_dev.base.txdepth = (size_t)depth;
   g_dev.chan.timeout = HOST_MSEC2TICK(5000);
   atomic_store(&g_dev.hw_head, 0);

@@ -99,7 +99,7 @@ static int null_txfinish(struct mbox_chan_s *chan)
   return 0;
 }
 
-static ssize_t null_recv(struct mbox_chan_s *chan, void *data)
+static int null_recv(struct mbox_chan_s *chan, void *data)
 {
   (void)chan;
   memcpy(data, g_null_rxmsg, MSG_SIZE);
@@ -155,7 +155,7 @@ static volatile unsigned long g_cb_sum;
 static int fake_ack_upper(struct mbox_chan_s *tx)
 {
   ((struct fake_chan_s *)tx)->acked = true;   /* The "hardware" ACK bit */
-  return mbox_chan_tx_done(tx);
+  return mbox_chan_tx_done_checked(tx);
 }
 
 static void fake_ack_floor(struct mbox_chan_s *tx)
@@ -211,7 +211,7 @@ static void setup_targets(struct target_s t[2])
   memset(&g_fake, 0, sizeof(g_fake));
   g_fake.base.ops = &g_fake_ops;
   g_fake.base.mtu = MSG_SIZE;
-  g_fake.base.nchans = FAKE_NCHANS;
+  g_fake.base.num_chans = FAKE_NCHANS;
   for (i = 0; i < FAKE_NCHANS; i++)
     {
       g_fake.chans[i].auto_ack_ms = -1;
@@ -226,7 +226,7 @@ static void setup_targets(struct target_s t[2])
   memset(&g_null, 0, sizeof(g_null));
   g_null.base.ops = &g_null_ops;
   g_null.base.mtu = MSG_SIZE;
-  g_null.base.nchans = 2;
+  g_null.base.num_chans = 2;
   g_null.chans[0].base.timeout = 100;
   memset(g_null_rxmsg, 0x5a, sizeof(g_null_rxmsg));
 
@@ -589,7 +589,7 @@ static void run_target(struct target_s *t)
   BEGIN();
   for (i = 0; i < ITER; i++)
     {
-      check(mbox_chan_rx_data(t->rx), 0, "mbox_chan_rx_data");
+      check(mbox_chan_rx_data(t->rx), MSG_SIZE, "mbox_chan_rx_data");
     }
 
   END(name);
@@ -600,7 +600,7 @@ static void run_target(struct target_s *t)
   for (i = 0; i < ITER; i++)
     {
       uint8_t *buf = g_rxbuf[t->ops == &g_null_ops];
-      ssize_t n = t->ops->recv(t->rx, buf);
+      int n = t->ops->recv(t->rx, buf);
 
       if (n >= 0)
         {
@@ -712,7 +712,7 @@ int main(int argc, char **argv)
   for (i = 0; i < 2; i++)
     {
 #ifdef CONFIG_MBOX_TRACE
-      if (mbox_chan_get_stats(t[i].tx, &st) == 0)
+      if (mbox_chan_get_stats_checked(t[i].tx, &st) == 0)
         {
           printf("stats %s sent=%zu acked=%zu buffered=%zu queue_full=%zu "
                  "spurious_ack=%zu max_queued=%zu\n", t[i].name, st.sent,

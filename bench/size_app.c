@@ -57,14 +57,14 @@ int main(int argc, char **argv)
       ret |= mbox_chan_init(chan, dev, MBOX_TX, (uint8_t *)argv[3], 64);
       ret |= mbox_send(&s, msg, sizeof(msg));
       ret |= mbox_ticksend(&s, msg, sizeof(msg), 0);
-      ret |= mbox_chan_tx_done(chan);
+      ret |= mbox_chan_tx_done_checked(chan);
       ret |= mbox_chan_tx_done_token(chan, 1);
       ret |= mbox_chan_rx_data(chan);
       ret |= mbox_register_rxcallback(&r, cb, NULL);
       ret |= mbox_unregister_rxcallback(&r);
 #  ifdef CONFIG_MBOX_TRACE
       struct mbox_stats_s st;
-      ret |= mbox_chan_get_stats(chan, &st);
+      ret |= mbox_chan_get_stats_checked(chan, &st);
 #  endif
 #  ifdef CONFIG_MBOX_PL320
       ret |= pl320_initialize((const struct pl320_config_s *)argv[4],

@@ -738,7 +738,7 @@ static void scenario_nonblocking(void)
   {
     struct mbox_stats_s st;
 
-    if (mbox_chan_get_stats(g_r52.tx, &st) == 0)
+    if (mbox_chan_get_stats_checked(g_r52.tx, &st) == 0)
       {
         printf("  r52 chan[%d]: buffered=%zu max_queued=%zu\n",
                g_r52.tx_id, st.buffered, st.max_queued);
@@ -831,7 +831,7 @@ static void print_stats(struct core_s *core)
   chans[1] = core->rx;
   for (i = 0; i < 2; i++)
     {
-      if (chans[i] == NULL || mbox_chan_get_stats(chans[i], &st) != 0)
+      if (chans[i] == NULL || mbox_chan_get_stats_checked(chans[i], &st) != 0)
         {
           continue;
         }

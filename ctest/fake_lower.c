@@ -115,7 +115,7 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
   return ret;
 }
 
-static ssize_t fake_recv(struct mbox_chan_s *chan, void *data)
+static int fake_recv(struct mbox_chan_s *chan, void *data)
 {
   struct fake_chan_s *fc = (struct fake_chan_s *)chan;
   if (fc->recv_result != 0)
@@ -124,7 +124,7 @@ static ssize_t fake_recv(struct mbox_chan_s *chan, void *data)
     }
 
   memcpy(data, fc->rx_data, fc->rx_size);
-  return (ssize_t)fc->rx_size;
+  return (int)fc->rx_size;
 }
 
 static int fake_acknowledge(struct mbox_chan_s *chan, const void *data,
@@ -210,7 +210,7 @@ int fake_ack(struct fake_chan_s *fc)
   pthread_mutex_lock(&dev->lock);
   fc->acked = true;
   pthread_mutex_unlock(&dev->lock);
-  return mbox_chan_tx_done(&fc->base);
+  return mbox_chan_tx_done_checked(&fc->base);
 }
 
 int fake_fifo_ack(struct fake_chan_s *fc)
@@ -364,7 +364,7 @@ void fake_dev_init(struct fake_dev_s *dev, size_t mtu)
   memset(dev, 0, sizeof(*dev));
   dev->base.ops = &g_fake_ops;
   dev->base.mtu = mtu;
-  dev->base.nchans = FAKE_NCHANS;
+  dev->base.num_chans = FAKE_NCHANS;
   for (i = 0; i < FAKE_NCHANS; i++)
     {
       dev->chans[i].auto_ack_ms = -1;

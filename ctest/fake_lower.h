@@ -41,7 +41,7 @@ struct fake_chan_s
   int send_fail_errno;              /* ... with this (negative) value */
   int auto_ack_ms;                  /* < 0: never ACK; >= 0: ACK after */
   int setup_result;                 /* Returned by setup */
-  ssize_t recv_result;              /* < 0: recv fails with it; > 0:
+  int recv_result;                  /* < 0: recv fails with it; > 0:
                                      * recv returns it as the size and
                                      * writes nothing */
   int setcallback_result;           /* Returned by setcallback */

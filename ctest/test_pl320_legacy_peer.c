@@ -288,7 +288,7 @@ static void stats(struct mbox_stats_s *s)
 {
   memset(s, 0, sizeof(*s));
 #ifdef CONFIG_MBOX_TRACE
-  CHECK_EQ(mbox_chan_get_stats(g_snd.chan, s), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(g_snd.chan, s), 0);
 #endif
 }
 

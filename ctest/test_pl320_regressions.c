@@ -492,7 +492,7 @@ static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
    * token: the late ACK must not be taken for message 2's.
    */
 
-  CHECK_EQ(mbox_chan_tx_done(nb.chan), -EAGAIN);
+  CHECK_EQ(mbox_chan_tx_done_checked(nb.chan), -EAGAIN);
 
   end = now_ms() + 2 * LATE_TIMEOUT;
   while (atomic_load(&g_late_txdone_calls) == 0 && now_ms() < end)

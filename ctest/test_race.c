@@ -699,7 +699,7 @@ static void test_pl320_stress(void)
 #ifdef CONFIG_MBOX_TRACE
   for (t = 0; t < NTXCHANS; t++)
     {
-      CHECK_EQ(mbox_chan_get_stats(g_tx[t].chan, &g_tx[t].stats), 0);
+      CHECK_EQ(mbox_chan_get_stats_checked(g_tx[t].chan, &g_tx[t].stats), 0);
     }
 #endif
 
@@ -1124,7 +1124,7 @@ static void test_fake_deinit_under_load(void)
         {
           struct mbox_stats_s st;
 
-          CHECK_EQ(mbox_chan_get_stats(&fc->base, &st), 0);
+          CHECK_EQ(mbox_chan_get_stats_checked(&fc->base, &st), 0);
           starts = n[O_ACKED] + n[O_TIMEDOUT] + n[O_CANCELLED] +
                    n[O_SENDERR] + n[O_NB_ACCEPTED] + n[O_NB_SENDERR];
           CHECK_EQ(st.acked + st.timeout + st.cancelled + st.send_err,

@@ -1358,7 +1358,7 @@ static int op_ack(struct worker_s *w, struct chan_s *c, int kind, uint32_t r)
     }
   else
     {
-      ret = mbox_chan_tx_done(c->chan);
+      ret = mbox_chan_tx_done_checked(c->chan);
     }
 
   lv = liveness(before, lc_read(c));
@@ -1389,11 +1389,11 @@ static void op_stats(struct worker_s *w, struct chan_s *c, uint32_t r)
 #ifdef CONFIG_MBOX_TRACE
         {
           struct mbox_stats_s st;
-          int ret = mbox_chan_get_stats(c->chan, &st);
+          int ret = mbox_chan_get_stats_checked(c->chan, &st);
 
           check_ret("mbox_chan_get_stats", chan_id(c), ret, RS_OK);
           if (ret == 0 && (st.acked > st.sent ||
-                           st.max_queued > st.buffered ||
+                           st.buffered > st.max_queued ||
                            st.received != 0 || st.rx_dropped != 0))
             {
               if (atomic_fetch_add(&g_snapshot_bad, 1) < 3)
@@ -1569,14 +1569,14 @@ static void op_bad(struct worker_s *w, struct chan_s *c, uint32_t r)
         break;
 
       case 13:
-        name = "mbox_chan_tx_done(NULL)";
-        ret = (r >> 16) & 1 ? mbox_chan_tx_done(NULL)
+        name = "mbox_chan_tx_done_checked(NULL)";
+        ret = (r >> 16) & 1 ? mbox_chan_tx_done_checked(NULL)
                             : mbox_chan_tx_done_token(NULL, r);
         break;
 
       case 14:
         name = "mbox_chan_tx_done on a channel of the other direction";
-        ret = (r >> 16) & 1 ? mbox_chan_tx_done(wrongdir.chan)
+        ret = (r >> 16) & 1 ? mbox_chan_tx_done_checked(wrongdir.chan)
                             : mbox_chan_tx_done_token(wrongdir.chan, r);
         break;
 
@@ -1615,8 +1615,8 @@ static void op_bad(struct worker_s *w, struct chan_s *c, uint32_t r)
           struct mbox_stats_s st;
 
           name = "mbox_chan_get_stats with NULL";
-          ret = (r >> 16) & 1 ? mbox_chan_get_stats(NULL, &st)
-                              : mbox_chan_get_stats(c->chan, NULL);
+          ret = (r >> 16) & 1 ? mbox_chan_get_stats_checked(NULL, &st)
+                              : mbox_chan_get_stats_checked(c->chan, NULL);
         }
 #else
         name = "mbox_chan_mtu(NULL)";
@@ -2245,9 +2245,9 @@ static void pl_run(void)
       struct chan_s *c = &g_ch[PART_PL320][i];
 
       check_ret("mbox_chan_get_stats", chan_id(c),
-                mbox_chan_get_stats(c->chan, &c->acc), RS_OK);
+                mbox_chan_get_stats_checked(c->chan, &c->acc), RS_OK);
       check_ret("mbox_chan_get_stats (RX)", chan_id(c),
-                mbox_chan_get_stats(c->rxchan, &c->rxacc), RS_OK);
+                mbox_chan_get_stats_checked(c->rxchan, &c->rxacc), RS_OK);
     }
 #endif
 }
@@ -2418,7 +2418,7 @@ static void fk_accumulate(struct chan_s *c)
 {
 #ifdef CONFIG_MBOX_TRACE
   struct mbox_stats_s st;
-  int ret = mbox_chan_get_stats(c->chan, &st);
+  int ret = mbox_chan_get_stats_checked(c->chan, &st);
 
   check_ret("mbox_chan_get_stats", chan_id(c), ret, RS_OK);
   if (ret == 0)
@@ -3529,7 +3529,7 @@ static void test_statistics_balance(void)
           CHECK(st->sent >= st->acked);
           CHECK(st->sent <= ends);
           CHECK(st->buffered <= starts);
-          CHECK(st->max_queued <= st->buffered);
+          CHECK(st->buffered <= st->max_queued);
           CHECK_EQ(st->received, 0);
           CHECK_EQ(st->rx_dropped, 0);
           pthread_mutex_lock(&g_rx_lock);
@@ -3543,7 +3543,13 @@ static void test_statistics_balance(void)
               CHECK_EQ(c->rxacc.received, c->rx_ok);
               CHECK_EQ(c->rxacc.rx_dropped, c->rx_err);
               CHECK_EQ(c->rxacc.sent, 0);
-              CHECK_EQ(c->rxacc.acked, 0);
+
+              /* RX acked: the messages acknowledged to the remote, at
+               * most those received (the PL320 lower half refuses to ACK
+               * over a message that replaced the one it read).
+               */
+
+              CHECK(c->rxacc.acked <= c->rx_ok);
             }
 
           pthread_mutex_unlock(&g_rx_lock);

@@ -602,7 +602,7 @@ static void test_nonblocking_queue_full(void)
   CHECK_EQ(g_riscv.content_errors, 0);
 
 #ifdef CONFIG_MBOX_TRACE
-  CHECK_EQ(mbox_chan_get_stats(g_r52.sender.chan, &st), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(g_r52.sender.chan, &st), 0);
   CHECK(st.queue_full >= 1);
   CHECK(st.timeout >= 1);
 #endif

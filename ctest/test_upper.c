@@ -40,7 +40,7 @@ struct mbox_stats_s
          spurious_ack, send_err, rx_dropped, max_queued, cancelled;
 };
 
-static int mbox_chan_get_stats(struct mbox_chan_s *chan,
+static int mbox_chan_get_stats_checked(struct mbox_chan_s *chan,
                                struct mbox_stats_s *st)
 {
   if (chan == NULL || st == NULL || chan->dev == NULL)
@@ -100,7 +100,7 @@ static struct mbox_stats_s stats_of(int i)
 {
   struct mbox_stats_s st;
   memset(&st, 0xa5, sizeof(st));
-  CHECK_EQ(mbox_chan_get_stats(&g_dev.chans[i].base, &st), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(&g_dev.chans[i].base, &st), 0);
   return st;
 }
 
@@ -211,15 +211,15 @@ static void test_null_arguments(void)
   CHECK_EQ(mbox_ticksend(NULL, b, 4, 0), -EINVAL);
   CHECK_EQ(mbox_send(&nullchan, b, 4), -EINVAL);
   CHECK_EQ(mbox_ticksend(&nullchan, b, 4, 10), -EINVAL);
-  CHECK_EQ(mbox_chan_tx_done(NULL), -EINVAL);
+  CHECK_EQ(mbox_chan_tx_done_checked(NULL), -EINVAL);
   CHECK_EQ(mbox_chan_tx_done_token(NULL, 0), -EINVAL);
   CHECK_EQ(mbox_chan_rx_data(NULL), -EINVAL);
   CHECK_EQ(mbox_register_rxcallback(NULL, dummy_cb, NULL), -EINVAL);
   CHECK_EQ(mbox_register_rxcallback(&nullrx, dummy_cb, NULL), -EINVAL);
   CHECK_EQ(mbox_unregister_rxcallback(NULL), -EINVAL);
   CHECK_EQ(mbox_unregister_rxcallback(&nullrx), -EINVAL);
-  CHECK_EQ(mbox_chan_get_stats(NULL, &st), -EINVAL);
-  CHECK_EQ(mbox_chan_get_stats(&g_dev.chans[TX].base, NULL), -EINVAL);
+  CHECK_EQ(mbox_chan_get_stats_checked(NULL, &st), -EINVAL);
+  CHECK_EQ(mbox_chan_get_stats_checked(&g_dev.chans[TX].base, NULL), -EINVAL);
 
   /* NULL data with a size, on a valid channel: refused, nothing sent. */
 
@@ -245,11 +245,11 @@ static void test_uninitialised_and_wrong_direction(void)
   setup_dev(24, 10);
   CHECK_EQ(mbox_send(&su, b, 4), -EINVAL);
   CHECK_EQ(mbox_ticksend(&su, b, 4, 0), -EINVAL);
-  CHECK_EQ(mbox_chan_tx_done(&zeroed), -EINVAL);
+  CHECK_EQ(mbox_chan_tx_done_checked(&zeroed), -EINVAL);
   CHECK_EQ(mbox_chan_rx_data(&zeroed), -EINVAL);
   CHECK_EQ(mbox_register_rxcallback(&ru, dummy_cb, NULL), -EINVAL);
   CHECK_EQ(mbox_chan_deinit(&zeroed), -EINVAL);
-  CHECK_EQ(mbox_chan_get_stats(&zeroed, &st), -EINVAL);
+  CHECK_EQ(mbox_chan_get_stats_checked(&zeroed, &st), -EINVAL);
 
   /* Sending on RX, receiving on TX. */
 
@@ -259,7 +259,7 @@ static void test_uninitialised_and_wrong_direction(void)
   CHECK_EQ(mbox_send(&srx, b, 4), -EINVAL);
   CHECK_EQ(mbox_register_rxcallback(&rtx, dummy_cb, NULL), -EINVAL);
   CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[TX].base), -EINVAL);
-  CHECK_EQ(mbox_chan_tx_done(&g_dev.chans[RX].base), -EINVAL);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_dev.chans[RX].base), -EINVAL);
   CHECK_EQ(g_dev.chans[TX].nsetcallback, 0);
   CHECK_EQ(g_dev.chans[RX].nsent, 0);
   st = stats_of(RX);
@@ -283,7 +283,7 @@ static void test_init_validation(void)
 
   /* A device without ops. */
 
-  struct mbox_dev_s noops = { NULL, 24, 1, 0 };
+  struct mbox_dev_s noops = { .ops = NULL, .num_chans = 1, .mtu = 24 };
   CHECK_EQ(mbox_chan_init(c3, &noops, MBOX_TX, NULL, 0), -EINVAL);
 
   /* setup failure: the channel is left uninitialised. */
@@ -473,7 +473,7 @@ static void test_queued_send_error_counted_rest_in_order(void)
 
   g_dev.chans[TX].send_fail_count = 1;
   CHECK_EQ(mbox_ticksend(&s, "z", 1, 0), -EIO);
-  CHECK_EQ(mbox_chan_tx_done(&g_dev.chans[TX].base), -ENOENT);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_dev.chans[TX].base), -ENOENT);
   teardown_dev();
 }
 
@@ -634,7 +634,7 @@ static void test_spurious_duplicate_and_stale_acks(void)
   setup_dev(24, 1000);
   s.chan = &g_dev.chans[TX].base;
 
-  CHECK_EQ(mbox_chan_tx_done(&g_dev.chans[TX].base), -ENOENT);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_dev.chans[TX].base), -ENOENT);
   CHECK_EQ(mbox_ticksend(&s, "a", 1, 0), 0);
   CHECK_EQ(mbox_ticksend(&s, "b", 1, 0), 0);
   uint32_t tok_a = fake_sent(&g_dev.chans[TX], 0).token;
@@ -644,7 +644,7 @@ static void test_spurious_duplicate_and_stale_acks(void)
 
   /* Duplicate tx_done: the hardware shows no ACK for b. */
 
-  CHECK_EQ(mbox_chan_tx_done(&g_dev.chans[TX].base), -EAGAIN);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_dev.chans[TX].base), -EAGAIN);
 
   /* A late ACK carrying a's token. */
 
@@ -723,7 +723,7 @@ struct rx_probe_s
   int calls;
   int ret;
   size_t size;
-  uint8_t data[64];
+  uint8_t data[MBOX_MAX_MSG_SIZE];
   bool data_null;
   int nack_seen;
   bool lock_free;
@@ -736,7 +736,7 @@ static void *try_lock_thread(void *arg)
 {
   struct mbox_stats_s st;
   (void)arg;
-  mbox_chan_get_stats(&g_dev.chans[TX].base, &st);  /* takes the lock */
+  mbox_chan_get_stats_checked(&g_dev.chans[TX].base, &st);  /* takes the lock */
   return NULL;
 }
 
@@ -788,7 +788,7 @@ static void test_rx_ack_then_callback_outside_lock(void)
   CHECK_EQ(g_dev.chans[RX].nsetcallback, 1);
   memcpy(g_dev.chans[RX].rx_data, "0123456789abcdefghijklmn", 24);
   g_dev.chans[RX].rx_size = 24;
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 24); /* its size */
   CHECK_EQ(g_probe.calls, 1);
   CHECK_EQ(g_probe.ret, 0);
   CHECK_EQ(g_probe.size, 24);
@@ -801,7 +801,7 @@ static void test_rx_ack_then_callback_outside_lock(void)
   /* A short message reports its own size. */
 
   g_dev.chans[RX].rx_size = 3;
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 3);
   CHECK_EQ(g_probe.size, 3);
 
   /* recv failure: the callback hears it with NULL data; counted. */
@@ -814,7 +814,9 @@ static void test_rx_ack_then_callback_outside_lock(void)
   teardown_dev();
 }
 
-/* RX before any callback is registered. */
+/* RX before any callback is registered: received, acknowledged, counted
+ * (received and acked as in the NuttX C driver, and rx_dropped).
+ */
 
 static void test_rx_without_callback_is_acked_and_counted(void)
 {
@@ -822,49 +824,55 @@ static void test_rx_without_callback_is_acked_and_counted(void)
 
   setup_dev(24, 1000);
   g_dev.chans[RX].rx_size = 4;
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 4);
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 4);
   CHECK_EQ(g_dev.chans[RX].nack, 2);
   struct mbox_stats_s st = stats_of(RX);
   CHECK_STAT(st.rx_dropped, 2);
-  CHECK_STAT(st.received, 0);
+  CHECK_STAT(st.received, 2);
+  CHECK_STAT(st.acked, 2);
 
   /* After unregistering, too. */
 
   memset(&g_probe, 0, sizeof(g_probe));
   r.chan = &g_dev.chans[RX].base;
   CHECK_EQ(mbox_register_rxcallback(&r, probe_cb, NULL), 0);
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 4);
   CHECK_EQ(mbox_unregister_rxcallback(&r), 0);
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 4);
   CHECK_EQ(g_probe.calls, 1);
   st = stats_of(RX);
   CHECK_STAT(st.rx_dropped, 3);
-  CHECK_STAT(st.received, 1);
+  CHECK_STAT(st.received, 4);
+  CHECK_STAT(st.acked, 4);
   teardown_dev();
 }
 
-/* An RX channel without a buffer receives on the stack (MTU <= 32). */
+/* An RX channel without a buffer receives on the stack, up to
+ * MBOX_MAX_MSG_SIZE (128) bytes: also a lower half that declares no MTU,
+ * whose MTU is then 128.
+ */
 
-static void test_rx_on_stack_without_buffer(void)
+static void test_rx_on_stack_without_buffer_up_to_128_bytes(void)
 {
   struct mbox_receiver_s r;
-  fake_dev_init(&g_dev, 32);
+  fake_dev_init(&g_dev, 0);
   CHECK_EQ(mbox_chan_init(&g_dev.chans[RX].base, &g_dev.base, MBOX_RX,
                           NULL, 0), 0);
+  CHECK_EQ(mbox_chan_mtu(&g_dev.chans[RX].base), MBOX_MAX_MSG_SIZE);
   memset(&g_probe, 0, sizeof(g_probe));
   r.chan = &g_dev.chans[RX].base;
   CHECK_EQ(mbox_register_rxcallback(&r, probe_cb, NULL), 0);
-  memset(g_dev.chans[RX].rx_data, 0x3c, 32);
-  g_dev.chans[RX].rx_size = 32;
-  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
-  CHECK_EQ(g_probe.size, 32);
-  CHECK_EQ(g_probe.data[31], 0x3c);
+  memset(g_dev.chans[RX].rx_data, 0x3c, MBOX_MAX_MSG_SIZE);
+  g_dev.chans[RX].rx_size = MBOX_MAX_MSG_SIZE;
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), MBOX_MAX_MSG_SIZE);
+  CHECK_EQ(g_probe.size, MBOX_MAX_MSG_SIZE);
+  CHECK_EQ(g_probe.data[MBOX_MAX_MSG_SIZE - 1], 0x3c);
   teardown_dev();
 
-  /* MTU 64 without an RX buffer is refused at init. */
+  /* An MTU above 128 without an RX buffer is refused at init. */
 
-  fake_dev_init(&g_dev, 64);
+  fake_dev_init(&g_dev, MBOX_MAX_MSG_SIZE + 1);
   CHECK_EQ(mbox_chan_init(&g_dev.chans[RX].base, &g_dev.base, MBOX_RX,
                           NULL, 0), -EINVAL);
   teardown_dev();
@@ -900,7 +908,7 @@ static void test_deinit_wakes_blocked_senders_with_ecanceled(void)
   /* Nothing runs on the dead channel: no late timeout, sends refused. */
 
   CHECK_EQ(mbox_ticksend(&s, "x", 1, 0), -EINVAL);
-  CHECK_EQ(mbox_chan_tx_done(&g_dev.chans[TX].base), -EINVAL);
+  CHECK_EQ(mbox_chan_tx_done_checked(&g_dev.chans[TX].base), -EINVAL);
   teardown_dev();
 }
 
@@ -1179,14 +1187,14 @@ static void test_init_while_deinit_waits_for_reception_is_ebusy(void)
   atomic_store(&g_slow.hold, false);
   pthread_join(rt, NULL);
   pthread_join(d.thread, NULL);
-  CHECK_EQ(rxret, 0);
+  CHECK_EQ(rxret, 4);
   CHECK_EQ(d.result, 0);
   CHECK_EQ(g_dev.chans[RX].nshutdown, 1);
 
   CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
                           sizeof(g_rxbuf)), 0);
   CHECK_EQ(mbox_register_rxcallback(&r, slow_rx, NULL), 0);
-  CHECK_EQ(mbox_chan_rx_data(rx), 0);
+  CHECK_EQ(mbox_chan_rx_data(rx), 4);
   CHECK_EQ(atomic_load(&g_slow.calls), 2);
   teardown_dev();
 }
@@ -1210,7 +1218,7 @@ int main(void)
   RUN(test_watchdog_vs_ack_race);
   RUN(test_rx_ack_then_callback_outside_lock);
   RUN(test_rx_without_callback_is_acked_and_counted);
-  RUN(test_rx_on_stack_without_buffer);
+  RUN(test_rx_on_stack_without_buffer_up_to_128_bytes);
   RUN(test_deinit_wakes_blocked_senders_with_ecanceled);
   RUN(test_deinit_stops_watchdog);
   RUN(test_concurrent_init_of_one_channel_has_one_winner);

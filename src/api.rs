@@ -495,7 +495,7 @@ impl<'d> Device<'d> {
     }
 
     /// The largest message one transfer carries (`mtu`, or the default of
-    /// 32 bytes when the lower half leaves it 0).
+    /// `MBOX_MAX_MSG_SIZE`, 128 bytes, when the lower half leaves it 0).
     pub fn mtu(&self) -> usize {
         // SAFETY: valid device for 'd (from_raw contract); mtu never changes.
         match unsafe { ptr::addr_of!((*self.raw.as_ptr()).mtu).read() } {
@@ -534,7 +534,7 @@ impl<'d> Device<'d> {
     ///
     /// Errors: [`Error::NoSys`] when the lower half does not say.
     pub fn max_chans(&self) -> Result<usize> {
-        // SAFETY: a valid device (from_raw contract); only `nchans` is read.
+        // SAFETY: a valid device (from_raw contract); only `num_chans` is read.
         let n = unsafe { capi::mbox_dev_max_chans(self.raw.as_ptr()) };
         check(n).map(|()| n as usize)
     }
@@ -596,8 +596,8 @@ impl Channel<'static> {
     /// a sender with a TX-done callback; may be empty, then
     /// non-blocking sends only succeed while the channel is idle); for
     /// [`Direction::Rx`], `buf` is the receive scratch, at least the MTU
-    /// (may be empty when the MTU is at most 32: reception then uses the
-    /// stack). Board code may set `chan.id` and `chan.timeout` (the
+    /// (may be empty when the MTU is at most `MBOX_MAX_MSG_SIZE`, 128:
+    /// reception then uses the stack). Board code may set `chan.id` and `chan.timeout` (the
     /// default ACK timeout, in ticks) before.
     ///
     /// The storage must be `'static` because the C side keeps pointers to
@@ -633,7 +633,7 @@ impl<'a> Channel<'a> {
         let (bp, len) = if buf.is_empty() { (ptr::null_mut(), 0) } else { (buf.as_mut_ptr(), buf.len()) };
         // SAFETY: raw and buf are valid and exclusive (caller's contract);
         // dev is a trusted device (Device::from_raw contract).
-        check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp, len) })?;
+        check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp.cast(), len) })?;
         Ok(Channel::new(raw, true, dir, dev.mtu()))
     }
 
@@ -801,7 +801,7 @@ impl<'a> Channel<'a> {
     pub fn stats(&self) -> Result<Stats> {
         let mut s = Stats::default();
         // SAFETY: a valid channel for 'a; s is a valid output.
-        check(unsafe { capi::mbox_chan_get_stats(self.raw.as_ptr(), &mut s) })?;
+        check(unsafe { capi::mbox_chan_get_stats_checked(self.raw.as_ptr(), &mut s) })?;
         Ok(s)
     }
 

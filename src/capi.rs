@@ -22,17 +22,17 @@ use crate::os::{self, Critical, Ticks, Timer, FOREVER};
 use crate::queue;
 use crate::types::*;
 
-/// MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0.
-pub const MBOX_DEFAULT_MTU: usize = 32;
+/// MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0: the
+/// NuttX C driver's `MBOX_MAX_MSG_SIZE` (128).
+pub const MBOX_DEFAULT_MTU: usize = MBOX_MAX_MSG_SIZE;
 
 /// Largest RX message received into the on-stack scratch buffer when an RX
-/// channel has no buffer of its own.
-pub const MBOX_RX_STACK_MAX: usize = 32;
+/// channel has no buffer of its own (`MBOX_MAX_MSG_SIZE`, 128).
+pub const MBOX_RX_STACK_MAX: usize = MBOX_MAX_MSG_SIZE;
 
 /// Largest errno a lower half's `recv` may return negated: a negative
-/// result below `-MBOX_MAX_ERRNO` (whatever its width) is no errno and
-/// becomes -EIO.
-pub const MBOX_MAX_ERRNO: isize = 4095;
+/// result below `-MBOX_MAX_ERRNO` is no errno and becomes -EIO.
+pub const MBOX_MAX_ERRNO: c_int = 4095;
 
 /// The environment of one channel: its ops and its timer.
 struct OpsEnv {
@@ -135,7 +135,6 @@ impl ChanEnv for OpsEnv {
                 Stat::Sent => &mut st.sent,
                 Stat::Received => &mut st.received,
                 Stat::Acked => &mut st.acked,
-                Stat::Buffered => &mut st.buffered,
                 Stat::QueueFull => &mut st.queue_full,
                 Stat::SpuriousAck => &mut st.spurious_ack,
                 Stat::SendErr => &mut st.send_err,
@@ -152,10 +151,18 @@ impl ChanEnv for OpsEnv {
         {
             // SAFETY: as in count().
             let st = unsafe { &mut *addr_of_mut!((*self.chan).stats) };
+            st.buffered = depth;
             if depth > st.max_queued {
                 st.max_queued = depth;
             }
         }
+    }
+
+    fn in_flight(&mut self, n: usize) {
+        let s = if n == 0 { mbox_txstate_e::MBOX_TX_IDLE } else { mbox_txstate_e::MBOX_TX_ACTIVE };
+        // SAFETY: chan is live; txstate is a plain field outside the state
+        // machine's borrow, written under the critical section.
+        unsafe { (*self.chan).txstate = s };
     }
 }
 
@@ -322,15 +329,17 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// pointer's size more when its sender has a TX-done callback; NULL with
 /// size 0 means non-blocking sends work only while the channel is idle).
 /// For an RX channel, the receive scratch (at least the MTU), or NULL to
-/// receive on the stack (MTU at most 32). The memory must stay valid until
-/// `mbox_chan_deinit()`. Calls `ops->setup(chan, NULL)` last.
+/// receive on the stack (MTU at most `MBOX_MAX_MSG_SIZE`, 128). The memory
+/// must stay valid until `mbox_chan_deinit()`. Calls `ops->setup(chan,
+/// NULL)` last. The NuttX C driver's argument types: any object pointer
+/// converts to `buffer`.
 ///
 /// Context: task.
 /// Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
 /// direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
 /// size, a size above PTRDIFF_MAX or one that wraps the address space
 /// from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
-/// above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
+/// above 128), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
 /// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
 /// negative timeout; -EBUSY when the
 /// channel is already initialised, another `mbox_chan_init()` of it is
@@ -347,9 +356,10 @@ pub unsafe extern "C" fn mbox_chan_init(
     // int because C may pass any value, and a Rust enum outside its
     // variants would be undefined behaviour.
     dir: c_int,
-    buffer: *mut u8,
+    buffer: *mut c_void,
     size: usize,
 ) -> c_int {
+    let buffer = buffer.cast::<u8>();
     if chan.is_null() || dev.is_null() {
         return -EINVAL;
     }
@@ -420,9 +430,9 @@ pub unsafe extern "C" fn mbox_chan_init(
             (*chan).dev = dev;
             (*chan).dir = if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX };
             (*chan).callback = None;
-            (*chan).arg = ptr::null_mut();
             (*chan).clients = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
             (*chan).txtoken = 0;
+            (*chan).txstate = mbox_txstate_e::MBOX_TX_IDLE;
             #[cfg(feature = "trace")]
             {
                 (*chan).stats = mbox_stats_s::default();
@@ -776,9 +786,29 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
 
 /// Notify the framework that the in-flight message of a TX channel was
 /// acknowledged (lower halves, from their interrupt handler or polling
-/// path). The ACK is trusted only when `ops->txacked` (if any) confirms it.
-/// On success the next queued message is started before this returns.
-/// With several messages in flight (`txdepth > 1`) it completes the oldest.
+/// path), with the NuttX C driver's prototype: it returns nothing. It does
+/// what `mbox_chan_tx_done_checked()` does. An ACK that completes nothing
+/// changes nothing else: with nothing in flight, or denied by `txacked`,
+/// it is counted in `spurious_ack`; on a NULL, uninitialised or RX channel
+/// it is ignored.
+///
+/// Without a token the ACK cannot tell which message it belongs to: a
+/// late ACK of a message that timed out can complete the next one unless
+/// `ops->txacked` rules it out (as in the C driver). Lower halves that can
+/// carry the token use `mbox_chan_tx_done_token()`.
+///
+/// Context: interrupt or task.
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
+    // SAFETY: same contract.
+    unsafe { mbox_chan_tx_done_checked(chan) };
+}
+
+/// `mbox_chan_tx_done()` with its result: notify the framework that the
+/// in-flight message of a TX channel was acknowledged. The ACK is trusted
+/// only when `ops->txacked` (if any) confirms it. On success the next
+/// queued message is started before this returns. With several messages
+/// in flight (`txdepth > 1`) it completes the oldest.
 ///
 /// Context: interrupt or task.
 /// Returns 0 when a message was completed; -ENOENT when none was in
@@ -786,7 +816,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
 /// TX-done method is not MBOX_TXDONE_IRQ (all counted as `spurious_ack`,
 /// nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
+pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_int {
     let cs = Critical::enter();
     // SAFETY: chan NULL or valid; lock held.
     match unsafe { live(chan, &cs, true) } {
@@ -811,7 +841,7 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) -> c_int {
 /// Returns 0; -ESRCH for another message's token (with several messages
 /// in flight: any but the oldest's), -ENOENT when nothing is in flight,
 /// -EPERM when the TX-done method is not MBOX_TXDONE_IRQ (all counted as
-/// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done()`.
+/// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done_checked()`.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
     let cs = Critical::enter();
@@ -831,14 +861,15 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 
 /// Receive the pending message of an RX channel (lower halves, from their
 /// interrupt handler or polling path): `ops->recv` into a buffer of MTU
-/// size (the channel's buffer, or the stack for MTU <= 32), then
-/// `ops->acknowledge`, then the callback of every registered receiver, in
-/// registration order, outside the critical section. A message that
-/// arrives with no receiver registered is still acknowledged and is
-/// counted in `rx_dropped`.
+/// size (the channel's buffer, or the stack for an MTU up to
+/// `MBOX_MAX_MSG_SIZE`), then `ops->acknowledge`, then the callback of
+/// every registered receiver, in registration order, outside the critical
+/// section. A message that arrives with no receiver registered is still
+/// acknowledged and is counted in `received` and `rx_dropped`.
 ///
 /// Context: interrupt or task.
-/// Returns 0 when a message was received (delivered or dropped); the
+/// Returns the size of the received message (>= 0; delivered or dropped),
+/// as the NuttX C driver does; the
 /// negated errno of `recv` (the callback, if any, gets it with NULL data);
 /// -EIO when `recv` returns a negative value below `-MBOX_MAX_ERRNO`;
 /// -EMSGSIZE when `recv` reports more than the MTU (in both cases the
@@ -875,9 +906,9 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     let n = match ops.recv {
         // SAFETY: data has room for mtu bytes (checked at init).
         Some(recv) => unsafe { recv(chan, data.cast()) },
-        None => -(ENOSYS as isize),
+        None => -ENOSYS,
     };
-    let ret = if n == -(EAGAIN as isize) {
+    let ret = if n == -EAGAIN {
         // "Nothing complete yet" (e.g. a torn read while the sender
         // rewrote the mailbox): the message is still pending in the
         // hardware and will be received again. Not an error for the client:
@@ -897,27 +928,29 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
 }
 
 /// The part of a reception after `recv`: ACK, count, client callback
-/// (outside the critical section). Returns the reception's result.
+/// (outside the critical section). Returns the reception's result: the
+/// message's size, or a negated errno.
 ///
 /// # Safety
 /// `chan` is valid and this reception holds its `rx_busy` claim; `data`
 /// holds the `n` bytes `recv` returned when `n >= 0`.
-unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: isize, mtu: usize) -> c_int {
-    // The sign and the range are checked on the full width of `n`: only
-    // then is it narrowed (an errno) or taken as a size (at most the MTU).
+unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: c_int, mtu: usize) -> c_int {
+    // `recv` returns an int (the C driver's type): a negative value is a
+    // negated errno as it is, unless it is below any errno.
     let ret = if n < -MBOX_MAX_ERRNO {
         -EIO
     } else if n < 0 {
-        n as c_int
+        n
     } else if n as usize > mtu {
         -EMSGSIZE
     } else {
         0
     };
+    let mut acked = false;
     if ret == 0 {
         if let Some(ack) = ops.acknowledge {
             // SAFETY: the lower half's own op; data holds n bytes.
-            unsafe { ack(chan, data.cast(), n as usize) };
+            acked = unsafe { ack(chan, data.cast(), n as usize) } >= 0;
         }
     }
     // The receivers are copied under the lock and called without it: one
@@ -931,7 +964,15 @@ unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: is
             clients = (*chan).clients;
             let mut env = OpsEnv { chan, ops };
             let any = !clients[0].owner.is_null();
-            env.count(if ret == 0 && any { Stat::Received } else { Stat::RxDropped });
+            if ret == 0 {
+                env.count(Stat::Received);
+            }
+            if acked {
+                env.count(Stat::Acked);
+            }
+            if ret != 0 || !any {
+                env.count(Stat::RxDropped);
+            }
         }
     }
     for c in clients.iter().take_while(|c| !c.owner.is_null()) {
@@ -941,7 +982,11 @@ unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: is
         // called without the critical section.
         unsafe { cb(ret, chan, c.arg, d, len) };
     }
-    ret
+    if ret == 0 {
+        n
+    } else {
+        ret
+    }
 }
 
 /// Register the RX callback of a receiver on its channel. Several
@@ -1009,8 +1054,10 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     let (new_cb, new_arg) = (table[0].rxcallback, table[0].arg);
     // SAFETY: live channel: dev and ops valid.
     let ops = unsafe { &*(*(*chan).dev).ops };
+    // The first receiver before this change (the table is the framework's;
+    // `callback` may also have been written by the lower half's op).
     // SAFETY: live channel, lock held.
-    let (old_cb, old_arg) = unsafe { ((*chan).callback, (*chan).arg) };
+    let (old_cb, old_arg) = unsafe { ((*chan).clients[0].rxcallback, (*chan).clients[0].arg) };
     let first_changed = old_cb.map(|f| f as usize) != new_cb.map(|f| f as usize) || old_arg != new_arg;
     if first_changed {
         if let Some(f) = ops.setcallback {
@@ -1025,7 +1072,6 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     unsafe {
         (*chan).clients = table;
         (*chan).callback = new_cb;
-        (*chan).arg = new_arg;
     }
     0
 }
@@ -1127,14 +1173,14 @@ pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
 ///
 /// Context: task or interrupt.
 /// Returns the count (> 0); -EINVAL for a NULL device; -ENOSYS when the
-/// lower half does not say (`nchans` is 0).
+/// lower half does not say (`num_chans` is 0).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
     if dev.is_null() {
         return -EINVAL;
     }
     // SAFETY: dev non-NULL and valid by contract.
-    match unsafe { (*dev).nchans } {
+    match unsafe { (*dev).num_chans } {
         0 => -ENOSYS,
         n => n.min(c_int::MAX as usize) as c_int,
     }
@@ -1316,15 +1362,29 @@ pub unsafe extern "C" fn mbox_send_poll(
     result.unwrap_or(-EINVAL)
 }
 
-/// Copy the statistics of a channel (`CONFIG_MBOX_TRACE`). They stay
-/// readable after `mbox_chan_deinit()`.
+/// Copy the statistics of a channel (`CONFIG_MBOX_TRACE`), with the NuttX
+/// C driver's prototype: it returns nothing, and leaves `*stats` as it was
+/// for a NULL channel or a channel that was never initialised (does
+/// nothing for a NULL `stats`). `mbox_chan_get_stats_checked()` says which.
+///
+/// Context: task or interrupt.
+#[cfg(feature = "trace")]
+#[no_mangle]
+pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) {
+    // SAFETY: same contract.
+    unsafe { mbox_chan_get_stats_checked(chan, stats) };
+}
+
+/// `mbox_chan_get_stats()` with its result: copy the statistics of a
+/// channel (`CONFIG_MBOX_TRACE`). They stay readable after
+/// `mbox_chan_deinit()`.
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL channel or output, or a channel that was
 /// never initialised.
 #[cfg(feature = "trace")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) -> c_int {
+pub unsafe extern "C" fn mbox_chan_get_stats_checked(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) -> c_int {
     if chan.is_null() || stats.is_null() {
         return -EINVAL;
     }

@@ -67,7 +67,6 @@ pub enum Stat {
     Sent,
     Received,
     Acked,
-    Buffered,
     QueueFull,
     SpuriousAck,
     SendErr,
@@ -102,8 +101,12 @@ pub trait ChanEnv {
     fn wake(&mut self, w: *mut Waiter);
     /// Count one event.
     fn count(&mut self, s: Stat);
-    /// Record the current queue depth (for `max_queued`).
+    /// Record the current queue depth (messages waiting to go: the
+    /// `buffered` statistic, and `max_queued`); called after every change.
     fn queued(&mut self, depth: usize);
+    /// Record how many messages are in flight now (`txstate`); called
+    /// after every change.
+    fn in_flight(&mut self, _n: usize) {}
 }
 
 /// State of a blocked sender's message.
@@ -698,6 +701,7 @@ impl ChanState {
         self.inflight += 1;
         *self.slot(i) = TxSlot { deadline, waiter: w, client, token, result: 0, state: SLOT_INFLIGHT, _pad: [0; 7] };
         env.count(Stat::Sent);
+        env.in_flight(self.inflight as usize);
     }
 
     /// A message that never went out (send error) but has a TX-done
@@ -810,7 +814,6 @@ impl ChanState {
             self.ring_clients += 1;
         }
         self.take_seq();
-        env.count(Stat::Buffered);
         env.queued(self.queued());
         0
     }
@@ -854,7 +857,6 @@ impl ChanState {
             (*w).state = WaitState::Queued;
             self.waiters.push_back(w);
         }
-        env.count(Stat::Buffered);
         env.queued(self.queued());
         Submit::Pending
     }
@@ -872,6 +874,7 @@ impl ChanState {
             _ => Stat::SendErr,
         });
         self.inflight -= 1;
+        env.in_flight(self.inflight as usize);
         let s = self.slot(i);
         s.state = SLOT_DONE;
         s.result = result;
@@ -912,11 +915,12 @@ impl ChanState {
     /// ends) the ones that cannot go: expired blocked senders and
     /// lower-half send errors.
     fn start_next(&mut self, env: &mut impl ChanEnv, now: Ticks) {
+        let before = self.queued();
         while !self.is_busy() {
             let ring = self.ring();
             let head = self.queue.head(ring);
             let take_ring = match (head.map(|h| h.seq), self.waiters.front_seq()) {
-                (None, None) => return,
+                (None, None) => break,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 // Sequence numbers wrap: compare by signed distance.
@@ -961,6 +965,9 @@ impl ChanState {
                 unsafe { (*w).state = WaitState::InFlight };
                 self.push_slot(env, seq, deadline, w, 0);
             }
+        }
+        if self.queued() != before {
+            env.queued(self.queued());
         }
     }
 
@@ -1097,6 +1104,7 @@ impl ChanState {
                 w.state = WaitState::Done;
                 w.result = -ETIMEDOUT;
                 env.count(Stat::Timeout);
+                env.queued(self.queued());
                 -ETIMEDOUT
             }
             WaitState::InFlight => {
@@ -1150,6 +1158,7 @@ impl ChanState {
             }
             n += dropped;
         }
+        env.queued(self.queued());
         n
     }
 
@@ -1184,6 +1193,7 @@ impl ChanState {
             let h = self.queue.head(ring)?;
             self.queue.pop_head(ring.len(), &h);
             env.count(Stat::Cancelled);
+            env.queued(self.queued());
             if h.client != 0 {
                 self.ring_clients -= 1;
                 return Some(Completion { client: h.client, token: h.seq, result: -ECANCELED });

@@ -27,6 +27,23 @@ pub enum mbox_direction_e {
     MBOX_TX = 1,
 }
 
+/// TX state of a channel (`mbox_chan_s::txstate`), kept current by the
+/// upper half.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum mbox_txstate_e {
+    /// No message of the channel is in flight.
+    MBOX_TX_IDLE = 0,
+    /// At least one message was handed to the lower half and has not ended
+    /// yet (no ACK, timeout or error so far).
+    MBOX_TX_ACTIVE = 1,
+}
+
+/// Largest message of a lower half that does not declare its MTU
+/// (`mbox_dev_s::mtu` left 0): the limit of the NuttX C driver's API. A
+/// lower half that declares a larger MTU carries larger messages.
+pub const MBOX_MAX_MSG_SIZE: usize = 128;
+
 /// Client callback: for RX channels it is called once per received message.
 ///
 /// `ret` is 0 when `data` holds `size` received bytes, or the lower half's
@@ -102,11 +119,15 @@ pub struct mbox_stats_s {
     pub timeout: usize,
     /// TX messages handed to the lower half successfully.
     pub sent: usize,
-    /// RX messages delivered to a registered callback.
+    /// RX messages received from the lower half (`recv` returned a size),
+    /// whether or not a callback was registered.
     pub received: usize,
-    /// TX messages acknowledged by the remote (TX ACKs only).
+    /// Acknowledgements seen on the channel: on a TX channel the ACKs that
+    /// completed a message (a stale or spurious one is `spurious_ack`
+    /// instead), on an RX channel the messages acknowledged to the remote.
     pub acked: usize,
-    /// TX messages that had to wait in the queue (ring or waiter list).
+    /// TX messages waiting now to be handed to the lower half (queued
+    /// non-blocking messages and blocked senders not yet in flight).
     pub buffered: usize,
     /// Non-blocking sends refused with -ENOBUFS because the ring was full.
     pub queue_full: usize,
@@ -115,8 +136,9 @@ pub struct mbox_stats_s {
     pub spurious_ack: usize,
     /// Lower-half send failures (the message ended with that error).
     pub send_err: usize,
-    /// RX messages acknowledged but not delivered (no callback registered,
-    /// or the lower half's recv failed).
+    /// RX receptions that reached no callback: messages received with no
+    /// receiver registered (also counted in `received`), and failed
+    /// receptions (`recv` error, size above the MTU).
     pub rx_dropped: usize,
     /// High-water mark of messages waiting in the queue.
     pub max_queued: usize,
@@ -156,11 +178,11 @@ pub struct mbox_ops_s {
     pub send: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
     /// Copy the pending RX message into `data` (at least `mtu` bytes).
     /// Returns its size (0..=mtu) or a negated errno (-1 to
-    /// `-MBOX_MAX_ERRNO`). Checked on the full width: a size above the MTU
-    /// becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO` -EIO (the
-    /// message is then not acknowledged). Called by `mbox_chan_rx_data()`;
-    /// critical section not held. Required for RX.
-    pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> isize>,
+    /// `-MBOX_MAX_ERRNO`), as an `int` (the NuttX C driver's type). A size
+    /// above the MTU becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO`
+    /// -EIO (the message is then not acknowledged). Called by
+    /// `mbox_chan_rx_data()`; critical section not held. Required for RX.
+    pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int>,
     /// Acknowledge the message just received; `data`/`size` are that
     /// message as `recv` returned it (a lower half may inspect it; PL320
     /// ignores it). Called by `mbox_chan_rx_data()` after `recv`, before the
@@ -192,17 +214,21 @@ pub struct mbox_ops_s {
 }
 
 /// A mailbox controller instance. Lower halves embed it first in their own
-/// device structure (`struct mbox_dev_s base;`).
+/// device structure (`struct mbox_dev_s base;`). `ops`, `chans` and
+/// `num_chans` come first, as in the NuttX C driver.
 #[repr(C)]
 pub struct mbox_dev_s {
     /// The lower-half operations.
     pub ops: *const mbox_ops_s,
-    /// Largest message, in bytes, that one hardware transfer carries
-    /// (the MTU). 0 means `MBOX_DEFAULT_MTU`.
-    pub mtu: usize,
+    /// The lower half's channels (for its own use: the upper half never
+    /// reads it; it may be NULL).
+    pub chans: *mut mbox_chan_s,
     /// Number of channels the device offers (`mbox_dev_max_chans()`; 0 if
     /// unknown).
-    pub nchans: usize,
+    pub num_chans: usize,
+    /// Largest message, in bytes, that one hardware transfer carries
+    /// (the MTU). 0 means `MBOX_MAX_MSG_SIZE` (128).
+    pub mtu: usize,
     /// Messages one TX channel of the controller holds in flight (its
     /// hardware FIFO depth): 0 or 1 means one, at most `MBOX_MAX_TXDEPTH`.
     /// With N > 1 the upper half keeps up to N messages in flight and
@@ -225,29 +251,23 @@ pub struct mbox_timer_storage_s {
 
 /// A mailbox channel. Lower halves embed it first in their own channel
 /// structure (`struct mbox_chan_s base;`); board code may set `id` and
-/// `timeout` with designated initialisers before `mbox_chan_init()`.
+/// `timeout` with designated initialisers before `mbox_chan_init()`. The
+/// public fields of the NuttX C driver come in its order (`id`, `dir`,
+/// `dev`, `callback`, then `timeout`, `txstate`, `stats`, `priv`), so
+/// positional and designated initialisers keep their meaning; the
+/// framework's own state lies between them.
 #[repr(C)]
 pub struct mbox_chan_s {
-    /// The device this channel belongs to (set by `mbox_chan_init()`).
-    pub dev: *mut mbox_dev_s,
     /// Channel number, chosen by board code (PL320: the mailbox number).
     pub id: c_int,
     /// Direction (set by `mbox_chan_init()`).
     pub dir: mbox_direction_e,
-    /// Default ACK timeout in ticks: used by `mbox_send()` and as the
-    /// deadline of every queued non-blocking message. 0 or
-    /// `MBOX_WAIT_FOREVER` mean `CONFIG_MBOX_DEFAULT_TIMEOUT`.
-    pub timeout: clock_t,
-    /// Free for the lower half.
-    pub r#priv: *mut c_void,
-    /// RX callback and its argument of the first registered receiver (set
-    /// by `mbox_register_rxcallback()`; all receivers are in `clients`).
+    /// The device this channel belongs to (set by `mbox_chan_init()`).
+    pub dev: *mut mbox_dev_s,
+    /// RX callback of the first registered receiver (set by
+    /// `mbox_register_rxcallback()`; all receivers, with their arguments,
+    /// are in `clients`).
     pub callback: mbox_callback_t,
-    pub arg: *mut c_void,
-    /// Token of the message being passed to `ops->send`; a lower half that
-    /// can carry it to the remote and back reports the ACK with
-    /// `mbox_chan_tx_done_token()`.
-    pub txtoken: u32,
     /// framework-private: the clients with a callback, in registration
     /// order (receivers of an RX channel, TX-done senders of a TX channel).
     pub clients: [mbox_client_s; MBOX_MAX_CLIENTS],
@@ -255,10 +275,23 @@ pub struct mbox_chan_s {
     pub state: ChanState,
     /// framework-private: the port's watchdog for the in-flight message.
     pub timer: mbox_timer_storage_s,
+    /// Default ACK timeout in ticks: used by `mbox_send()` and as the
+    /// deadline of every queued non-blocking message. 0 or
+    /// `MBOX_WAIT_FOREVER` mean `CONFIG_MBOX_DEFAULT_TIMEOUT`.
+    pub timeout: clock_t,
+    /// `MBOX_TX_ACTIVE` while a message of the channel is in flight,
+    /// `MBOX_TX_IDLE` otherwise (framework-maintained; C may read it).
+    pub txstate: mbox_txstate_e,
+    /// Token of the message being passed to `ops->send`; a lower half that
+    /// can carry it to the remote and back reports the ACK with
+    /// `mbox_chan_tx_done_token()`.
+    pub txtoken: u32,
     /// Trace statistics (framework-maintained; read with
     /// `mbox_chan_get_stats()`).
     #[cfg(feature = "trace")]
     pub stats: mbox_stats_s,
+    /// Free for the lower half.
+    pub r#priv: *mut c_void,
 }
 
 /// A client's handle for sending on a TX channel. Several senders may
@@ -290,4 +323,5 @@ static_assertions::const_assert!(MBOX_MAX_TXDEPTH <= u8::MAX as usize);
 // follows the target's C ABI: int-sized on Linux/NuttX-sim, one byte on
 // bare-metal Arm EABI, where arm-none-eabi-gcc also uses short enums.
 static_assertions::const_assert!(size_of::<mbox_direction_e>() <= size_of::<c_int>());
+static_assertions::const_assert!(size_of::<mbox_txstate_e>() <= size_of::<c_int>());
 static_assertions::const_assert_eq!(size_of::<mbox_callback_t>(), size_of::<usize>());

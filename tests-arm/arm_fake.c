@@ -71,12 +71,12 @@ static int fake_send(struct mbox_chan_s *chan, const void *data,
   return 0;
 }
 
-static ptrdiff_t fake_recv(struct mbox_chan_s *chan, void *data)
+static int fake_recv(struct mbox_chan_s *chan, void *data)
 {
   struct arm_fake_chan_s *c = (struct arm_fake_chan_s *)chan;
 
   memcpy(data, c->rx_data, c->rx_size);
-  return (ptrdiff_t)c->rx_size;
+  return (int)c->rx_size;
 }
 
 static int fake_acknowledge(struct mbox_chan_s *chan, const void *data,
@@ -181,7 +181,7 @@ void arm_fake_init(struct arm_fake_dev_s *dev)
   memset(dev, 0, sizeof(*dev));
   dev->base.ops = &g_arm_fake_ops;
   dev->base.mtu = ARM_FAKE_MTU;
-  dev->base.nchans = 2;
+  dev->base.num_chans = 2;
   dev->tx.base.dev = &dev->base;
   dev->tx.base.dir = MBOX_TX;
   dev->tx.base.timeout = 50;

@@ -417,7 +417,7 @@ static void run(void)
   region_begin();
   INTERVAL(acc, for (i = 0; i < ITER; i++)
                   {
-                    check(mbox_chan_rx_data(rx), 0, "mbox_chan_rx_data");
+                    check(mbox_chan_rx_data(rx), MSG_SIZE, "mbox_chan_rx_data");
                   });
   region_end("rx/total", acc, ITER);
 
@@ -425,7 +425,7 @@ static void run(void)
   region_begin();
   INTERVAL(acc, for (i = 0; i < ITER; i++)
                   {
-                    ptrdiff_t n = g_arm_fake_ops.recv(rx, g_rxbuf);
+                    int n = g_arm_fake_ops.recv(rx, g_rxbuf);
 
                     if (n >= 0)
                       {
@@ -434,7 +434,7 @@ static void run(void)
                       }
                     else
                       {
-                        check((int)n, 0, "ops->recv");
+                        check(n, 0, "ops->recv");
                       }
                   });
   region_end("rx/floor", acc, ITER);
@@ -482,7 +482,7 @@ int main(void)
   {
     struct mbox_stats_s st;
 
-    if (mbox_chan_get_stats(&g_dev.tx.base, &st) == 0)
+    if (mbox_chan_get_stats_checked(&g_dev.tx.base, &st) == 0)
       {
         cortexm_printf("bench-arm: stats sent=%u acked=%u queue_full=%u "
                        "spurious_ack=%u timeouts=%u\n", (unsigned)st.sent,

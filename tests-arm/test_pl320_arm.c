@@ -147,7 +147,7 @@ static void test_pl320_blocking_sends_delivered_and_acked_by_interrupts(void)
     }
 
   memset(&st, 0, sizeof(st));
-  CHECK_EQ(mbox_chan_get_stats(s.chan, &st), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(s.chan, &st), 0);
   CHECK_EQ(st.sent, 21);
   CHECK_EQ(st.acked, 21);
   CHECK_EQ(st.spurious_ack, 0);
@@ -173,7 +173,7 @@ static void test_pl320_send_times_out_while_remote_masked_then_next_goes_through
   r.chan = mbox_get_chan(g_remote.dev, (void *)16);
   CHECK_EQ(mbox_register_rxcallback(&r, rx_cb, NULL), 0);
   memset(&st0, 0, sizeof(st0));
-  CHECK_EQ(mbox_chan_get_stats(s.chan, &st0), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(s.chan, &st0), 0);
 
   /* The remote core does not take its interrupt: the send times out. */
 
@@ -190,7 +190,7 @@ static void test_pl320_send_times_out_while_remote_masked_then_next_goes_through
   CHECK_EQ(g_got, 1);
   CHECK_EQ(g_words[0], 0xdef);
   memset(&st, 0, sizeof(st));
-  CHECK_EQ(mbox_chan_get_stats(s.chan, &st), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(s.chan, &st), 0);
   CHECK_EQ(st.timeout - st0.timeout, 1);
   CHECK_EQ(st.acked - st0.acked, 1);
   CHECK_EQ(mbox_unregister_rxcallback(&r), 0);

@@ -55,7 +55,7 @@ static struct mbox_stats_s stats(struct arm_fake_chan_s *c)
   struct mbox_stats_s s;
 
   memset(&s, 0, sizeof(s));
-  CHECK_EQ(mbox_chan_get_stats(&c->base, &s), 0);
+  CHECK_EQ(mbox_chan_get_stats_checked(&c->base, &s), 0);
   return s;
 }
 
@@ -438,7 +438,7 @@ static void test_rx_from_interrupt_reaches_callback_with_its_size(void)
   for (size_t n = 0; n <= ARM_FAKE_MTU; n += 8)
     {
       arm_fake_rx_irq(&g_dev.rx, msg, n);
-      CHECK_EQ(g_dev.rx.last_rx_ret, 0);
+      CHECK_EQ(g_dev.rx.last_rx_ret, (int)n);
       CHECK_EQ(g_rx_size, n);
       CHECK(memcmp(g_rx_copy, msg, n) == 0);
     }
@@ -540,8 +540,8 @@ static void test_bad_input_table(void)
   ROW(mbox_register_rxcallback(NULL, rx_cb, NULL), -EINVAL);
   ROW(mbox_register_rxcallback(&r, rx_cb, NULL), -EINVAL);
   ROW(mbox_register_rxcallback(&ontx, rx_cb, NULL), -EINVAL);
-  ROW(mbox_chan_tx_done(NULL), -EINVAL);
-  ROW(mbox_chan_tx_done(&g_dev.rx.base), -EINVAL);
+  ROW(mbox_chan_tx_done_checked(NULL), -EINVAL);
+  ROW(mbox_chan_tx_done_checked(&g_dev.rx.base), -EINVAL);
   ROW(mbox_chan_tx_done_token(&g_dev.tx.base, 0), -ENOENT);
   ROW(mbox_chan_rx_data(&g_dev.tx.base), -EINVAL);
 

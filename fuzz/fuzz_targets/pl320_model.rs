@@ -39,7 +39,7 @@ use std::sync::{Mutex, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mbox::capi::{mbox_chan_get_stats, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
+use mbox::capi::{mbox_chan_get_stats_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
 use mbox::errno::{EMSGSIZE, ENOBUFS};
 use mbox::os::sys::{mbox_os_getreg32, mbox_os_putreg32};
 use mbox::pl320::abi::{pl320_chan_s, pl320_config_s, PL320_MTU};
@@ -192,7 +192,7 @@ fn stats(chan: *mut mbox_chan_s) -> mbox_stats_s {
     // SAFETY: all-zero is a valid mbox_stats_s (plain counters).
     let mut s: mbox_stats_s = unsafe { std::mem::zeroed() };
     // SAFETY: a live channel and a valid output.
-    assert_eq!(unsafe { mbox_chan_get_stats(chan, &mut s) }, 0);
+    assert_eq!(unsafe { mbox_chan_get_stats_checked(chan, &mut s) }, 0);
     s
 }
 

@@ -108,7 +108,7 @@ impl Loopback {
         let mut dev: mbox_dev_s = unsafe { core::mem::zeroed() };
         dev.ops = &OPS;
         dev.mtu = mtu;
-        dev.nchans = 2;
+        dev.num_chans = 2;
         dev.txdepth = txdepth;
         let lb: &'static Loopback = Box::leak(Box::new(Loopback {
             dev,
@@ -319,7 +319,7 @@ unsafe extern "C" fn send(chan: *mut mbox_chan_s, data: *const c_void, size: usi
     0
 }
 
-unsafe extern "C" fn recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
+unsafe extern "C" fn recv(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int {
     // SAFETY: a live RX channel of this device.
     let lb = unsafe { Loopback::of(chan) };
     match lb.lock().rx_msg.take() {
@@ -327,9 +327,9 @@ unsafe extern "C" fn recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
             // SAFETY: data has room for the MTU, and send() was refused
             // anything larger by the upper half.
             unsafe { ptr::copy_nonoverlapping(m.as_ptr(), data.cast::<u8>(), m.len()) };
-            m.len() as isize
+            m.len() as c_int
         }
-        None => -(EAGAIN as isize),
+        None => -EAGAIN,
     }
 }
 

@@ -30,6 +30,9 @@ struct Fake {
     woken: usize,
     counts: Vec<Stat>,
     max_queued: usize,
+    /// The last queue depth and in-flight count reported.
+    buffered: usize,
+    in_flight: usize,
 }
 
 impl Fake {
@@ -74,6 +77,10 @@ impl ChanEnv for Fake {
     }
     fn queued(&mut self, depth: usize) {
         self.max_queued = self.max_queued.max(depth);
+        self.buffered = depth;
+    }
+    fn in_flight(&mut self, n: usize) {
+        self.in_flight = n;
     }
 }
 
@@ -151,16 +158,50 @@ fn nonblocking_messages_queue_in_order_and_drain_on_ack() {
         assert_eq!(st.submit_nb(&mut f, &[i; 5]), 0);
     }
     assert_eq!(st.queued(), 3);
-    assert_eq!(f.n(Stat::Buffered), 3);
+    assert_eq!(f.buffered, 3);
     assert_eq!(f.max_queued, 3);
     for i in 1..4u8 {
         assert_eq!(ack(&mut st, &mut f), 0);
         assert_eq!(f.sent.last().unwrap(), &(i as u32, std::vec![i; 5]));
+        assert_eq!(f.buffered, 3 - i as usize);
     }
     assert_eq!(ack(&mut st, &mut f), 0);
     assert_eq!(st.queued(), 0);
     assert!(!st.is_busy());
     assert_eq!(f.n(Stat::Acked), 4);
+}
+
+/// The environment always knows how many messages wait (the `buffered`
+/// statistic: messages queued now, ring and blocked senders) and how many
+/// are in flight (`txstate`), after submissions, ACKs, timeouts and
+/// teardown.
+#[test]
+fn queue_depth_and_in_flight_count_are_reported_after_every_change() {
+    let mut st = tx_chan(64);
+    let mut f = Fake::default();
+    assert_eq!(st.submit_nb(&mut f, &[1; 4]), 0);
+    assert_eq!((f.in_flight, f.buffered), (1, 0));
+    assert_eq!(st.submit_nb(&mut f, &[2; 4]), 0);
+    let mut w = Waiter::new(&[3; 4], 50);
+    // SAFETY: w stays in place until its message ends below.
+    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+    assert_eq!((f.in_flight, f.buffered), (1, 2));
+    assert_eq!(ack(&mut st, &mut f), 0);
+    assert_eq!((f.in_flight, f.buffered), (1, 1));
+    // The watchdog times the ring message out; the blocked one goes.
+    f.now = 20;
+    st.timer_expired(&mut f);
+    assert_eq!((f.in_flight, f.buffered), (1, 0));
+    assert_eq!(ack(&mut st, &mut f), 0);
+    assert_eq!(w.state(), WaitState::Done);
+    assert_eq!((f.in_flight, f.buffered), (0, 0));
+    // Queued again, then torn down: nothing waits, nothing in flight.
+    assert_eq!(st.submit_nb(&mut f, &[4; 4]), 0);
+    assert_eq!(st.submit_nb(&mut f, &[5; 4]), 0);
+    assert_eq!((f.in_flight, f.buffered), (1, 1));
+    st.deinit(&mut f);
+    while st.take_completion(&mut f).is_some() {}
+    assert_eq!((f.in_flight, f.buffered), (0, 0));
 }
 
 #[test]

@@ -33,7 +33,8 @@ pub const PL320_MTU: usize = 28;
 
 /// One PL320 mailbox used as a mailbox channel. The channel is TX on the
 /// core whose `ipcmint` equals `src` and RX on the core whose `ipcmint`
-/// equals `dst`.
+/// equals `dst`. The fields, their types and their order are those of the
+/// NuttX C driver's `pl320.h`.
 #[repr(C)]
 pub struct pl320_chan_s {
     /// The framework channel (must stay first). Board code may set
@@ -51,10 +52,6 @@ pub struct pl320_chan_s {
     /// RX scratch (optional) on the receiving core.
     pub txbuf: *mut u8,
     pub bufsize: usize,
-    /// driver-private: token of the message being received (echoed in the
-    /// ACK so the sender can match it; unused by the compatible wire
-    /// format, whose ACK carries no token).
-    pub rxtoken: u32,
 }
 
 /// The board's PL320 description for one core.

@@ -115,6 +115,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, addr_of, addr_of_mut};
+use core::sync::atomic::{AtomicU16, Ordering};
 
 use super::abi::{pl320_chan_s, pl320_config_s};
 use super::regs::{self, Pl320Regs};
@@ -197,13 +198,22 @@ struct Pl320Dev {
     datanum: usize,
     /// Mailbox number -> index into `chans`, or NO_CHAN.
     lookup: [u8; regs::MAX_MBOX],
+    /// Per mailbox: token of the message being received (echoed in the
+    /// ACK so that the sender can match it; unused by the compatible wire
+    /// format, whose ACK carries no token). Only the RX path of that
+    /// mailbox's channel touches it, one reception at a time.
+    rxtoken: [AtomicU16; regs::MAX_MBOX],
     mutable: UnsafeCell<DevMut>,
 }
+
+/// A zero token, to build the per-mailbox array in a const fn.
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_TOKEN: AtomicU16 = AtomicU16::new(0);
 
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            base: mbox_dev_s { ops: ptr::null(), mtu: 0, nchans: 0, txdepth: 0 },
+            base: mbox_dev_s { ops: ptr::null(), chans: ptr::null_mut(), num_chans: 0, mtu: 0, txdepth: 0 },
             regs: Pl320Regs::new(0),
             ipcmint: 0,
             chans: ptr::null_mut(),
@@ -211,6 +221,7 @@ impl Pl320Dev {
             mtu: 0,
             datanum: 0,
             lookup: [NO_CHAN; regs::MAX_MBOX],
+            rxtoken: [NO_TOKEN; regs::MAX_MBOX],
             mutable: UnsafeCell::new(DevMut {
                 claimed: 0,
                 stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0, retracted: 0 },
@@ -399,16 +410,13 @@ impl Ctx {
         unsafe { addr_of!((*self.pc).base.txtoken).read() }
     }
 
+    /// The token is 16 bits on the wire (`wire::token`).
     fn set_rxtoken(&self, t: u32) {
-        // SAFETY: pc is valid; rxtoken is driver-private and only touched
-        // by the RX path of this channel, which the upper half serialises
-        // (one reception at a time per channel).
-        unsafe { addr_of_mut!((*self.pc).rxtoken).write(t) }
+        self.dev.rxtoken[self.cfg.mbox].store(t as u16, Ordering::Relaxed);
     }
 
     fn rxtoken(&self) -> u32 {
-        // SAFETY: as in set_rxtoken().
-        unsafe { addr_of!((*self.pc).rxtoken).read() }
+        self.dev.rxtoken[self.cfg.mbox].load(Ordering::Relaxed) as u32
     }
 }
 
@@ -579,18 +587,18 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
     0
 }
 
-unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> isize {
+unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int {
     // SAFETY: one of our channels (upper-half contract).
     let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -(EINVAL as isize);
+        return -EINVAL;
     };
     if !c.is_rx() || data.is_null() {
-        return -(EINVAL as isize);
+        return -EINVAL;
     }
     if c.rd(regs::SEND) != regs::SEND_MSG {
         // Nothing pending any more: the sender withdrew it.
         c.dev.count(|s| s.torn_read += 1);
-        return -(EAGAIN as isize);
+        return -EAGAIN;
     }
     if COMPAT {
         return recv_compat(&c, data.cast::<u8>());
@@ -611,9 +619,9 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
             if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
                 ack(&c, token);
             }
-            return -(EAGAIN as isize);
+            return -EAGAIN;
         }
-        Dr0::Bad { err, .. } => return -(err as isize),
+        Dr0::Bad { err, .. } => return -(err as c_int),
     };
     // SAFETY: the upper half passes a buffer of at least the MTU.
     let out = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
@@ -629,9 +637,9 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
     let h2 = c.rd(regs::DR0);
     if send != regs::SEND_MSG || h2 != h1 {
         c.dev.count(|s| s.torn_read += 1);
-        return -(EAGAIN as isize);
+        return -EAGAIN;
     }
-    len as isize
+    len as c_int
 }
 
 /// `recv` in the compatible wire format: all DATANUM data registers, read
@@ -639,7 +647,7 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> is
 /// after the first read (a sender that withdrew it and sent another one
 /// meanwhile changed at least SEND or the data). Returns the MTU
 /// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
-fn recv_compat(c: &Ctx, data: *mut u8) -> isize {
+fn recv_compat(c: &Ctx, data: *mut u8) -> c_int {
     let n = c.dev.datanum;
     let mut first = [0u32; MAX_DATA];
     let mut again = [0u32; MAX_DATA];
@@ -652,12 +660,12 @@ fn recv_compat(c: &Ctx, data: *mut u8) -> isize {
     }
     if send != regs::SEND_MSG || first[..n] != again[..n] {
         c.dev.count(|s| s.torn_read += 1);
-        return -(EAGAIN as isize);
+        return -EAGAIN;
     }
     // SAFETY: the upper half passes a buffer of at least the MTU, which is
     // wire::compat::mtu(n) bytes.
     let out = unsafe { core::slice::from_raw_parts_mut(data, c.dev.mtu) };
-    wire::compat::decode(&first[..n], out) as isize
+    wire::compat::decode(&first[..n], out) as c_int
 }
 
 /// ACK the message on the channel's mailbox: framed, DR0 = the ACK word
@@ -861,8 +869,8 @@ fn serve_rx(c: &Ctx) {
     // SAFETY: the channel was initialised by pl320_initialize(); no lock
     // is held (rx_data runs the client callback).
     let r = unsafe { mbox_chan_rx_data(c.chan()) };
-    if r == 0 || r == -EAGAIN || r == -EBUSY {
-        // Delivered and acknowledged; or torn (the line stays asserted
+    if r >= 0 || r == -EAGAIN || r == -EBUSY {
+        // Received (its size) and acknowledged; or torn (the line stays asserted
         // and brings us back to a whole message); or another CPU is
         // receiving on this channel right now and will ACK.
         return;
@@ -1162,8 +1170,12 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     unsafe {
         addr_of_mut!((*p).base).write(mbox_dev_s {
             ops: &OPS,
+            // The board's channels (pl320_chan_s, not mbox_chan_s: a
+            // pointer to the first channel's base, never indexed as an
+            // array of mbox_chan_s).
+            chans: addr_of_mut!((*chans).base),
+            num_chans,
             mtu,
-            nchans: num_chans,
             // One mailbox holds one message: no FIFO.
             txdepth: 1,
         });
@@ -1174,6 +1186,9 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         addr_of_mut!((*p).mtu).write(mtu);
         addr_of_mut!((*p).datanum).write(cfg.datanum);
         addr_of_mut!((*p).lookup).write(lookup);
+        for t in &(*p).rxtoken {
+            t.store(0, Ordering::Relaxed);
+        }
     }
     {
         let _cs = Critical::enter();
@@ -1197,15 +1212,11 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         } else {
             (mbox_direction_e::MBOX_RX, ptr::null_mut(), 0)
         };
-        // SAFETY: pc is valid; the id is set before the channel is live,
-        // and rxtoken is driver-private.
-        unsafe {
-            addr_of_mut!((*pc).base.id).write(cc.mbox as c_int);
-            addr_of_mut!((*pc).rxtoken).write(0);
-        }
+        // SAFETY: pc is valid; the id is set before the channel is live.
+        unsafe { addr_of_mut!((*pc).base.id).write(cc.mbox as c_int) };
         // SAFETY: the channel, the device and the buffer stay valid for
         // the life of the device (API contract).
-        let r = unsafe { mbox_chan_init(addr_of_mut!((*pc).base), devp, dir as c_int, buf, size) };
+        let r = unsafe { mbox_chan_init(addr_of_mut!((*pc).base), devp, dir as c_int, buf.cast(), size) };
         if r < 0 {
             // SAFETY: our slot (SLOT_INIT); channels 0..i are initialised;
             // no handler attached; task context (contract).

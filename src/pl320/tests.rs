@@ -20,7 +20,7 @@ use core::ptr::{self, addr_of};
 use super::abi::{pl320_chan_s, pl320_config_s};
 use super::driver::{pl320_initialize, pl320_stats, pl320_uninitialize, Pl320Stats};
 use super::regs::{self, Pl320Regs};
-use crate::capi::{mbox_chan_tx_done, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
+use crate::capi::{mbox_chan_tx_done_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
 use crate::errno::{EAGAIN, EINVAL, ETIMEDOUT};
 use crate::os::sys;
 use crate::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
@@ -179,7 +179,7 @@ fn counters_and_wire_format() {
     // SAFETY: rx is B's live RX channel; buf holds the MTU. No message is
     // pending (SEND == 0), as if the sender had just aborted it.
     let n = unsafe { ((*(*db).ops).recv.expect("recv op"))(rx, buf.as_mut_ptr().cast()) };
-    assert_eq!(n, -(EAGAIN as isize));
+    assert_eq!(n, -EAGAIN);
     assert_eq!(stats(db).torn_read, 1);
 
     // The channel still works.
@@ -207,7 +207,7 @@ fn counters_and_wire_format() {
     assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 0) }, 0);
     assert!(wait_until(1000, || regs.mbox_read(m, regs::SEND) == regs::SEND_ACK));
     // SAFETY: tx is live.
-    assert_eq!(unsafe { mbox_chan_tx_done(tx) }, -EAGAIN);
+    assert_eq!(unsafe { mbox_chan_tx_done_checked(tx) }, -EAGAIN);
     assert_eq!(stats(da).stale_ack, stale + 1);
     assert_eq!(regs.mbox_read(m, regs::SEND), regs::SEND_IDLE);
 

@@ -42,6 +42,13 @@ struct mbox_rr_record_s;
 
 
 /**
+ * Largest message of a lower half that does not declare its MTU
+ * (`mbox_dev_s::mtu` left 0): the limit of the NuttX C driver's API. A
+ * lower half that declares a larger MTU carries larger messages.
+ */
+#define MBOX_MAX_MSG_SIZE 128
+
+/**
  * Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`).
  */
 #define MBOX_MAX_TXDEPTH 16
@@ -60,20 +67,20 @@ struct mbox_rr_record_s;
 #define MBOX_MAX_CLIENTS 4
 
 /**
- * MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0.
+ * MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0: the
+ * NuttX C driver's `MBOX_MAX_MSG_SIZE` (128).
  */
-#define MBOX_DEFAULT_MTU 32
+#define MBOX_DEFAULT_MTU MBOX_MAX_MSG_SIZE
 
 /**
  * Largest RX message received into the on-stack scratch buffer when an RX
- * channel has no buffer of its own.
+ * channel has no buffer of its own (`MBOX_MAX_MSG_SIZE`, 128).
  */
-#define MBOX_RX_STACK_MAX 32
+#define MBOX_RX_STACK_MAX MBOX_MAX_MSG_SIZE
 
 /**
  * Largest errno a lower half's `recv` may return negated: a negative
- * result below `-MBOX_MAX_ERRNO` (whatever its width) is no errno and
- * becomes -EIO.
+ * result below `-MBOX_MAX_ERRNO` is no errno and becomes -EIO.
  */
 #define MBOX_MAX_ERRNO 4095
 
@@ -89,6 +96,22 @@ enum mbox_direction_e {
    * The channel sends messages to the remote.
    */
   MBOX_TX = 1,
+};
+
+/**
+ * TX state of a channel (`mbox_chan_s::txstate`), kept current by the
+ * upper half.
+ */
+enum mbox_txstate_e {
+  /**
+   * No message of the channel is in flight.
+   */
+  MBOX_TX_IDLE = 0,
+  /**
+   * At least one message was handed to the lower half and has not ended
+   * yet (no ACK, timeout or error so far).
+   */
+  MBOX_TX_ACTIVE = 1,
 };
 
 /**
@@ -164,12 +187,12 @@ struct mbox_ops_s {
   /**
    * Copy the pending RX message into `data` (at least `mtu` bytes).
    * Returns its size (0..=mtu) or a negated errno (-1 to
-   * `-MBOX_MAX_ERRNO`). Checked on the full width: a size above the MTU
-   * becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO` -EIO (the
-   * message is then not acknowledged). Called by `mbox_chan_rx_data()`;
-   * critical section not held. Required for RX.
+   * `-MBOX_MAX_ERRNO`), as an `int` (the NuttX C driver's type). A size
+   * above the MTU becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO`
+   * -EIO (the message is then not acknowledged). Called by
+   * `mbox_chan_rx_data()`; critical section not held. Required for RX.
    */
-  ptrdiff_t (*recv)(struct mbox_chan_s *chan, void *data);
+  int (*recv)(struct mbox_chan_s *chan, void *data);
   /**
    * Acknowledge the message just received; `data`/`size` are that
    * message as `recv` returned it (a lower half may inspect it; PL320
@@ -213,7 +236,8 @@ struct mbox_ops_s {
 
 /**
  * A mailbox controller instance. Lower halves embed it first in their own
- * device structure (`struct mbox_dev_s base;`).
+ * device structure (`struct mbox_dev_s base;`). `ops`, `chans` and
+ * `num_chans` come first, as in the NuttX C driver.
  */
 struct mbox_dev_s {
   /**
@@ -221,15 +245,20 @@ struct mbox_dev_s {
    */
   const struct mbox_ops_s *ops;
   /**
-   * Largest message, in bytes, that one hardware transfer carries
-   * (the MTU). 0 means `MBOX_DEFAULT_MTU`.
+   * The lower half's channels (for its own use: the upper half never
+   * reads it; it may be NULL).
    */
-  size_t mtu;
+  struct mbox_chan_s *chans;
   /**
    * Number of channels the device offers (`mbox_dev_max_chans()`; 0 if
    * unknown).
    */
-  size_t nchans;
+  size_t num_chans;
+  /**
+   * Largest message, in bytes, that one hardware transfer carries
+   * (the MTU). 0 means `MBOX_MAX_MSG_SIZE` (128).
+   */
+  size_t mtu;
   /**
    * Messages one TX channel of the controller holds in flight (its
    * hardware FIFO depth): 0 or 1 means one, at most `MBOX_MAX_TXDEPTH`.
@@ -445,15 +474,19 @@ struct mbox_stats_s {
    */
   size_t sent;
   /**
-   * RX messages delivered to a registered callback.
+   * RX messages received from the lower half (`recv` returned a size),
+   * whether or not a callback was registered.
    */
   size_t received;
   /**
-   * TX messages acknowledged by the remote (TX ACKs only).
+   * Acknowledgements seen on the channel: on a TX channel the ACKs that
+   * completed a message (a stale or spurious one is `spurious_ack`
+   * instead), on an RX channel the messages acknowledged to the remote.
    */
   size_t acked;
   /**
-   * TX messages that had to wait in the queue (ring or waiter list).
+   * TX messages waiting now to be handed to the lower half (queued
+   * non-blocking messages and blocked senders not yet in flight).
    */
   size_t buffered;
   /**
@@ -470,8 +503,9 @@ struct mbox_stats_s {
    */
   size_t send_err;
   /**
-   * RX messages acknowledged but not delivered (no callback registered,
-   * or the lower half's recv failed).
+   * RX receptions that reached no callback: messages received with no
+   * receiver registered (also counted in `received`), and failed
+   * receptions (`recv` error, size above the MTU).
    */
   size_t rx_dropped;
   /**
@@ -488,13 +522,13 @@ struct mbox_stats_s {
 /**
  * A mailbox channel. Lower halves embed it first in their own channel
  * structure (`struct mbox_chan_s base;`); board code may set `id` and
- * `timeout` with designated initialisers before `mbox_chan_init()`.
+ * `timeout` with designated initialisers before `mbox_chan_init()`. The
+ * public fields of the NuttX C driver come in its order (`id`, `dir`,
+ * `dev`, `callback`, then `timeout`, `txstate`, `stats`, `priv`), so
+ * positional and designated initialisers keep their meaning; the
+ * framework's own state lies between them.
  */
 struct mbox_chan_s {
-  /**
-   * The device this channel belongs to (set by `mbox_chan_init()`).
-   */
-  struct mbox_dev_s *dev;
   /**
    * Channel number, chosen by board code (PL320: the mailbox number).
    */
@@ -504,27 +538,15 @@ struct mbox_chan_s {
    */
   enum mbox_direction_e dir;
   /**
-   * Default ACK timeout in ticks: used by `mbox_send()` and as the
-   * deadline of every queued non-blocking message. 0 or
-   * `MBOX_WAIT_FOREVER` mean `CONFIG_MBOX_DEFAULT_TIMEOUT`.
+   * The device this channel belongs to (set by `mbox_chan_init()`).
    */
-  clock_t timeout;
+  struct mbox_dev_s *dev;
   /**
-   * Free for the lower half.
-   */
-  void *priv;
-  /**
-   * RX callback and its argument of the first registered receiver (set
-   * by `mbox_register_rxcallback()`; all receivers are in `clients`).
+   * RX callback of the first registered receiver (set by
+   * `mbox_register_rxcallback()`; all receivers, with their arguments,
+   * are in `clients`).
    */
   mbox_callback_t callback;
-  void *arg;
-  /**
-   * Token of the message being passed to `ops->send`; a lower half that
-   * can carry it to the remote and back reports the ACK with
-   * `mbox_chan_tx_done_token()`.
-   */
-  uint32_t txtoken;
   /**
    * framework-private: the clients with a callback, in registration
    * order (receivers of an RX channel, TX-done senders of a TX channel).
@@ -538,6 +560,23 @@ struct mbox_chan_s {
    * framework-private: the port's watchdog for the in-flight message.
    */
   struct mbox_timer_storage_s timer;
+  /**
+   * Default ACK timeout in ticks: used by `mbox_send()` and as the
+   * deadline of every queued non-blocking message. 0 or
+   * `MBOX_WAIT_FOREVER` mean `CONFIG_MBOX_DEFAULT_TIMEOUT`.
+   */
+  clock_t timeout;
+  /**
+   * `MBOX_TX_ACTIVE` while a message of the channel is in flight,
+   * `MBOX_TX_IDLE` otherwise (framework-maintained; C may read it).
+   */
+  enum mbox_txstate_e txstate;
+  /**
+   * Token of the message being passed to `ops->send`; a lower half that
+   * can carry it to the remote and back reports the ACK with
+   * `mbox_chan_tx_done_token()`.
+   */
+  uint32_t txtoken;
 #if defined(CONFIG_MBOX_TRACE)
   /**
    * Trace statistics (framework-maintained; read with
@@ -545,6 +584,10 @@ struct mbox_chan_s {
    */
   struct mbox_stats_s stats;
 #endif
+  /**
+   * Free for the lower half.
+   */
+  void *priv;
 };
 
 /**
@@ -654,15 +697,17 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * pointer's size more when its sender has a TX-done callback; NULL with
  * size 0 means non-blocking sends work only while the channel is idle).
  * For an RX channel, the receive scratch (at least the MTU), or NULL to
- * receive on the stack (MTU at most 32). The memory must stay valid until
- * `mbox_chan_deinit()`. Calls `ops->setup(chan, NULL)` last.
+ * receive on the stack (MTU at most `MBOX_MAX_MSG_SIZE`, 128). The memory
+ * must stay valid until `mbox_chan_deinit()`. Calls `ops->setup(chan,
+ * NULL)` last. The NuttX C driver's argument types: any object pointer
+ * converts to `buffer`.
  *
  * Context: task.
  * Returns 0; -EINVAL for a NULL chan or dev, a device without ops, a
  * direction other than MBOX_TX/MBOX_RX, a NULL buffer with a non-zero
  * size, a size above PTRDIFF_MAX or one that wraps the address space
  * from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
- * above 32), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
+ * above 128), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
  * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
  * negative timeout; -EBUSY when the
  * channel is already initialised, another `mbox_chan_init()` of it is
@@ -675,7 +720,7 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
 int mbox_chan_init(struct mbox_chan_s *chan,
                    struct mbox_dev_s *dev,
                    enum mbox_direction_e dir,
-                   uint8_t *buffer,
+                   void *buffer,
                    size_t size);
 
 /**
@@ -739,9 +784,27 @@ int mbox_ticksend(struct mbox_sender_s *sender, const void *data, size_t size, c
 /**
  * Notify the framework that the in-flight message of a TX channel was
  * acknowledged (lower halves, from their interrupt handler or polling
- * path). The ACK is trusted only when `ops->txacked` (if any) confirms it.
- * On success the next queued message is started before this returns.
- * With several messages in flight (`txdepth > 1`) it completes the oldest.
+ * path), with the NuttX C driver's prototype: it returns nothing. It does
+ * what `mbox_chan_tx_done_checked()` does. An ACK that completes nothing
+ * changes nothing else: with nothing in flight, or denied by `txacked`,
+ * it is counted in `spurious_ack`; on a NULL, uninitialised or RX channel
+ * it is ignored.
+ *
+ * Without a token the ACK cannot tell which message it belongs to: a
+ * late ACK of a message that timed out can complete the next one unless
+ * `ops->txacked` rules it out (as in the C driver). Lower halves that can
+ * carry the token use `mbox_chan_tx_done_token()`.
+ *
+ * Context: interrupt or task.
+ */
+void mbox_chan_tx_done(struct mbox_chan_s *chan);
+
+/**
+ * `mbox_chan_tx_done()` with its result: notify the framework that the
+ * in-flight message of a TX channel was acknowledged. The ACK is trusted
+ * only when `ops->txacked` (if any) confirms it. On success the next
+ * queued message is started before this returns. With several messages
+ * in flight (`txdepth > 1`) it completes the oldest.
  *
  * Context: interrupt or task.
  * Returns 0 when a message was completed; -ENOENT when none was in
@@ -749,7 +812,7 @@ int mbox_ticksend(struct mbox_sender_s *sender, const void *data, size_t size, c
  * TX-done method is not MBOX_TXDONE_IRQ (all counted as `spurious_ack`,
  * nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
  */
-int mbox_chan_tx_done(struct mbox_chan_s *chan);
+int mbox_chan_tx_done_checked(struct mbox_chan_s *chan);
 
 /**
  * Like `mbox_chan_tx_done()`, for lower halves that carry the message
@@ -761,21 +824,22 @@ int mbox_chan_tx_done(struct mbox_chan_s *chan);
  * Returns 0; -ESRCH for another message's token (with several messages
  * in flight: any but the oldest's), -ENOENT when nothing is in flight,
  * -EPERM when the TX-done method is not MBOX_TXDONE_IRQ (all counted as
- * `spurious_ack`); -EINVAL as for `mbox_chan_tx_done()`.
+ * `spurious_ack`); -EINVAL as for `mbox_chan_tx_done_checked()`.
  */
 int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
 
 /**
  * Receive the pending message of an RX channel (lower halves, from their
  * interrupt handler or polling path): `ops->recv` into a buffer of MTU
- * size (the channel's buffer, or the stack for MTU <= 32), then
- * `ops->acknowledge`, then the callback of every registered receiver, in
- * registration order, outside the critical section. A message that
- * arrives with no receiver registered is still acknowledged and is
- * counted in `rx_dropped`.
+ * size (the channel's buffer, or the stack for an MTU up to
+ * `MBOX_MAX_MSG_SIZE`), then `ops->acknowledge`, then the callback of
+ * every registered receiver, in registration order, outside the critical
+ * section. A message that arrives with no receiver registered is still
+ * acknowledged and is counted in `received` and `rx_dropped`.
  *
  * Context: interrupt or task.
- * Returns 0 when a message was received (delivered or dropped); the
+ * Returns the size of the received message (>= 0; delivered or dropped),
+ * as the NuttX C driver does; the
  * negated errno of `recv` (the callback, if any, gets it with NULL data);
  * -EIO when `recv` returns a negative value below `-MBOX_MAX_ERRNO`;
  * -EMSGSIZE when `recv` reports more than the MTU (in both cases the
@@ -861,7 +925,7 @@ int mbox_chan_txdepth(struct mbox_chan_s *chan);
  *
  * Context: task or interrupt.
  * Returns the count (> 0); -EINVAL for a NULL device; -ENOSYS when the
- * lower half does not say (`nchans` is 0).
+ * lower half does not say (`num_chans` is 0).
  */
 int mbox_dev_max_chans(struct mbox_dev_s *dev);
 
@@ -918,14 +982,27 @@ int mbox_send_poll(struct mbox_sender_s *sender, const void *data, size_t size, 
 
 #if defined(CONFIG_MBOX_TRACE)
 /**
- * Copy the statistics of a channel (`CONFIG_MBOX_TRACE`). They stay
- * readable after `mbox_chan_deinit()`.
+ * Copy the statistics of a channel (`CONFIG_MBOX_TRACE`), with the NuttX
+ * C driver's prototype: it returns nothing, and leaves `*stats` as it was
+ * for a NULL channel or a channel that was never initialised (does
+ * nothing for a NULL `stats`). `mbox_chan_get_stats_checked()` says which.
+ *
+ * Context: task or interrupt.
+ */
+void mbox_chan_get_stats(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
+#endif
+
+#if defined(CONFIG_MBOX_TRACE)
+/**
+ * `mbox_chan_get_stats()` with its result: copy the statistics of a
+ * channel (`CONFIG_MBOX_TRACE`). They stay readable after
+ * `mbox_chan_deinit()`.
  *
  * Context: task or interrupt.
  * Returns 0; -EINVAL for a NULL channel or output, or a channel that was
  * never initialised.
  */
-int mbox_chan_get_stats(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
+int mbox_chan_get_stats_checked(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 #endif
 
 /**

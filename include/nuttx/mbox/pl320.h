@@ -76,7 +76,8 @@
 /**
  * One PL320 mailbox used as a mailbox channel. The channel is TX on the
  * core whose `ipcmint` equals `src` and RX on the core whose `ipcmint`
- * equals `dst`.
+ * equals `dst`. The fields, their types and their order are those of the
+ * NuttX C driver's `pl320.h`.
  */
 struct pl320_chan_s {
   /**
@@ -106,12 +107,6 @@ struct pl320_chan_s {
    */
   uint8_t *txbuf;
   size_t bufsize;
-  /**
-   * driver-private: token of the message being received (echoed in the
-   * ACK so the sender can match it; unused by the compatible wire
-   * format, whose ACK carries no token).
-   */
-  uint32_t rxtoken;
 };
 
 /**
