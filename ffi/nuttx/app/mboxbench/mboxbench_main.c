@@ -56,14 +56,6 @@
 #define MBOXBENCH_QBUF    512       /* Holds 7 queued messages in either */
 #define MBOXBENCH_RXMAX   128       /* The largest MTU recv may fill */
 
-/* The one difference between the two headers that this file meets: the
- * return type of mbox_ops_s::recv (int in the NuttX C driver, ptrdiff_t
- * in libmbox until its header follows the C driver's). It is taken from
- * the header itself, so that fake_recv() matches whichever is included.
- */
-
-typedef __typeof__(((struct mbox_ops_s *)0)->recv(NULL, NULL))
-  mboxbench_recv_t;
 
 /* The clock. On the simulator NuttX's CLOCK_MONOTONIC advances in system
  * ticks (10 ms in sim:nsh), too coarse for these loops; the simulator's
@@ -145,7 +137,7 @@ static int fake_send(FAR struct mbox_chan_s *chan, FAR const void *data,
   return 0;
 }
 
-static mboxbench_recv_t fake_recv(FAR struct mbox_chan_s *chan,
+static int fake_recv(FAR struct mbox_chan_s *chan,
                                   FAR void *data)
 {
   FAR struct fake_chan_s *fc = (FAR struct fake_chan_s *)chan;
