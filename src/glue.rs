@@ -270,7 +270,9 @@ pub fn on_timer<C: Chan>(c: &C) {
 /// drops the lock. Returns true when it handed out.
 ///
 /// Context: task or interrupt; `g` is the critical section of the
-/// caller's operation, which this call ends.
+/// caller's operation, which this call ends. Inlined: the common case
+/// (nothing to hand out) is one check before the lock is dropped.
+#[inline(always)]
 pub fn hand_out<C: Chan>(c: &C, mut g: Guard<'_, C>) -> bool {
     let os = c.os();
     if !c.with_state(&mut g, |st| st.has_completion() && st.claim_delivery(os.current())) {
@@ -299,6 +301,7 @@ pub fn hand_out_rest<C: Chan>(c: &C) {
 ///
 /// The caller holds the channel's hand-out claim
 /// ([`ChanState::claim_delivery`]) and not the critical section.
+#[inline(never)]
 fn deliver_claimed<C: Chan>(c: &C) {
     loop {
         let (cb, done);

@@ -202,8 +202,8 @@ pub trait OsWait {
 
     /// Blocks until the object is posted or the clock ([`Os::now`])
     /// reaches `deadline` (`FOREVER`: no limit), then consumes the post.
-    /// A deadline that has already passed returns at once without
-    /// sleeping (unless a post is pending, which it consumes).
+    /// A deadline that has already passed returns -ETIMEDOUT at once,
+    /// without sleeping (a pending post stays for the next wait).
     ///
     /// Context: task only, never with the critical section held; only the
     /// owner waits. Returns 0 when posted (also by a post that came
