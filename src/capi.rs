@@ -183,17 +183,30 @@ unsafe fn timer<'a>(chan: *mut mbox_chan_s) -> &'a os::Timer {
     unsafe { &*addr_of_mut!((*chan).timer).cast::<os::Timer>() }
 }
 
-/// A channel as the glue sees it (a `mbox_chan_s` over the C port).
-struct CChan(*mut mbox_chan_s);
+/// A channel as the glue sees it (a `mbox_chan_s` over the C port). A
+/// reference to it is the channel's own address, so handing it to the glue
+/// costs nothing; the `UnsafeCell` says that other contexts change the
+/// channel meanwhile (always under the critical section, or in fields the
+/// state machine does not borrow).
+#[repr(transparent)]
+struct CChan(core::cell::UnsafeCell<mbox_chan_s>);
 
 impl CChan {
     /// # Safety
-    /// `chan` is non-NULL, points to a `mbox_chan_s` that stays valid while
-    /// the result is used, and its `dev` is set (the channel is live or
-    /// being torn down) whenever the glue asks for its environment.
+    /// `chan` is non-NULL, points to a `mbox_chan_s` that stays valid for
+    /// `'a`, and its `dev` is set (the channel is live or being torn down)
+    /// whenever the glue asks for its environment.
     #[inline]
-    unsafe fn new(chan: *mut mbox_chan_s) -> CChan {
-        CChan(chan)
+    unsafe fn new<'a>(chan: *mut mbox_chan_s) -> &'a CChan {
+        // SAFETY: valid for 'a (contract); CChan is a transparent
+        // UnsafeCell around the channel, so a shared reference allows
+        // every change that raw-pointer accesses make meanwhile.
+        unsafe { &*chan.cast::<CChan>() }
+    }
+
+    #[inline]
+    fn ptr(&self) -> *mut mbox_chan_s {
+        self.0.get()
     }
 }
 
@@ -210,22 +223,22 @@ impl Chan for CChan {
     #[inline]
     fn with_state<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState) -> R) -> R {
         // SAFETY: valid channel (CChan::new contract); g is the held lock.
-        f(unsafe { state(self.0, g) })
+        f(unsafe { state(self.ptr(), g) })
     }
 
     #[inline]
     fn with<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState, &mut OpsEnv) -> R) -> R {
         // SAFETY: valid channel (CChan::new contract); g is the held lock.
-        let st = unsafe { state(self.0, g) };
+        let st = unsafe { state(self.ptr(), g) };
         // SAFETY: dev is set and its ops stay valid after a deinit too
         // (CChan::new contract).
-        let mut env = unsafe { OpsEnv::new(self.0) };
+        let mut env = unsafe { OpsEnv::new(self.ptr()) };
         f(st, &mut env)
     }
 
     #[inline]
     fn txdone_of(&self, _g: &mut Critical, c: &Completion) -> Option<Self::Callback> {
-        let chan = self.0;
+        let chan = self.ptr();
         // SAFETY: valid channel, lock held (g).
         let i = unsafe { client_of(chan, c.client as *mut c_void) }?;
         // SAFETY: i is the index client_of found; lock held.
@@ -247,7 +260,7 @@ unsafe extern "C" fn on_timer(arg: usize) {
     // until deinit has destroyed the timer (so no callback runs after);
     // the glue asks for the environment only while the channel is live.
     let c = unsafe { CChan::new(arg as *mut mbox_chan_s) };
-    glue::on_timer(&c);
+    glue::on_timer(c);
 }
 
 /// Index of `owner` in the channel's client table.
@@ -272,7 +285,7 @@ unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize>
 #[inline]
 unsafe fn hand_out(chan: *mut mbox_chan_s, cs: Critical) -> bool {
     // SAFETY: forwarded contract.
-    glue::hand_out(&unsafe { CChan::new(chan) }, cs)
+    glue::hand_out(unsafe { CChan::new(chan) }, cs)
 }
 
 /// A live channel of the wanted direction, or -EINVAL.
@@ -560,7 +573,7 @@ unsafe fn teardown(chan: *mut mbox_chan_s) {
     // SAFETY: chan valid and its dev set (it was live); task context, lock
     // not held.
     let c = unsafe { CChan::new(chan) };
-    glue::hand_out_rest(&c);
+    glue::hand_out_rest(c);
     // SAFETY: the timer was initialised by init and only this teardown
     // may destroy it (the channel is claimed); the lock is not held, and a
     // callback that already started sees a dead channel.
@@ -570,7 +583,7 @@ unsafe fn teardown(chan: *mut mbox_chan_s) {
     // deinit returns and a re-init cannot overlap it. Bounded by that
     // callback (which runs in interrupt context, so it cannot be this
     // thread: deinit refuses interrupt context).
-    glue::nap_until(&c, |st| !st.rx_in_progress());
+    glue::nap_until(c, |st| !st.rx_in_progress());
 }
 
 /// Send and wait for the remote's ACK, bounded by the channel's `timeout`
@@ -664,7 +677,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     // SAFETY: chan non-NULL and valid (API contract); the glue asks for its
     // environment only after `accept` found the channel live.
     let c = unsafe { CChan::new(chan) };
-    glue::send_blocking(&c, |st| {
+    glue::send_blocking(c, |st| {
         if !st.is_live() || !st.is_tx() {
             return Err(-EINVAL);
         }
@@ -1154,7 +1167,7 @@ pub unsafe extern "C" fn mbox_send_poll(
     // SAFETY: chan non-NULL and valid (API contract); the glue asks for its
     // environment only after `accept` found the channel live.
     let c = unsafe { CChan::new(chan) };
-    glue::send_poll(&c, spins, |st| {
+    glue::send_poll(c, spins, |st| {
         if !st.is_live() || !st.is_tx() {
             return Err(-EINVAL);
         }

@@ -95,12 +95,13 @@ pub unsafe fn wake<O: Os>(w: *mut Waiter) {
     wait.post();
 }
 
-/// Blocking send: `accept` runs under the critical section on the state
-/// machine (the argument checks of the caller) and returns the message and its timeout in ticks, or the error
-/// that refuses it (nothing changed); then the message is submitted, and
-/// the caller sleeps on its own wait object until its message ends or its
-/// deadline passes (then it takes the message back). Every blocked sender
-/// gets exactly its own message's result.
+/// Blocking send: `accept` (the caller's argument checks) runs under the
+/// critical section on the state machine and returns the message and its
+/// timeout in ticks, or the error that refuses it (nothing changed); then
+/// the message is submitted, and the caller sleeps on its own wait object
+/// until its message ends or its deadline passes (then it takes the
+/// message back). Every blocked sender gets exactly its own message's
+/// result.
 ///
 /// Context: task (the caller checks it). Returns `accept`'s error, the
 /// wait object's init error, or the message's result: 0, -ETIMEDOUT, the
@@ -270,12 +271,23 @@ pub fn on_timer<C: Chan>(c: &C) {
 /// drops the lock. Returns true when it handed out.
 ///
 /// Context: task or interrupt; `g` is the critical section of the
-/// caller's operation, which this call ends. Inlined: the common case
-/// (nothing to hand out) is one check before the lock is dropped.
-#[inline(always)]
+/// caller's operation, which this call ends.
 pub fn hand_out<C: Chan>(c: &C, mut g: Guard<'_, C>) -> bool {
+    if !c.with_state(&mut g, |st| st.has_completion()) {
+        return false;
+    }
+    claim_and_deliver(c, g)
+}
+
+/// The rest of [`hand_out`] when something can be handed out: claims the
+/// hand-out under the operation's critical section `g` (or leaves it to
+/// the context that holds it), then hands out without the lock. Kept out
+/// of line (cold): most operations end nothing with a TX-done client.
+#[cold]
+#[inline(never)]
+fn claim_and_deliver<C: Chan>(c: &C, mut g: Guard<'_, C>) -> bool {
     let os = c.os();
-    if !c.with_state(&mut g, |st| st.has_completion() && st.claim_delivery(os.current())) {
+    if !c.with_state(&mut g, |st| st.claim_delivery(os.current())) {
         return false;
     }
     drop(g);
@@ -301,7 +313,6 @@ pub fn hand_out_rest<C: Chan>(c: &C) {
 ///
 /// The caller holds the channel's hand-out claim
 /// ([`ChanState::claim_delivery`]) and not the critical section.
-#[inline(never)]
 fn deliver_claimed<C: Chan>(c: &C) {
     loop {
         let (cb, done);
