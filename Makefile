@@ -364,9 +364,11 @@ check-doc: ## cargo doc builds without warnings (RUSTDOCFLAGS=-D warnings)
 # The unsafe blocks of the product code (src/, without tests and test
 # support), per file and in total; the modules listed as core-safe in the
 # script have none (and #![deny(unsafe_code)]), and every unsafe block has
-# a // SAFETY: comment right above it.
-check-unsafe: ## count unsafe blocks in src/; none in the core-safe modules, a SAFETY comment on each
+# a // SAFETY: comment right above it. It also checks that the crate's
+# modules import each other without a cycle (tools/check_imports.py).
+check-unsafe: ## count unsafe blocks in src/; none in the core-safe modules, a SAFETY comment on each; no import cycle
 	$(PYTHON) tools/count_unsafe.py src
+	$(PYTHON) tools/check_imports.py src
 
 # The state machine's and the ring's unit tests under Miri (Stacked
 # Borrows): the waiters are shared with interrupt handlers through raw

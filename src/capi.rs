@@ -3,9 +3,10 @@
 //! This is the only place where raw C pointers become references. Every
 //! function checks its arguments (NULL, direction, initialisation) and
 //! returns a negated errno without changing any state when they are bad.
-//! The state machine itself is `chan.rs`; this file adds the critical
-//! section, the OS wait of blocked senders, the watchdog callback and the
-//! calls into the lower half's ops.
+//! The state machine itself is `chan.rs`, the blocking glue around it
+//! (blocked and polling senders, watchdog expiry, TX-done hand-out) is
+//! `glue.rs`; this file implements the glue's [`Chan`] for `mbox_chan_s`
+//! over [`PortOs`] and adds the calls into the lower half's ops.
 //!
 //! Documentation of each function (who may call it, from which context,
 //! every return code) is in its doc comment, which cbindgen copies into the
@@ -16,9 +17,10 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, addr_of_mut};
 
-use crate::chan::{ChanEnv, ChanState, Stat, Submit, TxDoneMethod, WaitState, Waiter};
+use crate::chan::{ChanEnv, ChanState, Completion, Stat, TxDoneMethod, Waiter};
 use crate::errno::*;
-use crate::os::{self, Critical, Ticks, Timer, FOREVER};
+use crate::glue::{self, Chan};
+use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
 use crate::queue;
 use crate::types::*;
 
@@ -58,7 +60,7 @@ impl OpsEnv {
 
 impl ChanEnv for OpsEnv {
     fn now(&self) -> Ticks {
-        os::now()
+        PortOs.now()
     }
 
     fn send(&mut self, token: u32, data: &[u8]) -> i32 {
@@ -103,24 +105,24 @@ impl ChanEnv for OpsEnv {
     }
 
     fn arm(&mut self, ticks: Ticks) {
-        // SAFETY: the timer was initialised by mbox_chan_init; the callback
-        // gets the channel, which outlives the timer (deinit destroys it).
-        let r = unsafe { Timer::start(addr_of_mut!((*self.chan).timer), ticks, on_timer, self.chan as usize) };
-        if r < 0 {
+        // SAFETY: chan is live; the timer was initialised by mbox_chan_init.
+        let timer = unsafe { timer(self.chan) };
+        // The callback gets the channel, which outlives the timer (deinit
+        // destroys it).
+        if PortOs.timer_start(timer, ticks, on_timer, self.chan as usize).is_err() {
             os::assert_fail(file!(), line!());
         }
     }
 
     fn disarm(&mut self) {
-        // SAFETY: the timer was initialised by mbox_chan_init.
-        unsafe { Timer::cancel(addr_of_mut!((*self.chan).timer)) }
+        // SAFETY: chan is live; the timer was initialised by mbox_chan_init.
+        PortOs.timer_cancel(unsafe { timer(self.chan) })
     }
 
     fn wake(&mut self, w: *mut Waiter) {
-        // SAFETY: the state machine passes a live waiter whose owner may be
-        // waiting on `os` right now: only a shared borrow of the
-        // interior-mutable wait object is formed.
-        unsafe { (*w).os.post() };
+        // SAFETY: the state machine passes a live waiter, Done, under the
+        // lock; its owner blocks in glue::send_blocking over PortOs.
+        unsafe { glue::wake::<PortOs>(w) };
     }
 
     #[allow(unused_variables)]
@@ -177,20 +179,95 @@ unsafe fn state<'a>(chan: *mut mbox_chan_s, _cs: &'a Critical) -> &'a mut ChanSt
     unsafe { &mut *addr_of_mut!((*chan).state) }
 }
 
+/// The port's watchdog of a channel, in its opaque storage.
+///
+/// # Safety
+/// `chan` is non-NULL and points to a `mbox_chan_s` that outlives `'a`.
+unsafe fn timer<'a>(chan: *mut mbox_chan_s) -> &'a os::Timer {
+    // SAFETY: the storage is large and aligned enough for the port's timer
+    // (asserted in types.rs), and os::Timer is interior-mutable: a shared
+    // reference lets the port change it.
+    unsafe { &*addr_of_mut!((*chan).timer).cast::<os::Timer>() }
+}
+
+/// A channel as the glue sees it (a `mbox_chan_s` over the C port). A
+/// reference to it is the channel's own address, so handing it to the glue
+/// costs nothing; the `UnsafeCell` says that other contexts change the
+/// channel meanwhile (always under the critical section, or in fields the
+/// state machine does not borrow).
+#[repr(transparent)]
+struct CChan(core::cell::UnsafeCell<mbox_chan_s>);
+
+impl CChan {
+    /// # Safety
+    /// `chan` is non-NULL, points to a `mbox_chan_s` that stays valid for
+    /// `'a`, and its `dev` is set (the channel is live or being torn down)
+    /// whenever the glue asks for its environment.
+    #[inline]
+    unsafe fn new<'a>(chan: *mut mbox_chan_s) -> &'a CChan {
+        // SAFETY: valid for 'a (contract); CChan is a transparent
+        // UnsafeCell around the channel, so a shared reference allows
+        // every change that raw-pointer accesses make meanwhile.
+        unsafe { &*chan.cast::<CChan>() }
+    }
+
+    #[inline]
+    fn ptr(&self) -> *mut mbox_chan_s {
+        self.0.get()
+    }
+}
+
+impl Chan for CChan {
+    type Os = PortOs;
+    type Env = OpsEnv;
+    type Callback = (unsafe extern "C" fn(*mut mbox_sender_s, *mut c_void, c_int), *mut c_void);
+
+    #[inline]
+    fn os(&self) -> &PortOs {
+        &PortOs
+    }
+
+    #[inline]
+    fn with_state<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState) -> R) -> R {
+        // SAFETY: valid channel (CChan::new contract); g is the held lock.
+        f(unsafe { state(self.ptr(), g) })
+    }
+
+    #[inline]
+    fn with<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState, &mut OpsEnv) -> R) -> R {
+        // SAFETY: valid channel (CChan::new contract); g is the held lock.
+        let st = unsafe { state(self.ptr(), g) };
+        // SAFETY: dev is set and its ops stay valid after a deinit too
+        // (CChan::new contract).
+        let mut env = unsafe { OpsEnv::new(self.ptr()) };
+        f(st, &mut env)
+    }
+
+    #[inline]
+    fn txdone_of(&self, _g: &mut Critical, c: &Completion) -> Option<Self::Callback> {
+        let chan = self.ptr();
+        // SAFETY: valid channel, lock held (g).
+        let i = unsafe { client_of(chan, c.client as *mut c_void) }?;
+        // SAFETY: i is the index client_of found; lock held.
+        let (cb, arg) = unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) };
+        cb.map(|f| (f, arg))
+    }
+
+    #[inline]
+    fn call_txdone(&self, (cb, arg): Self::Callback, c: &Completion) {
+        // SAFETY: the client's callback, without the critical section, with
+        // the sender that registered it.
+        unsafe { cb(c.client as *mut mbox_sender_s, arg, c.result) };
+    }
+}
+
 /// Watchdog callback of a channel (interrupt context).
 unsafe extern "C" fn on_timer(arg: usize) {
-    let chan = arg as *mut mbox_chan_s;
-    let cs = Critical::enter();
     // SAFETY: the timer belongs to this channel, which stays allocated
-    // until deinit has destroyed the timer (so no callback runs after).
-    let st = unsafe { state(chan, &cs) };
-    if st.is_live() {
-        // SAFETY: live channel.
-        let mut env = unsafe { OpsEnv::new(chan) };
-        st.timer_expired(&mut env);
-        // SAFETY: chan valid; cs is this operation's critical section.
-        unsafe { hand_out(chan, cs) };
-    }
+    // until deinit has destroyed the timer (so no callback runs after);
+    // the glue asks for the environment only while the channel is live.
+    let c = unsafe { CChan::new(arg as *mut mbox_chan_s) };
+    glue::on_timer(c);
 }
 
 /// Index of `owner` in the channel's client table.
@@ -207,79 +284,15 @@ unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize>
     table.iter().take_while(|c| !c.owner.is_null()).position(|c| c.owner == owner)
 }
 
-/// Ends an operation that may have ended messages with a TX-done client:
-/// the one place that hands out TX-done callbacks after a transition. Their
-/// hand-out is claimed while the operation's critical section is still
-/// held, so a deinit cannot complete in between (it waits for the claim)
-/// and nothing touches the channel after the deinit returns; then the lock
-/// is dropped and they are handed out. Without completions, or with another
-/// context already handing out (it re-checks before it lets go), it only
-/// drops the lock. Returns true when it handed out.
+/// Ends an operation on a live channel (see [`glue::hand_out`]).
 ///
 /// # Safety
 /// `chan` is valid and its `dev` is set; `cs` is the critical section the
 /// caller's operation ran under.
+#[inline]
 unsafe fn hand_out(chan: *mut mbox_chan_s, cs: Critical) -> bool {
-    // SAFETY: chan valid, lock held.
-    let st = unsafe { state(chan, &cs) };
-    if !(st.has_completion() && st.claim_delivery(os::current())) {
-        return false;
-    }
-    drop(cs);
-    // SAFETY: chan valid; lock not held; this context holds the claim.
-    unsafe { deliver_claimed(chan) };
-    true
-}
-
-/// Waits until no other context hands out completions of `chan`, then
-/// hands out what is left (deinit: no callback may run after it returns).
-///
-/// # Safety
-/// `chan` is valid and its `dev` is set; task context, lock not held.
-unsafe fn hand_out_rest(chan: *mut mbox_chan_s) {
-    let me = os::current();
     // SAFETY: forwarded contract.
-    unsafe { nap_until(chan, |st| st.claim_delivery(me)) };
-    // SAFETY: chan valid; lock not held; this context holds the claim.
-    unsafe { deliver_claimed(chan) };
-}
-
-/// Hands the ended messages of `chan` that have a TX-done client to their
-/// callbacks, one at a time and in submission order, without the critical
-/// section, then releases the hand-out claim (re-checking under the lock,
-/// so nothing ended meanwhile is left behind).
-///
-/// # Safety
-/// `chan` is valid and its `dev` is set; lock not held; the caller holds
-/// the channel's hand-out claim (`claim_delivery`).
-unsafe fn deliver_claimed(chan: *mut mbox_chan_s) {
-    loop {
-        let (cb, sender, arg, result);
-        {
-            let cs = Critical::enter();
-            // SAFETY: chan valid, lock held; this context holds the claim.
-            let st = unsafe { state(chan, &cs) };
-            // SAFETY: dev and ops stay valid after deinit too.
-            let mut env = unsafe { OpsEnv::new(chan) };
-            let Some(c) = st.take_completion(&mut env) else {
-                st.release_delivery();
-                return;
-            };
-            sender = c.client as *mut mbox_sender_s;
-            result = c.result;
-            // SAFETY: chan valid, lock held. A sender that unregistered
-            // meanwhile is not found: no callback.
-            (cb, arg) = match unsafe { client_of(chan, sender.cast()) } {
-                // SAFETY: i is the index client_of found; lock held.
-                Some(i) => unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) },
-                None => (None, ptr::null_mut()),
-            };
-        }
-        if let Some(cb) = cb {
-            // SAFETY: the client's callback, without the critical section.
-            unsafe { cb(sender, arg, result) };
-        }
-    }
+    glue::hand_out(unsafe { CChan::new(chan) }, cs)
 }
 
 /// A live channel of the wanted direction, or -EINVAL.
@@ -378,7 +391,7 @@ pub unsafe extern "C" fn mbox_chan_init(
     if (buffer.is_null() && size != 0) || size > isize::MAX as usize || (buffer as usize).checked_add(size).is_none() {
         return -EINVAL;
     }
-    if os::in_interrupt() {
+    if PortOs.in_interrupt() {
         return -EPERM;
     }
     // SAFETY: dev non-NULL.
@@ -415,8 +428,7 @@ pub unsafe extern "C" fn mbox_chan_init(
     }
     // SAFETY: the channel is claimed by this call and not live: no other
     // init or de-init touches the timer, and no timer callback can run.
-    let r = unsafe { Timer::init(addr_of_mut!((*chan).timer)) };
-    if r < 0 {
+    if let Err(r) = PortOs.timer_init(unsafe { timer(chan) }) {
         let cs = Critical::enter();
         // SAFETY: chan non-NULL, lock held; our claim.
         unsafe { state(chan, &cs) }.release();
@@ -446,7 +458,7 @@ pub unsafe extern "C" fn mbox_chan_init(
                     // until the timer is gone, then free.
                     st.abort_init();
                     drop(cs);
-                    Timer::destroy(addr_of_mut!((*chan).timer));
+                    PortOs.timer_destroy(timer(chan));
                     let cs = Critical::enter();
                     state(chan, &cs).release();
                     return e;
@@ -513,7 +525,7 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
     if chan.is_null() {
         return -EINVAL;
     }
-    if os::in_interrupt() {
+    if PortOs.in_interrupt() {
         return -EPERM;
     }
     {
@@ -527,7 +539,7 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         if !st.is_live() {
             return -EINVAL;
         }
-        if st.owned_by(os::current()) {
+        if st.owned_by(PortOs.current()) {
             // Called from one of this channel's own callbacks: tearing
             // down would wait for this very call to return.
             return -EDEADLK;
@@ -568,57 +580,20 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
 unsafe fn teardown(chan: *mut mbox_chan_s) {
     // TX-done callbacks of everything that ended (queued messages with a
     // client end here with -ECANCELED), none after this returns.
-    // SAFETY: chan valid; task context, lock not held.
-    unsafe { hand_out_rest(chan) };
+    // SAFETY: chan valid and its dev set (it was live); task context, lock
+    // not held.
+    let c = unsafe { CChan::new(chan) };
+    glue::hand_out_rest(c);
     // SAFETY: the timer was initialised by init and only this teardown
     // may destroy it (the channel is claimed); the lock is not held, and a
     // callback that already started sees a dead channel.
-    unsafe { Timer::destroy(addr_of_mut!((*chan).timer)) };
+    PortOs.timer_destroy(unsafe { timer(chan) });
     // A reception that started before the channel died may still be in
     // its recv/callback: wait for it, so that no client callback runs after
     // deinit returns and a re-init cannot overlap it. Bounded by that
     // callback (which runs in interrupt context, so it cannot be this
     // thread: deinit refuses interrupt context).
-    // SAFETY: chan non-NULL and valid (caller's contract).
-    unsafe { wait_rx_idle(chan) };
-}
-
-/// Sleeps (one tick at a time, on a private wait object) until no
-/// reception runs on `chan`.
-///
-/// # Safety
-/// `chan` is a valid channel; task context, lock not held.
-unsafe fn wait_rx_idle(chan: *mut mbox_chan_s) {
-    // SAFETY: forwarded contract.
-    unsafe { nap_until(chan, |st| !st.rx_in_progress()) }
-}
-
-/// Sleeps one tick at a time (on a private wait object) until `done`,
-/// evaluated under the critical section, returns true.
-///
-/// # Safety
-/// `chan` is a valid channel; task context, lock not held.
-unsafe fn nap_until(chan: *mut mbox_chan_s, mut done: impl FnMut(&mut ChanState) -> bool) {
-    // Initialised in place (a port's wait object may not move) on first
-    // need; never posted, so each wait is a one-tick sleep.
-    let mut nap = os::WaitObj::uninit();
-    let mut nap_ok: Option<bool> = None;
-    loop {
-        {
-            let cs = Critical::enter();
-            // SAFETY: chan valid; lock held.
-            if done(unsafe { state(chan, &cs) }) {
-                break;
-            }
-        }
-        let ok = *nap_ok.get_or_insert_with(|| nap.init().is_ok());
-        if ok {
-            nap.wait(1);
-        }
-    }
-    if nap_ok == Some(true) {
-        nap.destroy();
-    }
+    glue::nap_until(c, |st| !st.rx_in_progress());
 }
 
 /// Send and wait for the remote's ACK, bounded by the channel's `timeout`
@@ -703,85 +678,29 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         return st.submit_nb_client(&mut env, msg, client);
     }
     // Blocking: mbox_send() (the channel's timeout) or a timeout > 0.
-    if os::in_interrupt() {
+    if PortOs.in_interrupt() {
         return -EPERM;
     }
-    // The wait object is initialised at its final address before the
-    // critical section (a port may need to allocate or block there), so a
-    // single pass under the lock validates and submits. The message is
-    // set once its size is checked against the MTU.
-    let mut storage = Waiter::new(&[], FOREVER);
-    // Every access below goes through `w`, the pointer the channel keeps
-    // while the message waits, so that no later borrow of the storage
-    // invalidates it (while an interrupt handler may use it).
-    let w: *mut Waiter = &mut storage;
-    // SAFETY: w points to the storage above, not shared yet.
-    if let Err(e) = unsafe { (*w).os.init() } {
-        return e;
+    if chan.is_null() {
+        return -EINVAL;
     }
-    let mut result;
-    {
-        let cs = Critical::enter();
-        // SAFETY: chan NULL or valid; lock held.
-        result = match unsafe { live(chan, &cs, true) } {
-            Err(e) => Some(e),
-            Ok(st) if size > st.mtu() => Some(-EMSGSIZE),
-            Ok(st) => {
-                let ticks = timeout.unwrap_or(st.timeout());
-                // size is at most the MTU; a 0-byte message keeps the
-                // caller's pointer.
-                // SAFETY: data is non-NULL and valid for size bytes (API
-                // contract), unchanged until the waiter is Done.
-                let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
-                // SAFETY: w not shared yet.
-                unsafe {
-                    (*w).set_payload(msg);
-                    (*w).set_deadline(ChanState::deadline_from(os::now(), ticks));
-                }
-                // SAFETY: live channel.
-                let mut env = unsafe { OpsEnv::new(chan) };
-                // the storage stays in place on this stack frame and
-                // is touched only through `w`, under the critical section
-                // (except the wait on `os`), until it is Done or
-                // waiter_timeout() returned, which the loop below ensures.
-                // SAFETY: as the lines above explain.
-                match unsafe { st.submit_blocking(&mut env, w) } {
-                    Submit::Done(r) => Some(r),
-                    Submit::Pending => None,
-                }
-            }
-        };
-    }
-    while result.is_none() {
-        // SAFETY: the deadline is fixed since submission (read without
-        // the lock, written before it was shared).
-        let deadline = unsafe { (*w).deadline() };
-        let wait_ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(os::now()) };
-        // SAFETY: `os` is waited on through a shared borrow (it is
-        // interior-mutable and may be posted concurrently).
-        let timed_out = wait_ticks == 0 || unsafe { (*w).os.wait(wait_ticks) } < 0;
-        let cs = Critical::enter();
-        // SAFETY: state and result are read under the lock.
-        if unsafe { (*w).state() } == WaitState::Done {
-            // SAFETY: read under the lock, as the state above.
-            result = Some(unsafe { (*w).result() });
-        } else if timed_out && os::now() >= deadline {
-            // Our own deadline passed: take the message back. The channel
-            // is live: deinit would have made the waiter Done.
-            // SAFETY: chan valid, lock held; w is linked to this channel.
-            let st = unsafe { state(chan, &cs) };
-            // SAFETY: live channel (see above).
-            let mut env = unsafe { OpsEnv::new(chan) };
-            // SAFETY: the lock is held: the owner's exclusive access.
-            result = Some(st.waiter_timeout(&mut env, unsafe { &mut *w }));
-            // SAFETY: chan valid; cs is this operation's critical section.
-            unsafe { hand_out(chan, cs) };
+    // SAFETY: chan non-NULL and valid (API contract); the glue asks for its
+    // environment only after `accept` found the channel live.
+    let c = unsafe { CChan::new(chan) };
+    glue::send_blocking(c, |st| {
+        if !st.is_live() || !st.is_tx() {
+            return Err(-EINVAL);
         }
-        // Otherwise an early or spurious wake-up: wait again.
-    }
-    // SAFETY: Done: the channel no longer knows the waiter.
-    unsafe { (*w).os.destroy() };
-    result.unwrap_or(-EINVAL)
+        if size > st.mtu() {
+            return Err(-EMSGSIZE);
+        }
+        // size is at most the MTU; a 0-byte message keeps the caller's
+        // pointer.
+        // SAFETY: data is non-NULL and valid for size bytes (API
+        // contract), unchanged until the call returns.
+        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
+        Ok((msg, timeout.unwrap_or(st.timeout())))
+    })
 }
 
 /// Notify the framework that the in-flight message of a TX channel was
@@ -890,7 +809,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             Ok(st) => st,
             Err(e) => return e,
         };
-        if let Err(e) = st.rx_begin(os::current()) {
+        if let Err(e) = st.rx_begin(PortOs.current()) {
             return e;
         }
         buf = st.buffer().0;
@@ -1288,78 +1207,31 @@ pub unsafe extern "C" fn mbox_send_poll(
     }
     // SAFETY: sender non-NULL, valid by contract.
     let chan = unsafe { (*sender).chan };
-    // The message is set once its size is checked against the MTU.
-    let mut storage = Waiter::new_polled(&[]);
-    // All accesses through `w`, as in ticksend().
-    let w: *mut Waiter = &mut storage;
-    let mut result = {
-        let cs = Critical::enter();
-        // SAFETY: chan NULL or valid; lock held.
-        let st = match unsafe { live(chan, &cs, true) } {
-            Ok(st) => st,
-            Err(e) => return e,
-        };
+    if chan.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: chan non-NULL and valid (API contract); the glue asks for its
+    // environment only after `accept` found the channel live.
+    let c = unsafe { CChan::new(chan) };
+    glue::send_poll(c, spins, |st| {
+        if !st.is_live() || !st.is_tx() {
+            return Err(-EINVAL);
+        }
         if size > st.mtu() {
-            return -EMSGSIZE;
+            return Err(-EMSGSIZE);
         }
         // SAFETY: live channel: dev and ops valid.
         if unsafe { (*(*(*chan).dev).ops).txacked }.is_none() {
-            return -ENOSYS;
+            return Err(-ENOSYS);
         }
         if st.txdone_method() == TxDoneMethod::Ack {
-            return -EPERM;
+            return Err(-EPERM);
         }
         // SAFETY: data is non-NULL and valid for size bytes (API
         // contract), size is at most the MTU, and it stays unchanged
         // during the call. A 0-byte message keeps the caller's pointer.
-        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
-        // Bounded by the channel timeout too (an ACK that never comes is
-        // timed out by the watchdog when the spins outlast it).
-        // SAFETY: w not shared yet.
-        unsafe {
-            (*w).set_payload(msg);
-            (*w).set_deadline(ChanState::deadline_from(os::now(), st.timeout()));
-        }
-        // SAFETY: live channel.
-        let mut env = unsafe { OpsEnv::new(chan) };
-        // SAFETY: `w` stays in place on this frame and is only touched
-        // under the critical section until it is Done or waiter_timeout()
-        // returned for it (the loop below).
-        match unsafe { st.submit_blocking(&mut env, w) } {
-            Submit::Done(r) => Some(r),
-            Submit::Pending => None,
-        }
-    };
-    let mut left = spins;
-    while result.is_none() {
-        let cs = Critical::enter();
-        // SAFETY: chan valid; lock held. The channel is live or w is Done
-        // (deinit ends every waiter).
-        let st = unsafe { state(chan, &cs) };
-        // SAFETY: read under the lock.
-        if unsafe { (*w).state() } == WaitState::Done {
-            // SAFETY: read under the lock, as the state above.
-            result = Some(unsafe { (*w).result() });
-        } else {
-            // SAFETY: live channel (w is not Done).
-            let mut env = unsafe { OpsEnv::new(chan) };
-            if left == 0 {
-                // SAFETY: the lock is held: the owner's exclusive access.
-                result = Some(st.waiter_timeout(&mut env, unsafe { &mut *w }));
-            } else {
-                left -= 1;
-                st.poll_acked(&mut env);
-            }
-            // SAFETY: chan valid; cs is this operation's critical section.
-            if !unsafe { hand_out(chan, cs) } {
-                core::hint::spin_loop();
-            }
-            continue;
-        }
-        drop(cs);
-        core::hint::spin_loop();
-    }
-    result.unwrap_or(-EINVAL)
+        Ok(unsafe { core::slice::from_raw_parts(data.cast(), size) })
+    })
 }
 
 /// Copy the statistics of a channel (`CONFIG_MBOX_TRACE`), with the NuttX

@@ -95,9 +95,10 @@ pub trait ChanEnv {
     fn disarm(&mut self);
     /// Wake the owner of the waiter `w`, whose state is now `Done` (never
     /// called for a polled waiter, whose owner spins instead of sleeping).
-    /// A raw pointer: the owner may be inside the OS wait on `w.os` at this
-    /// very moment, so no `&mut Waiter` may exist; the environment posts
-    /// through `&(*w).os` (the wait object is interior-mutable).
+    /// A raw pointer: the owner may be inside the OS wait on its wait
+    /// object at this very moment, so no `&mut Waiter` may exist; the
+    /// environment posts that object through a shared reference (the
+    /// blocking glue's `wake`, which knows where the owner keeps it).
     fn wake(&mut self, w: *mut Waiter);
     /// Count one event.
     fn count(&mut self, s: Stat);
@@ -138,9 +139,10 @@ pub struct Waiter {
     result: i32,
     /// The owner polls instead of sleeping (`mbox_send_poll`): no wake.
     polled: bool,
-    /// The OS wait object the sender sleeps on (unused by the state
-    /// machine itself; the environment posts it in `wake`).
-    pub os: crate::os::WaitObj,
+    /// Where the owner keeps the OS wait object it sleeps on (type-erased:
+    /// the state machine never touches it; the environment's `wake` posts
+    /// it through the blocking glue). Null until set.
+    waker: *const (),
 }
 
 impl Waiter {
@@ -157,11 +159,11 @@ impl Waiter {
             state: WaitState::New,
             result: 0,
             polled: false,
-            os: crate::os::WaitObj::uninit(),
+            waker: ptr::null(),
         }
     }
 
-    /// A waiter whose owner polls it (never woken; `os` stays unused).
+    /// A waiter whose owner polls it (never woken; it has no wait object).
     pub fn new_polled(data: &[u8]) -> Waiter {
         let mut w = Waiter::new(data, FOREVER);
         w.polled = true;
@@ -186,6 +188,23 @@ impl Waiter {
         debug_assert!(self.state == WaitState::New);
         self.data = data.as_ptr();
         self.len = data.len();
+    }
+
+    /// Records where the owner keeps its wait object, before the waiter is
+    /// submitted (see [`Waiter::waker`]).
+    pub fn set_waker(&mut self, waker: *const ()) {
+        debug_assert!(self.state == WaitState::New);
+        self.waker = waker;
+    }
+
+    /// The owner's wait object as given to [`Waiter::set_waker`].
+    ///
+    /// # Safety
+    /// `w` is a live waiter; the lock is held.
+    pub unsafe fn waker(w: *const Waiter) -> *const () {
+        // SAFETY: live (contract); read through the raw place, since its
+        // owner may be in its OS wait.
+        unsafe { (*w).waker }
     }
 
     /// Sets the deadline before the waiter is submitted.
@@ -825,7 +844,7 @@ impl ChanState {
     /// must stay alive and in place until, under the critical section, its
     /// state is `Done` or [`ChanState::waiter_timeout`] has returned for
     /// it; meanwhile its owner touches it only under the critical section
-    /// (except `w.os`, which it may wait on), and only through `w` or
+    /// (except its OS wait object), and only through `w` or
     /// pointers derived from it (the channel keeps `w` itself).
     pub unsafe fn submit_blocking(&mut self, env: &mut impl ChanEnv, w: *mut Waiter) -> Submit {
         let seq = self.take_seq();

@@ -3,12 +3,15 @@
 //!
 //! Rooms, with doors that open one way:
 //! - [`capi`]: the `extern "C"` entry points of `mbox.h` (argument checks,
-//!   critical section, blocking);
+//!   raw pointers, errno mapping, the calls);
 //! - [`chan`]: the per-channel state machine in safe Rust, unit-tested
 //!   directly; [`queue`]: the ring of queued messages;
+//! - [`glue`]: the blocking glue around it (blocking and polling sends,
+//!   watchdog expiry, TX-done hand-out), generic over the OS;
 //! - [`rr`]: the opt-in request/response helper (`mbox_rr_*`), built on
 //!   the C entry points only;
-//! - [`os`]: safe wrappers over the port contract `ffi/mbox_os.h`;
+//! - [`os`]: the `Os` trait and its implementation over the port
+//!   contract `ffi/mbox_os.h`;
 //! - [`pl320`]: the ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`);
 //! - [`api`]: a safe Rust API over the C entry points, for firmware
 //!   written in Rust.
@@ -23,6 +26,7 @@ pub mod capi;
 pub mod chan;
 mod config_tag;
 pub mod errno;
+pub mod glue;
 pub mod os;
 #[cfg(feature = "pl320")]
 pub mod pl320;

@@ -314,6 +314,9 @@ pub struct mbox_receiver_s {
 // The port's timer object must fit the storage reserved for it here.
 static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());
 static_assertions::const_assert!(align_of::<os::sys::mbox_os_timer_s>() <= align_of::<mbox_timer_storage_s>());
+// capi.rs views that storage as the port's `os::Timer`.
+static_assertions::const_assert!(size_of::<os::Timer>() <= size_of::<mbox_timer_storage_s>());
+static_assertions::const_assert!(align_of::<os::Timer>() <= align_of::<mbox_timer_storage_s>());
 static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
 static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);
 static_assertions::const_assert_eq!(MBOX_TXSLOT_SIZE, crate::chan::TXSLOT_SIZE);

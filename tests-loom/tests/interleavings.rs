@@ -27,14 +27,13 @@ use model::*;
 fn two_blocked_senders_each_woken_by_their_own_message() {
     run(3, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let t1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], FOREVER, None))
         };
         let t2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], FOREVER, Some(1)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], FOREVER, Some(1)))
         };
         let rem = {
             let m = m.clone();
@@ -62,20 +61,19 @@ fn two_blocked_senders_each_woken_by_their_own_message() {
 fn two_blocked_senders_with_deadlines_watchdog_and_late_acks() {
     run(2, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let t1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], CHAN_TIMEOUT, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], CHAN_TIMEOUT, None))
         };
         let t2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], LONG, Some(1)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], LONG, Some(1)))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(2, Ack::Late, true, always))
         };
-        m.clock(&[o1, o2], true);
+        m.clock(true);
         let r1 = t1.join().unwrap();
         let r2 = t2.join().unwrap();
         m.stop();
@@ -96,12 +94,11 @@ fn two_blocked_senders_with_deadlines_watchdog_and_late_acks() {
 fn late_ack_racing_the_watchdog_completes_at_most_once() {
     run(3, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         // M1: non-blocking, in flight at once with the channel timeout.
-        let r1 = m.ticksend(&o1, [1, 0], 0, None);
+        let r1 = m.ticksend([1, 0], 0, None);
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], LONG, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], LONG, None))
         };
         let rem = {
             let m = m.clone();
@@ -109,7 +106,7 @@ fn late_ack_racing_the_watchdog_completes_at_most_once() {
         };
         let clk = {
             let m = m.clone();
-            thread::spawn(move || m.clock(&[o1, o2], true))
+            thread::spawn(move || m.clock(true))
         };
         let r2 = s2.join().unwrap();
         clk.join().unwrap();
@@ -129,20 +126,19 @@ fn late_ack_racing_the_watchdog_completes_at_most_once() {
 fn late_ack_races_watchdog_untokened() {
     run(2, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], CHAN_TIMEOUT, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], CHAN_TIMEOUT, None))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], LONG, Some(1)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], LONG, Some(1)))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(2, Ack::Late, false, always))
         };
-        m.clock(&[o1, o2], true);
+        m.clock(true);
         let r1 = s1.join().unwrap();
         let r2 = s2.join().unwrap();
         m.stop();
@@ -159,14 +155,13 @@ fn late_ack_races_watchdog_untokened() {
 fn double_ack_completes_each_message_once() {
     run(3, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], FOREVER, None))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], LONG, Some(1)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], LONG, Some(1)))
         };
         let rem = {
             let m = m.clone();
@@ -189,21 +184,20 @@ fn double_ack_completes_each_message_once() {
 fn three_senders_fifo_and_own_results() {
     run(2, || {
         let m = Model::new();
-        let (o1, o2, o3) = (WaitObj::new(), WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], FOREVER, None))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], FOREVER, None))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(4, Ack::Immediate, true, always))
         };
         // The main thread is the third sender: two non-blocking messages.
-        let mut logs = vec![m.ticksend(&o3, [3, 0], 0, None), m.ticksend(&o3, [3, 1], 0, None)];
+        let mut logs = vec![m.ticksend([3, 0], 0, None), m.ticksend([3, 1], 0, None)];
         logs.push(s1.join().unwrap());
         logs.push(s2.join().unwrap());
         // The non-blocking messages may still be queued: let the remote
@@ -225,20 +219,19 @@ fn three_senders_fifo_and_own_results() {
 fn waiter_timeout_races_ack_and_watchdog() {
     run(2, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], CHAN_TIMEOUT, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], CHAN_TIMEOUT, None))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], 0, Some(1)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], 0, Some(1)))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(1, Ack::Immediate, true, always))
         };
-        m.clock(&[o1, o2], true);
+        m.clock(true);
         let r1 = s1.join().unwrap();
         let r2 = s2.join().unwrap();
         m.stop();
@@ -259,20 +252,19 @@ fn waiter_timeout_races_ack_and_watchdog() {
 fn queued_waiter_expires_before_its_turn() {
     run(2, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], LONG, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], LONG, None))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], CHAN_TIMEOUT, Some(1)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], CHAN_TIMEOUT, Some(1)))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(2, Ack::Immediate, true, always))
         };
-        m.clock(&[o1, o2], true);
+        m.clock(true);
         let r1 = s1.join().unwrap();
         let r2 = s2.join().unwrap();
         m.stop();
@@ -291,14 +283,13 @@ fn queued_waiter_expires_before_its_turn() {
 fn deinit_races_blocked_senders_and_ack() {
     run(2, || {
         let m = Model::new();
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.ticksend(&o, [1, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([1, 0], FOREVER, None))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], FOREVER, None))
         };
         let rem = {
             let m = m.clone();
@@ -327,16 +318,15 @@ fn deinit_races_blocked_senders_and_ack() {
 fn send_error_of_queued_message_is_reported_and_queue_goes_on() {
     run(2, || {
         let m = Model::with_sends(&[0, -EIO]);
-        let (o1, o2, o3) = (WaitObj::new(), WaitObj::new(), WaitObj::new());
         // M1: non-blocking, in flight at once.
-        let r1 = m.ticksend(&o1, [1, 0], 0, None);
+        let r1 = m.ticksend([1, 0], 0, None);
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.ticksend(&o, [2, 0], FOREVER, None))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([2, 0], FOREVER, None))
         };
         let s3 = {
-            let (m, o) = (m.clone(), o3.clone());
-            thread::spawn(move || m.ticksend(&o, [3, 0], FOREVER, Some(2)))
+            let m = m.clone();
+            thread::spawn(move || m.ticksend([3, 0], FOREVER, Some(2)))
         };
         let rem = {
             let m = m.clone();
@@ -368,12 +358,11 @@ fn send_error_of_queued_message_is_reported_and_queue_goes_on() {
 fn early_watchdog_expiry_races_the_ack_of_a_later_message() {
     run(3, || {
         let m = Model::new();
-        let o = WaitObj::new();
-        let r1 = m.ticksend(&o, [1, 0], 0, None);
+        let r1 = m.ticksend([1, 0], 0, None);
         assert_eq!(m.armed(), Some(CHAN_TIMEOUT));
         assert_eq!(m.ack_in_flight(), 0);
-        m.advance_to(5, &[], false);
-        let r2 = m.ticksend(&o, [2, 0], 0, None);
+        m.advance_to(5, false);
+        let r2 = m.ticksend([2, 0], 0, None);
         {
             let g = m.lock();
             assert_eq!((g.env.arms, g.env.disarms), (1, 0), "M2 needed no timer call");
@@ -386,8 +375,8 @@ fn early_watchdog_expiry_races_the_ack_of_a_later_message() {
         let clk = {
             let m = m.clone();
             thread::spawn(move || {
-                m.advance_to(CHAN_TIMEOUT, &[], true);
-                m.advance_to(2 * CHAN_TIMEOUT, &[], true);
+                m.advance_to(CHAN_TIMEOUT, true);
+                m.advance_to(2 * CHAN_TIMEOUT, true);
             })
         };
         clk.join().unwrap();

@@ -2,7 +2,7 @@
 //! 2 or 3, docs/beyond.md §2, docs/concurrency.md items 7 and 8): the real
 //! `ChanState` with `set_txdepth`, a hardware FIFO, a remote that ACKs by
 //! token in FIFO order, blocked senders, the watchdog, and the TX-done
-//! hand-out protocol of `capi.rs::drain`. See tests/model/fifo.rs for what
+//! hand-out, all through the real glue (`mbox::glue`). See tests/model/fifo.rs for what
 //! is checked after every critical section and at the end.
 //!
 //! Each test runs with a preemption bound of 2 and at most four loom
@@ -37,20 +37,19 @@ fn sent_at_least<const N: usize>(l: &FLocked) -> bool {
 fn multi_inflight_fifo_acks_complete_in_order() {
     run(2, || {
         let m = FifoModel::new(2, &[]);
-        let (o1, o2, o3) = (WaitObj::new(), WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.send_blocking(&o, [1, 0], FOREVER, 0))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([1, 0], FOREVER, 0))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.send_blocking(&o, [2, 0], FOREVER, 0))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([2, 0], FOREVER, 0))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(3, sent_at_least::<2>))
         };
-        let r3 = m.send_blocking(&o3, [3, 0], FOREVER, 0);
+        let r3 = m.send_blocking([3, 0], FOREVER, 0);
         let r1 = s1.join().unwrap();
         let r2 = s2.join().unwrap();
         rem.join().unwrap();
@@ -82,11 +81,10 @@ fn multi_inflight_timeout_races_ack() {
     B_ACK_FIRST.store(0, Relaxed);
     run(2, || {
         let m = FifoModel::new(2, &[]);
-        let o2 = WaitObj::new();
         assert_eq!(m.send_nb([1, 0], 0, 0), 0);
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.send_blocking(&o, [2, 0], LONG, 1))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([2, 0], LONG, 1))
         };
         let rem = {
             let m = m.clone();
@@ -94,7 +92,7 @@ fn multi_inflight_timeout_races_ack() {
         };
         let clk = {
             let m = m.clone();
-            thread::spawn(move || m.clock(&[o2]))
+            thread::spawn(move || m.clock())
         };
         let r2 = s2.join().unwrap();
         clk.join().unwrap();
@@ -137,20 +135,19 @@ fn always_fifo(_: &FLocked) -> bool {
 fn multi_inflight_waiter_timeout_races_ack() {
     run(2, || {
         let m = FifoModel::new(2, &[]);
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.send_blocking(&o, [1, 0], CHAN_TIMEOUT, 0))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([1, 0], CHAN_TIMEOUT, 0))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.send_blocking(&o, [2, 0], LONG, 1))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([2, 0], LONG, 1))
         };
         let rem = {
             let m = m.clone();
             thread::spawn(move || m.remote(2, always_fifo))
         };
-        m.clock(&[o1, o2]);
+        m.clock();
         let r1 = s1.join().unwrap();
         let r2 = s2.join().unwrap();
         rem.join().unwrap();
@@ -169,7 +166,7 @@ fn multi_inflight_waiter_timeout_races_ack() {
 /// (c) TX-done callbacks with two contexts draining: a task submits three
 /// non-blocking messages of two clients on a depth-2 channel (the third
 /// waits in the ring until a slot is handed out), and an "interrupt" thread
-/// ACKs in FIFO order; each runs the capi.rs drain protocol after its
+/// ACKs in FIFO order; each runs the glue's hand-out after its
 /// operation. Every accepted message is handed out exactly once, in token
 /// order, with its own client and result, callbacks never overlap, and no
 /// hand-out is lost when the other context holds the claim (a lost one
@@ -232,14 +229,13 @@ fn multi_inflight_txdone_send_error_keeps_order() {
 fn several_in_flight_wire_order_fifo_acks_own_results() {
     run(2, || {
         let m = FifoModel::new(3, &[]);
-        let (o1, o2) = (WaitObj::new(), WaitObj::new());
         let s1 = {
-            let (m, o) = (m.clone(), o1.clone());
-            thread::spawn(move || m.send_blocking(&o, [1, 0], FOREVER, 0))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([1, 0], FOREVER, 0))
         };
         let s2 = {
-            let (m, o) = (m.clone(), o2.clone());
-            thread::spawn(move || m.send_blocking(&o, [2, 0], FOREVER, 0))
+            let m = m.clone();
+            thread::spawn(move || m.send_blocking([2, 0], FOREVER, 0))
         };
         let rem = {
             let m = m.clone();
@@ -256,5 +252,29 @@ fn several_in_flight_wire_order_fifo_acks_own_results() {
         let p3: Vec<_> = sent.iter().filter(|s| s.payload[0] == 3).map(|s| s.payload[1]).collect();
         assert_eq!(p3, vec![0, 1], "per-sender order");
         m.with(|l| assert_eq!(l.env.max_inflight, 3, "three messages were never in flight at once"));
+    });
+}
+
+/// Teardown waits for a hand-out that another context has claimed: the
+/// remote's ACK ends a message with a TX-done client and hands it out
+/// (outside the lock) while a task tears the channel down. When the
+/// teardown's hand-out (`glue::hand_out_rest`) returns, the callback has
+/// run exactly once (ACKed or cancelled), and no callback runs after it.
+#[test]
+fn deinit_waits_for_a_hand_out_another_context_began() {
+    run(3, || {
+        let m = FifoModel::new(2, &[]);
+        assert_eq!(m.send_nb([1, 0], 0x11, 0), 0);
+        let isr = {
+            let m = m.clone();
+            thread::spawn(move || m.remote(1, always_fifo))
+        };
+        m.deinit();
+        let at_return = m.handouts();
+        assert_eq!(at_return.len(), 1, "deinit returned before the callback ran: {at_return:?}");
+        assert!(at_return[0].result == 0 || at_return[0].result == -ECANCELED, "{at_return:?}");
+        m.stop();
+        isr.join().unwrap();
+        assert_eq!(m.handouts(), at_return, "a TX-done callback ran after deinit returned");
     });
 }

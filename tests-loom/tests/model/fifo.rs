@@ -3,13 +3,15 @@
 //! `set_txdepth(depth)` behind one loom mutex (the critical section), a
 //! lower half whose `send` pushes into a hardware FIFO, a remote core that
 //! pops that FIFO and ACKs each message by its token
-//! (`mbox_chan_tx_done_token`), blocked senders that follow
-//! `capi.rs::ticksend`, non-blocking senders with TX-done clients, and the
-//! hand-out protocol of `capi.rs::drain` (claim_delivery /
-//! take_completion / release_delivery, the callback run outside the lock).
+//! (`mbox_chan_tx_done_token`), blocked senders in the real
+//! `glue::send_blocking`, non-blocking senders with TX-done clients, and
+//! the real hand-out of `glue::hand_out` (claim_delivery /
+//! take_completion / release_delivery, the callback run outside the lock)
+//! over a loom `Os` whose critical section is the channel mutex.
 //!
 //! The lower half is not told which message `txfinish` ends, so every
-//! critical section ends with [`settle`]: it compares the state machine's
+//! critical section (the glue's too: its guard, [`FGuard`], does it when
+//! dropped) ends with [`settle`]: it compares the state machine's
 //! in-flight tokens with the previous ones and checks, step by step:
 //! - never more than `depth` messages in flight (`in_flight()`), the
 //!   in-flight tokens in increasing (FIFO) order;
@@ -29,15 +31,20 @@
 //! message.
 
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Mutex as StdMutex;
 
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mbox::chan::{ChanEnv, ChanState, Completion, Stat, Submit, WaitState, Waiter};
+use mbox::chan::{ChanEnv, ChanState, Completion, Stat, WaitState, Waiter};
 use mbox::errno::*;
+use mbox::glue::{self, Chan};
 use mbox::os::{Ticks, FOREVER};
 
-use super::{Payload, WaitObj, CHAN_TIMEOUT, LATE};
+use super::os::{LoomTimer, Waits};
+use super::{Payload, CHAN_TIMEOUT, LATE};
 
 const MTU: usize = 8;
 /// Channel buffer: the in-flight slots (depth x 40 bytes) come off its
@@ -65,7 +72,7 @@ pub struct FAck {
     pub before: Option<Stat>,
 }
 
-/// One TX-done callback "run" by a drain.
+/// One TX-done callback "run" by a hand-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handout {
     pub client: usize,
@@ -73,10 +80,17 @@ pub struct Handout {
     pub result: i32,
 }
 
-struct Reg {
-    addr: usize,
-    obj: Arc<WaitObj>,
-    wakes: u32,
+/// What the senders record under the critical section, before their
+/// submission (see `super::Rec`). Not loom state: written and read only
+/// under the model's loom mutex.
+#[derive(Default)]
+pub struct FRec {
+    /// Deadlines of blocking messages by payload (Waiter::deadline).
+    deadlines: Vec<(Payload, Ticks)>,
+    /// Messages submitted so far (to order the senders).
+    pub submitted: usize,
+    /// Payloads in the order they took a token (index = token).
+    pub submit_log: Vec<Payload>,
 }
 
 pub struct FEnv {
@@ -89,18 +103,12 @@ pub struct FEnv {
     pub acks: Vec<FAck>,
     /// Scripted results of the next lower-half sends (0 when empty).
     pub send_results: VecDeque<i32>,
-    armed: Option<Ticks>,
+    timer: LoomTimer,
     pub counts: Vec<Stat>,
-    table: Vec<Reg>,
-    /// Deadlines of blocking messages by payload (Waiter::deadline).
-    deadlines: Vec<(Payload, Ticks)>,
+    rec: std::sync::Arc<StdMutex<FRec>>,
     /// In-flight tokens as of the end of the previous critical section.
     inflight: Vec<u32>,
     pub max_inflight: usize,
-    /// Messages submitted so far (to order the senders).
-    pub submitted: usize,
-    /// Payloads in the order they took a token (index = token).
-    pub submit_log: Vec<Payload>,
     // Per critical section:
     step_sent: Vec<u32>,
     step_finishes: usize,
@@ -141,7 +149,7 @@ impl ChanEnv for FEnv {
         assert!(live < self.depth, "lower-half send with {live} messages already in flight (depth {})", self.depth);
         let payload: Payload = data.try_into().expect("2-byte payloads");
         let now = self.now_();
-        let deadline = match self.deadlines.iter().find(|d| d.0 == payload) {
+        let deadline = match self.rec.lock().unwrap().deadlines.iter().find(|d| d.0 == payload) {
             Some(d) => d.1,
             None => ChanState::deadline_from(now, self.timeout),
         };
@@ -162,26 +170,19 @@ impl ChanEnv for FEnv {
     }
 
     fn arm(&mut self, ticks: Ticks) {
-        assert!(ticks >= 1);
-        self.armed = Some(self.now_().saturating_add(ticks));
+        self.timer.start(self.now_(), ticks);
     }
 
     fn disarm(&mut self) {
-        self.armed = None;
+        self.timer.cancel();
     }
 
     fn wake(&mut self, w: *mut Waiter) {
-        let addr = w as usize;
-        let reg = self
-            .table
-            .iter_mut()
-            .find(|r| r.addr == addr)
-            .expect("wake of a waiter whose sender has already returned (or never waited)");
         // SAFETY: the state machine passes a live waiter, under the lock.
         assert_eq!(unsafe { (*w).state() }, WaitState::Done, "wake of a waiter whose message is not finished");
-        assert_eq!(reg.wakes, 0, "waiter woken twice");
-        reg.wakes += 1;
-        reg.obj.post();
+        // SAFETY: as above; its owner blocks in glue::send_blocking over
+        // FifoModel's Os (the wait object checks it is posted once).
+        unsafe { glue::wake::<FifoModel>(w) };
     }
 
     fn count(&mut self, s: Stat) {
@@ -199,21 +200,12 @@ pub struct FLocked {
     pub st: ChanState,
     pub env: FEnv,
     _buf: Box<[u64]>,
-    /// Sender frames, kept until the model ends (see `Locked::graveyard`);
-    /// boxed so that a waiter never moves.
-    #[allow(clippy::vec_box)]
-    graveyard: Vec<Box<Frame>>,
 }
 
 // SAFETY: the raw pointers inside (buffer, slots, waiters) are only used
 // under the model mutex, which is what the port's critical section
 // guarantees.
 unsafe impl Send for FLocked {}
-
-struct Frame {
-    msg: Payload,
-    w: Waiter,
-}
 
 /// End of a critical section: reconcile the lower half's view with the
 /// state machine's in-flight slots (see the module doc).
@@ -251,9 +243,79 @@ pub struct FifoModel {
     chan: Mutex<FLocked>,
     cv: Condvar,
     clock: Arc<AtomicU64>,
+    waits: std::sync::Arc<Waits>,
+    rec: std::sync::Arc<StdMutex<FRec>>,
+    /// Messages of blocking senders, kept until the model ends (see
+    /// `Model::graveyard`). Not loom state.
+    #[allow(clippy::vec_box)]
+    graveyard: StdMutex<Vec<Box<Payload>>>,
     /// TX-done callbacks, in the order they ran (outside the chan lock).
     pub handed: Mutex<Vec<Handout>>,
     in_callback: AtomicBool,
+}
+
+/// The critical section of the FIFO model: leaving it settles the step
+/// (see the module doc) and wakes the threads that wait for a condition.
+pub struct FGuard<'a> {
+    g: Option<MutexGuard<'a, FLocked>>,
+    cv: &'a Condvar,
+}
+
+impl Deref for FGuard<'_> {
+    type Target = FLocked;
+    fn deref(&self) -> &FLocked {
+        self.g.as_ref().unwrap()
+    }
+}
+
+impl DerefMut for FGuard<'_> {
+    fn deref_mut(&mut self) -> &mut FLocked {
+        self.g.as_mut().unwrap()
+    }
+}
+
+impl Drop for FGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.g.take().unwrap();
+        if !std::thread::panicking() {
+            settle(&mut g);
+        }
+        self.cv.notify_all();
+    }
+}
+
+crate::loom_os!(FifoModel, FGuard<'a>, |m| FGuard { g: Some(m.gated(m.chan.lock().unwrap())), cv: &m.cv });
+
+impl Chan for FifoModel {
+    type Os = FifoModel;
+    type Env = FEnv;
+    type Callback = ();
+
+    fn os(&self) -> &FifoModel {
+        self
+    }
+
+    fn with_state<R>(&self, g: &mut FGuard<'_>, f: impl FnOnce(&mut ChanState) -> R) -> R {
+        f(&mut g.st)
+    }
+
+    fn with<R>(&self, g: &mut FGuard<'_>, f: impl FnOnce(&mut ChanState, &mut FEnv) -> R) -> R {
+        let l = &mut **g;
+        f(&mut l.st, &mut l.env)
+    }
+
+    /// Every client of the model is registered.
+    fn txdone_of(&self, _g: &mut FGuard<'_>, _c: &Completion) -> Option<()> {
+        Some(())
+    }
+
+    /// The TX-done callback, outside the critical section: callbacks of
+    /// one channel must never overlap.
+    fn call_txdone(&self, _cb: (), c: &Completion) {
+        assert!(!self.in_callback.swap(true, SeqCst), "two TX-done callbacks of one channel at once");
+        self.handed.lock().unwrap().push(Handout { client: c.client, token: c.token, result: c.result });
+        self.in_callback.store(false, SeqCst);
+    }
 }
 
 impl FifoModel {
@@ -261,6 +323,8 @@ impl FifoModel {
     /// return `results`.
     pub fn new(depth: usize, results: &[i32]) -> Arc<FifoModel> {
         let clock = Arc::new(AtomicU64::new(0));
+        let hold_clock = clock.clone();
+        let rec = std::sync::Arc::new(StdMutex::new(FRec::default()));
         let mut buf = vec![0u64; BUF_WORDS].into_boxed_slice();
         let mut st = ChanState::new();
         st.init(true, buf.as_mut_ptr().cast(), BUF_WORDS * 8, MTU, CHAN_TIMEOUT);
@@ -274,14 +338,11 @@ impl FifoModel {
             hw: VecDeque::new(),
             acks: Vec::new(),
             send_results: results.iter().copied().collect(),
-            armed: None,
+            timer: LoomTimer::default(),
             counts: Vec::new(),
-            table: Vec::new(),
-            deadlines: Vec::new(),
+            rec: rec.clone(),
             inflight: Vec::new(),
             max_inflight: 0,
-            submitted: 0,
-            submit_log: Vec::new(),
             step_sent: Vec::new(),
             step_finishes: 0,
             step_outcomes: Vec::new(),
@@ -289,9 +350,12 @@ impl FifoModel {
             stop: false,
         };
         Arc::new(FifoModel {
-            chan: Mutex::new(FLocked { st, env, _buf: buf, graveyard: Vec::new() }),
+            chan: Mutex::new(FLocked { st, env, _buf: buf }),
             cv: Condvar::new(),
             clock,
+            waits: Waits::new(hold_clock),
+            rec,
+            graveyard: StdMutex::new(Vec::new()),
             handed: Mutex::new(Vec::new()),
             in_callback: AtomicBool::new(false),
         })
@@ -321,142 +385,92 @@ impl FifoModel {
         g
     }
 
+    /// The critical section `g` once this thread's gate (`os::set_gate`:
+    /// that many messages accepted) is open.
+    fn gated<'a>(&'a self, mut g: MutexGuard<'a, FLocked>) -> MutexGuard<'a, FLocked> {
+        if let Some(after) = super::os::take_gate() {
+            while self.submitted() < after {
+                g = self.cv.wait(g).unwrap();
+            }
+        }
+        g
+    }
+
+    /// Messages accepted so far.
+    fn submitted(&self) -> usize {
+        self.rec.lock().unwrap().submitted
+    }
+
     /// `mbox_ticksend(sender, msg, 0)` by a sender whose TX-done client is
-    /// `client` (0: none), with the drain that follows when something can
-    /// be handed out. `after`: do not start before that many messages were
-    /// accepted.
+    /// `client` (0: none), as `capi.rs` does it, then the glue's hand-out
+    /// in case a message with a client ended meanwhile. `after`: do not
+    /// start before that many messages were accepted.
     pub fn send_nb(&self, msg: Payload, client: usize, after: usize) -> i32 {
-        let mut g = self.lock_when(|l| l.env.submitted >= after);
+        let mut g = self.lock_when(|_| self.submitted() >= after);
         let l = &mut *g;
         if !l.st.is_live() {
             return -EINVAL;
         }
         let r = l.st.submit_nb_client(&mut l.env, &msg, client);
-        l.env.submitted += 1;
+        let mut rec = self.rec.lock().unwrap();
+        rec.submitted += 1;
         if r != -ENOBUFS {
-            l.env.submit_log.push(msg);
+            rec.submit_log.push(msg);
         }
+        drop(rec);
         let more = l.st.has_completion();
         self.unlock(g);
         if more {
-            self.drain();
+            glue::hand_out(self, self.enter_os());
         }
         r
     }
 
-    /// Blocking `mbox_ticksend(sender, msg, timeout)` as capi.rs does it
-    /// (see `Model::ticksend`). `after`: do not submit before that many
-    /// messages were accepted (to fix the submission order).
-    pub fn send_blocking(&self, obj: &Arc<WaitObj>, msg: Payload, timeout: Ticks, after: usize) -> i32 {
-        let mut frame = Box::new(Frame { msg, w: Waiter::new(&[], FOREVER) });
-        frame.w = Waiter::new(&frame.msg, FOREVER);
-        let deadline;
-        let mut result;
-        {
-            let mut g = self.lock_when(|l| l.env.submitted >= after);
-            let l = &mut *g;
-            if !l.st.is_live() {
-                l.graveyard.push(frame);
-                return -EINVAL;
+    /// Enters the critical section as the glue does (settled on leaving).
+    fn enter_os(&self) -> FGuard<'_> {
+        mbox::os::Os::enter(self)
+    }
+
+    /// Blocking `mbox_ticksend(sender, msg, timeout)`: the real
+    /// `glue::send_blocking`, with the argument checks of `capi.rs` as its
+    /// `accept` step. `after`: do not submit before that many messages
+    /// were accepted (to fix the submission order).
+    pub fn send_blocking(&self, msg: Payload, timeout: Ticks, after: usize) -> i32 {
+        // The glue's first critical section (the submission) waits for
+        // the gate.
+        super::os::set_gate(Some(after));
+        let buf = Box::new(msg);
+        // SAFETY: the box is moved into the graveyard below, never freed
+        // before the model ends, so the slice outlives the call.
+        let data: &'static [u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
+        let mut deadline = FOREVER;
+        let r = glue::send_blocking(self, |st| {
+            if !st.is_live() {
+                return Err(-EINVAL);
             }
+            // The clock stands still inside a critical section: this is
+            // the reading the glue takes for the deadline.
             deadline = ChanState::deadline_from(self.now(), timeout);
-            frame.w.set_deadline(deadline);
-            let addr = &frame.w as *const Waiter as usize;
-            l.env.table.push(Reg { addr, obj: obj.clone(), wakes: 0 });
-            l.env.deadlines.push((msg, deadline));
-            // SAFETY: frame.w stays in place (boxed, then kept in the
-            // graveyard) and is touched only under the lock until Done or
-            // waiter_timeout() returned.
-            result = match unsafe { l.st.submit_blocking(&mut l.env, &mut frame.w) } {
-                Submit::Done(r) => Some(r),
-                Submit::Pending => None,
-            };
-            l.env.submitted += 1;
-            l.env.submit_log.push(msg);
-            if let Some(r) = result {
-                return self.leave(g, frame, r);
-            }
-            self.unlock(g);
-        }
-        loop {
-            let wait_ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(self.now()) };
-            let timed_out = wait_ticks == 0 || obj.wait(&self.clock, deadline) < 0;
-            let mut g = self.lock();
-            let l = &mut *g;
-            let mut more = false;
-            if frame.w.state() == WaitState::Done {
-                result = Some(frame.w.result());
-            } else if timed_out && self.now() >= deadline {
-                result = Some(l.st.waiter_timeout(&mut l.env, &mut frame.w));
-                more = l.st.has_completion();
-            }
-            if let Some(r) = result {
-                let r = self.leave(g, frame, r);
-                if more {
-                    self.drain();
-                }
-                return r;
-            }
-            self.unlock(g);
-        }
-    }
-
-    fn leave(&self, mut g: MutexGuard<'_, FLocked>, frame: Box<Frame>, r: i32) -> i32 {
-        assert_eq!(frame.w.state(), WaitState::Done, "sender returned with its waiter still linked");
-        let addr = &frame.w as *const Waiter as usize;
-        let i = g.env.table.iter().position(|x| x.addr == addr).expect("registered");
-        g.env.table.swap_remove(i);
+            let mut rec = self.rec.lock().unwrap();
+            rec.deadlines.push((msg, deadline));
+            rec.submitted += 1;
+            rec.submit_log.push(msg);
+            Ok((data, timeout))
+        });
         if r == -ETIMEDOUT {
-            assert!(self.now() >= frame.w.deadline(), "sender returned -ETIMEDOUT before its deadline");
+            assert!(self.now() >= deadline, "sender returned -ETIMEDOUT before its deadline");
         }
-        g.graveyard.push(frame);
-        self.unlock(g);
+        self.graveyard.lock().unwrap().push(buf);
         r
-    }
-
-    /// `capi.rs::drain(chan, false)`: claim the hand-out or leave it to
-    /// the context that holds it; the claimer takes completions one at a
-    /// time under the lock, runs each callback without it, and releases
-    /// the claim in the same critical section in which it found nothing
-    /// more to hand out.
-    pub fn drain(&self) {
-        {
-            let mut g = self.lock();
-            let claimed = g.st.claim_delivery(1);
-            self.unlock(g);
-            if !claimed {
-                return;
-            }
-        }
-        loop {
-            let c: Completion;
-            {
-                let mut g = self.lock();
-                let l = &mut *g;
-                match l.st.take_completion(&mut l.env) {
-                    Some(x) => c = x,
-                    None => {
-                        l.st.release_delivery();
-                        self.unlock(g);
-                        return;
-                    }
-                }
-                self.unlock(g);
-            }
-            // The TX-done callback, outside the critical section: callbacks
-            // of one channel must never overlap.
-            assert!(!self.in_callback.swap(true, SeqCst), "two TX-done callbacks of one channel at once");
-            self.handed.lock().unwrap().push(Handout { client: c.client, token: c.token, result: c.result });
-            self.in_callback.store(false, SeqCst);
-        }
     }
 
     /// The remote core: `budget` times, wait for a message in the hardware
     /// FIFO (once `gate` allows), pop it and ACK it by its token
-    /// (`mbox_chan_tx_done_token`, interrupt context), draining after.
+    /// (`mbox_chan_tx_done_token`, interrupt context), handing out after.
     pub fn remote(&self, budget: usize, gate: fn(&FLocked) -> bool) {
         for _ in 0..budget {
-            let mut g = self.lock_when(|l| l.env.stop || (!l.env.hw.is_empty() && gate(l)));
+            let g = self.lock_when(|l| l.env.stop || (!l.env.hw.is_empty() && gate(l)));
+            let mut g = FGuard { g: Some(g), cv: &self.cv };
             let l = &mut *g;
             if l.env.stop {
                 return;
@@ -464,54 +478,34 @@ impl FifoModel {
             let tok = l.env.hw.pop_front().unwrap();
             if !l.st.is_live() {
                 l.env.acks.push(FAck { token: tok, result: -EINVAL, before: None });
-                self.unlock(g);
                 continue;
             }
             let before = l.env.outcome_of(tok);
             let r = l.st.tx_done(&mut l.env, Some(tok));
             l.env.acks.push(FAck { token: tok, result: r, before });
-            let more = l.st.has_completion();
-            self.unlock(g);
-            if more {
-                self.drain();
-            }
+            // As mbox_chan_tx_done_token(): the glue's hand-out ends the
+            // operation's critical section.
+            glue::hand_out(self, g);
         }
     }
 
     /// Time jumps to LATE; timed waits re-evaluate; the watchdog fires if
     /// its expiry has passed (popped, then `on_timer` in a separate
-    /// critical section, with the drain that follows it).
-    pub fn clock(&self, objs: &[Arc<WaitObj>]) {
+    /// critical section, with the hand-out that follows it).
+    pub fn clock(&self) {
         {
             let g = self.lock();
             self.clock.store(LATE, SeqCst);
             drop(g);
         }
-        for o in objs {
-            o.tick();
-        }
+        self.waits.tick_all();
         let fired = {
-            let mut g = self.lock();
-            match g.env.armed {
-                Some(d) if d <= self.now() => {
-                    g.env.armed = None;
-                    true
-                }
-                _ => false,
-            }
+            let g = self.lock();
+            g.env.timer.fire(self.now())
         };
         if fired {
-            let mut g = self.lock();
-            let l = &mut *g;
-            let mut more = false;
-            if l.st.is_live() {
-                l.st.timer_expired(&mut l.env);
-                more = l.st.has_completion();
-            }
-            self.unlock(g);
-            if more {
-                self.drain();
-            }
+            // The real expiry path: times out, re-arms and hands out.
+            glue::on_timer(self);
         }
     }
 
@@ -521,12 +515,29 @@ impl FifoModel {
         self.cv.notify_all();
     }
 
+    /// `mbox_chan_deinit()` up to its hand-out: the state machine's
+    /// teardown under the critical section, then the glue's
+    /// `hand_out_rest`, which waits (one-tick naps) for a hand-out another
+    /// context holds and hands out what is left, so that no TX-done
+    /// callback runs after it returns.
+    pub fn deinit(&self) {
+        {
+            let mut g = self.enter_os();
+            let l = &mut *g;
+            if l.st.is_live() {
+                l.st.deinit(&mut l.env);
+            }
+        }
+        glue::hand_out_rest(self);
+    }
+
     /// After every thread joined: the properties of the module doc.
     /// Returns the sent log.
     pub fn check(&self) -> Vec<FSent> {
         let g = self.lock();
         let env = &g.env;
-        assert!(env.table.is_empty(), "a sender left its waiter registered");
+        assert_eq!(self.waits.live.load(Relaxed), 0, "a sender left its wait object alive");
+        let rec = self.rec.lock().unwrap();
         assert_eq!(g.st.in_flight(), 0, "messages still in flight after every thread joined");
         assert_eq!(g.st.queued(), 0, "messages still queued after every thread joined");
         assert!(!g.st.has_completion(), "a TX-done hand-out was left behind");
@@ -536,7 +547,7 @@ impl FifoModel {
         }
         assert_eq!(env.n(Stat::Sent), env.sent.len());
         for m in &env.sent {
-            assert_eq!(env.submit_log[m.token as usize], m.payload, "token {} went to another message", m.token);
+            assert_eq!(rec.submit_log[m.token as usize], m.payload, "token {} went to another message", m.token);
             assert!(m.outcome.is_some(), "message {} never ended", m.token);
         }
         for a in &env.acks {

@@ -1,10 +1,12 @@
 //! The loom model of one TX channel: the real state machine
-//! (`mbox::chan::ChanState`) behind one loom mutex that stands for the
-//! port's critical section, a fake lower half, one loom wait object per
-//! blocked sender, and the threads that drive it: senders that follow the
-//! glue protocol of `capi.rs::ticksend` step by step, a remote core that
-//! acknowledges from "interrupt context", and a clock that lets time pass,
-//! wakes timed waits and fires the channel watchdog.
+//! (`mbox::chan::ChanState`) and the real blocking glue (`mbox::glue`:
+//! blocked senders, waiter timeout, watchdog expiry) over a loom `Os`
+//! whose critical section is one loom mutex, with a fake lower half and
+//! loom wait objects (`os.rs`), and the threads that drive it: senders
+//! that call `glue::send_blocking` (or submit non-blocking messages as
+//! `capi.rs` does), a remote core that acknowledges from "interrupt
+//! context", and a clock that lets time pass, wakes timed waits and fires
+//! the channel watchdog (`glue::on_timer`).
 //!
 //! Everything the state machine does is recorded (lower-half sends and
 //! finishes, outcomes, wake-ups) and [`Model::check`] verifies, after all
@@ -23,15 +25,22 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Mutex as StdMutex;
 
 use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mbox::chan::{ChanEnv, ChanState, Stat, Submit, WaitState, Waiter};
+use mbox::chan::{ChanEnv, ChanState, Completion, Stat, WaitState, Waiter};
 use mbox::errno::*;
+use mbox::glue::{self, Chan};
 use mbox::os::{Ticks, FOREVER};
 
+pub mod os;
+
 pub mod fifo;
+
+use os::{LoomTimer, Waits};
 
 /// Channel timeout (ticks) for non-blocking messages.
 pub const CHAN_TIMEOUT: Ticks = 10;
@@ -59,53 +68,19 @@ pub struct Sent {
     pub outcome: Option<Stat>,
 }
 
-/// A per-sender wait object: the model of `mbox_os_wait_s` (a binary
-/// semaphore for exactly one waiter, with a timed wait).
-pub struct WaitObj {
-    posted: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl WaitObj {
-    pub fn new() -> Arc<WaitObj> {
-        Arc::new(WaitObj { posted: Mutex::new(false), cv: Condvar::new() })
-    }
-
-    /// mbox_os_wait_post: wake the waiter, or make its next wait return.
-    fn post(&self) {
-        let mut p = self.posted.lock().unwrap();
-        *p = true;
-        self.cv.notify_all();
-    }
-
-    /// mbox_os_wait_timed until the absolute `deadline` of the model
-    /// clock: 0 when posted (consuming the post), -ETIMEDOUT when the
-    /// clock reached the deadline first.
-    fn wait(&self, clock: &AtomicU64, deadline: Ticks) -> i32 {
-        let mut p = self.posted.lock().unwrap();
-        loop {
-            if *p {
-                *p = false;
-                return 0;
-            }
-            if deadline != FOREVER && clock.load(SeqCst) >= deadline {
-                return -ETIMEDOUT;
-            }
-            p = self.cv.wait(p).unwrap();
-        }
-    }
-
-    /// The clock moved: re-evaluate a timed wait.
-    fn tick(&self) {
-        let _g = self.posted.lock().unwrap();
-        self.cv.notify_all();
-    }
-}
-
-struct Reg {
-    addr: usize,
-    obj: Arc<WaitObj>,
-    wakes: u32,
+/// What the senders record under the critical section, before their
+/// submission (the glue's `accept` step sees only the state machine): the
+/// order they submitted in and the deadlines of blocking messages. Not
+/// loom state: written and read only under the model's loom mutex.
+#[derive(Default)]
+pub struct Rec {
+    /// Senders that have submitted (for gating the start of others).
+    pub submitted: Vec<u8>,
+    /// Absolute deadlines of blocking messages (Waiter::deadline), by
+    /// payload (a non-blocking one is due the channel timeout after it
+    /// went out; the watchdog's arming says neither: it stays armed
+    /// across messages, for the earliest of them).
+    pub deadlines: Vec<(Payload, Ticks)>,
 }
 
 /// The fake lower half and OS seen by the state machine.
@@ -123,22 +98,14 @@ pub struct Env {
     pub remote_acked: Vec<u32>,
     /// Scripted results of the next lower-half sends (0 when empty).
     pub send_results: VecDeque<i32>,
-    /// The watchdog: absolute expiry, if armed.
-    armed: Option<Ticks>,
+    /// The watchdog.
+    timer: LoomTimer,
     /// Calls of `arm` and `disarm`.
     pub arms: usize,
     pub disarms: usize,
     last_finished: Option<usize>,
     pub counts: Vec<Stat>,
-    /// Side table: waiter address -> its sender's wait object.
-    table: Vec<Reg>,
-    /// Senders that have submitted (for gating the start of others).
-    submitted: Vec<u8>,
-    /// Absolute deadlines of blocking messages (Waiter::deadline), by
-    /// payload (a non-blocking one is due the channel timeout after it
-    /// went out; the watchdog's arming says neither: it stays armed
-    /// across messages, for the earliest of them).
-    deadlines: Vec<(Payload, Ticks)>,
+    rec: std::sync::Arc<StdMutex<Rec>>,
     stop: bool,
 }
 
@@ -149,18 +116,6 @@ impl Env {
 
     fn now_(&self) -> Ticks {
         self.clock.load(SeqCst)
-    }
-
-    fn register(&mut self, w: &Waiter, obj: Arc<WaitObj>) {
-        let addr = w as *const Waiter as usize;
-        assert!(self.table.iter().all(|r| r.addr != addr), "waiter registered twice");
-        self.table.push(Reg { addr, obj, wakes: 0 });
-    }
-
-    fn deregister(&mut self, w: &Waiter) {
-        let addr = w as *const Waiter as usize;
-        let i = self.table.iter().position(|r| r.addr == addr).expect("deregister of unknown waiter");
-        self.table.swap_remove(i);
     }
 
     /// Token of the message in the mailbox that the remote has not seen.
@@ -192,7 +147,7 @@ impl ChanEnv for Env {
         let payload: Payload = data.try_into().expect("2-byte payloads");
         // The clock stands still inside a critical section: `now` is the
         // reading the state machine takes for this message.
-        let deadline = match self.deadlines.iter().find(|x| x.0 == payload) {
+        let deadline = match self.rec.lock().unwrap().deadlines.iter().find(|x| x.0 == payload) {
             Some(&(_, d)) => d,
             None => ChanState::deadline_from(self.now_(), CHAN_TIMEOUT),
         };
@@ -217,32 +172,28 @@ impl ChanEnv for Env {
     }
 
     fn arm(&mut self, ticks: Ticks) {
-        assert!(ticks >= 1);
-        self.armed = Some(self.now_().saturating_add(ticks));
+        self.timer.start(self.now_(), ticks);
         self.arms += 1;
     }
 
     fn disarm(&mut self) {
-        self.armed = None;
+        self.timer.cancel();
         self.disarms += 1;
     }
 
     fn wake(&mut self, w: *mut Waiter) {
-        let addr = w as usize;
-        let reg = self
-            .table
-            .iter_mut()
-            .find(|r| r.addr == addr)
-            .expect("wake of a waiter whose sender has already returned (or never waited)");
         // SAFETY: the state machine passes a live waiter, under the lock.
         assert_eq!(unsafe { (*w).state() }, WaitState::Done, "wake of a waiter whose message is not finished");
-        assert_eq!(reg.wakes, 0, "waiter woken twice");
-        reg.wakes += 1;
-        reg.obj.post();
+        // SAFETY: as above; its owner blocks in glue::send_blocking over
+        // this model's Os (the wait object checks it is posted once).
+        unsafe { glue::wake::<Model>(w) };
     }
 
     fn count(&mut self, s: Stat) {
         self.counts.push(s);
+        // A sender may wait for another's submission, which may end at
+        // once (a send error).
+        self.hw_cv.notify_all();
         if matches!(s, Stat::Acked | Stat::Timeout | Stat::Cancelled) {
             if let Some(i) = self.last_finished.take() {
                 let m = &mut self.sent[i];
@@ -269,26 +220,51 @@ pub struct Locked {
     pub st: ChanState,
     pub env: Env,
     _ring: Box<[u8]>,
-    /// Sender frames (waiter + message), kept until the model ends so that
-    /// a broken state machine that keeps a pointer to a returned sender's
-    /// waiter is caught by the side table instead of touching freed memory.
-    #[allow(clippy::vec_box)] // boxed so that a waiter never moves
-    graveyard: Vec<Box<Frame>>,
 }
 
 // SAFETY: the raw pointers inside (ring, waiters) are only used under the
 // model mutex, which is what the port's critical section guarantees.
 unsafe impl Send for Locked {}
 
-struct Frame {
-    msg: Payload,
-    w: Waiter,
-}
-
 pub struct Model {
     chan: Mutex<Locked>,
     hw_cv: Arc<Condvar>,
     clock: Arc<AtomicU64>,
+    waits: std::sync::Arc<Waits>,
+    rec: std::sync::Arc<StdMutex<Rec>>,
+    /// Messages of blocking senders, kept until the model ends (a broken
+    /// state machine that kept a message pointer would read a live box).
+    /// Not loom state.
+    #[allow(clippy::vec_box)]
+    graveyard: StdMutex<Vec<Box<Payload>>>,
+}
+
+crate::loom_os!(Model, MutexGuard<'a, Locked>, |m| m.gated(m.chan.lock().unwrap()));
+
+impl Chan for Model {
+    type Os = Model;
+    type Env = Env;
+    type Callback = ();
+
+    fn os(&self) -> &Model {
+        self
+    }
+
+    fn with_state<R>(&self, g: &mut MutexGuard<'_, Locked>, f: impl FnOnce(&mut ChanState) -> R) -> R {
+        f(&mut g.st)
+    }
+
+    fn with<R>(&self, g: &mut MutexGuard<'_, Locked>, f: impl FnOnce(&mut ChanState, &mut Env) -> R) -> R {
+        let l = &mut **g;
+        f(&mut l.st, &mut l.env)
+    }
+
+    /// No TX-done clients on this channel.
+    fn txdone_of(&self, _g: &mut MutexGuard<'_, Locked>, c: &Completion) -> Option<()> {
+        panic!("TX-done hand-out of {c:?} on a channel without clients")
+    }
+
+    fn call_txdone(&self, _cb: (), _c: &Completion) {}
 }
 
 /// What one sender did with one message.
@@ -320,7 +296,9 @@ impl Model {
     /// A live TX channel whose next lower-half sends return `results`.
     pub fn with_sends(results: &[i32]) -> Arc<Model> {
         let clock = Arc::new(AtomicU64::new(0));
+        let hold_clock = clock.clone();
         let hw_cv = Arc::new(Condvar::new());
+        let rec = std::sync::Arc::new(StdMutex::new(Rec::default()));
         let mut ring = vec![0u8; RING].into_boxed_slice();
         let mut st = ChanState::new();
         st.init(true, ring.as_mut_ptr(), RING, MTU, CHAN_TIMEOUT);
@@ -333,17 +311,22 @@ impl Model {
             remote_seen: Vec::new(),
             remote_acked: Vec::new(),
             send_results: results.iter().copied().collect(),
-            armed: None,
+            timer: LoomTimer::default(),
             arms: 0,
             disarms: 0,
             last_finished: None,
             counts: Vec::new(),
-            table: Vec::new(),
-            submitted: Vec::new(),
-            deadlines: Vec::new(),
+            rec: rec.clone(),
             stop: false,
         };
-        Arc::new(Model { chan: Mutex::new(Locked { st, env, _ring: ring, graveyard: Vec::new() }), hw_cv, clock })
+        Arc::new(Model {
+            chan: Mutex::new(Locked { st, env, _ring: ring }),
+            hw_cv,
+            clock,
+            waits: Waits::new(hold_clock),
+            rec,
+            graveyard: StdMutex::new(Vec::new()),
+        })
     }
 
     /// Enter the critical section.
@@ -351,12 +334,23 @@ impl Model {
         self.chan.lock().unwrap()
     }
 
+    /// The critical section `g` once this thread's gate (`os::set_gate`:
+    /// a sender that must have submitted first) is open.
+    fn gated<'a>(&'a self, mut g: MutexGuard<'a, Locked>) -> MutexGuard<'a, Locked> {
+        if let Some(a) = os::take_gate() {
+            while !self.rec.lock().unwrap().submitted.contains(&(a as u8)) {
+                g = self.hw_cv.wait(g).unwrap();
+            }
+        }
+        g
+    }
+
     /// Enter the critical section once sender `after` (if any) has
     /// submitted (to force an order between senders).
     fn lock_after(&self, after: Option<u8>) -> MutexGuard<'_, Locked> {
         let mut g = self.lock();
         if let Some(a) = after {
-            while !g.env.submitted.contains(&a) {
+            while !self.rec.lock().unwrap().submitted.contains(&a) {
                 g = self.hw_cv.wait(g).unwrap();
             }
         }
@@ -367,9 +361,12 @@ impl Model {
         self.clock.load(SeqCst)
     }
 
-    /// `mbox_ticksend(sender, msg, timeout)` exactly as capi.rs does it.
+    /// `mbox_ticksend(sender, msg, timeout)`: a non-blocking message is
+    /// submitted as `capi.rs` does it (one critical section, no glue); a
+    /// blocking one goes through the real `glue::send_blocking`, with the
+    /// argument checks of `capi.rs` as its `accept` step.
     /// `after`: do not start before that sender has submitted.
-    pub fn ticksend(&self, obj: &Arc<WaitObj>, msg: Payload, timeout: Ticks, after: Option<u8>) -> MsgLog {
+    pub fn ticksend(&self, msg: Payload, timeout: Ticks, after: Option<u8>) -> MsgLog {
         let mut log = MsgLog { payload: msg, timeout, result: -EINVAL, submitted: false };
         if timeout == 0 {
             // Non-blocking: one critical section.
@@ -383,75 +380,40 @@ impl Model {
                 return log;
             }
             log.result = l.st.submit_nb(&mut l.env, &msg);
-            l.env.submitted.push(msg[0]);
+            self.rec.lock().unwrap().submitted.push(msg[0]);
             self.hw_cv.notify_all();
             return log;
         }
-        // Blocking. The waiter "on the stack" (boxed so that it stays in
-        // place even after this function returned: see Locked::graveyard),
-        // with its wait object initialised at its final address before the
-        // critical section; then one pass under the lock validates,
-        // computes the deadline and submits.
-        let mut frame = Box::new(Frame { msg, w: Waiter::new(&[], FOREVER) });
-        frame.w = Waiter::new(&frame.msg, FOREVER);
-        let deadline;
-        let mut result;
-        {
-            let mut g = self.lock_after(after);
-            let l = &mut *g;
-            if !l.st.is_live() || !l.st.is_tx() {
-                return self.leave(g, frame, log, -EINVAL);
+        // Blocking: the glue, whose first critical section (the
+        // submission) waits for the gate. The message is boxed and kept
+        // until the model ends.
+        os::set_gate(after.map(usize::from));
+        let buf = Box::new(msg);
+        let data: &[u8] = &buf[..];
+        // SAFETY: the box is moved into the graveyard below, never freed
+        // before the model ends, so the slice outlives the call.
+        let data: &'static [u8] = unsafe { std::slice::from_raw_parts(data.as_ptr(), data.len()) };
+        let mut deadline = FOREVER;
+        let r = glue::send_blocking(self, |st| {
+            if !st.is_live() || !st.is_tx() {
+                return Err(-EINVAL);
             }
-            if msg.len() > l.st.mtu() {
-                return self.leave(g, frame, log, -EMSGSIZE);
+            if data.len() > st.mtu() {
+                return Err(-EMSGSIZE);
             }
-            deadline = if timeout == FOREVER { FOREVER } else { self.now().saturating_add(timeout).min(FOREVER - 1) };
-            frame.w.set_deadline(deadline);
-            // w.os.init() (the model keeps the side table under the lock).
-            l.env.register(&frame.w, obj.clone());
-            l.env.deadlines.push((msg, deadline));
+            // The clock stands still inside a critical section: this is
+            // the reading the glue takes for the deadline.
+            deadline = ChanState::deadline_from(self.now(), timeout);
+            let mut rec = self.rec.lock().unwrap();
+            rec.deadlines.push((msg, deadline));
+            rec.submitted.push(msg[0]);
             log.submitted = true;
-            // SAFETY: frame.w stays in place (boxed, then kept in the
-            // graveyard) and is touched only under the lock until Done or
-            // waiter_timeout() returned, which the loop below ensures.
-            result = match unsafe { l.st.submit_blocking(&mut l.env, &mut frame.w) } {
-                Submit::Done(r) => Some(r),
-                Submit::Pending => None,
-            };
-            l.env.submitted.push(msg[0]);
-            self.hw_cv.notify_all();
-            if let Some(r) = result {
-                return self.leave(g, frame, log, r);
-            }
+            Ok((data, timeout))
+        });
+        if r == -ETIMEDOUT {
+            assert!(self.now() >= deadline, "sender returned -ETIMEDOUT before its deadline");
         }
-        loop {
-            // Outside the lock: wait on our own wait object.
-            let wait_ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(self.now()) };
-            let timed_out = wait_ticks == 0 || obj.wait(&self.clock, deadline) < 0;
-            let mut g = self.lock();
-            let l = &mut *g;
-            if frame.w.state() == WaitState::Done {
-                result = Some(frame.w.result());
-            } else if timed_out && self.now() >= deadline {
-                result = Some(l.st.waiter_timeout(&mut l.env, &mut frame.w));
-            }
-            if let Some(r) = result {
-                if r == -ETIMEDOUT {
-                    assert!(self.now() >= deadline, "sender returned -ETIMEDOUT before its deadline");
-                }
-                return self.leave(g, frame, log, r);
-            }
-            // Otherwise an early or spurious wake-up: wait again.
-        }
-    }
-
-    /// The sender returns: w.os.destroy() (leave the side table).
-    fn leave(&self, mut g: MutexGuard<'_, Locked>, frame: Box<Frame>, mut log: MsgLog, r: i32) -> MsgLog {
-        if log.submitted {
-            assert_eq!(frame.w.state(), WaitState::Done, "sender returned with its waiter still linked");
-            g.env.deregister(&frame.w);
-        }
-        g.graveyard.push(frame);
+        self.graveyard.lock().unwrap().push(buf);
         log.result = r;
         log
     }
@@ -512,16 +474,14 @@ impl Model {
 
     /// The clock: time jumps to LATE, timed waits re-evaluate, and (if
     /// `watchdog`) the channel watchdog fires.
-    pub fn clock(&self, objs: &[Arc<WaitObj>], watchdog: bool) {
+    pub fn clock(&self, watchdog: bool) {
         // Under the lock, so that time stands still inside a critical
         // section (the state machine reads it more than once per step).
         {
             let _g = self.lock();
             self.clock.store(LATE, SeqCst);
         }
-        for o in objs {
-            o.tick();
-        }
+        self.waits.tick_all();
         if watchdog {
             self.watchdog();
         }
@@ -530,15 +490,13 @@ impl Model {
     /// The clock moves to `t` (no earlier than now), timed waits
     /// re-evaluate, and (if `watchdog`) the channel watchdog fires if its
     /// expiry has passed.
-    pub fn advance_to(&self, t: Ticks, objs: &[Arc<WaitObj>], watchdog: bool) {
+    pub fn advance_to(&self, t: Ticks, watchdog: bool) {
         {
             let _g = self.lock();
             assert!(t >= self.now());
             self.clock.store(t, SeqCst);
         }
-        for o in objs {
-            o.tick();
-        }
+        self.waits.tick_all();
         if watchdog {
             self.watchdog();
         }
@@ -557,32 +515,22 @@ impl Model {
 
     /// Expiry the watchdog is armed for, if any.
     pub fn armed(&self) -> Option<Ticks> {
-        self.lock().env.armed
+        self.lock().env.timer.armed()
     }
 
     /// The port's timer thread: pops the expired timer under its own lock
     /// (here: the model lock, as disarm happens under the critical section
-    /// too), then, in a separate step, runs `on_timer`, which takes the
-    /// critical section. Between the two, the message may complete and
-    /// the next one start (the expiry must not time out that one).
+    /// too), then, in a separate step, runs the real expiry path
+    /// (`glue::on_timer`), which takes the critical section. Between the
+    /// two, the message may complete and the next one start (the expiry
+    /// must not time out that one).
     pub fn watchdog(&self) {
         let fired = {
-            let mut g = self.lock();
-            let now = self.now();
-            match g.env.armed {
-                Some(d) if d <= now => {
-                    g.env.armed = None;
-                    true
-                }
-                _ => false,
-            }
+            let g = self.lock();
+            g.env.timer.fire(self.now())
         };
         if fired {
-            let mut g = self.lock();
-            let l = &mut *g;
-            if l.st.is_live() {
-                l.st.timer_expired(&mut l.env);
-            }
+            glue::on_timer(self);
         }
     }
 
@@ -624,7 +572,7 @@ impl Model {
             l.st.deinit(&mut l.env);
         }
         assert!(!l.st.is_busy() && l.st.queued() == 0, "channel not empty after deinit");
-        assert!(l.env.table.is_empty(), "a sender left its waiter registered");
+        assert_eq!(self.waits.live.load(Relaxed), 0, "a sender left its wait object alive");
         let env = &l.env;
 
         // Lower-half sends: in token order, each once; per-sender order.
