@@ -1238,6 +1238,11 @@ static void test_init_while_deinit_waits_for_reception_is_ebusy(void)
   CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
                           sizeof(g_rxbuf)), -EBUSY);
   CHECK_EQ(mbox_chan_deinit(rx), -EBUSY);
+
+  /* The de-init does not return while the reception's callback runs. */
+
+  usleep(20000);
+  CHECK_EQ(__atomic_load_n(&d.result, __ATOMIC_ACQUIRE), 12345);
   atomic_store(&g_slow.hold, false);
   pthread_join(rt, NULL);
   pthread_join(d.thread, NULL);
