@@ -944,8 +944,12 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     // SAFETY: chan valid and this reception ours (the claim); data holds
     // what recv reported.
     unsafe { deliver(chan, &clients, data, n, ret) };
-    // SAFETY: the claim is an atomic inside the channel, which stays valid
-    // until a teardown has seen it released (this store).
+    // The claim is an atomic inside the channel, which stays valid until
+    // a teardown has seen it released (this store). Other contexts may
+    // hold the channel state under the lock meanwhile: they only load the
+    // claim (atomically), and write it only after loading it free, i.e.
+    // after this store.
+    // SAFETY: as the lines above explain.
     chan::rx_release(unsafe { &*claim });
     if ret == 0 {
         n
