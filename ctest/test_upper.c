@@ -878,6 +878,60 @@ static void test_rx_on_stack_without_buffer_up_to_128_bytes(void)
   teardown_dev();
 }
 
+/* Critical sections the calling thread takes in one mbox_chan_rx_data(). */
+
+static unsigned long rx_critical_sections(int *ret)
+{
+  unsigned long before = host_critical_entries();
+
+  *ret = mbox_chan_rx_data(&g_dev.chans[RX].base);
+  return host_critical_entries() - before;
+}
+
+/* Every outcome of a reception (delivered to a receiver, dropped without
+ * one, recv error, size above the MTU, not complete yet, channel busy)
+ * takes at most one critical section: on an RTOS each is an interrupt
+ * mask round trip, in a simulator a pair of system calls.
+ */
+
+static void test_reception_takes_at_most_one_critical_section(void)
+{
+  struct mbox_receiver_s r;
+  int ret;
+
+  setup_dev(24, 1000);
+  g_dev.chans[RX].rx_size = 4;
+  CHECK(rx_critical_sections(&ret) <= 1);     /* no receiver: dropped */
+  CHECK_EQ(ret, 4);
+
+  memset(&g_probe, 0, sizeof(g_probe));
+  r.chan = &g_dev.chans[RX].base;
+  CHECK_EQ(mbox_register_rxcallback(&r, probe_cb, NULL), 0);
+  g_dev.chans[RX].rx_size = 24;
+  CHECK(rx_critical_sections(&ret) <= 1);     /* delivered */
+  CHECK_EQ(ret, 24);
+  CHECK_EQ(g_probe.calls, 1);
+
+  g_dev.chans[RX].recv_result = 25;          /* reports 25 of MTU 24 */
+  CHECK(rx_critical_sections(&ret) <= 1);     /* above the MTU */
+  CHECK_EQ(ret, -EMSGSIZE);
+
+  g_dev.chans[RX].rx_size = 4;
+  g_dev.chans[RX].recv_result = -EIO;
+  CHECK(rx_critical_sections(&ret) <= 1);     /* recv error */
+  CHECK_EQ(ret, -EIO);
+
+  g_dev.chans[RX].recv_result = -EAGAIN;
+  CHECK(rx_critical_sections(&ret) <= 1);     /* not complete yet */
+  CHECK_EQ(ret, -EAGAIN);
+  g_dev.chans[RX].recv_result = 0;
+
+  CHECK(rx_critical_sections(&ret) <= 1);     /* the claim is free again */
+  CHECK_EQ(ret, 4);
+  CHECK_STAT(stats_of(RX).received, 3);
+  teardown_dev();
+}
+
 /****************************************************************************
  * Teardown
  ****************************************************************************/
@@ -1184,6 +1238,11 @@ static void test_init_while_deinit_waits_for_reception_is_ebusy(void)
   CHECK_EQ(mbox_chan_init(rx, &g_dev.base, MBOX_RX, g_rxbuf,
                           sizeof(g_rxbuf)), -EBUSY);
   CHECK_EQ(mbox_chan_deinit(rx), -EBUSY);
+
+  /* The de-init does not return while the reception's callback runs. */
+
+  usleep(20000);
+  CHECK_EQ(__atomic_load_n(&d.result, __ATOMIC_ACQUIRE), 12345);
   atomic_store(&g_slow.hold, false);
   pthread_join(rt, NULL);
   pthread_join(d.thread, NULL);
@@ -1219,6 +1278,7 @@ int main(void)
   RUN(test_rx_ack_then_callback_outside_lock);
   RUN(test_rx_without_callback_is_acked_and_counted);
   RUN(test_rx_on_stack_without_buffer_up_to_128_bytes);
+  RUN(test_reception_takes_at_most_one_critical_section);
   RUN(test_deinit_wakes_blocked_senders_with_ecanceled);
   RUN(test_deinit_stops_watchdog);
   RUN(test_concurrent_init_of_one_channel_has_one_winner);

@@ -17,7 +17,7 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, addr_of_mut};
 
-use crate::chan::{ChanEnv, ChanState, Completion, Stat, TxDoneMethod, Waiter};
+use crate::chan::{self, ChanEnv, ChanState, Completion, Stat, TxDoneMethod, Waiter};
 use crate::errno::*;
 use crate::glue::{self, Chan};
 use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
@@ -781,8 +781,9 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// Receive the pending message of an RX channel (lower halves, from their
 /// interrupt handler or polling path): `ops->recv` into a buffer of MTU
 /// size (the channel's buffer, or the stack for an MTU up to
-/// `MBOX_MAX_MSG_SIZE`), then `ops->acknowledge`, then the callback of
-/// every registered receiver, in registration order, outside the critical
+/// `MBOX_MAX_MSG_SIZE`), then `ops->acknowledge`, both inside the one
+/// critical section a reception takes, then the callback of every
+/// registered receiver, in registration order, outside the critical
 /// section. A message that arrives with no receiver registered is still
 /// acknowledged and is counted in `received` and `rx_dropped`.
 ///
@@ -801,7 +802,21 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// uninitialised or TX channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
-    let (buf, mtu, ops);
+    // One critical section per reception (on NuttX an interrupt mask round
+    // trip, in its simulator two system calls): it checks the channel,
+    // claims the reception, runs `recv` and `acknowledge` (short, like
+    // `send`, which also runs under it), counts, and copies the client
+    // table; the callbacks then run without it, and the claim is released
+    // with an atomic store, which a waiting teardown reads. The claim
+    // stays what keeps receptions of one channel apart and what a teardown
+    // waits for; holding the lock across recv also means that no other
+    // context can change the channel between the check and the ACK.
+    //
+    // Scratch for channels without a buffer. Left uninitialised: `recv`
+    // writes the message into it and only the `n` bytes it reports are
+    // read back (zeroing it would cost every reception).
+    let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
+    let (data, n, ret, clients);
     {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
@@ -812,51 +827,62 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         if let Err(e) = st.rx_begin(PortOs.current()) {
             return e;
         }
-        buf = st.buffer().0;
-        mtu = st.mtu();
+        let (buf, mtu) = (st.buffer().0, st.mtu());
         // SAFETY: live channel: dev and ops valid.
-        ops = unsafe { &*(*(*chan).dev).ops };
+        let ops = unsafe { &*(*(*chan).dev).ops };
+        data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
+        n = match ops.recv {
+            // SAFETY: data has room for mtu bytes (checked at init). No
+            // borrow of the channel state is live across the call.
+            Some(recv) => unsafe { recv(chan, data.cast()) },
+            None => -ENOSYS,
+        };
+        if n == -EAGAIN {
+            // "Nothing complete yet" (e.g. a torn read while the sender
+            // rewrote the mailbox): the message is still pending in the
+            // hardware and will be received again. Not an error for the
+            // client: no ACK, no callback, nothing counted.
+            // SAFETY: chan valid; lock held.
+            unsafe { state(chan, &cs) }.rx_end();
+            return -EAGAIN;
+        }
+        ret = rx_result(n, mtu);
+        // SAFETY: chan valid, this reception holds its claim, lock held;
+        // data holds what recv reported.
+        clients = unsafe { ack_and_count(chan, ops, data, n, ret) };
+        if clients[0].owner.is_null() {
+            // Nobody to call: release the claim right here.
+            // SAFETY: chan valid; lock held.
+            unsafe { state(chan, &cs) }.rx_end();
+            return if ret == 0 { n } else { ret };
+        }
     }
-    // Scratch for channels without a buffer. Left uninitialised: `recv`
-    // writes the message into it and only the `n` bytes it reports are
-    // read back (zeroing it would cost every reception).
-    let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
-    let data: *mut u8 = if buf.is_null() { stack.as_mut_ptr().cast() } else { buf };
-    let n = match ops.recv {
-        // SAFETY: data has room for mtu bytes (checked at init).
-        Some(recv) => unsafe { recv(chan, data.cast()) },
-        None => -ENOSYS,
-    };
-    let ret = if n == -EAGAIN {
-        // "Nothing complete yet" (e.g. a torn read while the sender
-        // rewrote the mailbox): the message is still pending in the
-        // hardware and will be received again. Not an error for the client:
-        // no ACK, no callback, nothing counted.
-        -EAGAIN
+    // SAFETY: chan valid; only the address of the claim is taken, no
+    // borrow of the state (other contexts may hold one under the lock).
+    let claim = ChanState::rx_claim_ptr(unsafe { ptr::addr_of!((*chan).state) });
+    // SAFETY: chan valid and this reception ours (the claim); data holds
+    // what recv reported.
+    unsafe { deliver(chan, &clients, data, n, ret) };
+    // The claim is an atomic inside the channel, which stays valid until
+    // a teardown has seen it released (this store). Other contexts may
+    // hold the channel state under the lock meanwhile: they only load the
+    // claim (atomically), and write it only after loading it free, i.e.
+    // after this store.
+    // SAFETY: as the lines above explain.
+    chan::rx_release(unsafe { &*claim });
+    if ret == 0 {
+        n
     } else {
-        // SAFETY: chan valid and this reception ours (rx_busy); data holds
-        // what recv reported.
-        unsafe { deliver(chan, ops, data, n, mtu) }
-    };
-    {
-        let cs = Critical::enter();
-        // SAFETY: chan valid; lock held.
-        unsafe { state(chan, &cs) }.rx_end();
+        ret
     }
-    ret
 }
 
-/// The part of a reception after `recv`: ACK, count, client callback
-/// (outside the critical section). Returns the reception's result: the
-/// message's size, or a negated errno.
-///
-/// # Safety
-/// `chan` is valid and this reception holds its `rx_busy` claim; `data`
-/// holds the `n` bytes `recv` returned when `n >= 0`.
-unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: c_int, mtu: usize) -> c_int {
-    // `recv` returns an int (the C driver's type): a negative value is a
-    // negated errno as it is, unless it is below any errno.
-    let ret = if n < -MBOX_MAX_ERRNO {
+/// What a reception reports for `recv`'s result `n` (not -EAGAIN): 0 for
+/// a message of `n` bytes, or the negated errno. `recv` returns an int
+/// (the C driver's type): a negative value is a negated errno as it is,
+/// unless it is below any errno.
+fn rx_result(n: c_int, mtu: usize) -> c_int {
+    if n < -MBOX_MAX_ERRNO {
         -EIO
     } else if n < 0 {
         n
@@ -864,7 +890,24 @@ unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: c_
         -EMSGSIZE
     } else {
         0
-    };
+    }
+}
+
+/// The part of a reception after `recv` that runs under the critical
+/// section: ACK (only a message received whole), count, and copy of the
+/// client table (receivers may (un)register while the callbacks run:
+/// each reception calls the table as it was here).
+///
+/// # Safety
+/// `chan` is valid and this reception holds its claim; the lock is held;
+/// `data` holds the `n` bytes `recv` returned when `ret == 0`.
+unsafe fn ack_and_count(
+    chan: *mut mbox_chan_s,
+    ops: &mbox_ops_s,
+    data: *mut u8,
+    n: c_int,
+    ret: c_int,
+) -> [mbox_client_s; MBOX_MAX_CLIENTS] {
     let mut acked = false;
     if ret == 0 {
         if let Some(ack) = ops.acknowledge {
@@ -872,39 +915,35 @@ unsafe fn deliver(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: c_
             acked = unsafe { ack(chan, data.cast(), n as usize) } >= 0;
         }
     }
-    // The receivers are copied under the lock and called without it: one
-    // may (un)register while others run.
-    let clients: [mbox_client_s; MBOX_MAX_CLIENTS];
-    {
-        let _cs = Critical::enter();
-        // SAFETY: chan valid (live when the reception was claimed, and the
-        // claim keeps it ours); the lock is held.
-        unsafe {
-            clients = (*chan).clients;
-            let mut env = OpsEnv { chan, ops };
-            let any = !clients[0].owner.is_null();
-            if ret == 0 {
-                env.count(Stat::Received);
-            }
-            if acked {
-                env.count(Stat::Acked);
-            }
-            if ret != 0 || !any {
-                env.count(Stat::RxDropped);
-            }
-        }
+    // SAFETY: chan valid (live when the reception was claimed, and the
+    // claim keeps it ours); the lock is held.
+    let clients = unsafe { (*chan).clients };
+    let mut env = OpsEnv { chan, ops };
+    if ret == 0 {
+        env.count(Stat::Received);
     }
+    if acked {
+        env.count(Stat::Acked);
+    }
+    if ret != 0 || clients[0].owner.is_null() {
+        env.count(Stat::RxDropped);
+    }
+    clients
+}
+
+/// The client callbacks of a reception, outside the critical section: the
+/// message (`ret == 0`), or `ret` with NULL data.
+///
+/// # Safety
+/// `chan` is valid and this reception holds its claim; the lock is not
+/// held; `data` holds the `n` bytes `recv` returned when `ret == 0`.
+unsafe fn deliver(chan: *mut mbox_chan_s, clients: &[mbox_client_s], data: *mut u8, n: c_int, ret: c_int) {
     for c in clients.iter().take_while(|c| !c.owner.is_null()) {
         let Some(cb) = c.rxcallback else { continue };
         let (d, len) = if ret == 0 { (data.cast(), n as usize) } else { (ptr::null_mut(), 0) };
         // SAFETY: the client's callback with the documented arguments,
         // called without the critical section.
         unsafe { cb(ret, chan, c.arg, d, len) };
-    }
-    if ret == 0 {
-        n
-    } else {
-        ret
     }
 }
 

@@ -181,13 +181,17 @@ pub struct mbox_ops_s {
     /// `-MBOX_MAX_ERRNO`), as an `int` (the NuttX C driver's type). A size
     /// above the MTU becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO`
     /// -EIO (the message is then not acknowledged). Called by
-    /// `mbox_chan_rx_data()`; critical section not held. Required for RX.
+    /// `mbox_chan_rx_data()` with the critical section held (like `send`:
+    /// short, no blocking, no `mbox_*` call on the same channel). -EAGAIN
+    /// means "not complete yet": nothing happens, the call returns -EAGAIN.
+    /// Required for RX.
     pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int>,
     /// Acknowledge the message just received; `data`/`size` are that
     /// message as `recv` returned it (a lower half may inspect it; PL320
     /// ignores it). Called by `mbox_chan_rx_data()` after `recv`, before the
-    /// client callback; critical section not held. Returns 0 or a negated
-    /// errno (ignored: the message is still delivered). NULL: no ACK.
+    /// client callback, in the same critical section as `recv`. Returns 0
+    /// or a negated errno (not counted as `acked`; the message is still
+    /// delivered). NULL: no ACK.
     pub acknowledge: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
     /// Finish the current TX transfer after its ACK, or abort it after a
     /// timeout or deinit, so that the channel can send again. During the

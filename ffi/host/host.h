@@ -170,6 +170,13 @@ void host_run_as_interrupt(void (*fn)(void *), void *arg);
 
 void host_on_next_critical_exit(void (*fn)(void *), void *arg);
 
+/* How many times the calling thread has entered the critical section
+ * (every mbox_os_enter_critical(), nested ones included) since it started:
+ * the difference across a library call is what that call took.
+ */
+
+unsigned long host_critical_entries(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -134,6 +134,7 @@ static pthread_mutex_t g_critical;
  */
 
 static _Thread_local int t_crit_depth;
+static _Thread_local unsigned long t_crit_entries;
 static _Thread_local void (*t_exit_hook)(void *);
 static _Thread_local void *t_exit_hook_arg;
 static _Thread_local int t_in_irq;
@@ -665,7 +666,13 @@ mbox_os_irqstate_t mbox_os_enter_critical(void)
   host_init_once();
   host_check(pthread_mutex_lock(&g_critical), "enter_critical");
   t_crit_depth++;
+  t_crit_entries++;
   return 0;
+}
+
+unsigned long host_critical_entries(void)
+{
+  return t_crit_entries;
 }
 
 void mbox_os_leave_critical(mbox_os_irqstate_t flags)

@@ -809,6 +809,23 @@ fn delivery_claim_is_exclusive() {
     assert!(!st.owned_by(13));
 }
 
+/// The RX claim is released through its address, without a borrow of the
+/// state (as a reception does after its callbacks): the channel is then
+/// free for the next reception and no longer owned by the receiver.
+#[test]
+fn rx_claim_released_through_its_address() {
+    let mut st = tx_chan(64);
+    st.rx_begin(21).unwrap();
+    assert_eq!(st.rx_begin(22), Err(-EBUSY));
+    assert!(st.rx_in_progress() && st.owned_by(21));
+    let claim = ChanState::rx_claim_ptr(&st);
+    // SAFETY: the claim lies inside `st`, which is alive, and is an atomic.
+    rx_release(unsafe { &*claim });
+    assert!(!st.rx_in_progress() && !st.owned_by(21));
+    st.rx_begin(22).unwrap();
+    assert!(st.owned_by(22));
+}
+
 /// Polling and IRQ TX-done (state machine side): a channel in Poll mode
 /// is completed by the watchdog polling `txacked`, one in Irq mode by
 /// the lower half's report; each refuses the other's.

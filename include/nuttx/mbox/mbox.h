@@ -190,15 +190,19 @@ struct mbox_ops_s {
    * `-MBOX_MAX_ERRNO`), as an `int` (the NuttX C driver's type). A size
    * above the MTU becomes -EMSGSIZE, a value below `-MBOX_MAX_ERRNO`
    * -EIO (the message is then not acknowledged). Called by
-   * `mbox_chan_rx_data()`; critical section not held. Required for RX.
+   * `mbox_chan_rx_data()` with the critical section held (like `send`:
+   * short, no blocking, no `mbox_*` call on the same channel). -EAGAIN
+   * means "not complete yet": nothing happens, the call returns -EAGAIN.
+   * Required for RX.
    */
   int (*recv)(struct mbox_chan_s *chan, void *data);
   /**
    * Acknowledge the message just received; `data`/`size` are that
    * message as `recv` returned it (a lower half may inspect it; PL320
    * ignores it). Called by `mbox_chan_rx_data()` after `recv`, before the
-   * client callback; critical section not held. Returns 0 or a negated
-   * errno (ignored: the message is still delivered). NULL: no ACK.
+   * client callback, in the same critical section as `recv`. Returns 0
+   * or a negated errno (not counted as `acked`; the message is still
+   * delivered). NULL: no ACK.
    */
   int (*acknowledge)(struct mbox_chan_s *chan, const void *data, size_t size);
   /**
@@ -373,6 +377,12 @@ struct mbox_waitlist_s {
  */
 struct mbox_chan_state_s {
   uint32_t magic;
+  /**
+   * A reception holds the channel's RX path (1) or not (0). Claimed and
+   * read under the critical section; released either there or, after
+   * the reception's callbacks, with a Release store without it (see
+   * [`ChanState::rx_claim_ptr`]).
+   */
   uint8_t rx_busy;
   uint8_t is_tx;
   /**
@@ -832,8 +842,9 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
  * Receive the pending message of an RX channel (lower halves, from their
  * interrupt handler or polling path): `ops->recv` into a buffer of MTU
  * size (the channel's buffer, or the stack for an MTU up to
- * `MBOX_MAX_MSG_SIZE`), then `ops->acknowledge`, then the callback of
- * every registered receiver, in registration order, outside the critical
+ * `MBOX_MAX_MSG_SIZE`), then `ops->acknowledge`, both inside the one
+ * critical section a reception takes, then the callback of every
+ * registered receiver, in registration order, outside the critical
  * section. A message that arrives with no receiver registered is still
  * acknowledged and is counted in `received` and `rx_dropped`.
  *

@@ -63,6 +63,8 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.export.rename.insert("Waiter".into(), "mbox_waiter_s".into());
     c.export.rename.insert("TxSlot".into(), "mbox_txslot_s".into());
     c.export.rename.insert("Ticks".into(), "uint64_t".into());
+    // The RX claim is an atomic byte (same size and alignment as u8).
+    c.export.rename.insert("AtomicU8".into(), "uint8_t".into());
     c.export.rename.insert("Pending".into(), "mbox_rr_pending_s".into());
     c.export.rename.insert("Record".into(), "mbox_rr_record_s".into());
     // Blocked senders are private to the framework: only pointers to them
