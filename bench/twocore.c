@@ -84,7 +84,7 @@ struct payload_s
   uint16_t run;
   uint32_t seq;
   uint8_t pad[MSG_SIZE - 16];
-};
+} __attribute__((packed));
 
 _Static_assert(sizeof(struct payload_s) == MSG_SIZE, "payload size");
 
