@@ -8,7 +8,8 @@
 #     [BOARD=mps2-an500:nsh] [JOBS=2] [TIMEOUT=300] tools/nuttx_run.sh
 #   NUTTX_DIR=... APPS_DIR=... tools/nuttx_run.sh --unwire
 #
-# Wiring (all reversible with --unwire; re-running changes nothing twice):
+# Wiring (all reversible with --unwire, which needs no BOARD; re-running
+# changes nothing twice, and re-points a tree wired to another checkout):
 #   - include/nuttx/mbox becomes a symlink to our include/nuttx/mbox (the
 #     tree's own directory is kept as include/nuttx/mbox.libmbox-orig);
 #   - drivers/Kconfig gets `source "<repo>/Kconfig"`, and the board's
@@ -69,12 +70,17 @@ unappend() {
   fi
 }
 
-# Append a block between markers to a file, unless it is there.
+# Append a block between markers to a file, unless it is there as it is;
+# a block with other lines (a tree wired to another checkout) is replaced.
 append() {
-  local file=$1
+  local file=$1 block
   shift
-  grep -qF "$MARK_BEGIN" "$file" && return 0
-  { echo "$MARK_BEGIN"; printf '%s\n' "$@"; echo "$MARK_END"; } >> "$file"
+  block=$(echo "$MARK_BEGIN"; printf '%s\n' "$@"; echo "$MARK_END")
+  if grep -qF "$MARK_BEGIN" "$file"; then
+    [ "$(sed -n "\\|^$MARK_BEGIN\$|,\\|^$MARK_END\$|p" "$file")" = "$block" ] && return 0
+    unappend "$file"
+  fi
+  printf '%s\n' "$block" >> "$file"
 }
 
 # True when .config lacks one of the settings of a kconfig-tweak argument
@@ -104,7 +110,11 @@ unwire() {
     if [ -d "$HDR_ORIG" ]; then mv "$HDR_ORIG" "$HDR"; fi
   fi
   unappend "$NUTTX_DIR/drivers/Kconfig"
-  unappend "$BOARD_MAKEDEFS"
+  # Every board's Make.defs that was wired, not only BOARD's.
+  local defs
+  grep -rlF --include=Make.defs "$MARK_BEGIN" "$NUTTX_DIR/boards" | while read -r defs; do
+    unappend "$defs"
+  done
   sed -i "s|^$MARK_LINE||" "$NUTTX_DIR/drivers/Kconfig" "$NUTTX_DIR/drivers/Makefile"
   local app
   for app in "${APPS[@]}"; do
@@ -117,6 +127,8 @@ wire() {
   if [ ! -L "$HDR" ]; then
     if [ -e "$HDR" ]; then mv "$HDR" "$HDR_ORIG"; fi
     ln -s "$LIBMBOX_DIR/include/nuttx/mbox" "$HDR"
+  elif [ "$(readlink "$HDR")" != "$LIBMBOX_DIR/include/nuttx/mbox" ]; then
+    ln -sfn "$LIBMBOX_DIR/include/nuttx/mbox" "$HDR"   # wired to another checkout
   fi
   append "$NUTTX_DIR/drivers/Kconfig" "source \"$LIBMBOX_DIR/Kconfig\""
   append "$BOARD_MAKEDEFS" "LIBMBOX_DIR = $LIBMBOX_DIR" \
