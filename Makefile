@@ -42,6 +42,8 @@ CONFIG_MBOX_TRACE   ?= n
 CONFIG_MBOX_PL320   ?= n
 CONFIG_MBOX_PL320_WIRE_FRAMED ?= n
 CONFIG_MBOX_PL320_WIRE_COMPAT ?= y
+CONFIG_MBOX_RR      ?= n
+CONFIG_MBOX_TXDONE_METHODS ?= n
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
 CONFIG_MBOX_PL320_MAX_DEVICES ?= 4
@@ -61,6 +63,11 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # back on. The kconfig targets below rewrite those lines as CONFIG_X=n, and
 # a .config that still has them for the options the build reads is refused.
 
+# The extensions beyond the NuttX C driver's API, as SYMBOL:feature: each
+# CONFIG_MBOX_<SYMBOL>=y adds the cargo feature and -DCONFIG_MBOX_<SYMBOL>=1
+# (Kconfig: all default n; host.defconfig turns them all on).
+MBOX_EXTENSIONS := RR:rr TXDONE_METHODS:txdone-methods
+
 # The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
 # CONFIG_MBOX_PL320_WIRE_FRAMED and _COMPAT are the two sides of the
 # Kconfig choice "PL320 wire format": CONFIG_MBOX_PL320_WIRE_FRAMED=y
@@ -68,7 +75,8 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # `make CONFIG_MBOX_PL320_WIRE_FRAMED=y` is enough), anything else the
 # compatible one (the default); both are validated as bools.
 KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320 \
-                 CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT
+                 CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT \
+                 $(foreach e,$(MBOX_EXTENSIONS),CONFIG_MBOX_$(word 1,$(subst :, ,$(e))))
 KCONFIG_INTS  := CONFIG_MBOX_DEFAULT_TIMEOUT:1:2147483647 \
                  CONFIG_MBOX_PL320_MAX_DEVICES:1:32 \
                  CONFIG_HOST_TICK_HZ:1:1000000
@@ -87,7 +95,7 @@ kconfig_check_bool = $(if $(and $(filter 1,$(words $($(1)))),$(filter y n,$($(1)
 
 ifneq ($(if $(MAKECMDGOALS),$(filter-out $(CONFIG_FREE_GOALS),$(MAKECMDGOALS)),all),)
 ifneq ($(wildcard .config),)
-KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT)? is not set' .config)
+KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT$(foreach e,$(MBOX_EXTENSIONS),|_$(word 1,$(subst :, ,$(e)))))? is not set' .config)
 ifneq ($(KCONFIG_UNSET),)
 $(error .config has "$(KCONFIG_UNSET)", which make reads as a comment (the default y); run 'make olddefconfig')
 endif
@@ -115,6 +123,8 @@ else
 CDEFS    += -DCONFIG_MBOX_PL320_WIRE_COMPAT=1
 endif
 endif
+$(foreach e,$(MBOX_EXTENSIONS),$(if $(filter y,$(CONFIG_MBOX_$(word 1,$(subst :, ,$(e))))),\
+  $(eval FEATURES += $(word 2,$(subst :, ,$(e))))$(eval CDEFS += -DCONFIG_MBOX_$(word 1,$(subst :, ,$(e)))=1)))
 comma := ,
 empty :=
 space := $(empty) $(empty)
@@ -147,6 +157,13 @@ HOST_OBJ := $(patsubst ffi/host/%.c,$(BUILD)/host/%.o,$(HOST_SRC))
 CTESTS   := $(patsubst ctest/%.c,%,$(filter-out ctest/fake_lower.c ctest/demo.c ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
 ifneq ($(CONFIG_MBOX_PL320),y)
 CTESTS   := $(filter-out test_pl320% test_scenarios% test_nuttx_client%,$(CTESTS))
+endif
+ifneq ($(CONFIG_MBOX_RR),y)
+CTESTS   := $(filter-out test_rr,$(CTESTS))
+endif
+# ctest/test_beyond.c tests the extensions together: only with all of them.
+ifneq ($(filter-out y,$(foreach e,$(MBOX_EXTENSIONS),$(CONFIG_MBOX_$(word 1,$(subst :, ,$(e)))))),)
+CTESTS   := $(filter-out test_beyond,$(CTESTS))
 endif
 CTEST_BIN := $(addprefix $(BUILD)/,$(CTESTS))
 

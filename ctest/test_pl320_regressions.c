@@ -382,6 +382,7 @@ static void late_ack_finish(int nrx)
   CHECK_EQ(late_rx_reaches(nrx + 1), nrx + 1);
 }
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 static void test_late_ack_never_completes_polled_send(void)
 {
 #ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
@@ -444,6 +445,7 @@ static void test_late_ack_never_completes_message_in_poll_txdone_mode(void)
   CHECK_EQ(mbox_chan_set_txdone(g_late_snd.chan, MBOX_TXDONE_IRQ, 0), 0);
   late_ack_finish(nrx);
 }
+#endif
 
 static atomic_int g_late_txdone_calls;
 static atomic_int g_late_txdone_result;
@@ -506,6 +508,7 @@ static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
   late_ack_finish(nrx);
 }
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /****************************************************************************
  * 4. The POLL TX-done method with the interrupt enabled
  ****************************************************************************/
@@ -544,15 +547,20 @@ static void test_poll_txdone_mode_completes_with_interrupt_enabled(void)
   CHECK_EQ(mbox_ticksend(&g_late_snd, "irq again", 9, 200), 0);
   CHECK_EQ(late_rx_reaches(before + 10), before + 10);
 }
+#endif
 
 int main(void)
 {
   RUN(test_split_ack_does_not_complete_next_message);
   RUN(test_deinit_waits_for_reception_in_progress);
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   RUN(test_late_ack_never_completes_polled_send);
   RUN(test_late_ack_never_completes_message_in_poll_txdone_mode);
+#endif
   RUN(test_late_ack_never_completes_message_on_untokened_tx_done);
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   RUN(test_poll_txdone_mode_completes_with_interrupt_enabled);
+#endif
   host_shutdown();
   return harness_finish();
 }

@@ -17,7 +17,9 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, addr_of_mut};
 
-use crate::chan::{ChanEnv, ChanState, Completion, Stat, TxDoneMethod, Waiter};
+#[cfg(feature = "txdone-methods")]
+use crate::chan::TxDoneMethod;
+use crate::chan::{ChanEnv, ChanState, Completion, Stat, Waiter};
 use crate::errno::*;
 use crate::glue::{self, Chan};
 use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
@@ -1118,6 +1120,7 @@ pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
 /// method, or POLL with a period of 0 or MBOX_WAIT_FOREVER; -ENOSYS for
 /// POLL on a lower half without `txacked`; -EBUSY while messages are in
 /// flight or queued (nothing changes).
+#[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_int, period: clock_t) -> c_int {
     let m = match method {
@@ -1158,6 +1161,7 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
 /// Returns 0; -ENOENT when nothing is in flight; -EPERM when the channel's
 /// method is not MBOX_TXDONE_ACK; -EINVAL for a NULL sender or channel, or
 /// a channel that is uninitialised or not TX.
+#[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: c_int) -> c_int {
     if sender.is_null() {
@@ -1195,6 +1199,7 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
 /// that is uninitialised or not TX, NULL data (whatever the size), or
 /// `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
 /// -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
+#[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_send_poll(
     sender: *mut mbox_sender_s,

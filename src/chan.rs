@@ -386,7 +386,7 @@ pub struct ChanState {
     sl_head: u8,
     /// Slots that are InFlight.
     inflight: u8,
-    /// A `TxDoneMethod`.
+    /// A `TxDoneMethod` (always `Irq` without `CONFIG_MBOX_TXDONE_METHODS`).
     method: u8,
     /// A context is handing out completions (one at a time, in order).
     delivering: u8,
@@ -407,6 +407,7 @@ pub struct ChanState {
     /// Channel timeout for non-blocking messages and mbox_send().
     timeout: Ticks,
     /// Poll period of `TxDoneMethod::Poll`.
+    #[cfg(feature = "txdone-methods")]
     poll_period: Ticks,
     /// Absolute expiry the watchdog was last armed for, `FOREVER` when it
     /// is not armed (never armed, fired, or disarmed). It stays armed
@@ -452,6 +453,7 @@ impl ChanState {
             cap: 0,
             queue: TxQueue::new(),
             timeout: 0,
+            #[cfg(feature = "txdone-methods")]
             poll_period: 0,
             armed_until: FOREVER,
             ext: ptr::null_mut(),
@@ -615,6 +617,17 @@ impl ChanState {
         (0..self.nslots as usize).map(|i| self.slot_ref(i)).filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.token)
     }
 
+    /// Whether the channel's TX-done method is `m` (without
+    /// `CONFIG_MBOX_TXDONE_METHODS` it is always `Irq`, a constant).
+    #[inline(always)]
+    fn method_is(&self, m: TxDoneMethod) -> bool {
+        if cfg!(feature = "txdone-methods") {
+            self.method == m as u8
+        } else {
+            m == TxDoneMethod::Irq
+        }
+    }
+
     pub fn txdone_method(&self) -> TxDoneMethod {
         match self.method {
             1 => TxDoneMethod::Poll,
@@ -628,6 +641,7 @@ impl ChanState {
     /// least one tick (-EINVAL).
     /// Nothing is in flight then, so the watchdog needs nothing: an expiry
     /// still armed from earlier messages finds nothing due.
+    #[cfg(feature = "txdone-methods")]
     pub fn set_txdone_method(&mut self, m: TxDoneMethod, period: Ticks) -> Result<(), i32> {
         if m == TxDoneMethod::Poll && (period == 0 || period == FOREVER) {
             return Err(-EINVAL);
@@ -764,7 +778,7 @@ impl ChanState {
         if self.inflight == 0 {
             return;
         }
-        let mut due = if self.ext.is_null() {
+        let due = if self.ext.is_null() {
             // Depth 1: the one slot is the one in flight.
             self.slot0.deadline
         } else {
@@ -775,9 +789,8 @@ impl ChanState {
                 .min()
                 .unwrap_or(FOREVER)
         };
-        if self.method == TxDoneMethod::Poll as u8 {
-            due = due.min(now.saturating_add(self.poll_period));
-        }
+        #[cfg(feature = "txdone-methods")]
+        let due = if self.method_is(TxDoneMethod::Poll) { due.min(now.saturating_add(self.poll_period)) } else { due };
         // At least one tick ahead (the port's contract); FOREVER stays.
         let at = due.max(now.saturating_add(1));
         if at >= self.armed_until {
@@ -1016,7 +1029,7 @@ impl ChanState {
     /// not Irq. Every refusal is counted in `spurious_ack` and changes
     /// nothing else.
     pub fn tx_done(&mut self, env: &mut impl ChanEnv, token: Option<u32>) -> i32 {
-        if self.method != TxDoneMethod::Irq as u8 {
+        if !self.method_is(TxDoneMethod::Irq) {
             env.count(Stat::SpuriousAck);
             return -EPERM;
         }
@@ -1044,8 +1057,9 @@ impl ChanState {
     /// (`TxDoneMethod::Ack`, `mbox_client_txdone`) with `result` (0 or a
     /// negated errno). Returns 0, -ENOENT when nothing is in flight, or
     /// -EPERM when the method is not Ack (both change nothing).
+    #[cfg(feature = "txdone-methods")]
     pub fn client_tx_done(&mut self, env: &mut impl ChanEnv, result: i32) -> i32 {
-        if self.method != TxDoneMethod::Ack as u8 {
+        if !self.method_is(TxDoneMethod::Ack) {
             return -EPERM;
         }
         let Some(i) = self.oldest_inflight() else {
@@ -1060,6 +1074,7 @@ impl ChanState {
     /// Polls the hardware for the ACK of the oldest message in flight
     /// (`TxDoneMethod::Poll` and polling sends). Returns true when it was
     /// ACKed and has been completed.
+    #[cfg(feature = "txdone-methods")]
     pub fn poll_acked(&mut self, env: &mut impl ChanEnv) -> bool {
         let Some(i) = self.oldest_inflight() else {
             return false;
@@ -1087,7 +1102,8 @@ impl ChanState {
         if self.inflight == 0 {
             return;
         }
-        if self.method == TxDoneMethod::Poll as u8 {
+        #[cfg(feature = "txdone-methods")]
+        if self.method_is(TxDoneMethod::Poll) {
             while self.poll_acked(env) {}
         }
         let now = env.now();

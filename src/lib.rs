@@ -31,6 +31,7 @@ pub mod os;
 #[cfg(feature = "pl320")]
 pub mod pl320;
 pub mod queue;
+#[cfg(feature = "rr")]
 pub mod rr;
 pub mod types;
 

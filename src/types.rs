@@ -67,6 +67,7 @@ pub type mbox_txdone_t = Option<unsafe extern "C" fn(sender: *mut mbox_sender_s,
 
 /// How a TX channel learns that a transfer is done (Linux TXDONE_BY_*),
 /// chosen with `mbox_chan_set_txdone()`.
+#[cfg(feature = "txdone-methods")]
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum mbox_txdone_method_e {

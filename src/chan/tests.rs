@@ -809,6 +809,7 @@ fn delivery_claim_is_exclusive() {
     assert!(!st.owned_by(13));
 }
 
+#[cfg(feature = "txdone-methods")]
 /// Polling and IRQ TX-done (state machine side): a channel in Poll mode
 /// is completed by the watchdog polling `txacked`, one in Irq mode by
 /// the lower half's report; each refuses the other's.
@@ -840,6 +841,7 @@ fn poll_and_irq_txdone_methods_per_channel() {
     assert_eq!(irq.client_tx_done(&mut fi, 0), -EPERM);
 }
 
+#[cfg(feature = "txdone-methods")]
 #[test]
 fn ack_method_lets_the_client_complete_with_its_result() {
     let mut st = tx_chan(64);
@@ -857,6 +859,7 @@ fn ack_method_lets_the_client_complete_with_its_result() {
     assert_eq!(f.woken, 1);
 }
 
+#[cfg(feature = "txdone-methods")]
 #[test]
 fn txdone_method_changes_only_when_idle() {
     let mut st = tx_chan(64);
@@ -870,6 +873,7 @@ fn txdone_method_changes_only_when_idle() {
     assert_eq!(st.txdone_method(), TxDoneMethod::Ack);
 }
 
+#[cfg(feature = "txdone-methods")]
 #[test]
 fn polled_waiter_completes_by_polling_and_is_never_woken() {
     let mut st = tx_chan(64);

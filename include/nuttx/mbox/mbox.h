@@ -114,6 +114,7 @@ enum mbox_txstate_e {
   MBOX_TX_ACTIVE = 1,
 };
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * How a TX channel learns that a transfer is done (Linux TXDONE_BY_*),
  * chosen with `mbox_chan_set_txdone()`.
@@ -132,6 +133,7 @@ enum mbox_txdone_method_e {
    */
   MBOX_TXDONE_ACK = 2,
 };
+#endif
 
 /**
  * Client callback: for RX channels it is called once per received message.
@@ -389,7 +391,7 @@ struct mbox_chan_state_s {
    */
   uint8_t inflight;
   /**
-   * A `TxDoneMethod`.
+   * A `TxDoneMethod` (always `Irq` without `CONFIG_MBOX_TXDONE_METHODS`).
    */
   uint8_t method;
   /**
@@ -424,10 +426,13 @@ struct mbox_chan_state_s {
    * Channel timeout for non-blocking messages and mbox_send().
    */
   uint64_t timeout;
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   /**
    * Poll period of `TxDoneMethod::Poll`.
    */
-  uint64_t poll_period;
+  uint64_t poll_period
+#endif
+  ;
   /**
    * Absolute expiry the watchdog was last armed for, `FOREVER` when it
    * is not armed (never armed, fired, or disarmed). It stays armed
@@ -600,6 +605,7 @@ struct mbox_receiver_s {
   void *priv;
 };
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Extract the tag of a message (a request before it is sent, or a
  * received message). Writes the tag to `*tag` and returns 0, or returns a
@@ -610,7 +616,9 @@ struct mbox_receiver_s {
  * framework's critical section held. It must not block.
  */
 typedef int (*mbox_rr_tag_t)(const void *data, size_t size, uint32_t *tag);
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * framework-private: the pending requests of a request/response helper,
  * oldest first (each record lives on its requester's stack).
@@ -620,7 +628,9 @@ struct mbox_rr_pending_s {
   struct mbox_rr_record_s *tail;
   uint32_t len;
 };
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * A request/response helper over one TX sender and one RX receiver.
  * Zero it (`= {0}`) before `mbox_rr_init()`; it must stay valid and in
@@ -658,6 +668,7 @@ struct mbox_rr_s {
    */
   uint32_t magic;
 };
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -929,6 +940,7 @@ int mbox_chan_txdepth(struct mbox_chan_s *chan);
  */
 int mbox_dev_max_chans(struct mbox_dev_s *dev);
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * Choose how the TX channel `chan` learns that a transfer is done:
  * `MBOX_TXDONE_IRQ` (default: the lower half calls `mbox_chan_tx_done*()`),
@@ -945,7 +957,9 @@ int mbox_dev_max_chans(struct mbox_dev_s *dev);
  * flight or queued (nothing changes).
  */
 int mbox_chan_set_txdone(struct mbox_chan_s *chan, int method, clock_t period);
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * Report the end of the oldest message in flight on the sender's channel
  * (`MBOX_TXDONE_ACK` mode: the client knows, e.g. from the remote's
@@ -959,7 +973,9 @@ int mbox_chan_set_txdone(struct mbox_chan_s *chan, int method, clock_t period);
  * a channel that is uninitialised or not TX.
  */
 int mbox_client_txdone(struct mbox_sender_s *sender, int result);
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * Send a message and busy-poll for its ACK without ever sleeping (Linux
  * `flush`, Zephyr `send_then_poll`): for interrupt context and for code
@@ -979,6 +995,7 @@ int mbox_client_txdone(struct mbox_sender_s *sender, int result);
  * -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
  */
 int mbox_send_poll(struct mbox_sender_s *sender, const void *data, size_t size, uint32_t spins);
+#endif
 
 #if defined(CONFIG_MBOX_TRACE)
 /**
@@ -1005,6 +1022,7 @@ void mbox_chan_get_stats(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 int mbox_chan_get_stats_checked(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 #endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Set up a request/response helper: requests go out on `sender` (a TX
  * channel), replies come in on `receiver` (an RX channel), whose RX
@@ -1036,7 +1054,9 @@ int mbox_rr_init(struct mbox_rr_s *rr,
                  mbox_rr_tag_t tag,
                  mbox_callback_t unsolicited,
                  void *arg);
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Send a request and wait for its reply.
  *
@@ -1074,7 +1094,9 @@ int mbox_rr_request(struct mbox_rr_s *rr,
                     size_t respcap,
                     size_t *resplen,
                     clock_t timeout);
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Tear a helper down: unregister its RX callback
  * (`mbox_unregister_rxcallback()`), finish every pending request with
@@ -1086,6 +1108,7 @@ int mbox_rr_request(struct mbox_rr_s *rr,
  * Returns 0; -EINVAL for a NULL or not live rr.
  */
 int mbox_rr_deinit(struct mbox_rr_s *rr);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -55,6 +55,8 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.defines.insert("feature = trace".into(), "CONFIG_MBOX_TRACE".into());
     c.defines.insert("feature = pl320".into(), "CONFIG_MBOX_PL320".into());
     c.defines.insert("feature = pl320-framed".into(), "CONFIG_MBOX_PL320_WIRE_FRAMED".into());
+    c.defines.insert("feature = rr".into(), "CONFIG_MBOX_RR".into());
+    c.defines.insert("feature = txdone-methods".into(), "CONFIG_MBOX_TXDONE_METHODS".into());
     c.enumeration.rename_variants = cbindgen::RenameRule::None;
     c.export.exclude = vec!["clock_t".into()];
     c.export.rename.insert("ChanState".into(), "mbox_chan_state_s".into());
