@@ -67,6 +67,8 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # CONFIG_MBOX_<SYMBOL>=y adds the cargo feature and -DCONFIG_MBOX_<SYMBOL>=1
 # (Kconfig: all default n; host.defconfig turns them all on).
 MBOX_EXTENSIONS := RR:rr TXDONE_METHODS:txdone-methods
+empty :=
+space := $(empty) $(empty)
 
 # The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
 # CONFIG_MBOX_PL320_WIRE_FRAMED and _COMPAT are the two sides of the
@@ -95,7 +97,8 @@ kconfig_check_bool = $(if $(and $(filter 1,$(words $($(1)))),$(filter y n,$($(1)
 
 ifneq ($(if $(MAKECMDGOALS),$(filter-out $(CONFIG_FREE_GOALS),$(MAKECMDGOALS)),all),)
 ifneq ($(wildcard .config),)
-KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT$(foreach e,$(MBOX_EXTENSIONS),|_$(word 1,$(subst :, ,$(e)))))? is not set' .config)
+KCONFIG_UNSET_RE := _TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT$(subst $(space),,$(foreach e,$(MBOX_EXTENSIONS),|_$(word 1,$(subst :, ,$(e)))))
+KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX($(KCONFIG_UNSET_RE))? is not set' .config)
 ifneq ($(KCONFIG_UNSET),)
 $(error .config has "$(KCONFIG_UNSET)", which make reads as a comment (the default y); run 'make olddefconfig')
 endif
@@ -126,8 +129,6 @@ endif
 $(foreach e,$(MBOX_EXTENSIONS),$(if $(filter y,$(CONFIG_MBOX_$(word 1,$(subst :, ,$(e))))),\
   $(eval FEATURES += $(word 2,$(subst :, ,$(e))))$(eval CDEFS += -DCONFIG_MBOX_$(word 1,$(subst :, ,$(e)))=1)))
 comma := ,
-empty :=
-space := $(empty) $(empty)
 CARGO_FEATURES := --no-default-features --features "$(subst $(space),$(comma),$(strip $(FEATURES)))"
 
 CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -g -O1 -pthread \
@@ -340,13 +341,15 @@ check-readme: $(LIB) $(HOSTLIB) ## README.md's C examples compile and link; its 
 check-kconfig-values: ## bad Kconfig values stop the Makefile and build.rs, good ones build
 	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
 
-# A C unit compiled with the library's CONFIG_MBOX_TRACE links and runs;
-# one compiled with the other setting fails to link, the error naming the
+# A C unit compiled with the library's CONFIG_MBOX_TRACE and
+# CONFIG_MBOX_TXDONE_METHODS (the options that change a public struct's
+# layout) links and runs; one compiled with the other setting of either
+# fails to link, the error naming the
 # configuration-check symbol (mbox.h, "Configuration check at link time"
 # in docs/mbox.rst). gcc and clang, with and without --gc-sections.
-check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with the other CONFIG_MBOX_TRACE than the library fails to link
+check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with another CONFIG_MBOX_TRACE or CONFIG_MBOX_TXDONE_METHODS than the library fails to link
 	$(PYTHON) tools/check_config_mismatch.py --lib $(LIB) --libs "$(HOSTLIB) -lpthread" \
-	  --trace $(CONFIG_MBOX_TRACE) --out $(BUILD)/config-mismatch
+	  --trace $(CONFIG_MBOX_TRACE) --txdone-methods $(CONFIG_MBOX_TXDONE_METHODS) --out $(BUILD)/config-mismatch
 
 # ---- hygiene checks of the Rust code ----
 #

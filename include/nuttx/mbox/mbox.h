@@ -690,6 +690,23 @@ extern const uint8_t mbox_config_with_CONFIG_MBOX_TRACE;
 extern const uint8_t mbox_config_without_CONFIG_MBOX_TRACE;
 #endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
+/**
+ * Defined only by a library built with `CONFIG_MBOX_TXDONE_METHODS`
+ * (cargo feature `txdone-methods`); referenced by every C unit compiled
+ * with it.
+ */
+extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+
+#if !defined(CONFIG_MBOX_TXDONE_METHODS)
+/**
+ * Defined only by a library built without `CONFIG_MBOX_TXDONE_METHODS`;
+ * referenced by every C unit compiled without it.
+ */
+extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+
 /**
  * Resolve a channel of `dev` from a lower-half specific argument (PL320:
  * the mailbox number cast to a pointer).
@@ -1151,14 +1168,15 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
- * with CONFIG_MBOX_TRACE, so a unit compiled with another setting than
+ * with CONFIG_MBOX_TRACE, and its state has the poll period only with
+ * CONFIG_MBOX_TXDONE_METHODS, so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
- * Each unit that includes this header refers to the symbol that only a
- * library built with the unit's own setting defines: a mismatch fails the
- * link with an undefined reference to mbox_config_with_CONFIG_MBOX_TRACE
- * (the unit has it, the library does not) or
- * mbox_config_without_CONFIG_MBOX_TRACE (the other way round). The
- * reference is one read-only pointer per unit (kept through --gc-sections
+ * Each unit that includes this header refers, for each such option, to the
+ * symbol that only a library built with the unit's own setting defines: a
+ * mismatch fails the link with an undefined reference to
+ * mbox_config_with_CONFIG_MBOX_<OPTION> (the unit has it, the library does
+ * not) or mbox_config_without_CONFIG_MBOX_<OPTION> (the other way round).
+ * The reference is one read-only pointer per unit and option (kept through --gc-sections
  * where the toolchain supports the retain attribute: GCC 11 and clang 13
  * with binutils 2.36 or newer); no code runs.
  */
@@ -1192,6 +1210,13 @@ static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
 #else
 static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
   &mbox_config_without_CONFIG_MBOX_TRACE;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_METHODS
+static const uint8_t *const mbox_config_check_txdone_methods
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_METHODS;
+#else
+static const uint8_t *const mbox_config_check_txdone_methods
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop
