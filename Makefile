@@ -180,7 +180,7 @@ $(LIB) $(HOST_OBJ) $(CTEST_BIN) $(BUILD)/test_race $(BUILD)/demo: $(CONFIG_STAMP
 $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
-.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-framed test-pl320-c run clean miri \
+.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-framed test-nuttx-api test-pl320-c run clean miri \
         check-fmt check-clippy check-doc check-unsafe check-config-mismatch
 
 # `make help` lists every target with a "## description" after its
@@ -189,6 +189,10 @@ help: ## this list
 	@echo "make [target] [CONFIG_X=value ...]   (default target: all)"
 	@awk -F':[^#]*## ' '/^[a-zA-Z0-9_.-]+:[^=#]*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "make test runs, in order: $(TEST_STAGES)"
+	@echo "configurations make test builds and tests: host.defconfig (TRACE, PL320 and every extension on:"
+	@echo "  test-unit, test-debug, test-loom, test-race, test-random, test-fuzz, the checks), the framed wire"
+	@echo "  format (test-pl320-framed), TRACE + PL320 with every extension off (test-nuttx-api), and"
+	@echo "  test-kconfig's TRACE x PL320 with the extensions off plus all on"
 
 all: lib check-headers ## the library and the headers check (the default target)
 
@@ -249,6 +253,7 @@ run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 TEST_STAGES += test-unit
 TEST_STAGES += test-debug
 TEST_STAGES += test-pl320-framed
+TEST_STAGES += test-nuttx-api
 TEST_STAGES += test-loom
 TEST_STAGES += test-race
 TEST_STAGES += test-random
@@ -312,6 +317,22 @@ test-pl320-framed: ## the Rust unit tests, the C harness, the demo, test_random_
 	$(PYTHON) tools/run_fuzz.py --replay-only --only pl320_model --features pl320-framed --build $(FRAMED_BUILD)
 	$(FRAMED_MAKE) test-c run $(FRAMED_BUILD)/test_random_ops
 	RANDOM_OPS=$(RANDOM_FRAMED_OPS) ./$(FRAMED_BUILD)/test_random_ops
+
+# The NuttX C driver's API only: TRACE and PL320 (compatible wire format)
+# with every extension off (the Kconfig defaults), into $(NUTTX_API_BUILD)
+# with its own cargo target directory. The Rust unit tests with the same
+# features, the C test programs that apply (the Makefile leaves out those
+# of an absent extension; the others compile their extension tests out
+# with #if defined(CONFIG_MBOX_...)), and the demo.
+NUTTX_API_BUILD = $(BUILD)/nuttx-api
+NUTTX_API_MAKE  = CARGO_TARGET_DIR=$(abspath $(NUTTX_API_BUILD)/target) $(MAKE) --no-print-directory \
+  BUILD=$(NUTTX_API_BUILD) CONFIG_MBOX_TRACE=y CONFIG_MBOX_PL320=y CONFIG_MBOX_PL320_WIRE_FRAMED=n \
+  CONFIG_MBOX_PL320_WIRE_COMPAT=y $(foreach e,$(MBOX_EXTENSIONS),CONFIG_MBOX_$(word 1,$(subst :, ,$(e)))=n) \
+  RUST_OUT=$(abspath $(NUTTX_API_BUILD)/target)/$(if $(filter release,$(RUST_PROFILE)),release,debug)
+
+test-nuttx-api: ## TRACE + PL320 with every extension off (the C driver's API only): the Rust unit tests, the C harness and the demo (build/nuttx-api)
+	CARGO_TARGET_DIR=$(abspath $(NUTTX_API_BUILD)/target) $(CARGO) test -q --lib --no-default-features --features host-port,trace,pl320
+	$(NUTTX_API_MAKE) check-headers test-c run
 
 PL320_CTEST_BIN = $(addprefix $(BUILD)/,$(filter test_pl320%,$(CTESTS)))
 
