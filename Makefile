@@ -483,9 +483,16 @@ check-docs: ## every public symbol of the headers is in docs/mbox.rst
 # Its last stage runs `make bench-arm` (Cortex-M3 under QEMU, below); when
 # that cannot run, BENCHMARKS.md says why and run.py warns at the end.
 
-.PHONY: bench
+.PHONY: bench bench-ext
 
-bench: ## run every benchmark; rewrites BENCHMARKS.md and bench/plots
+# What each extension beyond the NuttX API costs: libmbox.a with every
+# extension off, each alone on, all on: .text of the size link, sizeof of
+# the public structs, callgrind Ir per message (build/bench-ext; `make
+# bench` puts its table into BENCHMARKS.md section 4b).
+bench-ext: ## the cost of each extension (code, struct sizes, Ir per message) into build/bench-ext/ext_cost.md
+	$(PYTHON) bench/ext_cost.py
+
+bench: bench-ext ## run every benchmark; rewrites BENCHMARKS.md and bench/plots
 	$(PYTHON) bench/run.py --cc "$(CC)" --cargo "$(CARGO)" --python "$(PYTHON)" --out "$(BUILD)/bench"
 
 # ---- race ----
