@@ -33,6 +33,7 @@ BASE = ["trace", "pl320"]
 EXTENSIONS = [
     ("rr", "rr", "CONFIG_MBOX_RR"),
     ("txdone-methods", "txdone-methods", "CONFIG_MBOX_TXDONE_METHODS"),
+    ("txdone-callback", "txdone-callback", "CONFIG_MBOX_TXDONE_CALLBACK"),
 ]
 CONFIGS = [("nuttx-api", BASE)] + [("+" + n, BASE + [f]) for n, f, _ in EXTENSIONS] + [
     ("all", BASE + [f for _, f, _ in EXTENSIONS])
@@ -43,9 +44,8 @@ RUN_CDEFS = bench.cdefs
 
 
 def cdefs(features):
-    d = RUN_CDEFS(features)
-    d += ["-D%s=1" % k for _, f, k in EXTENSIONS if f in features]
-    return d
+    # bench/run.py's flags know the extensions.
+    return RUN_CDEFS(features)
 
 
 def build_instr(args, name, feats, lib):

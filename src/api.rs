@@ -94,19 +94,24 @@
 //! receiver.unregister().unwrap();
 //! ```
 //!
-//! ... and for a [`TxClient`] or a [`Requester`]:
-//!
-//! ```compile_fail,E0505
-//! # use mbox::api::{Channel, Direction, Result};
-//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
-//! # let dev = Loopback::new(16).device();
-//! fn done(_r: Result<()>) {}
-//! let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64)).unwrap();
-//! let client = tx.tx_client(&done).unwrap();
-//! tx.deinit().unwrap(); // error: cannot move out of `tx` while borrowed
-//! client.try_send(b"late").unwrap();
-//! ```
-//!
+#![cfg_attr(
+    feature = "txdone-callback",
+    doc = r#"
+... and for a [`TxClient`] or a [`Requester`]:
+
+```compile_fail,E0505
+# use mbox::api::{Channel, Direction, Result};
+# use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+# let dev = Loopback::new(16).device();
+fn done(_r: Result<()>) {}
+let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64)).unwrap();
+let client = tx.tx_client(&done).unwrap();
+tx.deinit().unwrap(); // error: cannot move out of `tx` while borrowed
+client.try_send(b"late").unwrap();
+```
+
+"#
+)]
 //! A callback must be `'static`: a closure that borrows a local is refused.
 //!
 //! ```compile_fail,E0597
@@ -855,6 +860,7 @@ impl<'a> Channel<'a> {
         Ok(Receiver { chan: self, slot, registered: false })
     }
 
+    #[cfg(feature = "txdone-callback")]
     /// A sender with a TX-done callback (`mbox_register_txdone()`): every
     /// message that [`TxClient::try_send`] accepts ends with exactly one
     /// call `callback(result)`: `Ok(())` (ACKed), [`Error::TimedOut`],
@@ -1104,6 +1110,7 @@ pub const fn tx_buffer_size(depth: usize, queue_bytes: usize) -> usize {
     }
 }
 
+#[cfg(feature = "txdone-callback")]
 /// A sender with a TX-done callback ([`Channel::tx_client`]), borrowed
 /// from its TX channel. Its C sender (its identity to the C side) lives in
 /// a client slot of the [`Channel`], at one address for as long as the
@@ -1115,6 +1122,7 @@ pub struct TxClient<'c> {
     slot: u8,
 }
 
+#[cfg(feature = "txdone-callback")]
 impl<'c> TxClient<'c> {
     /// Sends `data` without waiting (`mbox_ticksend(.., 0)` by this
     /// client's C sender): at once if the channel has room in flight,
@@ -1151,6 +1159,7 @@ impl<'c> TxClient<'c> {
     }
 }
 
+#[cfg(feature = "txdone-callback")]
 impl Drop for TxClient<'_> {
     fn drop(&mut self) {
         // SAFETY: the slot's sender, registered at this address by
@@ -1160,6 +1169,7 @@ impl Drop for TxClient<'_> {
     }
 }
 
+#[cfg(feature = "txdone-callback")]
 /// The C TX-done callback of a `&'static F`.
 unsafe extern "C" fn txdone_trampoline<F>(_sender: *mut mbox_sender_s, arg: *mut c_void, result: c_int)
 where

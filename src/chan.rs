@@ -316,6 +316,11 @@ pub enum Submit {
     Pending,
 }
 
+/// Whether messages can carry a TX-done client (`CONFIG_MBOX_TXDONE_CALLBACK`,
+/// cargo feature `txdone-callback`). Without it every client is 0, and the
+/// checks for one are constants.
+const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
+
 /// Most messages one channel keeps in flight (`mbox_dev_s::txdepth`).
 pub const MAX_TXDEPTH: usize = 16;
 
@@ -823,6 +828,8 @@ impl ChanState {
     /// Returns 0 (sent or queued), -ENOBUFS (ring full; counted), or the
     /// lower half's error when an immediate send failed (not accepted).
     pub fn submit_nb_client(&mut self, env: &mut impl ChanEnv, data: &[u8], client: usize) -> i32 {
+        // Without TX-done callbacks no message carries a client.
+        let client = if TX_CLIENTS { client } else { 0 };
         if !self.is_busy() {
             let seq = self.take_seq();
             let r = env.send(seq, data);
@@ -910,7 +917,7 @@ impl ChanState {
         let s = self.slot(i);
         s.state = SLOT_DONE;
         s.result = result;
-        let owes_callback = s.client != 0;
+        let owes_callback = TX_CLIENTS && s.client != 0;
         let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
         if !w.is_null() {
             // SAFETY: a non-null slot waiter is alive until Done (the
@@ -1199,7 +1206,8 @@ impl ChanState {
 
     /// True when [`ChanState::take_completion`] has something to hand out.
     pub fn has_completion(&self) -> bool {
-        (self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty())
+        (TX_CLIENTS && self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE)
+            || (!self.is_live() && !self.queue.is_empty())
     }
 
     /// Hands out the oldest ended message that has a TX-done client, in

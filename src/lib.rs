@@ -22,7 +22,10 @@
 #![no_std]
 // The docs link to the items of the extensions; a build without one of
 // them documents the rest (the links to it stay plain text).
-#![cfg_attr(not(all(feature = "rr", feature = "txdone-methods")), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(all(feature = "rr", feature = "txdone-methods", feature = "txdone-callback")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 pub mod api;
 pub mod capi;

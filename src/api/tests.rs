@@ -387,15 +387,19 @@ mod pl320 {
 // The extensions beyond the NuttX API, through the safe API.
 // ---------------------------------------------------------------------
 
+#[cfg(feature = "txdone-callback")]
 /// Results of a TX-done callback, in call order.
 static TXD: Mutex<Vec<Result<()>>> = Mutex::new(Vec::new());
+#[cfg(feature = "txdone-callback")]
 fn txd_cb(r: Result<()>) {
     TXD.lock().unwrap().push(r);
 }
+#[cfg(feature = "txdone-callback")]
 fn txd_len() -> usize {
     TXD.lock().unwrap().len()
 }
 
+#[cfg(feature = "txdone-callback")]
 #[test]
 fn tx_client_results_ok_timed_out_cancelled_in_order() {
     // 30 ticks of channel timeout (the deadline of non-blocking messages).
@@ -423,11 +427,14 @@ fn tx_client_results_ok_timed_out_cancelled_in_order() {
     );
 }
 
+#[cfg(feature = "txdone-callback")]
 static TXD2: AtomicUsize = AtomicUsize::new(0);
+#[cfg(feature = "txdone-callback")]
 fn txd2_cb(_r: Result<()>) {
     TXD2.fetch_add(1, Ordering::SeqCst);
 }
 
+#[cfg(feature = "txdone-callback")]
 #[test]
 fn tx_client_slots_and_unregister_on_drop() {
     let (lb, tx, rx) = pair(16, 128, 1000);
@@ -461,15 +468,20 @@ fn tx_client_slots_and_unregister_on_drop() {
     assert!(wait_until(2000, || TXD2.load(Ordering::SeqCst) == 1));
 }
 
+#[cfg(feature = "txdone-callback")]
 static DEPTH_RX: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+#[cfg(feature = "txdone-callback")]
 fn depth_rx(m: Result<&[u8]>) {
     DEPTH_RX.lock().unwrap().push(m.unwrap().to_vec());
 }
+#[cfg(feature = "txdone-callback")]
 static DEPTH_TXD: Mutex<Vec<Result<()>>> = Mutex::new(Vec::new());
+#[cfg(feature = "txdone-callback")]
 fn depth_txd(r: Result<()>) {
     DEPTH_TXD.lock().unwrap().push(r);
 }
 
+#[cfg(feature = "txdone-callback")]
 #[test]
 fn several_messages_in_flight_ack_in_fifo_order() {
     const DEPTH: usize = 4;

@@ -284,6 +284,7 @@ struct mbox_sender_s {
   void *priv;
 };
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 /**
  * TX-done callback of a sender (`mbox_register_txdone()`): called once
  * per accepted non-blocking message of that sender when the message ends,
@@ -294,6 +295,7 @@ struct mbox_sender_s {
  * channel run one at a time, in submission order.
  */
 typedef void (*mbox_txdone_t)(struct mbox_sender_s *sender, void *arg, int result);
+#endif
 
 /**
  * One client of a channel that registered a callback (framework-private).
@@ -308,10 +310,12 @@ struct mbox_client_s {
    * RX callback (RX channels).
    */
   mbox_callback_t rxcallback;
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   /**
-   * TX-done callback (TX channels).
+   * TX-done callback (TX channels; `CONFIG_MBOX_TXDONE_CALLBACK`).
    */
   mbox_txdone_t txdone;
+#endif
   void *arg;
 };
 
@@ -430,9 +434,8 @@ struct mbox_chan_state_s {
   /**
    * Poll period of `TxDoneMethod::Poll`.
    */
-  uint64_t poll_period
+  uint64_t poll_period;
 #endif
-  ;
   /**
    * Absolute expiry the watchdog was last armed for, `FOREVER` when it
    * is not armed (never armed, fired, or disarmed). It stays armed
@@ -707,6 +710,23 @@ extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_METHODS;
 extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
 #endif
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
+/**
+ * Defined only by a library built with `CONFIG_MBOX_TXDONE_CALLBACK`
+ * (cargo feature `txdone-callback`); referenced by every C unit compiled
+ * with it.
+ */
+extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+
+#if !defined(CONFIG_MBOX_TXDONE_CALLBACK)
+/**
+ * Defined only by a library built without `CONFIG_MBOX_TXDONE_CALLBACK`;
+ * referenced by every C unit compiled without it.
+ */
+extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+
 /**
  * Resolve a channel of `dev` from a lower-half specific argument (PL320:
  * the mailbox number cast to a pointer).
@@ -911,6 +931,7 @@ int mbox_register_rxcallback(struct mbox_receiver_s *receiver, mbox_callback_t c
  */
 int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 /**
  * Register (or, with a NULL callback, remove) the TX-done callback of a
  * sender on its channel. Every later non-blocking
@@ -930,6 +951,7 @@ int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
  * was not registered.
  */
 int mbox_register_txdone(struct mbox_sender_s *sender, mbox_txdone_t callback, void *arg);
+#endif
 
 /**
  * The largest message, in bytes, that one transfer on `chan` carries.
@@ -1168,8 +1190,9 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
- * with CONFIG_MBOX_TRACE, and its state has the poll period only with
- * CONFIG_MBOX_TXDONE_METHODS, so a unit compiled with another setting than
+ * with CONFIG_MBOX_TRACE, its state has the poll period only with
+ * CONFIG_MBOX_TXDONE_METHODS, and its client table the TX-done callbacks
+ * only with CONFIG_MBOX_TXDONE_CALLBACK, so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
  * Each unit that includes this header refers, for each such option, to the
  * symbol that only a library built with the unit's own setting defines: a
@@ -1217,6 +1240,13 @@ static const uint8_t *const mbox_config_check_txdone_methods
 #else
 static const uint8_t *const mbox_config_check_txdone_methods
   MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_CALLBACK
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
+#else
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop

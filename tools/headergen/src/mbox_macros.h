@@ -33,8 +33,9 @@
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
- * with CONFIG_MBOX_TRACE, and its state has the poll period only with
- * CONFIG_MBOX_TXDONE_METHODS, so a unit compiled with another setting than
+ * with CONFIG_MBOX_TRACE, its state has the poll period only with
+ * CONFIG_MBOX_TXDONE_METHODS, and its client table the TX-done callbacks
+ * only with CONFIG_MBOX_TXDONE_CALLBACK, so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
  * Each unit that includes this header refers, for each such option, to the
  * symbol that only a library built with the unit's own setting defines: a
@@ -82,6 +83,13 @@ static const uint8_t *const mbox_config_check_txdone_methods
 #else
 static const uint8_t *const mbox_config_check_txdone_methods
   MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_CALLBACK
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
+#else
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop
