@@ -42,6 +42,9 @@ CONFIG_MBOX_TRACE   ?= n
 CONFIG_MBOX_PL320   ?= n
 CONFIG_MBOX_PL320_WIRE_FRAMED ?= n
 CONFIG_MBOX_PL320_WIRE_COMPAT ?= y
+CONFIG_MBOX_RR      ?= n
+CONFIG_MBOX_TXDONE_METHODS ?= n
+CONFIG_MBOX_TXDONE_CALLBACK ?= n
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
 CONFIG_MBOX_PL320_MAX_DEVICES ?= 4
@@ -61,6 +64,13 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # back on. The kconfig targets below rewrite those lines as CONFIG_X=n, and
 # a .config that still has them for the options the build reads is refused.
 
+# The extensions beyond the NuttX C driver's API, as SYMBOL:feature: each
+# CONFIG_MBOX_<SYMBOL>=y adds the cargo feature and -DCONFIG_MBOX_<SYMBOL>=1
+# (Kconfig: all default n; host.defconfig turns them all on).
+MBOX_EXTENSIONS := RR:rr TXDONE_METHODS:txdone-methods TXDONE_CALLBACK:txdone-callback
+empty :=
+space := $(empty) $(empty)
+
 # The ints as NAME:MIN:MAX, MIN and MAX as in Kconfig's "range" lines.
 # CONFIG_MBOX_PL320_WIRE_FRAMED and _COMPAT are the two sides of the
 # Kconfig choice "PL320 wire format": CONFIG_MBOX_PL320_WIRE_FRAMED=y
@@ -68,7 +78,8 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # `make CONFIG_MBOX_PL320_WIRE_FRAMED=y` is enough), anything else the
 # compatible one (the default); both are validated as bools.
 KCONFIG_BOOLS := CONFIG_MBOX CONFIG_MBOX_TRACE CONFIG_MBOX_PL320 \
-                 CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT
+                 CONFIG_MBOX_PL320_WIRE_FRAMED CONFIG_MBOX_PL320_WIRE_COMPAT \
+                 $(foreach e,$(MBOX_EXTENSIONS),CONFIG_MBOX_$(word 1,$(subst :, ,$(e))))
 KCONFIG_INTS  := CONFIG_MBOX_DEFAULT_TIMEOUT:1:2147483647 \
                  CONFIG_MBOX_PL320_MAX_DEVICES:1:32 \
                  CONFIG_HOST_TICK_HZ:1:1000000
@@ -87,7 +98,8 @@ kconfig_check_bool = $(if $(and $(filter 1,$(words $($(1)))),$(filter y n,$($(1)
 
 ifneq ($(if $(MAKECMDGOALS),$(filter-out $(CONFIG_FREE_GOALS),$(MAKECMDGOALS)),all),)
 ifneq ($(wildcard .config),)
-KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT)? is not set' .config)
+KCONFIG_UNSET_RE := _TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT$(subst $(space),,$(foreach e,$(MBOX_EXTENSIONS),|_$(word 1,$(subst :, ,$(e)))))
+KCONFIG_UNSET := $(shell grep -E '^\# CONFIG_MBOX($(KCONFIG_UNSET_RE))? is not set' .config)
 ifneq ($(KCONFIG_UNSET),)
 $(error .config has "$(KCONFIG_UNSET)", which make reads as a comment (the default y); run 'make olddefconfig')
 endif
@@ -115,9 +127,9 @@ else
 CDEFS    += -DCONFIG_MBOX_PL320_WIRE_COMPAT=1
 endif
 endif
+$(foreach e,$(MBOX_EXTENSIONS),$(if $(filter y,$(CONFIG_MBOX_$(word 1,$(subst :, ,$(e))))),\
+  $(eval FEATURES += $(word 2,$(subst :, ,$(e))))$(eval CDEFS += -DCONFIG_MBOX_$(word 1,$(subst :, ,$(e)))=1)))
 comma := ,
-empty :=
-space := $(empty) $(empty)
 CARGO_FEATURES := --no-default-features --features "$(subst $(space),$(comma),$(strip $(FEATURES)))"
 
 CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -g -O1 -pthread \
@@ -148,6 +160,13 @@ CTESTS   := $(patsubst ctest/%.c,%,$(filter-out ctest/fake_lower.c ctest/demo.c 
 ifneq ($(CONFIG_MBOX_PL320),y)
 CTESTS   := $(filter-out test_pl320% test_scenarios% test_nuttx_client%,$(CTESTS))
 endif
+ifneq ($(CONFIG_MBOX_RR),y)
+CTESTS   := $(filter-out test_rr,$(CTESTS))
+endif
+# ctest/test_beyond.c tests the extensions together: only with all of them.
+ifneq ($(filter-out y,$(foreach e,$(MBOX_EXTENSIONS),$(CONFIG_MBOX_$(word 1,$(subst :, ,$(e)))))),)
+CTESTS   := $(filter-out test_beyond,$(CTESTS))
+endif
 CTEST_BIN := $(addprefix $(BUILD)/,$(CTESTS))
 
 # Every value the build reads, in $(BUILD)/config.values: rewritten only
@@ -162,7 +181,7 @@ $(LIB) $(HOST_OBJ) $(CTEST_BIN) $(BUILD)/test_race $(BUILD)/demo: $(CONFIG_STAMP
 $(CONFIG_STAMP):
 	@mkdir -p $(dir $@) && echo "$(CONFIG_VALUES)" > $@
 
-.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-framed test-pl320-c run clean miri \
+.PHONY: help all lib headers check-headers check-symbols test test-unit test-loom test-rust test-c test-debug test-pl320-framed test-nuttx-api test-pl320-c run clean miri \
         check-fmt check-clippy check-doc check-unsafe check-config-mismatch
 
 # `make help` lists every target with a "## description" after its
@@ -171,6 +190,10 @@ help: ## this list
 	@echo "make [target] [CONFIG_X=value ...]   (default target: all)"
 	@awk -F':[^#]*## ' '/^[a-zA-Z0-9_.-]+:[^=#]*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "make test runs, in order: $(TEST_STAGES)"
+	@echo "configurations make test builds and tests: host.defconfig (TRACE, PL320 and every extension on:"
+	@echo "  test-unit, test-debug, test-loom, test-race, test-random, test-fuzz, the checks), the framed wire"
+	@echo "  format (test-pl320-framed), TRACE + PL320 with every extension off (test-nuttx-api), and"
+	@echo "  test-kconfig's TRACE x PL320 with the extensions off plus all on"
 
 all: lib check-headers ## the library and the headers check (the default target)
 
@@ -231,6 +254,7 @@ run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 TEST_STAGES += test-unit
 TEST_STAGES += test-debug
 TEST_STAGES += test-pl320-framed
+TEST_STAGES += test-nuttx-api
 TEST_STAGES += test-loom
 TEST_STAGES += test-race
 TEST_STAGES += test-random
@@ -295,6 +319,22 @@ test-pl320-framed: ## the Rust unit tests, the C harness, the demo, test_random_
 	$(FRAMED_MAKE) test-c run $(FRAMED_BUILD)/test_random_ops
 	RANDOM_OPS=$(RANDOM_FRAMED_OPS) ./$(FRAMED_BUILD)/test_random_ops
 
+# The NuttX C driver's API only: TRACE and PL320 (compatible wire format)
+# with every extension off (the Kconfig defaults), into $(NUTTX_API_BUILD)
+# with its own cargo target directory. The Rust unit tests with the same
+# features, the C test programs that apply (the Makefile leaves out those
+# of an absent extension; the others compile their extension tests out
+# with #if defined(CONFIG_MBOX_...)), and the demo.
+NUTTX_API_BUILD = $(BUILD)/nuttx-api
+NUTTX_API_MAKE  = CARGO_TARGET_DIR=$(abspath $(NUTTX_API_BUILD)/target) $(MAKE) --no-print-directory \
+  BUILD=$(NUTTX_API_BUILD) CONFIG_MBOX_TRACE=y CONFIG_MBOX_PL320=y CONFIG_MBOX_PL320_WIRE_FRAMED=n \
+  CONFIG_MBOX_PL320_WIRE_COMPAT=y $(foreach e,$(MBOX_EXTENSIONS),CONFIG_MBOX_$(word 1,$(subst :, ,$(e)))=n) \
+  RUST_OUT=$(abspath $(NUTTX_API_BUILD)/target)/$(if $(filter release,$(RUST_PROFILE)),release,debug)
+
+test-nuttx-api: ## TRACE + PL320 with every extension off (the C driver's API only): the Rust unit tests, the C harness and the demo (build/nuttx-api)
+	CARGO_TARGET_DIR=$(abspath $(NUTTX_API_BUILD)/target) $(CARGO) test -q --lib --no-default-features --features host-port,trace,pl320
+	$(NUTTX_API_MAKE) check-headers test-c run
+
 PL320_CTEST_BIN = $(addprefix $(BUILD)/,$(filter test_pl320%,$(CTESTS)))
 
 test-pl320-c: $(PL320_CTEST_BIN) ## the PL320 C tests (ctest/test_pl320_*.c) in the current configuration
@@ -323,13 +363,15 @@ check-readme: $(LIB) $(HOSTLIB) ## README.md's C examples compile and link; its 
 check-kconfig-values: ## bad Kconfig values stop the Makefile and build.rs, good ones build
 	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
 
-# A C unit compiled with the library's CONFIG_MBOX_TRACE links and runs;
-# one compiled with the other setting fails to link, the error naming the
+# A C unit compiled with the library's CONFIG_MBOX_TRACE,
+# CONFIG_MBOX_TXDONE_METHODS and CONFIG_MBOX_TXDONE_CALLBACK (the options
+# that change a public struct's layout) links and runs; one compiled with the other setting of either
+# fails to link, the error naming the
 # configuration-check symbol (mbox.h, "Configuration check at link time"
 # in docs/mbox.rst). gcc and clang, with and without --gc-sections.
-check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with the other CONFIG_MBOX_TRACE than the library fails to link
+check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with another CONFIG_MBOX_TRACE, _TXDONE_METHODS or _TXDONE_CALLBACK than the library fails to link
 	$(PYTHON) tools/check_config_mismatch.py --lib $(LIB) --libs "$(HOSTLIB) -lpthread" \
-	  --trace $(CONFIG_MBOX_TRACE) --out $(BUILD)/config-mismatch
+	  --trace $(CONFIG_MBOX_TRACE) --txdone-methods $(CONFIG_MBOX_TXDONE_METHODS) --txdone-callback $(CONFIG_MBOX_TXDONE_CALLBACK) --out $(BUILD)/config-mismatch
 
 # ---- hygiene checks of the Rust code ----
 #
@@ -418,7 +460,7 @@ defconfig: ## reset .config to the host build's selection (host.defconfig) and t
 clean-lib: ## remove build/libmbox.a so that cargo runs again
 	rm -f $(LIB)
 
-test-kconfig: ## test-unit in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320 combination
+test-kconfig: ## test-unit in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320 combination with the extensions off, and with everything on
 	@$(KCONFIGLIB)
 	$(PYTHON) tools/kconfig_combos.py
 
@@ -442,9 +484,16 @@ check-docs: ## every public symbol of the headers is in docs/mbox.rst
 # Its last stage runs `make bench-arm` (Cortex-M3 under QEMU, below); when
 # that cannot run, BENCHMARKS.md says why and run.py warns at the end.
 
-.PHONY: bench
+.PHONY: bench bench-ext
 
-bench: ## run every benchmark; rewrites BENCHMARKS.md and bench/plots
+# What each extension beyond the NuttX API costs: libmbox.a with every
+# extension off, each alone on, all on: .text of the size link, sizeof of
+# the public structs, callgrind Ir per message (build/bench-ext; `make
+# bench` puts its table into BENCHMARKS.md section 4b).
+bench-ext: ## the cost of each extension (code, struct sizes, Ir per message) into build/bench-ext/ext_cost.md
+	$(PYTHON) bench/ext_cost.py
+
+bench: bench-ext ## run every benchmark; rewrites BENCHMARKS.md and bench/plots
 	$(PYTHON) bench/run.py --cc "$(CC)" --cargo "$(CARGO)" --python "$(PYTHON)" --out "$(BUILD)/bench"
 
 # ---- race ----

@@ -668,6 +668,26 @@ def main():
     w("")
 
     # ------------------------------------------------------------------
+    # 4b. Cost of each extension (bench/ext_cost.py, `make bench-ext`)
+    # ------------------------------------------------------------------
+    ext = os.path.join(ROOT, "build", "bench-ext", "ext_cost.md")
+    w("## 4b. Cost of each extension")
+    w("")
+    if os.path.exists(ext):
+        w("libmbox.a with TRACE + PL320 and every extension beyond the NuttX C driver's API off (the Kconfig "
+          "defaults), with each extension alone on, and with all on (`make bench-ext`, bench/ext_cost.py): the "
+          ".text and .rodata of section 4's link (bench/size_app.c, the NuttX API calls: an extension's own "
+          "functions are not called, so this is what it adds to the shared paths), the public struct sizes "
+          "(x86-64), and section 1's callgrind rows with the null lower half. In parentheses: the difference "
+          "to every extension off.")
+        w("")
+        with open(ext) as f:
+            L.extend(f.read().rstrip("\n").split("\n"))
+    else:
+        w("Not measured in this run: `make bench-ext` writes build/bench-ext/ext_cost.md.")
+    w("")
+
+    # ------------------------------------------------------------------
     # 5. Heap
     # ------------------------------------------------------------------
     g = heap["twocore_callgraph"]

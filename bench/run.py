@@ -5,7 +5,8 @@ BENCHMARKS.md (bench/report.py) and the plots (bench/plot.py).
 Stages (each prints its progress and how long it took):
 
   1. libraries   libmbox.a in four configurations (no features, trace,
-                 pl320, trace+pl320), built as the Makefile builds the
+                 pl320, trace+pl320; every extension on in each: their
+                 cost is bench/ext_cost.py's, `make bench-ext`), built as the Makefile builds the
                  shipped archive (`cargo rustc --release --crate-type
                  staticlib`, LTO, opt-level "s") into target/bench, so the
                  main target/ is never touched
@@ -57,12 +58,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "build", "bench")
 TARGET_DIR = os.path.join("target", "bench")
 
+# The extensions beyond the NuttX C driver's API (cargo feature, -D flag):
+# on in every configuration here, as in the host build (bench/fifo.c and
+# the TX-done paths need them); bench/ext_cost.py (`make bench-ext`)
+# measures what each costs.
+EXTENSIONS = [
+    ("rr", "CONFIG_MBOX_RR"),
+    ("txdone-methods", "CONFIG_MBOX_TXDONE_METHODS"),
+    ("txdone-callback", "CONFIG_MBOX_TXDONE_CALLBACK"),
+]
+EXT = [f for f, _ in EXTENSIONS]
+
 # (name, cargo features)
 CONFIGS = [
-    ("none", []),
-    ("trace", ["trace"]),
-    ("pl320", ["pl320"]),
-    ("trace-pl320", ["trace", "pl320"]),
+    ("none", EXT),
+    ("trace", ["trace"] + EXT),
+    ("pl320", ["pl320"] + EXT),
+    ("trace-pl320", ["trace", "pl320"] + EXT),
 ]
 FULL = "trace-pl320"
 
@@ -90,6 +102,7 @@ def cdefs(features):
         d.append("-DCONFIG_MBOX_TRACE=1")
     if "pl320" in features:
         d.append("-DCONFIG_MBOX_PL320=1")
+    d += ["-D%s=1" % k for f, k in EXTENSIONS if f in features]
     return d
 
 

@@ -220,6 +220,7 @@ static void test_recv_size_above_mtu_is_emsgsize(void)
  * Sizes beyond any object
  ****************************************************************************/
 
+#if defined(CONFIG_MBOX_RR)
 static int tag_first_byte(const void *data, size_t size, uint32_t *tag)
 {
   if (size < 1)
@@ -230,6 +231,7 @@ static int tag_first_byte(const void *data, size_t size, uint32_t *tag)
   *tag = ((const uint8_t *)data)[0];
   return 0;
 }
+#endif
 
 /* A size above PTRDIFF_MAX is refused at the call, before anything is
  * built from it: above the MTU on the send paths (-EMSGSIZE), an invalid
@@ -239,17 +241,21 @@ static int tag_first_byte(const void *data, size_t size, uint32_t *tag)
 static void test_size_above_ptrdiff_max_is_refused_before_use(void)
 {
   struct mbox_sender_s s = { NULL, NULL };
+#if defined(CONFIG_MBOX_RR)
   struct mbox_receiver_s rx = { NULL, NULL };
   struct mbox_rr_s rr;
-  uint8_t buf[8] = { 7, 'q', 0 };
   uint8_t resp[8];
+#endif
+  uint8_t buf[8] = { 7, 'q', 0 };
   size_t i;
 
   setup_dev();
   s.chan = &g_dev.chans[TX].base;
+#if defined(CONFIG_MBOX_RR)
   rx.chan = &g_dev.chans[RX].base;
   memset(&rr, 0, sizeof(rr));
   CHECK_EQ(mbox_rr_init(&rr, &s, &rx, tag_first_byte, NULL, NULL), 0);
+#endif
   for (i = 0; i < NHUGE; i++)
     {
       size_t n = g_huge[i];
@@ -257,10 +263,14 @@ static void test_size_above_ptrdiff_max_is_refused_before_use(void)
       CHECK_EQ(mbox_ticksend(&s, buf, n, 0), -EMSGSIZE);
       CHECK_EQ(mbox_ticksend(&s, buf, n, 10), -EMSGSIZE);
       CHECK_EQ(mbox_send(&s, buf, n), -EMSGSIZE);
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
       CHECK_EQ(mbox_send_poll(&s, buf, n, 10), -EMSGSIZE);
+#endif
+#if defined(CONFIG_MBOX_RR)
       CHECK_EQ(mbox_rr_request(&rr, buf, n, resp, sizeof(resp), NULL, 100),
                -EMSGSIZE);
       CHECK_EQ(mbox_rr_request(&rr, buf, 3, resp, n, NULL, 100), -EINVAL);
+#endif
 
       /* A channel buffer of that size: refused, the channel stays free. */
 
@@ -274,7 +284,9 @@ static void test_size_above_ptrdiff_max_is_refused_before_use(void)
   CHECK_EQ(g_dev.chans[SPARE].nsetup, 0);
   CHECK_EQ(mbox_chan_init(&g_dev.chans[SPARE].base, &g_dev.base, MBOX_TX,
                           g_spare, sizeof(g_spare)), 0);
+#if defined(CONFIG_MBOX_RR)
   CHECK_EQ(mbox_rr_deinit(&rr), 0);
+#endif
   teardown_dev();
 }
 
@@ -282,6 +294,7 @@ static void test_size_above_ptrdiff_max_is_refused_before_use(void)
  * NULL data and 0-byte messages
  ****************************************************************************/
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 static struct
 {
   int calls;
@@ -296,6 +309,7 @@ static void txdone_probe(struct mbox_sender_s *sender, void *arg,
   g_txdone.calls++;
   g_txdone.result = result;
 }
+#endif
 
 /* NULL data is refused with -EINVAL whatever the size, on every send
  * entry point, and nothing reaches the lower half.
@@ -305,36 +319,50 @@ static void test_null_data_is_einval_on_every_send_entry_point(void)
 {
   struct mbox_sender_s s = { NULL, NULL };
   struct mbox_sender_s cl = { NULL, NULL };
+#if defined(CONFIG_MBOX_RR)
   struct mbox_receiver_s rx = { NULL, NULL };
   struct mbox_rr_s rr;
   uint8_t resp[8];
+#endif
 
   setup_dev();
   s.chan = &g_dev.chans[TX].base;
   cl.chan = &g_dev.chans[TX].base;
-  rx.chan = &g_dev.chans[RX].base;
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   memset(&g_txdone, 0, sizeof(g_txdone));
   CHECK_EQ(mbox_register_txdone(&cl, txdone_probe, NULL), 0);
+#endif
+#if defined(CONFIG_MBOX_RR)
+  rx.chan = &g_dev.chans[RX].base;
   memset(&rr, 0, sizeof(rr));
   CHECK_EQ(mbox_rr_init(&rr, &s, &rx, NULL, NULL, NULL), 0);
+#endif
 
   CHECK_EQ(mbox_send(&s, NULL, 0), -EINVAL);
   CHECK_EQ(mbox_ticksend(&s, NULL, 0, 0), -EINVAL);
   CHECK_EQ(mbox_ticksend(&s, NULL, 0, 10), -EINVAL);
   CHECK_EQ(mbox_ticksend(&s, NULL, 0, 50), -EINVAL);
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   CHECK_EQ(mbox_send_poll(&s, NULL, 0, 10), -EINVAL);
+  CHECK_EQ(mbox_send_poll(&s, NULL, 4, 10), -EINVAL);
+#endif
   CHECK_EQ(mbox_ticksend(&cl, NULL, 0, 0), -EINVAL);   /* TX-done client */
+  CHECK_EQ(mbox_send(&s, NULL, 4), -EINVAL);
+#if defined(CONFIG_MBOX_RR)
   CHECK_EQ(mbox_rr_request(&rr, NULL, 0, resp, sizeof(resp), NULL, 100),
            -EINVAL);
-  CHECK_EQ(mbox_send(&s, NULL, 4), -EINVAL);
-  CHECK_EQ(mbox_send_poll(&s, NULL, 4, 10), -EINVAL);
   CHECK_EQ(mbox_rr_request(&rr, NULL, 4, resp, sizeof(resp), NULL, 100),
            -EINVAL);
+#endif
 
   CHECK_EQ(fake_nsent(&g_dev.chans[TX]), 0);
   CHECK_STAT(stats_of(TX).send_err, 0);
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   CHECK_EQ(g_txdone.calls, 0);
+#endif
+#if defined(CONFIG_MBOX_RR)
   CHECK_EQ(mbox_rr_deinit(&rr), 0);
+#endif
   teardown_dev();
 }
 
@@ -367,6 +395,7 @@ static void test_zero_byte_direct_send_passes_callers_buffer(void)
   CHECK(fake_sent(&g_dev.chans[TX], 1).ptr == (const void *)&word);
   CHECK(fake_sent(&g_dev.chans[TX], 2).ptr == (const void *)&word);
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   /* Polling. */
 
   g_dev.chans[TX].auto_ack_ms = -1;
@@ -374,6 +403,7 @@ static void test_zero_byte_direct_send_passes_callers_buffer(void)
   CHECK_EQ(mbox_send_poll(&s, &word, 0, 100), 0);
   CHECK_EQ(fake_nsent(&g_dev.chans[TX]), 4);
   CHECK(fake_sent(&g_dev.chans[TX], 3).ptr == (const void *)&word);
+#endif
   teardown_dev();
 }
 

@@ -516,6 +516,7 @@ static void test_timed_send_acked_in_time_by_legacy_peer(void)
     }
 }
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 static atomic_int g_cb_n;
 static atomic_int g_cb_timedout;
 static atomic_int g_cb_ok;
@@ -535,7 +536,9 @@ static void on_txdone(struct mbox_sender_s *sender, void *arg, int result)
 
   g_cb_n++;
 }
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 static void test_queued_messages_time_out_against_silent_peer_then_recover(void)
 {
   struct mbox_sender_s nb;
@@ -594,6 +597,7 @@ static void test_queued_messages_time_out_against_silent_peer_then_recover(void)
 
   CHECK_EQ(mbox_register_txdone(&nb, NULL, NULL), 0);
 }
+#endif
 
 struct duplex_s
 {
@@ -853,7 +857,9 @@ int main(void)
   RUN(test_legacy_peer_28_byte_message_reaches_libmbox);
   RUN(test_legacy_short_message_reaches_libmbox_as_28_bytes);
   RUN(test_timed_send_acked_in_time_by_legacy_peer);
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   RUN(test_queued_messages_time_out_against_silent_peer_then_recover);
+#endif
   RUN(test_both_directions_at_once_with_legacy_peer);
   RUN(test_legacy_peer_times_out_then_its_retry_is_delivered_once);
   RUN(test_silent_peer_times_out_then_recovers);

@@ -235,6 +235,7 @@ static void test_deinit_waits_for_reception_in_progress(void)
   fake_dev_stop(&g_dev);
 }
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS) || defined(CONFIG_MBOX_TXDONE_CALLBACK)
 /****************************************************************************
  * 3. A late ACK on the completion paths without a token
  ****************************************************************************/
@@ -381,7 +382,9 @@ static void late_ack_finish(int nrx)
   CHECK_EQ(mbox_ticksend(&g_late_snd, "message 3", 9, 1000), 0);
   CHECK_EQ(late_rx_reaches(nrx + 1), nrx + 1);
 }
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 static void test_late_ack_never_completes_polled_send(void)
 {
 #ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
@@ -444,17 +447,23 @@ static void test_late_ack_never_completes_message_in_poll_txdone_mode(void)
   CHECK_EQ(mbox_chan_set_txdone(g_late_snd.chan, MBOX_TXDONE_IRQ, 0), 0);
   late_ack_finish(nrx);
 }
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 static atomic_int g_late_txdone_calls;
 static atomic_int g_late_txdone_result;
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 static void late_txdone_cb(struct mbox_sender_s *s, void *arg, int result)
 {
   (void)s; (void)arg;
   atomic_store(&g_late_txdone_result, result);
   atomic_fetch_add(&g_late_txdone_calls, 1);
 }
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
 {
 #ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
@@ -505,7 +514,9 @@ static void test_late_ack_never_completes_message_on_untokened_tx_done(void)
   CHECK_EQ(mbox_register_txdone(&nb, NULL, NULL), 0);
   late_ack_finish(nrx);
 }
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /****************************************************************************
  * 4. The POLL TX-done method with the interrupt enabled
  ****************************************************************************/
@@ -544,15 +555,22 @@ static void test_poll_txdone_mode_completes_with_interrupt_enabled(void)
   CHECK_EQ(mbox_ticksend(&g_late_snd, "irq again", 9, 200), 0);
   CHECK_EQ(late_rx_reaches(before + 10), before + 10);
 }
+#endif
 
 int main(void)
 {
   RUN(test_split_ack_does_not_complete_next_message);
   RUN(test_deinit_waits_for_reception_in_progress);
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   RUN(test_late_ack_never_completes_polled_send);
   RUN(test_late_ack_never_completes_message_in_poll_txdone_mode);
+#endif
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   RUN(test_late_ack_never_completes_message_on_untokened_tx_done);
+#endif
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   RUN(test_poll_txdone_mode_completes_with_interrupt_enabled);
+#endif
   host_shutdown();
   return harness_finish();
 }

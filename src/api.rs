@@ -94,19 +94,24 @@
 //! receiver.unregister().unwrap();
 //! ```
 //!
-//! ... and for a [`TxClient`] or a [`Requester`]:
-//!
-//! ```compile_fail,E0505
-//! # use mbox::api::{Channel, Direction, Result};
-//! # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
-//! # let dev = Loopback::new(16).device();
-//! fn done(_r: Result<()>) {}
-//! let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64)).unwrap();
-//! let client = tx.tx_client(&done).unwrap();
-//! tx.deinit().unwrap(); // error: cannot move out of `tx` while borrowed
-//! client.try_send(b"late").unwrap();
-//! ```
-//!
+#![cfg_attr(
+    feature = "txdone-callback",
+    doc = r#"
+... and for a [`TxClient`] or a [`Requester`]:
+
+```compile_fail,E0505
+# use mbox::api::{Channel, Direction, Result};
+# use mbox::api::testing::{leak_buf, leak_chan, Loopback};
+# let dev = Loopback::new(16).device();
+fn done(_r: Result<()>) {}
+let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64)).unwrap();
+let client = tx.tx_client(&done).unwrap();
+tx.deinit().unwrap(); // error: cannot move out of `tx` while borrowed
+client.try_send(b"late").unwrap();
+```
+
+"#
+)]
 //! A callback must be `'static`: a closure that borrows a local is refused.
 //!
 //! ```compile_fail,E0597
@@ -247,18 +252,23 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use crate::capi;
 use crate::errno;
 use crate::os::Critical;
-use crate::rr::{mbox_rr_deinit, mbox_rr_init, mbox_rr_request, mbox_rr_s, mbox_rr_tag_t};
+#[cfg(feature = "txdone-methods")]
+use crate::types::mbox_txdone_method_e;
 use crate::types::{
-    clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s, mbox_txdone_method_e,
-    MBOX_MAX_CLIENTS, MBOX_TXSLOT_SIZE,
+    clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s, MBOX_MAX_CLIENTS,
+    MBOX_TXSLOT_SIZE,
 };
 
 #[cfg(feature = "trace")]
 pub use crate::types::mbox_stats_s as Stats;
 
+#[cfg(feature = "rr")]
+mod requester;
 #[doc(hidden)]
 #[cfg(feature = "host-port")]
 pub mod testing;
+#[cfg(feature = "rr")]
+pub use requester::{Requester, RrStorage, Tag, Unsolicited};
 
 #[cfg(all(test, feature = "host-port"))]
 mod tests;
@@ -745,6 +755,7 @@ impl<'a> Channel<'a> {
         check(d).map(|()| d as usize)
     }
 
+    #[cfg(feature = "txdone-methods")]
     /// Chooses how this TX channel learns that a transfer is done
     /// (`mbox_chan_set_txdone()`); see [`TxDoneMethod`]. Timeouts work
     /// the same in every mode.
@@ -849,6 +860,7 @@ impl<'a> Channel<'a> {
         Ok(Receiver { chan: self, slot, registered: false })
     }
 
+    #[cfg(feature = "txdone-callback")]
     /// A sender with a TX-done callback (`mbox_register_txdone()`): every
     /// message that [`TxClient::try_send`] accepts ends with exactly one
     /// call `callback(result)`: `Ok(())` (ACKed), [`Error::TimedOut`],
@@ -1018,6 +1030,7 @@ impl Sender<'_> {
         self.send_timeout(data, Timeout::NonBlocking)
     }
 
+    #[cfg(feature = "txdone-methods")]
     /// Sends `data` and busy-polls the lower half's `txacked` for its ACK
     /// at most `spins` times, never sleeping (`mbox_send_poll()`): for
     /// interrupt context and code that runs before the scheduler. The
@@ -1048,6 +1061,7 @@ impl Sender<'_> {
         check(unsafe { capi::mbox_send_poll(&mut s, msg_ptr(data), data.len(), spins) })
     }
 
+    #[cfg(feature = "txdone-methods")]
     /// Reports the end of the oldest message in flight on the channel
     /// ([`TxDoneMethod::Ack`] mode: the client knows, e.g. from the
     /// remote's reply, that it was taken; `mbox_client_txdone()`).
@@ -1067,6 +1081,7 @@ impl Sender<'_> {
     }
 }
 
+#[cfg(feature = "txdone-methods")]
 /// How a TX channel learns that a transfer is done
 /// ([`Channel::set_txdone`], Linux `TXDONE_BY_*`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1095,6 +1110,7 @@ pub const fn tx_buffer_size(depth: usize, queue_bytes: usize) -> usize {
     }
 }
 
+#[cfg(feature = "txdone-callback")]
 /// A sender with a TX-done callback ([`Channel::tx_client`]), borrowed
 /// from its TX channel. Its C sender (its identity to the C side) lives in
 /// a client slot of the [`Channel`], at one address for as long as the
@@ -1106,6 +1122,7 @@ pub struct TxClient<'c> {
     slot: u8,
 }
 
+#[cfg(feature = "txdone-callback")]
 impl<'c> TxClient<'c> {
     /// Sends `data` without waiting (`mbox_ticksend(.., 0)` by this
     /// client's C sender): at once if the channel has room in flight,
@@ -1142,6 +1159,7 @@ impl<'c> TxClient<'c> {
     }
 }
 
+#[cfg(feature = "txdone-callback")]
 impl Drop for TxClient<'_> {
     fn drop(&mut self) {
         // SAFETY: the slot's sender, registered at this address by
@@ -1151,6 +1169,7 @@ impl Drop for TxClient<'_> {
     }
 }
 
+#[cfg(feature = "txdone-callback")]
 /// The C TX-done callback of a `&'static F`.
 unsafe extern "C" fn txdone_trampoline<F>(_sender: *mut mbox_sender_s, arg: *mut c_void, result: c_int)
 where
@@ -1274,276 +1293,6 @@ where
         f(Ok(&[]));
     } else {
         // SAFETY: the upper half passes the received message, `size`
-        // readable bytes (at most the channel's MTU, which
-        // mbox_chan_rx_data checks), valid for the duration of this call.
-        f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
-    }
-    0
-}
-
-/// Storage of a [`Requester`]: the C helper (`struct mbox_rr_s`) and the
-/// sender and receiver it keeps pointers to. It must be `'static` (on a
-/// board: `static` memory, e.g. through a `StaticCell`): the C side keeps
-/// its address while the helper is live, and the RX callback of a
-/// reception that started before [`Requester`]'s teardown may still read
-/// it afterwards, on another CPU.
-pub struct RrStorage {
-    rr: mbox_rr_s,
-    sender: mbox_sender_s,
-    receiver: mbox_receiver_s,
-    unsolicited: Option<Unsolicited>,
-}
-
-impl RrStorage {
-    /// Zeroed storage (C's `= { 0 }`), ready for a [`Requester`].
-    pub const fn new() -> RrStorage {
-        RrStorage {
-            // SAFETY: all-zero is the documented initial state of
-            // mbox_rr_s (NULL pointers, no tag function, not live).
-            rr: unsafe { core::mem::zeroed() },
-            sender: mbox_sender_s { chan: ptr::null_mut(), r#priv: ptr::null_mut() },
-            receiver: mbox_receiver_s { chan: ptr::null_mut(), r#priv: ptr::null_mut() },
-            unsolicited: None,
-        }
-    }
-}
-
-impl Default for RrStorage {
-    fn default() -> RrStorage {
-        RrStorage::new()
-    }
-}
-
-impl fmt::Debug for RrStorage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RrStorage").finish_non_exhaustive()
-    }
-}
-
-/// The callback of a [`Requester`] for received messages that answer no
-/// request, and for reception errors (its RX callback's context, usually
-/// an interrupt; it must not block).
-pub type Unsolicited = &'static (dyn Fn(Result<&[u8]>) + Sync);
-
-/// How a [`Requester`] finds the tag of a request and of a reply: a reply
-/// answers the pending request with the same tag. Implemented by a type
-/// of your own (the C helper takes a plain function, without an argument,
-/// so the tag function is an associated function, not a closure).
-///
-/// It runs in the requester's task (requests) and in the RX callback's
-/// context (replies, usually an interrupt), and must not block.
-pub trait Tag: 'static {
-    /// The tag of `msg`, or `None` when it carries none (a request
-    /// without one fails with [`Error::Invalid`]; such a reply is
-    /// unsolicited).
-    fn tag(msg: &[u8]) -> Option<u32>;
-}
-
-/// A request/response helper (`mbox_rr_*`, docs/beyond.md §3): requests
-/// go out on a TX channel, replies come in on an RX channel (whose
-/// receiver it registers while it lives), and each reply is matched to
-/// the request it answers, by tag ([`Requester::tagged`]) or in order
-/// ([`Requester::in_order`]). Borrows both channels; torn down
-/// (`mbox_rr_deinit()`) on drop, which ends requests still waiting with
-/// [`Error::Cancelled`]. `Send` and `Sync`: several threads may have
-/// requests pending at once.
-///
-/// ```
-/// # use mbox::api::{Channel, Direction, Requester, RrStorage, Tag, Timeout};
-/// # use mbox::api::testing::{leak_buf, leak_chan, Loopback};
-/// /// The protocol's first byte is the request number.
-/// struct FirstByte;
-/// impl Tag for FirstByte {
-///     fn tag(msg: &[u8]) -> Option<u32> {
-///         msg.first().map(|&b| u32::from(b))
-///     }
-/// }
-/// # let remote = Loopback::new(16);
-/// # let dev = remote.device();
-/// let tx = Channel::init(leak_chan(), &dev, Direction::Tx, leak_buf(64))?;
-/// let rx = Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(16))?;
-/// let storage: &'static mut RrStorage = Box::leak(Box::new(RrStorage::new()));
-/// let rr = Requester::tagged::<FirstByte>(storage, &tx, &rx, None)?;
-/// let mut reply = [0u8; 16];
-/// // The loopback remote echoes each request: the echo is its reply.
-/// let n = rr.request(&[7, 1, 2], &mut reply, Timeout::Ticks(1000))?;
-/// assert_eq!(&reply[..n], &[7, 1, 2]);
-/// drop(rr);
-/// tx.deinit()?;
-/// # Ok::<(), mbox::api::Error>(())
-/// ```
-pub struct Requester<'c> {
-    st: NonNull<RrStorage>,
-    _chans: PhantomData<&'c Channel<'c>>,
-}
-
-// SAFETY: the helper is only reached through the C entry points, which
-// take the port's critical section; mbox_rr_request may run on several
-// threads at once on one helper (each waits on a record of its own).
-unsafe impl Send for Requester<'_> {}
-// SAFETY: as for Send.
-unsafe impl Sync for Requester<'_> {}
-
-impl<'c> Requester<'c> {
-    /// A helper whose replies answer the oldest pending request (in-order
-    /// matching: by position only, so the late reply of a request that
-    /// timed out answers the next one; use [`Requester::tagged`] when
-    /// requests can time out). `unsolicited` gets every received message
-    /// that answers no request, and reception errors.
-    ///
-    /// Errors: [`Error::Invalid`] when `tx` is not a TX or `rx` not an RX
-    /// channel (or either is uninitialised); [`Error::NoSpace`] when `rx`
-    /// already has 4 receivers; the lower half's `setcallback` error. On
-    /// an error the storage stays unused but is not handed back.
-    pub fn in_order(
-        storage: &'static mut RrStorage,
-        tx: &'c Channel<'_>,
-        rx: &'c Channel<'_>,
-        unsolicited: Option<Unsolicited>,
-    ) -> Result<Requester<'c>> {
-        Requester::init(storage, tx, rx, None, unsolicited)
-    }
-
-    /// A helper whose replies answer the pending request with the same
-    /// tag ([`Tag`]); at most one request per tag may be pending. Errors
-    /// as [`Requester::in_order`].
-    pub fn tagged<T: Tag>(
-        storage: &'static mut RrStorage,
-        tx: &'c Channel<'_>,
-        rx: &'c Channel<'_>,
-        unsolicited: Option<Unsolicited>,
-    ) -> Result<Requester<'c>> {
-        Requester::init(storage, tx, rx, Some(tag_trampoline::<T>), unsolicited)
-    }
-
-    fn init(
-        storage: &'static mut RrStorage,
-        tx: &'c Channel<'_>,
-        rx: &'c Channel<'_>,
-        tag: mbox_rr_tag_t,
-        unsolicited: Option<Unsolicited>,
-    ) -> Result<Requester<'c>> {
-        storage.sender = mbox_sender_s { chan: tx.raw.as_ptr(), r#priv: ptr::null_mut() };
-        storage.receiver = mbox_receiver_s { chan: rx.raw.as_ptr(), r#priv: ptr::null_mut() };
-        storage.unsolicited = unsolicited;
-        // From here on only through this pointer (the C side keeps it).
-        let st = NonNull::from(storage).as_ptr();
-        let (cb, arg) = match unsolicited {
-            // arg: the `unsolicited` field of the 'static storage.
-            // SAFETY: st is valid; addr_of_mut creates no reference.
-            Some(_) => (Some(unsolicited_trampoline as _), unsafe { ptr::addr_of_mut!((*st).unsolicited) }.cast()),
-            None => (None, ptr::null_mut()),
-        };
-        // the storage is 'static and exclusively ours, so rr, the
-        // sender and the receiver outlive the helper whatever happens to
-        // this Requester; the sender and receiver name channels borrowed
-        // for 'c (the C side checks their direction and state); the tag
-        // trampoline needs no argument, and the unsolicited one gets the
-        // field that holds the &'static callback, never written again.
-        // SAFETY: as the lines above explain.
-        check(unsafe {
-            mbox_rr_init(
-                ptr::addr_of_mut!((*st).rr),
-                ptr::addr_of_mut!((*st).sender),
-                ptr::addr_of_mut!((*st).receiver),
-                tag,
-                cb,
-                arg,
-            )
-        })?;
-        // SAFETY: st came from a reference, so it is not null.
-        Ok(Requester { st: unsafe { NonNull::new_unchecked(st) }, _chans: PhantomData })
-    }
-
-    /// Sends `req` and waits for its reply (`mbox_rr_request()`): the
-    /// reply is copied into `resp` and its length returned. `timeout`
-    /// bounds the send and the wait together; it must wait
-    /// ([`Timeout::NonBlocking`] is [`Error::Invalid`]). Task context.
-    ///
-    /// Errors: [`Error::TimedOut`] (no reply in time; a later reply is
-    /// unsolicited), [`Error::MsgSize`] (the reply was larger than `resp`,
-    /// which holds its first bytes; or the request is larger than the
-    /// MTU), [`Error::Cancelled`] (torn down meanwhile), [`Error::Busy`]
-    /// (a request with the same tag is pending), [`Error::Invalid`] (no
-    /// tag in the request, a non-blocking timeout), [`Error::Perm`] in
-    /// interrupt context, the send's errors.
-    pub fn request(&self, req: &[u8], resp: &mut [u8], timeout: Timeout) -> Result<usize> {
-        let mut len = 0usize;
-        let st = self.st.as_ptr();
-        // the helper is live (initialised by init, torn down only
-        // by Drop); req and resp are valid for their lengths, and resp is
-        // written only while this request is pending, which ends before
-        // the call returns; len is a valid output.
-        // SAFETY: as the lines above explain.
-        check(unsafe {
-            mbox_rr_request(
-                ptr::addr_of_mut!((*st).rr),
-                msg_ptr(req),
-                req.len(),
-                resp.as_mut_ptr().cast(),
-                resp.len(),
-                &mut len,
-                timeout.to_clock(),
-            )
-        })?;
-        Ok(len)
-    }
-}
-
-impl Drop for Requester<'_> {
-    fn drop(&mut self) {
-        // SAFETY: a live helper in 'static storage (see request()).
-        let _ = unsafe { mbox_rr_deinit(ptr::addr_of_mut!((*self.st.as_ptr()).rr)) };
-    }
-}
-
-impl fmt::Debug for Requester<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Requester").field("storage", &self.st).finish()
-    }
-}
-
-/// The C tag function of a [`Tag`] type.
-unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, tag: *mut u32) -> c_int {
-    let msg: &[u8] = if data.is_null() || size == 0 {
-        &[]
-    } else {
-        // The helper passes a request (size checked against the TX MTU by
-        // mbox_rr_request) or a reply (checked against the RX MTU by
-        // mbox_chan_rx_data).
-        // SAFETY: `size` readable bytes, valid for the call (see above).
-        unsafe { core::slice::from_raw_parts(data.cast(), size) }
-    };
-    match T::tag(msg) {
-        Some(t) => {
-            // SAFETY: tag is the helper's valid output.
-            unsafe { tag.write(t) };
-            0
-        }
-        None => -errno::EINVAL,
-    }
-}
-
-/// The C unsolicited callback: `arg` is the `unsolicited` field of a
-/// [`RrStorage`].
-unsafe extern "C" fn unsolicited_trampoline(
-    ret: c_int,
-    _chan: *mut mbox_chan_s,
-    arg: *mut c_void,
-    data: *mut c_void,
-    size: usize,
-) -> c_int {
-    // SAFETY: arg points into 'static storage whose field was set before
-    // the helper went live and is never written again.
-    let Some(f) = (unsafe { *(arg as *const Option<Unsolicited>) }) else {
-        return 0;
-    };
-    if ret < 0 {
-        f(Err(Error::from_errno(ret)));
-    } else if data.is_null() || size == 0 {
-        f(Ok(&[]));
-    } else {
-        // SAFETY: the framework passes the received message, `size`
         // readable bytes (at most the channel's MTU, which
         // mbox_chan_rx_data checks), valid for the duration of this call.
         f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));

@@ -17,7 +17,9 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, addr_of_mut};
 
-use crate::chan::{self, ChanEnv, ChanState, Completion, Stat, TxDoneMethod, Waiter};
+#[cfg(feature = "txdone-methods")]
+use crate::chan::TxDoneMethod;
+use crate::chan::{self, ChanEnv, ChanState, Completion, Stat, Waiter};
 use crate::errno::*;
 use crate::glue::{self, Chan};
 use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
@@ -245,12 +247,14 @@ impl Chan for CChan {
 
     #[inline]
     fn txdone_of(&self, _g: &mut Critical, c: &Completion) -> Option<Self::Callback> {
-        let chan = self.ptr();
-        // SAFETY: valid channel, lock held (g).
-        let i = unsafe { client_of(chan, c.client as *mut c_void) }?;
-        // SAFETY: i is the index client_of found; lock held.
-        let (cb, arg) = unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) };
-        cb.map(|f| (f, arg))
+        // Without TX-done callbacks no message has a client to hand back.
+        #[cfg(not(feature = "txdone-callback"))]
+        {
+            let _ = c;
+            None
+        }
+        #[cfg(feature = "txdone-callback")]
+        self.txdone_callback_of(c)
     }
 
     #[inline]
@@ -258,6 +262,20 @@ impl Chan for CChan {
         // SAFETY: the client's callback, without the critical section, with
         // the sender that registered it.
         unsafe { cb(c.client as *mut mbox_sender_s, arg, c.result) };
+    }
+}
+
+impl CChan {
+    /// The TX-done callback registered by the client of `c`, if any.
+    #[cfg(feature = "txdone-callback")]
+    #[inline]
+    fn txdone_callback_of(&self, c: &Completion) -> Option<<Self as Chan>::Callback> {
+        let chan = self.ptr();
+        // SAFETY: valid channel, lock held (g).
+        let i = unsafe { client_of(chan, c.client as *mut c_void) }?;
+        // SAFETY: i is the index client_of found; lock held.
+        let (cb, arg) = unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) };
+        cb.map(|f| (f, arg))
     }
 }
 
@@ -670,7 +688,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // during the call (API contract).
         let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         // SAFETY: chan live, lock held.
-        let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
+        let client = if cfg!(feature = "txdone-callback") && unsafe { client_of(chan, sender.cast()) }.is_some() {
+            sender as usize
+        } else {
+            0
+        };
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         // A submission ends no message (an immediate send error is
@@ -1003,7 +1025,13 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     if let Err(e) = unsafe { live(chan, &cs, false) } {
         return e;
     }
-    let entry = mbox_client_s { owner: receiver.cast(), rxcallback: callback, txdone: None, arg };
+    let entry = mbox_client_s {
+        owner: receiver.cast(),
+        rxcallback: callback,
+        #[cfg(feature = "txdone-callback")]
+        txdone: None,
+        arg,
+    };
     // SAFETY: live channel, lock held: the client table is ours.
     let mut table = unsafe { (*chan).clients };
     if let Err(e) = update_clients(&mut table, entry) {
@@ -1040,7 +1068,10 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
 fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_client_s) -> Result<(), i32> {
     let used = table.iter().take_while(|c| !c.owner.is_null()).count();
     let at = table[..used].iter().position(|c| c.owner == entry.owner);
+    #[cfg(feature = "txdone-callback")]
     let set = entry.rxcallback.is_some() || entry.txdone.is_some();
+    #[cfg(not(feature = "txdone-callback"))]
+    let set = entry.rxcallback.is_some();
     match (at, set) {
         (Some(i), true) => table[i] = entry,
         (None, true) if used == MBOX_MAX_CLIENTS => return Err(-ENOSPC),
@@ -1070,6 +1101,7 @@ fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_cli
 /// uninitialised or not TX; -ENOSPC when `MBOX_MAX_CLIENTS` other senders
 /// have a callback on the channel; -ENOENT when removing a callback that
 /// was not registered.
+#[cfg(feature = "txdone-callback")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_register_txdone(
     sender: *mut mbox_sender_s,
@@ -1157,6 +1189,7 @@ pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
 /// method, or POLL with a period of 0 or MBOX_WAIT_FOREVER; -ENOSYS for
 /// POLL on a lower half without `txacked`; -EBUSY while messages are in
 /// flight or queued (nothing changes).
+#[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_int, period: clock_t) -> c_int {
     let m = match method {
@@ -1197,6 +1230,7 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
 /// Returns 0; -ENOENT when nothing is in flight; -EPERM when the channel's
 /// method is not MBOX_TXDONE_ACK; -EINVAL for a NULL sender or channel, or
 /// a channel that is uninitialised or not TX.
+#[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: c_int) -> c_int {
     if sender.is_null() {
@@ -1234,6 +1268,7 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
 /// that is uninitialised or not TX, NULL data (whatever the size), or
 /// `spins` 0; -EMSGSIZE above the MTU; -ENOSYS without `ops->txacked`;
 /// -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
+#[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_send_poll(
     sender: *mut mbox_sender_s,
@@ -1322,7 +1357,13 @@ mod tests {
     }
 
     fn rx(owner: usize, cb: mbox_callback_t) -> mbox_client_s {
-        mbox_client_s { owner: owner as *mut c_void, rxcallback: cb, txdone: None, arg: owner as *mut c_void }
+        mbox_client_s {
+            owner: owner as *mut c_void,
+            rxcallback: cb,
+            #[cfg(feature = "txdone-callback")]
+            txdone: None,
+            arg: owner as *mut c_void,
+        }
     }
 
     fn owners(t: &[mbox_client_s; MBOX_MAX_CLIENTS]) -> [usize; MBOX_MAX_CLIENTS] {

@@ -317,6 +317,11 @@ pub enum Submit {
     Pending,
 }
 
+/// Whether messages can carry a TX-done client (`CONFIG_MBOX_TXDONE_CALLBACK`,
+/// cargo feature `txdone-callback`). Without it every client is 0, and the
+/// checks for one are constants.
+const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
+
 /// Most messages one channel keeps in flight (`mbox_dev_s::txdepth`).
 pub const MAX_TXDEPTH: usize = 16;
 
@@ -391,7 +396,7 @@ pub struct ChanState {
     sl_head: u8,
     /// Slots that are InFlight.
     inflight: u8,
-    /// A `TxDoneMethod`.
+    /// A `TxDoneMethod` (always `Irq` without `CONFIG_MBOX_TXDONE_METHODS`).
     method: u8,
     /// A context is handing out completions (one at a time, in order).
     delivering: u8,
@@ -412,6 +417,7 @@ pub struct ChanState {
     /// Channel timeout for non-blocking messages and mbox_send().
     timeout: Ticks,
     /// Poll period of `TxDoneMethod::Poll`.
+    #[cfg(feature = "txdone-methods")]
     poll_period: Ticks,
     /// Absolute expiry the watchdog was last armed for, `FOREVER` when it
     /// is not armed (never armed, fired, or disarmed). It stays armed
@@ -457,6 +463,7 @@ impl ChanState {
             cap: 0,
             queue: TxQueue::new(),
             timeout: 0,
+            #[cfg(feature = "txdone-methods")]
             poll_period: 0,
             armed_until: FOREVER,
             ext: ptr::null_mut(),
@@ -620,6 +627,17 @@ impl ChanState {
         (0..self.nslots as usize).map(|i| self.slot_ref(i)).filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.token)
     }
 
+    /// Whether the channel's TX-done method is `m` (without
+    /// `CONFIG_MBOX_TXDONE_METHODS` it is always `Irq`, a constant).
+    #[inline(always)]
+    fn method_is(&self, m: TxDoneMethod) -> bool {
+        if cfg!(feature = "txdone-methods") {
+            self.method == m as u8
+        } else {
+            m == TxDoneMethod::Irq
+        }
+    }
+
     pub fn txdone_method(&self) -> TxDoneMethod {
         match self.method {
             1 => TxDoneMethod::Poll,
@@ -633,6 +651,7 @@ impl ChanState {
     /// least one tick (-EINVAL).
     /// Nothing is in flight then, so the watchdog needs nothing: an expiry
     /// still armed from earlier messages finds nothing due.
+    #[cfg(feature = "txdone-methods")]
     pub fn set_txdone_method(&mut self, m: TxDoneMethod, period: Ticks) -> Result<(), i32> {
         if m == TxDoneMethod::Poll && (period == 0 || period == FOREVER) {
             return Err(-EINVAL);
@@ -769,7 +788,7 @@ impl ChanState {
         if self.inflight == 0 {
             return;
         }
-        let mut due = if self.ext.is_null() {
+        let due = if self.ext.is_null() {
             // Depth 1: the one slot is the one in flight.
             self.slot0.deadline
         } else {
@@ -780,9 +799,8 @@ impl ChanState {
                 .min()
                 .unwrap_or(FOREVER)
         };
-        if self.method == TxDoneMethod::Poll as u8 {
-            due = due.min(now.saturating_add(self.poll_period));
-        }
+        #[cfg(feature = "txdone-methods")]
+        let due = if self.method_is(TxDoneMethod::Poll) { due.min(now.saturating_add(self.poll_period)) } else { due };
         // At least one tick ahead (the port's contract); FOREVER stays.
         let at = due.max(now.saturating_add(1));
         if at >= self.armed_until {
@@ -815,6 +833,8 @@ impl ChanState {
     /// Returns 0 (sent or queued), -ENOBUFS (ring full; counted), or the
     /// lower half's error when an immediate send failed (not accepted).
     pub fn submit_nb_client(&mut self, env: &mut impl ChanEnv, data: &[u8], client: usize) -> i32 {
+        // Without TX-done callbacks no message carries a client.
+        let client = if TX_CLIENTS { client } else { 0 };
         if !self.is_busy() {
             let seq = self.take_seq();
             let r = env.send(seq, data);
@@ -902,7 +922,7 @@ impl ChanState {
         let s = self.slot(i);
         s.state = SLOT_DONE;
         s.result = result;
-        let owes_callback = s.client != 0;
+        let owes_callback = TX_CLIENTS && s.client != 0;
         let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
         if !w.is_null() {
             // SAFETY: a non-null slot waiter is alive until Done (the
@@ -1021,7 +1041,7 @@ impl ChanState {
     /// not Irq. Every refusal is counted in `spurious_ack` and changes
     /// nothing else.
     pub fn tx_done(&mut self, env: &mut impl ChanEnv, token: Option<u32>) -> i32 {
-        if self.method != TxDoneMethod::Irq as u8 {
+        if !self.method_is(TxDoneMethod::Irq) {
             env.count(Stat::SpuriousAck);
             return -EPERM;
         }
@@ -1049,8 +1069,9 @@ impl ChanState {
     /// (`TxDoneMethod::Ack`, `mbox_client_txdone`) with `result` (0 or a
     /// negated errno). Returns 0, -ENOENT when nothing is in flight, or
     /// -EPERM when the method is not Ack (both change nothing).
+    #[cfg(feature = "txdone-methods")]
     pub fn client_tx_done(&mut self, env: &mut impl ChanEnv, result: i32) -> i32 {
-        if self.method != TxDoneMethod::Ack as u8 {
+        if !self.method_is(TxDoneMethod::Ack) {
             return -EPERM;
         }
         let Some(i) = self.oldest_inflight() else {
@@ -1065,6 +1086,7 @@ impl ChanState {
     /// Polls the hardware for the ACK of the oldest message in flight
     /// (`TxDoneMethod::Poll` and polling sends). Returns true when it was
     /// ACKed and has been completed.
+    #[cfg(feature = "txdone-methods")]
     pub fn poll_acked(&mut self, env: &mut impl ChanEnv) -> bool {
         let Some(i) = self.oldest_inflight() else {
             return false;
@@ -1092,7 +1114,8 @@ impl ChanState {
         if self.inflight == 0 {
             return;
         }
-        if self.method == TxDoneMethod::Poll as u8 {
+        #[cfg(feature = "txdone-methods")]
+        if self.method_is(TxDoneMethod::Poll) {
             while self.poll_acked(env) {}
         }
         let now = env.now();
@@ -1188,7 +1211,8 @@ impl ChanState {
 
     /// True when [`ChanState::take_completion`] has something to hand out.
     pub fn has_completion(&self) -> bool {
-        (self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty())
+        (TX_CLIENTS && self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE)
+            || (!self.is_live() && !self.queue.is_empty())
     }
 
     /// Hands out the oldest ended message that has a TX-done client, in

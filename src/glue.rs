@@ -190,6 +190,7 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
 /// Context: task or interrupt; never sleeps. Returns `accept`'s error or
 /// the message's result: 0, -ETIMEDOUT (spins spent, or timed out by the
 /// channel meanwhile), the lower half's send error, or -ECANCELED.
+#[cfg(feature = "txdone-methods")]
 pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanState) -> Result<&'m [u8], i32>) -> i32 {
     let os = c.os();
     // The message is set once `accept` has checked it.

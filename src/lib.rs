@@ -20,6 +20,12 @@
 //! the port.
 
 #![no_std]
+// The docs link to the items of the extensions; a build without one of
+// them documents the rest (the links to it stay plain text).
+#![cfg_attr(
+    not(all(feature = "rr", feature = "txdone-methods", feature = "txdone-callback")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 pub mod api;
 pub mod capi;
@@ -31,6 +37,7 @@ pub mod os;
 #[cfg(feature = "pl320")]
 pub mod pl320;
 pub mod queue;
+#[cfg(feature = "rr")]
 pub mod rr;
 pub mod types;
 

@@ -46,6 +46,7 @@ const RR_DYING: u32 = 0x5252_4447;
 /// Context: `mbox_rr_request()`'s caller (requests) and the RX callback's
 /// context, usually interrupt (received messages); never with the
 /// framework's critical section held. It must not block.
+#[cfg(feature = "rr")]
 pub type mbox_rr_tag_t = Option<unsafe extern "C" fn(data: *const c_void, size: usize, tag: *mut u32) -> c_int>;
 
 /// State of a pending request's [`Record`].
@@ -128,6 +129,7 @@ impl Record {
 // because its requester stays in `mbox_rr_request()` (keeping the record
 // in place) until the record is unlinked, which only happens under the
 // critical section.
+#[cfg(feature = "rr")]
 #[repr(C)]
 pub struct Pending {
     head: *mut Record,
@@ -300,6 +302,7 @@ impl Pending {
 /// Zero it (`= {0}`) before `mbox_rr_init()`; it must stay valid and in
 /// place until `mbox_rr_deinit()` returned and every `mbox_rr_request()`
 /// on it has returned.
+#[cfg(feature = "rr")]
 #[repr(C)]
 pub struct mbox_rr_s {
     /// The sender requests go out on (a TX channel; set by `mbox_rr_init()`).
@@ -458,6 +461,7 @@ unsafe extern "C" fn rr_rx_trampoline(
 /// live; `mbox_register_rxcallback()`'s error (-EINVAL for a receiver
 /// whose channel is NULL, uninitialised or not RX; the lower half's
 /// `setcallback` error), with `rr` left not live.
+#[cfg(feature = "rr")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_rr_init(
     rr: *mut mbox_rr_s,
@@ -541,6 +545,7 @@ pub unsafe extern "C" fn mbox_rr_init(
 /// PTRDIFF_MAX, a timeout of 0 (a request must wait) or a negative
 /// timeout; -EPERM from interrupt context; the port's error if the wait
 /// object cannot be created.
+#[cfg(feature = "rr")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_rr_request(
     rr: *mut mbox_rr_s,
@@ -675,6 +680,7 @@ pub unsafe extern "C" fn mbox_rr_request(
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL or not live rr.
+#[cfg(feature = "rr")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_rr_deinit(rr: *mut mbox_rr_s) -> c_int {
     if rr.is_null() {

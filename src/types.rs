@@ -63,10 +63,12 @@ pub type mbox_callback_t = Option<
 /// message (the lower half's interrupt handler, the watchdog, or a task),
 /// never with the framework's critical section held. Callbacks of one
 /// channel run one at a time, in submission order.
+#[cfg(feature = "txdone-callback")]
 pub type mbox_txdone_t = Option<unsafe extern "C" fn(sender: *mut mbox_sender_s, arg: *mut c_void, result: c_int)>;
 
 /// How a TX channel learns that a transfer is done (Linux TXDONE_BY_*),
 /// chosen with `mbox_chan_set_txdone()`.
+#[cfg(feature = "txdone-methods")]
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum mbox_txdone_method_e {
@@ -99,14 +101,20 @@ pub struct mbox_client_s {
     pub owner: *mut c_void,
     /// RX callback (RX channels).
     pub rxcallback: mbox_callback_t,
-    /// TX-done callback (TX channels).
+    /// TX-done callback (TX channels; `CONFIG_MBOX_TXDONE_CALLBACK`).
+    #[cfg(feature = "txdone-callback")]
     pub txdone: mbox_txdone_t,
     pub arg: *mut c_void,
 }
 
 impl mbox_client_s {
-    pub const EMPTY: mbox_client_s =
-        mbox_client_s { owner: core::ptr::null_mut(), rxcallback: None, txdone: None, arg: core::ptr::null_mut() };
+    pub const EMPTY: mbox_client_s = mbox_client_s {
+        owner: core::ptr::null_mut(),
+        rxcallback: None,
+        #[cfg(feature = "txdone-callback")]
+        txdone: None,
+        arg: core::ptr::null_mut(),
+    };
 }
 
 /// Trace statistics of one channel (`CONFIG_MBOX_TRACE`). Read a

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Build and test libmbox in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320
-combination (``make test-kconfig``).
+combination with the extensions off (the NuttX defaults: the C driver's
+API only), and with TRACE, PL320 and every extension on (what
+host.defconfig selects) (``make test-kconfig``).
 
 For each combination the script
 
 1. writes ``.config`` with kconfiglib from the Kconfig defaults (through
    ``Kconfig.host``, so the host port's options are written too) plus
-   CONFIG_MBOX and the two options under test (what ``make olddefconfig``
+   CONFIG_MBOX and the options under test (what ``make olddefconfig``
    would produce) and rewrites "is not set" lines as ``=n`` (see ``--normalize``);
 2. builds ``libmbox.a`` into its own build directory ``build/cfg-<combo>``
    and checks with nm that the archive has the features asked for:
    ``mbox_chan_get_stats`` exactly when TRACE=y, ``pl320_initialize``
-   exactly when PL320=y (once the PL320 driver exports it);
+   exactly when PL320=y (once the PL320 driver exports it), each
+   extension's functions exactly when the extensions are on;
 3. runs the Rust unit tests with the same cargo features;
 4. runs ``make test-unit BUILD=build/cfg-<combo>`` (the Makefile leaves the
    PL320 C tests out when PL320=n).
@@ -24,7 +27,8 @@ in ``build/cfg-<combo>/kconfig.log``.
 Other modes:
   --normalize FILE   rewrite "# CONFIG_X is not set" as "CONFIG_X=n" in FILE
                      (make reads the former as a comment)
-  --combos LIST      only these combinations, e.g. "yy,nn" (TRACE,PL320)
+  --combos LIST      only these combinations, e.g. "yy,nn" (TRACE,PL320),
+                     a third letter for the extensions (default n): "yyy"
   --no-make-test     skip step 4 (library, nm and Rust tests only)
 """
 
@@ -67,11 +71,21 @@ def kconfiglib_module():
         return importlib.import_module("kconfiglib")
 
 
-def write_config(trace, pl320):
-    """Kconfig defaults plus the two options, as olddefconfig would write."""
+# The extensions beyond the NuttX C driver's API: Kconfig symbol, cargo
+# feature, a function that only the extension defines.
+EXTENSIONS = [
+    ("MBOX_RR", "rr", "mbox_rr_init"),
+    ("MBOX_TXDONE_METHODS", "txdone-methods", "mbox_send_poll"),
+    ("MBOX_TXDONE_CALLBACK", "txdone-callback", "mbox_register_txdone"),
+]
+
+
+def write_config(trace, pl320, ext=False):
+    """Kconfig defaults plus the options, as olddefconfig would write."""
     kconfiglib = kconfiglib_module()
     kconf = kconfiglib.Kconfig(os.path.join(ROOT, "Kconfig.host"), warn_to_stderr=True)
-    for name, val in (("MBOX", True), ("MBOX_TRACE", trace), ("MBOX_PL320", pl320)):
+    opts = [("MBOX", True), ("MBOX_TRACE", trace), ("MBOX_PL320", pl320)] + [(e[0], ext) for e in EXTENSIONS]
+    for name, val in opts:
         sym = kconf.syms[name]
         if not sym.set_value("y" if val else "n"):
             raise RuntimeError("kconfiglib refused %s" % name)
@@ -145,15 +159,15 @@ def header_declares(name):
         return False
 
 
-def combo_name(trace, pl320):
-    parts = [n for n, on in (("trace", trace), ("pl320", pl320)) if on]
+def combo_name(trace, pl320, ext=False):
+    parts = [n for n, on in (("trace", trace), ("pl320", pl320), ("ext", ext)) if on]
     return "cfg-" + ("-".join(parts) if parts else "none")
 
 
-def run_combo(trace, pl320, make_test):
+def run_combo(trace, pl320, ext, make_test):
     yn = lambda b: "y" if b else "n"  # noqa: E731
-    label = "TRACE=%s PL320=%s" % (yn(trace), yn(pl320))
-    build = os.path.join("build", combo_name(trace, pl320))
+    label = "TRACE=%s PL320=%s EXT=%s" % (yn(trace), yn(pl320), yn(ext))
+    build = os.path.join("build", combo_name(trace, pl320, ext))
     shutil.rmtree(os.path.join(ROOT, build), ignore_errors=True)
     os.makedirs(os.path.join(ROOT, build))
     log = os.path.join(ROOT, build, "kconfig.log")
@@ -161,7 +175,7 @@ def run_combo(trace, pl320, make_test):
     t0 = time.monotonic()
     problems = []
 
-    write_config(trace, pl320)
+    write_config(trace, pl320, ext)
     vals = config_values()
     with open(log, "a") as f:
         f.write("==== .config\n")
@@ -178,6 +192,9 @@ def run_combo(trace, pl320, make_test):
         syms = nm_defined(os.path.join(ROOT, build, "libmbox.a"))
         if ("mbox_chan_get_stats" in syms) != trace:
             problems.append("mbox_chan_get_stats %s in libmbox.a" % ("missing" if trace else "present"))
+        for name, _, func in EXTENSIONS:
+            if (func in syms) != ext:
+                problems.append("%s %s in libmbox.a (CONFIG_%s)" % (func, "missing" if ext else "present", name))
         if "mbox_ticksend" not in syms:
             problems.append("mbox_ticksend missing from libmbox.a")
         if header_declares("pl320_initialize"):
@@ -193,6 +210,7 @@ def run_combo(trace, pl320, make_test):
     # 2. The Rust unit tests with the same features (the Makefile's
     #    test-rust always uses the default features).
     feats = ["host-port"] + [f for f, on in (("trace", trace), ("pl320", pl320)) if on]
+    feats += [f for _, f, _ in EXTENSIONS if ext]
     # The PL320 wire format as the Makefile maps it: framed is a feature,
     # the compatible format (the Kconfig default) its absence.
     if pl320 and vals.get("CONFIG_MBOX_PL320_WIRE_FRAMED") == "y":
@@ -224,16 +242,16 @@ def parse_combos(text):
     combos = []
     for item in text.split(","):
         item = item.strip().lower()
-        if len(item) != 2 or any(c not in "yn" for c in item):
-            raise SystemExit("bad combination %r (want e.g. yy,yn,ny,nn)" % item)
-        combos.append((item[0] == "y", item[1] == "y"))
+        if len(item) not in (2, 3) or any(c not in "yn" for c in item):
+            raise SystemExit("bad combination %r (want e.g. yyy,yy,yn,ny,nn)" % item)
+        combos.append((item[0] == "y", item[1] == "y", item[2:] == "y"))
     return combos
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--normalize", metavar="FILE")
-    ap.add_argument("--combos", default="yy,yn,ny,nn")
+    ap.add_argument("--combos", default="yyy,yy,yn,ny,nn")
     ap.add_argument("--no-make-test", action="store_true")
     args = ap.parse_args()
 
@@ -255,9 +273,9 @@ def main():
     passed = failed = 0
     t0 = time.monotonic()
     try:
-        for trace, pl320 in combos:
+        for trace, pl320, ext in combos:
             try:
-                ok = run_combo(trace, pl320, not args.no_make_test)
+                ok = run_combo(trace, pl320, ext, not args.no_make_test)
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
                 print("kconfig: TRACE=%s PL320=%s FAIL: %s" % ("yn"[not trace], "yn"[not pl320], e))
                 ok = False

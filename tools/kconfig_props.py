@@ -58,7 +58,9 @@ kconfig-props-print:
 \t@echo "hz=$$CONFIG_HOST_TICK_HZ"
 """
 
-BOOLS = ["MBOX", "MBOX_TRACE", "MBOX_PL320"]
+# The extensions beyond the NuttX C driver's API: Kconfig symbol, feature.
+EXTENSIONS = [("MBOX_RR", "rr"), ("MBOX_TXDONE_METHODS", "txdone-methods"), ("MBOX_TXDONE_CALLBACK", "txdone-callback")]
+BOOLS = ["MBOX", "MBOX_TRACE", "MBOX_PL320"] + [s for s, _ in EXTENSIONS]
 INTS = {
     "MBOX_DEFAULT_TIMEOUT": (1, 2147483647),
     "MBOX_PL320_MAX_DEVICES": (1, 32),
@@ -170,7 +172,8 @@ def check_case(kconf, rng, workdir):
 
     view, err = make_view(workdir)
     has_unset = any(
-        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT)? is not set", l) for l in text.splitlines()
+        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT|_RR|_TXDONE_METHODS|_TXDONE_CALLBACK)? is not set", l)
+        for l in text.splitlines()
     )
     if view is None:
         # Refusing is right only for a file make would misread or that
@@ -186,6 +189,10 @@ def check_case(kconf, rng, workdir):
     assert ("pl320" in feats) == pl320, "pl320: make %r, kconfiglib %s\n%s" % (feats, pl320, text)
     assert ("-DCONFIG_MBOX_TRACE=1" in view["cdefs"]) == trace, view["cdefs"]
     assert ("-DCONFIG_MBOX_PL320=1" in view["cdefs"]) == pl320, view["cdefs"]
+    for name, feat in EXTENSIONS:
+        on = sym[name] == "y"
+        assert (feat in feats) == on, "%s: make %r, kconfiglib %s\n%s" % (feat, feats, on, text)
+        assert ("-DCONFIG_%s=1" % name in view["cdefs"]) == on, view["cdefs"]
     framed = pl320 and kconf.syms["MBOX_PL320_WIRE_FRAMED"].str_value == "y"
     assert ("pl320-framed" in feats) == framed, "wire: make %r, kconfiglib framed=%s\n%s" % (feats, framed, text)
     assert ("-DCONFIG_MBOX_PL320_WIRE_FRAMED=1" in view["cdefs"]) == framed, view["cdefs"]

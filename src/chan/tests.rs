@@ -171,6 +171,7 @@ fn nonblocking_messages_queue_in_order_and_drain_on_ack() {
     assert_eq!(f.n(Stat::Acked), 4);
 }
 
+#[cfg(feature = "txdone-callback")]
 /// The environment always knows how many messages wait (the `buffered`
 /// statistic: messages queued now, ring and blocked senders) and how many
 /// are in flight (`txstate`), after submissions, ACKs, timeouts and
@@ -601,6 +602,8 @@ fn tx_chan_depth(cap: usize, depth: usize) -> ChanState {
     st
 }
 
+#[cfg(feature = "txdone-callback")]
+#[cfg(feature = "txdone-callback")]
 /// Every completion handed out now, in order.
 fn completions(st: &mut ChanState, f: &mut Fake) -> Vec<Completion> {
     let mut v = Vec::new();
@@ -721,6 +724,8 @@ fn timeout_of_a_later_in_flight_waiter_leaves_the_older_one() {
     assert_eq!(f.finished, [1, 0]);
 }
 
+#[cfg(feature = "txdone-callback")]
+#[cfg(feature = "txdone-callback")]
 /// TX-done completions: one per accepted client message, with its
 /// result, in submission order; a Done slot that owes a callback holds
 /// its slot until it has been handed out.
@@ -747,6 +752,8 @@ fn txdone_completions_are_handed_out_in_submission_order() {
     assert!(!st.is_busy());
 }
 
+#[cfg(feature = "txdone-callback")]
+#[cfg(feature = "txdone-callback")]
 #[test]
 fn send_error_of_a_queued_client_message_is_handed_out_in_order() {
     let mut st = tx_chan_depth(256, 2);
@@ -771,6 +778,8 @@ fn send_error_of_a_queued_client_message_is_handed_out_in_order() {
     assert_eq!(f.n(Stat::SendErr), 1);
 }
 
+#[cfg(feature = "txdone-callback")]
+#[cfg(feature = "txdone-callback")]
 #[test]
 fn deinit_hands_out_every_client_message_cancelled_in_order() {
     let mut st = tx_chan(128);
@@ -826,6 +835,7 @@ fn rx_claim_released_through_its_address() {
     assert!(st.owned_by(22));
 }
 
+#[cfg(feature = "txdone-methods")]
 /// Polling and IRQ TX-done (state machine side): a channel in Poll mode
 /// is completed by the watchdog polling `txacked`, one in Irq mode by
 /// the lower half's report; each refuses the other's.
@@ -857,6 +867,7 @@ fn poll_and_irq_txdone_methods_per_channel() {
     assert_eq!(irq.client_tx_done(&mut fi, 0), -EPERM);
 }
 
+#[cfg(feature = "txdone-methods")]
 #[test]
 fn ack_method_lets_the_client_complete_with_its_result() {
     let mut st = tx_chan(64);
@@ -874,6 +885,7 @@ fn ack_method_lets_the_client_complete_with_its_result() {
     assert_eq!(f.woken, 1);
 }
 
+#[cfg(feature = "txdone-methods")]
 #[test]
 fn txdone_method_changes_only_when_idle() {
     let mut st = tx_chan(64);
@@ -887,6 +899,7 @@ fn txdone_method_changes_only_when_idle() {
     assert_eq!(st.txdone_method(), TxDoneMethod::Ack);
 }
 
+#[cfg(feature = "txdone-methods")]
 #[test]
 fn polled_waiter_completes_by_polling_and_is_never_woken() {
     let mut st = tx_chan(64);
@@ -914,6 +927,7 @@ fn polled_waiter_completes_by_polling_and_is_never_woken() {
     assert!(!st.is_busy());
 }
 
+#[cfg(feature = "txdone-callback")]
 #[test]
 fn every_message_ends_exactly_once_with_depth_and_clients_under_random_events() {
     // As the depth-1 random test, with 3 slots and half the messages
@@ -985,6 +999,7 @@ fn every_message_ends_exactly_once_with_depth_and_clients_under_random_events() 
     assert!(f.n(Stat::Acked) > 100 && f.n(Stat::Timeout) > 100 && queued_send_err > 10);
 }
 
+#[cfg(feature = "txdone-callback")]
 /// The sequence number the next accepted message will get.
 fn st_next_seq(st: &ChanState) -> u32 {
     st.next_seq

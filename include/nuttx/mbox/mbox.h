@@ -114,6 +114,7 @@ enum mbox_txstate_e {
   MBOX_TX_ACTIVE = 1,
 };
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * How a TX channel learns that a transfer is done (Linux TXDONE_BY_*),
  * chosen with `mbox_chan_set_txdone()`.
@@ -132,6 +133,7 @@ enum mbox_txdone_method_e {
    */
   MBOX_TXDONE_ACK = 2,
 };
+#endif
 
 /**
  * Client callback: for RX channels it is called once per received message.
@@ -286,6 +288,7 @@ struct mbox_sender_s {
   void *priv;
 };
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 /**
  * TX-done callback of a sender (`mbox_register_txdone()`): called once
  * per accepted non-blocking message of that sender when the message ends,
@@ -296,6 +299,7 @@ struct mbox_sender_s {
  * channel run one at a time, in submission order.
  */
 typedef void (*mbox_txdone_t)(struct mbox_sender_s *sender, void *arg, int result);
+#endif
 
 /**
  * One client of a channel that registered a callback (framework-private).
@@ -310,10 +314,12 @@ struct mbox_client_s {
    * RX callback (RX channels).
    */
   mbox_callback_t rxcallback;
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   /**
-   * TX-done callback (TX channels).
+   * TX-done callback (TX channels; `CONFIG_MBOX_TXDONE_CALLBACK`).
    */
   mbox_txdone_t txdone;
+#endif
   void *arg;
 };
 
@@ -399,7 +405,7 @@ struct mbox_chan_state_s {
    */
   uint8_t inflight;
   /**
-   * A `TxDoneMethod`.
+   * A `TxDoneMethod` (always `Irq` without `CONFIG_MBOX_TXDONE_METHODS`).
    */
   uint8_t method;
   /**
@@ -434,10 +440,12 @@ struct mbox_chan_state_s {
    * Channel timeout for non-blocking messages and mbox_send().
    */
   uint64_t timeout;
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
   /**
    * Poll period of `TxDoneMethod::Poll`.
    */
   uint64_t poll_period;
+#endif
   /**
    * Absolute expiry the watchdog was last armed for, `FOREVER` when it
    * is not armed (never armed, fired, or disarmed). It stays armed
@@ -610,6 +618,7 @@ struct mbox_receiver_s {
   void *priv;
 };
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Extract the tag of a message (a request before it is sent, or a
  * received message). Writes the tag to `*tag` and returns 0, or returns a
@@ -620,7 +629,9 @@ struct mbox_receiver_s {
  * framework's critical section held. It must not block.
  */
 typedef int (*mbox_rr_tag_t)(const void *data, size_t size, uint32_t *tag);
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * framework-private: the pending requests of a request/response helper,
  * oldest first (each record lives on its requester's stack).
@@ -630,7 +641,9 @@ struct mbox_rr_pending_s {
   struct mbox_rr_record_s *tail;
   uint32_t len;
 };
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * A request/response helper over one TX sender and one RX receiver.
  * Zero it (`= {0}`) before `mbox_rr_init()`; it must stay valid and in
@@ -668,6 +681,7 @@ struct mbox_rr_s {
    */
   uint32_t magic;
 };
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -687,6 +701,40 @@ extern const uint8_t mbox_config_with_CONFIG_MBOX_TRACE;
  * by every C unit compiled without it.
  */
 extern const uint8_t mbox_config_without_CONFIG_MBOX_TRACE;
+#endif
+
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
+/**
+ * Defined only by a library built with `CONFIG_MBOX_TXDONE_METHODS`
+ * (cargo feature `txdone-methods`); referenced by every C unit compiled
+ * with it.
+ */
+extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+
+#if !defined(CONFIG_MBOX_TXDONE_METHODS)
+/**
+ * Defined only by a library built without `CONFIG_MBOX_TXDONE_METHODS`;
+ * referenced by every C unit compiled without it.
+ */
+extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
+/**
+ * Defined only by a library built with `CONFIG_MBOX_TXDONE_CALLBACK`
+ * (cargo feature `txdone-callback`); referenced by every C unit compiled
+ * with it.
+ */
+extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+
+#if !defined(CONFIG_MBOX_TXDONE_CALLBACK)
+/**
+ * Defined only by a library built without `CONFIG_MBOX_TXDONE_CALLBACK`;
+ * referenced by every C unit compiled without it.
+ */
+extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
 #endif
 
 /**
@@ -894,6 +942,7 @@ int mbox_register_rxcallback(struct mbox_receiver_s *receiver, mbox_callback_t c
  */
 int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
 
+#if defined(CONFIG_MBOX_TXDONE_CALLBACK)
 /**
  * Register (or, with a NULL callback, remove) the TX-done callback of a
  * sender on its channel. Every later non-blocking
@@ -913,6 +962,7 @@ int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
  * was not registered.
  */
 int mbox_register_txdone(struct mbox_sender_s *sender, mbox_txdone_t callback, void *arg);
+#endif
 
 /**
  * The largest message, in bytes, that one transfer on `chan` carries.
@@ -940,6 +990,7 @@ int mbox_chan_txdepth(struct mbox_chan_s *chan);
  */
 int mbox_dev_max_chans(struct mbox_dev_s *dev);
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * Choose how the TX channel `chan` learns that a transfer is done:
  * `MBOX_TXDONE_IRQ` (default: the lower half calls `mbox_chan_tx_done*()`),
@@ -956,7 +1007,9 @@ int mbox_dev_max_chans(struct mbox_dev_s *dev);
  * flight or queued (nothing changes).
  */
 int mbox_chan_set_txdone(struct mbox_chan_s *chan, int method, clock_t period);
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * Report the end of the oldest message in flight on the sender's channel
  * (`MBOX_TXDONE_ACK` mode: the client knows, e.g. from the remote's
@@ -970,7 +1023,9 @@ int mbox_chan_set_txdone(struct mbox_chan_s *chan, int method, clock_t period);
  * a channel that is uninitialised or not TX.
  */
 int mbox_client_txdone(struct mbox_sender_s *sender, int result);
+#endif
 
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
 /**
  * Send a message and busy-poll for its ACK without ever sleeping (Linux
  * `flush`, Zephyr `send_then_poll`): for interrupt context and for code
@@ -990,6 +1045,7 @@ int mbox_client_txdone(struct mbox_sender_s *sender, int result);
  * -EPERM on a channel whose TX-done method is MBOX_TXDONE_ACK.
  */
 int mbox_send_poll(struct mbox_sender_s *sender, const void *data, size_t size, uint32_t spins);
+#endif
 
 #if defined(CONFIG_MBOX_TRACE)
 /**
@@ -1016,6 +1072,7 @@ void mbox_chan_get_stats(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 int mbox_chan_get_stats_checked(struct mbox_chan_s *chan, struct mbox_stats_s *stats);
 #endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Set up a request/response helper: requests go out on `sender` (a TX
  * channel), replies come in on `receiver` (an RX channel), whose RX
@@ -1047,7 +1104,9 @@ int mbox_rr_init(struct mbox_rr_s *rr,
                  mbox_rr_tag_t tag,
                  mbox_callback_t unsolicited,
                  void *arg);
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Send a request and wait for its reply.
  *
@@ -1085,7 +1144,9 @@ int mbox_rr_request(struct mbox_rr_s *rr,
                     size_t respcap,
                     size_t *resplen,
                     clock_t timeout);
+#endif
 
+#if defined(CONFIG_MBOX_RR)
 /**
  * Tear a helper down: unregister its RX callback
  * (`mbox_unregister_rxcallback()`), finish every pending request with
@@ -1097,6 +1158,7 @@ int mbox_rr_request(struct mbox_rr_s *rr,
  * Returns 0; -EINVAL for a NULL or not live rr.
  */
 int mbox_rr_deinit(struct mbox_rr_s *rr);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"
@@ -1139,14 +1201,16 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
- * with CONFIG_MBOX_TRACE, so a unit compiled with another setting than
+ * with CONFIG_MBOX_TRACE, its state has the poll period only with
+ * CONFIG_MBOX_TXDONE_METHODS, and its client table the TX-done callbacks
+ * only with CONFIG_MBOX_TXDONE_CALLBACK, so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
- * Each unit that includes this header refers to the symbol that only a
- * library built with the unit's own setting defines: a mismatch fails the
- * link with an undefined reference to mbox_config_with_CONFIG_MBOX_TRACE
- * (the unit has it, the library does not) or
- * mbox_config_without_CONFIG_MBOX_TRACE (the other way round). The
- * reference is one read-only pointer per unit (kept through --gc-sections
+ * Each unit that includes this header refers, for each such option, to the
+ * symbol that only a library built with the unit's own setting defines: a
+ * mismatch fails the link with an undefined reference to
+ * mbox_config_with_CONFIG_MBOX_<OPTION> (the unit has it, the library does
+ * not) or mbox_config_without_CONFIG_MBOX_<OPTION> (the other way round).
+ * The reference is one read-only pointer per unit and option (kept through --gc-sections
  * where the toolchain supports the retain attribute: GCC 11 and clang 13
  * with binutils 2.36 or newer); no code runs.
  */
@@ -1180,6 +1244,20 @@ static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
 #else
 static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
   &mbox_config_without_CONFIG_MBOX_TRACE;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_METHODS
+static const uint8_t *const mbox_config_check_txdone_methods
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_METHODS;
+#else
+static const uint8_t *const mbox_config_check_txdone_methods
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_CALLBACK
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
+#else
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop

@@ -55,6 +55,9 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.defines.insert("feature = trace".into(), "CONFIG_MBOX_TRACE".into());
     c.defines.insert("feature = pl320".into(), "CONFIG_MBOX_PL320".into());
     c.defines.insert("feature = pl320-framed".into(), "CONFIG_MBOX_PL320_WIRE_FRAMED".into());
+    c.defines.insert("feature = rr".into(), "CONFIG_MBOX_RR".into());
+    c.defines.insert("feature = txdone-methods".into(), "CONFIG_MBOX_TXDONE_METHODS".into());
+    c.defines.insert("feature = txdone-callback".into(), "CONFIG_MBOX_TXDONE_CALLBACK".into());
     c.enumeration.rename_variants = cbindgen::RenameRule::None;
     c.export.exclude = vec!["clock_t".into()];
     c.export.rename.insert("ChanState".into(), "mbox_chan_state_s".into());
@@ -111,7 +114,9 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // see the enum, which has the same ABI.
         .replace("                   int dir,", "                   enum mbox_direction_e dir,")
         // cbindgen puts the `;` of a cfg-gated last field after #endif.
-        .replace("struct mbox_stats_s stats\n#endif\n  ;", "struct mbox_stats_s stats;\n#endif");
+        .replace("struct mbox_stats_s stats\n#endif\n  ;", "struct mbox_stats_s stats;\n#endif")
+        .replace("uint64_t poll_period\n#endif\n  ;", "uint64_t poll_period;\n#endif")
+        .replace("mbox_txdone_t txdone\n#endif\n  ;", "mbox_txdone_t txdone;\n#endif");
     out.push((root.join("include/nuttx/mbox/mbox.h"), text));
 
     let mut c = base_config("pl320.h", "__INCLUDE_NUTTX_MBOX_PL320_H");

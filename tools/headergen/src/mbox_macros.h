@@ -33,14 +33,16 @@
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
- * with CONFIG_MBOX_TRACE, so a unit compiled with another setting than
+ * with CONFIG_MBOX_TRACE, its state has the poll period only with
+ * CONFIG_MBOX_TXDONE_METHODS, and its client table the TX-done callbacks
+ * only with CONFIG_MBOX_TXDONE_CALLBACK, so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
- * Each unit that includes this header refers to the symbol that only a
- * library built with the unit's own setting defines: a mismatch fails the
- * link with an undefined reference to mbox_config_with_CONFIG_MBOX_TRACE
- * (the unit has it, the library does not) or
- * mbox_config_without_CONFIG_MBOX_TRACE (the other way round). The
- * reference is one read-only pointer per unit (kept through --gc-sections
+ * Each unit that includes this header refers, for each such option, to the
+ * symbol that only a library built with the unit's own setting defines: a
+ * mismatch fails the link with an undefined reference to
+ * mbox_config_with_CONFIG_MBOX_<OPTION> (the unit has it, the library does
+ * not) or mbox_config_without_CONFIG_MBOX_<OPTION> (the other way round).
+ * The reference is one read-only pointer per unit and option (kept through --gc-sections
  * where the toolchain supports the retain attribute: GCC 11 and clang 13
  * with binutils 2.36 or newer); no code runs.
  */
@@ -74,6 +76,20 @@ static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
 #else
 static const uint8_t *const mbox_config_check MBOX_CONFIG_CHECK_ATTR =
   &mbox_config_without_CONFIG_MBOX_TRACE;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_METHODS
+static const uint8_t *const mbox_config_check_txdone_methods
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_METHODS;
+#else
+static const uint8_t *const mbox_config_check_txdone_methods
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_METHODS;
+#endif
+#ifdef CONFIG_MBOX_TXDONE_CALLBACK
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
+#else
+static const uint8_t *const mbox_config_check_txdone_callback
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop
