@@ -81,6 +81,7 @@ struct pl320_mbox_s
   uint32_t mstatus;
   uint32_t send;
   uint32_t dr[PL320M_MAX_DATA];
+  bool     dest_wrote_dr0;  /* DR0 written while SEND == 1 (an ACK word) */
 
   /* Injected fault */
 
@@ -97,6 +98,7 @@ struct pl320_action_s
   int64_t                due;       /* CLOCK_MONOTONIC ns */
   int                    mbox;
   uint32_t               dr0;       /* What the destination wrote */
+  bool                   has_dr0;   /* It wrote DR0 (else SEND alone) */
 };
 
 struct pl320_model_s
@@ -238,7 +240,8 @@ static void pl320_update_lines(struct pl320_model_s *m)
  ****************************************************************************/
 
 static void pl320_schedule_ack(struct pl320_model_s *m, int mb,
-                               unsigned delay_ms, uint32_t dr0)
+                               unsigned delay_ms, bool has_dr0,
+                               uint32_t dr0)
 {
   struct pl320_action_s *a;
   struct pl320_action_s **pp;
@@ -253,6 +256,7 @@ static void pl320_schedule_ack(struct pl320_model_s *m, int mb,
   a->due = pl320_now_ns() + (int64_t)delay_ms * 1000000LL;
   a->mbox = mb;
   a->dr0 = dr0;
+  a->has_dr0 = has_dr0;
 
   /* Keep the list sorted; equal due times stay in arrival order. */
 
@@ -270,9 +274,12 @@ static void pl320_schedule_ack(struct pl320_model_s *m, int mb,
  * Name: pl320_apply_late_ack
  *
  * Description:
- *   The remote's ACK arriving now: rewrite DR0 and set SEND = 2, whatever
- *   message the mailbox carries by now. A released mailbox ignores it,
- *   as it would ignore the register writes. Model lock held.
+ *   The remote's ACK arriving now: its writes replayed, whatever message
+ *   the mailbox carries by now: DR0 if the destination wrote DR0 with its
+ *   ACK (a legacy remote writes SEND alone, and then the data registers
+ *   stay as the source wrote them since), then SEND = 2. A released
+ *   mailbox ignores it, as it would ignore the register writes. Model
+ *   lock held.
  *
  ****************************************************************************/
 
@@ -286,7 +293,11 @@ static void pl320_apply_late_ack(struct pl320_model_s *m,
       return;
     }
 
-  b->dr[0] = a->dr0;
+  if (a->has_dr0)
+    {
+      b->dr[0] = a->dr0;
+    }
+
   b->send = PL320M_SEND_ACK;
   pl320_update_lines(m);
 }
@@ -365,13 +376,15 @@ static void pl320_write_ack(struct pl320_model_s *m, int mb)
       case PL320_FAULT_DELAY_ACK:
         m->stats.acks_delayed++;
         b->dstatus = 0;
-        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dr[0]);
+        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dest_wrote_dr0,
+                           b->dr[0]);
         break;
 
       case PL320_FAULT_DUP_ACK:
         m->stats.acks_duplicated++;
         b->send = PL320M_SEND_ACK;
-        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dr[0]);
+        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dest_wrote_dr0,
+                           b->dr[0]);
         break;
 
       case PL320_FAULT_NONE:
@@ -488,6 +501,10 @@ static void pl320_write_mbox(struct pl320_model_s *m, int mb, uint32_t reg,
         else if (value == PL320M_SEND_IDLE || value == PL320M_SEND_MSG)
           {
             b->send = value;
+            if (value == PL320M_SEND_MSG)
+              {
+                b->dest_wrote_dr0 = false;
+              }
           }
         else
           {
@@ -499,6 +516,10 @@ static void pl320_write_mbox(struct pl320_model_s *m, int mb, uint32_t reg,
 
       default:  /* Data register below DATANUM (checked above) */
         b->dr[(reg - REG_DR0) / 4] = value;
+        if (reg == REG_DR0 && b->send == PL320M_SEND_MSG)
+          {
+            b->dest_wrote_dr0 = true;
+          }
         break;
     }
 }

@@ -94,11 +94,16 @@ struct pl320_model_stats_s
  *              the destination's line falls, the source never sees an
  *              ACK.
  *   DELAY_ACK  As DROP_ACK now, and delay_ms later the ACK is applied
- *              anyway (DR0 as the destination wrote it, then SEND = 2),
- *              whatever the mailbox holds by then: a remote that ACKs
- *              late. Ignored if the mailbox was released meanwhile.
- *   DUP_ACK    The ACK is applied now, and again delay_ms later (same DR0,
- *              SEND = 2) if SOURCE is still set.
+ *              anyway, whatever the mailbox holds by then: a remote that
+ *              ACKs late. The late ACK replays the destination's writes:
+ *              DR0 as it wrote it, if it wrote DR0 while the message was
+ *              pending (the framed format's ACK word; a legacy remote
+ *              writes SEND alone and the data registers are left as
+ *              they are), then SEND = 2. Ignored if the mailbox was
+ *              released meanwhile.
+ *   DUP_ACK    The ACK is applied now, and again delay_ms later (the same
+ *              writes: DR0 if it was written, SEND = 2) if SOURCE is
+ *              still set.
  */
 
 enum pl320_fault_e
