@@ -114,6 +114,14 @@ struct pl320_model_s
   struct pl320_mbox_s mb[PL320M_MAX_MBOX];
   struct pl320_model_stats_s stats;
   struct pl320_action_s *actions;   /* Sorted by due time */
+
+  /* One-shot ACK with reply data at a given write (test hook) */
+
+  bool            trig_armed;
+  bool            trig_before;
+  uint32_t        trig_offset;
+  uint32_t        trig_value;
+  uint32_t        trig_dr0;
   bool            stop;
   pthread_t       helper;
 };
@@ -536,14 +544,37 @@ static void pl320_bus_write(void *dev, uint32_t offset, uint32_t value)
 {
   struct pl320_model_s *m = dev;
 
+  struct pl320_action_s trig;
+  bool fire;
+
   pthread_mutex_lock(&m->lock);
   m->stats.writes++;
+
+  fire = m->trig_armed && offset == m->trig_offset &&
+         value == m->trig_value;
+  if (fire)
+    {
+      m->trig_armed = false;
+      trig.mbox = (int)(offset / MBOX_STRIDE);
+      trig.dr0 = m->trig_dr0;
+      trig.has_dr0 = true;
+    }
+
+  if (fire && m->trig_before)
+    {
+      pl320_apply_late_ack(m, &trig);
+    }
 
   if ((offset & 3) == 0 && offset < GLOBAL_BASE &&
       offset / MBOX_STRIDE < (uint32_t)m->nmbox)
     {
       pl320_write_mbox(m, (int)(offset / MBOX_STRIDE),
                        offset % MBOX_STRIDE, value);
+    }
+
+  if (fire && !m->trig_before)
+    {
+      pl320_apply_late_ack(m, &trig);
     }
 
   /* Global registers are read-only; unmapped offsets ignore writes. */
@@ -809,5 +840,18 @@ void pl320_model_raise_spurious(struct pl320_model_s *m, int line)
       host_irq_pulse(m->irq[line]);
     }
 
+  pthread_mutex_unlock(&m->lock);
+}
+
+void pl320_model_ack_at_write(struct pl320_model_s *m, uint32_t offset,
+                              uint32_t value, bool before, uint32_t dr0)
+{
+  pthread_mutex_lock(&m->lock);
+  m->trig_armed = offset / MBOX_STRIDE < (uint32_t)m->nmbox &&
+                  offset < GLOBAL_BASE;
+  m->trig_before = before;
+  m->trig_offset = offset;
+  m->trig_value = value;
+  m->trig_dr0 = dr0;
   pthread_mutex_unlock(&m->lock);
 }
