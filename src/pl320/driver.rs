@@ -563,16 +563,34 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
         if let Err(e) = wire::compat::encode(msg, words) {
             return -e;
         }
-        for (i, &w) in words.iter().enumerate() {
-            c.wr(regs::DR0 + 4 * i, w);
-        }
-        // Settle check: SEND was 0 above; an ACK of a retracted message
+        // The destination bit may have been consumed (a lost ACK clears
+        // it); set before the data so that the last look at SEND below is
+        // followed directly by SEND = 1.
+        c.wr(regs::DSET, c.cfg.dst_bit());
+        // Settle check: SEND was 0 above. An ACK of a retracted message
         // that landed while the data registers were written must not be
-        // left for this message (it would complete it at once).
-        if c.rd(regs::SEND) == regs::SEND_ACK {
+        // left for this message (it would complete it at once), and a
+        // legacy remote may have left reply data in the data registers
+        // with it: clear it, count it, and write the data again. Each such
+        // ACK belongs to one retracted message, so this ends; a remote that
+        // keeps writing SEND = 2 gets -EBUSY, with nothing sent.
+        let mut settled = false;
+        for _ in 0..SETTLE_ROUNDS {
+            for (i, &w) in words.iter().enumerate() {
+                c.wr(regs::DR0 + 4 * i, w);
+            }
+            if c.rd(regs::SEND) != regs::SEND_ACK {
+                settled = true;
+                break;
+            }
             c.wr(regs::SEND, regs::SEND_IDLE);
             c.dev.count(|s| s.stale_ack += 1);
         }
+        if !settled {
+            return -EBUSY;
+        }
+        c.wr(regs::SEND, regs::SEND_MSG);
+        return 0;
     } else {
         for (i, chunk) in msg.chunks(4).enumerate() {
             let mut w = [0u8; 4];
@@ -586,6 +604,11 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
     c.wr(regs::SEND, regs::SEND_MSG);
     0
 }
+
+/// Rounds of "write the data registers, then find SEND still 0" a
+/// compatible send makes before it gives up with -EBUSY (each failed round
+/// is a late ACK landing during the writes).
+const SETTLE_ROUNDS: usize = 3;
 
 unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int {
     // SAFETY: one of our channels (upper-half contract).
