@@ -62,12 +62,16 @@
 //! with no message) completes nothing, is cleared and counted as stale
 //! (`stale_ack`, and the upper half's `spurious_ack`); and the next send
 //! checks that SEND is 0 both before and after writing the data
-//! registers, clearing and counting an ACK that landed meanwhile, so the
-//! next message goes out on an idle mailbox. What cannot be caught: a
-//! remote that read the retracted message before the retract and writes
-//! its ACK only after the next message's SEND = 1 completes that next
-//! message (which the remote may never read); the retracted messages are
-//! counted (`retracted`) so that a board can see the exposure.
+//! registers, clearing and counting an ACK that landed meanwhile and
+//! writing the data again (a legacy remote may leave reply data in the
+//! data registers with its ACK), so the next message goes out whole on an
+//! idle mailbox. What cannot be caught: a remote that read the retracted
+//! message before the retract and writes its ACK only after the next
+//! message's SEND = 1 completes that next message (which the remote may
+//! never read); and a late ACK with reply data that lands between the
+//! last read of SEND and SEND = 1 leaves that reply data in the next
+//! message. The retracted messages are counted (`retracted`) so that a
+//! board can see the exposure.
 //!
 //! # Flow (DDI0306B)
 //!
@@ -76,7 +80,7 @@
 //! = 0 (no auto-ACK, no auto-link). The mailbox is never released while in
 //! use, so either core may be the one that configures it (a board table
 //! may set `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
-//! SEND = 1. Receive: DR0, payload, then SEND and DR0 again to detect a
+//! SEND = 1 (compatible: DSET, DR0.., SEND still 0, SEND = 1). Receive: DR0, payload, then SEND and DR0 again to detect a
 //! message that changed under the reader (a "torn" read, when the sender
 //! aborted it after a timeout and reused the mailbox): that returns
 //! -EAGAIN and the still-asserted line brings the handler back.
