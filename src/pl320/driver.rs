@@ -80,10 +80,11 @@
 //! = 0 (no auto-ACK, no auto-link). The mailbox is never released while in
 //! use, so either core may be the one that configures it (a board table
 //! may set `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
-//! SEND = 1 (compatible: DSET, DR0.., SEND still 0, SEND = 1). Receive: DR0, payload, then SEND and DR0 again to detect a
-//! message that changed under the reader (a "torn" read, when the sender
-//! aborted it after a timeout and reused the mailbox): that returns
-//! -EAGAIN and the still-asserted line brings the handler back.
+//! SEND = 1 (compatible: DSET, DR0.., SEND still 0, SEND = 1). Receive:
+//! DR0, payload, then SEND and DR0 again to detect a message that changed
+//! under the reader (a "torn" read, when the sender aborted it after a
+//! timeout and reused the mailbox): that returns -EAGAIN and the
+//! still-asserted line brings the handler back.
 //!
 //! # Interrupt handler
 //!
