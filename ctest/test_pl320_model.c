@@ -1387,6 +1387,38 @@ static void test_fault_delay_ack(void)
   pl320_model_destroy(m);
 }
 
+/* A late ACK replays what the destination wrote and nothing else: a
+ * legacy remote acknowledges with SEND = 2 alone, so its late ACK leaves
+ * the data registers as the source wrote them meanwhile (the next
+ * message), for DELAY_ACK and DUP_ACK alike.
+ */
+
+static void test_late_ack_without_dr0_write_keeps_the_data_registers(void)
+{
+  struct pl320_model_s *m = model_new(1, 2, 1, NULL);
+
+  pl320_model_set_fault(m, 0, PL320_FAULT_DELAY_ACK, 50, 1);
+  send_msg(0, 0, 1, 0x10);
+  wr(PL320M_SEND(0), PL320M_SEND_ACK);    /* SEND = 2 alone */
+  wr(PL320M_SEND(0), PL320M_SEND_IDLE);   /* Source withdraws */
+  wr(PL320M_DR(0, 0), 0x77);              /* and writes the next one */
+  CHECK(poll_reg(PL320M_SEND(0), PL320M_SEND_ACK));
+  CHECK_EQ(rd(PL320M_DR(0, 0)), 0x77);
+
+  pl320_model_set_fault(m, 0, PL320_FAULT_DUP_ACK, 50, 1);
+  wr(PL320M_SEND(0), PL320M_SEND_IDLE);
+  wr(PL320M_DR(0, 0), 0x20);
+  wr(PL320M_SEND(0), PL320M_SEND_MSG);
+  wr(PL320M_SEND(0), PL320M_SEND_ACK);
+  wr(PL320M_SEND(0), PL320M_SEND_IDLE);
+  wr(PL320M_DR(0, 0), 0x88);
+  CHECK(poll_reg(PL320M_SEND(0), PL320M_SEND_ACK));
+  CHECK_EQ(rd(PL320M_DR(0, 0)), 0x88);
+  CHECK_EQ(model_stats(m).protocol_errors, 0);
+
+  pl320_model_destroy(m);
+}
+
 /* DUP_ACK: the ACK lands now and once more delay_ms later, if the
  * mailbox is still claimed.
  */
@@ -2297,6 +2329,7 @@ static const struct test_s g_tests[] =
   TEST(test_fault_drop_ack),
   TEST(test_fault_delay_ack),
   TEST(test_fault_dup_ack),
+  TEST(test_late_ack_without_dr0_write_keeps_the_data_registers),
   TEST(test_model_spurious),
   TEST(test_irq_pulse),
   TEST(test_irq_storm_stats),

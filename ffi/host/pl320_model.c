@@ -81,6 +81,7 @@ struct pl320_mbox_s
   uint32_t mstatus;
   uint32_t send;
   uint32_t dr[PL320M_MAX_DATA];
+  bool     dest_wrote_dr0;  /* DR0 written while SEND == 1 (an ACK word) */
 
   /* Injected fault */
 
@@ -97,6 +98,7 @@ struct pl320_action_s
   int64_t                due;       /* CLOCK_MONOTONIC ns */
   int                    mbox;
   uint32_t               dr0;       /* What the destination wrote */
+  bool                   has_dr0;   /* It wrote DR0 (else SEND alone) */
 };
 
 struct pl320_model_s
@@ -112,6 +114,14 @@ struct pl320_model_s
   struct pl320_mbox_s mb[PL320M_MAX_MBOX];
   struct pl320_model_stats_s stats;
   struct pl320_action_s *actions;   /* Sorted by due time */
+
+  /* One-shot ACK with reply data at a given write (test hook) */
+
+  bool            trig_armed;
+  bool            trig_before;
+  uint32_t        trig_offset;
+  uint32_t        trig_value;
+  uint32_t        trig_dr0;
   bool            stop;
   pthread_t       helper;
 };
@@ -238,7 +248,8 @@ static void pl320_update_lines(struct pl320_model_s *m)
  ****************************************************************************/
 
 static void pl320_schedule_ack(struct pl320_model_s *m, int mb,
-                               unsigned delay_ms, uint32_t dr0)
+                               unsigned delay_ms, bool has_dr0,
+                               uint32_t dr0)
 {
   struct pl320_action_s *a;
   struct pl320_action_s **pp;
@@ -253,6 +264,7 @@ static void pl320_schedule_ack(struct pl320_model_s *m, int mb,
   a->due = pl320_now_ns() + (int64_t)delay_ms * 1000000LL;
   a->mbox = mb;
   a->dr0 = dr0;
+  a->has_dr0 = has_dr0;
 
   /* Keep the list sorted; equal due times stay in arrival order. */
 
@@ -270,9 +282,12 @@ static void pl320_schedule_ack(struct pl320_model_s *m, int mb,
  * Name: pl320_apply_late_ack
  *
  * Description:
- *   The remote's ACK arriving now: rewrite DR0 and set SEND = 2, whatever
- *   message the mailbox carries by now. A released mailbox ignores it,
- *   as it would ignore the register writes. Model lock held.
+ *   The remote's ACK arriving now: its writes replayed, whatever message
+ *   the mailbox carries by now: DR0 if the destination wrote DR0 with its
+ *   ACK (a legacy remote writes SEND alone, and then the data registers
+ *   stay as the source wrote them since), then SEND = 2. A released
+ *   mailbox ignores it, as it would ignore the register writes. Model
+ *   lock held.
  *
  ****************************************************************************/
 
@@ -286,7 +301,11 @@ static void pl320_apply_late_ack(struct pl320_model_s *m,
       return;
     }
 
-  b->dr[0] = a->dr0;
+  if (a->has_dr0)
+    {
+      b->dr[0] = a->dr0;
+    }
+
   b->send = PL320M_SEND_ACK;
   pl320_update_lines(m);
 }
@@ -365,13 +384,15 @@ static void pl320_write_ack(struct pl320_model_s *m, int mb)
       case PL320_FAULT_DELAY_ACK:
         m->stats.acks_delayed++;
         b->dstatus = 0;
-        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dr[0]);
+        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dest_wrote_dr0,
+                           b->dr[0]);
         break;
 
       case PL320_FAULT_DUP_ACK:
         m->stats.acks_duplicated++;
         b->send = PL320M_SEND_ACK;
-        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dr[0]);
+        pl320_schedule_ack(m, mb, b->fault_delay_ms, b->dest_wrote_dr0,
+                           b->dr[0]);
         break;
 
       case PL320_FAULT_NONE:
@@ -488,6 +509,10 @@ static void pl320_write_mbox(struct pl320_model_s *m, int mb, uint32_t reg,
         else if (value == PL320M_SEND_IDLE || value == PL320M_SEND_MSG)
           {
             b->send = value;
+            if (value == PL320M_SEND_MSG)
+              {
+                b->dest_wrote_dr0 = false;
+              }
           }
         else
           {
@@ -499,6 +524,10 @@ static void pl320_write_mbox(struct pl320_model_s *m, int mb, uint32_t reg,
 
       default:  /* Data register below DATANUM (checked above) */
         b->dr[(reg - REG_DR0) / 4] = value;
+        if (reg == REG_DR0 && b->send == PL320M_SEND_MSG)
+          {
+            b->dest_wrote_dr0 = true;
+          }
         break;
     }
 }
@@ -515,14 +544,37 @@ static void pl320_bus_write(void *dev, uint32_t offset, uint32_t value)
 {
   struct pl320_model_s *m = dev;
 
+  struct pl320_action_s trig;
+  bool fire;
+
   pthread_mutex_lock(&m->lock);
   m->stats.writes++;
+
+  fire = m->trig_armed && offset == m->trig_offset &&
+         value == m->trig_value;
+  if (fire)
+    {
+      m->trig_armed = false;
+      trig.mbox = (int)(offset / MBOX_STRIDE);
+      trig.dr0 = m->trig_dr0;
+      trig.has_dr0 = true;
+    }
+
+  if (fire && m->trig_before)
+    {
+      pl320_apply_late_ack(m, &trig);
+    }
 
   if ((offset & 3) == 0 && offset < GLOBAL_BASE &&
       offset / MBOX_STRIDE < (uint32_t)m->nmbox)
     {
       pl320_write_mbox(m, (int)(offset / MBOX_STRIDE),
                        offset % MBOX_STRIDE, value);
+    }
+
+  if (fire && !m->trig_before)
+    {
+      pl320_apply_late_ack(m, &trig);
     }
 
   /* Global registers are read-only; unmapped offsets ignore writes. */
@@ -788,5 +840,18 @@ void pl320_model_raise_spurious(struct pl320_model_s *m, int line)
       host_irq_pulse(m->irq[line]);
     }
 
+  pthread_mutex_unlock(&m->lock);
+}
+
+void pl320_model_ack_at_write(struct pl320_model_s *m, uint32_t offset,
+                              uint32_t value, bool before, uint32_t dr0)
+{
+  pthread_mutex_lock(&m->lock);
+  m->trig_armed = offset / MBOX_STRIDE < (uint32_t)m->nmbox &&
+                  offset < GLOBAL_BASE;
+  m->trig_before = before;
+  m->trig_offset = offset;
+  m->trig_value = value;
+  m->trig_dr0 = dr0;
   pthread_mutex_unlock(&m->lock);
 }

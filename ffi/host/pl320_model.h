@@ -17,6 +17,7 @@
 #ifndef __LIBMBOX_FFI_HOST_PL320_MODEL_H
 #define __LIBMBOX_FFI_HOST_PL320_MODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -94,11 +95,16 @@ struct pl320_model_stats_s
  *              the destination's line falls, the source never sees an
  *              ACK.
  *   DELAY_ACK  As DROP_ACK now, and delay_ms later the ACK is applied
- *              anyway (DR0 as the destination wrote it, then SEND = 2),
- *              whatever the mailbox holds by then: a remote that ACKs
- *              late. Ignored if the mailbox was released meanwhile.
- *   DUP_ACK    The ACK is applied now, and again delay_ms later (same DR0,
- *              SEND = 2) if SOURCE is still set.
+ *              anyway, whatever the mailbox holds by then: a remote that
+ *              ACKs late. The late ACK replays the destination's writes:
+ *              DR0 as it wrote it, if it wrote DR0 while the message was
+ *              pending (the framed format's ACK word; a legacy remote
+ *              writes SEND alone and the data registers are left as
+ *              they are), then SEND = 2. Ignored if the mailbox was
+ *              released meanwhile.
+ *   DUP_ACK    The ACK is applied now, and again delay_ms later (the same
+ *              writes: DR0 if it was written, SEND = 2) if SOURCE is
+ *              still set.
  */
 
 enum pl320_fault_e
@@ -145,6 +151,19 @@ void pl320_model_get_stats(struct pl320_model_s *m,
 void pl320_model_set_fault(struct pl320_model_s *m, int mbox,
                            enum pl320_fault_e f, unsigned delay_ms,
                            unsigned count);
+
+/* Arm a one-shot late ACK with reply data, landing exactly at a write:
+ * the next time value is written to the mailbox register at offset (e.g.
+ * PL320M_DR(mb, 6) or PL320M_SEND(mb)), the destination's ACK of mailbox
+ * offset / 0x40 is applied atomically with that write, just before it
+ * (before = true) or just after it: DR0 = dr0 (the reply data a legacy
+ * remote may leave in the data registers), then SEND = 2. Ignored if the
+ * mailbox is released by then. A later call re-arms; an offset outside
+ * the mailboxes disarms.
+ */
+
+void pl320_model_ack_at_write(struct pl320_model_s *m, uint32_t offset,
+                              uint32_t value, bool before, uint32_t dr0);
 
 /* Deliver one spurious interrupt on the host IRQ of interrupt line `line`
  * (host_irq_pulse()); nothing if the line is not connected.

@@ -62,12 +62,16 @@
 //! with no message) completes nothing, is cleared and counted as stale
 //! (`stale_ack`, and the upper half's `spurious_ack`); and the next send
 //! checks that SEND is 0 both before and after writing the data
-//! registers, clearing and counting an ACK that landed meanwhile, so the
-//! next message goes out on an idle mailbox. What cannot be caught: a
-//! remote that read the retracted message before the retract and writes
-//! its ACK only after the next message's SEND = 1 completes that next
-//! message (which the remote may never read); the retracted messages are
-//! counted (`retracted`) so that a board can see the exposure.
+//! registers, clearing and counting an ACK that landed meanwhile and
+//! writing the data again (a legacy remote may leave reply data in the
+//! data registers with its ACK), so the next message goes out whole on an
+//! idle mailbox. What cannot be caught: a remote that read the retracted
+//! message before the retract and writes its ACK only after the next
+//! message's SEND = 1 completes that next message (which the remote may
+//! never read); and a late ACK with reply data that lands between the
+//! last read of SEND and SEND = 1 leaves that reply data in the next
+//! message. The retracted messages are counted (`retracted`) so that a
+//! board can see the exposure.
 //!
 //! # Flow (DDI0306B)
 //!
@@ -76,10 +80,11 @@
 //! = 0 (no auto-ACK, no auto-link). The mailbox is never released while in
 //! use, so either core may be the one that configures it (a board table
 //! may set `ctrl` on both). Send: SEND must be 0, DR1.. then DR0, DSET,
-//! SEND = 1. Receive: DR0, payload, then SEND and DR0 again to detect a
-//! message that changed under the reader (a "torn" read, when the sender
-//! aborted it after a timeout and reused the mailbox): that returns
-//! -EAGAIN and the still-asserted line brings the handler back.
+//! SEND = 1 (compatible: DSET, DR0.., SEND still 0, SEND = 1). Receive:
+//! DR0, payload, then SEND and DR0 again to detect a message that changed
+//! under the reader (a "torn" read, when the sender aborted it after a
+//! timeout and reused the mailbox): that returns -EAGAIN and the
+//! still-asserted line brings the handler back.
 //!
 //! # Interrupt handler
 //!
@@ -563,16 +568,34 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
         if let Err(e) = wire::compat::encode(msg, words) {
             return -e;
         }
-        for (i, &w) in words.iter().enumerate() {
-            c.wr(regs::DR0 + 4 * i, w);
-        }
-        // Settle check: SEND was 0 above; an ACK of a retracted message
+        // The destination bit may have been consumed (a lost ACK clears
+        // it); set before the data so that the last look at SEND below is
+        // followed directly by SEND = 1.
+        c.wr(regs::DSET, c.cfg.dst_bit());
+        // Settle check: SEND was 0 above. An ACK of a retracted message
         // that landed while the data registers were written must not be
-        // left for this message (it would complete it at once).
-        if c.rd(regs::SEND) == regs::SEND_ACK {
+        // left for this message (it would complete it at once), and a
+        // legacy remote may have left reply data in the data registers
+        // with it: clear it, count it, and write the data again. Each such
+        // ACK belongs to one retracted message, so this ends; a remote that
+        // keeps writing SEND = 2 gets -EBUSY, with nothing sent.
+        let mut settled = false;
+        for _ in 0..SETTLE_ROUNDS {
+            for (i, &w) in words.iter().enumerate() {
+                c.wr(regs::DR0 + 4 * i, w);
+            }
+            if c.rd(regs::SEND) != regs::SEND_ACK {
+                settled = true;
+                break;
+            }
             c.wr(regs::SEND, regs::SEND_IDLE);
             c.dev.count(|s| s.stale_ack += 1);
         }
+        if !settled {
+            return -EBUSY;
+        }
+        c.wr(regs::SEND, regs::SEND_MSG);
+        return 0;
     } else {
         for (i, chunk) in msg.chunks(4).enumerate() {
             let mut w = [0u8; 4];
@@ -586,6 +609,11 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
     c.wr(regs::SEND, regs::SEND_MSG);
     0
 }
+
+/// Rounds of "write the data registers, then find SEND still 0" a
+/// compatible send makes before it gives up with -EBUSY (each failed round
+/// is a late ACK landing during the writes).
+const SETTLE_ROUNDS: usize = 3;
 
 unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int {
     // SAFETY: one of our channels (upper-half contract).
