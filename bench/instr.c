@@ -48,7 +48,7 @@
 #include "fake_lower.h"
 #include "port_min.h"
 
-#define MSG_SIZE   24          /* The PL320 MTU */
+#define MSG_SIZE   24          /* The framed PL320 MTU, the size every row uses */
 #define ITER       10000       /* Iterations of a single-message region */
 #define BATCH      48          /* Messages queued, then drained, per batch */
 #define BURST      8           /* Messages per burst (sent, then ACKed) */

@@ -276,7 +276,7 @@ def main():
       "under `valgrind --tool=callgrind --collect-atstart=no`. Each region is collected between "
       "`CALLGRIND_TOGGLE_COLLECT` pairs and dumped with `CALLGRIND_DUMP_STATS_AT`; the count is divided by "
       f"the number of messages ({cg['iters']:,} per single-message region, {cg['per_batch']:,} for the "
-      "queue/drain regions). Messages are 24 bytes (the PL320 MTU). The library is the shipped build "
+      "queue/drain regions). Messages are 24 bytes (the framed PL320 format's MTU). The library is the shipped build "
       "(release, LTO, opt-level \"s\", trace + pl320); the C code is gcc -O2.")
     w("")
     w("**total** = through the upper half (what a client pays, lower half and port included). **floor** = "
@@ -383,7 +383,7 @@ def main():
     w("`bench/twocore.c`: two simulated cores, A and B, each with its own PL320 lower half "
       "(`pl320_initialize()`, its own IPCM interrupt line and host IRQ), sharing the register-accurate "
       "IPCM model (`ffi/host/pl320_model.c`) on the host port (pthreads; every interrupt is delivered by "
-      "a thread). Mailbox 0 carries A -> B, mailbox 1 B -> A. S sender threads on core A send 24-byte "
+      "a thread). Mailbox 0 carries A -> B, mailbox 1 B -> A. S sender threads on core A send PL320_MTU-byte (28 in the default compatible format) "
       "messages on the one A -> B channel:")
     w("")
     w("- **blocking**: each sender loops `mbox_send()`. Latency = one `mbox_send()` call: message to B, "
