@@ -172,7 +172,11 @@ if [ ! -f .config ] || [ "$(cat .libmbox-board 2>/dev/null)" != "$BOARD" ]; then
   echo "$BOARD" > .libmbox-board
 fi
 
+# mboxtest tests TX-done callbacks and mbox_send_poll() too: its Kconfig
+# selects their options, enabled here as well so that a tree configured
+# before they existed gets them without a fresh configure.
 tweaks=(--enable MBOX --enable MBOX_TRACE --enable MBOX_PL320
+        --enable MBOX_TXDONE_METHODS --enable MBOX_TXDONE_CALLBACK
         --enable TESTING_MBOXTEST --enable TESTING_MBOXBENCH
         --disable DEBUG_SCHED_INFO)
 
@@ -197,7 +201,7 @@ if config_wants "${tweaks[@]}"; then
   make olddefconfig > /dev/null
 fi
 
-for sym in MBOX MBOX_TRACE MBOX_PL320 TESTING_MBOXTEST TESTING_MBOXBENCH; do
+for sym in MBOX MBOX_TRACE MBOX_PL320 MBOX_TXDONE_METHODS MBOX_TXDONE_CALLBACK TESTING_MBOXTEST TESTING_MBOXBENCH; do
   grep -q "^CONFIG_$sym=y" .config || die "CONFIG_$sym is not enabled after olddefconfig (dependencies?)"
 done
 
