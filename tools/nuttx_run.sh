@@ -83,20 +83,9 @@ append() {
   printf '%s\n' "$block" >> "$file"
 }
 
-# True when .config lacks one of the settings of a kconfig-tweak argument
-# list (--enable SYM / --disable SYM pairs). Only then are kconfig-tweak
-# and olddefconfig run: NuttX's olddefconfig deletes
-# include/nuttx/config.h, which rebuilds the whole tree.
-config_wants() {
-  while [ $# -ge 2 ]; do
-    case $1 in
-      --enable) grep -q "^CONFIG_$2=y\$" .config || return 0 ;;
-      --disable) ! grep -q "^CONFIG_$2=[ym]\$" .config || return 0 ;;
-    esac
-    shift 2
-  done
-  return 1
-}
+# config_wants: shared with the other NuttX script.
+# shellcheck source=tools/nuttx_common.sh
+. "$LIBMBOX_DIR/tools/nuttx_common.sh"
 
 # The tree's own mailbox driver, if it defines config MBOX.
 tree_has_mbox() {

@@ -81,20 +81,9 @@ NUTTX_DIR=$NUTTX_DIR APPS_DIR=$APPS_DIR BOARD=$BOARD JOBS=$JOBS TIMEOUT=${TEST_T
 
 [ "$SIDE" = 1 ] || exit "$status"
 
-# True when .config lacks one of the settings of a kconfig-tweak argument
-# list (--enable SYM / --disable SYM pairs). Only then are kconfig-tweak
-# and olddefconfig run: NuttX's olddefconfig deletes
-# include/nuttx/config.h, which rebuilds the whole tree.
-config_wants() {
-  while [ $# -ge 2 ]; do
-    case $1 in
-      --enable) grep -q "^CONFIG_$2=y\$" .config || return 0 ;;
-      --disable) ! grep -q "^CONFIG_$2=[ym]\$" .config || return 0 ;;
-    esac
-    shift 2
-  done
-  return 1
-}
+# config_wants: shared with the other NuttX script.
+# shellcheck source=tools/nuttx_common.sh
+. "$LIBMBOX_DIR/tools/nuttx_common.sh"
 
 # 2. The C driver's tree.
 grep -q '^[[:space:]]*menuconfig[[:space:]]\+MBOX[[:space:]]*$' "$C_NUTTX_DIR/drivers/mbox/Kconfig" 2>/dev/null ||
