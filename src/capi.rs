@@ -15,7 +15,8 @@
 #![allow(clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
 
 use core::ffi::{c_int, c_void};
-use core::ptr::{self, addr_of_mut};
+use core::ptr::{self, addr_of, addr_of_mut};
+use core::sync::atomic::AtomicU8;
 
 #[cfg(feature = "txdone-methods")]
 use crate::chan::TxDoneMethod;
@@ -179,6 +180,19 @@ unsafe fn state<'a>(chan: *mut mbox_chan_s, _cs: &'a Critical) -> &'a mut ChanSt
     // SAFETY: per the function contract; the field borrow is disjoint from
     // the fields OpsEnv writes (txtoken, timer, stats).
     unsafe { &mut *addr_of_mut!((*chan).state) }
+}
+
+/// The RX claim of a channel (see [`ChanState::rx_begin`]). Atomic, so it
+/// is read and written through a shared reference, with or without the
+/// critical section; it lies outside the state, so no `&mut ChanState`
+/// covers it.
+///
+/// # Safety
+/// `chan` is non-NULL and points to a `mbox_chan_s` that outlives `'a`.
+unsafe fn rx_claim<'a>(chan: *mut mbox_chan_s) -> &'a AtomicU8 {
+    // SAFETY: per the function contract; only the claim field is borrowed,
+    // and shared references to an atomic may coexist with any other.
+    unsafe { &*addr_of!((*chan).rx_claim) }
 }
 
 /// The port's watchdog of a channel, in its opaque storage.
@@ -549,7 +563,7 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
     {
         let cs = Critical::enter();
         // SAFETY: chan non-NULL, lock held.
-        let st = unsafe { state(chan, &cs) };
+        let (st, claim) = unsafe { (state(chan, &cs), rx_claim(chan)) };
         if st.in_transition() {
             // Another init or de-init of this channel is still running.
             return -EBUSY;
@@ -557,7 +571,7 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
         if !st.is_live() {
             return -EINVAL;
         }
-        if st.owned_by(PortOs.current()) {
+        if st.owned_by(claim, PortOs.current()) {
             // Called from one of this channel's own callbacks: tearing
             // down would wait for this very call to return.
             return -EDEADLK;
@@ -600,7 +614,7 @@ unsafe fn teardown(chan: *mut mbox_chan_s) {
     // client end here with -ECANCELED), none after this returns.
     // SAFETY: chan valid and its dev set (it was live); task context, lock
     // not held.
-    let c = unsafe { CChan::new(chan) };
+    let (c, claim) = unsafe { (CChan::new(chan), rx_claim(chan)) };
     glue::hand_out_rest(c);
     // SAFETY: the timer was initialised by init and only this teardown
     // may destroy it (the channel is claimed); the lock is not held, and a
@@ -611,7 +625,7 @@ unsafe fn teardown(chan: *mut mbox_chan_s) {
     // deinit returns and a re-init cannot overlap it. Bounded by that
     // callback (which runs in interrupt context, so it cannot be this
     // thread: deinit refuses interrupt context).
-    glue::nap_until(c, |st| !st.rx_in_progress());
+    glue::nap_until(c, |_| !chan::rx_in_progress(claim));
 }
 
 /// Send and wait for the remote's ACK, bounded by the channel's `timeout`
@@ -838,7 +852,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     // writes the message into it and only the `n` bytes it reports are
     // read back (zeroing it would cost every reception).
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
-    let (data, n, ret, clients);
+    let (data, n, ret, clients, claim);
     {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
@@ -846,7 +860,11 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             Ok(st) => st,
             Err(e) => return e,
         };
-        if let Err(e) = st.rx_begin(PortOs.current()) {
+        // SAFETY: chan valid (live), and stays so until a teardown has
+        // seen the claim released; the claim is outside the state, which
+        // other contexts may borrow under the lock meanwhile.
+        claim = unsafe { rx_claim(chan) };
+        if let Err(e) = st.rx_begin(claim, PortOs.current()) {
             return e;
         }
         let (buf, mtu) = (st.buffer().0, st.mtu());
@@ -865,7 +883,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             // hardware and will be received again. Not an error for the
             // client: no ACK, no callback, nothing counted.
             // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.rx_end();
+            unsafe { state(chan, &cs) }.rx_end(claim);
             return -EAGAIN;
         }
         ret = rx_result(n, mtu);
@@ -875,23 +893,16 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         if clients[0].owner.is_null() {
             // Nobody to call: release the claim right here.
             // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.rx_end();
+            unsafe { state(chan, &cs) }.rx_end(claim);
             return if ret == 0 { n } else { ret };
         }
     }
-    // SAFETY: chan valid; only the address of the claim is taken, no
-    // borrow of the state (other contexts may hold one under the lock).
-    let claim = ChanState::rx_claim_ptr(unsafe { ptr::addr_of!((*chan).state) });
     // SAFETY: chan valid and this reception ours (the claim); data holds
     // what recv reported.
     unsafe { deliver(chan, &clients, data, n, ret) };
-    // The claim is an atomic inside the channel, which stays valid until
-    // a teardown has seen it released (this store). Other contexts may
-    // hold the channel state under the lock meanwhile: they only load the
-    // claim (atomically), and write it only after loading it free, i.e.
-    // after this store.
-    // SAFETY: as the lines above explain.
-    chan::rx_release(unsafe { &*claim });
+    // Other contexts only load the claim meanwhile, and write it only
+    // after loading it free, i.e. after this store.
+    chan::rx_release(claim);
     if ret == 0 {
         n
     } else {

@@ -383,11 +383,6 @@ static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
 #[repr(C)]
 pub struct ChanState {
     magic: u32,
-    /// A reception holds the channel's RX path (1) or not (0). Claimed and
-    /// read under the critical section; released either there or, after
-    /// the reception's callbacks, with a Release store without it (see
-    /// [`ChanState::rx_claim_ptr`]).
-    rx_busy: AtomicU8,
     is_tx: u8,
     /// Slots (messages in flight at most).
     depth: u8,
@@ -431,8 +426,9 @@ pub struct ChanState {
     /// callback would wait for itself.
     deliverer: usize,
     receiver: usize,
-    slot0: TxSlot,
+    // Before `slot0` (8-aligned): no hole on 32-bit targets.
     waiters: WaitList,
+    slot0: TxSlot,
 }
 
 impl Default for ChanState {
@@ -446,7 +442,6 @@ impl ChanState {
     pub const fn new() -> ChanState {
         ChanState {
             magic: 0,
-            rx_busy: AtomicU8::new(0),
             is_tx: 0,
             depth: 1,
             nslots: 0,
@@ -469,8 +464,8 @@ impl ChanState {
             ext: ptr::null_mut(),
             deliverer: 0,
             receiver: 0,
-            slot0: TxSlot::EMPTY,
             waiters: WaitList::new(),
+            slot0: TxSlot::EMPTY,
         }
     }
 
@@ -1269,9 +1264,10 @@ impl ChanState {
 
     /// True when the task `who` is handing out completions or running a
     /// reception on this channel, i.e. is inside one of its callbacks or
-    /// about to be: a teardown by `who` would wait for itself.
-    pub fn owned_by(&self, who: usize) -> bool {
-        (self.delivering != 0 && self.deliverer == who) || (self.rx_in_progress() && self.receiver == who)
+    /// about to be: a teardown by `who` would wait for itself. `claim` is
+    /// the channel's RX claim (see [`ChanState::rx_begin`]).
+    pub fn owned_by(&self, claim: &AtomicU8, who: usize) -> bool {
+        (self.delivering != 0 && self.deliverer == who) || (rx_in_progress(claim) && self.receiver == who)
     }
 
     pub fn delivery_in_progress(&self) -> bool {
@@ -1279,48 +1275,42 @@ impl ChanState {
     }
 
     /// Claims the RX path (one reception at a time per channel) for the
-    /// task `who`. The Acquire load orders this reception after the
+    /// task `who`. `claim` is the channel's RX claim: a reception holds it
+    /// (1) or not (0). It lies beside the state, not inside it, because a
+    /// reception releases it after its callbacks without the critical
+    /// section ([`rx_release`]) while other contexts may hold the state
+    /// under it. The Acquire load orders this reception after the
     /// callbacks of the previous one, which read the channel's buffer
     /// that this reception's `recv` overwrites.
-    pub fn rx_begin(&mut self, who: usize) -> Result<(), i32> {
-        if self.rx_busy.load(Ordering::Acquire) != 0 {
+    pub fn rx_begin(&mut self, claim: &AtomicU8, who: usize) -> Result<(), i32> {
+        if claim.load(Ordering::Acquire) != 0 {
             return Err(-EBUSY);
         }
-        self.rx_busy.store(1, Ordering::Relaxed);
+        claim.store(1, Ordering::Relaxed);
         self.receiver = who;
         Ok(())
     }
 
     /// Releases the RX claim under the critical section (a reception that
     /// ends without callbacks).
-    pub fn rx_end(&mut self) {
-        self.rx_busy.store(0, Ordering::Release);
+    pub fn rx_end(&mut self, claim: &AtomicU8) {
+        claim.store(0, Ordering::Release);
         self.receiver = 0;
     }
+}
 
-    /// A reception (recv, acknowledge, client callback) is still running.
-    /// Acquire: once it reads false, everything the last reception did
-    /// (its callbacks included) happened before.
-    pub fn rx_in_progress(&self) -> bool {
-        self.rx_busy.load(Ordering::Acquire) != 0
-    }
-
-    /// Where the RX claim of the state at `st` lies: a reception releases
-    /// it with [`rx_release`] after its callbacks, without the critical
-    /// section (the one it claimed under is long gone by then). Address
-    /// arithmetic only, no access: derived from the caller's raw pointer,
-    /// not from a borrow of the state, which other contexts may hold under
-    /// the critical section meanwhile. `receiver` is left as it is: it
-    /// means nothing once the claim is free.
-    pub fn rx_claim_ptr(st: *const ChanState) -> *const AtomicU8 {
-        st.cast::<u8>().wrapping_add(core::mem::offset_of!(ChanState, rx_busy)).cast()
-    }
+/// A reception (recv, acknowledge, client callback) still holds the RX
+/// claim `claim`. Acquire: once it reads false, everything the last
+/// reception did (its callbacks included) happened before.
+pub fn rx_in_progress(claim: &AtomicU8) -> bool {
+    claim.load(Ordering::Acquire) != 0
 }
 
 /// Releases an RX claim taken with [`ChanState::rx_begin`], without the
 /// critical section: the Release store orders the reception's callbacks
 /// before whatever reads the claim free next (a teardown waiting for the
-/// reception, or the next reception's `rx_begin`).
+/// reception, or the next reception's `rx_begin`). The state's `receiver`
+/// is left as it is: it means nothing once the claim is free.
 pub fn rx_release(claim: &AtomicU8) {
     claim.store(0, Ordering::Release);
 }

@@ -10,6 +10,7 @@
 
 use core::ffi::{c_int, c_void};
 use core::mem::{align_of, size_of};
+use core::sync::atomic::AtomicU8;
 
 use crate::chan::ChanState;
 use crate::os;
@@ -285,6 +286,10 @@ pub struct mbox_chan_s {
     pub clients: [mbox_client_s; MBOX_MAX_CLIENTS],
     /// framework-private: the channel state machine.
     pub state: ChanState,
+    /// framework-private: the RX claim, 1 while a reception runs (recv,
+    /// ACK, callbacks). Beside `state`, not inside it: a reception
+    /// releases it after its callbacks without the critical section.
+    pub rx_claim: AtomicU8,
     /// framework-private: the port's watchdog for the in-flight message.
     pub timer: mbox_timer_storage_s,
     /// Default ACK timeout in ticks: used by `mbox_send()` and as the

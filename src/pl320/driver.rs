@@ -1326,9 +1326,11 @@ pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
         for i in 0..d.num_chans {
             let pc = d.chan_at(i);
             // SAFETY: pc is one of the device's channels; its framework
-            // state is read under the critical section, as
+            // state and RX claim are read under the critical section, as
             // mbox_chan_deinit() reads it for the same check.
-            let busy_here = unsafe { addr_of!((*pc).base.dev).read() == dev && (*pc).base.state.owned_by(me) };
+            let busy_here = unsafe {
+                addr_of!((*pc).base.dev).read() == dev && (*pc).base.state.owned_by(&(*pc).base.rx_claim, me)
+            };
             if busy_here {
                 return -EDEADLK;
             }

@@ -383,13 +383,6 @@ struct mbox_waitlist_s {
  */
 struct mbox_chan_state_s {
   uint32_t magic;
-  /**
-   * A reception holds the channel's RX path (1) or not (0). Claimed and
-   * read under the critical section; released either there or, after
-   * the reception's callbacks, with a Release store without it (see
-   * [`ChanState::rx_claim_ptr`]).
-   */
-  uint8_t rx_busy;
   uint8_t is_tx;
   /**
    * Slots (messages in flight at most).
@@ -464,8 +457,8 @@ struct mbox_chan_state_s {
    */
   size_t deliverer;
   size_t receiver;
-  struct mbox_txslot_s slot0;
   struct mbox_waitlist_s waiters;
+  struct mbox_txslot_s slot0;
 };
 
 /**
@@ -574,6 +567,12 @@ struct mbox_chan_s {
    * framework-private: the channel state machine.
    */
   struct mbox_chan_state_s state;
+  /**
+   * framework-private: the RX claim, 1 while a reception runs (recv,
+   * ACK, callbacks). Beside `state`, not inside it: a reception
+   * releases it after its callbacks without the critical section.
+   */
+  uint8_t rx_claim;
   /**
    * framework-private: the port's watchdog for the in-flight message.
    */
