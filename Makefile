@@ -417,7 +417,7 @@ check-unsafe: ## count unsafe blocks in src/; none in the core-safe modules, a S
 # pointers. Needs `rustup component add miri --toolchain nightly`; slow, so
 # not part of `make test`.
 miri: ## unit tests of the state machine and the ring under Miri (nightly)
-	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib -- chan:: queue::
+	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib --features host-port -- chan:: queue::
 
 clean: ## remove build/ and cargo's target/
 	rm -rf $(BUILD)
