@@ -460,7 +460,7 @@ defconfig: ## reset .config to the host build's selection (host.defconfig) and t
 clean-lib: ## remove build/libmbox.a so that cargo runs again
 	rm -f $(LIB)
 
-test-kconfig: ## test-unit in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320 combination with the extensions off, and with everything on
+test-kconfig: ## test-unit in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320 combination with the extensions off, with everything on, and in a pairwise set of the options
 	@$(KCONFIGLIB)
 	$(PYTHON) tools/kconfig_combos.py
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Build and test libmbox in every CONFIG_MBOX_TRACE x CONFIG_MBOX_PL320
 combination with the extensions off (the NuttX defaults: the C driver's
-API only), and with TRACE, PL320 and every extension on (what
-host.defconfig selects) (``make test-kconfig``).
+API only), with TRACE, PL320 and every extension on (what host.defconfig
+selects), and in a pairwise set: rows chosen so that every two options
+(TRACE, PL320 and each extension) are seen together in all four on/off
+combinations (``make test-kconfig``). Testing every one of the 2^N
+combinations would take hours; a fault that needs two options in a given
+state shows up in the pairwise set.
 
 For each combination the script
 
@@ -28,7 +32,9 @@ Other modes:
   --normalize FILE   rewrite "# CONFIG_X is not set" as "CONFIG_X=n" in FILE
                      (make reads the former as a comment)
   --combos LIST      only these combinations, e.g. "yy,nn" (TRACE,PL320),
-                     a third letter for the extensions (default n): "yyy"
+                     a third letter for every extension (default n): "yyy",
+                     or one letter per extension in EXTENSIONS order:
+                     "yynyn"
   --no-make-test     skip step 4 (library, nm and Rust tests only)
 """
 
@@ -80,11 +86,17 @@ EXTENSIONS = [
 ]
 
 
-def write_config(trace, pl320, ext=False):
+# Every 2-way combination of (TRACE, PL320, each extension in EXTENSIONS
+# order) appears in at least one row of DEFAULT_COMBOS; check_pairwise()
+# verifies it before anything runs.
+DEFAULT_COMBOS = "yyy,yy,yn,ny,nn,ynyyn,nynyy,nnyny"
+
+
+def write_config(trace, pl320, ext):
     """Kconfig defaults plus the options, as olddefconfig would write."""
     kconfiglib = kconfiglib_module()
     kconf = kconfiglib.Kconfig(os.path.join(ROOT, "Kconfig.host"), warn_to_stderr=True)
-    opts = [("MBOX", True), ("MBOX_TRACE", trace), ("MBOX_PL320", pl320)] + [(e[0], ext) for e in EXTENSIONS]
+    opts = [("MBOX", True), ("MBOX_TRACE", trace), ("MBOX_PL320", pl320)] + [(e[0], on) for e, on in zip(EXTENSIONS, ext)]
     for name, val in opts:
         sym = kconf.syms[name]
         if not sym.set_value("y" if val else "n"):
@@ -159,14 +171,18 @@ def header_declares(name):
         return False
 
 
-def combo_name(trace, pl320, ext=False):
-    parts = [n for n, on in (("trace", trace), ("pl320", pl320), ("ext", ext)) if on]
+def combo_name(trace, pl320, ext):
+    parts = [n for n, on in (("trace", trace), ("pl320", pl320)) if on]
+    if all(ext):
+        parts.append("ext")
+    else:
+        parts += [f for (_, f, _), on in zip(EXTENSIONS, ext) if on]
     return "cfg-" + ("-".join(parts) if parts else "none")
 
 
 def run_combo(trace, pl320, ext, make_test):
     yn = lambda b: "y" if b else "n"  # noqa: E731
-    label = "TRACE=%s PL320=%s EXT=%s" % (yn(trace), yn(pl320), yn(ext))
+    label = "TRACE=%s PL320=%s EXT=%s" % (yn(trace), yn(pl320), "".join(yn(e) for e in ext))
     build = os.path.join("build", combo_name(trace, pl320, ext))
     shutil.rmtree(os.path.join(ROOT, build), ignore_errors=True)
     os.makedirs(os.path.join(ROOT, build))
@@ -192,9 +208,9 @@ def run_combo(trace, pl320, ext, make_test):
         syms = nm_defined(os.path.join(ROOT, build, "libmbox.a"))
         if ("mbox_chan_get_stats" in syms) != trace:
             problems.append("mbox_chan_get_stats %s in libmbox.a" % ("missing" if trace else "present"))
-        for name, _, func in EXTENSIONS:
-            if (func in syms) != ext:
-                problems.append("%s %s in libmbox.a (CONFIG_%s)" % (func, "missing" if ext else "present", name))
+        for (name, _, func), on in zip(EXTENSIONS, ext):
+            if func is not None and (func in syms) != on:
+                problems.append("%s %s in libmbox.a (CONFIG_%s)" % (func, "missing" if on else "present", name))
         if "mbox_ticksend" not in syms:
             problems.append("mbox_ticksend missing from libmbox.a")
         if header_declares("pl320_initialize"):
@@ -210,7 +226,7 @@ def run_combo(trace, pl320, ext, make_test):
     # 2. The Rust unit tests with the same features (the Makefile's
     #    test-rust always uses the default features).
     feats = ["host-port"] + [f for f, on in (("trace", trace), ("pl320", pl320)) if on]
-    feats += [f for _, f, _ in EXTENSIONS if ext]
+    feats += [f for (_, f, _), on in zip(EXTENSIONS, ext) if on]
     # The PL320 wire format as the Makefile maps it: framed is a feature,
     # the compatible format (the Kconfig default) its absence.
     if pl320 and vals.get("CONFIG_MBOX_PL320_WIRE_FRAMED") == "y":
@@ -239,19 +255,41 @@ def run_combo(trace, pl320, ext, make_test):
 
 
 def parse_combos(text):
+    """TRACE, PL320, then nothing (extensions off), one letter for every
+    extension, or one letter per extension in EXTENSIONS order."""
     combos = []
     for item in text.split(","):
         item = item.strip().lower()
-        if len(item) not in (2, 3) or any(c not in "yn" for c in item):
-            raise SystemExit("bad combination %r (want e.g. yyy,yy,yn,ny,nn)" % item)
-        combos.append((item[0] == "y", item[1] == "y", item[2:] == "y"))
+        if len(item) not in (2, 3, 2 + len(EXTENSIONS)) or any(c not in "yn" for c in item):
+            raise SystemExit("bad combination %r (want e.g. yyy,yy,yn,ny,nn or %s)" % (item, "y" * (2 + len(EXTENSIONS))))
+        exts = item[2:]
+        if len(exts) <= 1:
+            ext = tuple([exts == "y"] * len(EXTENSIONS))
+        else:
+            ext = tuple(c == "y" for c in exts)
+        combos.append((item[0] == "y", item[1] == "y", ext))
     return combos
+
+
+def check_pairwise(combos):
+    """The options' pairs that no combination covers, as text (empty: all)."""
+    names = ["TRACE", "PL320"] + [e[0] for e in EXTENSIONS]
+    rows = [(t, p) + tuple(ext) for t, p, ext in combos]
+    gaps = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            for a in (False, True):
+                for b in (False, True):
+                    if not any(r[i] == a and r[j] == b for r in rows):
+                        gaps.append("%s=%s with %s=%s" % (names[i], "yn"[not a], names[j], "yn"[not b]))
+    return gaps
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--normalize", metavar="FILE")
-    ap.add_argument("--combos", default="yyy,yy,yn,ny,nn")
+    ap.add_argument("--combos", default=DEFAULT_COMBOS)
+    ap.add_argument("--check-pairwise", action="store_true", help="only check that the combinations cover every pair")
     ap.add_argument("--no-make-test", action="store_true")
     args = ap.parse_args()
 
@@ -261,6 +299,15 @@ def main():
         return 0
 
     combos = parse_combos(args.combos)
+    if args.check_pairwise or args.combos == DEFAULT_COMBOS:
+        gaps = check_pairwise(combos)
+        if gaps:
+            print("kconfig: the combinations leave pairs untested: %s" % "; ".join(gaps))
+            print("kconfig: 0 passed, 1 failed")
+            return 1
+        if args.check_pairwise:
+            print("kconfig: %d combinations cover every pair of %d options" % (len(combos), 2 + len(EXTENSIONS)))
+            return 0
     saved = None
     if os.path.exists(CONFIG):
         with open(CONFIG, "rb") as f:
@@ -277,7 +324,7 @@ def main():
             try:
                 ok = run_combo(trace, pl320, ext, not args.no_make_test)
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-                print("kconfig: TRACE=%s PL320=%s FAIL: %s" % ("yn"[not trace], "yn"[not pl320], e))
+                print("kconfig: TRACE=%s PL320=%s EXT=%s FAIL: %s" % ("yn"[not trace], "yn"[not pl320], "".join("yn"[not x] for x in ext), e))
                 ok = False
             passed += ok
             failed += not ok
