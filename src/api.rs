@@ -1285,17 +1285,30 @@ where
     F: Fn(Result<&[u8]>) + Sync + 'static,
 {
     // SAFETY: arg is the &'static F given to Receiver::register together
-    // with this instantiation of the trampoline.
-    let f = unsafe { &*(arg as *const F) };
-    if ret < 0 {
-        f(Err(Error::from_errno(ret)));
-    } else if data.is_null() || size == 0 {
-        f(Ok(&[]));
-    } else {
-        // SAFETY: the upper half passes the received message, `size`
-        // readable bytes (at most the channel's MTU, which
-        // mbox_chan_rx_data checks), valid for the duration of this call.
-        f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
-    }
+    // with this instantiation of the trampoline; the upper half passes the
+    // received message (`received`'s contract).
+    let (f, msg) = unsafe { (&*(arg as *const F), received(ret, data, size)) };
+    f(msg);
     0
+}
+
+/// The message a C receive callback was given, as a Rust result: an
+/// error for a negative `ret`, else `size` bytes at `data` (none when
+/// `data` is NULL or `size` 0).
+///
+/// # Safety
+/// Unless `ret < 0`, `data` is NULL or points to `size` readable bytes
+/// that stay valid and unchanged for `'a` (the upper half passes the
+/// received message, at most the channel's MTU, which
+/// `mbox_chan_rx_data` checks, valid for the duration of the callback).
+pub(crate) unsafe fn received<'a>(ret: c_int, data: *const c_void, size: usize) -> Result<&'a [u8]> {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else if data.is_null() || size == 0 {
+        Ok(&[])
+    } else {
+        // SAFETY: `size` readable bytes valid for 'a (the caller's
+        // contract above).
+        Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) })
+    }
 }

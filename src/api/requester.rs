@@ -228,15 +228,12 @@ impl fmt::Debug for Requester<'_> {
 
 /// The C tag function of a [`Tag`] type.
 unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, tag: *mut u32) -> c_int {
-    let msg: &[u8] = if data.is_null() || size == 0 {
-        &[]
-    } else {
-        // The helper passes a request (size checked against the TX MTU by
-        // mbox_rr_request) or a reply (checked against the RX MTU by
-        // mbox_chan_rx_data).
-        // SAFETY: `size` readable bytes, valid for the call (see above).
-        unsafe { core::slice::from_raw_parts(data.cast(), size) }
-    };
+    // The helper passes a request (size checked against the TX MTU by
+    // mbox_rr_request) or a reply (checked against the RX MTU by
+    // mbox_chan_rx_data), valid for the call.
+    // SAFETY: `size` readable bytes at data (or NULL), valid for the call.
+    // With ret 0 the result is never an error.
+    let msg = unsafe { received(0, data, size) }.unwrap_or_default();
     match T::tag(msg) {
         Some(t) => {
             // SAFETY: tag is the helper's valid output.
@@ -257,19 +254,11 @@ unsafe extern "C" fn unsolicited_trampoline(
     size: usize,
 ) -> c_int {
     // SAFETY: arg points into 'static storage whose field was set before
-    // the helper went live and is never written again.
-    let Some(f) = (unsafe { *(arg as *const Option<Unsolicited>) }) else {
-        return 0;
-    };
-    if ret < 0 {
-        f(Err(Error::from_errno(ret)));
-    } else if data.is_null() || size == 0 {
-        f(Ok(&[]));
-    } else {
-        // SAFETY: the framework passes the received message, `size`
-        // readable bytes (at most the channel's MTU, which
-        // mbox_chan_rx_data checks), valid for the duration of this call.
-        f(Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) }));
+    // the helper went live and is never written again; the framework
+    // passes the received message (`received`'s contract).
+    let (f, msg) = unsafe { (*(arg as *const Option<Unsolicited>), received(ret, data, size)) };
+    if let Some(f) = f {
+        f(msg);
     }
     0
 }
