@@ -124,6 +124,7 @@ use core::sync::atomic::{AtomicU16, Ordering};
 
 use self::chan_ref::{Board, ChanRef};
 use self::dev_ref::Dev;
+use self::op_args::RxBuf;
 use super::abi::pl320_config_s;
 use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
@@ -170,8 +171,9 @@ const SLOT_CLOSING: u8 = 3;
 /// A value that is only ever touched under the critical section.
 struct CsCell<T>(UnsafeCell<T>);
 
-// SAFETY: the value is reached only through with(), which holds the
-// critical section: one context at a time.
+// SAFETY: the value is reached only through with_held(), which wants the
+// critical section held (a `Critical` is not Send: this context's): one
+// context at a time.
 unsafe impl<T: Send> Sync for CsCell<T> {}
 
 impl<T> CsCell<T> {
@@ -230,7 +232,7 @@ struct DevCfg {
     mtu: usize,
     /// Data registers per mailbox (DATANUM, 1..=7).
     datanum: usize,
-    /// Mailbox number -> index into `chans`, or NO_CHAN.
+    /// Mailbox number -> index into `board`, or NO_CHAN.
     lookup: [u8; regs::MAX_MBOX],
 }
 
@@ -554,6 +556,43 @@ mod dev_ref {
     }
 }
 
+/// The op arguments that point into the upper half's memory.
+mod op_args {
+    use core::ffi::c_void;
+
+    use super::Dev;
+
+    /// The buffer given to `recv` (or `setup`'s argument, NULL): NULL, or
+    /// room for the MTU of the channel's device `dev`.
+    pub(super) struct RxBuf {
+        data: *mut c_void,
+        dev: Dev,
+    }
+
+    impl RxBuf {
+        /// # Safety
+        /// `data` is NULL or points to at least `dev`'s MTU writable bytes
+        /// that stay valid during the op.
+        pub(super) const unsafe fn new(data: *mut c_void, dev: Dev) -> RxBuf {
+            RxBuf { data, dev }
+        }
+
+        pub(super) fn is_null(&self) -> bool {
+            self.data.is_null()
+        }
+
+        /// Its first `len` bytes; None when it is NULL or `len` is above
+        /// the MTU.
+        pub(super) fn first(&mut self, len: usize) -> Option<&mut [u8]> {
+            if self.data.is_null() || len > self.dev.hw().mtu {
+                return None;
+            }
+            // SAFETY: room for the MTU (new()), and len <= MTU.
+            Some(unsafe { core::slice::from_raw_parts_mut(self.data.cast::<u8>(), len) })
+        }
+    }
+}
+
 /// Everything an op or the interrupt handler needs about a channel.
 struct Ctx {
     dev: Dev,
@@ -705,12 +744,13 @@ unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
     }
 }
 
-/// The ops that take one more pointer (`setup`'s argument, `recv`'s
-/// buffer).
-unsafe extern "C" fn op1<O: ChanOp<*mut c_void>>(chan: *mut mbox_chan_s, arg: *mut c_void) -> O::Ret {
-    // SAFETY: as in op0().
-    match unsafe { Ctx::of(chan) } {
-        Some(c) => O::run(&c, arg),
+/// The ops that take one more pointer: `setup`'s argument (NULL) and
+/// `recv`'s buffer.
+unsafe extern "C" fn op1<O: ChanOp<RxBuf>>(chan: *mut mbox_chan_s, arg: *mut c_void) -> O::Ret {
+    // SAFETY: as in op0(); `arg` is NULL (setup) or a buffer of at least
+    // the MTU (recv).
+    match unsafe { Ctx::of(chan).map(|c| (RxBuf::new(arg, c.dev), c)) } {
+        Some((buf, c)) => O::run(&c, buf),
         None => O::Ret::NOT_OURS,
     }
 }
@@ -730,10 +770,10 @@ unsafe extern "C" fn op2<O: ChanOp<(*const c_void, usize)>>(
 
 struct SetupOp;
 
-impl ChanOp<*mut c_void> for SetupOp {
+impl ChanOp<RxBuf> for SetupOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, _arg: *mut c_void) -> c_int {
+    fn run(c: &Ctx, _arg: RxBuf) -> c_int {
         if !c.cfg.ctrl {
             return 0;
         }
@@ -764,6 +804,7 @@ struct SendOp;
 impl ChanOp<(*const c_void, usize)> for SendOp {
     type Ret = c_int;
 
+    /// `data` holds `size` readable bytes (the upper half's contract).
     fn run(c: &Ctx, (data, size): (*const c_void, usize)) -> c_int {
         if !c.is_tx() {
             return -EINVAL;
@@ -875,11 +916,11 @@ const SETTLE_ROUNDS: usize = 3;
 
 struct RecvOp;
 
-impl ChanOp<*mut c_void> for RecvOp {
+impl ChanOp<RxBuf> for RecvOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, data: *mut c_void) -> c_int {
-        if !c.is_rx() || data.is_null() {
+    fn run(c: &Ctx, mut buf: RxBuf) -> c_int {
+        if !c.is_rx() || buf.is_null() {
             return -EINVAL;
         }
         if c.rd(regs::SEND) != regs::SEND_MSG {
@@ -888,7 +929,7 @@ impl ChanOp<*mut c_void> for RecvOp {
             return -EAGAIN;
         }
         if COMPAT {
-            return recv_compat(c, data.cast::<u8>());
+            return recv_compat(c, buf);
         }
         let h1 = c.rd(regs::DR0);
         c.set_rxtoken(wire::token(h1));
@@ -910,9 +951,10 @@ impl ChanOp<*mut c_void> for RecvOp {
             }
             Dr0::Bad { err, .. } => return -(err as c_int),
         };
-        // SAFETY: the upper half passes a buffer of at least the MTU, and
         // len <= mtu (wire::decode).
-        let out = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
+        let Some(out) = buf.first(len) else {
+            return -EMSGSIZE;
+        };
         for (i, chunk) in out.chunks_mut(4).enumerate() {
             let w = c.rd(regs::DR0 + 4 * (i + 1)).to_le_bytes();
             chunk.copy_from_slice(&w[..chunk.len()]);
@@ -936,7 +978,7 @@ impl ChanOp<*mut c_void> for RecvOp {
 /// after the first read (a sender that withdrew it and sent another one
 /// meanwhile changed at least SEND or the data). Returns the MTU
 /// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
-fn recv_compat(c: &Ctx, data: *mut u8) -> c_int {
+fn recv_compat(c: &Ctx, mut buf: RxBuf) -> c_int {
     let n = c.dev.hw().datanum;
     let mut first = [0u32; MAX_DATA];
     let mut again = [0u32; MAX_DATA];
@@ -951,9 +993,10 @@ fn recv_compat(c: &Ctx, data: *mut u8) -> c_int {
         c.dev.count(|s| s.torn_read += 1);
         return -EAGAIN;
     }
-    // SAFETY: the upper half passes a buffer of at least the MTU, which is
-    // wire::compat::mtu(n) bytes.
-    let out = unsafe { core::slice::from_raw_parts_mut(data, c.dev.hw().mtu) };
+    // The MTU is wire::compat::mtu(n) bytes.
+    let Some(out) = buf.first(c.dev.hw().mtu) else {
+        return -EINVAL;
+    };
     wire::compat::decode(&first[..n], out) as c_int
 }
 
