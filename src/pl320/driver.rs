@@ -297,9 +297,12 @@ impl Pl320Dev {
         }
     }
 
-    /// The device's address as the upper half and board code know it.
+    /// The device's address as the upper half and board code know it:
+    /// the slot's (DevCfg and its `base` come first), derived from the
+    /// whole slot so that the handler and the ops may reach all of it
+    /// again from this pointer.
     fn devp(&self) -> *mut mbox_dev_s {
-        self.cfg.get().cast()
+        (self as *const Pl320Dev).cast_mut().cast()
     }
 
     /// Runs `f` on the mutable state under the critical section.
