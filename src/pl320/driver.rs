@@ -116,6 +116,17 @@
 //! LIVE or CLOSING device, and counts its calls in progress so that
 //! `pl320_uninitialize()` can wait for one that is still running on
 //! another CPU after the detach, whatever the port's detach guarantees.
+//!
+//! # Raw pointers
+//!
+//! Each C entry point turns its raw pointers into the driver's own types
+//! once, at its top: a `Dev` (a slot whose configuration is written and
+//! fixed), a `Board` and its `ChanRef`s (the board's channels, kept by
+//! address: the upper half writes their `base` meanwhile, so no reference
+//! to a `pl320_chan_s` is formed), a `RxBuf` (`recv`'s buffer, bounded by
+//! the MTU). The ops are safe code behind three shims, one per C
+//! signature, but for `send`, which makes its message a slice once it has
+//! checked its size; registers are reached through `regs`.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
