@@ -1612,7 +1612,7 @@ pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
     };
     let d = {
         let cs = Critical::enter();
-        if d.with_mut(|m| m.state) != SLOT_LIVE {
+        if d.mutable.with_held(&cs, |m| m.state) != SLOT_LIVE {
             return -EINVAL;
         }
         // SAFETY: the configuration of a LIVE slot is written and does not
@@ -1622,7 +1622,7 @@ pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
         if (0..hw.board.len()).any(|i| hw.board.chan(i).in_callback_of(dev, me, &cs)) {
             return -EDEADLK;
         }
-        d.with_mut(|m| m.state = SLOT_CLOSING);
+        d.mutable.with_held(&cs, |m| m.state = SLOT_CLOSING);
         d
     };
     let irq_num = d.with_mut(|m| m.irq_num);
