@@ -116,16 +116,29 @@
 //! LIVE or CLOSING device, and counts its calls in progress so that
 //! `pl320_uninitialize()` can wait for one that is still running on
 //! another CPU after the detach, whatever the port's detach guarantees.
+//!
+//! # Raw pointers
+//!
+//! Each C entry point turns its raw pointers into the driver's own types
+//! once, at its top: a `Dev` (a slot whose configuration is written and
+//! fixed), a `Board` and its `ChanRef`s (the board's channels, kept by
+//! address: the upper half writes their `base` meanwhile, so no reference
+//! to a `pl320_chan_s` is formed), a `RxBuf` (`recv`'s buffer, bounded by
+//! the MTU). The ops are safe code behind three shims, one per C
+//! signature, but for `send`, which makes its message a slice once it has
+//! checked its size; registers are reached through `regs`.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
-use core::ptr::{self, addr_of, addr_of_mut};
+use core::ptr::{self, addr_of};
 use core::sync::atomic::{AtomicU16, Ordering};
 
-use super::abi::{pl320_chan_s, pl320_config_s};
+use self::chan_ref::{Board, ChanRef};
+use self::dev_ref::Dev;
+use self::op_args::RxBuf;
+use super::abi::pl320_config_s;
 use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
-use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
 use crate::errno::*;
 use crate::os::{self, sys, Critical, WaitObj};
 use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
@@ -166,6 +179,34 @@ const SLOT_INIT: u8 = 1;
 const SLOT_LIVE: u8 = 2;
 const SLOT_CLOSING: u8 = 3;
 
+/// A value that is only ever touched under the critical section.
+struct CsCell<T>(UnsafeCell<T>);
+
+// SAFETY: the value is reached only through with_held(), which wants the
+// critical section held (a `Critical` is not Send: this context's): one
+// context at a time.
+unsafe impl<T: Send> Sync for CsCell<T> {}
+
+impl<T> CsCell<T> {
+    const fn new(v: T) -> CsCell<T> {
+        CsCell(UnsafeCell::new(v))
+    }
+
+    /// Runs `f` on the value under the critical section.
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let cs = Critical::enter();
+        self.with_held(&cs, f)
+    }
+
+    /// Runs `f` on the value; `_cs` shows the critical section held. The
+    /// closures of this module touch only the value they are given (none
+    /// reaches the same cell again), so `f` holds the only reference to it.
+    fn with_held<R>(&self, _cs: &Critical, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: exclusive access, as explained above.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
 /// State that changes after initialisation; only touched with the
 /// critical section held.
 struct DevMut {
@@ -185,31 +226,67 @@ struct DevMut {
     tx_masked: u32,
 }
 
-/// One device slot. `base` must stay first: the `*mut mbox_dev_s` handed
-/// to the upper half and to board code is cast back to the slot.
+/// What pl320_initialize() writes into a slot before the device exists;
+/// fixed from then until the slot is free again. `base` must stay first:
+/// the `*mut mbox_dev_s` handed to the upper half and to board code is
+/// the slot's address.
 #[repr(C)]
-struct Pl320Dev {
+struct DevCfg {
     base: mbox_dev_s,
     regs: Pl320Regs,
     /// This core's interrupt line.
     ipcmint: u32,
-    /// The board's channel array (`num_chans` entries of `pl320_chan_s`).
-    chans: *mut pl320_chan_s,
-    num_chans: usize,
+    /// The board's channel array.
+    board: Board,
     /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
     /// compatible.
     mtu: usize,
     /// Data registers per mailbox (DATANUM, 1..=7).
     datanum: usize,
-    /// Mailbox number -> index into `chans`, or NO_CHAN.
+    /// Mailbox number -> index into `board`, or NO_CHAN.
     lookup: [u8; regs::MAX_MBOX],
+}
+
+impl DevCfg {
+    const EMPTY: DevCfg = DevCfg {
+        base: mbox_dev_s { ops: ptr::null(), chans: ptr::null_mut(), num_chans: 0, mtu: 0, txdepth: 0 },
+        regs: Pl320Regs::new(0),
+        ipcmint: 0,
+        board: Board::EMPTY,
+        mtu: 0,
+        datanum: 0,
+        lookup: [NO_CHAN; regs::MAX_MBOX],
+    };
+
+    /// The channel of mailbox `m`, if this device has one.
+    fn chan_of_mbox(&self, m: usize) -> Option<ChanRef> {
+        match self.lookup.get(m) {
+            Some(&i) if i != NO_CHAN => Some(self.board.chan(i as usize)),
+            _ => None,
+        }
+    }
+}
+
+/// One device slot. `cfg` (whose `base` comes first) must stay first:
+/// see DevCfg.
+#[repr(C)]
+struct Pl320Dev {
+    /// Written only by the context that claimed the slot, while it is
+    /// SLOT_INIT and before anything else can reach it (its handler is
+    /// attached and its address handed out later); only read afterwards,
+    /// until pl320_uninitialize() frees the slot.
+    cfg: UnsafeCell<DevCfg>,
     /// Per mailbox: token of the message being received (echoed in the
     /// ACK so that the sender can match it; unused by the compatible wire
     /// format, whose ACK carries no token). Only the RX path of that
     /// mailbox's channel touches it, one reception at a time.
     rxtoken: [AtomicU16; regs::MAX_MBOX],
-    mutable: UnsafeCell<DevMut>,
+    mutable: CsCell<DevMut>,
 }
+
+// SAFETY: `cfg` is written only while no other context reads it (see
+// the field); `rxtoken` is atomic and `mutable` a CsCell.
+unsafe impl Sync for Pl320Dev {}
 
 /// A zero token, to build the per-mailbox array in a const fn.
 #[allow(clippy::declare_interior_mutable_const)]
@@ -218,16 +295,9 @@ const NO_TOKEN: AtomicU16 = AtomicU16::new(0);
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            base: mbox_dev_s { ops: ptr::null(), chans: ptr::null_mut(), num_chans: 0, mtu: 0, txdepth: 0 },
-            regs: Pl320Regs::new(0),
-            ipcmint: 0,
-            chans: ptr::null_mut(),
-            num_chans: 0,
-            mtu: 0,
-            datanum: 0,
-            lookup: [NO_CHAN; regs::MAX_MBOX],
+            cfg: UnsafeCell::new(DevCfg::EMPTY),
             rxtoken: [NO_TOKEN; regs::MAX_MBOX],
-            mutable: UnsafeCell::new(DevMut {
+            mutable: CsCell::new(DevMut {
                 claimed: 0,
                 stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0, retracted: 0 },
                 state: SLOT_FREE,
@@ -238,77 +308,45 @@ impl Pl320Dev {
         }
     }
 
+    /// The device's address as the upper half and board code know it:
+    /// the slot's (DevCfg and its `base` come first), derived from the
+    /// whole slot so that the handler and the ops may reach all of it
+    /// again from this pointer.
+    fn devp(&self) -> *mut mbox_dev_s {
+        (self as *const Pl320Dev).cast_mut().cast()
+    }
+
     /// Runs `f` on the mutable state under the critical section.
     fn with_mut<R>(&self, f: impl FnOnce(&mut DevMut) -> R) -> R {
-        let _cs = Critical::enter();
-        // DevMut is only ever reached through this function, which holds
-        // the critical section, so no other reference to it exists; the
-        // closure cannot re-enter with_mut because it only gets the DevMut.
-        // SAFETY: exclusive access, as explained above.
-        let m = unsafe { &mut *self.mutable.get() };
-        f(m)
+        self.mutable.with(f)
     }
 
     fn count(&self, f: impl FnOnce(&mut Pl320Stats)) {
         self.with_mut(|m| f(&mut m.stats));
     }
-
-    /// The board's channel at `idx` (< num_chans), indexed with the stride
-    /// of `pl320_chan_s` (never as an array of `mbox_chan_s`, whose stride
-    /// differs).
-    fn chan_at(&self, idx: usize) -> *mut pl320_chan_s {
-        debug_assert!(idx < self.num_chans);
-        // SAFETY: chans points to num_chans elements (checked non-NULL at
-        // initialisation whenever num_chans > 0), and idx < num_chans.
-        unsafe { self.chans.add(idx) }
-    }
-
-    /// The channel of mailbox `m`, if this device has one.
-    fn chan_of_mbox(&self, m: usize) -> Option<*mut pl320_chan_s> {
-        match self.lookup.get(m) {
-            Some(&i) if i != NO_CHAN => Some(self.chan_at(i as usize)),
-            _ => None,
-        }
-    }
 }
 
 /// The device slots.
-struct Slots([UnsafeCell<Pl320Dev>; CONFIG_MBOX_PL320_MAX_DEVICES]);
+static SLOTS: [Pl320Dev; CONFIG_MBOX_PL320_MAX_DEVICES] = [const { Pl320Dev::empty() }; CONFIG_MBOX_PL320_MAX_DEVICES];
 
-// SAFETY: a slot is claimed and released only under the critical section
-// (its `mutable.state`). A claimed slot's other fields are written only
-// by the thread that claimed it, while it is SLOT_INIT (before anything
-// can reach it: its handler is attached later); afterwards only its
-// `mutable` part changes, and that part is accessed under the critical
-// section only (Pl320Dev::with_mut, slot_mut).
-unsafe impl Sync for Slots {}
-
-/// The mutable state of slot `p`, without forming a reference to the
-/// rest of the slot (which its owner may be writing).
-///
-/// # Safety
-/// `p` is one of the SLOTS; the caller holds the critical section and
-/// forms no other reference to the slot's `DevMut` meanwhile.
-unsafe fn slot_mut<'a>(p: *mut Pl320Dev) -> &'a mut DevMut {
-    // SAFETY: per the contract; `mutable` is an UnsafeCell, so the shared
-    // borrow of that field alone allows the write access.
-    unsafe { &mut *(*addr_of!((*p).mutable)).get() }
+/// The slot whose device is `dev`. Only the address is compared: `dev`
+/// may be anything.
+fn slot_of(dev: *const mbox_dev_s) -> Option<&'static Pl320Dev> {
+    SLOTS.iter().find(|s| ptr::eq(s.devp(), dev))
 }
-
-static SLOTS: Slots = Slots([const { UnsafeCell::new(Pl320Dev::empty()) }; CONFIG_MBOX_PL320_MAX_DEVICES]);
 
 static OPS: mbox_ops_s = mbox_ops_s {
     getchan: Some(pl320_getchan),
-    setup: Some(pl320_setup),
-    shutdown: Some(pl320_shutdown),
-    send: Some(pl320_send),
-    recv: Some(pl320_recv),
-    acknowledge: Some(pl320_acknowledge),
-    txfinish: Some(pl320_txfinish),
+    setup: Some(op1::<SetupOp>),
+    shutdown: Some(op0::<ShutdownOp>),
+    send: Some(op2::<SendOp>),
+    recv: Some(op1::<RecvOp>),
+    acknowledge: Some(op2::<AcknowledgeOp>),
+    txfinish: Some(op0::<TxFinishOp>),
     setcallback: Some(pl320_setcallback),
-    rxavailable: Some(pl320_rxavailable),
-    txready: Some(pl320_txready),
-    txacked: Some(pl320_txacked),
+    rxavailable: Some(op0::<RxAvailableOp>),
+    txready: Some(op0::<TxReadyOp>),
+    txacked: Some(op0::<TxAckedOp>),
 };
 
 /// The configuration of one channel, copied out of the board's
@@ -325,24 +363,6 @@ struct ChanCfg {
 }
 
 impl ChanCfg {
-    /// # Safety
-    /// `pc` points to a `pl320_chan_s`.
-    unsafe fn read(pc: *const pl320_chan_s) -> ChanCfg {
-        // SAFETY: per the contract; plain field reads through raw pointers
-        // of fields that board code set before pl320_initialize() and that
-        // nobody writes afterwards.
-        unsafe {
-            ChanCfg {
-                mbox: addr_of!((*pc).mbox).read() as usize,
-                src: addr_of!((*pc).src).read() as u32,
-                dst: addr_of!((*pc).dst).read() as u32,
-                ctrl: addr_of!((*pc).ctrl).read(),
-                txbuf: addr_of!((*pc).txbuf).read(),
-                bufsize: addr_of!((*pc).bufsize).read(),
-            }
-        }
-    }
-
     fn src_bit(&self) -> u32 {
         1 << self.src
     }
@@ -352,67 +372,298 @@ impl ChanCfg {
     }
 }
 
-/// Everything an op needs about its channel.
+/// The channels of the board's array, by address: the one way the
+/// driver reaches the memory that board code and the upper half share
+/// with it.
+mod chan_ref {
+    use core::ffi::c_int;
+    use core::ptr::{self, addr_of, addr_of_mut};
+
+    use super::super::abi::pl320_chan_s;
+    use super::ChanCfg;
+    use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
+    use crate::os::Critical;
+    use crate::types::{mbox_chan_s, mbox_dev_s};
+
+    /// One `pl320_chan_s` of a Board. Only its address is
+    /// kept: other contexts change the channel's `base` meanwhile (under
+    /// the critical section), so no reference to it is ever formed; the
+    /// methods read single fields or hand the address to the upper half.
+    #[derive(Clone, Copy)]
+    pub(super) struct ChanRef(*mut pl320_chan_s);
+
+    /// The board's channel array of a device, as pl320_initialize() got
+    /// it: `len` entries of `pl320_chan_s` at `chans`.
+    #[derive(Clone, Copy)]
+    pub(super) struct Board {
+        chans: *mut pl320_chan_s,
+        len: usize,
+    }
+
+    impl Board {
+        pub(super) const EMPTY: Board = Board { chans: ptr::null_mut(), len: 0 };
+
+        /// # Safety
+        /// `chans` points to `len` channels that stay valid for as long as
+        /// the `Board`, or a `ChanRef` from it, is used: the board array of
+        /// a device being initialised or existing (board code keeps it
+        /// valid until pl320_uninitialize()).
+        pub(super) const unsafe fn new(chans: *mut pl320_chan_s, len: usize) -> Board {
+            Board { chans, len }
+        }
+
+        pub(super) fn len(self) -> usize {
+            self.len
+        }
+
+        /// The first channel's `base`, for `mbox_dev_s::chans`.
+        pub(super) fn bases(self) -> *mut mbox_chan_s {
+            self.chans.cast()
+        }
+
+        /// The channel at `idx` (< len), indexed with the stride of
+        /// `pl320_chan_s` (never as an array of `mbox_chan_s`, whose stride
+        /// differs).
+        pub(super) fn chan(self, idx: usize) -> ChanRef {
+            debug_assert!(idx < self.len);
+            ChanRef(self.chans.wrapping_add(idx))
+        }
+    }
+
+    impl ChanRef {
+        /// The `pl320_chan_s` whose `base` is `chan` (its first field).
+        ///
+        /// # Safety
+        /// `chan` is the `base` of a channel of a Board, used as long as
+        /// that Board may be.
+        pub(super) const unsafe fn of_base(chan: *mut mbox_chan_s) -> ChanRef {
+            ChanRef(chan.cast())
+        }
+
+        /// The framework channel, `base`: the first field, so the same
+        /// address.
+        pub(super) fn base(self) -> *mut mbox_chan_s {
+            self.0.cast()
+        }
+
+        /// The board's configuration of the channel.
+        pub(super) fn cfg(self) -> ChanCfg {
+            let p = self.0;
+            // SAFETY: a valid channel (Board); plain reads of fields that
+            // board code set before pl320_initialize() and that nobody
+            // writes afterwards.
+            unsafe {
+                ChanCfg {
+                    mbox: addr_of!((*p).mbox).read() as usize,
+                    src: addr_of!((*p).src).read() as u32,
+                    dst: addr_of!((*p).dst).read() as u32,
+                    ctrl: addr_of!((*p).ctrl).read(),
+                    txbuf: addr_of!((*p).txbuf).read(),
+                    bufsize: addr_of!((*p).bufsize).read(),
+                }
+            }
+        }
+
+        /// The token of the message last handed to `send`: the upper half
+        /// writes it under the critical section, which `_cs` shows held.
+        pub(super) fn txtoken(self, _cs: &Critical) -> u32 {
+            // SAFETY: a valid channel; a plain field written only under
+            // the critical section.
+            unsafe { addr_of!((*self.0).base.txtoken).read() }
+        }
+
+        /// `mbox_chan_tx_done_token()`: the remote acknowledged the
+        /// message with `token`.
+        pub(super) fn tx_done(self, token: u32) -> c_int {
+            // SAFETY: a valid channel, which the upper half checks for
+            // being live; the critical section nests (port contract).
+            unsafe { mbox_chan_tx_done_token(self.base(), token) }
+        }
+
+        /// `mbox_chan_rx_data()`: receive the pending message. Not with
+        /// the critical section held (it runs the client callbacks).
+        pub(super) fn rx_data(self) -> c_int {
+            // SAFETY: a valid channel, which the upper half checks for
+            // being live.
+            unsafe { mbox_chan_rx_data(self.base()) }
+        }
+
+        /// Gives the channel the id `id` and initialises it for `dev`
+        /// (`mbox_chan_init()`). Task context.
+        pub(super) fn init(self, id: c_int, dev: *mut mbox_dev_s, dir: c_int, buf: *mut u8, size: usize) -> c_int {
+            // SAFETY: a valid channel; the id is written before the
+            // channel is live; the device and the buffer stay valid for
+            // the life of the device (pl320_initialize()'s contract).
+            unsafe {
+                addr_of_mut!((*self.0).base.id).write(id);
+                mbox_chan_init(self.base(), dev, dir, buf.cast(), size)
+            }
+        }
+
+        /// De-initialises the channel (`mbox_chan_deinit()`) if it is
+        /// still initialised for `dev`: one that board code de-initialised
+        /// itself and gave to another device is not `dev`'s to tear down.
+        /// Task context. Returns what mbox_chan_deinit() returned, or
+        /// -EINVAL for a channel that is not `dev`'s.
+        pub(super) fn deinit_for(self, dev: *mut mbox_dev_s) -> c_int {
+            // SAFETY: a valid channel. Its `dev` is written by
+            // mbox_chan_init() under the critical section, so it is read
+            // under it; mbox_chan_deinit() runs without it, in the task
+            // context of the callers.
+            unsafe {
+                let ours = {
+                    let _cs = Critical::enter();
+                    addr_of!((*self.0).base.dev).read() == dev
+                };
+                if ours {
+                    mbox_chan_deinit(self.base())
+                } else {
+                    -crate::errno::EINVAL
+                }
+            }
+        }
+
+        /// True when the channel belongs to `dev` and task `me` is inside
+        /// one of its callbacks (so tearing it down would wait for `me`).
+        pub(super) fn in_callback_of(self, dev: *mut mbox_dev_s, me: usize, _cs: &Critical) -> bool {
+            let p = self.0;
+            // SAFETY: a valid channel; its framework state and RX claim
+            // are read under the critical section, as mbox_chan_deinit()
+            // reads them for the same check.
+            unsafe { addr_of!((*p).base.dev).read() == dev && (*p).base.state.owned_by(&(*p).base.rx_claim, me) }
+        }
+    }
+}
+
+/// The devices that exist, by reference.
+mod dev_ref {
+    use super::{DevCfg, Pl320Dev};
+
+    /// A slot whose device exists: its configuration is written and is
+    /// not rewritten while the `Dev` is used.
+    #[derive(Clone, Copy)]
+    pub(super) struct Dev(&'static Pl320Dev);
+
+    impl Dev {
+        /// # Safety
+        /// The slot's configuration is written, and is not rewritten while
+        /// the `Dev` is used: the device is live, or being initialised or
+        /// torn down by the caller.
+        pub(super) const unsafe fn new(slot: &'static Pl320Dev) -> Dev {
+            Dev(slot)
+        }
+
+        /// The device's configuration.
+        pub(super) fn hw(self) -> &'static DevCfg {
+            // SAFETY: written, and not rewritten while this Dev is used
+            // (new()).
+            unsafe { &*self.0.cfg.get() }
+        }
+    }
+
+    impl core::ops::Deref for Dev {
+        type Target = Pl320Dev;
+
+        fn deref(&self) -> &Pl320Dev {
+            self.0
+        }
+    }
+}
+
+/// The op arguments that point into the upper half's memory.
+mod op_args {
+    use core::ffi::c_void;
+
+    use super::Dev;
+
+    /// The buffer given to `recv` (or `setup`'s argument, NULL): NULL, or
+    /// room for the MTU of the channel's device `dev`.
+    pub(super) struct RxBuf {
+        data: *mut c_void,
+        dev: Dev,
+    }
+
+    impl RxBuf {
+        /// # Safety
+        /// `data` is NULL or points to at least `dev`'s MTU writable bytes
+        /// that stay valid during the op.
+        pub(super) const unsafe fn new(data: *mut c_void, dev: Dev) -> RxBuf {
+            RxBuf { data, dev }
+        }
+
+        pub(super) fn is_null(&self) -> bool {
+            self.data.is_null()
+        }
+
+        /// Its first `len` bytes; None when it is NULL or `len` is above
+        /// the MTU.
+        pub(super) fn first(&mut self, len: usize) -> Option<&mut [u8]> {
+            if self.data.is_null() || len > self.dev.hw().mtu {
+                return None;
+            }
+            // SAFETY: room for the MTU (new()), and len <= MTU.
+            Some(unsafe { core::slice::from_raw_parts_mut(self.data.cast::<u8>(), len) })
+        }
+    }
+}
+
+/// Everything an op or the interrupt handler needs about a channel.
 struct Ctx {
-    dev: &'static Pl320Dev,
-    pc: *mut pl320_chan_s,
+    dev: Dev,
+    chan: ChanRef,
     cfg: ChanCfg,
 }
 
 impl Ctx {
+    fn new(dev: Dev, chan: ChanRef) -> Ctx {
+        Ctx { dev, chan, cfg: chan.cfg() }
+    }
+
+    /// The context of an op's channel: where the upper half's pointer
+    /// becomes references.
+    ///
     /// # Safety
-    /// `chan` is NULL or the `base` of a `pl320_chan_s` that was passed to
-    /// `mbox_chan_init()` by pl320_initialize() (so its `dev` is a slot).
+    /// `chan` is NULL or the `base` of a `pl320_chan_s` that
+    /// pl320_initialize() passed to `mbox_chan_init()`, whose device
+    /// still exists (the upper half's contract for the ops).
     unsafe fn of(chan: *mut mbox_chan_s) -> Option<Ctx> {
         if chan.is_null() {
             return None;
         }
-        // SAFETY: chan is valid (contract); dev was set by mbox_chan_init.
-        let dev = unsafe { addr_of!((*chan).dev).read() };
-        if dev.is_null() {
-            return None;
-        }
-        // SAFETY: dev is the first field of a static Pl320Dev slot (the
-        // contract), so the cast recovers the slot, which lives forever.
-        let dev: &'static Pl320Dev = unsafe { &*(dev as *const Pl320Dev) };
-        // `base` is the first field of pl320_chan_s (repr(C)), so the
-        // channel pointer is also the pl320_chan_s pointer.
-        let pc = chan.cast::<pl320_chan_s>();
-        // SAFETY: pc points to a pl320_chan_s (contract).
-        let cfg = unsafe { ChanCfg::read(pc) };
-        Some(Ctx { dev, pc, cfg })
+        // SAFETY: per the contract: `dev`, set by mbox_chan_init() before
+        // any op of the channel runs, is a slot's address (DevCfg comes
+        // first in it); slots live forever and the configuration of an
+        // existing device does not change; `base` is the first field of
+        // pl320_chan_s, so `chan` is also the pl320_chan_s.
+        let (dev, chan) = unsafe {
+            let dev = addr_of!((*chan).dev).read();
+            if dev.is_null() {
+                return None;
+            }
+            (Dev::new(&*dev.cast::<Pl320Dev>()), ChanRef::of_base(chan))
+        };
+        Some(Ctx::new(dev, chan))
     }
 
     fn is_tx(&self) -> bool {
-        self.cfg.src == self.dev.ipcmint
+        self.cfg.src == self.dev.hw().ipcmint
     }
 
     fn is_rx(&self) -> bool {
-        self.cfg.dst == self.dev.ipcmint
+        self.cfg.dst == self.dev.hw().ipcmint
     }
 
     fn rd(&self, reg: usize) -> u32 {
-        self.dev.regs.mbox_read(self.cfg.mbox, reg)
+        self.dev.hw().regs.mbox_read(self.cfg.mbox, reg)
     }
 
     fn wr(&self, reg: usize, v: u32) {
-        self.dev.regs.mbox_write(self.cfg.mbox, reg, v)
+        self.dev.hw().regs.mbox_write(self.cfg.mbox, reg, v)
     }
 
     /// The mailbox is configured for this channel's sender.
     fn owned(&self) -> bool {
         self.rd(regs::SOURCE) == self.cfg.src_bit()
-    }
-
-    fn chan(&self) -> *mut mbox_chan_s {
-        // SAFETY: pc is valid; only the field address is taken.
-        unsafe { addr_of_mut!((*self.pc).base) }
-    }
-
-    fn txtoken(&self) -> u32 {
-        // SAFETY: pc is valid; txtoken is a plain field that the upper half
-        // writes under the critical section, which the callers hold.
-        unsafe { addr_of!((*self.pc).base.txtoken).read() }
     }
 
     /// The token is 16 bits on the wire (`wire::token`).
@@ -429,8 +680,8 @@ impl Ctx {
 /// DSET and MSET as DDI0306B describes, MODE 0. A claim is remembered in
 /// the device, so that a failed initialisation and pl320_uninitialize()
 /// release it. Returns 0 or -EBUSY when another sender owns the mailbox.
-fn program_mailbox(dev: &Pl320Dev, cfg: &ChanCfg) -> i32 {
-    let r = &dev.regs;
+fn program_mailbox(dev: Dev, cfg: &ChanCfg) -> i32 {
+    let r = &dev.hw().regs;
     let m = cfg.mbox;
     let _cs = Critical::enter();
     let source = r.mbox_read(m, regs::SOURCE);
@@ -465,149 +716,211 @@ unsafe extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *m
         return ptr::null_mut();
     }
     // SAFETY: the upper half passes the device whose ops this is, i.e. a
-    // slot returned by pl320_initialize(); slots live forever.
-    let d: &Pl320Dev = unsafe { &*(dev as *const Pl320Dev) };
-    match d.chan_of_mbox(arg as usize) {
-        // SAFETY: pc is an element of the board's channel array; only the
-        // address of its base is taken.
-        Some(pc) => unsafe { addr_of_mut!((*pc).base) },
+    // device pl320_initialize() returned: a slot's configuration (first
+    // in the slot), written and fixed while the device exists.
+    let hw: &DevCfg = unsafe { &*dev.cast::<DevCfg>() };
+    match hw.chan_of_mbox(arg as usize) {
+        Some(c) => c.base(),
         None => ptr::null_mut(),
     }
 }
 
-unsafe extern "C" fn pl320_setup(chan: *mut mbox_chan_s, _arg: *mut c_void) -> c_int {
-    // SAFETY: called by mbox_chan_init() on a channel pl320_initialize()
-    // passed to it.
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -EINVAL;
-    };
-    if !c.cfg.ctrl {
-        return 0;
-    }
-    program_mailbox(c.dev, &c.cfg)
+/// What an op returns for a pointer that is not a channel of this driver.
+trait NotOurs {
+    const NOT_OURS: Self;
 }
 
-unsafe extern "C" fn pl320_shutdown(chan: *mut mbox_chan_s) -> c_int {
-    // SAFETY: one of our channels (upper-half contract).
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -EINVAL;
-    };
-    if c.is_tx() && c.cfg.ctrl {
-        let _cs = Critical::enter();
-        if c.owned() {
-            // Withdraw anything still pending; the mailbox stays claimed
-            // (the other core may still use its configuration).
-            c.wr(regs::SEND, regs::SEND_IDLE);
-        }
-    }
-    0
+impl NotOurs for c_int {
+    const NOT_OURS: c_int = -EINVAL;
 }
 
-unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int {
-    // SAFETY: one of our channels (upper-half contract).
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -EINVAL;
-    };
-    if !c.is_tx() {
-        return -EINVAL;
+impl NotOurs for bool {
+    const NOT_OURS: bool = false;
+}
+
+/// One op of `mbox_ops_s` on a channel, `A` its other arguments as the
+/// upper half passes them. The ops table points at `op0`, `op1` or `op2`
+/// instantiated with it: they turn the upper half's channel pointer into
+/// the op's Ctx, so the ops themselves are safe code.
+trait ChanOp<A> {
+    type Ret: NotOurs;
+
+    fn run(c: &Ctx, args: A) -> Self::Ret;
+}
+
+/// The ops that take the channel alone.
+unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
+    // SAFETY: the upper half calls the ops with the channels that
+    // pl320_initialize() initialised, while their device exists.
+    match unsafe { Ctx::of(chan) } {
+        Some(c) => O::run(&c, ()),
+        None => O::Ret::NOT_OURS,
     }
-    if size > c.dev.mtu {
-        return -EMSGSIZE;
+}
+
+/// The ops that take one more pointer: `setup`'s argument (NULL) and
+/// `recv`'s buffer.
+unsafe extern "C" fn op1<O: ChanOp<RxBuf>>(chan: *mut mbox_chan_s, arg: *mut c_void) -> O::Ret {
+    // SAFETY: as in op0(); `arg` is NULL (setup) or a buffer of at least
+    // the MTU (recv).
+    match unsafe { Ctx::of(chan).map(|c| (RxBuf::new(arg, c.dev), c)) } {
+        Some((buf, c)) => O::run(&c, buf),
+        None => O::Ret::NOT_OURS,
     }
-    if data.is_null() && size != 0 {
-        return -EINVAL;
+}
+
+/// The ops that take a message (`send`, `acknowledge`).
+unsafe extern "C" fn op2<O: ChanOp<(*const c_void, usize)>>(
+    chan: *mut mbox_chan_s,
+    data: *const c_void,
+    size: usize,
+) -> O::Ret {
+    // SAFETY: as in op0().
+    match unsafe { Ctx::of(chan) } {
+        Some(c) => O::run(&c, (data, size)),
+        None => O::Ret::NOT_OURS,
     }
-    let msg: &[u8] = if size == 0 {
-        &[]
-    } else {
-        // SAFETY: the upper half passes `size` readable bytes.
-        unsafe { core::slice::from_raw_parts(data.cast::<u8>(), size) }
-    };
-    // The upper half holds the critical section already; taking it again
-    // (it nests) keeps this op atomic for any other caller too.
-    let _cs = Critical::enter();
-    let source = c.rd(regs::SOURCE);
-    if source == 0 {
-        // Nobody configured the mailbox (a channel without `ctrl` whose
-        // remote has not come up, or a released mailbox): claim it as the
-        // TRM's sender does.
-        let r = program_mailbox(c.dev, &c.cfg);
-        if r < 0 {
-            return r;
+}
+
+struct SetupOp;
+
+impl ChanOp<RxBuf> for SetupOp {
+    type Ret = c_int;
+
+    fn run(c: &Ctx, _arg: RxBuf) -> c_int {
+        if !c.cfg.ctrl {
+            return 0;
         }
-    } else if source != c.cfg.src_bit() {
-        return -EBUSY;
+        program_mailbox(c.dev, &c.cfg)
     }
-    match c.rd(regs::SEND) {
-        regs::SEND_IDLE => {}
-        regs::SEND_ACK => {
-            // An ACK nobody took (one that came after its message ended,
-            // left by the handler for a poller or client that no longer
-            // waits): the upper half sends only when no message of the
-            // channel is in flight, so it is stale. Cleared and counted as
-            // the handler would.
-            c.wr(regs::SEND, regs::SEND_IDLE);
-            c.dev.count(|s| s.stale_ack += 1);
-        }
-        _ => return -EBUSY,
-    }
-    let bit = 1u32 << c.cfg.mbox;
-    let was_masked = c.dev.with_mut(|m| {
-        let was = m.tx_masked & bit != 0;
-        m.tx_masked &= !bit;
-        was
-    });
-    if was_masked {
-        // The handler masked our line to leave the last ACK to a poller:
-        // this message's ACK may interrupt again.
-        c.wr(regs::MSET, c.cfg.src_bit());
-    }
-    if COMPAT {
-        let mut words = [0u32; MAX_DATA];
-        let words = &mut words[..c.dev.datanum];
-        if let Err(e) = wire::compat::encode(msg, words) {
-            return -e;
-        }
-        // The destination bit may have been consumed (a lost ACK clears
-        // it); set before the data so that the last look at SEND below is
-        // followed directly by SEND = 1.
-        c.wr(regs::DSET, c.cfg.dst_bit());
-        // Settle check: SEND was 0 above. An ACK of a retracted message
-        // that landed while the data registers were written must not be
-        // left for this message (it would complete it at once), and a
-        // legacy remote may have left reply data in the data registers
-        // with it: clear it, count it, and write the data again. Each such
-        // ACK belongs to one retracted message, so this ends; a remote that
-        // keeps writing SEND = 2 gets -EBUSY, with nothing sent.
-        let mut settled = false;
-        for _ in 0..SETTLE_ROUNDS {
-            for (i, &w) in words.iter().enumerate() {
-                c.wr(regs::DR0 + 4 * i, w);
+}
+
+struct ShutdownOp;
+
+impl ChanOp<()> for ShutdownOp {
+    type Ret = c_int;
+
+    fn run(c: &Ctx, _: ()) -> c_int {
+        if c.is_tx() && c.cfg.ctrl {
+            let _cs = Critical::enter();
+            if c.owned() {
+                // Withdraw anything still pending; the mailbox stays claimed
+                // (the other core may still use its configuration).
+                c.wr(regs::SEND, regs::SEND_IDLE);
             }
-            if c.rd(regs::SEND) != regs::SEND_ACK {
-                settled = true;
-                break;
-            }
-            c.wr(regs::SEND, regs::SEND_IDLE);
-            c.dev.count(|s| s.stale_ack += 1);
         }
-        if !settled {
+        0
+    }
+}
+
+struct SendOp;
+
+impl ChanOp<(*const c_void, usize)> for SendOp {
+    type Ret = c_int;
+
+    /// `data` holds `size` readable bytes (the upper half's contract).
+    fn run(c: &Ctx, (data, size): (*const c_void, usize)) -> c_int {
+        if !c.is_tx() {
+            return -EINVAL;
+        }
+        if size > c.dev.hw().mtu {
+            return -EMSGSIZE;
+        }
+        if data.is_null() && size != 0 {
+            return -EINVAL;
+        }
+        let msg: &[u8] = if size == 0 {
+            &[]
+        } else {
+            // SAFETY: the upper half passes `size` readable bytes.
+            unsafe { core::slice::from_raw_parts(data.cast::<u8>(), size) }
+        };
+        // The upper half holds the critical section already; taking it again
+        // (it nests) keeps this op atomic for any other caller too.
+        let cs = Critical::enter();
+        let source = c.rd(regs::SOURCE);
+        if source == 0 {
+            // Nobody configured the mailbox (a channel without `ctrl` whose
+            // remote has not come up, or a released mailbox): claim it as the
+            // TRM's sender does.
+            let r = program_mailbox(c.dev, &c.cfg);
+            if r < 0 {
+                return r;
+            }
+        } else if source != c.cfg.src_bit() {
             return -EBUSY;
         }
-        c.wr(regs::SEND, regs::SEND_MSG);
-        return 0;
-    } else {
-        for (i, chunk) in msg.chunks(4).enumerate() {
-            let mut w = [0u8; 4];
-            w[..chunk.len()].copy_from_slice(chunk);
-            c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
+        match c.rd(regs::SEND) {
+            regs::SEND_IDLE => {}
+            regs::SEND_ACK => {
+                // An ACK nobody took (one that came after its message ended,
+                // left by the handler for a poller or client that no longer
+                // waits): the upper half sends only when no message of the
+                // channel is in flight, so it is stale. Cleared and counted as
+                // the handler would.
+                c.wr(regs::SEND, regs::SEND_IDLE);
+                c.dev.count(|s| s.stale_ack += 1);
+            }
+            _ => return -EBUSY,
         }
-        c.wr(regs::DR0, wire::header(size, c.txtoken()));
+        let bit = 1u32 << c.cfg.mbox;
+        let was_masked = c.dev.with_mut(|m| {
+            let was = m.tx_masked & bit != 0;
+            m.tx_masked &= !bit;
+            was
+        });
+        if was_masked {
+            // The handler masked our line to leave the last ACK to a poller:
+            // this message's ACK may interrupt again.
+            c.wr(regs::MSET, c.cfg.src_bit());
+        }
+        if COMPAT {
+            let mut words = [0u32; MAX_DATA];
+            let words = &mut words[..c.dev.hw().datanum];
+            if let Err(e) = wire::compat::encode(msg, words) {
+                return -e;
+            }
+            // The destination bit may have been consumed (a lost ACK clears
+            // it); set before the data so that the last look at SEND below is
+            // followed directly by SEND = 1.
+            c.wr(regs::DSET, c.cfg.dst_bit());
+            // Settle check: SEND was 0 above. An ACK of a retracted message
+            // that landed while the data registers were written must not be
+            // left for this message (it would complete it at once), and a
+            // legacy remote may have left reply data in the data registers
+            // with it: clear it, count it, and write the data again. Each such
+            // ACK belongs to one retracted message, so this ends; a remote that
+            // keeps writing SEND = 2 gets -EBUSY, with nothing sent.
+            let mut settled = false;
+            for _ in 0..SETTLE_ROUNDS {
+                for (i, &w) in words.iter().enumerate() {
+                    c.wr(regs::DR0 + 4 * i, w);
+                }
+                if c.rd(regs::SEND) != regs::SEND_ACK {
+                    settled = true;
+                    break;
+                }
+                c.wr(regs::SEND, regs::SEND_IDLE);
+                c.dev.count(|s| s.stale_ack += 1);
+            }
+            if !settled {
+                return -EBUSY;
+            }
+            c.wr(regs::SEND, regs::SEND_MSG);
+            return 0;
+        } else {
+            for (i, chunk) in msg.chunks(4).enumerate() {
+                let mut w = [0u8; 4];
+                w[..chunk.len()].copy_from_slice(chunk);
+                c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
+            }
+            c.wr(regs::DR0, wire::header(size, c.chan.txtoken(&cs)));
+        }
+        // The destination bit may have been consumed (a lost ACK clears it).
+        c.wr(regs::DSET, c.cfg.dst_bit());
+        c.wr(regs::SEND, regs::SEND_MSG);
+        0
     }
-    // The destination bit may have been consumed (a lost ACK clears it).
-    c.wr(regs::DSET, c.cfg.dst_bit());
-    c.wr(regs::SEND, regs::SEND_MSG);
-    0
 }
 
 /// Rounds of "write the data registers, then find SEND still 0" a
@@ -615,59 +928,63 @@ unsafe extern "C" fn pl320_send(chan: *mut mbox_chan_s, data: *const c_void, siz
 /// is a late ACK landing during the writes).
 const SETTLE_ROUNDS: usize = 3;
 
-unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int {
-    // SAFETY: one of our channels (upper-half contract).
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -EINVAL;
-    };
-    if !c.is_rx() || data.is_null() {
-        return -EINVAL;
-    }
-    if c.rd(regs::SEND) != regs::SEND_MSG {
-        // Nothing pending any more: the sender withdrew it.
-        c.dev.count(|s| s.torn_read += 1);
-        return -EAGAIN;
-    }
-    if COMPAT {
-        return recv_compat(&c, data.cast::<u8>());
-    }
-    let h1 = c.rd(regs::DR0);
-    c.set_rxtoken(wire::token(h1));
-    let len = match wire::decode(h1, c.dev.mtu) {
-        Dr0::Message { len, .. } => len,
-        Dr0::Ack { token } => {
-            // Not a message but a late ACK word that overwrote the header
-            // of the message being sent (see wire::ACK_MARK): that message
-            // is lost, and its sender will see it time out. There is
-            // nothing to deliver: hand the ACK word back (its token is
-            // stale on the sending side, which clears it) so the line
-            // drops, and report "nothing yet".
+struct RecvOp;
+
+impl ChanOp<RxBuf> for RecvOp {
+    type Ret = c_int;
+
+    fn run(c: &Ctx, mut buf: RxBuf) -> c_int {
+        if !c.is_rx() || buf.is_null() {
+            return -EINVAL;
+        }
+        if c.rd(regs::SEND) != regs::SEND_MSG {
+            // Nothing pending any more: the sender withdrew it.
             c.dev.count(|s| s.torn_read += 1);
-            let _cs = Critical::enter();
-            if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
-                ack(&c, token);
-            }
             return -EAGAIN;
         }
-        Dr0::Bad { err, .. } => return -(err as c_int),
-    };
-    // SAFETY: the upper half passes a buffer of at least the MTU.
-    let out = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
-    for (i, chunk) in out.chunks_mut(4).enumerate() {
-        let w = c.rd(regs::DR0 + 4 * (i + 1)).to_le_bytes();
-        chunk.copy_from_slice(&w[..chunk.len()]);
+        if COMPAT {
+            return recv_compat(c, buf);
+        }
+        let h1 = c.rd(regs::DR0);
+        c.set_rxtoken(wire::token(h1));
+        let len = match wire::decode(h1, c.dev.hw().mtu) {
+            Dr0::Message { len, .. } => len,
+            Dr0::Ack { token } => {
+                // Not a message but a late ACK word that overwrote the header
+                // of the message being sent (see wire::ACK_MARK): that message
+                // is lost, and its sender will see it time out. There is
+                // nothing to deliver: hand the ACK word back (its token is
+                // stale on the sending side, which clears it) so the line
+                // drops, and report "nothing yet".
+                c.dev.count(|s| s.torn_read += 1);
+                let _cs = Critical::enter();
+                if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
+                    ack(c, token);
+                }
+                return -EAGAIN;
+            }
+            Dr0::Bad { err, .. } => return -(err as c_int),
+        };
+        // len <= mtu (wire::decode).
+        let Some(out) = buf.first(len) else {
+            return -EMSGSIZE;
+        };
+        for (i, chunk) in out.chunks_mut(4).enumerate() {
+            let w = c.rd(regs::DR0 + 4 * (i + 1)).to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        // The message is whole only if it is still the same, still pending
+        // message after the payload was read: a sender that aborted it writes
+        // SEND = 0 before reusing the data registers, and its next message
+        // has a new header.
+        let send = c.rd(regs::SEND);
+        let h2 = c.rd(regs::DR0);
+        if send != regs::SEND_MSG || h2 != h1 {
+            c.dev.count(|s| s.torn_read += 1);
+            return -EAGAIN;
+        }
+        len as c_int
     }
-    // The message is whole only if it is still the same, still pending
-    // message after the payload was read: a sender that aborted it writes
-    // SEND = 0 before reusing the data registers, and its next message
-    // has a new header.
-    let send = c.rd(regs::SEND);
-    let h2 = c.rd(regs::DR0);
-    if send != regs::SEND_MSG || h2 != h1 {
-        c.dev.count(|s| s.torn_read += 1);
-        return -EAGAIN;
-    }
-    len as c_int
 }
 
 /// `recv` in the compatible wire format: all DATANUM data registers, read
@@ -675,8 +992,8 @@ unsafe extern "C" fn pl320_recv(chan: *mut mbox_chan_s, data: *mut c_void) -> c_
 /// after the first read (a sender that withdrew it and sent another one
 /// meanwhile changed at least SEND or the data). Returns the MTU
 /// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
-fn recv_compat(c: &Ctx, data: *mut u8) -> c_int {
-    let n = c.dev.datanum;
+fn recv_compat(c: &Ctx, mut buf: RxBuf) -> c_int {
+    let n = c.dev.hw().datanum;
     let mut first = [0u32; MAX_DATA];
     let mut again = [0u32; MAX_DATA];
     for (i, w) in first[..n].iter_mut().enumerate() {
@@ -690,9 +1007,10 @@ fn recv_compat(c: &Ctx, data: *mut u8) -> c_int {
         c.dev.count(|s| s.torn_read += 1);
         return -EAGAIN;
     }
-    // SAFETY: the upper half passes a buffer of at least the MTU, which is
-    // wire::compat::mtu(n) bytes.
-    let out = unsafe { core::slice::from_raw_parts_mut(data, c.dev.mtu) };
+    // The MTU is wire::compat::mtu(n) bytes.
+    let Some(out) = buf.first(c.dev.hw().mtu) else {
+        return -EINVAL;
+    };
     wire::compat::decode(&first[..n], out) as c_int
 }
 
@@ -707,43 +1025,47 @@ fn ack(c: &Ctx, token: u32) {
 }
 
 /// The reply data is ignored: the ACK carries only the message's token.
-unsafe extern "C" fn pl320_acknowledge(chan: *mut mbox_chan_s, _data: *const c_void, _size: usize) -> c_int {
-    // SAFETY: one of our channels (upper-half contract).
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -EINVAL;
-    };
-    if !c.is_rx() {
-        return -EINVAL;
+struct AcknowledgeOp;
+
+impl ChanOp<(*const c_void, usize)> for AcknowledgeOp {
+    type Ret = c_int;
+
+    fn run(c: &Ctx, _: (*const c_void, usize)) -> c_int {
+        if !c.is_rx() {
+            return -EINVAL;
+        }
+        let token = c.rxtoken();
+        // Do not ACK over a message that replaced the one just read: our ACK
+        // would wipe the new one. Its still-asserted line brings us back. (The
+        // compatible format has no token to compare: a message withdrawn and
+        // replaced between recv and here would be ACKed unread.)
+        if c.rd(regs::SEND) != regs::SEND_MSG || (!COMPAT && wire::token(c.rd(regs::DR0)) != token) {
+            return -EAGAIN;
+        }
+        ack(c, token);
+        0
     }
-    let token = c.rxtoken();
-    // Do not ACK over a message that replaced the one just read: our ACK
-    // would wipe the new one. Its still-asserted line brings us back. (The
-    // compatible format has no token to compare: a message withdrawn and
-    // replaced between recv and here would be ACKed unread.)
-    if c.rd(regs::SEND) != regs::SEND_MSG || (!COMPAT && wire::token(c.rd(regs::DR0)) != token) {
-        return -EAGAIN;
-    }
-    ack(&c, token);
-    0
 }
 
-unsafe extern "C" fn pl320_txfinish(chan: *mut mbox_chan_s) -> c_int {
-    // SAFETY: one of our channels (upper-half contract).
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
-        return -EINVAL;
-    };
-    if !c.is_tx() {
-        return -EINVAL;
-    }
-    let _cs = Critical::enter();
-    if c.owned() {
-        if c.rd(regs::SEND) == regs::SEND_MSG {
-            // Withdrawn before its ACK (timeout or cancellation).
-            c.dev.count(|s| s.retracted += 1);
+struct TxFinishOp;
+
+impl ChanOp<()> for TxFinishOp {
+    type Ret = c_int;
+
+    fn run(c: &Ctx, _: ()) -> c_int {
+        if !c.is_tx() {
+            return -EINVAL;
         }
-        c.wr(regs::SEND, regs::SEND_IDLE);
+        let _cs = Critical::enter();
+        if c.owned() {
+            if c.rd(regs::SEND) == regs::SEND_MSG {
+                // Withdrawn before its ACK (timeout or cancellation).
+                c.dev.count(|s| s.retracted += 1);
+            }
+            c.wr(regs::SEND, regs::SEND_IDLE);
+        }
+        0
     }
-    0
 }
 
 unsafe extern "C" fn pl320_setcallback(_chan: *mut mbox_chan_s, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
@@ -752,19 +1074,23 @@ unsafe extern "C" fn pl320_setcallback(_chan: *mut mbox_chan_s, _cb: mbox_callba
     0
 }
 
-unsafe extern "C" fn pl320_rxavailable(chan: *mut mbox_chan_s) -> bool {
-    // SAFETY: one of our channels (upper-half contract).
-    match unsafe { Ctx::of(chan) } {
-        Some(c) if c.is_rx() => c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DSTATUS) & c.cfg.dst_bit() != 0,
-        _ => false,
+struct RxAvailableOp;
+
+impl ChanOp<()> for RxAvailableOp {
+    type Ret = bool;
+
+    fn run(c: &Ctx, _: ()) -> bool {
+        c.is_rx() && c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DSTATUS) & c.cfg.dst_bit() != 0
     }
 }
 
-unsafe extern "C" fn pl320_txready(chan: *mut mbox_chan_s) -> bool {
-    // SAFETY: one of our channels (upper-half contract).
-    match unsafe { Ctx::of(chan) } {
-        Some(c) if c.is_tx() => c.rd(regs::SEND) == regs::SEND_IDLE && c.owned(),
-        _ => false,
+struct TxReadyOp;
+
+impl ChanOp<()> for TxReadyOp {
+    type Ret = bool;
+
+    fn run(c: &Ctx, _: ()) -> bool {
+        c.is_tx() && c.rd(regs::SEND) == regs::SEND_IDLE && c.owned()
     }
 }
 
@@ -779,17 +1105,24 @@ unsafe extern "C" fn pl320_txready(chan: *mut mbox_chan_s) -> bool {
 /// is refused there exactly as on the interrupt path; it is also cleared
 /// (SEND = 0, so the level interrupt drops) and counted as stale, as the
 /// interrupt handler does.
-unsafe extern "C" fn pl320_txacked(chan: *mut mbox_chan_s) -> bool {
-    // SAFETY: one of our channels (upper-half contract).
-    match unsafe { Ctx::of(chan) } {
-        Some(c) if c.is_tx() && COMPAT => c.rd(regs::SEND) == regs::SEND_ACK,
-        Some(c) if c.is_tx() => {
-            let _cs = Critical::enter();
-            c.rd(regs::SEND) == regs::SEND_ACK
-                && take_ack(&c, |token| if token == c.txtoken() { AckUse::Completed } else { AckUse::Refused })
-                    == AckUse::Completed
+struct TxAckedOp;
+
+impl ChanOp<()> for TxAckedOp {
+    type Ret = bool;
+
+    fn run(c: &Ctx, _: ()) -> bool {
+        if !c.is_tx() {
+            return false;
         }
-        _ => false,
+        if COMPAT {
+            return c.rd(regs::SEND) == regs::SEND_ACK;
+        }
+        let cs = Critical::enter();
+        c.rd(regs::SEND) == regs::SEND_ACK && {
+            let txtoken = c.chan.txtoken(&cs);
+            take_ack(c, txtoken, |token| if token == txtoken { AckUse::Completed } else { AckUse::Refused })
+                == AckUse::Completed
+        }
     }
 }
 
@@ -815,14 +1148,16 @@ enum AckUse {
 /// its level interrupt drops, and counted as stale; a deferred one is left
 /// alone. Returns what `complete` made of it. Shared by the interrupt
 /// handler and `txacked`, so that every completion path decodes an ACK the
-/// same way. The caller holds the critical section.
+/// same way. The caller holds the critical section, so `txtoken`, the
+/// channel's token of the message last sent, stays what it is (a refused
+/// completion changes nothing).
 ///
-/// The compatible format's ACK carries no token: `complete` is offered the
-/// token of the message last sent (the one in flight, if any), which the
-/// upper half refuses when nothing is in flight.
-fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
+/// The compatible format's ACK carries no token: `complete` is offered
+/// `txtoken` (the message in flight, if any), which the upper half refuses
+/// when nothing is in flight.
+fn take_ack(c: &Ctx, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     if COMPAT {
-        match complete(c.txtoken()) {
+        match complete(txtoken) {
             AckUse::Refused => {}
             done => return done,
         }
@@ -834,7 +1169,7 @@ fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     // Two rounds at most: if the remote's real ACK overwrote a stale one
     // while we looked at it, serve the real one instead of wiping it.
     for _ in 0..2 {
-        if let Some(token) = wire::acked_token(dr0, c.txtoken()) {
+        if let Some(token) = wire::acked_token(dr0, txtoken) {
             match complete(token) {
                 AckUse::Refused => {}
                 done => return done,
@@ -856,7 +1191,7 @@ fn take_ack(c: &Ctx, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
 /// Serve an ACK on TX mailbox `c`: complete the message whose token it
 /// echoes, or clear a stale one.
 fn serve_tx(c: &Ctx) {
-    let _cs = Critical::enter();
+    let cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
         c.dev.count(|s| s.spurious += 1);
         // A remote that (wrongly) sends to us on our own TX mailbox sets
@@ -867,11 +1202,9 @@ fn serve_tx(c: &Ctx) {
         }
         return;
     }
-    let used = take_ack(c, |token| {
-        // SAFETY: the channel was initialised by pl320_initialize(); the
-        // critical section nests (port contract). On success txfinish
-        // (SEND = 0) ran, and maybe the next send.
-        match unsafe { mbox_chan_tx_done_token(c.chan(), token) } {
+    let used = take_ack(c, c.chan.txtoken(&cs), |token| {
+        // On success txfinish (SEND = 0) ran, and maybe the next send.
+        match c.chan.tx_done(token) {
             0 => AckUse::Completed,
             r if r == -EPERM => AckUse::Deferred,
             _ => AckUse::Refused,
@@ -894,9 +1227,8 @@ fn serve_rx(c: &Ctx) {
         c.dev.count(|s| s.spurious += 1);
         return;
     }
-    // SAFETY: the channel was initialised by pl320_initialize(); no lock
-    // is held (rx_data runs the client callback).
-    let r = unsafe { mbox_chan_rx_data(c.chan()) };
+    // No lock is held (rx_data runs the client callbacks).
+    let r = c.chan.rx_data();
     if r >= 0 || r == -EAGAIN || r == -EBUSY {
         // Received (its size) and acknowledged; or torn (the line stays asserted
         // and brings us back to a whole message); or another CPU is
@@ -918,38 +1250,38 @@ unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_v
     if arg.is_null() {
         return 0;
     }
-    let p = arg.cast::<Pl320Dev>();
+    // SAFETY: arg is the slot pl320_initialize() attached this handler
+    // with; slots live forever, and a shared reference to one is always
+    // valid (its configuration is read only once it is known below to be
+    // LIVE or CLOSING).
+    let slot: &'static Pl320Dev = unsafe { &*arg.cast::<Pl320Dev>() };
     // Only a LIVE device (or one being torn down, until its interrupt is
     // detached) is served; the call is counted so that the teardown can
     // wait for it.
-    let serving = {
-        let _cs = Critical::enter();
-        // SAFETY: arg is the slot pl320_initialize() attached this handler
-        // with (slots live forever); the critical section is held.
-        let m = unsafe { slot_mut(p) };
+    let serving = slot.with_mut(|m| {
         let ok = m.state == SLOT_LIVE || m.state == SLOT_CLOSING;
         if ok {
             m.isr_active += 1;
         }
         ok
-    };
+    });
     if !serving {
         return 0;
     }
-    // SAFETY: the fields of a LIVE or CLOSING slot do not change until it
-    // is FREE again, which pl320_uninitialize() makes it only after this
-    // call has left (isr_active).
-    let dev: &'static Pl320Dev = unsafe { &*p };
-    serve_device(dev);
-    dev.with_mut(|m| m.isr_active -= 1);
+    // SAFETY: the configuration of a LIVE or CLOSING slot does not change
+    // until it is FREE again, which pl320_uninitialize() makes it only
+    // after this call has left (isr_active).
+    serve_device(unsafe { Dev::new(slot) });
+    slot.with_mut(|m| m.isr_active -= 1);
     0
 }
 
 /// One pass of the interrupt handler over this core's line.
-fn serve_device(dev: &'static Pl320Dev) {
-    let line = dev.ipcmint as usize;
+fn serve_device(dev: Dev) {
+    let hw = dev.hw();
+    let line = hw.ipcmint as usize;
     // One read, then every set bit is served (an unknown one is masked).
-    let mis = dev.regs.read(regs::ipcmmis(line));
+    let mis = hw.regs.read(regs::ipcmmis(line));
     if mis == 0 {
         dev.count(|s| s.spurious += 1);
         return;
@@ -958,16 +1290,14 @@ fn serve_device(dev: &'static Pl320Dev) {
     while pending != 0 {
         let m = pending.trailing_zeros() as usize;
         pending &= pending - 1;
-        let Some(pc) = dev.chan_of_mbox(m) else {
+        let Some(chan) = hw.chan_of_mbox(m) else {
             // Not ours: mask it for this line so it cannot storm.
             let _cs = Critical::enter();
-            dev.regs.mbox_write(m, regs::MCLEAR, 1 << line);
+            hw.regs.mbox_write(m, regs::MCLEAR, 1 << line);
             dev.count(|s| s.unknown_mbox += 1);
             continue;
         };
-        // SAFETY: pc is an element of the board's channel array.
-        let cfg = unsafe { ChanCfg::read(pc) };
-        let c = Ctx { dev, pc, cfg };
+        let c = Ctx::new(dev, chan);
         if c.is_tx() {
             serve_tx(&c);
         } else {
@@ -984,69 +1314,47 @@ fn serve_device(dev: &'static Pl320Dev) {
 /// None when no slot is free, or when a device that is not FREE (being
 /// initialised, live, or being torn down) already uses that interrupt:
 /// attaching it again would take the interrupt away from that device.
-fn claim_slot(irq_num: c_int) -> Option<*mut Pl320Dev> {
-    let _cs = Critical::enter();
+fn claim_slot(irq_num: c_int) -> Option<&'static Pl320Dev> {
+    let cs = Critical::enter();
     let mut free = None;
-    for s in SLOTS.0.iter() {
-        let p = s.get();
-        // SAFETY: p is a slot; the critical section is held, and this is
-        // the only reference to its DevMut.
-        let m = unsafe { slot_mut(p) };
-        if m.state != SLOT_FREE && m.irq_num == irq_num {
+    for s in SLOTS.iter() {
+        let (state, irq) = s.mutable.with_held(&cs, |m| (m.state, m.irq_num));
+        if state != SLOT_FREE && irq == irq_num {
             return None;
         }
-        if m.state == SLOT_FREE && free.is_none() {
-            free = Some(p);
+        if state == SLOT_FREE && free.is_none() {
+            free = Some(s);
         }
     }
-    let p = free?;
-    // SAFETY: as above.
-    let m = unsafe { slot_mut(p) };
-    m.state = SLOT_INIT;
-    m.irq_num = irq_num;
-    m.isr_active = 0;
-    Some(p)
+    let slot = free?;
+    slot.mutable.with_held(&cs, |m| {
+        m.state = SLOT_INIT;
+        m.irq_num = irq_num;
+        m.isr_active = 0;
+    });
+    Some(slot)
 }
 
-/// Releases everything device `p` holds: de-initialises its channels
+/// Releases everything device `dev` holds: de-initialises its channels
 /// `0..ninit` that are still initialised for it (their blocked senders
 /// return -ECANCELED), releases the mailboxes it claimed and frees the
-/// slot. Used by a failed initialisation and by pl320_uninitialize().
-///
-/// # Safety
-/// `p` is a slot that the caller owns (SLOT_INIT or SLOT_CLOSING, set by
-/// the caller), with its fields written, whose handler is not attached
-/// and not running; task context.
-unsafe fn release(p: *mut Pl320Dev, ninit: usize) {
-    // SAFETY: the slot is ours (contract) and fully written.
-    let dev: &Pl320Dev = unsafe { &*p };
-    let devp = p.cast::<mbox_dev_s>();
+/// slot. Used by a failed initialisation and by pl320_uninitialize(),
+/// which own the slot (SLOT_INIT or SLOT_CLOSING, set by them), with its
+/// configuration written, its handler not attached and not running; task
+/// context. Nothing uses `dev` after this.
+fn release(dev: Dev, ninit: usize) {
+    let (hw, devp) = (dev.hw(), dev.devp());
     for i in 0..ninit {
-        // SAFETY: i < ninit <= num_chans; only the field's address is
-        // taken.
-        let chan = unsafe { addr_of_mut!((*dev.chan_at(i)).base) };
-        // A channel that board code de-initialised itself and gave to
-        // another device is not ours to tear down.
-        let ours = {
-            let _cs = Critical::enter();
-            // SAFETY: chan is valid; `dev` is written by mbox_chan_init()
-            // under the critical section.
-            let owner = unsafe { addr_of!((*chan).dev).read() };
-            owner == devp
-        };
-        if ours {
-            // SAFETY: channel of this device; task context (contract).
-            let r = unsafe { mbox_chan_deinit(chan) };
-            // -EINVAL: de-initialised already by board code. The callers
-            // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
-            debug_assert!(r == 0 || r == -EINVAL);
-        }
+        let r = hw.board.chan(i).deinit_for(devp);
+        // -EINVAL: de-initialised already by board code. The callers
+        // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
+        debug_assert!(r == 0 || r == -EINVAL);
     }
     let claimed = dev.with_mut(|d| core::mem::replace(&mut d.claimed, 0));
     for m in 0..regs::MAX_MBOX {
         if claimed & (1 << m) != 0 {
             // Releasing clears DEST, MODE, MASK and SEND too.
-            dev.regs.mbox_write(m, regs::SOURCE, 0);
+            hw.regs.mbox_write(m, regs::SOURCE, 0);
         }
     }
     // After this the slot may be claimed again, and we no longer touch it.
@@ -1078,21 +1386,13 @@ fn wait_isr_idle(dev: &Pl320Dev) {
     }
 }
 
-/// Checks the board's description against the hardware. Returns the
-/// mailbox -> channel index table, or None.
-///
-/// # Safety
-/// `chans` points to `n` `pl320_chan_s` (or n == 0).
-unsafe fn validate(
-    chans: *mut pl320_chan_s,
-    n: usize,
-    ipcmint: u32,
-    hw: &regs::CfgStat,
-) -> Option<[u8; regs::MAX_MBOX]> {
+/// Checks the board's description (`chans`, copied out of its array)
+/// against the hardware. Returns the mailbox -> channel index table, or
+/// None.
+fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs::MAX_MBOX]> {
     let mut lookup = [NO_CHAN; regs::MAX_MBOX];
-    for i in 0..n {
-        // SAFETY: i < n (contract).
-        let cfg = unsafe { ChanCfg::read(chans.add(i)) };
+    for i in 0..board.len() {
+        let cfg = board.chan(i).cfg();
         let m = cfg.mbox;
         if m >= regs::MAX_MBOX || m >= hw.mboxnum || lookup[m] != NO_CHAN {
             return None;
@@ -1159,14 +1459,18 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     if config.is_null() || base == 0 || base & 3 != 0 {
         return ptr::null_mut();
     }
-    let (chans, num_chans, ipcmint, irq_num) =
-        // SAFETY: config is non-NULL and valid by the API contract.
-        unsafe { ((*config).chans, (*config).num_chans, (*config).ipcmint, (*config).irq_num) };
-    // An empty table would spend a device slot on a device with nothing
-    // to do.
-    if chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {
-        return ptr::null_mut();
-    }
+    // SAFETY: config is non-NULL and valid by the API contract (read by
+    // value), and so is its channel array while the device exists; it is
+    // used only when it is non-NULL and at most 32 long.
+    let (board, ipcmint, irq_num) = unsafe {
+        let pl320_config_s { chans, num_chans, ipcmint, irq_num } = config.read();
+        // An empty table would spend a device slot on a device with
+        // nothing to do.
+        if chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {
+            return ptr::null_mut();
+        }
+        (Board::new(chans, num_chans), ipcmint, irq_num)
+    };
     if ipcmint < 0 || ipcmint as usize >= regs::MAX_INT || irq_num < 0 {
         return ptr::null_mut();
     }
@@ -1183,56 +1487,53 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         return ptr::null_mut();
     }
     let mtu = if COMPAT { wire::compat::mtu(cfg.datanum) } else { 4 * (cfg.datanum - 1) };
-    // SAFETY: chans holds num_chans elements (API contract, checked
-    // non-NULL above).
-    let Some(lookup) = (unsafe { validate(chans, num_chans, ipcmint, &cfg) }) else {
+    let Some(lookup) = validate(board, ipcmint, &cfg) else {
         return ptr::null_mut();
     };
 
-    let Some(p) = claim_slot(irq_num) else {
+    let Some(slot) = claim_slot(irq_num) else {
         return ptr::null_mut();
     };
-    // SAFETY: the slot is ours until released; nobody else references it
-    // (its handler is not attached, and it was never handed out since it
-    // was last released).
-    unsafe {
-        addr_of_mut!((*p).base).write(mbox_dev_s {
-            ops: &OPS,
-            // The board's channels (pl320_chan_s, not mbox_chan_s: a
-            // pointer to the first channel's base, never indexed as an
-            // array of mbox_chan_s).
-            chans: addr_of_mut!((*chans).base),
-            num_chans,
+    let devp = slot.devp();
+    // SAFETY: the slot is ours (SLOT_INIT, claimed just above): nothing
+    // else reads its configuration until it is LIVE (its handler is not
+    // attached, and its address was not handed out since it was last
+    // freed); afterwards the configuration does not change until
+    // release() frees the slot.
+    let dev = unsafe {
+        slot.cfg.get().write(DevCfg {
+            base: mbox_dev_s {
+                ops: &OPS,
+                // The board's channels (pl320_chan_s, not mbox_chan_s: a
+                // pointer to the first channel's base, never indexed as an
+                // array of mbox_chan_s).
+                chans: board.bases(),
+                num_chans: board.len(),
+                mtu,
+                // One mailbox holds one message: no FIFO.
+                txdepth: 1,
+            },
+            regs: hw,
+            ipcmint,
+            board,
             mtu,
-            // One mailbox holds one message: no FIFO.
-            txdepth: 1,
+            datanum: cfg.datanum,
+            lookup,
         });
-        addr_of_mut!((*p).regs).write(hw);
-        addr_of_mut!((*p).ipcmint).write(ipcmint);
-        addr_of_mut!((*p).chans).write(chans);
-        addr_of_mut!((*p).num_chans).write(num_chans);
-        addr_of_mut!((*p).mtu).write(mtu);
-        addr_of_mut!((*p).datanum).write(cfg.datanum);
-        addr_of_mut!((*p).lookup).write(lookup);
-        for t in &(*p).rxtoken {
-            t.store(0, Ordering::Relaxed);
-        }
+        Dev::new(slot)
+    };
+    for t in &dev.rxtoken {
+        t.store(0, Ordering::Relaxed);
     }
-    {
-        let _cs = Critical::enter();
-        // SAFETY: our slot; the critical section is held.
-        let m = unsafe { slot_mut(p) };
+    dev.with_mut(|m| {
         m.claimed = 0;
         m.stats = Pl320Stats::default();
         m.tx_masked = 0;
-    }
-    let devp: *mut mbox_dev_s = p.cast();
+    });
 
-    for i in 0..num_chans {
-        // SAFETY: i < num_chans.
-        let pc = unsafe { chans.add(i) };
-        // SAFETY: pc is valid.
-        let cc = unsafe { ChanCfg::read(pc) };
+    for i in 0..board.len() {
+        let chan = board.chan(i);
+        let cc = chan.cfg();
         let (dir, buf, size) = if cc.src == ipcmint {
             (mbox_direction_e::MBOX_TX, cc.txbuf, cc.bufsize)
         } else if !cc.txbuf.is_null() && cc.bufsize >= mtu {
@@ -1240,15 +1541,11 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         } else {
             (mbox_direction_e::MBOX_RX, ptr::null_mut(), 0)
         };
-        // SAFETY: pc is valid; the id is set before the channel is live.
-        unsafe { addr_of_mut!((*pc).base.id).write(cc.mbox as c_int) };
-        // SAFETY: the channel, the device and the buffer stay valid for
-        // the life of the device (API contract).
-        let r = unsafe { mbox_chan_init(addr_of_mut!((*pc).base), devp, dir as c_int, buf.cast(), size) };
+        let r = chan.init(cc.mbox as c_int, devp, dir as c_int, buf, size);
         if r < 0 {
-            // SAFETY: our slot (SLOT_INIT); channels 0..i are initialised;
-            // no handler attached; task context (contract).
-            unsafe { release(p, i) };
+            // Our slot (SLOT_INIT); channels 0..i are initialised; no
+            // handler attached; task context (contract).
+            release(dev, i);
             return ptr::null_mut();
         }
     }
@@ -1256,20 +1553,23 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     // Every channel is initialised: the handler may serve the device from
     // its first call (an interrupt that is already pending, or enabled
     // already, must not find it half-made and return with the line high).
-    // SAFETY: p is our slot, now fully written.
-    let dev: &Pl320Dev = unsafe { &*p };
     dev.with_mut(|m| m.state = SLOT_LIVE);
-    // SAFETY: the handler and its argument (the slot) live forever.
-    let r = unsafe { sys::mbox_os_irq_attach(irq_num, Some(pl320_isr), p.cast()) };
+    // SAFETY: the handler and its argument (the slot) live forever; the
+    // interrupt is enabled only once attached.
+    let r = unsafe {
+        let r = sys::mbox_os_irq_attach(irq_num, Some(pl320_isr), devp.cast());
+        if r >= 0 {
+            sys::mbox_os_irq_enable(irq_num);
+        }
+        r
+    };
     if r < 0 {
         dev.with_mut(|m| m.state = SLOT_INIT);
-        // SAFETY: our slot (SLOT_INIT again; it was never handed out);
-        // every channel is initialised; nothing attached.
-        unsafe { release(p, num_chans) };
+        // Our slot (SLOT_INIT again; it was never handed out); every
+        // channel is initialised; nothing attached.
+        release(dev, board.len());
         return ptr::null_mut();
     }
-    // SAFETY: attached just above.
-    unsafe { sys::mbox_os_irq_enable(irq_num) };
     devp
 }
 
@@ -1307,59 +1607,37 @@ pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
     if os::in_interrupt() {
         return -EPERM;
     }
-    // Only the address is compared: `dev` may be anything.
-    let Some(p) = SLOTS.0.iter().map(|s| s.get()).find(|&p| p.cast::<mbox_dev_s>() == dev) else {
+    let Some(d) = slot_of(dev) else {
         return -EINVAL;
     };
-    {
-        let _cs = Critical::enter();
-        // SAFETY: p is a slot; the critical section is held, and no other
-        // reference to its DevMut is formed while `m` lives.
-        let m = unsafe { slot_mut(p) };
-        if m.state != SLOT_LIVE {
+    let d = {
+        let cs = Critical::enter();
+        if d.mutable.with_held(&cs, |m| m.state) != SLOT_LIVE {
             return -EINVAL;
         }
-        // SAFETY: the fields of a LIVE slot do not change; its DevMut is
-        // reached only through `m` here.
-        let d: &Pl320Dev = unsafe { &*p };
-        let me = os::current();
-        for i in 0..d.num_chans {
-            let pc = d.chan_at(i);
-            // SAFETY: pc is one of the device's channels; its framework
-            // state and RX claim are read under the critical section, as
-            // mbox_chan_deinit() reads it for the same check.
-            let busy_here = unsafe {
-                addr_of!((*pc).base.dev).read() == dev && (*pc).base.state.owned_by(&(*pc).base.rx_claim, me)
-            };
-            if busy_here {
-                return -EDEADLK;
-            }
+        // SAFETY: the configuration of a LIVE slot is written and does not
+        // change until this call frees the slot.
+        let d = unsafe { Dev::new(d) };
+        let (hw, me) = (d.hw(), os::current());
+        if (0..hw.board.len()).any(|i| hw.board.chan(i).in_callback_of(dev, me, &cs)) {
+            return -EDEADLK;
         }
-        m.state = SLOT_CLOSING;
-    }
-    // SAFETY: a CLOSING slot's fields do not change until this call frees
-    // it.
-    let d: &Pl320Dev = unsafe { &*p };
+        d.mutable.with_held(&cs, |m| m.state = SLOT_CLOSING);
+        d
+    };
     let irq_num = d.with_mut(|m| m.irq_num);
     // SAFETY: the interrupt this device attached at initialisation.
     unsafe { sys::mbox_os_irq_detach(irq_num) };
-    wait_isr_idle(d);
-    // SAFETY: CLOSING, set by this call; the handler is detached and no
-    // call of it runs; task context (checked above).
-    unsafe { release(p, d.num_chans) };
+    wait_isr_idle(&d);
+    // CLOSING, set by this call; the handler is detached and no call of
+    // it runs; task context (checked above).
+    release(d, d.hw().board.len());
     0
 }
 
-/// The driver counters of a device returned by pl320_initialize().
-///
-/// # Safety
-/// `dev` is NULL or a device returned by pl320_initialize().
+/// The driver counters of a device returned by pl320_initialize() (None
+/// for any other pointer).
 #[cfg_attr(not(all(test, feature = "host-port")), allow(dead_code))]
-pub(crate) unsafe fn pl320_stats(dev: *mut mbox_dev_s) -> Option<Pl320Stats> {
-    if dev.is_null() {
-        return None;
-    }
-    // SAFETY: dev is a slot (contract).
-    let d: &Pl320Dev = unsafe { &*(dev as *const Pl320Dev) };
-    Some(d.with_mut(|m| m.stats))
+pub(crate) fn pl320_stats(dev: *mut mbox_dev_s) -> Option<Pl320Stats> {
+    slot_of(dev).map(|d| d.with_mut(|m| m.stats))
 }

@@ -79,7 +79,7 @@ fn wait_until(ms: u64, f: impl Fn() -> bool) -> bool {
 
 fn stats(dev: *mut mbox_dev_s) -> Pl320Stats {
     // SAFETY: dev came from pl320_initialize().
-    unsafe { pl320_stats(dev) }.expect("device")
+    pl320_stats(dev).expect("device")
 }
 
 /// The tests here take device slots that the API tests, running in
