@@ -860,8 +860,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     // writes the message into it and only the `n` bytes it reports are
     // read back (zeroing it would cost every reception).
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
-    let (data, n, ret, receivers, claim);
-    {
+    let (data, n, ret, receivers, claim, result) = {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
         let st = match unsafe { live(chan, &cs, false) } {
@@ -871,15 +870,15 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         // SAFETY: chan valid (live), and stays so until a teardown has
         // seen the claim released; the claim is outside the state, which
         // other contexts may borrow under the lock meanwhile.
-        claim = unsafe { rx_claim(chan) };
+        let claim = unsafe { rx_claim(chan) };
         if let Err(e) = st.rx_begin(claim, PortOs.current()) {
             return e;
         }
         let (buf, mtu) = (st.buffer().0, st.mtu());
         // SAFETY: live channel: dev and ops valid.
         let ops = unsafe { &*(*(*chan).dev).ops };
-        data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
-        n = match ops.recv {
+        let data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
+        let n = match ops.recv {
             // SAFETY: data has room for mtu bytes (checked at init). No
             // borrow of the channel state is live across the call.
             Some(recv) => unsafe { recv(chan, data.cast()) },
@@ -890,32 +889,29 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             // rewrote the mailbox): the message is still pending in the
             // hardware and will be received again. Not an error for the
             // client: no ACK, no callback, nothing counted.
-            // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.rx_end(claim);
+            chan::rx_release(claim);
             return -EAGAIN;
         }
-        ret = rx_result(n, mtu);
+        let ret = rx_result(n, mtu);
         // SAFETY: chan valid, this reception holds its claim, lock held;
         // data holds what recv reported.
-        receivers = unsafe { ack_and_count(chan, ops, data, n, ret) };
+        let receivers = unsafe { ack_and_count(chan, ops, data, n, ret) };
+        // The message's size, or the error the callbacks get.
+        let result = if ret == 0 { n } else { ret };
         if receivers[0].0.is_none() {
             // Nobody to call: release the claim right here.
-            // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.rx_end(claim);
-            return if ret == 0 { n } else { ret };
+            chan::rx_release(claim);
+            return result;
         }
-    }
+        (data, n, ret, receivers, claim, result)
+    };
     // SAFETY: chan valid and this reception ours (the claim); data holds
     // what recv reported.
     unsafe { deliver(chan, &receivers, data, n, ret) };
     // Other contexts only load the claim meanwhile, and write it only
     // after loading it free, i.e. after this store.
     chan::rx_release(claim);
-    if ret == 0 {
-        n
-    } else {
-        ret
-    }
+    result
 }
 
 /// What a reception reports for `recv`'s result `n` (not -EAGAIN): 0 for
