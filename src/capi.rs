@@ -860,7 +860,9 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     // writes the message into it and only the `n` bytes it reports are
     // read back (zeroing it would cost every reception).
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
-    let (data, n, ret, receivers, claim, result) = {
+    // Filled in place under the lock (moving it out would copy it again).
+    let mut receivers: Receivers = [(None, ptr::null_mut()); RX_MAX];
+    let (data, n, ret, claim, result) = {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
         let st = match unsafe { live(chan, &cs, false) } {
@@ -895,7 +897,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         let ret = rx_result(n, mtu);
         // SAFETY: chan valid, this reception holds its claim, lock held;
         // data holds what recv reported.
-        let receivers = unsafe { ack_and_count(chan, ops, data, n, ret) };
+        unsafe { ack_and_count(chan, ops, data, n, ret, &mut receivers) };
         // The message's size, or the error the callbacks get.
         let result = if ret == 0 { n } else { ret };
         if receivers[0].0.is_none() {
@@ -903,7 +905,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             chan::rx_release(claim);
             return result;
         }
-        (data, n, ret, receivers, claim, result)
+        (data, n, ret, claim, result)
     };
     // SAFETY: chan valid and this reception ours (the claim); data holds
     // what recv reported.
@@ -952,12 +954,19 @@ type Registrations = (mbox_callback_t, *mut c_void);
 
 /// The part of a reception after `recv` that runs under the critical
 /// section: ACK (only a message received whole), count, and copy of the
-/// receivers.
+/// receivers into `receivers` (which comes empty).
 ///
 /// # Safety
 /// `chan` is valid and this reception holds its claim; the lock is held;
 /// `data` holds the `n` bytes `recv` returned when `ret == 0`.
-unsafe fn ack_and_count(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8, n: c_int, ret: c_int) -> Receivers {
+unsafe fn ack_and_count(
+    chan: *mut mbox_chan_s,
+    ops: &mbox_ops_s,
+    data: *mut u8,
+    n: c_int,
+    ret: c_int,
+    receivers: &mut Receivers,
+) {
     let mut acked = false;
     if ret == 0 {
         if let Some(ack) = ops.acknowledge {
@@ -965,18 +974,23 @@ unsafe fn ack_and_count(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8,
             acked = unsafe { ack(chan, data.cast(), n as usize) } >= 0;
         }
     }
+    // Only the receivers in use are copied (`receivers` comes empty): the
+    // table is in registration order, a free entry ends it.
     // SAFETY: chan valid (live when the reception was claimed, and the
     // claim keeps it ours); the lock is held.
-    let receivers: Receivers = unsafe {
+    unsafe {
         #[cfg(feature = "multi-rx")]
-        let r = {
-            let t = &(*chan).clients;
-            core::array::from_fn(|i| (t[i].rxcallback, t[i].arg))
-        };
+        for (r, c) in receivers.iter_mut().zip(&(*chan).clients) {
+            if c.rxcallback.is_none() {
+                break;
+            }
+            *r = (c.rxcallback, c.arg);
+        }
         #[cfg(not(feature = "multi-rx"))]
-        let r = [((*chan).callback, (*chan).callback_arg)];
-        r
-    };
+        {
+            receivers[0] = ((*chan).callback, (*chan).callback_arg);
+        }
+    }
     let mut env = OpsEnv { chan, ops };
     if ret == 0 {
         env.count(Stat::Received);
@@ -987,7 +1001,6 @@ unsafe fn ack_and_count(chan: *mut mbox_chan_s, ops: &mbox_ops_s, data: *mut u8,
     if ret != 0 || receivers[0].0.is_none() {
         env.count(Stat::RxDropped);
     }
-    receivers
 }
 
 /// The client callbacks of a reception, outside the critical section: the
