@@ -959,6 +959,7 @@ type Registrations = (mbox_callback_t, *mut c_void);
 /// # Safety
 /// `chan` is valid and this reception holds its claim; the lock is held;
 /// `data` holds the `n` bytes `recv` returned when `ret == 0`.
+#[inline(always)]
 unsafe fn ack_and_count(
     chan: *mut mbox_chan_s,
     ops: &mbox_ops_s,
