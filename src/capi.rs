@@ -886,15 +886,20 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             Some(recv) => unsafe { recv(chan, data.cast()) },
             None => -ENOSYS,
         };
-        if n == -EAGAIN {
+        // A message of 0..=mtu bytes in one comparison (a negative `n`
+        // is above any MTU as unsigned; the MTU fits in 16 bits).
+        let ret = if n as u32 as usize <= mtu {
+            0
+        } else if n == -EAGAIN {
             // "Nothing complete yet" (e.g. a torn read while the sender
             // rewrote the mailbox): the message is still pending in the
             // hardware and will be received again. Not an error for the
             // client: no ACK, no callback, nothing counted.
             chan::rx_release(claim);
             return -EAGAIN;
-        }
-        let ret = rx_result(n, mtu);
+        } else {
+            rx_error(n)
+        };
         // SAFETY: chan valid, this reception holds its claim, lock held;
         // data holds what recv reported.
         unsafe { ack_and_count(chan, ops, data, n, ret, &mut receivers) };
@@ -916,19 +921,17 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     result
 }
 
-/// What a reception reports for `recv`'s result `n` (not -EAGAIN): 0 for
-/// a message of `n` bytes, or the negated errno. `recv` returns an int
-/// (the C driver's type): a negative value is a negated errno as it is,
-/// unless it is below any errno.
-fn rx_result(n: c_int, mtu: usize) -> c_int {
+/// What a reception reports for `recv`'s result `n` when it is no
+/// message (not 0..=MTU, not -EAGAIN): the negated errno. `recv` returns
+/// an int (the C driver's type): a negative value is a negated errno as it
+/// is, unless it is below any errno; a size above the MTU is -EMSGSIZE.
+fn rx_error(n: c_int) -> c_int {
     if n < -MBOX_MAX_ERRNO {
         -EIO
     } else if n < 0 {
         n
-    } else if n as usize > mtu {
-        -EMSGSIZE
     } else {
-        0
+        -EMSGSIZE
     }
 }
 
