@@ -862,7 +862,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
     // Filled in place under the lock (moving it out would copy it again).
     let mut receivers: Receivers = [(None, ptr::null_mut()); RX_MAX];
-    let (data, n, ret, claim, result) = {
+    let (msg, ret, claim, result) = {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
         let st = match unsafe { live(chan, &cs, false) } {
@@ -887,9 +887,12 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             None => -ENOSYS,
         };
         // A message of 0..=mtu bytes in one comparison (a negative `n`
-        // is above any MTU as unsigned; the MTU fits in 16 bits).
-        let ret = if n as u32 as usize <= mtu {
-            0
+        // is above any MTU as unsigned; the MTU fits in 16 bits). Decided
+        // once per outcome: `ret` and `msg` for the callbacks (the
+        // message, or the error with NULL), `result` for the caller (the
+        // size, or the error).
+        let (ret, msg, result) = if n as u32 as usize <= mtu {
+            (0, (data, n as usize), n)
         } else if n == -EAGAIN {
             // "Nothing complete yet" (e.g. a torn read while the sender
             // rewrote the mailbox): the message is still pending in the
@@ -898,23 +901,22 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             chan::rx_release(claim);
             return -EAGAIN;
         } else {
-            rx_error(n)
+            let e = rx_error(n);
+            (e, (ptr::null_mut(), 0), e)
         };
         // SAFETY: chan valid, this reception holds its claim, lock held;
         // data holds what recv reported.
         unsafe { ack_and_count(chan, ops, data, n, ret, &mut receivers) };
-        // The message's size, or the error the callbacks get.
-        let result = if ret == 0 { n } else { ret };
         if receivers[0].0.is_none() {
             // Nobody to call: release the claim right here.
             chan::rx_release(claim);
             return result;
         }
-        (data, n, ret, claim, result)
+        (msg, ret, claim, result)
     };
-    // SAFETY: chan valid and this reception ours (the claim); data holds
-    // what recv reported.
-    unsafe { deliver(chan, &receivers, data, n, ret) };
+    // SAFETY: chan valid and this reception ours (the claim); msg is the
+    // message recv reported, or NULL.
+    unsafe { deliver(chan, &receivers, msg, ret) };
     // Other contexts only load the claim meanwhile, and write it only
     // after loading it free, i.e. after this store.
     chan::rx_release(claim);
@@ -1008,18 +1010,17 @@ unsafe fn ack_and_count(
 }
 
 /// The client callbacks of a reception, outside the critical section: the
-/// message (`ret == 0`), or `ret` with NULL data.
+/// message `(d, len)` with `ret == 0`, or `ret` with NULL data.
 ///
 /// # Safety
 /// `chan` is valid and this reception holds its claim; the lock is not
-/// held; `data` holds the `n` bytes `recv` returned when `ret == 0`.
-unsafe fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, data: *mut u8, n: c_int, ret: c_int) {
-    let (d, len) = if ret == 0 { (data.cast(), n as usize) } else { (ptr::null_mut(), 0) };
+/// held; `d` holds the `len` bytes `recv` returned when `ret == 0`.
+unsafe fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_int) {
     for &(cb, arg) in receivers {
         let Some(cb) = cb else { break };
         // SAFETY: the client's callback with the documented arguments,
         // called without the critical section.
-        unsafe { cb(ret, chan, arg, d, len) };
+        unsafe { cb(ret, chan, arg, d.cast(), len) };
     }
 }
 
