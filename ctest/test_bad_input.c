@@ -216,6 +216,41 @@ static void test_recv_size_above_mtu_is_emsgsize(void)
   teardown_dev();
 }
 
+/* The ends of the message range: 0 and MTU bytes are messages (delivered
+ * with their data, acknowledged), -1 is an errno passed through.
+ */
+
+static void test_recv_sizes_zero_and_mtu_are_messages(void)
+{
+  struct mbox_receiver_s r = { NULL, NULL };
+  int nack;
+
+  setup_dev();
+  r.chan = &g_dev.chans[RX].base;
+  CHECK_EQ(mbox_register_rxcallback(&r, rx_probe, NULL), 0);
+  nack = fake_read(&g_dev.chans[RX], &g_dev.chans[RX].nack);
+
+  memset(&g_rx, 0, sizeof(g_rx));
+  g_dev.chans[RX].rx_size = 0;
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), 0);
+  CHECK_EQ(g_rx.calls, 1);
+  CHECK_EQ(g_rx.ret, 0);
+  CHECK(g_rx.data != NULL);
+  CHECK_EQ(g_rx.size, 0);
+
+  memset(&g_rx, 0, sizeof(g_rx));
+  g_dev.chans[RX].rx_size = MTU;
+  CHECK_EQ(mbox_chan_rx_data(&g_dev.chans[RX].base), MTU);
+  CHECK_EQ(g_rx.ret, 0);
+  CHECK(g_rx.data != NULL);
+  CHECK_EQ(g_rx.size, MTU);
+  CHECK_EQ(fake_read(&g_dev.chans[RX], &g_dev.chans[RX].nack), nack + 2);
+
+  check_recv_value(-1, -1);
+  CHECK_STAT(stats_of(RX).received, 2);
+  teardown_dev();
+}
+
 /****************************************************************************
  * Sizes beyond any object
  ****************************************************************************/
@@ -505,6 +540,7 @@ int main(void)
 {
   RUN(test_negative_recv_result_below_any_errno_is_eio);
   RUN(test_recv_size_above_mtu_is_emsgsize);
+  RUN(test_recv_sizes_zero_and_mtu_are_messages);
   RUN(test_size_above_ptrdiff_max_is_refused_before_use);
   RUN(test_null_data_is_einval_on_every_send_entry_point);
   RUN(test_zero_byte_direct_send_passes_callers_buffer);

@@ -814,6 +814,73 @@ static void test_rx_ack_then_callback_outside_lock(void)
   teardown_dev();
 }
 
+#if !defined(CONFIG_MBOX_MULTI_RX)
+/* One receiver per channel, as with the NuttX C driver: a second
+ * registration replaces the first (whoever made it), an unregister clears
+ * the registration (whoever asks), and the lower half's setcallback hears
+ * every change; a refused setcallback changes nothing.
+ */
+
+static int g_one_calls[2];
+
+static int one_cb(int ret, struct mbox_chan_s *chan, void *arg, void *data,
+                  size_t size)
+{
+  (void)ret;
+  (void)chan;
+  (void)data;
+  (void)size;
+  g_one_calls[(intptr_t)arg]++;
+  return 0;
+}
+
+static void test_second_receiver_replaces_first_unregister_clears(void)
+{
+  struct mbox_chan_s *rx;
+  struct mbox_receiver_s a;
+  struct mbox_receiver_s b;
+
+  setup_dev(24, 1000);
+  rx = &g_dev.chans[RX].base;
+  a.chan = rx;
+  b.chan = rx;
+  memset(g_one_calls, 0, sizeof(g_one_calls));
+  g_dev.chans[RX].rx_size = 4;
+  CHECK_EQ(mbox_register_rxcallback(&a, one_cb, (void *)0), 0);
+  CHECK_EQ(mbox_chan_rx_data(rx), 4);
+  CHECK_EQ(mbox_register_rxcallback(&b, one_cb, (void *)1), 0);
+  CHECK_EQ(mbox_chan_rx_data(rx), 4);
+  CHECK_EQ(g_one_calls[0], 1);
+  CHECK_EQ(g_one_calls[1], 1);
+  CHECK(rx->callback == one_cb);
+  CHECK_EQ(g_dev.chans[RX].nsetcallback, 2);
+
+  /* a's unregister clears b's registration. */
+
+  CHECK_EQ(mbox_unregister_rxcallback(&a), 0);
+  CHECK(rx->callback == NULL);
+  CHECK_EQ(g_dev.chans[RX].nsetcallback, 3);
+  CHECK_EQ(mbox_chan_rx_data(rx), 4);
+  CHECK_EQ(g_one_calls[0] + g_one_calls[1], 2);
+  CHECK_STAT(stats_of(RX).rx_dropped, 1);
+
+  /* Nothing registered: clearing again is not an error. */
+
+  CHECK_EQ(mbox_unregister_rxcallback(&b), 0);
+
+  /* A refused replacement keeps the registration it would replace. */
+
+  CHECK_EQ(mbox_register_rxcallback(&a, one_cb, (void *)0), 0);
+  g_dev.chans[RX].setcallback_result = -EIO;
+  CHECK_EQ(mbox_register_rxcallback(&b, one_cb, (void *)1), -EIO);
+  g_dev.chans[RX].setcallback_result = 0;
+  CHECK_EQ(mbox_chan_rx_data(rx), 4);
+  CHECK_EQ(g_one_calls[0], 2);
+  CHECK_EQ(g_one_calls[1], 1);
+  teardown_dev();
+}
+#endif
+
 /* RX before any callback is registered: received, acknowledged, counted
  * (received and acked as in the NuttX C driver, and rx_dropped).
  */
@@ -1280,6 +1347,9 @@ int main(void)
   RUN(test_late_ack_does_not_complete_next);
   RUN(test_watchdog_vs_ack_race);
   RUN(test_rx_ack_then_callback_outside_lock);
+#if !defined(CONFIG_MBOX_MULTI_RX)
+  RUN(test_second_receiver_replaces_first_unregister_clears);
+#endif
   RUN(test_rx_without_callback_is_acked_and_counted);
   RUN(test_rx_on_stack_without_buffer_up_to_128_bytes);
   RUN(test_reception_takes_at_most_one_critical_section);

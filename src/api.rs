@@ -825,9 +825,13 @@ impl<'a> Channel<'a> {
         Ok(Sender { chan: self.raw, _chan: PhantomData })
     }
 
-    /// A receiver of this RX channel. Up to `MBOX_MAX_CLIENTS` (4)
-    /// receivers may be registered on one channel; each gets every
-    /// message, in registration order (the C fan-out, docs/beyond.md §4).
+    /// A receiver of this RX channel. With `CONFIG_MBOX_MULTI_RX` (cargo
+    /// feature `multi-rx`) up to `MBOX_MAX_CLIENTS` (4) receivers may be
+    /// registered on one channel; each gets every message, in
+    /// registration order (the C fan-out, docs/beyond.md §4). Without it
+    /// the channel has one receiver: a registration replaces the previous
+    /// one, and any receiver's unregister (or drop) clears it, as in the
+    /// NuttX C driver.
     ///
     /// ```
     /// # use mbox::api::{Channel, Direction, Result};
@@ -844,7 +848,10 @@ impl<'a> Channel<'a> {
     /// a.register(&logger)?;
     /// b.register(&handler)?;
     /// tx.sender()?.send(b"to both")?;
+    /// # #[cfg(feature = "multi-rx")]
     /// assert_eq!((LOGGED.load(Ordering::SeqCst), HANDLED.load(Ordering::SeqCst)), (7, 7));
+    /// # #[cfg(not(feature = "multi-rx"))] // b replaced a
+    /// # assert_eq!((LOGGED.load(Ordering::SeqCst), HANDLED.load(Ordering::SeqCst)), (0, 7));
     /// # Ok::<(), mbox::api::Error>(())
     /// ```
     ///
@@ -1206,8 +1213,9 @@ impl<'c> Receiver<'c> {
     }
 
     /// Registers `callback` for every message of the channel (replacing
-    /// this receiver's previous one, `mbox_register_rxcallback()`); the
-    /// channel's other receivers get every message too.
+    /// this receiver's previous one, `mbox_register_rxcallback()`); with
+    /// `multi-rx` the channel's other receivers get every message too,
+    /// without it this registration replaces theirs.
     ///
     /// The callback gets `Ok(bytes)` for a received message (lent for the
     /// call only) or the lower half's reception error. It runs in the
@@ -1218,7 +1226,7 @@ impl<'c> Receiver<'c> {
     ///
     /// Errors: [`Error::Invalid`] when the channel is no longer
     /// initialised; [`Error::NoSpace`] when 4 other receivers (of C code,
-    /// another handle or a [`Requester`]) are registered; the lower half's
+    /// another handle or a [`Requester`]) are registered (`multi-rx`); the lower half's
     /// `setcallback` error.
     pub fn register<F>(&mut self, callback: &'static F) -> Result<()>
     where

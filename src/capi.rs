@@ -306,6 +306,7 @@ unsafe extern "C" fn on_timer(arg: usize) {
 ///
 /// # Safety
 /// `chan` valid; lock held.
+#[cfg(feature = "txdone-callback")]
 #[inline]
 unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize> {
     // SAFETY: per the contract.
@@ -474,7 +475,14 @@ pub unsafe extern "C" fn mbox_chan_init(
             (*chan).dev = dev;
             (*chan).dir = if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX };
             (*chan).callback = None;
-            (*chan).clients = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
+            #[cfg(not(feature = "multi-rx"))]
+            {
+                (*chan).callback_arg = ptr::null_mut();
+            }
+            #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+            {
+                (*chan).clients = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
+            }
             (*chan).txtoken = 0;
             (*chan).txstate = mbox_txstate_e::MBOX_TX_IDLE;
             #[cfg(feature = "trace")]
@@ -701,12 +709,12 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // SAFETY: data is non-NULL and valid for size bytes, unchanged
         // during the call (API contract).
         let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
+        #[cfg(feature = "txdone-callback")]
         // SAFETY: chan live, lock held.
-        let client = if cfg!(feature = "txdone-callback") && unsafe { client_of(chan, sender.cast()) }.is_some() {
-            sender as usize
-        } else {
-            0
-        };
+        let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
+        // Without TX-done callbacks no message has a client to hand back.
+        #[cfg(not(feature = "txdone-callback"))]
+        let client = 0;
         // SAFETY: live channel.
         let mut env = unsafe { OpsEnv::new(chan) };
         // A submission ends no message (an immediate send error is
@@ -852,8 +860,9 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     // writes the message into it and only the `n` bytes it reports are
     // read back (zeroing it would cost every reception).
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
-    let (data, n, ret, clients, claim);
-    {
+    // Filled in place under the lock (moving it out would copy it again).
+    let mut receivers: Receivers = [(None, ptr::null_mut()); RX_MAX];
+    let (msg, ret, claim, result) = {
         let cs = Critical::enter();
         // SAFETY: chan NULL or valid; lock held.
         let st = match unsafe { live(chan, &cs, false) } {
@@ -863,84 +872,107 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         // SAFETY: chan valid (live), and stays so until a teardown has
         // seen the claim released; the claim is outside the state, which
         // other contexts may borrow under the lock meanwhile.
-        claim = unsafe { rx_claim(chan) };
+        let claim = unsafe { rx_claim(chan) };
         if let Err(e) = st.rx_begin(claim, PortOs.current()) {
             return e;
         }
         let (buf, mtu) = (st.buffer().0, st.mtu());
         // SAFETY: live channel: dev and ops valid.
         let ops = unsafe { &*(*(*chan).dev).ops };
-        data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
-        n = match ops.recv {
+        let data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
+        let n = match ops.recv {
             // SAFETY: data has room for mtu bytes (checked at init). No
             // borrow of the channel state is live across the call.
             Some(recv) => unsafe { recv(chan, data.cast()) },
             None => -ENOSYS,
         };
-        if n == -EAGAIN {
+        // A message of 0..=mtu bytes in one comparison (a negative `n`
+        // is above any MTU as unsigned; the MTU fits in 16 bits). Decided
+        // once per outcome: `ret` and `msg` for the callbacks (the
+        // message, or the error with NULL), `result` for the caller (the
+        // size, or the error).
+        let (ret, msg, result) = if n as u32 as usize <= mtu {
+            (0, (data, n as usize), n)
+        } else if n == -EAGAIN {
             // "Nothing complete yet" (e.g. a torn read while the sender
             // rewrote the mailbox): the message is still pending in the
             // hardware and will be received again. Not an error for the
             // client: no ACK, no callback, nothing counted.
-            // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.rx_end(claim);
+            chan::rx_release(claim);
             return -EAGAIN;
-        }
-        ret = rx_result(n, mtu);
+        } else {
+            let e = rx_error(n);
+            (e, (ptr::null_mut(), 0), e)
+        };
         // SAFETY: chan valid, this reception holds its claim, lock held;
         // data holds what recv reported.
-        clients = unsafe { ack_and_count(chan, ops, data, n, ret) };
-        if clients[0].owner.is_null() {
+        unsafe { ack_and_count(chan, ops, data, n, ret, &mut receivers) };
+        if receivers[0].0.is_none() {
             // Nobody to call: release the claim right here.
-            // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.rx_end(claim);
-            return if ret == 0 { n } else { ret };
+            chan::rx_release(claim);
+            return result;
         }
-    }
-    // SAFETY: chan valid and this reception ours (the claim); data holds
-    // what recv reported.
-    unsafe { deliver(chan, &clients, data, n, ret) };
+        (msg, ret, claim, result)
+    };
+    // SAFETY: chan valid and this reception ours (the claim); msg is the
+    // message recv reported, or NULL.
+    unsafe { deliver(chan, &receivers, msg, ret) };
     // Other contexts only load the claim meanwhile, and write it only
     // after loading it free, i.e. after this store.
     chan::rx_release(claim);
-    if ret == 0 {
-        n
-    } else {
-        ret
-    }
+    result
 }
 
-/// What a reception reports for `recv`'s result `n` (not -EAGAIN): 0 for
-/// a message of `n` bytes, or the negated errno. `recv` returns an int
-/// (the C driver's type): a negative value is a negated errno as it is,
-/// unless it is below any errno.
-fn rx_result(n: c_int, mtu: usize) -> c_int {
+/// What a reception reports for `recv`'s result `n` when it is no
+/// message (not 0..=MTU, not -EAGAIN): the negated errno. `recv` returns
+/// an int (the C driver's type): a negative value is a negated errno as it
+/// is, unless it is below any errno; a size above the MTU is -EMSGSIZE.
+fn rx_error(n: c_int) -> c_int {
     if n < -MBOX_MAX_ERRNO {
         -EIO
     } else if n < 0 {
         n
-    } else if n as usize > mtu {
-        -EMSGSIZE
     } else {
-        0
+        -EMSGSIZE
     }
 }
 
+/// The receivers a reception calls, each a callback and its argument
+/// (`None` ends the list), copied under the critical section: receivers
+/// may (un)register while the callbacks run, and each reception calls them
+/// as they were when it was acknowledged.
+type Receivers = [(mbox_callback_t, *mut c_void); RX_MAX];
+/// Receivers per RX channel.
+#[cfg(feature = "multi-rx")]
+const RX_MAX: usize = MBOX_MAX_CLIENTS;
+#[cfg(not(feature = "multi-rx"))]
+const RX_MAX: usize = 1;
+
+/// The registrations of an RX channel, as the framework keeps them: the
+/// client table (`multi-rx`; on an RX channel it holds only receivers, so
+/// an entry without an RX callback is a free one), else the one callback
+/// and its argument.
+#[cfg(feature = "multi-rx")]
+type Registrations = [mbox_client_s; MBOX_MAX_CLIENTS];
+#[cfg(not(feature = "multi-rx"))]
+type Registrations = (mbox_callback_t, *mut c_void);
+
 /// The part of a reception after `recv` that runs under the critical
 /// section: ACK (only a message received whole), count, and copy of the
-/// client table (receivers may (un)register while the callbacks run:
-/// each reception calls the table as it was here).
+/// receivers into `receivers` (which comes empty).
 ///
 /// # Safety
 /// `chan` is valid and this reception holds its claim; the lock is held;
 /// `data` holds the `n` bytes `recv` returned when `ret == 0`.
+#[inline(always)]
 unsafe fn ack_and_count(
     chan: *mut mbox_chan_s,
     ops: &mbox_ops_s,
     data: *mut u8,
     n: c_int,
     ret: c_int,
-) -> [mbox_client_s; MBOX_MAX_CLIENTS] {
+    receivers: &mut Receivers,
+) {
     let mut acked = false;
     if ret == 0 {
         if let Some(ack) = ops.acknowledge {
@@ -948,9 +980,23 @@ unsafe fn ack_and_count(
             acked = unsafe { ack(chan, data.cast(), n as usize) } >= 0;
         }
     }
+    // Only the receivers in use are copied (`receivers` comes empty): the
+    // table is in registration order, a free entry ends it.
     // SAFETY: chan valid (live when the reception was claimed, and the
     // claim keeps it ours); the lock is held.
-    let clients = unsafe { (*chan).clients };
+    unsafe {
+        #[cfg(feature = "multi-rx")]
+        for (r, c) in receivers.iter_mut().zip(&(*chan).clients) {
+            if c.rxcallback.is_none() {
+                break;
+            }
+            *r = (c.rxcallback, c.arg);
+        }
+        #[cfg(not(feature = "multi-rx"))]
+        {
+            receivers[0] = ((*chan).callback, (*chan).callback_arg);
+        }
+    }
     let mut env = OpsEnv { chan, ops };
     if ret == 0 {
         env.count(Stat::Received);
@@ -958,41 +1004,46 @@ unsafe fn ack_and_count(
     if acked {
         env.count(Stat::Acked);
     }
-    if ret != 0 || clients[0].owner.is_null() {
+    if ret != 0 || receivers[0].0.is_none() {
         env.count(Stat::RxDropped);
     }
-    clients
 }
 
 /// The client callbacks of a reception, outside the critical section: the
-/// message (`ret == 0`), or `ret` with NULL data.
+/// message `(d, len)` with `ret == 0`, or `ret` with NULL data.
 ///
 /// # Safety
 /// `chan` is valid and this reception holds its claim; the lock is not
-/// held; `data` holds the `n` bytes `recv` returned when `ret == 0`.
-unsafe fn deliver(chan: *mut mbox_chan_s, clients: &[mbox_client_s], data: *mut u8, n: c_int, ret: c_int) {
-    for c in clients.iter().take_while(|c| !c.owner.is_null()) {
-        let Some(cb) = c.rxcallback else { continue };
-        let (d, len) = if ret == 0 { (data.cast(), n as usize) } else { (ptr::null_mut(), 0) };
+/// held; `d` holds the `len` bytes `recv` returned when `ret == 0`.
+unsafe fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_int) {
+    for &(cb, arg) in receivers {
+        let Some(cb) = cb else { break };
         // SAFETY: the client's callback with the documented arguments,
         // called without the critical section.
-        unsafe { cb(ret, chan, c.arg, d, len) };
+        unsafe { cb(ret, chan, arg, d.cast(), len) };
     }
 }
 
-/// Register the RX callback of a receiver on its channel. Several
-/// receivers (up to `MBOX_MAX_CLIENTS`) may register on one RX channel;
-/// each gets every message, in registration order (docs/beyond.md §4).
-/// Registering the same receiver again replaces its callback and
-/// argument. The receiver is only an identity to the framework (never
-/// dereferenced after this call). The lower half's `ops->setcallback` is
-/// told the first receiver's callback whenever that changes.
+/// Register the RX callback of a receiver on its channel.
+///
+/// Without `CONFIG_MBOX_MULTI_RX` a channel has one receiver, as with the
+/// NuttX C driver: this registration replaces the previous one, whoever
+/// made it, and the lower half's `ops->setcallback` is told every time.
+///
+/// With `CONFIG_MBOX_MULTI_RX` several receivers (up to
+/// `MBOX_MAX_CLIENTS`) may register on one RX channel; each gets every
+/// message, in registration order (docs/beyond.md §4). Registering the
+/// same receiver again replaces its callback and argument. The receiver
+/// is only an identity to the framework (never dereferenced after this
+/// call). The lower half's `ops->setcallback` is told the first
+/// receiver's callback whenever that changes.
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL receiver, channel or callback, or a
 /// channel that is uninitialised or not RX; -ENOSPC when
-/// `MBOX_MAX_CLIENTS` other receivers are registered; `setcallback`'s
-/// error (then nothing changes).
+/// `MBOX_MAX_CLIENTS` other receivers are registered
+/// (`CONFIG_MBOX_MULTI_RX`); `setcallback`'s error (then nothing
+/// changes).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_register_rxcallback(
     receiver: *mut mbox_receiver_s,
@@ -1006,22 +1057,27 @@ pub unsafe extern "C" fn mbox_register_rxcallback(
     unsafe { set_callback(receiver, callback, arg) }
 }
 
-/// Remove a receiver's RX callback from its channel (the other receivers
-/// stay registered). Messages that arrive when no receiver is left are
-/// acknowledged and counted in `rx_dropped`. A callback already running
-/// on another CPU may still finish after this returns.
+/// Remove the RX callback from a receiver's channel. Without
+/// `CONFIG_MBOX_MULTI_RX` this clears the channel's one registration,
+/// whoever made it (as the NuttX C driver does); with it only this
+/// receiver's entry goes and the other receivers stay registered.
+/// Messages that arrive when no receiver is left are acknowledged and
+/// counted in `rx_dropped`. A callback already running on another CPU may
+/// still finish after this returns.
 ///
 /// Context: task or interrupt.
 /// Returns 0; -EINVAL for a NULL receiver or channel, or a channel that is
-/// uninitialised or not RX; -ENOENT when this receiver is not registered;
-/// `setcallback`'s error.
+/// uninitialised or not RX; -ENOENT when this receiver is not registered
+/// (`CONFIG_MBOX_MULTI_RX`); `setcallback`'s error (then nothing
+/// changes).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver_s) -> c_int {
     // SAFETY: forwarded contract.
     unsafe { set_callback(receiver, None, ptr::null_mut()) }
 }
 
-/// Adds, replaces (callback Some) or removes (None) the receiver's entry.
+/// Adds, replaces (callback Some) or removes (None) the receiver's entry
+/// (`multi-rx`), or sets or clears the channel's one receiver (without).
 ///
 /// # Safety
 /// `receiver` NULL or valid.
@@ -1036,6 +1092,58 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     if let Err(e) = unsafe { live(chan, &cs, false) } {
         return e;
     }
+    // The receivers before this change (the framework's own record;
+    // `callback` may also have been written by the lower half's op).
+    // SAFETY: live channel, lock held.
+    let old: Registrations = unsafe {
+        #[cfg(feature = "multi-rx")]
+        let r = (*chan).clients;
+        #[cfg(not(feature = "multi-rx"))]
+        let r = ((*chan).callback, (*chan).callback_arg);
+        r
+    };
+    let new = match with_receiver(old, receiver, callback, arg) {
+        Ok(new) => new,
+        Err(e) => return e,
+    };
+    let ((first_cb, first_arg), tell) = first_receiver(&old, &new);
+    if tell {
+        // SAFETY: live channel: dev and ops valid.
+        let ops = unsafe { &*(*(*chan).dev).ops };
+        if let Some(f) = ops.setcallback {
+            // SAFETY: the lower half's own op, lock held as documented.
+            let r = unsafe { f(chan, first_cb, first_arg) };
+            if r < 0 {
+                return r;
+            }
+        }
+    }
+    // SAFETY: live channel, lock held: the receivers are ours.
+    unsafe {
+        #[cfg(feature = "multi-rx")]
+        {
+            (*chan).clients = new;
+        }
+        #[cfg(not(feature = "multi-rx"))]
+        {
+            (*chan).callback_arg = first_arg;
+        }
+        (*chan).callback = first_cb;
+    }
+    0
+}
+
+/// The receivers after `receiver` set (callback Some) or cleared (None)
+/// its callback: its entry added, replaced or removed in the table (an
+/// error for a full table or an absent receiver), or, with one receiver
+/// per channel, that one replaced or cleared, whoever registered it.
+#[cfg(feature = "multi-rx")]
+fn with_receiver(
+    mut table: Registrations,
+    receiver: *mut mbox_receiver_s,
+    callback: mbox_callback_t,
+    arg: *mut c_void,
+) -> Result<Registrations, i32> {
     let entry = mbox_client_s {
         owner: receiver.cast(),
         rxcallback: callback,
@@ -1043,46 +1151,45 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
         txdone: None,
         arg,
     };
-    // SAFETY: live channel, lock held: the client table is ours.
-    let mut table = unsafe { (*chan).clients };
-    if let Err(e) = update_clients(&mut table, entry) {
-        return e;
-    }
-    let (new_cb, new_arg) = (table[0].rxcallback, table[0].arg);
-    // SAFETY: live channel: dev and ops valid.
-    let ops = unsafe { &*(*(*chan).dev).ops };
-    // The first receiver before this change (the table is the framework's;
-    // `callback` may also have been written by the lower half's op).
-    // SAFETY: live channel, lock held.
-    let (old_cb, old_arg) = unsafe { ((*chan).clients[0].rxcallback, (*chan).clients[0].arg) };
-    let first_changed = old_cb.map(|f| f as usize) != new_cb.map(|f| f as usize) || old_arg != new_arg;
-    if first_changed {
-        if let Some(f) = ops.setcallback {
-            // SAFETY: the lower half's own op, lock held as documented.
-            let r = unsafe { f(chan, new_cb, new_arg) };
-            if r < 0 {
-                return r;
-            }
-        }
-    }
-    // SAFETY: live channel, lock held.
-    unsafe {
-        (*chan).clients = table;
-        (*chan).callback = new_cb;
-    }
-    0
+    update_clients(&mut table, entry).map(|()| table)
+}
+#[cfg(not(feature = "multi-rx"))]
+fn with_receiver(
+    _old: Registrations,
+    _receiver: *mut mbox_receiver_s,
+    callback: mbox_callback_t,
+    arg: *mut c_void,
+) -> Result<Registrations, i32> {
+    Ok((callback, arg))
+}
+
+/// The callback and argument the lower half's `setcallback` hears after a
+/// change from `old` to `new`, and whether to tell it: when the first
+/// receiver changed (`multi-rx`), or at every registration as in the NuttX
+/// C driver (one receiver per channel).
+#[cfg(feature = "multi-rx")]
+fn first_receiver(old: &Registrations, new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
+    let first = (new[0].rxcallback, new[0].arg);
+    let changed = old[0].rxcallback.map(|f| f as usize) != first.0.map(|f| f as usize) || old[0].arg != first.1;
+    (first, changed)
+}
+#[cfg(not(feature = "multi-rx"))]
+fn first_receiver(_old: &Registrations, new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
+    (*new, true)
 }
 
 /// Adds or replaces `entry` (a callback set) or removes its owner (none
 /// set) in a client table kept in registration order. -ENOSPC when full,
 /// -ENOENT when removing an owner that is not there.
+#[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
 fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_client_s) -> Result<(), i32> {
     let used = table.iter().take_while(|c| !c.owner.is_null()).count();
     let at = table[..used].iter().position(|c| c.owner == entry.owner);
+    let set = false;
+    #[cfg(feature = "multi-rx")]
+    let set = set || entry.rxcallback.is_some();
     #[cfg(feature = "txdone-callback")]
-    let set = entry.rxcallback.is_some() || entry.txdone.is_some();
-    #[cfg(not(feature = "txdone-callback"))]
-    let set = entry.rxcallback.is_some();
+    let set = set || entry.txdone.is_some();
     match (at, set) {
         (Some(i), true) => table[i] = entry,
         (None, true) if used == MBOX_MAX_CLIENTS => return Err(-ENOSPC),
@@ -1129,7 +1236,13 @@ pub unsafe extern "C" fn mbox_register_txdone(
     if let Err(e) = unsafe { live(chan, &cs, true) } {
         return e;
     }
-    let entry = mbox_client_s { owner: sender.cast(), rxcallback: None, txdone: callback, arg };
+    let entry = mbox_client_s {
+        owner: sender.cast(),
+        #[cfg(feature = "multi-rx")]
+        rxcallback: None,
+        txdone: callback,
+        arg,
+    };
     // SAFETY: live channel, lock held: the client table is ours.
     match update_clients(unsafe { &mut (*chan).clients }, entry) {
         Ok(()) => 0,
@@ -1356,7 +1469,7 @@ pub unsafe extern "C" fn mbox_chan_get_stats_checked(chan: *mut mbox_chan_s, sta
     0
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "multi-rx"))]
 mod tests {
     use super::*;
 

@@ -1290,13 +1290,6 @@ impl ChanState {
         self.receiver = who;
         Ok(())
     }
-
-    /// Releases the RX claim under the critical section (a reception that
-    /// ends without callbacks).
-    pub fn rx_end(&mut self, claim: &AtomicU8) {
-        claim.store(0, Ordering::Release);
-        self.receiver = 0;
-    }
 }
 
 /// A reception (recv, acknowledge, client callback) still holds the RX

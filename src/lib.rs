@@ -23,7 +23,7 @@
 // The docs link to the items of the extensions; a build without one of
 // them documents the rest (the links to it stay plain text).
 #![cfg_attr(
-    not(all(feature = "rr", feature = "txdone-methods", feature = "txdone-callback")),
+    not(all(feature = "rr", feature = "txdone-methods", feature = "txdone-callback", feature = "multi-rx")),
     allow(rustdoc::broken_intra_doc_links)
 )]
 

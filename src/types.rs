@@ -89,18 +89,22 @@ pub const MBOX_MAX_TXDEPTH: usize = 16;
 pub const MBOX_TXSLOT_SIZE: usize = 40;
 
 /// Most clients with a callback on one channel: receivers on an RX channel
-/// (`mbox_register_rxcallback()`), senders with a TX-done callback on a TX
-/// channel (`mbox_register_txdone()`).
+/// (`mbox_register_rxcallback()`, `CONFIG_MBOX_MULTI_RX`; without it one
+/// receiver), senders with a TX-done callback on a TX channel
+/// (`mbox_register_txdone()`).
 pub const MBOX_MAX_CLIENTS: usize = 4;
 
-/// One client of a channel that registered a callback (framework-private).
+/// One client of a channel that registered a callback (framework-private;
+/// only with an option that keeps several clients per channel).
+#[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct mbox_client_s {
     /// The receiver or sender that registered (identity only; never
     /// dereferenced by the framework).
     pub owner: *mut c_void,
-    /// RX callback (RX channels).
+    /// RX callback (RX channels; `CONFIG_MBOX_MULTI_RX`).
+    #[cfg(feature = "multi-rx")]
     pub rxcallback: mbox_callback_t,
     /// TX-done callback (TX channels; `CONFIG_MBOX_TXDONE_CALLBACK`).
     #[cfg(feature = "txdone-callback")]
@@ -108,9 +112,11 @@ pub struct mbox_client_s {
     pub arg: *mut c_void,
 }
 
+#[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
 impl mbox_client_s {
     pub const EMPTY: mbox_client_s = mbox_client_s {
         owner: core::ptr::null_mut(),
+        #[cfg(feature = "multi-rx")]
         rxcallback: None,
         #[cfg(feature = "txdone-callback")]
         txdone: None,
@@ -277,12 +283,18 @@ pub struct mbox_chan_s {
     pub dir: mbox_direction_e,
     /// The device this channel belongs to (set by `mbox_chan_init()`).
     pub dev: *mut mbox_dev_s,
-    /// RX callback of the first registered receiver (set by
-    /// `mbox_register_rxcallback()`; all receivers, with their arguments,
-    /// are in `clients`).
+    /// RX callback of the registered receiver (set by
+    /// `mbox_register_rxcallback()`; with `CONFIG_MBOX_MULTI_RX` the first
+    /// one's, and all receivers, with their arguments, are in `clients`).
     pub callback: mbox_callback_t,
+    /// framework-private: the argument `callback` is called with (without
+    /// `CONFIG_MBOX_MULTI_RX`, where the channel has one receiver).
+    #[cfg(not(feature = "multi-rx"))]
+    pub callback_arg: *mut c_void,
     /// framework-private: the clients with a callback, in registration
-    /// order (receivers of an RX channel, TX-done senders of a TX channel).
+    /// order (receivers of an RX channel with `CONFIG_MBOX_MULTI_RX`,
+    /// TX-done senders of a TX channel with `CONFIG_MBOX_TXDONE_CALLBACK`).
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
     pub clients: [mbox_client_s; MBOX_MAX_CLIENTS],
     /// framework-private: the channel state machine.
     pub state: ChanState,
@@ -319,9 +331,10 @@ pub struct mbox_sender_s {
     pub r#priv: *mut c_void,
 }
 
-/// A client's handle for receiving on an RX channel. Up to
-/// `MBOX_MAX_CLIENTS` receivers may register on one channel; each
-/// receives every message (docs/beyond.md §4).
+/// A client's handle for receiving on an RX channel. With
+/// `CONFIG_MBOX_MULTI_RX` up to `MBOX_MAX_CLIENTS` receivers may register
+/// on one channel and each receives every message (docs/beyond.md §4);
+/// without it the channel has one receiver, the last one registered.
 #[repr(C)]
 pub struct mbox_receiver_s {
     pub chan: *mut mbox_chan_s,

@@ -83,6 +83,7 @@ EXTENSIONS = [
     ("MBOX_RR", "rr", "mbox_rr_init"),
     ("MBOX_TXDONE_METHODS", "txdone-methods", "mbox_send_poll"),
     ("MBOX_TXDONE_CALLBACK", "txdone-callback", "mbox_register_txdone"),
+    ("MBOX_MULTI_RX", "multi-rx", "mbox_config_with_CONFIG_MBOX_MULTI_RX"),
 ]
 
 

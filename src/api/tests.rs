@@ -532,14 +532,19 @@ fn several_messages_in_flight_ack_in_fifo_order() {
     lb1.hold(false);
 }
 
+#[cfg(feature = "multi-rx")]
 static MC_A: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+#[cfg(feature = "multi-rx")]
 static MC_B: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+#[cfg(feature = "multi-rx")]
 fn mc_a(m: Result<&[u8]>) {
     MC_A.lock().unwrap().push(m.unwrap().to_vec());
 }
+#[cfg(feature = "multi-rx")]
 fn mc_b(m: Result<&[u8]>) {
     MC_B.lock().unwrap().push(m.unwrap().to_vec());
 }
+#[cfg(feature = "multi-rx")]
 unsafe extern "C" fn raw_rx_nop(
     _r: c_int,
     _c: *mut mbox_chan_s,
@@ -550,6 +555,7 @@ unsafe extern "C" fn raw_rx_nop(
     0
 }
 
+#[cfg(feature = "multi-rx")]
 #[test]
 fn several_receivers_each_get_every_message() {
     let (_lb, tx, rx) = pair(16, 64, 1000);
@@ -591,6 +597,49 @@ fn several_receivers_each_get_every_message() {
     assert_eq!(MC_A.lock().unwrap().len(), 3);
     assert_eq!(MC_B.lock().unwrap().last().unwrap(), b"four");
     drop(b);
+}
+
+#[cfg(not(feature = "multi-rx"))]
+static ONE_A: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+#[cfg(not(feature = "multi-rx"))]
+static ONE_B: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+#[cfg(not(feature = "multi-rx"))]
+fn one_a(m: Result<&[u8]>) {
+    ONE_A.lock().unwrap().push(m.unwrap().to_vec());
+}
+#[cfg(not(feature = "multi-rx"))]
+fn one_b(m: Result<&[u8]>) {
+    ONE_B.lock().unwrap().push(m.unwrap().to_vec());
+}
+
+/// One receiver per channel (the NuttX C driver's rule): a second
+/// registration replaces the first, whoever made it, and any receiver's
+/// unregister clears the channel's one registration.
+#[cfg(not(feature = "multi-rx"))]
+#[test]
+fn second_receiver_replaces_the_first_and_unregister_clears_it() {
+    let (_lb, tx, rx) = pair(16, 64, 1000);
+    let s = tx.sender().unwrap();
+    let mut a = rx.receiver().unwrap();
+    let mut b = rx.receiver().unwrap();
+    a.register(&one_a).unwrap();
+    s.send(b"one").unwrap();
+    b.register(&one_b).unwrap();
+    s.send(b"two").unwrap();
+    assert_eq!(*ONE_A.lock().unwrap(), std::vec![b"one".to_vec()]);
+    assert_eq!(*ONE_B.lock().unwrap(), std::vec![b"two".to_vec()]);
+    // a's unregister clears b's registration: nobody gets "three".
+    a.unregister().unwrap();
+    s.send(b"three").unwrap();
+    assert_eq!(ONE_A.lock().unwrap().len(), 1);
+    assert_eq!(ONE_B.lock().unwrap().len(), 1);
+    #[cfg(feature = "trace")]
+    assert_eq!(rx.stats().unwrap().rx_dropped, 1);
+    // Unregistering with nothing registered is not an error.
+    let mut raw = mbox_receiver_s { chan: rx.as_ptr(), r#priv: ptr::null_mut() };
+    // SAFETY: a valid receiver of a live channel.
+    assert_eq!(unsafe { capi::mbox_unregister_rxcallback(&mut raw) }, 0);
+    drop((a, b));
 }
 
 #[cfg(feature = "txdone-methods")]

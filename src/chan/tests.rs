@@ -817,7 +817,7 @@ fn delivery_claim_is_exclusive() {
     assert!(st.claim_delivery(12));
     st.rx_begin(&claim, 13).unwrap();
     assert!(st.owned_by(&claim, 13) && st.owned_by(&claim, 12) && !st.owned_by(&claim, 11));
-    st.rx_end(&claim);
+    rx_release(&claim);
     assert!(!st.owned_by(&claim, 13));
 }
 

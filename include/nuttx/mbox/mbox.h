@@ -61,8 +61,9 @@ struct mbox_rr_record_s;
 
 /**
  * Most clients with a callback on one channel: receivers on an RX channel
- * (`mbox_register_rxcallback()`), senders with a TX-done callback on a TX
- * channel (`mbox_register_txdone()`).
+ * (`mbox_register_rxcallback()`, `CONFIG_MBOX_MULTI_RX`; without it one
+ * receiver), senders with a TX-done callback on a TX channel
+ * (`mbox_register_txdone()`).
  */
 #define MBOX_MAX_CLIENTS 4
 
@@ -301,8 +302,10 @@ struct mbox_sender_s {
 typedef void (*mbox_txdone_t)(struct mbox_sender_s *sender, void *arg, int result);
 #endif
 
+#if (defined(CONFIG_MBOX_MULTI_RX) || defined(CONFIG_MBOX_TXDONE_CALLBACK))
 /**
- * One client of a channel that registered a callback (framework-private).
+ * One client of a channel that registered a callback (framework-private;
+ * only with an option that keeps several clients per channel).
  */
 struct mbox_client_s {
   /**
@@ -310,10 +313,12 @@ struct mbox_client_s {
    * dereferenced by the framework).
    */
   void *owner;
+#if defined(CONFIG_MBOX_MULTI_RX)
   /**
-   * RX callback (RX channels).
+   * RX callback (RX channels; `CONFIG_MBOX_MULTI_RX`).
    */
   mbox_callback_t rxcallback;
+#endif
 #if defined(CONFIG_MBOX_TXDONE_CALLBACK)
   /**
    * TX-done callback (TX channels; `CONFIG_MBOX_TXDONE_CALLBACK`).
@@ -322,6 +327,7 @@ struct mbox_client_s {
 #endif
   void *arg;
 };
+#endif
 
 /**
  * Ring indices; the bytes are the caller's buffer, passed in per call.
@@ -553,16 +559,26 @@ struct mbox_chan_s {
    */
   struct mbox_dev_s *dev;
   /**
-   * RX callback of the first registered receiver (set by
-   * `mbox_register_rxcallback()`; all receivers, with their arguments,
-   * are in `clients`).
+   * RX callback of the registered receiver (set by
+   * `mbox_register_rxcallback()`; with `CONFIG_MBOX_MULTI_RX` the first
+   * one's, and all receivers, with their arguments, are in `clients`).
    */
   mbox_callback_t callback;
+#if !defined(CONFIG_MBOX_MULTI_RX)
+  /**
+   * framework-private: the argument `callback` is called with (without
+   * `CONFIG_MBOX_MULTI_RX`, where the channel has one receiver).
+   */
+  void *callback_arg;
+#endif
+#if (defined(CONFIG_MBOX_MULTI_RX) || defined(CONFIG_MBOX_TXDONE_CALLBACK))
   /**
    * framework-private: the clients with a callback, in registration
-   * order (receivers of an RX channel, TX-done senders of a TX channel).
+   * order (receivers of an RX channel with `CONFIG_MBOX_MULTI_RX`,
+   * TX-done senders of a TX channel with `CONFIG_MBOX_TXDONE_CALLBACK`).
    */
   struct mbox_client_s clients[MBOX_MAX_CLIENTS];
+#endif
   /**
    * framework-private: the channel state machine.
    */
@@ -608,9 +624,10 @@ struct mbox_chan_s {
 };
 
 /**
- * A client's handle for receiving on an RX channel. Up to
- * `MBOX_MAX_CLIENTS` receivers may register on one channel; each
- * receives every message (docs/beyond.md §4).
+ * A client's handle for receiving on an RX channel. With
+ * `CONFIG_MBOX_MULTI_RX` up to `MBOX_MAX_CLIENTS` receivers may register
+ * on one channel and each receives every message (docs/beyond.md §4);
+ * without it the channel has one receiver, the last one registered.
  */
 struct mbox_receiver_s {
   struct mbox_chan_s *chan;
@@ -734,6 +751,22 @@ extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
  * referenced by every C unit compiled without it.
  */
 extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+
+#if defined(CONFIG_MBOX_MULTI_RX)
+/**
+ * Defined only by a library built with `CONFIG_MBOX_MULTI_RX` (cargo
+ * feature `multi-rx`); referenced by every C unit compiled with it.
+ */
+extern const uint8_t mbox_config_with_CONFIG_MBOX_MULTI_RX;
+#endif
+
+#if !defined(CONFIG_MBOX_MULTI_RX)
+/**
+ * Defined only by a library built without `CONFIG_MBOX_MULTI_RX`;
+ * referenced by every C unit compiled without it.
+ */
+extern const uint8_t mbox_config_without_CONFIG_MBOX_MULTI_RX;
 #endif
 
 /**
@@ -912,32 +945,43 @@ int mbox_chan_tx_done_token(struct mbox_chan_s *chan, uint32_t token);
 int mbox_chan_rx_data(struct mbox_chan_s *chan);
 
 /**
- * Register the RX callback of a receiver on its channel. Several
- * receivers (up to `MBOX_MAX_CLIENTS`) may register on one RX channel;
- * each gets every message, in registration order (docs/beyond.md §4).
- * Registering the same receiver again replaces its callback and
- * argument. The receiver is only an identity to the framework (never
- * dereferenced after this call). The lower half's `ops->setcallback` is
- * told the first receiver's callback whenever that changes.
+ * Register the RX callback of a receiver on its channel.
+ *
+ * Without `CONFIG_MBOX_MULTI_RX` a channel has one receiver, as with the
+ * NuttX C driver: this registration replaces the previous one, whoever
+ * made it, and the lower half's `ops->setcallback` is told every time.
+ *
+ * With `CONFIG_MBOX_MULTI_RX` several receivers (up to
+ * `MBOX_MAX_CLIENTS`) may register on one RX channel; each gets every
+ * message, in registration order (docs/beyond.md §4). Registering the
+ * same receiver again replaces its callback and argument. The receiver
+ * is only an identity to the framework (never dereferenced after this
+ * call). The lower half's `ops->setcallback` is told the first
+ * receiver's callback whenever that changes.
  *
  * Context: task or interrupt.
  * Returns 0; -EINVAL for a NULL receiver, channel or callback, or a
  * channel that is uninitialised or not RX; -ENOSPC when
- * `MBOX_MAX_CLIENTS` other receivers are registered; `setcallback`'s
- * error (then nothing changes).
+ * `MBOX_MAX_CLIENTS` other receivers are registered
+ * (`CONFIG_MBOX_MULTI_RX`); `setcallback`'s error (then nothing
+ * changes).
  */
 int mbox_register_rxcallback(struct mbox_receiver_s *receiver, mbox_callback_t callback, void *arg);
 
 /**
- * Remove a receiver's RX callback from its channel (the other receivers
- * stay registered). Messages that arrive when no receiver is left are
- * acknowledged and counted in `rx_dropped`. A callback already running
- * on another CPU may still finish after this returns.
+ * Remove the RX callback from a receiver's channel. Without
+ * `CONFIG_MBOX_MULTI_RX` this clears the channel's one registration,
+ * whoever made it (as the NuttX C driver does); with it only this
+ * receiver's entry goes and the other receivers stay registered.
+ * Messages that arrive when no receiver is left are acknowledged and
+ * counted in `rx_dropped`. A callback already running on another CPU may
+ * still finish after this returns.
  *
  * Context: task or interrupt.
  * Returns 0; -EINVAL for a NULL receiver or channel, or a channel that is
- * uninitialised or not RX; -ENOENT when this receiver is not registered;
- * `setcallback`'s error.
+ * uninitialised or not RX; -ENOENT when this receiver is not registered
+ * (`CONFIG_MBOX_MULTI_RX`); `setcallback`'s error (then nothing
+ * changes).
  */
 int mbox_unregister_rxcallback(struct mbox_receiver_s *receiver);
 
@@ -1201,8 +1245,10 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
  * with CONFIG_MBOX_TRACE, its state has the poll period only with
- * CONFIG_MBOX_TXDONE_METHODS, and its client table the TX-done callbacks
- * only with CONFIG_MBOX_TXDONE_CALLBACK, so a unit compiled with another setting than
+ * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks only
+ * with CONFIG_MBOX_TXDONE_CALLBACK and the RX callbacks only with
+ * CONFIG_MBOX_MULTI_RX (without it the RX callback's argument lies beside
+ * the callback), so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
  * Each unit that includes this header refers, for each such option, to the
  * symbol that only a library built with the unit's own setting defines: a
@@ -1257,6 +1303,13 @@ static const uint8_t *const mbox_config_check_txdone_callback
 #else
 static const uint8_t *const mbox_config_check_txdone_callback
   MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+#ifdef CONFIG_MBOX_MULTI_RX
+static const uint8_t *const mbox_config_check_multi_rx
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_MULTI_RX;
+#else
+static const uint8_t *const mbox_config_check_multi_rx
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_MULTI_RX;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop

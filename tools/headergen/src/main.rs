@@ -58,6 +58,7 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.defines.insert("feature = rr".into(), "CONFIG_MBOX_RR".into());
     c.defines.insert("feature = txdone-methods".into(), "CONFIG_MBOX_TXDONE_METHODS".into());
     c.defines.insert("feature = txdone-callback".into(), "CONFIG_MBOX_TXDONE_CALLBACK".into());
+    c.defines.insert("feature = multi-rx".into(), "CONFIG_MBOX_MULTI_RX".into());
     c.enumeration.rename_variants = cbindgen::RenameRule::None;
     c.export.exclude = vec!["clock_t".into()];
     c.export.rename.insert("ChanState".into(), "mbox_chan_state_s".into());
@@ -116,7 +117,13 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // cbindgen puts the `;` of a cfg-gated last field after #endif.
         .replace("struct mbox_stats_s stats\n#endif\n  ;", "struct mbox_stats_s stats;\n#endif")
         .replace("uint64_t poll_period\n#endif\n  ;", "uint64_t poll_period;\n#endif")
-        .replace("mbox_txdone_t txdone\n#endif\n  ;", "mbox_txdone_t txdone;\n#endif");
+        .replace("mbox_txdone_t txdone\n#endif\n  ;", "mbox_txdone_t txdone;\n#endif")
+        .replace("mbox_callback_t rxcallback\n#endif\n  ;", "mbox_callback_t rxcallback;\n#endif")
+        .replace("void *callback_arg\n#endif\n  ;", "void *callback_arg;\n#endif")
+        .replace(
+            "struct mbox_client_s clients[MBOX_MAX_CLIENTS]\n#endif\n  ;",
+            "struct mbox_client_s clients[MBOX_MAX_CLIENTS];\n#endif",
+        );
     out.push((root.join("include/nuttx/mbox/mbox.h"), text));
 
     let mut c = base_config("pl320.h", "__INCLUDE_NUTTX_MBOX_PL320_H");

@@ -34,8 +34,10 @@
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
  * with CONFIG_MBOX_TRACE, its state has the poll period only with
- * CONFIG_MBOX_TXDONE_METHODS, and its client table the TX-done callbacks
- * only with CONFIG_MBOX_TXDONE_CALLBACK, so a unit compiled with another setting than
+ * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks only
+ * with CONFIG_MBOX_TXDONE_CALLBACK and the RX callbacks only with
+ * CONFIG_MBOX_MULTI_RX (without it the RX callback's argument lies beside
+ * the callback), so a unit compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
  * Each unit that includes this header refers, for each such option, to the
  * symbol that only a library built with the unit's own setting defines: a
@@ -90,6 +92,13 @@ static const uint8_t *const mbox_config_check_txdone_callback
 #else
 static const uint8_t *const mbox_config_check_txdone_callback
   MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+#ifdef CONFIG_MBOX_MULTI_RX
+static const uint8_t *const mbox_config_check_multi_rx
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_MULTI_RX;
+#else
+static const uint8_t *const mbox_config_check_multi_rx
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_MULTI_RX;
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC diagnostic pop
