@@ -90,7 +90,7 @@ EXTENSIONS = [
 # Every 2-way combination of (TRACE, PL320, each extension in EXTENSIONS
 # order) appears in at least one row of DEFAULT_COMBOS; check_pairwise()
 # verifies it before anything runs.
-DEFAULT_COMBOS = "yyy,yy,yn,ny,nn,ynyyn,nynyy,nnyny"
+DEFAULT_COMBOS = "yyy,yy,yn,ny,nn,yyyyny,nnyyyn,nnnyyy,yyynyy"
 
 
 def write_config(trace, pl320, ext):
