@@ -34,6 +34,7 @@ EXTENSIONS = [
     ("rr", "rr", "CONFIG_MBOX_RR"),
     ("txdone-methods", "txdone-methods", "CONFIG_MBOX_TXDONE_METHODS"),
     ("txdone-callback", "txdone-callback", "CONFIG_MBOX_TXDONE_CALLBACK"),
+    ("txfifo", "txfifo", "CONFIG_MBOX_TXFIFO"),
 ]
 CONFIGS = [("nuttx-api", BASE)] + [("+" + n, BASE + [f]) for n, f, _ in EXTENSIONS] + [
     ("all", BASE + [f for _, f, _ in EXTENSIONS])

@@ -385,8 +385,8 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// size, a size above PTRDIFF_MAX or one that wraps the address space
 /// from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
 /// above 128), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
-/// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
-/// negative timeout; -EBUSY when the
+/// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`;
+/// `CONFIG_MBOX_TXFIFO`), or a negative timeout; -EBUSY when the
 /// channel is already initialised, another `mbox_chan_init()` of it is
 /// running (of several racing ones exactly one succeeds) or a
 /// `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
@@ -434,8 +434,10 @@ pub unsafe extern "C" fn mbox_chan_init(
     if mtu > queue::MAX_PAYLOAD {
         return -EINVAL;
     }
+    #[cfg(feature = "txfifo")]
     // SAFETY: dev non-NULL.
     let depth = unsafe { (*dev).txdepth }.max(1);
+    #[cfg(feature = "txfifo")]
     if is_tx && depth > MBOX_MAX_TXDEPTH {
         return -EINVAL;
     }
@@ -483,6 +485,7 @@ pub unsafe extern "C" fn mbox_chan_init(
             }
             let st = state(chan, &cs);
             st.init(is_tx, buffer, size, mtu, timeout);
+            #[cfg(feature = "txfifo")]
             if is_tx {
                 if let Err(e) = st.set_txdepth(depth) {
                     // Too small a buffer for the in-flight slots. Never
@@ -1160,6 +1163,8 @@ pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
 ///
 /// Context: task or interrupt.
 /// Returns the depth; -EINVAL for a NULL, uninitialised or RX channel.
+/// Only with `CONFIG_MBOX_TXFIFO`.
+#[cfg(feature = "txfifo")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
     let cs = Critical::enter();

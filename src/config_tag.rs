@@ -4,8 +4,11 @@
 //! symbols here: `struct mbox_chan_s` has its statistics only when the
 //! library is built with `CONFIG_MBOX_TRACE` (cargo feature `trace`), and
 //! the poll period in its state only with `CONFIG_MBOX_TXDONE_METHODS`
-//! (`txdone-methods`), and the TX-done callback in each entry of its client
-//! table only with `CONFIG_MBOX_TXDONE_CALLBACK` (`txdone-callback`), so C code compiled with another setting than
+//! (`txdone-methods`), the TX-done callback in each entry of its client
+//! table only with `CONFIG_MBOX_TXDONE_CALLBACK` (`txdone-callback`), and
+//! its state the external in-flight slots (and `struct mbox_dev_s` its
+//! `txdepth`) only with `CONFIG_MBOX_TXFIFO` (`txfifo`), so C code compiled
+//! with another setting than
 //! `libmbox.a` would silently disagree with it on the layout of every
 //! channel. The library therefore defines exactly one symbol of each pair,
 //! and `mbox.h` makes every unit that includes it reference the one that
@@ -56,3 +59,17 @@ pub static mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK: u8 = 0;
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK: u8 = 0;
+
+/// Defined only by a library built with `CONFIG_MBOX_TXFIFO` (cargo
+/// feature `txfifo`); referenced by every C unit compiled with it.
+#[cfg(feature = "txfifo")]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mbox_config_with_CONFIG_MBOX_TXFIFO: u8 = 0;
+
+/// Defined only by a library built without `CONFIG_MBOX_TXFIFO`; referenced
+/// by every C unit compiled without it.
+#[cfg(not(feature = "txfifo"))]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mbox_config_without_CONFIG_MBOX_TXFIFO: u8 = 0;

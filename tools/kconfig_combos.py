@@ -77,6 +77,7 @@ EXTENSIONS = [
     ("MBOX_RR", "rr", "mbox_rr_init"),
     ("MBOX_TXDONE_METHODS", "txdone-methods", "mbox_send_poll"),
     ("MBOX_TXDONE_CALLBACK", "txdone-callback", "mbox_register_txdone"),
+    ("MBOX_TXFIFO", "txfifo", "mbox_chan_txdepth"),
 ]
 
 

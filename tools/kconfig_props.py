@@ -59,7 +59,12 @@ kconfig-props-print:
 """
 
 # The extensions beyond the NuttX C driver's API: Kconfig symbol, feature.
-EXTENSIONS = [("MBOX_RR", "rr"), ("MBOX_TXDONE_METHODS", "txdone-methods"), ("MBOX_TXDONE_CALLBACK", "txdone-callback")]
+EXTENSIONS = [
+    ("MBOX_RR", "rr"),
+    ("MBOX_TXDONE_METHODS", "txdone-methods"),
+    ("MBOX_TXDONE_CALLBACK", "txdone-callback"),
+    ("MBOX_TXFIFO", "txfifo"),
+]
 BOOLS = ["MBOX", "MBOX_TRACE", "MBOX_PL320"] + [s for s, _ in EXTENSIONS]
 INTS = {
     "MBOX_DEFAULT_TIMEOUT": (1, 2147483647),
@@ -172,7 +177,7 @@ def check_case(kconf, rng, workdir):
 
     view, err = make_view(workdir)
     has_unset = any(
-        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT|_RR|_TXDONE_METHODS|_TXDONE_CALLBACK)? is not set", l)
+        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT|_RR|_TXDONE_METHODS|_TXDONE_CALLBACK|_TXFIFO)? is not set", l)
         for l in text.splitlines()
     )
     if view is None:

@@ -218,7 +218,14 @@ const NO_TOKEN: AtomicU16 = AtomicU16::new(0);
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            base: mbox_dev_s { ops: ptr::null(), chans: ptr::null_mut(), num_chans: 0, mtu: 0, txdepth: 0 },
+            base: mbox_dev_s {
+                ops: ptr::null(),
+                chans: ptr::null_mut(),
+                num_chans: 0,
+                mtu: 0,
+                #[cfg(feature = "txfifo")]
+                txdepth: 0,
+            },
             regs: Pl320Regs::new(0),
             ipcmint: 0,
             chans: ptr::null_mut(),
@@ -1205,6 +1212,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
             num_chans,
             mtu,
             // One mailbox holds one message: no FIFO.
+            #[cfg(feature = "txfifo")]
             txdepth: 1,
         });
         addr_of_mut!((*p).regs).write(hw);
