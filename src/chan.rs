@@ -947,7 +947,15 @@ impl ChanState {
     /// Ends the message of the `i`-th slot (InFlight) with `result`, tells
     /// a blocked owner, and frees what can be freed. The caller starts the
     /// next messages and re-arms.
+    #[inline(never)]
     fn finish(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
+        self.finish_inline(env, i, result)
+    }
+
+    /// [`ChanState::finish`], inlined into the ACK path (where `result`
+    /// is the constant 0, so the statistic to count is known).
+    #[inline(always)]
+    fn finish_inline(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
         let token = self.slot_ref(i).token;
         env.txfinish(token);
         env.count(match result {
@@ -1057,12 +1065,20 @@ impl ChanState {
 
     /// After slots were freed: start what waits, make sure the watchdog
     /// covers what is in flight.
+    #[inline(always)]
     fn advance(&mut self, env: &mut impl ChanEnv) {
-        if self.inflight == 0 && self.queued() == 0 {
-            // Nothing to start, nothing to time: no clock reading and no
-            // timer call (an armed watchdog fires once and finds nothing).
-            return;
+        // Checked inline: after most ACKs nothing is in flight or waiting,
+        // and then there is nothing to start and nothing to time (no clock
+        // reading, no timer call; an armed watchdog fires once and finds
+        // nothing).
+        if self.inflight != 0 || self.queued() != 0 {
+            self.advance_busy(env);
         }
+    }
+
+    /// [`ChanState::advance`] when something is in flight or waits.
+    #[inline(never)]
+    fn advance_busy(&mut self, env: &mut impl ChanEnv) {
         // One clock reading serves the whole pass (sends are short).
         let now = env.now();
         if self.is_live() {
@@ -1100,7 +1116,7 @@ impl ChanState {
             }
             _ => {}
         }
-        self.finish(env, i, 0);
+        self.finish_inline(env, i, 0);
         self.advance(env);
         0
     }
