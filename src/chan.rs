@@ -1096,6 +1096,8 @@ impl ChanState {
     /// hardware shows no ACK, -EPERM when the channel's TX-done method is
     /// not Irq. Every refusal is counted in `spurious_ack` and changes
     /// nothing else.
+    // Inlined into its two C entry points: the ACK is a hot path.
+    #[inline(always)]
     pub fn tx_done(&mut self, env: &mut impl ChanEnv, token: Option<u32>) -> i32 {
         if !self.method_is(TxDoneMethod::Irq) {
             env.count(Stat::SpuriousAck);
