@@ -716,7 +716,18 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // refused, not accepted), so there is nothing to hand out here.
         return st.submit_nb_client(&mut env, msg, client);
     }
-    // Blocking: mbox_send() (the channel's timeout) or a timeout > 0.
+    // SAFETY: forwarded contract.
+    unsafe { ticksend_blocking(chan, data, size, timeout) }
+}
+
+/// The blocking half of [`ticksend`]: mbox_send() (the channel's timeout,
+/// `timeout` None) or a timeout > 0. Out of line, so that the non-blocking
+/// path does not pay for the waiter's stack frame.
+///
+/// # Safety
+/// `chan` NULL or valid; `data` non-NULL and valid for `size` bytes.
+#[inline(never)]
+unsafe fn ticksend_blocking(chan: *mut mbox_chan_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
     if PortOs.in_interrupt() {
         return -EPERM;
     }
