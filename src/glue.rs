@@ -273,6 +273,8 @@ pub fn on_timer<C: Chan>(c: &C) {
 ///
 /// Context: task or interrupt; `g` is the critical section of the
 /// caller's operation, which this call ends.
+// Inlined: at the end of every operation, and most have nothing to hand out.
+#[inline(always)]
 pub fn hand_out<C: Chan>(c: &C, mut g: Guard<'_, C>) -> bool {
     if !c.with_state(&mut g, |st| st.has_completion()) {
         return false;
