@@ -135,9 +135,12 @@ impl TxQueue {
             return None;
         }
         let at = self.head_at(buf);
-        let word = u16::from_le_bytes([buf[at], buf[at + 1]]);
+        // One bounds check for the whole header (a record always holds
+        // one: push_client never writes a shorter one).
+        let h: &[u8; HDR] = buf[at..at + HDR].try_into().expect("queue record header");
+        let word = u16::from_le_bytes([h[0], h[1]]);
         let len = (word & !HAS_CLIENT) as usize;
-        let seq = u32::from_le_bytes([buf[at + 2], buf[at + 3], buf[at + 4], buf[at + 5]]);
+        let seq = u32::from_le_bytes([h[2], h[3], h[4], h[5]]);
         let (client, hdr) = if word & HAS_CLIENT != 0 {
             let mut w = [0u8; CLIENT];
             w.copy_from_slice(&buf[at + HDR..at + HDR + CLIENT]);
@@ -177,12 +180,12 @@ impl TxQueue {
 
     /// Offset of the head record, skipping a wrap marker.
     fn head_at(&self, buf: &[u8]) -> usize {
-        let cap = buf.len();
         let h = self.head as usize;
-        if cap - h < HDR || u16::from_le_bytes([buf[h], buf[h + 1]]) == WRAP {
-            0
-        } else {
-            h
+        // No room for a header before the end, or a wrap marker: the
+        // record starts at 0.
+        match buf.get(h..h + HDR) {
+            Some(r) if u16::from_le_bytes([r[0], r[1]]) != WRAP => h,
+            _ => 0,
         }
     }
 
