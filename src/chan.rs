@@ -977,16 +977,21 @@ impl ChanState {
         self.inflight -= 1;
         env.in_flight(self.inflight as usize);
         let s = self.slot(i);
-        s.state = SLOT_DONE;
-        s.result = result;
         let owes_callback = TX_CLIENTS && s.client != 0;
+        let free_now = i == 0 && !owes_callback;
+        if !free_now {
+            // Kept as Done until it is the oldest, or its callback is
+            // handed out (a slot freed at once needs neither).
+            s.state = SLOT_DONE;
+            s.result = result;
+        }
         let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
         if !w.is_null() {
             // SAFETY: a non-null slot waiter is alive until Done (the
             // submit_blocking contract); it was cleared from the slot above.
             unsafe { Self::end_waiter(env, w, result) };
         }
-        if i == 0 && !owes_callback {
+        if free_now {
             // The oldest slot ended and owes nothing: free it, and any
             // ended ones behind it.
             self.pop_slot();
