@@ -132,7 +132,7 @@ impl TxQueue {
     /// and its length (for [`TxQueue::payload`] and [`TxQueue::pop_head`]).
     // Inlined into the channel's start of the next message (with pop_head
     // and payload): the Head then stays in registers.
-    #[inline(always)]
+    #[inline]
     pub fn head(&self, buf: &[u8]) -> Option<Head> {
         if self.count == 0 {
             return None;
@@ -155,7 +155,7 @@ impl TxQueue {
     }
 
     /// The payload of `h` (from [`TxQueue::head`] on the same buffer).
-    #[inline(always)]
+    #[inline]
     pub fn payload<'a>(&self, buf: &'a [u8], h: &Head) -> &'a [u8] {
         // A 0-byte payload is described by the record's own address: real
         // memory inside the ring (its header), never one past its end.
@@ -164,7 +164,7 @@ impl TxQueue {
     }
 
     /// Drops the oldest message, `h`, as [`TxQueue::head`] returned it.
-    #[inline(always)]
+    #[inline]
     pub fn pop_head(&mut self, cap: usize, h: &Head) {
         if h.at != self.head as usize {
             self.used -= (cap - self.head as usize) as u32;
