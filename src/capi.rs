@@ -786,6 +786,17 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
 /// nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_int {
+    // SAFETY: same contract.
+    unsafe { tx_done(chan, None) }
+}
+
+/// The ACK of `mbox_chan_tx_done_checked()` (`token` None) and
+/// `mbox_chan_tx_done_token()`: one copy of the inlined ACK path for both.
+///
+/// # Safety
+/// `chan` NULL or valid.
+#[inline(never)]
+unsafe fn tx_done(chan: *mut mbox_chan_s, token: Option<u32>) -> c_int {
     let cs = Critical::enter();
     // SAFETY: chan NULL or valid; lock held.
     match unsafe { live(chan, &cs, true) } {
@@ -793,7 +804,7 @@ pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_
         Ok(st) => {
             // SAFETY: live channel.
             let mut env = unsafe { OpsEnv::new(chan) };
-            let r = st.tx_done(&mut env, None);
+            let r = st.tx_done(&mut env, token);
             // SAFETY: chan valid; cs is this operation's critical section.
             unsafe { hand_out(chan, cs) };
             r
@@ -813,19 +824,8 @@ pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_
 /// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done_checked()`.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
-    let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    match unsafe { live(chan, &cs, true) } {
-        Err(e) => e,
-        Ok(st) => {
-            // SAFETY: live channel.
-            let mut env = unsafe { OpsEnv::new(chan) };
-            let r = st.tx_done(&mut env, Some(token));
-            // SAFETY: chan valid; cs is this operation's critical section.
-            unsafe { hand_out(chan, cs) };
-            r
-        }
-    }
+    // SAFETY: same contract.
+    unsafe { tx_done(chan, Some(token)) }
 }
 
 /// Receive the pending message of an RX channel (lower halves, from their
