@@ -87,8 +87,9 @@ impl ChanEnv for OpsEnv {
             // SAFETY: as the lines above explain.
             unsafe {
                 let sent = (*self.chan).txtoken;
-                if sent == token {
-                    // Depth 1: always the message last sent.
+                // With one slot the message that ends is always the one
+                // last sent (nothing is sent while it is in flight).
+                if !cfg!(feature = "txfifo") || sent == token {
                     f(self.chan);
                 } else {
                     (*self.chan).txtoken = token;
