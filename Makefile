@@ -45,6 +45,7 @@ CONFIG_MBOX_PL320_WIRE_COMPAT ?= y
 CONFIG_MBOX_RR      ?= n
 CONFIG_MBOX_TXDONE_METHODS ?= n
 CONFIG_MBOX_TXDONE_CALLBACK ?= n
+CONFIG_MBOX_TXFIFO  ?= n
 CONFIG_MBOX_MULTI_RX ?= n
 CONFIG_MBOX_DEFAULT_TIMEOUT ?= 100
 CONFIG_HOST_TICK_HZ ?= 1000
@@ -68,7 +69,7 @@ export CONFIG_MBOX_DEFAULT_TIMEOUT CONFIG_MBOX_PL320_MAX_DEVICES CONFIG_HOST_TIC
 # The extensions beyond the NuttX C driver's API, as SYMBOL:feature: each
 # CONFIG_MBOX_<SYMBOL>=y adds the cargo feature and -DCONFIG_MBOX_<SYMBOL>=1
 # (Kconfig: all default n; host.defconfig turns them all on).
-MBOX_EXTENSIONS := RR:rr TXDONE_METHODS:txdone-methods TXDONE_CALLBACK:txdone-callback MULTI_RX:multi-rx
+MBOX_EXTENSIONS := RR:rr TXDONE_METHODS:txdone-methods TXDONE_CALLBACK:txdone-callback TXFIFO:txfifo MULTI_RX:multi-rx
 empty :=
 space := $(empty) $(empty)
 
@@ -365,15 +366,14 @@ check-kconfig-values: ## bad Kconfig values stop the Makefile and build.rs, good
 	$(PYTHON) tools/check_kconfig_values.py --make "$(MAKE)" --cargo "$(CARGO)"
 
 # A C unit compiled with the library's CONFIG_MBOX_TRACE,
-# CONFIG_MBOX_TXDONE_METHODS, CONFIG_MBOX_TXDONE_CALLBACK and
-# CONFIG_MBOX_MULTI_RX (the options
-# that change a public struct's layout) links and runs; one compiled with the other setting of either
+# CONFIG_MBOX_TXDONE_METHODS, CONFIG_MBOX_TXDONE_CALLBACK,
+# CONFIG_MBOX_TXFIFO and CONFIG_MBOX_MULTI_RX (the options that change a public struct's layout) links and runs; one compiled with the other setting of either
 # fails to link, the error naming the
 # configuration-check symbol (mbox.h, "Configuration check at link time"
 # in docs/mbox.rst). gcc and clang, with and without --gc-sections.
-check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with another CONFIG_MBOX_TRACE, _TXDONE_METHODS, _TXDONE_CALLBACK or _MULTI_RX than the library fails to link
+check-config-mismatch: $(LIB) $(HOSTLIB) ## a unit built with another CONFIG_MBOX_TRACE, _TXDONE_METHODS, _TXDONE_CALLBACK, _TXFIFO or _MULTI_RX than the library fails to link
 	$(PYTHON) tools/check_config_mismatch.py --lib $(LIB) --libs "$(HOSTLIB) -lpthread" \
-	  --trace $(CONFIG_MBOX_TRACE) --txdone-methods $(CONFIG_MBOX_TXDONE_METHODS) --txdone-callback $(CONFIG_MBOX_TXDONE_CALLBACK) --multi-rx $(CONFIG_MBOX_MULTI_RX) --out $(BUILD)/config-mismatch
+	  --trace $(CONFIG_MBOX_TRACE) --txdone-methods $(CONFIG_MBOX_TXDONE_METHODS) --txdone-callback $(CONFIG_MBOX_TXDONE_CALLBACK) --txfifo $(CONFIG_MBOX_TXFIFO) --multi-rx $(CONFIG_MBOX_MULTI_RX) --out $(BUILD)/config-mismatch
 
 # ---- hygiene checks of the Rust code ----
 #

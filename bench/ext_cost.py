@@ -34,6 +34,7 @@ EXTENSIONS = [
     ("rr", "rr", "CONFIG_MBOX_RR"),
     ("txdone-methods", "txdone-methods", "CONFIG_MBOX_TXDONE_METHODS"),
     ("txdone-callback", "txdone-callback", "CONFIG_MBOX_TXDONE_CALLBACK"),
+    ("txfifo", "txfifo", "CONFIG_MBOX_TXFIFO"),
     ("multi-rx", "multi-rx", "CONFIG_MBOX_MULTI_RX"),
 ]
 CONFIGS = [("nuttx-api", BASE)] + [("+" + n, BASE + [f]) for n, f, _ in EXTENSIONS] + [

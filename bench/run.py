@@ -66,6 +66,7 @@ EXTENSIONS = [
     ("rr", "CONFIG_MBOX_RR"),
     ("txdone-methods", "CONFIG_MBOX_TXDONE_METHODS"),
     ("txdone-callback", "CONFIG_MBOX_TXDONE_CALLBACK"),
+    ("txfifo", "CONFIG_MBOX_TXFIFO"),
     ("multi-rx", "CONFIG_MBOX_MULTI_RX"),
 ]
 EXT = [f for f, _ in EXTENSIONS]

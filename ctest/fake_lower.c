@@ -386,7 +386,9 @@ void fake_dev_init_fifo(struct fake_dev_s *dev, size_t mtu, size_t depth)
 
   fake_dev_init(dev, mtu);
   pthread_mutex_lock(&dev->lock);
+#if defined(CONFIG_MBOX_TXFIFO)
   dev->base.txdepth = depth;
+#endif
   for (i = 0; i < FAKE_NCHANS; i++)
     {
       dev->chans[i].fifo_depth = (int)(depth > 0 ? depth : 1);

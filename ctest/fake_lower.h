@@ -108,7 +108,9 @@ struct fake_dev_s
 void fake_dev_init(struct fake_dev_s *dev, size_t mtu);
 
 /* Like fake_dev_init, for a controller with a hardware TX FIFO of `depth`
- * messages per channel: sets base.txdepth to depth, and every channel's
+ * messages per channel: sets base.txdepth to depth (with
+ * CONFIG_MBOX_TXFIFO; without it the upper half keeps one message in
+ * flight, which the FIFO then holds at most), and every channel's
  * send pushes the message's token (chan->txtoken) into that channel's
  * FIFO. ACKs are given in FIFO order with fake_fifo_ack() (or by the
  * responder thread when auto_ack_ms >= 0, each message auto_ack_ms after

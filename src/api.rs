@@ -233,7 +233,7 @@ client.try_send(b"late").unwrap();
 //! | C | here |
 //! |---|---|
 //! | `mbox_register_txdone` | [`Channel::tx_client`], [`TxClient::try_send`] |
-//! | `mbox_dev_s::txdepth`, `mbox_chan_txdepth` | [`Channel::txdepth`], [`tx_buffer_size`] |
+//! | `mbox_dev_s::txdepth`, `mbox_chan_txdepth` (`txfifo`) | `Channel::txdepth`, `tx_buffer_size` |
 //! | `mbox_rr_init/request/deinit` | [`Requester`] |
 //! | several receivers | [`Channel::receiver`] (up to 4) |
 //! | `mbox_chan_mtu`, `mbox_dev_max_chans` | [`Channel::mtu`], [`Device::max_chans`] |
@@ -254,9 +254,10 @@ use crate::errno;
 use crate::os::Critical;
 #[cfg(feature = "txdone-methods")]
 use crate::types::mbox_txdone_method_e;
+#[cfg(feature = "txfifo")]
+use crate::types::MBOX_TXSLOT_SIZE;
 use crate::types::{
     clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s, MBOX_MAX_CLIENTS,
-    MBOX_TXSLOT_SIZE,
 };
 
 #[cfg(feature = "trace")]
@@ -749,6 +750,7 @@ impl<'a> Channel<'a> {
     ///
     /// Errors: [`Error::Invalid`] for an RX channel or one that is no
     /// longer initialised.
+    #[cfg(feature = "txfifo")]
     pub fn txdepth(&self) -> Result<usize> {
         // SAFETY: a valid channel for 'a; the call only reads its state.
         let d = unsafe { capi::mbox_chan_txdepth(self.raw.as_ptr()) };
@@ -1109,6 +1111,7 @@ pub enum TxDoneMethod {
 /// messages (`MBOX_TXBUF_SIZE()`: 6 bytes of header per message, 14 with
 /// a TX-done callback, plus the payload): a depth above 1 takes in-flight
 /// slots from the start of the buffer.
+#[cfg(feature = "txfifo")]
 pub const fn tx_buffer_size(depth: usize, queue_bytes: usize) -> usize {
     if depth > 1 {
         7 + depth * MBOX_TXSLOT_SIZE + queue_bytes

@@ -87,8 +87,9 @@ impl ChanEnv for OpsEnv {
             // SAFETY: as the lines above explain.
             unsafe {
                 let sent = (*self.chan).txtoken;
-                if sent == token {
-                    // Depth 1: always the message last sent.
+                // With one slot the message that ends is always the one
+                // last sent (nothing is sent while it is in flight).
+                if !cfg!(feature = "txfifo") || sent == token {
                     f(self.chan);
                 } else {
                     (*self.chan).txtoken = token;
@@ -386,8 +387,8 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// size, a size above PTRDIFF_MAX or one that wraps the address space
 /// from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
 /// above 128), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
-/// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
-/// negative timeout; -EBUSY when the
+/// TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`;
+/// `CONFIG_MBOX_TXFIFO`), or a negative timeout; -EBUSY when the
 /// channel is already initialised, another `mbox_chan_init()` of it is
 /// running (of several racing ones exactly one succeeds) or a
 /// `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
@@ -435,8 +436,10 @@ pub unsafe extern "C" fn mbox_chan_init(
     if mtu > queue::MAX_PAYLOAD {
         return -EINVAL;
     }
+    #[cfg(feature = "txfifo")]
     // SAFETY: dev non-NULL.
     let depth = unsafe { (*dev).txdepth }.max(1);
+    #[cfg(feature = "txfifo")]
     if is_tx && depth > MBOX_MAX_TXDEPTH {
         return -EINVAL;
     }
@@ -491,6 +494,7 @@ pub unsafe extern "C" fn mbox_chan_init(
             }
             let st = state(chan, &cs);
             st.init(is_tx, buffer, size, mtu, timeout);
+            #[cfg(feature = "txfifo")]
             if is_tx {
                 if let Err(e) = st.set_txdepth(depth) {
                     // Too small a buffer for the in-flight slots. Never
@@ -721,7 +725,18 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // refused, not accepted), so there is nothing to hand out here.
         return st.submit_nb_client(&mut env, msg, client);
     }
-    // Blocking: mbox_send() (the channel's timeout) or a timeout > 0.
+    // SAFETY: forwarded contract.
+    unsafe { ticksend_blocking(chan, data, size, timeout) }
+}
+
+/// The blocking half of [`ticksend`]: mbox_send() (the channel's timeout,
+/// `timeout` None) or a timeout > 0. Out of line, so that the non-blocking
+/// path does not pay for the waiter's stack frame.
+///
+/// # Safety
+/// `chan` NULL or valid; `data` non-NULL and valid for `size` bytes.
+#[inline(never)]
+unsafe fn ticksend_blocking(chan: *mut mbox_chan_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
     if PortOs.in_interrupt() {
         return -EPERM;
     }
@@ -780,6 +795,17 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
 /// nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_int {
+    // SAFETY: same contract.
+    unsafe { tx_done(chan, None) }
+}
+
+/// The ACK of `mbox_chan_tx_done_checked()` (`token` None) and
+/// `mbox_chan_tx_done_token()`: one copy of the inlined ACK path for both.
+///
+/// # Safety
+/// `chan` NULL or valid.
+#[inline(never)]
+unsafe fn tx_done(chan: *mut mbox_chan_s, token: Option<u32>) -> c_int {
     let cs = Critical::enter();
     // SAFETY: chan NULL or valid; lock held.
     match unsafe { live(chan, &cs, true) } {
@@ -787,7 +813,7 @@ pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_
         Ok(st) => {
             // SAFETY: live channel.
             let mut env = unsafe { OpsEnv::new(chan) };
-            let r = st.tx_done(&mut env, None);
+            let r = st.tx_done(&mut env, token);
             // SAFETY: chan valid; cs is this operation's critical section.
             unsafe { hand_out(chan, cs) };
             r
@@ -807,19 +833,8 @@ pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_
 /// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done_checked()`.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
-    let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    match unsafe { live(chan, &cs, true) } {
-        Err(e) => e,
-        Ok(st) => {
-            // SAFETY: live channel.
-            let mut env = unsafe { OpsEnv::new(chan) };
-            let r = st.tx_done(&mut env, Some(token));
-            // SAFETY: chan valid; cs is this operation's critical section.
-            unsafe { hand_out(chan, cs) };
-            r
-        }
-    }
+    // SAFETY: same contract.
+    unsafe { tx_done(chan, Some(token)) }
 }
 
 /// Receive the pending message of an RX channel (lower halves, from their
@@ -1273,6 +1288,8 @@ pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
 ///
 /// Context: task or interrupt.
 /// Returns the depth; -EINVAL for a NULL, uninitialised or RX channel.
+/// Only with `CONFIG_MBOX_TXFIFO`.
+#[cfg(feature = "txfifo")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
     let cs = Critical::enter();

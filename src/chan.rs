@@ -323,6 +323,7 @@ pub enum Submit {
 const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
 
 /// Most messages one channel keeps in flight (`mbox_dev_s::txdepth`).
+#[cfg(feature = "txfifo")]
 pub const MAX_TXDEPTH: usize = 16;
 
 /// How the end of a transfer is detected (Linux TXDONE_BY_*).
@@ -375,8 +376,11 @@ impl TxSlot {
 
 /// Bytes one in-flight slot takes from the buffer of a channel with
 /// `txdepth > 1` (`MBOX_TXSLOT_SIZE` in the header).
+#[cfg(feature = "txfifo")]
 pub const TXSLOT_SIZE: usize = 40;
+#[cfg(feature = "txfifo")]
 static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
+#[cfg(feature = "txfifo")]
 static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
 
 /// Framework-private state of one channel, embedded in `mbox_chan_s`.
@@ -384,10 +388,13 @@ static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
 pub struct ChanState {
     magic: u32,
     is_tx: u8,
-    /// Slots (messages in flight at most).
+    /// Slots (messages in flight at most; `CONFIG_MBOX_TXFIFO`, otherwise
+    /// always 1).
+    #[cfg(feature = "txfifo")]
     depth: u8,
     /// Slots in use (InFlight or Done), a FIFO from `sl_head`.
     nslots: u8,
+    #[cfg(feature = "txfifo")]
     sl_head: u8,
     /// Slots that are InFlight.
     inflight: u8,
@@ -420,6 +427,7 @@ pub struct ChanState {
     /// expiry than this, so the decision needs no OS call.
     armed_until: Ticks,
     /// Slots of a deeper channel (in the caller's buffer), or null.
+    #[cfg(feature = "txfifo")]
     ext: *mut TxSlot,
     /// The task (`os::current`) holding the delivery claim, and the one
     /// running the current reception: a teardown from inside either's
@@ -443,8 +451,10 @@ impl ChanState {
         ChanState {
             magic: 0,
             is_tx: 0,
+            #[cfg(feature = "txfifo")]
             depth: 1,
             nslots: 0,
+            #[cfg(feature = "txfifo")]
             sl_head: 0,
             inflight: 0,
             method: TxDoneMethod::Irq as u8,
@@ -461,6 +471,7 @@ impl ChanState {
             #[cfg(feature = "txdone-methods")]
             poll_period: 0,
             armed_until: FOREVER,
+            #[cfg(feature = "txfifo")]
             ext: ptr::null_mut(),
             deliverer: 0,
             receiver: 0,
@@ -543,6 +554,7 @@ impl ChanState {
     /// depth > 1 they are carved from the start of the buffer (aligned to
     /// 8), the rest stays the ring. Returns -EINVAL for a depth of 0 or
     /// above [`MAX_TXDEPTH`], or a buffer too small for the slots.
+    #[cfg(feature = "txfifo")]
     pub fn set_txdepth(&mut self, depth: usize) -> Result<(), i32> {
         if depth == 0 || depth > MAX_TXDEPTH || !self.is_tx() || self.nslots != 0 {
             return Err(-EINVAL);
@@ -592,8 +604,13 @@ impl ChanState {
     }
 
     /// Messages the channel keeps in flight at most.
+    #[inline(always)]
     pub fn txdepth(&self) -> usize {
-        self.depth as usize
+        #[cfg(feature = "txfifo")]
+        return self.depth as usize;
+        // Without the slot FIFO every channel has its one embedded slot.
+        #[cfg(not(feature = "txfifo"))]
+        1
     }
 
     /// Messages in flight now.
@@ -604,7 +621,7 @@ impl ChanState {
     /// No slot is free: a new message has to queue.
     #[inline]
     pub fn is_busy(&self) -> bool {
-        self.nslots >= self.depth
+        self.nslots as usize >= self.txdepth()
     }
 
     /// Number of messages waiting (ring plus blocked senders).
@@ -685,6 +702,7 @@ impl ChanState {
 
     /// Physical index of the `i`-th used slot (0 = oldest) of a channel
     /// with external slots.
+    #[cfg(feature = "txfifo")]
     #[inline]
     fn phys(&self, i: usize) -> usize {
         let p = self.sl_head as usize + i;
@@ -698,6 +716,7 @@ impl ChanState {
 
     // Depth 1 (the common case, no `ext`) takes the embedded slot without
     // any index arithmetic: these run several times per message.
+    #[cfg(feature = "txfifo")]
     #[inline]
     fn slot_ref(&self, i: usize) -> &TxSlot {
         if self.ext.is_null() {
@@ -708,6 +727,7 @@ impl ChanState {
         unsafe { &*self.ext.add(self.phys(i)) }
     }
 
+    #[cfg(feature = "txfifo")]
     #[inline]
     fn slot(&mut self, i: usize) -> &mut TxSlot {
         if self.ext.is_null() {
@@ -718,13 +738,30 @@ impl ChanState {
         unsafe { &mut *self.ext.add(self.phys(i)) }
     }
 
+    // Without the slot FIFO the one slot is embedded (and the only index
+    // is 0).
+    #[cfg(not(feature = "txfifo"))]
+    #[inline(always)]
+    fn slot_ref(&self, i: usize) -> &TxSlot {
+        debug_assert!(i == 0);
+        &self.slot0
+    }
+
+    #[cfg(not(feature = "txfifo"))]
+    #[inline(always)]
+    fn slot(&mut self, i: usize) -> &mut TxSlot {
+        debug_assert!(i == 0);
+        &mut self.slot0
+    }
+
     /// Logical index of the oldest InFlight slot.
     #[inline]
     fn oldest_inflight(&self) -> Option<usize> {
         if self.inflight == 0 {
             return None;
         }
-        if self.slot_ref(0).state == SLOT_INFLIGHT {
+        // One slot: the message in flight is in it.
+        if !cfg!(feature = "txfifo") || self.slot_ref(0).state == SLOT_INFLIGHT {
             return Some(0);
         }
         (1..self.nslots as usize).find(|&i| self.slot_ref(i).state == SLOT_INFLIGHT)
@@ -733,11 +770,18 @@ impl ChanState {
     /// The message `token` is in flight from now until `deadline`. The
     /// caller re-arms the watchdog afterwards ([`ChanState::rearm`]).
     fn push_slot(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: *mut Waiter, client: usize) {
-        debug_assert!(self.nslots < self.depth);
+        debug_assert!((self.nslots as usize) < self.txdepth());
         let i = self.nslots as usize;
         self.nslots += 1;
         self.inflight += 1;
-        *self.slot(i) = TxSlot { deadline, waiter: w, client, token, result: 0, state: SLOT_INFLIGHT, _pad: [0; 7] };
+        // Field by field: the padding needs no store.
+        let s = self.slot(i);
+        s.deadline = deadline;
+        s.waiter = w;
+        s.client = client;
+        s.token = token;
+        s.result = 0;
+        s.state = SLOT_INFLIGHT;
         env.count(Stat::Sent);
         env.in_flight(self.inflight as usize);
     }
@@ -753,6 +797,7 @@ impl ChanState {
     }
 
     /// Frees the oldest slots that are Done and owe no callback.
+    #[cfg(feature = "txfifo")]
     fn reap(&mut self) {
         while self.nslots > 0 {
             let s = self.slot_ref(0);
@@ -766,7 +811,10 @@ impl ChanState {
     fn pop_slot(&mut self) {
         // Only the state matters in a free slot (push writes all of it).
         self.slot(0).state = 0;
-        self.sl_head = self.phys(1) as u8;
+        #[cfg(feature = "txfifo")]
+        {
+            self.sl_head = self.phys(1) as u8;
+        }
         self.nslots -= 1;
     }
 
@@ -779,10 +827,16 @@ impl ChanState {
     /// deadline passed and calls this again for the rest. With nothing in
     /// flight it does nothing (an armed watchdog then fires once, finds
     /// nothing and stays disarmed).
+    // With one slot it is a few instructions: inlined into the send and
+    // ACK paths.
+    #[cfg_attr(not(feature = "txfifo"), inline(always))]
     fn rearm(&mut self, env: &mut impl ChanEnv, now: Ticks) {
         if self.inflight == 0 {
             return;
         }
+        #[cfg(not(feature = "txfifo"))]
+        let due = self.slot0.deadline;
+        #[cfg(feature = "txfifo")]
         let due = if self.ext.is_null() {
             // Depth 1: the one slot is the one in flight.
             self.slot0.deadline
@@ -903,7 +957,15 @@ impl ChanState {
     /// Ends the message of the `i`-th slot (InFlight) with `result`, tells
     /// a blocked owner, and frees what can be freed. The caller starts the
     /// next messages and re-arms.
+    #[inline(never)]
     fn finish(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
+        self.finish_inline(env, i, result)
+    }
+
+    /// [`ChanState::finish`], inlined into the ACK path (where `result`
+    /// is the constant 0, so the statistic to count is known).
+    #[inline(always)]
+    fn finish_inline(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
         let token = self.slot_ref(i).token;
         env.txfinish(token);
         env.count(match result {
@@ -915,19 +977,25 @@ impl ChanState {
         self.inflight -= 1;
         env.in_flight(self.inflight as usize);
         let s = self.slot(i);
-        s.state = SLOT_DONE;
-        s.result = result;
         let owes_callback = TX_CLIENTS && s.client != 0;
+        let free_now = i == 0 && !owes_callback;
+        if !free_now {
+            // Kept as Done until it is the oldest, or its callback is
+            // handed out (a slot freed at once needs neither).
+            s.state = SLOT_DONE;
+            s.result = result;
+        }
         let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
         if !w.is_null() {
             // SAFETY: a non-null slot waiter is alive until Done (the
             // submit_blocking contract); it was cleared from the slot above.
             unsafe { Self::end_waiter(env, w, result) };
         }
-        if i == 0 && !owes_callback {
+        if free_now {
             // The oldest slot ended and owes nothing: free it, and any
             // ended ones behind it.
             self.pop_slot();
+            #[cfg(feature = "txfifo")]
             if !self.ext.is_null() {
                 self.reap();
             }
@@ -1012,12 +1080,20 @@ impl ChanState {
 
     /// After slots were freed: start what waits, make sure the watchdog
     /// covers what is in flight.
+    #[inline(always)]
     fn advance(&mut self, env: &mut impl ChanEnv) {
-        if self.inflight == 0 && self.queued() == 0 {
-            // Nothing to start, nothing to time: no clock reading and no
-            // timer call (an armed watchdog fires once and finds nothing).
-            return;
+        // Checked inline: after most ACKs nothing is in flight or waiting,
+        // and then there is nothing to start and nothing to time (no clock
+        // reading, no timer call; an armed watchdog fires once and finds
+        // nothing).
+        if self.inflight != 0 || self.queued() != 0 {
+            self.advance_busy(env);
         }
+    }
+
+    /// [`ChanState::advance`] when something is in flight or waits.
+    #[inline(never)]
+    fn advance_busy(&mut self, env: &mut impl ChanEnv) {
         // One clock reading serves the whole pass (sends are short).
         let now = env.now();
         if self.is_live() {
@@ -1035,6 +1111,8 @@ impl ChanState {
     /// hardware shows no ACK, -EPERM when the channel's TX-done method is
     /// not Irq. Every refusal is counted in `spurious_ack` and changes
     /// nothing else.
+    // Inlined into its two C entry points: the ACK is a hot path.
+    #[inline(always)]
     pub fn tx_done(&mut self, env: &mut impl ChanEnv, token: Option<u32>) -> i32 {
         if !self.method_is(TxDoneMethod::Irq) {
             env.count(Stat::SpuriousAck);
@@ -1055,6 +1133,11 @@ impl ChanState {
             }
             _ => {}
         }
+        // With the slot FIFO, finish() (reaping the slots behind) stays
+        // one out-of-line copy.
+        #[cfg(not(feature = "txfifo"))]
+        self.finish_inline(env, i, 0);
+        #[cfg(feature = "txfifo")]
         self.finish(env, i, 0);
         self.advance(env);
         0
@@ -1218,6 +1301,7 @@ impl ChanState {
         if self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE {
             let s = *self.slot_ref(0);
             self.pop_slot();
+            #[cfg(feature = "txfifo")]
             self.reap();
             // A dead channel's watchdog is disarmed (and may be destroyed
             // by now): only a live one starts and re-arms.

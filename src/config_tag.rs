@@ -6,9 +6,11 @@
 //! the poll period in its state only with `CONFIG_MBOX_TXDONE_METHODS`
 //! (`txdone-methods`), the TX-done callback in each entry of its client
 //! table only with `CONFIG_MBOX_TXDONE_CALLBACK` (`txdone-callback`), and
-//! the RX callbacks in that table only with `CONFIG_MBOX_MULTI_RX`
-//! (`multi-rx`; without it the callback's argument lies beside the
-//! callback), so C code compiled with another setting than
+//! its state the external in-flight slots (and `struct mbox_dev_s` its
+//! `txdepth`) only with `CONFIG_MBOX_TXFIFO` (`txfifo`), and its client
+//! table the RX callbacks only with `CONFIG_MBOX_MULTI_RX` (`multi-rx`;
+//! without it the callback's argument lies beside the callback), so C
+//! code compiled with another setting than
 //! `libmbox.a` would silently disagree with it on the layout of every
 //! channel. The library therefore defines exactly one symbol of each pair,
 //! and `mbox.h` makes every unit that includes it reference the one that
@@ -59,6 +61,20 @@ pub static mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK: u8 = 0;
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK: u8 = 0;
+
+/// Defined only by a library built with `CONFIG_MBOX_TXFIFO` (cargo
+/// feature `txfifo`); referenced by every C unit compiled with it.
+#[cfg(feature = "txfifo")]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mbox_config_with_CONFIG_MBOX_TXFIFO: u8 = 0;
+
+/// Defined only by a library built without `CONFIG_MBOX_TXFIFO`; referenced
+/// by every C unit compiled without it.
+#[cfg(not(feature = "txfifo"))]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mbox_config_without_CONFIG_MBOX_TXFIFO: u8 = 0;
 
 /// Defined only by a library built with `CONFIG_MBOX_MULTI_RX` (cargo
 /// feature `multi-rx`); referenced by every C unit compiled with it.

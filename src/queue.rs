@@ -130,14 +130,20 @@ impl TxQueue {
 
     /// The oldest message, decoded once: where it is, its sequence number
     /// and its length (for [`TxQueue::payload`] and [`TxQueue::pop_head`]).
+    // Inlined into the channel's start of the next message (with pop_head
+    // and payload): the Head then stays in registers.
+    #[inline]
     pub fn head(&self, buf: &[u8]) -> Option<Head> {
         if self.count == 0 {
             return None;
         }
         let at = self.head_at(buf);
-        let word = u16::from_le_bytes([buf[at], buf[at + 1]]);
+        // One bounds check for the whole header (a record always holds
+        // one: push_client never writes a shorter one).
+        let h: &[u8; HDR] = buf[at..at + HDR].try_into().expect("queue record header");
+        let word = u16::from_le_bytes([h[0], h[1]]);
         let len = (word & !HAS_CLIENT) as usize;
-        let seq = u32::from_le_bytes([buf[at + 2], buf[at + 3], buf[at + 4], buf[at + 5]]);
+        let seq = u32::from_le_bytes([h[2], h[3], h[4], h[5]]);
         let (client, hdr) = if word & HAS_CLIENT != 0 {
             let mut w = [0u8; CLIENT];
             w.copy_from_slice(&buf[at + HDR..at + HDR + CLIENT]);
@@ -149,6 +155,7 @@ impl TxQueue {
     }
 
     /// The payload of `h` (from [`TxQueue::head`] on the same buffer).
+    #[inline]
     pub fn payload<'a>(&self, buf: &'a [u8], h: &Head) -> &'a [u8] {
         // A 0-byte payload is described by the record's own address: real
         // memory inside the ring (its header), never one past its end.
@@ -157,6 +164,7 @@ impl TxQueue {
     }
 
     /// Drops the oldest message, `h`, as [`TxQueue::head`] returned it.
+    #[inline]
     pub fn pop_head(&mut self, cap: usize, h: &Head) {
         if h.at != self.head as usize {
             self.used -= (cap - self.head as usize) as u32;
@@ -177,12 +185,12 @@ impl TxQueue {
 
     /// Offset of the head record, skipping a wrap marker.
     fn head_at(&self, buf: &[u8]) -> usize {
-        let cap = buf.len();
         let h = self.head as usize;
-        if cap - h < HDR || u16::from_le_bytes([buf[h], buf[h + 1]]) == WRAP {
-            0
-        } else {
-            h
+        // No room for a header before the end, or a wrap marker: the
+        // record starts at 0.
+        match buf.get(h..h + HDR) {
+            Some(r) if u16::from_le_bytes([r[0], r[1]]) != WRAP => h,
+            _ => 0,
         }
     }
 

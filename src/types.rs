@@ -81,11 +81,14 @@ pub enum mbox_txdone_method_e {
     MBOX_TXDONE_ACK = 2,
 }
 
-/// Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`).
+/// Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`;
+/// `CONFIG_MBOX_TXFIFO`).
+#[cfg(feature = "txfifo")]
 pub const MBOX_MAX_TXDEPTH: usize = 16;
 
 /// Bytes of the channel buffer that each in-flight slot of a channel with
-/// `txdepth > 1` takes (see `MBOX_TXBUF_SIZE()`).
+/// `txdepth > 1` takes (see `MBOX_TXBUF_SIZE()`; `CONFIG_MBOX_TXFIFO`).
+#[cfg(feature = "txfifo")]
 pub const MBOX_TXSLOT_SIZE: usize = 40;
 
 /// Most clients with a callback on one channel: receivers on an RX channel
@@ -256,7 +259,9 @@ pub struct mbox_dev_s {
     /// report ACKs with `mbox_chan_tx_done_token()`: without a token
     /// (`mbox_chan_tx_done()`, or POLL mode) `txacked` must mean "the
     /// oldest message still in flight is acknowledged", which a late ACK
-    /// of an aborted message can fake.
+    /// of an aborted message can fake. Only with `CONFIG_MBOX_TXFIFO`:
+    /// without it every TX channel has one message in flight.
+    #[cfg(feature = "txfifo")]
     pub txdepth: usize,
 }
 
@@ -348,8 +353,11 @@ static_assertions::const_assert!(align_of::<os::sys::mbox_os_timer_s>() <= align
 static_assertions::const_assert!(size_of::<os::Timer>() <= size_of::<mbox_timer_storage_s>());
 static_assertions::const_assert!(align_of::<os::Timer>() <= align_of::<mbox_timer_storage_s>());
 static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
+#[cfg(feature = "txfifo")]
 static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);
+#[cfg(feature = "txfifo")]
 static_assertions::const_assert_eq!(MBOX_TXSLOT_SIZE, crate::chan::TXSLOT_SIZE);
+#[cfg(feature = "txfifo")]
 static_assertions::const_assert!(MBOX_MAX_TXDEPTH <= u8::MAX as usize);
 // A C enum is at most int-sized: `mbox_chan_init()` can take the direction
 // as an int (arguments are widened to a register). In structs, repr(C)

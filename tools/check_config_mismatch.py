@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """A C unit compiled with another setting of an option that changes the
 layout of a public struct (CONFIG_MBOX_TRACE, CONFIG_MBOX_TXDONE_METHODS,
-CONFIG_MBOX_TXDONE_CALLBACK, CONFIG_MBOX_MULTI_RX) than the library must fail to link (``make check-config-mismatch``).
+CONFIG_MBOX_TXDONE_CALLBACK, CONFIG_MBOX_TXFIFO, CONFIG_MBOX_MULTI_RX) than the library must fail to link (``make check-config-mismatch``).
 
     tools/check_config_mismatch.py --lib LIB --libs "EXTRA LIBS" --trace y|n
                                    --txdone-methods y|n --txdone-callback y|n
-                                   --multi-rx y|n
+                                   --txfifo y|n --multi-rx y|n
                                    [--cc CC ...] [--cflags FLAGS] [--out DIR]
 
 ``struct mbox_chan_s`` has its statistics only with CONFIG_MBOX_TRACE and
@@ -47,6 +47,7 @@ OPTIONS = [
     ("TRACE", "trace"),
     ("TXDONE_METHODS", "txdone_methods"),
     ("TXDONE_CALLBACK", "txdone_callback"),
+    ("TXFIFO", "txfifo"),
     ("MULTI_RX", "multi_rx"),
 ]
 
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("--trace", choices=["y", "n"], required=True)
     ap.add_argument("--txdone-methods", choices=["y", "n"], required=True)
     ap.add_argument("--txdone-callback", choices=["y", "n"], required=True)
+    ap.add_argument("--txfifo", choices=["y", "n"], required=True)
     ap.add_argument("--multi-rx", choices=["y", "n"], required=True)
     ap.add_argument("--cc", action="append")
     ap.add_argument("--cflags", default="-std=gnu11 -Wall -Wextra -Werror -O2 -Iinclude")

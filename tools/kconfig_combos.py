@@ -83,6 +83,7 @@ EXTENSIONS = [
     ("MBOX_RR", "rr", "mbox_rr_init"),
     ("MBOX_TXDONE_METHODS", "txdone-methods", "mbox_send_poll"),
     ("MBOX_TXDONE_CALLBACK", "txdone-callback", "mbox_register_txdone"),
+    ("MBOX_TXFIFO", "txfifo", "mbox_chan_txdepth"),
     ("MBOX_MULTI_RX", "multi-rx", "mbox_config_with_CONFIG_MBOX_MULTI_RX"),
 ]
 
@@ -90,7 +91,7 @@ EXTENSIONS = [
 # Every 2-way combination of (TRACE, PL320, each extension in EXTENSIONS
 # order) appears in at least one row of DEFAULT_COMBOS; check_pairwise()
 # verifies it before anything runs.
-DEFAULT_COMBOS = "yyy,yy,yn,ny,nn,yyyyny,nnyyyn,nnnyyy,yyynyy"
+DEFAULT_COMBOS = "yyy,yy,yn,ny,nn,yynnnyy,nnynyny,nnyynyn,ynnyynn"
 
 
 def write_config(trace, pl320, ext):

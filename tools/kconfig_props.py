@@ -63,6 +63,7 @@ EXTENSIONS = [
     ("MBOX_RR", "rr"),
     ("MBOX_TXDONE_METHODS", "txdone-methods"),
     ("MBOX_TXDONE_CALLBACK", "txdone-callback"),
+    ("MBOX_TXFIFO", "txfifo"),
     ("MBOX_MULTI_RX", "multi-rx"),
 ]
 BOOLS = ["MBOX", "MBOX_TRACE", "MBOX_PL320"] + [s for s, _ in EXTENSIONS]
@@ -177,7 +178,7 @@ def check_case(kconf, rng, workdir):
 
     view, err = make_view(workdir)
     has_unset = any(
-        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT|_RR|_TXDONE_METHODS|_TXDONE_CALLBACK|_MULTI_RX)? is not set", l)
+        re.match(r"^# CONFIG_MBOX(_TRACE|_PL320|_PL320_WIRE_FRAMED|_PL320_WIRE_COMPAT|_RR|_TXDONE_METHODS|_TXDONE_CALLBACK|_TXFIFO|_MULTI_RX)? is not set", l)
         for l in text.splitlines()
     )
     if view is None:

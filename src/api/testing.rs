@@ -9,7 +9,7 @@
 //! context. With a negative delay the remote stays silent (no delivery, no
 //! ACK). The remote's ACKs are also visible to `txacked` (for POLL mode and
 //! polling sends): it says whether the oldest message still in flight was
-//! ACKed by the remote. [`Loopback::with_depth`] declares a FIFO of several
+//! ACKed by the remote. `Loopback::with_depth` (`txfifo`) declares a FIFO of several
 //! messages in flight (ACKed in order); [`Loopback::hold`] stops the remote
 //! (messages pile up in flight); [`Loopback::inject`] delivers any message
 //! to the RX channel (a reply of a request/response protocol).
@@ -97,19 +97,28 @@ impl Loopback {
     /// A new device with this MTU (leaked: it lives for the rest of the
     /// process) and its responder thread; the remote ACKs at once.
     pub fn new(mtu: usize) -> &'static Loopback {
-        Loopback::with_depth(mtu, 0)
+        Loopback::make(mtu, 0)
     }
 
     /// A new device whose TX channel keeps up to `txdepth` messages in
     /// flight (`mbox_dev_s::txdepth`); the remote ACKs them in FIFO order.
+    #[cfg(feature = "txfifo")]
     pub fn with_depth(mtu: usize, txdepth: usize) -> &'static Loopback {
+        Loopback::make(mtu, txdepth)
+    }
+
+    #[cfg_attr(not(feature = "txfifo"), allow(unused_variables))]
+    fn make(mtu: usize, txdepth: usize) -> &'static Loopback {
         // SAFETY: all-zero is a valid mbox_dev_s (a NULL ops pointer and
         // integers); zeroes also keep fields added later at their defaults.
         let mut dev: mbox_dev_s = unsafe { core::mem::zeroed() };
         dev.ops = &OPS;
         dev.mtu = mtu;
         dev.num_chans = 2;
-        dev.txdepth = txdepth;
+        #[cfg(feature = "txfifo")]
+        {
+            dev.txdepth = txdepth;
+        }
         let lb: &'static Loopback = Box::leak(Box::new(Loopback {
             dev,
             ack_delay_ms: AtomicI64::new(0),

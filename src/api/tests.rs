@@ -481,7 +481,7 @@ fn depth_txd(r: Result<()>) {
     DEPTH_TXD.lock().unwrap().push(r);
 }
 
-#[cfg(feature = "txdone-callback")]
+#[cfg(all(feature = "txdone-callback", feature = "txfifo"))]
 #[test]
 fn several_messages_in_flight_ack_in_fifo_order() {
     const DEPTH: usize = 4;

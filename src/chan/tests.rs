@@ -593,6 +593,7 @@ fn every_message_ends_exactly_once_under_random_events() {
 
 // ---- Several in flight, TX-done completions, TX-done methods ----
 
+#[cfg(feature = "txfifo")]
 /// A TX channel of `depth` in-flight slots over a leaked buffer that has
 /// room for the slots plus `cap` bytes of ring, timeout 10.
 fn tx_chan_depth(cap: usize, depth: usize) -> ChanState {
@@ -630,6 +631,7 @@ fn tokens_continue_across_reinit() {
     assert_eq!(st.inflight_token(), Some(2));
 }
 
+#[cfg(feature = "txfifo")]
 #[test]
 fn set_txdepth_carves_slots_and_rejects_small_buffers() {
     let st = tx_chan_depth(64, 4);
@@ -650,6 +652,7 @@ fn set_txdepth_carves_slots_and_rejects_small_buffers() {
     assert_eq!(rx.set_txdepth(2), Err(-EINVAL));
 }
 
+#[cfg(feature = "txfifo")]
 /// A controller with a hardware queue gets up to
 /// `depth` messages in flight; ACKs complete them in FIFO order, each
 /// only with its own token.
@@ -684,6 +687,7 @@ fn depth_n_keeps_n_in_flight_and_acks_in_fifo_order() {
     assert_eq!((f.n(Stat::Timeout), f.armed), (0, None));
 }
 
+#[cfg(feature = "txfifo")]
 #[test]
 fn each_in_flight_message_keeps_its_own_deadline() {
     let mut st = tx_chan_depth(128, 2);
@@ -702,6 +706,7 @@ fn each_in_flight_message_keeps_its_own_deadline() {
     assert_eq!((f.n(Stat::Timeout), f.n(Stat::Acked)), (1, 1));
 }
 
+#[cfg(feature = "txfifo")]
 #[test]
 fn timeout_of_a_later_in_flight_waiter_leaves_the_older_one() {
     let mut st = tx_chan_depth(64, 2);
@@ -754,6 +759,7 @@ fn txdone_completions_are_handed_out_in_submission_order() {
     assert!(!st.is_busy());
 }
 
+#[cfg(feature = "txfifo")]
 #[cfg(feature = "txdone-callback")]
 #[cfg(feature = "txdone-callback")]
 #[test]
@@ -932,6 +938,7 @@ fn polled_waiter_completes_by_polling_and_is_never_woken() {
     assert!(!st.is_busy());
 }
 
+#[cfg(feature = "txfifo")]
 #[cfg(feature = "txdone-callback")]
 #[test]
 fn every_message_ends_exactly_once_with_depth_and_clients_under_random_events() {
@@ -1091,6 +1098,7 @@ fn unacked_message_times_out_at_its_own_deadline_after_an_early_expiry() {
     assert_eq!((f.armed, f.arms, f.disarms), (Some(30), 4, 0));
 }
 
+#[cfg(feature = "txfifo")]
 /// A message that needs an earlier expiry than the armed one (a shorter
 /// blocking timeout, or one of several in flight) re-arms the watchdog
 /// earlier; a later one never does.

@@ -249,7 +249,14 @@ struct DevCfg {
 
 impl DevCfg {
     const EMPTY: DevCfg = DevCfg {
-        base: mbox_dev_s { ops: ptr::null(), chans: ptr::null_mut(), num_chans: 0, mtu: 0, txdepth: 0 },
+        base: mbox_dev_s {
+            ops: ptr::null(),
+            chans: ptr::null_mut(),
+            num_chans: 0,
+            mtu: 0,
+            #[cfg(feature = "txfifo")]
+            txdepth: 0,
+        },
         regs: Pl320Regs::new(0),
         ipcmint: 0,
         board: Board::EMPTY,
@@ -1511,6 +1518,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
                 num_chans: board.len(),
                 mtu,
                 // One mailbox holds one message: no FIFO.
+                #[cfg(feature = "txfifo")]
                 txdepth: 1,
             },
             regs: hw,

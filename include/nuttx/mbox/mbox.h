@@ -48,16 +48,21 @@ struct mbox_rr_record_s;
  */
 #define MBOX_MAX_MSG_SIZE 128
 
+#if defined(CONFIG_MBOX_TXFIFO)
 /**
- * Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`).
+ * Most messages one TX channel keeps in flight (`mbox_dev_s::txdepth`;
+ * `CONFIG_MBOX_TXFIFO`).
  */
 #define MBOX_MAX_TXDEPTH 16
+#endif
 
+#if defined(CONFIG_MBOX_TXFIFO)
 /**
  * Bytes of the channel buffer that each in-flight slot of a channel with
- * `txdepth > 1` takes (see `MBOX_TXBUF_SIZE()`).
+ * `txdepth > 1` takes (see `MBOX_TXBUF_SIZE()`; `CONFIG_MBOX_TXFIFO`).
  */
 #define MBOX_TXSLOT_SIZE 40
+#endif
 
 /**
  * Most clients with a callback on one channel: receivers on an RX channel
@@ -266,6 +271,7 @@ struct mbox_dev_s {
    * (the MTU). 0 means `MBOX_MAX_MSG_SIZE` (128).
    */
   size_t mtu;
+#if defined(CONFIG_MBOX_TXFIFO)
   /**
    * Messages one TX channel of the controller holds in flight (its
    * hardware FIFO depth): 0 or 1 means one, at most `MBOX_MAX_TXDEPTH`.
@@ -275,9 +281,12 @@ struct mbox_dev_s {
    * report ACKs with `mbox_chan_tx_done_token()`: without a token
    * (`mbox_chan_tx_done()`, or POLL mode) `txacked` must mean "the
    * oldest message still in flight is acknowledged", which a late ACK
-   * of an aborted message can fake.
+   * of an aborted message can fake. Only with `CONFIG_MBOX_TXFIFO`:
+   * without it every TX channel has one message in flight.
    */
-  size_t txdepth;
+  size_t txdepth
+#endif
+  ;
 };
 
 /**
@@ -390,15 +399,22 @@ struct mbox_waitlist_s {
 struct mbox_chan_state_s {
   uint32_t magic;
   uint8_t is_tx;
+#if defined(CONFIG_MBOX_TXFIFO)
   /**
-   * Slots (messages in flight at most).
+   * Slots (messages in flight at most; `CONFIG_MBOX_TXFIFO`, otherwise
+   * always 1).
    */
-  uint8_t depth;
+  uint8_t depth
+#endif
+  ;
   /**
    * Slots in use (InFlight or Done), a FIFO from `sl_head`.
    */
   uint8_t nslots;
-  uint8_t sl_head;
+#if defined(CONFIG_MBOX_TXFIFO)
+  uint8_t sl_head
+#endif
+  ;
   /**
    * Slots that are InFlight.
    */
@@ -452,10 +468,13 @@ struct mbox_chan_state_s {
    * expiry than this, so the decision needs no OS call.
    */
   uint64_t armed_until;
+#if defined(CONFIG_MBOX_TXFIFO)
   /**
    * Slots of a deeper channel (in the caller's buffer), or null.
    */
-  struct mbox_txslot_s *ext;
+  struct mbox_txslot_s *ext
+#endif
+  ;
   /**
    * The task (`os::current`) holding the delivery claim, and the one
    * running the current reception: a teardown from inside either's
@@ -753,6 +772,22 @@ extern const uint8_t mbox_config_with_CONFIG_MBOX_TXDONE_CALLBACK;
 extern const uint8_t mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
 #endif
 
+#if defined(CONFIG_MBOX_TXFIFO)
+/**
+ * Defined only by a library built with `CONFIG_MBOX_TXFIFO` (cargo
+ * feature `txfifo`); referenced by every C unit compiled with it.
+ */
+extern const uint8_t mbox_config_with_CONFIG_MBOX_TXFIFO;
+#endif
+
+#if !defined(CONFIG_MBOX_TXFIFO)
+/**
+ * Defined only by a library built without `CONFIG_MBOX_TXFIFO`; referenced
+ * by every C unit compiled without it.
+ */
+extern const uint8_t mbox_config_without_CONFIG_MBOX_TXFIFO;
+#endif
+
 #if defined(CONFIG_MBOX_MULTI_RX)
 /**
  * Defined only by a library built with `CONFIG_MBOX_MULTI_RX` (cargo
@@ -798,8 +833,8 @@ struct mbox_chan_s *mbox_get_chan(struct mbox_dev_s *dev, void *arg);
  * size, a size above PTRDIFF_MAX or one that wraps the address space
  * from `buffer`, an RX buffer smaller than the MTU (or no RX buffer with an MTU
  * above 128), an MTU above 32766, a `txdepth` above MBOX_MAX_TXDEPTH or a
- * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`), or a
- * negative timeout; -EBUSY when the
+ * TX buffer too small for its in-flight slots (`MBOX_TXBUF_SIZE()`;
+ * `CONFIG_MBOX_TXFIFO`), or a negative timeout; -EBUSY when the
  * channel is already initialised, another `mbox_chan_init()` of it is
  * running (of several racing ones exactly one succeeds) or a
  * `mbox_chan_deinit()` of it has not returned yet; -EPERM from interrupt
@@ -1015,14 +1050,17 @@ int mbox_register_txdone(struct mbox_sender_s *sender, mbox_txdone_t callback, v
  */
 ptrdiff_t mbox_chan_mtu(struct mbox_chan_s *chan);
 
+#if defined(CONFIG_MBOX_TXFIFO)
 /**
  * How many messages the TX channel `chan` keeps in flight at most (the
  * controller's `txdepth`, at least 1).
  *
  * Context: task or interrupt.
  * Returns the depth; -EINVAL for a NULL, uninitialised or RX channel.
+ * Only with `CONFIG_MBOX_TXFIFO`.
  */
 int mbox_chan_txdepth(struct mbox_chan_s *chan);
+#endif
 
 /**
  * The number of channels `dev` offers (Zephyr `mbox_max_channels_get`).
@@ -1234,6 +1272,7 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
 #define MBOX_TX_READY(c)           ((c)->dev->ops->txready(c))
 #define MBOX_TX_ACKED(c)           ((c)->dev->ops->txacked(c))
 
+#ifdef CONFIG_MBOX_TXFIFO
 /* Bytes of TX channel buffer for a controller of the given txdepth that
  * also queues `qbytes` of messages (6 bytes of header, 14 with a TX-done
  * callback, plus the payload each): depth > 1 needs MBOX_TXSLOT_SIZE per
@@ -1242,13 +1281,16 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
 
 #define MBOX_TXBUF_SIZE(depth, qbytes) \
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
+#endif
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
  * with CONFIG_MBOX_TRACE, its state has the poll period only with
- * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks only
- * with CONFIG_MBOX_TXDONE_CALLBACK and the RX callbacks only with
+ * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks
+ * only with CONFIG_MBOX_TXDONE_CALLBACK and the RX callbacks only with
  * CONFIG_MBOX_MULTI_RX (without it the RX callback's argument lies beside
- * the callback), so a unit compiled with another setting than
+ * the callback), and its state the external in-flight slots (struct
+ * mbox_dev_s its txdepth) only with CONFIG_MBOX_TXFIFO, so a unit
+ * compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
  * Each unit that includes this header refers, for each such option, to the
  * symbol that only a library built with the unit's own setting defines: a
@@ -1303,6 +1345,13 @@ static const uint8_t *const mbox_config_check_txdone_callback
 #else
 static const uint8_t *const mbox_config_check_txdone_callback
   MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+#ifdef CONFIG_MBOX_TXFIFO
+static const uint8_t *const mbox_config_check_txfifo
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXFIFO;
+#else
+static const uint8_t *const mbox_config_check_txfifo
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXFIFO;
 #endif
 #ifdef CONFIG_MBOX_MULTI_RX
 static const uint8_t *const mbox_config_check_multi_rx

@@ -58,6 +58,7 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.defines.insert("feature = rr".into(), "CONFIG_MBOX_RR".into());
     c.defines.insert("feature = txdone-methods".into(), "CONFIG_MBOX_TXDONE_METHODS".into());
     c.defines.insert("feature = txdone-callback".into(), "CONFIG_MBOX_TXDONE_CALLBACK".into());
+    c.defines.insert("feature = txfifo".into(), "CONFIG_MBOX_TXFIFO".into());
     c.defines.insert("feature = multi-rx".into(), "CONFIG_MBOX_MULTI_RX".into());
     c.enumeration.rename_variants = cbindgen::RenameRule::None;
     c.export.exclude = vec!["clock_t".into()];

@@ -23,6 +23,7 @@
 #define MBOX_TX_READY(c)           ((c)->dev->ops->txready(c))
 #define MBOX_TX_ACKED(c)           ((c)->dev->ops->txacked(c))
 
+#ifdef CONFIG_MBOX_TXFIFO
 /* Bytes of TX channel buffer for a controller of the given txdepth that
  * also queues `qbytes` of messages (6 bytes of header, 14 with a TX-done
  * callback, plus the payload each): depth > 1 needs MBOX_TXSLOT_SIZE per
@@ -31,13 +32,16 @@
 
 #define MBOX_TXBUF_SIZE(depth, qbytes) \
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
+#endif
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
  * with CONFIG_MBOX_TRACE, its state has the poll period only with
- * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks only
- * with CONFIG_MBOX_TXDONE_CALLBACK and the RX callbacks only with
+ * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks
+ * only with CONFIG_MBOX_TXDONE_CALLBACK and the RX callbacks only with
  * CONFIG_MBOX_MULTI_RX (without it the RX callback's argument lies beside
- * the callback), so a unit compiled with another setting than
+ * the callback), and its state the external in-flight slots (struct
+ * mbox_dev_s its txdepth) only with CONFIG_MBOX_TXFIFO, so a unit
+ * compiled with another setting than
  * libmbox.a would disagree with the library on the layout of every channel.
  * Each unit that includes this header refers, for each such option, to the
  * symbol that only a library built with the unit's own setting defines: a
@@ -92,6 +96,13 @@ static const uint8_t *const mbox_config_check_txdone_callback
 #else
 static const uint8_t *const mbox_config_check_txdone_callback
   MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXDONE_CALLBACK;
+#endif
+#ifdef CONFIG_MBOX_TXFIFO
+static const uint8_t *const mbox_config_check_txfifo
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_with_CONFIG_MBOX_TXFIFO;
+#else
+static const uint8_t *const mbox_config_check_txfifo
+  MBOX_CONFIG_CHECK_ATTR = &mbox_config_without_CONFIG_MBOX_TXFIFO;
 #endif
 #ifdef CONFIG_MBOX_MULTI_RX
 static const uint8_t *const mbox_config_check_multi_rx

@@ -629,7 +629,9 @@ static void test_bad_input_is_refused(void)
   CHECK_EQ(mbox_register_rxcallback(NULL, on_rx, NULL), -EINVAL);
   CHECK_EQ(mbox_chan_mtu(&g_tx->base), MBOXTEST_MTU);
   CHECK_EQ(mbox_chan_mtu(NULL), -EINVAL);
+#if defined(CONFIG_MBOX_TXFIFO)
   CHECK_EQ(mbox_chan_txdepth(&g_tx->base), 1);
+#endif
   CHECK_EQ(mbox_dev_max_chans(&g_dev.base), 2);
   CHECK_EQ(mbox_chan_set_txdone(&g_tx->base, 7, 0), -EINVAL);
   CHECK_EQ(mbox_send_poll(&g_sender, msg, 4, 0), -EINVAL);
@@ -782,7 +784,9 @@ int main(int argc, FAR char *argv[])
   g_dev.base.ops = &g_fake_ops;
   g_dev.base.mtu = MBOXTEST_MTU;
   g_dev.base.num_chans = 2;
+#if defined(CONFIG_MBOX_TXFIFO)
   g_dev.base.txdepth = 1;
+#endif
 
   printf("mboxtest: libmbox upper half, fake lower half, "
          "ACK/RX from watchdog callbacks\n");
