@@ -14,7 +14,10 @@
 #    drivers/Makefile), builds the simulator with CONFIG_DEBUG_FULLOPT,
 #    without gcov, with CONFIG_MBOX, CONFIG_MBOX_TRACE, CONFIG_MBOX_PL320,
 #    the test app and the benchmark app, runs both and prints mboxtest's
-#    "N passed, M failed" and mboxbench's table.
+#    "N passed, M failed" and mboxbench's table. Then (API_ONLY=1, the
+#    default) it builds that tree again with the C driver's API only (every
+#    libmbox extension off, no mboxtest, which selects two of them): what
+#    the comparison below measures.
 # 2. The C driver (only when C_NUTTX_DIR and C_APPS_DIR are set): a second
 #    pair of trees whose NuttX has the C driver in drivers/mbox, left as it
 #    is; the benchmark app is copied into C_APPS_DIR/testing/mboxbench and
@@ -84,6 +87,32 @@ NUTTX_DIR=$NUTTX_DIR APPS_DIR=$APPS_DIR BOARD=$BOARD JOBS=$JOBS TIMEOUT=${TEST_T
 # config_wants: shared with the other NuttX script.
 # shellcheck source=tools/nuttx_common.sh
 . "$LIBMBOX_DIR/tools/nuttx_common.sh"
+
+# 1b. The benchmark measures what a board switching from the C driver
+# builds: libmbox with the C driver's API only (every extension off, the
+# Kconfig defaults). mboxtest selects two extensions it tests, so it is
+# left out of this build; tools/nuttx_run.sh turns it on again next time.
+# API_ONLY=0 keeps the build of step 1 (the extensions mboxtest selects).
+if [ "${API_ONLY:-1}" = 1 ]; then
+  (
+    cd "$NUTTX_DIR"
+    tweaks=(--disable TESTING_MBOXTEST --disable MBOX_TXDONE_METHODS
+            --disable MBOX_TXDONE_CALLBACK --disable MBOX_RR --disable MBOX_TXFIFO
+            --disable MBOX_MULTI_RX)
+    if config_wants "${tweaks[@]}"; then
+      kconfig-tweak --file .config "${tweaks[@]}"
+      make olddefconfig > /dev/null
+    fi
+    for sym in TESTING_MBOXTEST MBOX_TXDONE_METHODS MBOX_TXDONE_CALLBACK MBOX_RR MBOX_TXFIFO MBOX_MULTI_RX; do
+      ! grep -q "^CONFIG_$sym=y" .config || die "CONFIG_$sym is still enabled in $NUTTX_DIR"
+    done
+    echo "nuttx_sidebyside.sh: building $BOARD with libmbox, the C driver's API only, in $NUTTX_DIR (log: $NUTTX_DIR/libmbox-build.log)"
+    if ! make -j"$JOBS" > libmbox-build.log 2>&1; then
+      tr '\r' '\n' < libmbox-build.log | grep -v '^\s*$' | tail -n 30
+      die "build failed"
+    fi
+  )
+fi
 
 # 2. The C driver's tree.
 grep -q '^[[:space:]]*menuconfig[[:space:]]\+MBOX[[:space:]]*$' "$C_NUTTX_DIR/drivers/mbox/Kconfig" 2>/dev/null ||
