@@ -80,6 +80,9 @@ pub enum RecState {
 /// Its owner and the list both reach it through shared references (the
 /// list keeps a raw pointer while it is linked); what the list changes is
 /// in `Cell`s, and only under the critical section.
+// repr(C): the links first, as in `Pending`, which lets the compiler
+// treat the list's head and a record's `next` alike.
+#[repr(C)]
 pub struct Record {
     next: Cell<*mut Record>,
     prev: Cell<*mut Record>,
@@ -387,6 +390,7 @@ fn ticks_left<O: Os>(os: &O, deadline: Ticks) -> Ticks {
 /// finished the request first, -EBUSY (a pending request has the same
 /// tag), -EINVAL (the helper is not live), or the wait object's init
 /// error. The size is meaningful with 0 and -EMSGSIZE only.
+#[inline(always)]
 pub fn request<H: Rr>(
     h: &H,
     tag: Option<u32>,
@@ -566,7 +570,7 @@ impl Rr for CRr {
         &PortOs
     }
 
-    #[inline]
+    #[inline(always)]
     fn with_live<R>(&self, g: &mut Critical, f: impl FnOnce(&mut Pending) -> R) -> Option<R> {
         let h = self.locked(g);
         if h.magic != RR_LIVE {
@@ -627,11 +631,9 @@ unsafe extern "C" fn rr_rx_trampoline(
     data: *mut c_void,
     size: usize,
 ) -> c_int {
-    // SAFETY: the helper registered itself with its own address and stays
-    // valid while registered (mbox_rr_s contract); `arg` is never NULL.
-    let Some(h) = (unsafe { CRr::new(arg.cast()) }) else {
-        return 0;
-    };
+    // SAFETY: the helper registered itself with its own (non-NULL)
+    // address and stays valid while registered (mbox_rr_s contract).
+    let h = CRr(unsafe { NonNull::new_unchecked(arg.cast()) });
     let (tagfn, cb, cbarg) = {
         let mut cs = Critical::enter();
         let r = h.locked(&mut cs);
@@ -838,7 +840,7 @@ pub unsafe extern "C" fn mbox_rr_request(
         // not wrap (checked above).
         unsafe { core::slice::from_raw_parts_mut(resp.cast(), respcap) }
     };
-    let (r, len) = request(&h, tag, buf, ticks, |left| {
+    let (r, len) = request(&h, tag, buf, ticks, move |left| {
         // SAFETY: sender valid (set by init, kept valid by the caller); req
         // valid for reqlen bytes. A positive timeout makes it blocking.
         unsafe { mbox_ticksend(sender, req, reqlen, ticks_to_clock(left)) }
