@@ -326,21 +326,30 @@ impl Pending {
 pub type Guard<'a, H> = <<H as Rr>::Os as Os>::Guard<'a>;
 
 /// One request/response helper as the protocol sees it: its OS, and its
-/// pending requests and liveness under the OS's critical section.
-pub trait Rr {
+/// liveness and pending requests under the OS's critical section.
+///
+/// # Safety
+/// Records linked by [`request`] live on their requesters' stacks, and a
+/// requester takes its record back from where it linked it before it
+/// returns: [`Rr::pending`] gives one and the same [`Pending`] every
+/// time, which does not move, and nothing else links records into it or
+/// reaches the records linked in it.
+pub unsafe trait Rr {
     /// The OS the helper runs on.
     type Os: Os;
 
     /// The OS. Context: any.
     fn os(&self) -> &Self::Os;
 
-    /// Runs `f` on the pending requests if the helper is live; None (and
-    /// `f` not called) when it is not. `g` is the critical section the
-    /// caller holds (entered with [`Rr::os`]).
-    fn with_live<R>(&self, g: &mut Guard<'_, Self>, f: impl FnOnce(&mut Pending) -> R) -> Option<R>;
+    /// Whether the helper is live (requests may be linked, replies are
+    /// delivered), under the critical section `g` (entered with
+    /// [`Rr::os`]).
+    fn live(&self, g: &mut Guard<'_, Self>) -> bool;
 
-    /// Makes a live helper not live (being torn down), under `g`: from
-    /// then on [`Rr::with_live`] returns None.
+    /// The pending requests, under the critical section `g`.
+    fn pending<'g>(&'g self, g: &'g mut Guard<'_, Self>) -> &'g mut Pending;
+
+    /// Makes a live helper not live (being torn down), under `g`.
     fn end_live(&self, g: &mut Guard<'_, Self>);
 }
 
@@ -411,11 +420,15 @@ pub fn request<H: Rr>(
     let rec = rec;
     let linked = {
         let mut g = os.enter();
-        // SAFETY: `rec`, its buffer and `wait` stay in place on this frame
-        // until the record is Done or removed, which every path below
-        // ensures (under the lock) before `wait` is destroyed and the
-        // function returns.
-        h.with_live(&mut g, |p| unsafe { p.insert(&rec) }).unwrap_or(Err(-EINVAL))
+        if h.live(&mut g) {
+            // SAFETY: `rec`, its buffer and `wait` stay in place on this
+            // frame until the record is Done or removed, which every path
+            // below ensures (under the lock) before `wait` is destroyed and
+            // the function returns.
+            unsafe { h.pending(&mut g).insert(&rec) }
+        } else {
+            Err(-EINVAL)
+        }
     };
     if let Err(e) = linked {
         wait.destroy();
@@ -430,8 +443,7 @@ pub fn request<H: Rr>(
             // cancellation finished it first: that result stands.
             result = Some(rec.result());
         } else {
-            // Not Done, so no teardown ran: the helper is live.
-            h.with_live(&mut g, |p| p.remove(&rec));
+            h.pending(&mut g).remove(&rec);
             result = Some(sent);
         }
     }
@@ -441,9 +453,9 @@ pub fn request<H: Rr>(
         if rec.state() == RecState::Done {
             result = Some(rec.result());
         } else if timed_out && os.now() >= deadline {
-            // Not Done, so no teardown ran: the helper is live. The record
-            // is taken back; a later reply is unsolicited.
-            h.with_live(&mut g, |p| p.remove(&rec));
+            // The record is taken back; a later reply is unsolicited.
+            let removed = h.pending(&mut g).remove(&rec);
+            debug_assert!(removed);
             result = Some(-ETIMEDOUT);
         }
         // Otherwise an early or spurious wake-up: wait again.
@@ -473,19 +485,17 @@ pub enum Delivery {
 /// Context: task or interrupt (the RX callback's), never blocks.
 pub fn deliver<H: Rr>(h: &H, tag: Option<u32>, msg: &[u8]) -> Delivery {
     let mut g = h.os().enter();
-    let matched = h.with_live(&mut g, |p| match p.complete(tag, msg) {
+    if !h.live(&mut g) {
+        return Delivery::Dropped;
+    }
+    match h.pending(&mut g).complete(tag, msg) {
         Some(r) => {
             // SAFETY: linked by request() over this OS, Done just now,
             // under the lock still held.
             unsafe { wake::<<H::Os as Os>::Wait>(r) };
-            true
+            Delivery::Matched
         }
-        None => false,
-    });
-    match matched {
-        Some(true) => Delivery::Matched,
-        Some(false) => Delivery::Unsolicited,
-        None => Delivery::Dropped,
+        None => Delivery::Unsolicited,
     }
 }
 
@@ -497,16 +507,15 @@ pub fn deliver<H: Rr>(h: &H, tag: Option<u32>, msg: &[u8]) -> Delivery {
 ///
 /// Context: task or interrupt, never blocks.
 pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, i32> {
-    let n = h.with_live(g, |p| {
-        p.cancel_all(result, |r| {
-            // SAFETY: linked by request() over this OS, Done just now,
-            // under the lock still held.
-            unsafe { wake::<<H::Os as Os>::Wait>(r) }
-        })
-    });
-    let n = n.ok_or(-EINVAL)?;
+    if !h.live(g) {
+        return Err(-EINVAL);
+    }
     h.end_live(g);
-    Ok(n)
+    Ok(h.pending(g).cancel_all(result, |r| {
+        // SAFETY: linked by request() over this OS, Done just now, under
+        // the lock still held.
+        unsafe { wake::<<H::Os as Os>::Wait>(r) }
+    }))
 }
 
 /// A request/response helper over one TX sender and one RX receiver.
@@ -562,7 +571,10 @@ impl CRr {
     }
 }
 
-impl Rr for CRr {
+// SAFETY: the list is the helper's own `pending` field (`mbox_rr_s`
+// stays in place); besides the protocol, only `mbox_rr_init` touches it,
+// replacing it with an empty one, which reaches no record.
+unsafe impl Rr for CRr {
     type Os = PortOs;
 
     #[inline]
@@ -570,13 +582,14 @@ impl Rr for CRr {
         &PortOs
     }
 
-    #[inline(always)]
-    fn with_live<R>(&self, g: &mut Critical, f: impl FnOnce(&mut Pending) -> R) -> Option<R> {
-        let h = self.locked(g);
-        if h.magic != RR_LIVE {
-            return None;
-        }
-        Some(f(&mut h.pending))
+    #[inline]
+    fn live(&self, g: &mut Critical) -> bool {
+        self.locked(g).magic == RR_LIVE
+    }
+
+    #[inline]
+    fn pending<'g>(&'g self, g: &'g mut Critical) -> &'g mut Pending {
+        &mut self.locked(g).pending
     }
 
     #[inline]

@@ -60,19 +60,21 @@ struct Helper {
 
 crate::loom_os!(Helper, MutexGuard<'a, Locked>, |h| h.st.lock().unwrap());
 
-impl Rr for Helper {
+// SAFETY: `pending` stays in the helper's mutex and is reached only
+// through `Rr::pending`.
+unsafe impl Rr for Helper {
     type Os = Helper;
 
     fn os(&self) -> &Helper {
         self
     }
 
-    fn with_live<R>(&self, g: &mut MutexGuard<'_, Locked>, f: impl FnOnce(&mut Pending) -> R) -> Option<R> {
-        if g.live {
-            Some(f(&mut g.pending))
-        } else {
-            None
-        }
+    fn live(&self, g: &mut MutexGuard<'_, Locked>) -> bool {
+        g.live
+    }
+
+    fn pending<'g>(&'g self, g: &'g mut MutexGuard<'_, Locked>) -> &'g mut Pending {
+        &mut g.pending
     }
 
     fn end_live(&self, g: &mut MutexGuard<'_, Locked>) {
