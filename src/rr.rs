@@ -21,7 +21,7 @@
 //! - [`Pending`], a safe intrusive FIFO of [`Record`]s (one per waiting
 //!   requester, on its stack) that does the matching; unit tests drive it
 //!   directly;
-//! - the protocol, generic over the helper ([`Rr`]: its OS and its
+//! - the protocol, generic over the helper ([`Rr`]: its OS, its liveness and its
 //!   pending requests under the OS's critical section): the blocking
 //!   request ([`request`]), the reply delivery ([`deliver`]) and the
 //!   cancellation of a teardown ([`cancel`]). The loom suite
@@ -434,6 +434,10 @@ pub fn request<H: Rr>(
         wait.destroy();
         return (e, 0);
     }
+    // While the record is linked this frame must not unwind away (a panic
+    // in `send` or in the OS): the guard turns that into an abort. Free
+    // where panics abort anyway (the shipped library).
+    let linked_guard = AbortOnUnwind;
     let sent = send(ticks_left(os, deadline));
     let mut result = None;
     if sent < 0 {
@@ -460,9 +464,19 @@ pub fn request<H: Rr>(
         }
         // Otherwise an early or spurious wake-up: wait again.
     }
+    core::mem::forget(linked_guard);
     // Unlinked: nobody posts the wait object any more.
     wait.destroy();
     (result.unwrap_or(-EINVAL), rec.reply_len())
+}
+
+/// Panics when dropped, which during an unwind aborts.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        panic!("a request unwound while its record was linked");
+    }
 }
 
 /// What [`deliver`] did with a received message.
