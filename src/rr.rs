@@ -4,7 +4,7 @@
 //!
 //! It is built only on the public entry points `mbox_ticksend()`,
 //! `mbox_register_rxcallback()` and `mbox_unregister_rxcallback()` plus the
-//! port (`crate::os`): a `struct mbox_rr_s` owns one TX sender and one RX
+//! OS ([`Os`]): a `struct mbox_rr_s` owns one TX sender and one RX
 //! receiver, registers itself as the receiver's RX callback, and matches
 //! each received message to the pending request it answers.
 //!
@@ -17,21 +17,33 @@
 //!   tag function failed, the lower half's error, a reply that comes after
 //!   its request timed out) goes to the `unsolicited` callback, if any.
 //!
-//! The matching itself is [`Pending`], a safe intrusive FIFO of
-//! [`Record`]s (one per waiting requester, on its stack) that unit tests
-//! and the loom models (tests-loom/tests/rr.rs) drive directly. Everything
-//! in it runs under the port's critical section; `unsafe` is confined to
-//! linking a record ([`Pending::insert`]), to following the list's links
-//! and to the `extern "C"` edge below.
+//! Layers:
+//! - [`Pending`], a safe intrusive FIFO of [`Record`]s (one per waiting
+//!   requester, on its stack) that does the matching; unit tests drive it
+//!   directly;
+//! - the protocol, generic over the helper ([`Rr`]: its OS, its liveness and its
+//!   pending requests under the OS's critical section): the blocking
+//!   request ([`request`]), the reply delivery ([`deliver`]) and the
+//!   cancellation of a teardown ([`cancel`]). The loom suite
+//!   (tests-loom/tests/rr.rs) runs these very functions over a loom
+//!   [`Os`];
+//! - the `extern "C"` entry points `mbox_rr_*`, a shell that checks
+//!   arguments, turns raw pointers into references once ([`CRr`] for the
+//!   helper) and calls the protocol over [`PortOs`].
+//!
+//! `unsafe` is confined to following the list's links and copying into a
+//! linked record's buffer ([`Pending`]), to linking a record and posting
+//! its requester's wait object (the protocol), and to the C edge.
 
-#![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
+#![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref)]
 
+use core::cell::Cell;
 use core::ffi::{c_int, c_void};
-use core::ptr;
+use core::ptr::{self, NonNull};
 
 use crate::capi::{mbox_chan_mtu, mbox_register_rxcallback, mbox_ticksend, mbox_unregister_rxcallback};
 use crate::errno::*;
-use crate::os::{self, Critical, Ticks, WaitObj, FOREVER};
+use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
 use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
@@ -62,24 +74,30 @@ pub enum RecState {
 }
 
 /// One pending request: lives on its requester's stack for the duration
-/// of its `mbox_rr_request()` call, linked in the helper's [`Pending`]
-/// list while it waits for its reply.
+/// of its request, linked in the helper's [`Pending`] list while it waits
+/// for its reply.
+///
+/// Its owner and the list both reach it through shared references (the
+/// list keeps a raw pointer while it is linked); what the list changes is
+/// in `Cell`s, and only under the critical section.
+// repr(C): the links first, as in `Pending`, which lets the compiler
+// treat the list's head and a record's `next` alike.
 #[repr(C)]
 pub struct Record {
-    next: *mut Record,
-    prev: *mut Record,
+    next: Cell<*mut Record>,
+    prev: Cell<*mut Record>,
     /// The request's tag; None in in-order mode.
     tag: Option<u32>,
     /// Where the reply goes (`cap` bytes).
     buf: *mut u8,
     cap: usize,
     /// Size of the reply that completed it (may exceed `cap`).
-    len: usize,
-    state: RecState,
-    result: i32,
-    /// The OS wait object the requester sleeps on (unused by [`Pending`];
-    /// the RX side posts it after [`Pending::complete`]).
-    pub os: WaitObj,
+    len: Cell<usize>,
+    state: Cell<RecState>,
+    result: Cell<i32>,
+    /// The requester's wait object (an `Os::Wait` of the helper's OS; set
+    /// by [`request`], null otherwise): posted once the record is Done.
+    waker: *const (),
 }
 
 impl Record {
@@ -88,15 +106,15 @@ impl Record {
     /// linked: see [`Pending::insert`]).
     pub fn new(tag: Option<u32>, buf: &mut [u8]) -> Record {
         Record {
-            next: ptr::null_mut(),
-            prev: ptr::null_mut(),
+            next: Cell::new(ptr::null_mut()),
+            prev: Cell::new(ptr::null_mut()),
             tag,
             buf: buf.as_mut_ptr(),
             cap: buf.len(),
-            len: 0,
-            state: RecState::Idle,
-            result: 0,
-            os: WaitObj::uninit(),
+            len: Cell::new(0),
+            state: Cell::new(RecState::Idle),
+            result: Cell::new(0),
+            waker: ptr::null(),
         }
     }
 
@@ -105,20 +123,36 @@ impl Record {
     }
 
     pub fn state(&self) -> RecState {
-        self.state
+        self.state.get()
     }
 
     /// 0 (reply copied), -EMSGSIZE (reply larger than the buffer; its
     /// first `cap` bytes were copied) or the value given to
     /// [`Pending::cancel_all`]. Meaningful once `Done`.
     pub fn result(&self) -> i32 {
-        self.result
+        self.result.get()
     }
 
     /// Real size of the reply that completed the record.
     pub fn reply_len(&self) -> usize {
-        self.len
+        self.len.get()
     }
+
+    fn finish(&self, result: i32) {
+        self.result.set(result);
+        self.state.set(RecState::Done);
+    }
+}
+
+/// The record a link of a [`Pending`] list points to; None at the end of
+/// the list. Only for the links `head`, `tail`, `next` and `prev`, which
+/// the list keeps null or pointing to a linked record.
+fn linked<'r>(p: *mut Record) -> Option<&'r Record> {
+    // SAFETY: list invariant (see Pending): a link is null or points to a
+    // linked record, which stays alive and in place while it is linked;
+    // every access happens under the critical section, and a record's
+    // mutable fields are Cells, so shared references may coexist.
+    unsafe { p.as_ref() }
 }
 
 /// framework-private: the pending requests of a request/response helper,
@@ -126,8 +160,8 @@ impl Record {
 //
 // An intrusive FIFO through `Record::next/prev`. Safety invariant: every
 // linked record is alive, does not move, and its reply buffer is valid,
-// because its requester stays in `mbox_rr_request()` (keeping the record
-// in place) until the record is unlinked, which only happens under the
+// because its requester stays in `request()` (keeping the record in
+// place) until the record is unlinked, which only happens under the
 // critical section.
 #[cfg(feature = "rr")]
 #[repr(C)]
@@ -158,21 +192,20 @@ impl Pending {
     }
 
     /// The first linked record satisfying `pred`, oldest first.
-    fn find(&self, mut pred: impl FnMut(&Record) -> bool) -> *mut Record {
-        let mut p = self.head;
-        // SAFETY: p is null or a linked, live record (list invariant).
-        while let Some(r) = unsafe { p.as_ref() } {
+    fn find<'r>(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&'r Record> {
+        let mut p = linked(self.head);
+        while let Some(r) = p {
             if pred(r) {
-                return p;
+                return Some(r);
             }
-            p = r.next;
+            p = linked(r.next.get());
         }
-        ptr::null_mut()
+        None
     }
 
     /// True when a pending request has tag `tag`.
     pub fn has_tag(&self, tag: u32) -> bool {
-        !self.find(|r| r.tag == Some(tag)).is_null()
+        self.find(|r| r.tag == Some(tag)).is_some()
     }
 
     /// Link `r` (oldest-first order) so that a reply can find it.
@@ -184,8 +217,8 @@ impl Pending {
     /// `r` and its reply buffer stay valid and in place until `r` is no
     /// longer linked: its state is `Done`, or [`Pending::remove`] took it
     /// back. Only then may its owner move, reuse or free it.
-    pub unsafe fn insert(&mut self, r: &mut Record) -> Result<(), i32> {
-        if r.state != RecState::Idle {
+    pub unsafe fn insert(&mut self, r: &Record) -> Result<(), i32> {
+        if r.state() != RecState::Idle {
             return Err(-EINVAL);
         }
         if let Some(t) = r.tag {
@@ -193,33 +226,27 @@ impl Pending {
                 return Err(-EBUSY);
             }
         }
-        let rp: *mut Record = r;
-        r.next = ptr::null_mut();
-        r.prev = self.tail;
-        if self.tail.is_null() {
-            self.head = rp;
-        } else {
-            // SAFETY: tail is a linked, live record (list invariant).
-            unsafe { (*self.tail).next = rp };
+        let rp = ptr::from_ref(r).cast_mut();
+        r.next.set(ptr::null_mut());
+        r.prev.set(self.tail);
+        match linked(self.tail) {
+            None => self.head = rp,
+            Some(t) => t.next.set(rp),
         }
         self.tail = rp;
         self.len += 1;
-        r.state = RecState::Waiting;
+        r.state.set(RecState::Waiting);
         Ok(())
     }
 
     /// The pending request a reply with `tag` answers, without taking it:
     /// `Some(t)`: the request with tag `t`; `None` (in-order mode): the
     /// oldest pending request.
-    pub fn match_reply(&mut self, tag: Option<u32>) -> Option<&mut Record> {
-        let p = match tag {
+    pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record> {
+        match tag {
             Some(t) => self.find(|r| r.tag == Some(t)),
-            None => self.head,
-        };
-        // SAFETY: p is null or a linked, live record (list invariant);
-        // the borrow is tied to &mut self, under which nobody else can
-        // reach the list.
-        unsafe { p.as_mut() }
+            None => linked(self.head),
+        }
     }
 
     /// Deliver a reply: the request it answers (see
@@ -228,10 +255,11 @@ impl Pending {
     /// -EMSGSIZE when `data` was larger than its buffer. Returns that
     /// record, whose owner the caller must wake; None when the reply
     /// answers nothing (it is unsolicited).
-    pub fn complete(&mut self, tag: Option<u32>, data: &[u8]) -> Option<&mut Record> {
-        let rp: *mut Record = self.match_reply(tag)?;
-        // SAFETY: rp is a linked, live record (just found in the list).
-        let r = unsafe { &mut *rp };
+    pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record> {
+        let r: &'r Record = match tag {
+            Some(t) => self.find(|r| r.tag == Some(t)),
+            None => linked(self.head),
+        }?;
         self.unlink(r);
         let n = data.len().min(r.cap);
         if n > 0 {
@@ -240,9 +268,8 @@ impl Pending {
             // source is a distinct received message.
             unsafe { ptr::copy_nonoverlapping(data.as_ptr(), r.buf, n) };
         }
-        r.len = data.len();
-        r.result = if data.len() > r.cap { -EMSGSIZE } else { 0 };
-        r.state = RecState::Done;
+        r.len.set(data.len());
+        r.finish(if data.len() > r.cap { -EMSGSIZE } else { 0 });
         Some(r)
     }
 
@@ -250,25 +277,22 @@ impl Pending {
     /// Returns true when it was pending in this list (it is now `Idle`);
     /// false when it is not linked here (already `Done`: a reply or a
     /// cancellation won the race, and its result stands).
-    pub fn remove(&mut self, r: &mut Record) -> bool {
-        let rp: *mut Record = r;
-        if r.state != RecState::Waiting || self.find(|x| ptr::eq(x, rp)).is_null() {
+    pub fn remove(&mut self, r: &Record) -> bool {
+        if r.state() != RecState::Waiting || self.find(|x| ptr::eq(x, r)).is_none() {
             return false;
         }
         self.unlink(r);
-        r.state = RecState::Idle;
+        r.state.set(RecState::Idle);
         true
     }
 
     /// Finish every pending request with `result` (oldest first), calling
     /// `wake` on each after it is `Done` and unlinked. Returns how many.
-    pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&mut Record)) -> usize {
+    pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record)) -> usize {
         let mut n = 0;
-        // SAFETY: head is null or a linked, live record (list invariant).
-        while let Some(r) = unsafe { self.head.as_mut() } {
+        while let Some(r) = linked(self.head) {
             self.unlink(r);
-            r.result = result;
-            r.state = RecState::Done;
+            r.finish(result);
             wake(r);
             n += 1;
         }
@@ -276,26 +300,236 @@ impl Pending {
     }
 
     /// `r` must be linked in this list.
-    fn unlink(&mut self, r: &mut Record) {
-        let rp: *mut Record = r;
-        if r.prev.is_null() {
-            debug_assert!(self.head == rp);
-            self.head = r.next;
-        } else {
-            // SAFETY: prev is a linked, live record (list invariant).
-            unsafe { (*r.prev).next = r.next };
+    fn unlink(&mut self, r: &Record) {
+        let (prev, next) = (r.prev.get(), r.next.get());
+        match linked(prev) {
+            None => {
+                debug_assert!(ptr::eq(self.head, r));
+                self.head = next;
+            }
+            Some(p) => p.next.set(next),
         }
-        if r.next.is_null() {
-            debug_assert!(self.tail == rp);
-            self.tail = r.prev;
-        } else {
-            // SAFETY: next is a linked, live record (list invariant).
-            unsafe { (*r.next).prev = r.prev };
+        match linked(next) {
+            None => {
+                debug_assert!(ptr::eq(self.tail, r));
+                self.tail = prev;
+            }
+            Some(n) => n.prev.set(prev),
         }
-        r.next = ptr::null_mut();
-        r.prev = ptr::null_mut();
+        r.next.set(ptr::null_mut());
+        r.prev.set(ptr::null_mut());
         self.len -= 1;
     }
+}
+
+/// The held critical section of a helper's OS.
+pub type Guard<'a, H> = <<H as Rr>::Os as Os>::Guard<'a>;
+
+/// One request/response helper as the protocol sees it: its OS, and its
+/// liveness and pending requests under the OS's critical section.
+///
+/// # Safety
+/// Records linked by [`request`] live on their requesters' stacks, and a
+/// requester takes its record back from where it linked it before it
+/// returns: [`Rr::pending`] gives one and the same [`Pending`] every
+/// time, which does not move, and nothing else links records into it or
+/// reaches the records linked in it.
+pub unsafe trait Rr {
+    /// The OS the helper runs on.
+    type Os: Os;
+
+    /// The OS. Context: any.
+    fn os(&self) -> &Self::Os;
+
+    /// Whether the helper is live (requests may be linked, replies are
+    /// delivered), under the critical section `g` (entered with
+    /// [`Rr::os`]).
+    fn live(&self, g: &mut Guard<'_, Self>) -> bool;
+
+    /// The pending requests, under the critical section `g`.
+    fn pending<'g>(&'g self, g: &'g mut Guard<'_, Self>) -> &'g mut Pending;
+
+    /// Makes a live helper not live (being torn down), under `g`.
+    fn end_live(&self, g: &mut Guard<'_, Self>);
+}
+
+/// Posts the wait object of the requester that owns `r`.
+///
+/// # Safety
+/// `r` was linked by [`request`] over an OS whose `Wait` is `W`, and is
+/// now `Done`; the critical section under which it became Done is still
+/// held (so its requester has not seen Done and its wait object is still
+/// initialised and in place).
+unsafe fn wake<W: OsWait>(r: &Record) {
+    // SAFETY: request() set the waker to its own initialised `W`, which it
+    // destroys only after seeing Done under the lock (held by the caller).
+    unsafe { &*r.waker.cast::<W>() }.post();
+}
+
+fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
+    if ticks == FOREVER {
+        FOREVER
+    } else {
+        now.saturating_add(ticks).min(FOREVER - 1)
+    }
+}
+
+/// Ticks from now to `deadline` (the clock is read only for a finite
+/// one).
+fn ticks_left<O: Os>(os: &O, deadline: Ticks) -> Ticks {
+    if deadline == FOREVER {
+        FOREVER
+    } else {
+        deadline.saturating_sub(os.now())
+    }
+}
+
+/// The blocking request: a record for a request with `tag` whose reply
+/// goes to `buf` is linked while the helper is live, *before* `send`
+/// sends it (a reply may arrive before the send returns); `send` gets the
+/// ticks left of the deadline (`ticks` from now, FOREVER: none) and
+/// returns 0 or its error. Then the requester sleeps on its own wait
+/// object and decides by the record's state under the critical section:
+/// Done (a reply or a cancellation) gives that result; at the deadline it
+/// takes the record back (a later reply is unsolicited).
+///
+/// Context: task (the caller checks it). Returns (result, reply size):
+/// 0 or -EMSGSIZE (reply copied, its real size), -ETIMEDOUT, the value
+/// given to [`cancel`], `send`'s error unless a reply or a cancellation
+/// finished the request first, -EBUSY (a pending request has the same
+/// tag), -EINVAL (the helper is not live), or the wait object's init
+/// error. The size is meaningful with 0 and -EMSGSIZE only.
+#[inline(always)]
+pub fn request<H: Rr>(
+    h: &H,
+    tag: Option<u32>,
+    buf: &mut [u8],
+    ticks: Ticks,
+    send: impl FnOnce(Ticks) -> i32,
+) -> (i32, usize) {
+    let os = h.os();
+    let deadline = deadline_from(os.now(), ticks);
+    // The wait object is initialised at its final address before the
+    // record is linked (a port may allocate or block in init).
+    let mut wait = os.wait_object();
+    if let Err(e) = wait.init() {
+        return (e, 0);
+    }
+    let mut rec = Record::new(tag, buf);
+    rec.waker = ptr::from_ref(&wait).cast();
+    let rec = rec;
+    let linked = {
+        let mut g = os.enter();
+        if h.live(&mut g) {
+            // SAFETY: `rec`, its buffer and `wait` stay in place on this
+            // frame until the record is Done or removed, which every path
+            // below ensures (under the lock) before `wait` is destroyed and
+            // the function returns.
+            unsafe { h.pending(&mut g).insert(&rec) }
+        } else {
+            Err(-EINVAL)
+        }
+    };
+    if let Err(e) = linked {
+        wait.destroy();
+        return (e, 0);
+    }
+    // While the record is linked this frame must not unwind away (a panic
+    // in `send` or in the OS): the guard turns that into an abort. Free
+    // where panics abort anyway (the shipped library).
+    let linked_guard = AbortOnUnwind;
+    let sent = send(ticks_left(os, deadline));
+    let mut result = None;
+    if sent < 0 {
+        let mut g = os.enter();
+        if rec.state() == RecState::Done {
+            // A reply (the request reached the remote after all) or a
+            // cancellation finished it first: that result stands.
+            result = Some(rec.result());
+        } else {
+            h.pending(&mut g).remove(&rec);
+            result = Some(sent);
+        }
+    }
+    while result.is_none() {
+        let timed_out = wait.wait_until(deadline) < 0;
+        let mut g = os.enter();
+        if rec.state() == RecState::Done {
+            result = Some(rec.result());
+        } else if timed_out && os.now() >= deadline {
+            // The record is taken back; a later reply is unsolicited.
+            let removed = h.pending(&mut g).remove(&rec);
+            debug_assert!(removed);
+            result = Some(-ETIMEDOUT);
+        }
+        // Otherwise an early or spurious wake-up: wait again.
+    }
+    core::mem::forget(linked_guard);
+    // Unlinked: nobody posts the wait object any more.
+    wait.destroy();
+    (result.unwrap_or(-EINVAL), rec.reply_len())
+}
+
+/// Panics when dropped, which during an unwind aborts.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        panic!("a request unwound while its record was linked");
+    }
+}
+
+/// What [`deliver`] did with a received message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Delivery {
+    /// It answered a pending request, whose requester was woken.
+    Matched,
+    /// It answers no pending request: the caller passes it on as
+    /// unsolicited.
+    Unsolicited,
+    /// The helper is not live (being torn down): dropped.
+    Dropped,
+}
+
+/// Delivers a received message with `tag` (see [`Pending::match_reply`]):
+/// under the critical section, the request it answers gets a copy and
+/// its requester's wait object is posted (before the lock is dropped, so
+/// that the requester cannot have returned meanwhile).
+///
+/// Context: task or interrupt (the RX callback's), never blocks.
+pub fn deliver<H: Rr>(h: &H, tag: Option<u32>, msg: &[u8]) -> Delivery {
+    let mut g = h.os().enter();
+    if !h.live(&mut g) {
+        return Delivery::Dropped;
+    }
+    match h.pending(&mut g).complete(tag, msg) {
+        Some(r) => {
+            // SAFETY: linked by request() over this OS, Done just now,
+            // under the lock still held.
+            unsafe { wake::<<H::Os as Os>::Wait>(r) };
+            Delivery::Matched
+        }
+        None => Delivery::Unsolicited,
+    }
+}
+
+/// Starts a teardown under the critical section `g` (held by the
+/// caller, who may read the helper under it afterwards): makes the helper
+/// not live and finishes every pending request with `result`, posting
+/// each requester. Returns how many, or -EINVAL when the helper is not
+/// live.
+///
+/// Context: task or interrupt, never blocks.
+pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, i32> {
+    if !h.live(g) {
+        return Err(-EINVAL);
+    }
+    h.end_live(g);
+    Ok(h.pending(g).cancel_all(result, |r| {
+        // SAFETY: linked by request() over this OS, Done just now, under
+        // the lock still held.
+        unsafe { wake::<<H::Os as Os>::Wait>(r) }
+    }))
 }
 
 /// A request/response helper over one TX sender and one RX receiver.
@@ -322,27 +556,74 @@ pub struct mbox_rr_s {
     pub magic: u32,
 }
 
-/// # Safety
-/// `rr` is non-NULL and valid; the critical section is held for as long
-/// as the reference is used.
-unsafe fn locked<'a>(rr: *mut mbox_rr_s, _cs: &'a Critical) -> &'a mut mbox_rr_s {
-    // SAFETY: per the function contract: every access to the helper's
-    // mutable fields happens under the one critical section.
-    unsafe { &mut *rr }
+/// A C helper (`mbox_rr_s`) as the protocol's [`Rr`] over [`PortOs`]:
+/// the one place its raw pointer becomes a reference.
+#[derive(Clone, Copy)]
+pub struct CRr(NonNull<mbox_rr_s>);
+
+impl CRr {
+    /// # Safety
+    /// `rr` is valid for as long as the `CRr` is used (the `mbox_rr_s`
+    /// contract), and its fields are accessed only under the critical
+    /// section.
+    unsafe fn new(rr: *mut mbox_rr_s) -> Option<CRr> {
+        NonNull::new(rr).map(CRr)
+    }
+
+    /// The helper, under the held critical section (one such reference
+    /// at a time).
+    #[inline]
+    fn locked<'a>(&self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
+        // SAFETY: valid (CRr::new contract); the critical section, which
+        // the caller holds and lends exclusively for the reference's
+        // lifetime, serialises every access to the helper's fields.
+        unsafe { &mut *self.0.as_ptr() }
+    }
+
+    fn ptr(&self) -> *mut mbox_rr_s {
+        self.0.as_ptr()
+    }
 }
 
-/// The tag of `data` through `f`.
-///
-/// # Safety
-/// `f` is a valid tag function; `data` is valid for `size` bytes (or NULL
-/// with size 0).
-unsafe fn tag_of(f: mbox_rr_tag_t, data: *const c_void, size: usize) -> Result<Option<u32>, i32> {
+// SAFETY: the list is the helper's own `pending` field (`mbox_rr_s`
+// stays in place); besides the protocol, only `mbox_rr_init` touches it,
+// replacing it with an empty one, which reaches no record.
+unsafe impl Rr for CRr {
+    type Os = PortOs;
+
+    #[inline]
+    fn os(&self) -> &PortOs {
+        &PortOs
+    }
+
+    #[inline]
+    fn live(&self, g: &mut Critical) -> bool {
+        self.locked(g).magic == RR_LIVE
+    }
+
+    #[inline]
+    fn pending<'g>(&'g self, g: &'g mut Critical) -> &'g mut Pending {
+        &mut self.locked(g).pending
+    }
+
+    #[inline]
+    fn end_live(&self, g: &mut Critical) {
+        self.locked(g).magic = RR_DYING;
+    }
+}
+
+/// The tag of `msg` through `f`; `data` is the C pointer `msg` was made
+/// from, passed on as it is (NULL stays NULL for an empty message).
+fn tag_of(f: mbox_rr_tag_t, data: *const c_void, msg: &[u8]) -> Result<Option<u32>, i32> {
     let Some(f) = f else {
         return Ok(None);
     };
+    debug_assert!(msg.is_empty() || ptr::eq(data, msg.as_ptr().cast()));
     let mut t = 0u32;
-    // SAFETY: the client's tag function with a valid message and output.
-    let r = unsafe { f(data, size, &mut t) };
+    // SAFETY: the client's tag function (mbox_rr_tag_t contract) with the
+    // message's own pointer (valid for msg.len() bytes) and a valid
+    // output.
+    let r = unsafe { f(data, msg.len(), &mut t) };
     if r < 0 {
         Err(r)
     } else {
@@ -367,22 +648,6 @@ fn ticks_to_clock(t: Ticks) -> clock_t {
     t.clamp(1, max) as clock_t
 }
 
-fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
-    if ticks == FOREVER {
-        FOREVER
-    } else {
-        now.saturating_add(ticks).min(FOREVER - 1)
-    }
-}
-
-fn ticks_left(deadline: Ticks) -> Ticks {
-    if deadline == FOREVER {
-        FOREVER
-    } else {
-        deadline.saturating_sub(os::now())
-    }
-}
-
 /// The receiver's RX callback while a helper is live (`arg` is the
 /// helper): matches the message to a pending request, or passes it to the
 /// unsolicited callback.
@@ -393,40 +658,31 @@ unsafe extern "C" fn rr_rx_trampoline(
     data: *mut c_void,
     size: usize,
 ) -> c_int {
-    let rr = arg as *mut mbox_rr_s;
+    // SAFETY: the helper registered itself with its own (non-NULL)
+    // address and stays valid while registered (mbox_rr_s contract).
+    let h = CRr(unsafe { NonNull::new_unchecked(arg.cast()) });
     let (tagfn, cb, cbarg) = {
-        let cs = Critical::enter();
-        // SAFETY: the helper registered itself with its own address and
-        // stays valid while registered (mbox_rr_s contract); lock held.
-        let h = unsafe { locked(rr, &cs) };
-        if h.magic != RR_LIVE {
+        let mut cs = Critical::enter();
+        let r = h.locked(&mut cs);
+        if r.magic != RR_LIVE {
             // Being torn down: its requests are cancelled; drop the message.
             return 0;
         }
-        (h.tag, h.unsolicited, h.arg)
+        (r.tag, r.unsolicited, r.arg)
     };
     if ret >= 0 {
-        // SAFETY: the framework passes a message of `size` bytes.
-        if let Ok(tag) = unsafe { tag_of(tagfn, data, size) } {
-            let msg: &[u8] = if data.is_null() || size == 0 {
-                &[]
-            } else {
-                // SAFETY: data holds `size` received bytes during this
-                // call; the framework checked size against the RX
-                // channel's MTU (mbox_chan_rx_data).
-                unsafe { core::slice::from_raw_parts(data.cast(), size) }
-            };
-            let cs = Critical::enter();
-            // SAFETY: as above; lock held.
-            let h = unsafe { locked(rr, &cs) };
-            if h.magic != RR_LIVE {
-                return 0;
-            }
-            if let Some(rec) = h.pending.complete(tag, msg) {
-                // Posted under the lock: the requester cannot have
-                // returned (and destroyed it) before it sees Done.
-                rec.os.post();
-                return 0;
+        let msg: &[u8] = if data.is_null() || size == 0 {
+            &[]
+        } else {
+            // SAFETY: data holds `size` received bytes during this call;
+            // the framework checked size against the RX channel's MTU
+            // (mbox_chan_rx_data).
+            unsafe { core::slice::from_raw_parts(data.cast(), size) }
+        };
+        if let Ok(tag) = tag_of(tagfn, data, msg) {
+            match deliver(&h, tag, msg) {
+                Delivery::Unsolicited => {}
+                Delivery::Matched | Delivery::Dropped => return 0,
             }
         }
     }
@@ -471,47 +727,47 @@ pub unsafe extern "C" fn mbox_rr_init(
     unsolicited: mbox_callback_t,
     arg: *mut c_void,
 ) -> c_int {
-    if rr.is_null() || sender.is_null() || receiver.is_null() {
-        return -EINVAL;
-    }
+    // SAFETY: rr is NULL or valid by the API contract.
+    let h = match unsafe { CRr::new(rr) } {
+        Some(h) if !sender.is_null() && !receiver.is_null() => h,
+        _ => return -EINVAL,
+    };
     {
         let _cs = Critical::enter();
-        // SAFETY: sender is non-NULL and valid by the API contract.
-        let chan = unsafe { (*sender).chan };
-        if chan.is_null() {
-            return -EINVAL;
-        }
-        // SAFETY: chan is non-NULL and valid by the API contract; `dir` is
-        // read as the int C stored (any value must be checkable), and
-        // `dev` is set by mbox_chan_init.
-        let (dev, dir) = unsafe { ((*chan).dev, ptr::addr_of!((*chan).dir).cast::<c_int>().read()) };
-        if dev.is_null() || dir != mbox_direction_e::MBOX_TX as c_int {
+        // SAFETY: sender is non-NULL and valid by the API contract; chan
+        // is NULL or valid by the same contract; `dir` is read as the int
+        // C stored (any value must be checkable), and `dev` is set by
+        // mbox_chan_init.
+        let ok = unsafe {
+            let chan = (*sender).chan;
+            !chan.is_null()
+                && !(*chan).dev.is_null()
+                && ptr::addr_of!((*chan).dir).cast::<c_int>().read() == mbox_direction_e::MBOX_TX as c_int
+        };
+        if !ok {
             return -EINVAL;
         }
     }
     {
-        let cs = Critical::enter();
-        // SAFETY: rr non-NULL and valid; lock held.
-        let h = unsafe { locked(rr, &cs) };
-        if h.magic == RR_LIVE || h.magic == RR_DYING {
+        let mut cs = Critical::enter();
+        let r = h.locked(&mut cs);
+        if r.magic == RR_LIVE || r.magic == RR_DYING {
             return -EBUSY;
         }
-        h.sender = sender;
-        h.receiver = receiver;
-        h.tag = tag;
-        h.unsolicited = unsolicited;
-        h.arg = arg;
-        h.pending = Pending::new();
+        r.sender = sender;
+        r.receiver = receiver;
+        r.tag = tag;
+        r.unsolicited = unsolicited;
+        r.arg = arg;
+        r.pending = Pending::new();
         // Live before the callback is registered: a reply may come at once.
-        h.magic = RR_LIVE;
+        r.magic = RR_LIVE;
     }
     // SAFETY: receiver non-NULL and valid; the callback gets rr, which
     // stays valid while registered (mbox_rr_s contract).
-    let r = unsafe { mbox_register_rxcallback(receiver, Some(rr_rx_trampoline), rr.cast()) };
+    let r = unsafe { mbox_register_rxcallback(receiver, Some(rr_rx_trampoline), h.ptr().cast()) };
     if r < 0 {
-        let cs = Critical::enter();
-        // SAFETY: as above.
-        unsafe { locked(rr, &cs) }.magic = 0;
+        h.locked(&mut Critical::enter()).magic = 0;
         return r;
     }
     0
@@ -559,14 +815,17 @@ pub unsafe extern "C" fn mbox_rr_request(
     // The reply buffer must be able to describe an object (at most
     // isize::MAX bytes, not wrapping the address space) before a slice is
     // built over it.
-    if rr.is_null()
-        || req.is_null()
+    if req.is_null()
         || (resp.is_null() && respcap != 0)
         || respcap > isize::MAX as usize
         || (resp as usize).checked_add(respcap).is_none()
     {
         return -EINVAL;
     }
+    // SAFETY: rr is NULL or valid by the API contract.
+    let Some(h) = (unsafe { CRr::new(rr) }) else {
+        return -EINVAL;
+    };
     let ticks = match os::clock_to_ticks(timeout) {
         Ok(0) => return -EINVAL,
         Ok(t) => t,
@@ -576,13 +835,12 @@ pub unsafe extern "C" fn mbox_rr_request(
         return -EPERM;
     }
     let (sender, tagfn) = {
-        let cs = Critical::enter();
-        // SAFETY: rr non-NULL and valid by the API contract; lock held.
-        let h = unsafe { locked(rr, &cs) };
-        if h.magic != RR_LIVE {
+        let mut cs = Critical::enter();
+        let r = h.locked(&mut cs);
+        if r.magic != RR_LIVE {
             return -EINVAL;
         }
-        (h.sender, h.tag)
+        (r.sender, r.tag)
     };
     // The tag function sees only a request that can be sent: at most the
     // MTU of the sender's channel (-EINVAL when that is not live).
@@ -596,7 +854,8 @@ pub unsafe extern "C" fn mbox_rr_request(
     }
     // SAFETY: req is non-NULL and valid for reqlen bytes (API contract),
     // reqlen is at most the MTU.
-    let tag = match unsafe { tag_of(tagfn, req, reqlen) } {
+    let msg: &[u8] = unsafe { core::slice::from_raw_parts(req.cast(), reqlen) };
+    let tag = match tag_of(tagfn, req, msg) {
         Ok(t) => t,
         Err(e) => return e,
     };
@@ -608,66 +867,14 @@ pub unsafe extern "C" fn mbox_rr_request(
         // not wrap (checked above).
         unsafe { core::slice::from_raw_parts_mut(resp.cast(), respcap) }
     };
-    let deadline = deadline_from(os::now(), ticks);
-    // The wait object is initialised at its final address before the
-    // record is linked (a port may allocate or block in init).
-    let mut rec = Record::new(tag, buf);
-    if let Err(e) = rec.os.init() {
-        return e;
-    }
-    let linked = {
-        let cs = Critical::enter();
-        // SAFETY: as above.
-        let h = unsafe { locked(rr, &cs) };
-        if h.magic != RR_LIVE {
-            Err(-EINVAL)
-        } else {
-            // SAFETY: `rec` and `resp` stay in place on this frame until
-            // the record is Done or removed, which every path below
-            // ensures before returning.
-            unsafe { h.pending.insert(&mut rec) }
-        }
-    };
-    if let Err(e) = linked {
-        rec.os.destroy();
-        return e;
-    }
-    // SAFETY: sender valid (set by init, kept valid by the caller); req
-    // valid for reqlen bytes. A positive timeout makes it blocking.
-    let sent = unsafe { mbox_ticksend(sender, req, reqlen, ticks_to_clock(ticks_left(deadline))) };
-    let mut result = None;
-    if sent < 0 {
-        let cs = Critical::enter();
-        if rec.state() == RecState::Done {
-            // A reply (the request reached the remote after all) or a
-            // cancellation finished it first: that result stands.
-            result = Some(rec.result());
-        } else {
-            // SAFETY: not Done, so deinit has not run: rr is live.
-            unsafe { locked(rr, &cs) }.pending.remove(&mut rec);
-            result = Some(sent);
-        }
-    }
-    while result.is_none() {
-        let left = ticks_left(deadline);
-        let timed_out = left == 0 || rec.os.wait(left) < 0;
-        let cs = Critical::enter();
-        if rec.state() == RecState::Done {
-            result = Some(rec.result());
-        } else if timed_out && os::now() >= deadline {
-            // SAFETY: not Done, so deinit has not run: rr is live; the
-            // record is taken back, a later reply is unsolicited.
-            let removed = unsafe { locked(rr, &cs) }.pending.remove(&mut rec);
-            debug_assert!(removed);
-            result = Some(-ETIMEDOUT);
-        }
-        // Otherwise an early or spurious wake-up: wait again.
-    }
-    rec.os.destroy();
-    let r = result.unwrap_or(-EINVAL);
+    let (r, len) = request(&h, tag, buf, ticks, move |left| {
+        // SAFETY: sender valid (set by init, kept valid by the caller); req
+        // valid for reqlen bytes. A positive timeout makes it blocking.
+        unsafe { mbox_ticksend(sender, req, reqlen, ticks_to_clock(left)) }
+    });
     if (r == 0 || r == -EMSGSIZE) && !resplen.is_null() {
         // SAFETY: resplen non-NULL, valid by the API contract.
-        unsafe { *resplen = rec.reply_len() };
+        unsafe { *resplen = len };
     }
     r
 }
@@ -683,27 +890,23 @@ pub unsafe extern "C" fn mbox_rr_request(
 #[cfg(feature = "rr")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_rr_deinit(rr: *mut mbox_rr_s) -> c_int {
-    if rr.is_null() {
+    // SAFETY: rr is NULL or valid by the API contract.
+    let Some(h) = (unsafe { CRr::new(rr) }) else {
         return -EINVAL;
-    }
+    };
     let receiver = {
-        let cs = Critical::enter();
-        // SAFETY: rr non-NULL and valid by the API contract; lock held.
-        let h = unsafe { locked(rr, &cs) };
-        if h.magic != RR_LIVE {
-            return -EINVAL;
+        let mut cs = Critical::enter();
+        if let Err(e) = cancel(&h, &mut cs, -ECANCELED) {
+            return e;
         }
-        h.magic = RR_DYING;
-        h.pending.cancel_all(-ECANCELED, |r| r.os.post());
-        h.receiver
+        h.locked(&mut cs).receiver
     };
     // The channel may already be de-initialised: nothing to unregister.
     // SAFETY: receiver valid (set by init, kept valid by the caller).
     let _ = unsafe { mbox_unregister_rxcallback(receiver) };
-    let cs = Critical::enter();
-    // SAFETY: as above. Nothing was linked meanwhile (requests refuse a
-    // helper that is not live).
-    unsafe { locked(rr, &cs) }.magic = 0;
+    // Nothing was linked meanwhile (requests refuse a helper that is not
+    // live).
+    h.locked(&mut Critical::enter()).magic = 0;
     0
 }
 

@@ -24,7 +24,7 @@ fn req(tag: Option<u32>) -> Box<Req> {
 fn link(p: &mut Pending, r: &mut Req) -> Result<(), i32> {
     // SAFETY: the box keeps the record and buffer in place; every test
     // keeps it alive until the record is Done or removed.
-    unsafe { p.insert(&mut r.rec) }
+    unsafe { p.insert(&r.rec) }
 }
 
 #[test]
@@ -122,10 +122,10 @@ fn timeout_unlinks_and_a_late_reply_is_unsolicited() {
     link(&mut p, &mut a).unwrap();
     link(&mut p, &mut b).unwrap();
     // a's requester times out: takes its record back.
-    assert!(p.remove(&mut a.rec));
+    assert!(p.remove(&a.rec));
     assert_eq!(a.rec.state(), RecState::Idle);
     assert_eq!(p.len(), 1);
-    assert!(!p.remove(&mut a.rec), "removed twice");
+    assert!(!p.remove(&a.rec), "removed twice");
     // Its late reply answers nothing and does not touch its buffer.
     assert!(p.complete(Some(1), b"late").is_none());
     assert_eq!(a.buf, [0; 8]);
@@ -145,7 +145,7 @@ fn reply_that_won_the_race_is_kept_not_removed() {
     p.complete(Some(1), b"won").unwrap();
     // The requester's deadline passed just after: remove reports that
     // the record is no longer pending, and the reply stands.
-    assert!(!p.remove(&mut a.rec));
+    assert!(!p.remove(&a.rec));
     assert_eq!(a.rec.state(), RecState::Done);
     assert_eq!(a.rec.result(), 0);
     assert_eq!(&a.buf[..3], b"won");
@@ -157,10 +157,10 @@ fn remove_ignores_a_record_of_another_list() {
     let (mut a, mut b) = (req(Some(1)), req(Some(2)));
     link(&mut p, &mut a).unwrap();
     link(&mut q, &mut b).unwrap();
-    assert!(!p.remove(&mut b.rec));
+    assert!(!p.remove(&b.rec));
     assert_eq!((p.len(), q.len()), (1, 1));
-    assert!(q.remove(&mut b.rec));
-    assert!(p.remove(&mut a.rec));
+    assert!(q.remove(&b.rec));
+    assert!(p.remove(&a.rec));
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn remove_from_the_middle_keeps_fifo_order() {
     link(&mut p, &mut a).unwrap();
     link(&mut p, &mut b).unwrap();
     link(&mut p, &mut c).unwrap();
-    assert!(p.remove(&mut b.rec));
+    assert!(p.remove(&b.rec));
     p.complete(None, b"1").unwrap();
     p.complete(None, b"2").unwrap();
     assert_eq!((a.buf[0], c.buf[0]), (b'1', b'2'));
@@ -198,12 +198,12 @@ fn reply_larger_than_buffer_is_emsgsize_truncated_with_real_size() {
 #[test]
 fn zero_capacity_request_accepts_an_empty_reply_only() {
     let mut p = Pending::new();
-    let mut r1 = Record::new(Some(1), &mut []);
-    let mut r2 = Record::new(Some(2), &mut []);
+    let r1 = Record::new(Some(1), &mut []);
+    let r2 = Record::new(Some(2), &mut []);
     // SAFETY: both records outlive the list's use of them (this frame).
     unsafe {
-        p.insert(&mut r1).unwrap();
-        p.insert(&mut r2).unwrap();
+        p.insert(&r1).unwrap();
+        p.insert(&r2).unwrap();
     }
     assert_eq!(p.complete(Some(1), b"").map(|r| r.result()), Some(0));
     assert_eq!(p.complete(Some(2), b"x").map(|r| (r.result(), r.reply_len())), Some((-EMSGSIZE, 1)));
@@ -216,7 +216,7 @@ fn cancel_all_finishes_every_request_oldest_first() {
     for r in rs.iter_mut() {
         link(&mut p, r).unwrap();
     }
-    assert!(p.remove(&mut rs[2].rec));
+    assert!(p.remove(&rs[2].rec));
     let mut woken = Vec::new();
     let n = p.cancel_all(-ECANCELED, |r| {
         assert_eq!(r.state(), RecState::Done);
