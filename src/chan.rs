@@ -773,7 +773,10 @@ impl ChanState {
         debug_assert!((self.nslots as usize) < self.txdepth());
         let i = self.nslots as usize;
         self.nslots += 1;
-        self.inflight += 1;
+        // With one slot it was free, so nothing was in flight: a constant
+        // (the compiler then knows `txstate` and the re-arm's check).
+        debug_assert!(cfg!(feature = "txfifo") || self.inflight == 0);
+        self.inflight = if cfg!(feature = "txfifo") { self.inflight + 1 } else { 1 };
         // Field by field: the padding needs no store.
         let s = self.slot(i);
         s.deadline = deadline;
@@ -974,7 +977,9 @@ impl ChanState {
             r if r == -ECANCELED => Stat::Cancelled,
             _ => Stat::SendErr,
         });
-        self.inflight -= 1;
+        // With one slot the message that ends was the only one in flight.
+        debug_assert!(cfg!(feature = "txfifo") || self.inflight == 1);
+        self.inflight = if cfg!(feature = "txfifo") { self.inflight - 1 } else { 0 };
         env.in_flight(self.inflight as usize);
         let s = self.slot(i);
         let owes_callback = TX_CLIENTS && s.client != 0;
