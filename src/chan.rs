@@ -1141,10 +1141,19 @@ impl ChanState {
         // With the slot FIFO, finish() (reaping the slots behind) stays
         // one out-of-line copy.
         #[cfg(not(feature = "txfifo"))]
-        self.finish_inline(env, i, 0);
+        {
+            self.finish_inline(env, i, 0);
+            // The one slot's message ended: nothing is in flight, so only
+            // a waiting message needs the clock and the watchdog.
+            if self.queued() != 0 {
+                self.advance_busy(env);
+            }
+        }
         #[cfg(feature = "txfifo")]
-        self.finish(env, i, 0);
-        self.advance(env);
+        {
+            self.finish(env, i, 0);
+            self.advance(env);
+        }
         0
     }
 
