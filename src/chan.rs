@@ -320,7 +320,7 @@ pub enum Submit {
 /// Whether messages can carry a TX-done client (`CONFIG_MBOX_TXDONE_CALLBACK`,
 /// cargo feature `txdone-callback`). Without it every client is 0, and the
 /// checks for one are constants.
-const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
+pub const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
 
 /// Most messages one channel keeps in flight (`mbox_dev_s::txdepth`).
 #[cfg(feature = "txfifo")]
@@ -1302,9 +1302,12 @@ impl ChanState {
     }
 
     /// True when [`ChanState::take_completion`] has something to hand out.
+    /// Never without TX-done clients: a slot is freed as its message ends,
+    /// and a teardown drops the whole queue (no record has a client).
+    #[inline(always)]
     pub fn has_completion(&self) -> bool {
-        (TX_CLIENTS && self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE)
-            || (!self.is_live() && !self.queue.is_empty())
+        TX_CLIENTS
+            && ((self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty()))
     }
 
     /// Hands out the oldest ended message that has a TX-done client, in
