@@ -1027,7 +1027,8 @@ impl ChanState {
     /// ends) the ones that cannot go: expired blocked senders and
     /// lower-half send errors.
     fn start_next(&mut self, env: &mut impl ChanEnv, now: Ticks) {
-        let before = self.queued();
+        // Each pass of the loop takes one message off the queue.
+        let mut taken = false;
         while !self.is_busy() {
             let ring = self.ring();
             let head = self.queue.head(ring);
@@ -1038,6 +1039,7 @@ impl ChanState {
                 // Sequence numbers wrap: compare by signed distance.
                 (Some(r), Some(w)) => (r.wrapping_sub(w) as i32) < 0,
             };
+            taken = true;
             if let (true, Some(h)) = (take_ring, head) {
                 let r = env.send(h.seq, self.queue.payload(ring, &h));
                 self.queue.pop_head(ring.len(), &h);
@@ -1078,7 +1080,7 @@ impl ChanState {
                 self.push_slot(env, seq, deadline, w, 0);
             }
         }
-        if self.queued() != before {
+        if taken {
             env.queued(self.queued());
         }
     }
