@@ -685,12 +685,15 @@ impl ChanState {
     /// buffer), hence the free lifetime; callers keep at most one such
     /// slice alive at a time.
     fn ring<'a>(&self) -> &'a mut [u8] {
-        if self.buf.is_null() || self.cap == 0 {
+        // A NULL buffer has cap 0 (init and set_txdepth keep it so).
+        if self.cap == 0 {
             return &mut [];
         }
+        debug_assert!(!self.buf.is_null());
         // SAFETY: buf/cap were given to init() as storage reserved to this
-        // channel until deinit; all access is under the critical section,
-        // and each caller holds only one slice of it at a time.
+        // channel until deinit (non-NULL, as cap > 0 says); all access is
+        // under the critical section, and each caller holds only one slice
+        // of it at a time.
         unsafe { core::slice::from_raw_parts_mut(self.buf, self.cap) }
     }
 
