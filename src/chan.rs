@@ -546,7 +546,10 @@ impl ChanState {
         self.cap = if buf.is_null() { 0 } else { cap };
         debug_assert!(mtu <= crate::queue::MAX_PAYLOAD);
         self.mtu = mtu as u16;
-        self.timeout = timeout;
+        // Finite (capi gives FOREVER the default timeout): the deadline of
+        // a non-blocking message needs no FOREVER case.
+        debug_assert!(timeout != FOREVER);
+        self.timeout = timeout.min(FOREVER - 1);
         self.magic = MAGIC;
     }
 
@@ -876,6 +879,14 @@ impl ChanState {
         }
     }
 
+    /// The deadline of a non-blocking message that goes out at `now`:
+    /// [`ChanState::deadline_from`] with the channel timeout, which is
+    /// finite.
+    #[inline(always)]
+    fn nb_deadline(&self, now: Ticks) -> Ticks {
+        now.saturating_add(self.timeout).min(FOREVER - 1)
+    }
+
     /// Non-blocking send without a TX-done client.
     pub fn submit_nb(&mut self, env: &mut impl ChanEnv, data: &[u8]) -> i32 {
         self.submit_nb_client(env, data, 0)
@@ -898,7 +909,7 @@ impl ChanState {
                 return r;
             }
             let now = env.now();
-            let deadline = Self::deadline_from(now, self.timeout);
+            let deadline = self.nb_deadline(now);
             self.push_slot(env, seq, deadline, ptr::null_mut(), client);
             self.rearm(env, now);
             return 0;
@@ -1058,7 +1069,7 @@ impl ChanState {
                     }
                     continue;
                 }
-                let deadline = Self::deadline_from(now, self.timeout);
+                let deadline = self.nb_deadline(now);
                 self.push_slot(env, h.seq, deadline, ptr::null_mut(), h.client);
             } else {
                 let w = self.waiters.pop_front().expect("peeked above");
