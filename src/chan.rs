@@ -783,13 +783,13 @@ impl ChanState {
         // (the compiler then knows `txstate` and the re-arm's check).
         debug_assert!(cfg!(feature = "txfifo") || self.inflight == 0);
         self.inflight = if cfg!(feature = "txfifo") { self.inflight + 1 } else { 1 };
-        // Field by field: the padding needs no store.
+        // Field by field: the padding needs no store, and `result` is
+        // read only once the slot is Done (finish writes it then).
         let s = self.slot(i);
         s.deadline = deadline;
         s.waiter = w;
         s.client = client;
         s.token = token;
-        s.result = 0;
         s.state = SLOT_INFLIGHT;
         env.count(Stat::Sent);
         env.in_flight(self.inflight as usize);
