@@ -1004,8 +1004,10 @@ impl ChanState {
             s.state = SLOT_DONE;
             s.result = result;
         }
-        let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
+        // A free slot's waiter is null: cleared here when it had one.
+        let w = s.waiter;
         if !w.is_null() {
+            s.waiter = ptr::null_mut();
             // SAFETY: a non-null slot waiter is alive until Done (the
             // submit_blocking contract); it was cleared from the slot above.
             unsafe { Self::end_waiter(env, w, result) };
