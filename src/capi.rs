@@ -682,17 +682,18 @@ pub unsafe extern "C" fn mbox_ticksend(
     size: usize,
     timeout: clock_t,
 ) -> c_int {
-    let t = match os::clock_to_ticks(timeout) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
     // SAFETY: forwarded contract.
-    unsafe { ticksend(sender, data, size, Some(t)) }
+    unsafe { ticksend(sender, data, size, Some(timeout)) }
 }
 
+/// `timeout` None: the channel's. Converted to ticks only for a blocking
+/// send: the non-blocking one is told by one comparison (a bad timeout
+/// and a NULL argument are both -EINVAL, so the order of the checks does
+/// not show).
+///
 /// # Safety
 /// `sender` NULL or valid; `data` valid for `size` bytes when non-NULL.
-unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
+unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<clock_t>) -> c_int {
     if sender.is_null() || data.is_null() {
         return -EINVAL;
     }
@@ -725,6 +726,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // refused, not accepted), so there is nothing to hand out here.
         return st.submit_nb_client(&mut env, msg, client);
     }
+    let timeout = match timeout.map(os::clock_to_ticks) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return e,
+    };
     // SAFETY: forwarded contract.
     unsafe { ticksend_blocking(chan, data, size, timeout) }
 }
