@@ -1057,11 +1057,15 @@ impl ChanState {
             };
             taken = true;
             if let (true, Some(h)) = (take_ring, head) {
-                let r = env.send(h.seq, self.queue.payload(ring, &h));
+                // Off the queue before the send, so that nothing of it is
+                // kept across the call: the payload stays where it is (the
+                // ring is written only by a push, under this same lock).
+                let payload = self.queue.payload(ring, &h);
                 self.queue.pop_head(ring.len(), &h);
                 if h.client != 0 {
                     self.ring_clients -= 1;
                 }
+                let r = env.send(h.seq, payload);
                 if r < 0 {
                     // Counted, and the rest of the queue goes on; a client
                     // learns the error through its callback.
