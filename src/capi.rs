@@ -682,17 +682,18 @@ pub unsafe extern "C" fn mbox_ticksend(
     size: usize,
     timeout: clock_t,
 ) -> c_int {
-    let t = match os::clock_to_ticks(timeout) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
     // SAFETY: forwarded contract.
-    unsafe { ticksend(sender, data, size, Some(t)) }
+    unsafe { ticksend(sender, data, size, Some(timeout)) }
 }
 
+/// `timeout` None: the channel's. Converted to ticks only for a blocking
+/// send: the non-blocking one is told by one comparison (a bad timeout
+/// and a NULL argument are both -EINVAL, so the order of the checks does
+/// not show).
+///
 /// # Safety
 /// `sender` NULL or valid; `data` valid for `size` bytes when non-NULL.
-unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
+unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<clock_t>) -> c_int {
     if sender.is_null() || data.is_null() {
         return -EINVAL;
     }
@@ -725,6 +726,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // refused, not accepted), so there is nothing to hand out here.
         return st.submit_nb_client(&mut env, msg, client);
     }
+    let timeout = match timeout.map(os::clock_to_ticks) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return e,
+    };
     // SAFETY: forwarded contract.
     unsafe { ticksend_blocking(chan, data, size, timeout) }
 }
@@ -796,16 +802,19 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_int {
     // SAFETY: same contract.
-    unsafe { tx_done(chan, None) }
+    unsafe { tx_done(chan, NO_TOKEN) }
 }
 
-/// The ACK of `mbox_chan_tx_done_checked()` (`token` None) and
+/// The ACK of `mbox_chan_tx_done_checked()` (`token` [`NO_TOKEN`]) and
 /// `mbox_chan_tx_done_token()`: one copy of the inlined ACK path for both.
+/// The token comes in one register (an `Option<u32>` takes two, and the
+/// path then saves one more).
 ///
 /// # Safety
 /// `chan` NULL or valid.
 #[inline(never)]
-unsafe fn tx_done(chan: *mut mbox_chan_s, token: Option<u32>) -> c_int {
+unsafe fn tx_done(chan: *mut mbox_chan_s, token: u64) -> c_int {
+    let token = u32::try_from(token).ok();
     let cs = Critical::enter();
     // SAFETY: chan NULL or valid; lock held.
     match unsafe { live(chan, &cs, true) } {
@@ -821,6 +830,9 @@ unsafe fn tx_done(chan: *mut mbox_chan_s, token: Option<u32>) -> c_int {
     }
 }
 
+/// The `token` of [`tx_done`] for an ACK without one.
+const NO_TOKEN: u64 = u64::MAX;
+
 /// Like `mbox_chan_tx_done()`, for lower halves that carry the message
 /// token (`chan->txtoken` at send time) to the remote and back: the ACK
 /// completes the in-flight message only if `token` is its token, so a
@@ -834,7 +846,7 @@ unsafe fn tx_done(chan: *mut mbox_chan_s, token: Option<u32>) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
     // SAFETY: same contract.
-    unsafe { tx_done(chan, Some(token)) }
+    unsafe { tx_done(chan, token as u64) }
 }
 
 /// Receive the pending message of an RX channel (lower halves, from their

@@ -320,7 +320,7 @@ pub enum Submit {
 /// Whether messages can carry a TX-done client (`CONFIG_MBOX_TXDONE_CALLBACK`,
 /// cargo feature `txdone-callback`). Without it every client is 0, and the
 /// checks for one are constants.
-const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
+pub const TX_CLIENTS: bool = cfg!(feature = "txdone-callback");
 
 /// Most messages one channel keeps in flight (`mbox_dev_s::txdepth`).
 #[cfg(feature = "txfifo")]
@@ -546,7 +546,10 @@ impl ChanState {
         self.cap = if buf.is_null() { 0 } else { cap };
         debug_assert!(mtu <= crate::queue::MAX_PAYLOAD);
         self.mtu = mtu as u16;
-        self.timeout = timeout;
+        // Finite (capi gives FOREVER the default timeout): the deadline of
+        // a non-blocking message needs no FOREVER case.
+        debug_assert!(timeout != FOREVER);
+        self.timeout = timeout.min(FOREVER - 1);
         self.magic = MAGIC;
     }
 
@@ -685,12 +688,15 @@ impl ChanState {
     /// buffer), hence the free lifetime; callers keep at most one such
     /// slice alive at a time.
     fn ring<'a>(&self) -> &'a mut [u8] {
-        if self.buf.is_null() || self.cap == 0 {
+        // A NULL buffer has cap 0 (init and set_txdepth keep it so).
+        if self.cap == 0 {
             return &mut [];
         }
+        debug_assert!(!self.buf.is_null());
         // SAFETY: buf/cap were given to init() as storage reserved to this
-        // channel until deinit; all access is under the critical section,
-        // and each caller holds only one slice of it at a time.
+        // channel until deinit (non-NULL, as cap > 0 says); all access is
+        // under the critical section, and each caller holds only one slice
+        // of it at a time.
         unsafe { core::slice::from_raw_parts_mut(self.buf, self.cap) }
     }
 
@@ -773,14 +779,17 @@ impl ChanState {
         debug_assert!((self.nslots as usize) < self.txdepth());
         let i = self.nslots as usize;
         self.nslots += 1;
-        self.inflight += 1;
-        // Field by field: the padding needs no store.
+        // With one slot it was free, so nothing was in flight: a constant
+        // (the compiler then knows `txstate` and the re-arm's check).
+        debug_assert!(cfg!(feature = "txfifo") || self.inflight == 0);
+        self.inflight = if cfg!(feature = "txfifo") { self.inflight + 1 } else { 1 };
+        // Field by field: the padding needs no store, and `result` is
+        // read only once the slot is Done (finish writes it then).
         let s = self.slot(i);
         s.deadline = deadline;
         s.waiter = w;
         s.client = client;
         s.token = token;
-        s.result = 0;
         s.state = SLOT_INFLIGHT;
         env.count(Stat::Sent);
         env.in_flight(self.inflight as usize);
@@ -870,6 +879,14 @@ impl ChanState {
         }
     }
 
+    /// The deadline of a non-blocking message that goes out at `now`:
+    /// [`ChanState::deadline_from`] with the channel timeout, which is
+    /// finite.
+    #[inline(always)]
+    fn nb_deadline(&self, now: Ticks) -> Ticks {
+        now.saturating_add(self.timeout).min(FOREVER - 1)
+    }
+
     /// Non-blocking send without a TX-done client.
     pub fn submit_nb(&mut self, env: &mut impl ChanEnv, data: &[u8]) -> i32 {
         self.submit_nb_client(env, data, 0)
@@ -892,7 +909,7 @@ impl ChanState {
                 return r;
             }
             let now = env.now();
-            let deadline = Self::deadline_from(now, self.timeout);
+            let deadline = self.nb_deadline(now);
             self.push_slot(env, seq, deadline, ptr::null_mut(), client);
             self.rearm(env, now);
             return 0;
@@ -974,7 +991,9 @@ impl ChanState {
             r if r == -ECANCELED => Stat::Cancelled,
             _ => Stat::SendErr,
         });
-        self.inflight -= 1;
+        // With one slot the message that ends was the only one in flight.
+        debug_assert!(cfg!(feature = "txfifo") || self.inflight == 1);
+        self.inflight = if cfg!(feature = "txfifo") { self.inflight - 1 } else { 0 };
         env.in_flight(self.inflight as usize);
         let s = self.slot(i);
         let owes_callback = TX_CLIENTS && s.client != 0;
@@ -985,8 +1004,10 @@ impl ChanState {
             s.state = SLOT_DONE;
             s.result = result;
         }
-        let w = core::mem::replace(&mut s.waiter, ptr::null_mut());
+        // A free slot's waiter is null: cleared here when it had one.
+        let w = s.waiter;
         if !w.is_null() {
+            s.waiter = ptr::null_mut();
             // SAFETY: a non-null slot waiter is alive until Done (the
             // submit_blocking contract); it was cleared from the slot above.
             unsafe { Self::end_waiter(env, w, result) };
@@ -1022,7 +1043,8 @@ impl ChanState {
     /// ends) the ones that cannot go: expired blocked senders and
     /// lower-half send errors.
     fn start_next(&mut self, env: &mut impl ChanEnv, now: Ticks) {
-        let before = self.queued();
+        // Each pass of the loop takes one message off the queue.
+        let mut taken = false;
         while !self.is_busy() {
             let ring = self.ring();
             let head = self.queue.head(ring);
@@ -1033,12 +1055,17 @@ impl ChanState {
                 // Sequence numbers wrap: compare by signed distance.
                 (Some(r), Some(w)) => (r.wrapping_sub(w) as i32) < 0,
             };
+            taken = true;
             if let (true, Some(h)) = (take_ring, head) {
-                let r = env.send(h.seq, self.queue.payload(ring, &h));
+                // Off the queue before the send, so that nothing of it is
+                // kept across the call: the payload stays where it is (the
+                // ring is written only by a push, under this same lock).
+                let payload = self.queue.payload(ring, &h);
                 self.queue.pop_head(ring.len(), &h);
                 if h.client != 0 {
                     self.ring_clients -= 1;
                 }
+                let r = env.send(h.seq, payload);
                 if r < 0 {
                     // Counted, and the rest of the queue goes on; a client
                     // learns the error through its callback.
@@ -1048,7 +1075,7 @@ impl ChanState {
                     }
                     continue;
                 }
-                let deadline = Self::deadline_from(now, self.timeout);
+                let deadline = self.nb_deadline(now);
                 self.push_slot(env, h.seq, deadline, ptr::null_mut(), h.client);
             } else {
                 let w = self.waiters.pop_front().expect("peeked above");
@@ -1073,7 +1100,7 @@ impl ChanState {
                 self.push_slot(env, seq, deadline, w, 0);
             }
         }
-        if self.queued() != before {
+        if taken {
             env.queued(self.queued());
         }
     }
@@ -1136,10 +1163,19 @@ impl ChanState {
         // With the slot FIFO, finish() (reaping the slots behind) stays
         // one out-of-line copy.
         #[cfg(not(feature = "txfifo"))]
-        self.finish_inline(env, i, 0);
+        {
+            self.finish_inline(env, i, 0);
+            // The one slot's message ended: nothing is in flight, so only
+            // a waiting message needs the clock and the watchdog.
+            if self.queued() != 0 {
+                self.advance_busy(env);
+            }
+        }
         #[cfg(feature = "txfifo")]
-        self.finish(env, i, 0);
-        self.advance(env);
+        {
+            self.finish(env, i, 0);
+            self.advance(env);
+        }
         0
     }
 
@@ -1288,9 +1324,12 @@ impl ChanState {
     }
 
     /// True when [`ChanState::take_completion`] has something to hand out.
+    /// Never without TX-done clients: a slot is freed as its message ends,
+    /// and a teardown drops the whole queue (no record has a client).
+    #[inline(always)]
     pub fn has_completion(&self) -> bool {
-        (TX_CLIENTS && self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE)
-            || (!self.is_live() && !self.queue.is_empty())
+        TX_CLIENTS
+            && ((self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty()))
     }
 
     /// Hands out the oldest ended message that has a TX-done client, in

@@ -305,6 +305,11 @@ fn claim_and_deliver<C: Chan>(c: &C, mut g: Guard<'_, C>) -> bool {
 ///
 /// Context: task, critical section not held.
 pub fn hand_out_rest<C: Chan>(c: &C) {
+    // Without TX-done clients nothing is ever handed out, nor claimed
+    // (see [`ChanState::has_completion`]).
+    if !crate::chan::TX_CLIENTS {
+        return;
+    }
     let me = c.os().current();
     nap_until(c, |st| st.claim_delivery(me));
     deliver_claimed(c);

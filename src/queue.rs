@@ -111,13 +111,6 @@ impl TxQueue {
         if pad >= 2 {
             buf[tail..tail + 2].copy_from_slice(&WRAP.to_le_bytes());
         }
-        let flag = if client != 0 { HAS_CLIENT } else { 0 };
-        buf[at..at + 2].copy_from_slice(&(data.len() as u16 | flag).to_le_bytes());
-        buf[at + 2..at + HDR].copy_from_slice(&seq.to_le_bytes());
-        if client != 0 {
-            buf[at + HDR..at + hdr].copy_from_slice(&client.to_le_bytes());
-        }
-        buf[at + hdr..at + need].copy_from_slice(data);
         let mut next = at + need;
         if next == cap {
             next = 0;
@@ -125,6 +118,16 @@ impl TxQueue {
         self.tail = next as u32;
         self.used += (pad + need) as u32;
         self.count += 1;
+        // One bounds check for the whole record, and the payload's copy
+        // last: nothing has to be kept across it.
+        let rec = &mut buf[at..at + need];
+        let flag = if client != 0 { HAS_CLIENT } else { 0 };
+        rec[..2].copy_from_slice(&(data.len() as u16 | flag).to_le_bytes());
+        rec[2..HDR].copy_from_slice(&seq.to_le_bytes());
+        if client != 0 {
+            rec[HDR..hdr].copy_from_slice(&client.to_le_bytes());
+        }
+        rec[hdr..].copy_from_slice(data);
         true
     }
 

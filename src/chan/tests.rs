@@ -809,6 +809,24 @@ fn deinit_hands_out_every_client_message_cancelled_in_order() {
     assert!(!st.has_completion());
 }
 
+/// Messages without a TX-done client leave nothing to hand out after a
+/// teardown: the one in flight and every queued one end there, counted
+/// once each.
+#[test]
+fn deinit_without_clients_leaves_nothing_to_hand_out() {
+    let mut st = tx_chan(128);
+    let mut f = Fake::default();
+    assert_eq!(st.submit_nb(&mut f, b"in flight"), 0);
+    assert_eq!(st.submit_nb(&mut f, b"queued 1"), 0);
+    assert_eq!(st.submit_nb(&mut f, b"queued 2"), 0);
+    assert_eq!(st.deinit(&mut f), 3);
+    assert_eq!(f.n(Stat::Cancelled), 3);
+    assert_eq!(st.queued(), 0);
+    assert!(!st.has_completion());
+    assert_eq!(st.take_completion(&mut f), None);
+    assert_eq!(f.n(Stat::Cancelled), 3);
+}
+
 #[test]
 fn delivery_claim_is_exclusive() {
     let claim = AtomicU8::new(0);
