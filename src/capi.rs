@@ -245,16 +245,17 @@ impl ChanEnv for OpsEnv {
             // several in flight not always the last one sent), then it is
             // restored. With one slot the message that ends is always the
             // one last sent (nothing is sent while it is in flight).
-            let sent = self.chan().txtoken.get();
-            let swap = cfg!(feature = "txfifo") && sent != token;
-            if swap {
-                self.chan().txtoken.set(token);
-            }
+            let (c, sent) = (self.chan(), self.chan().txtoken.get());
             // SAFETY: the lower half's own op on its live channel; the op
             // contract allows the lock held.
-            unsafe { f(self.chan().ptr()) };
-            if swap {
-                self.chan().txtoken.set(sent);
+            unsafe {
+                if !cfg!(feature = "txfifo") || sent == token {
+                    f(c.ptr());
+                } else {
+                    c.txtoken.set(token);
+                    f(c.ptr());
+                    c.txtoken.set(sent);
+                }
             }
         }
     }
@@ -380,12 +381,12 @@ impl CChan {
 
 /// Watchdog callback of a channel (interrupt context).
 unsafe extern "C" fn on_timer(arg: usize) {
-    // SAFETY: the timer belongs to this channel, which stays allocated
-    // until deinit has destroyed the timer (so no callback runs after);
-    // the glue asks for the environment only while the channel is live.
-    if let Some(c) = unsafe { CChan::from_ptr(arg as *mut mbox_chan_s) } {
-        glue::on_timer(c);
-    }
+    // SAFETY: the timer was started with its channel's own (non-NULL)
+    // address, and the channel stays allocated until deinit has destroyed
+    // the timer (so no callback runs after); the glue asks for the
+    // environment only while the channel is live.
+    let c = unsafe { CChan::from_ptr(arg as *mut mbox_chan_s).unwrap_unchecked() };
+    glue::on_timer(c);
 }
 
 /// A live channel of the wanted direction, or -EINVAL: the channel, its
@@ -567,13 +568,11 @@ pub unsafe extern "C" fn mbox_chan_init(
         let r = unsafe { setup(chan, ptr::null_mut()) };
         if r < 0 {
             {
-                let cs = Critical::enter();
+                let mut cs = Critical::enter();
                 // The channel was live during setup (a racing client may
                 // have queued or registered); no de-init could start
                 // (in_setup).
-                if let Some((st, mut env)) = c.live(&cs) {
-                    st.deinit(&mut env);
-                }
+                c.with(&mut cs, |st, env| st.deinit(env));
             }
             // Everything that was accepted meanwhile ends (-ECANCELED),
             // then the channel is free again; no shutdown (the hardware
@@ -1073,10 +1072,8 @@ pub unsafe extern "C" fn mbox_register_rxcallback(
     if callback.is_none() {
         return -EINVAL;
     }
-    // SAFETY: receiver is NULL or valid, its channel NULL or valid (API
-    // contract).
-    let c = unsafe { receiver.as_ref().and_then(|r| CChan::from_ptr(r.chan)) };
-    set_callback(c, receiver, callback, arg)
+    // SAFETY: forwarded contract.
+    unsafe { set_callback(receiver, callback, arg) }
 }
 
 /// Remove the RX callback from a receiver's channel. Without
@@ -1094,21 +1091,19 @@ pub unsafe extern "C" fn mbox_register_rxcallback(
 /// changes).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver_s) -> c_int {
-    // SAFETY: receiver is NULL or valid, its channel NULL or valid (API
-    // contract).
-    let c = unsafe { receiver.as_ref().and_then(|r| CChan::from_ptr(r.chan)) };
-    set_callback(c, receiver, None, ptr::null_mut())
+    // SAFETY: forwarded contract.
+    unsafe { set_callback(receiver, None, ptr::null_mut()) }
 }
 
 /// Adds, replaces (callback Some) or removes (None) the receiver's entry
-/// (`multi-rx`), or sets or clears the channel's one receiver (without),
-/// on the receiver's channel `c`.
-fn set_callback(
-    c: Option<&CChan>,
-    receiver: *mut mbox_receiver_s,
-    callback: mbox_callback_t,
-    arg: *mut c_void,
-) -> c_int {
+/// (`multi-rx`), or sets or clears the channel's one receiver (without).
+///
+/// # Safety
+/// `receiver` is NULL or valid (the API contract).
+unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
+    // SAFETY: receiver is NULL or valid, its channel NULL or valid
+    // (function contract).
+    let c = unsafe { receiver.as_ref().and_then(|r| CChan::from_ptr(r.chan)) };
     let cs = Critical::enter();
     let (c, _, env) = match live(c, &cs, false) {
         Ok(live) => live,
@@ -1120,11 +1115,12 @@ fn set_callback(
     let old: Registrations = c.clients.get();
     #[cfg(not(feature = "multi-rx"))]
     let old: Registrations = (c.callback.get(), c.callback_arg.get());
+    let old_first = first_of(&old);
     let new = match with_receiver(old, receiver, callback, arg) {
         Ok(new) => new,
         Err(e) => return e,
     };
-    let ((first_cb, first_arg), tell) = first_receiver(&old, &new);
+    let ((first_cb, first_arg), tell) = first_receiver(old_first, &new);
     if tell {
         if let Some(f) = env.ops().setcallback {
             // SAFETY: the lower half's own op on its live channel, lock
@@ -1174,19 +1170,25 @@ fn with_receiver(
     Ok((callback, arg))
 }
 
-/// The callback and argument the lower half's `setcallback` hears after a
-/// change from `old` to `new`, and whether to tell it: when the first
-/// receiver changed (`multi-rx`), or at every registration as in the NuttX
-/// C driver (one receiver per channel).
+/// The first receiver of `r`: its callback and argument.
 #[cfg(feature = "multi-rx")]
-fn first_receiver(old: &Registrations, new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
-    let first = (new[0].rxcallback, new[0].arg);
-    let changed = old[0].rxcallback.map(|f| f as usize) != first.0.map(|f| f as usize) || old[0].arg != first.1;
-    (first, changed)
+fn first_of(r: &Registrations) -> (mbox_callback_t, *mut c_void) {
+    (r[0].rxcallback, r[0].arg)
 }
 #[cfg(not(feature = "multi-rx"))]
-fn first_receiver(_old: &Registrations, new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
-    (*new, true)
+fn first_of(r: &Registrations) -> (mbox_callback_t, *mut c_void) {
+    *r
+}
+
+/// The callback and argument the lower half's `setcallback` hears after a
+/// change whose first receiver was `old`, and whether to tell it: when the
+/// first receiver changed (`multi-rx`), or at every registration as in the
+/// NuttX C driver (one receiver per channel).
+fn first_receiver(old: (mbox_callback_t, *mut c_void), new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
+    let first = first_of(new);
+    let changed =
+        !cfg!(feature = "multi-rx") || old.0.map(|f| f as usize) != first.0.map(|f| f as usize) || old.1 != first.1;
+    (first, changed)
 }
 
 /// Adds or replaces `entry` (a callback set) or removes its owner (none
