@@ -141,16 +141,14 @@ impl CChan {
         unsafe { &*self.timer.get().cast::<os::Timer>() }
     }
 
-    /// The channel's state and environment if it is live (any direction).
+    /// The channel and its state if it is live (any direction).
     #[inline(always)]
-    fn live<'a>(&'a self, cs: &'a Critical) -> Option<(&'a mut ChanState, OpsEnv)> {
+    fn live<'c: 'g, 'g>(&'c self, cs: &'g Critical) -> Option<(Live<'c>, &'g mut ChanState)> {
         let st = self.state(cs);
         if !st.is_live() {
             return None;
         }
-        // SAFETY: a live channel's dev was set by its init (under this
-        // critical section's lock) to a device with ops.
-        Some((st, unsafe { self.env() }))
+        Some((Live(self), st))
     }
 
     /// The environment of the channel: its ops and its timer.
@@ -183,6 +181,31 @@ impl CChan {
             return None;
         }
         table.iter().take_while(|c| !c.get().owner.is_null()).position(|c| c.get().owner == owner)
+    }
+}
+
+/// A channel found live under the critical section ([`CChan::live`],
+/// [`live`]): its `dev` was set by its init to a device whose ops are
+/// set, and stays set (a de-init leaves it, and the device outlives its
+/// channels), so its environment can be made.
+#[derive(Clone, Copy)]
+struct Live<'c>(&'c CChan);
+
+impl Live<'_> {
+    /// The channel's environment: its ops and its timer.
+    #[inline(always)]
+    fn env(self) -> OpsEnv {
+        // SAFETY: dev is set (the type's invariant).
+        unsafe { self.0.env() }
+    }
+}
+
+impl core::ops::Deref for Live<'_> {
+    type Target = CChan;
+
+    #[inline(always)]
+    fn deref(&self) -> &CChan {
+        self.0
     }
 }
 
@@ -389,20 +412,13 @@ unsafe extern "C" fn on_timer(arg: usize) {
     glue::on_timer(c);
 }
 
-/// A live channel of the wanted direction, or -EINVAL: the channel, its
-/// state and its environment under the critical section `cs`.
+/// A live channel of the wanted direction and its state under the
+/// critical section `cs`, or -EINVAL.
 #[inline(always)]
-fn live<'c: 'g, 'g>(
-    c: Option<&'c CChan>,
-    cs: &'g Critical,
-    tx: bool,
-) -> Result<(&'c CChan, &'g mut ChanState, OpsEnv), i32> {
-    match c {
-        Some(c) => match c.live(cs) {
-            Some((st, env)) if st.is_tx() == tx => Ok((c, st, env)),
-            _ => Err(-EINVAL),
-        },
-        None => Err(-EINVAL),
+fn live<'c: 'g, 'g>(c: Option<&'c CChan>, cs: &'g Critical, tx: bool) -> Result<(Live<'c>, &'g mut ChanState), i32> {
+    match c.and_then(|c| c.live(cs)) {
+        Some((c, st)) if st.is_tx() == tx => Ok((c, st)),
+        _ => Err(-EINVAL),
     }
 }
 
@@ -620,7 +636,7 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
             // Another init or de-init of this channel is still running.
             return -EBUSY;
         }
-        let Some((st, mut env)) = c.live(&cs) else {
+        let Some((l, st)) = c.live(&cs) else {
             return -EINVAL;
         };
         if st.owned_by(&c.rx_claim, PortOs.current()) {
@@ -628,6 +644,7 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
             // down would wait for this very call to return.
             return -EDEADLK;
         }
+        let mut env = l.env();
         // Tearing down from here: init and de-init get -EBUSY until the
         // channel is released below.
         st.deinit(&mut env);
@@ -729,7 +746,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     let c = unsafe { CChan::from_ptr((*sender).chan) };
     if timeout == Some(0) {
         let cs = Critical::enter();
-        let (c, st, mut env) = match live(c, &cs, true) {
+        let (c, st) = match live(c, &cs, true) {
             Ok(live) => live,
             Err(e) => return e,
         };
@@ -745,10 +762,8 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         let client = if c.client_of(sender.cast()).is_some() { sender as usize } else { 0 };
         // Without TX-done callbacks no message has a client to hand back.
         #[cfg(not(feature = "txdone-callback"))]
-        let client = {
-            let _ = c;
-            0
-        };
+        let client = 0;
+        let mut env = c.env();
         // A submission ends no message (an immediate send error is
         // refused, not accepted), so there is nothing to hand out here.
         return st.submit_nb_client(&mut env, msg, client);
@@ -831,10 +846,11 @@ fn tx_done(c: Option<&CChan>, token: Option<u32>) -> c_int {
     let cs = Critical::enter();
     match live(c, &cs, true) {
         Err(e) => e,
-        Ok((c, st, mut env)) => {
+        Ok((c, st)) => {
+            let mut env = c.env();
             let r = st.tx_done(&mut env, token);
             // cs is this operation's critical section.
-            glue::hand_out(c, cs);
+            glue::hand_out(c.0, cs);
             r
         }
     }
@@ -901,17 +917,18 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     let c = unsafe { CChan::from_ptr(chan) };
     let (msg, ret, claim, result) = {
         let cs = Critical::enter();
-        let (c, st, mut env) = match live(c, &cs, false) {
+        let (c, st) = match live(c, &cs, false) {
             Ok(live) => live,
             Err(e) => return e,
         };
         // The claim is outside the state, which other contexts may borrow
         // under the lock meanwhile.
-        let claim = &c.rx_claim;
+        let claim = &c.0.rx_claim;
         if let Err(e) = st.rx_begin(claim, PortOs.current()) {
             return e;
         }
         let (buf, mtu) = (st.buffer().0, st.mtu());
+        let mut env = c.env();
         let data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
         let n = match env.ops().recv {
             // SAFETY: data has room for mtu bytes (checked at init). No
@@ -938,7 +955,7 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             (e, (ptr::null_mut(), 0), e)
         };
         // This reception holds its claim; data holds what recv reported.
-        ack_and_count(c, &mut env, data, n, ret, &mut receivers);
+        ack_and_count(&c, &mut env, data, n, ret, &mut receivers);
         if receivers[0].0.is_none() {
             // Nobody to call: release the claim right here.
             chan::rx_release(claim);
@@ -1105,7 +1122,7 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     // (function contract).
     let c = unsafe { receiver.as_ref().and_then(|r| CChan::from_ptr(r.chan)) };
     let cs = Critical::enter();
-    let (c, _, env) = match live(c, &cs, false) {
+    let (c, _) = match live(c, &cs, false) {
         Ok(live) => live,
         Err(e) => return e,
     };
@@ -1122,7 +1139,7 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     };
     let ((first_cb, first_arg), tell) = first_receiver(old_first, &new);
     if tell {
-        if let Some(f) = env.ops().setcallback {
+        if let Some(f) = c.env().ops().setcallback {
             // SAFETY: the lower half's own op on its live channel, lock
             // held as documented.
             let r = unsafe { f(c.ptr(), first_cb, first_arg) };
@@ -1243,7 +1260,7 @@ pub unsafe extern "C" fn mbox_register_txdone(
     // contract).
     let c = unsafe { sender.as_ref().and_then(|s| CChan::from_ptr(s.chan)) };
     let cs = Critical::enter();
-    let (c, _, _) = match live(c, &cs, true) {
+    let (c, _) = match live(c, &cs, true) {
         Ok(live) => live,
         Err(e) => return e,
     };
@@ -1296,7 +1313,7 @@ pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
     let c = unsafe { CChan::from_ptr(chan) };
     let cs = Critical::enter();
     match live(c, &cs, true) {
-        Ok((_, st, _)) => st.txdepth() as c_int,
+        Ok((_, st)) => st.txdepth() as c_int,
         Err(e) => e,
     }
 }
@@ -1347,11 +1364,11 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
     // SAFETY: chan is NULL or valid (API contract).
     let c = unsafe { CChan::from_ptr(chan) };
     let cs = Critical::enter();
-    let (_, st, env) = match live(c, &cs, true) {
+    let (c, st) = match live(c, &cs, true) {
         Ok(live) => live,
         Err(e) => return e,
     };
-    if m == TxDoneMethod::Poll && env.ops().txacked.is_none() {
+    if m == TxDoneMethod::Poll && c.env().ops().txacked.is_none() {
         return -ENOSYS;
     }
     match st.set_txdone_method(m, ticks) {
@@ -1377,13 +1394,14 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
     // contract).
     let c = unsafe { sender.as_ref().and_then(|s| CChan::from_ptr(s.chan)) };
     let cs = Critical::enter();
-    let (c, st, mut env) = match live(c, &cs, true) {
+    let (c, st) = match live(c, &cs, true) {
         Ok(live) => live,
         Err(e) => return e,
     };
+    let mut env = c.env();
     let r = st.client_tx_done(&mut env, result);
     // cs is this operation's critical section.
-    glue::hand_out(c, cs);
+    glue::hand_out(c.0, cs);
     r
 }
 
