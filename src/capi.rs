@@ -1129,15 +1129,14 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     // The receivers before this change (the framework's own record;
     // `callback` may also have been written by the lower half's op).
     #[cfg(feature = "multi-rx")]
-    let old: Registrations = c.clients.get();
+    let mut regs: Registrations = c.clients.get();
     #[cfg(not(feature = "multi-rx"))]
-    let old: Registrations = (c.callback.get(), c.callback_arg.get());
-    let old_first = first_of(&old);
-    let new = match with_receiver(old, receiver, callback, arg) {
-        Ok(new) => new,
-        Err(e) => return e,
-    };
-    let ((first_cb, first_arg), tell) = first_receiver(old_first, &new);
+    let mut regs: Registrations = (c.callback.get(), c.callback_arg.get());
+    let old_first = first_of(&regs);
+    if let Err(e) = with_receiver(&mut regs, receiver, callback, arg) {
+        return e;
+    }
+    let ((first_cb, first_arg), tell) = first_receiver(old_first, &regs);
     if tell {
         if let Some(f) = c.env().ops().setcallback {
             // SAFETY: the lower half's own op on its live channel, lock
@@ -1150,24 +1149,25 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     }
     // Live channel, lock held: the receivers are ours.
     #[cfg(feature = "multi-rx")]
-    c.clients.set(new);
+    c.clients.set(regs);
     #[cfg(not(feature = "multi-rx"))]
     c.callback_arg.set(first_arg);
     c.callback.set(first_cb);
     0
 }
 
-/// The receivers after `receiver` set (callback Some) or cleared (None)
-/// its callback: its entry added, replaced or removed in the table (an
-/// error for a full table or an absent receiver), or, with one receiver
-/// per channel, that one replaced or cleared, whoever registered it.
+/// The receivers changed for `receiver` setting (callback Some) or
+/// clearing (None) its callback: its entry added, replaced or removed in
+/// the table (an error for a full table or an absent receiver), or, with
+/// one receiver per channel, that one replaced or cleared, whoever
+/// registered it.
 #[cfg(feature = "multi-rx")]
 fn with_receiver(
-    mut table: Registrations,
+    table: &mut Registrations,
     receiver: *mut mbox_receiver_s,
     callback: mbox_callback_t,
     arg: *mut c_void,
-) -> Result<Registrations, i32> {
+) -> Result<(), i32> {
     let entry = mbox_client_s {
         owner: receiver.cast(),
         rxcallback: callback,
@@ -1175,16 +1175,17 @@ fn with_receiver(
         txdone: None,
         arg,
     };
-    update_clients(&mut table, entry).map(|()| table)
+    update_clients(table, entry)
 }
 #[cfg(not(feature = "multi-rx"))]
 fn with_receiver(
-    _old: Registrations,
+    one: &mut Registrations,
     _receiver: *mut mbox_receiver_s,
     callback: mbox_callback_t,
     arg: *mut c_void,
-) -> Result<Registrations, i32> {
-    Ok((callback, arg))
+) -> Result<(), i32> {
+    *one = (callback, arg);
+    Ok(())
 }
 
 /// The first receiver of `r`: its callback and argument.
