@@ -1118,9 +1118,12 @@ pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver
 /// # Safety
 /// `receiver` is NULL or valid (the API contract).
 unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
-    // SAFETY: receiver is NULL or valid, its channel NULL or valid
-    // (function contract).
-    let c = unsafe { receiver.as_ref().and_then(|r| CChan::from_ptr(r.chan)) };
+    if receiver.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: receiver is valid, its channel NULL or valid (function
+    // contract).
+    let c = unsafe { CChan::from_ptr((*receiver).chan) };
     let cs = Critical::enter();
     let (c, _) = match live(c, &cs, false) {
         Ok(live) => live,
@@ -1257,9 +1260,11 @@ pub unsafe extern "C" fn mbox_register_txdone(
     callback: mbox_txdone_t,
     arg: *mut c_void,
 ) -> c_int {
-    // SAFETY: sender is NULL or valid, its channel NULL or valid (API
-    // contract).
-    let c = unsafe { sender.as_ref().and_then(|s| CChan::from_ptr(s.chan)) };
+    if sender.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: sender is valid, its channel NULL or valid (API contract).
+    let c = unsafe { CChan::from_ptr((*sender).chan) };
     let cs = Critical::enter();
     let (c, _) = match live(c, &cs, true) {
         Ok(live) => live,
@@ -1391,9 +1396,11 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
 #[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: c_int) -> c_int {
-    // SAFETY: sender is NULL or valid, its channel NULL or valid (API
-    // contract).
-    let c = unsafe { sender.as_ref().and_then(|s| CChan::from_ptr(s.chan)) };
+    if sender.is_null() {
+        return -EINVAL;
+    }
+    // SAFETY: sender is valid, its channel NULL or valid (API contract).
+    let c = unsafe { CChan::from_ptr((*sender).chan) };
     let cs = Critical::enter();
     let (c, st) = match live(c, &cs, true) {
         Ok(live) => live,
