@@ -3,6 +3,15 @@
 //! This is the only place where raw C pointers become references. Every
 //! function checks its arguments (NULL, direction, initialisation) and
 //! returns a negated errno without changing any state when they are bad.
+//!
+//! Raw pointers: each entry point turns its channel pointer into a
+//! `CChan` once (`CChan::from_ptr`), and the check "live, of this
+//! direction, under the critical section" gives a `Live`, whose
+//! environment (`OpsEnv`) reaches the lower half's ops. From there the
+//! code is safe; `unsafe` is left for that conversion, the state machine's
+//! borrow under the critical section, the watchdog's storage, the device
+//! pointer, message slices, and the calls into the lower half and the
+//! clients.
 //! The state machine itself is `chan.rs`, the blocking glue around it
 //! (blocked and polling senders, watchdog expiry, TX-done hand-out) is
 //! `glue.rs`; this file implements the glue's [`Chan`] for `mbox_chan_s`
