@@ -3,6 +3,15 @@
 //! This is the only place where raw C pointers become references. Every
 //! function checks its arguments (NULL, direction, initialisation) and
 //! returns a negated errno without changing any state when they are bad.
+//!
+//! Raw pointers: each entry point turns its channel pointer into a
+//! `CChan` once (`CChan::from_ptr`), and the check "live, of this
+//! direction, under the critical section" gives a `Live`, whose
+//! environment (`OpsEnv`) reaches the lower half's ops. From there the
+//! code is safe; `unsafe` is left for that conversion, the state machine's
+//! borrow under the critical section, the watchdog's storage, the device
+//! pointer, message slices, and the calls into the lower half and the
+//! clients.
 //! The state machine itself is `chan.rs`, the blocking glue around it
 //! (blocked and polling senders, watchdog expiry, TX-done hand-out) is
 //! `glue.rs`; this file implements the glue's [`Chan`] for `mbox_chan_s`
@@ -14,8 +23,9 @@
 
 #![allow(clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
 
+use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
-use core::ptr::{self, addr_of, addr_of_mut};
+use core::ptr;
 use core::sync::atomic::AtomicU8;
 
 #[cfg(feature = "txdone-methods")]
@@ -39,25 +49,210 @@ pub const MBOX_RX_STACK_MAX: usize = MBOX_MAX_MSG_SIZE;
 /// result below `-MBOX_MAX_ERRNO` is no errno and becomes -EIO.
 pub const MBOX_MAX_ERRNO: c_int = 4095;
 
-/// The environment of one channel: its ops and its timer.
+/// A channel as this file sees it: `mbox_chan_s` field for field (the
+/// layout is asserted below), each field in a cell. Other contexts change
+/// the channel meanwhile (under the critical section, or the RX claim
+/// atomically), so no `&mut` to the whole channel is ever formed: the
+/// plain fields are read and written through their `Cell`, the state
+/// machine is borrowed under the critical section only ([`CChan::state`]),
+/// and a reference to a `CChan` is the channel's own address, so handing
+/// it to the glue costs nothing.
+///
+/// [`CChan::from_ptr`] is the one place where a C channel pointer
+/// becomes one; the rest of the file is safe code over it, apart from the
+/// calls into the lower half and the client.
+#[repr(C)]
+struct CChan {
+    id: Cell<c_int>,
+    dir: Cell<mbox_direction_e>,
+    dev: Cell<*mut mbox_dev_s>,
+    callback: Cell<mbox_callback_t>,
+    #[cfg(not(feature = "multi-rx"))]
+    callback_arg: Cell<*mut c_void>,
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    clients: Cell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
+    state: UnsafeCell<ChanState>,
+    rx_claim: AtomicU8,
+    timer: UnsafeCell<mbox_timer_storage_s>,
+    timeout: Cell<clock_t>,
+    txstate: Cell<mbox_txstate_e>,
+    txtoken: Cell<u32>,
+    #[cfg(feature = "trace")]
+    stats: Cell<mbox_stats_s>,
+    r#priv: Cell<*mut c_void>,
+}
+
+/// `CChan` is `mbox_chan_s` with its fields in cells (`Cell<T>` and
+/// `UnsafeCell<T>` have the layout of `T`): same size, alignment and
+/// offsets.
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<CChan>() == size_of::<mbox_chan_s>());
+    assert!(align_of::<CChan>() == align_of::<mbox_chan_s>());
+    assert!(offset_of!(CChan, id) == offset_of!(mbox_chan_s, id));
+    assert!(offset_of!(CChan, dir) == offset_of!(mbox_chan_s, dir));
+    assert!(offset_of!(CChan, dev) == offset_of!(mbox_chan_s, dev));
+    assert!(offset_of!(CChan, callback) == offset_of!(mbox_chan_s, callback));
+    #[cfg(not(feature = "multi-rx"))]
+    assert!(offset_of!(CChan, callback_arg) == offset_of!(mbox_chan_s, callback_arg));
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    assert!(offset_of!(CChan, clients) == offset_of!(mbox_chan_s, clients));
+    assert!(offset_of!(CChan, state) == offset_of!(mbox_chan_s, state));
+    assert!(offset_of!(CChan, rx_claim) == offset_of!(mbox_chan_s, rx_claim));
+    assert!(offset_of!(CChan, timer) == offset_of!(mbox_chan_s, timer));
+    assert!(offset_of!(CChan, timeout) == offset_of!(mbox_chan_s, timeout));
+    assert!(offset_of!(CChan, txstate) == offset_of!(mbox_chan_s, txstate));
+    assert!(offset_of!(CChan, txtoken) == offset_of!(mbox_chan_s, txtoken));
+    #[cfg(feature = "trace")]
+    assert!(offset_of!(CChan, stats) == offset_of!(mbox_chan_s, stats));
+    assert!(offset_of!(CChan, r#priv) == offset_of!(mbox_chan_s, r#priv));
+};
+
+impl CChan {
+    /// The channel behind a C pointer, None for NULL.
+    ///
+    /// # Safety
+    /// `chan` is NULL or points to a `mbox_chan_s` that stays allocated
+    /// for `'a` (the API contract: a channel outlives every call on it
+    /// and, until its de-init has destroyed it, its watchdog).
+    #[inline(always)]
+    unsafe fn from_ptr<'a>(chan: *mut mbox_chan_s) -> Option<&'a CChan> {
+        // SAFETY: valid for 'a or NULL (contract); CChan has the layout of
+        // mbox_chan_s (asserted above) and every field in a cell, so a
+        // shared reference allows every change other contexts make.
+        unsafe { chan.cast::<CChan>().as_ref() }
+    }
+
+    #[inline]
+    fn ptr(&self) -> *mut mbox_chan_s {
+        self as *const CChan as *mut mbox_chan_s
+    }
+
+    /// The state machine, borrowed for the critical section `_cs`. Each
+    /// operation of this file borrows it once (never twice at a time, and
+    /// never across a call that reaches the channel again), so the
+    /// reference is the only one.
+    #[inline(always)]
+    fn state<'g>(&'g self, _cs: &'g Critical) -> &'g mut ChanState {
+        // SAFETY: under the critical section every context that touches
+        // the state holds it, and this file holds one borrow at a time
+        // (above); the other fields are cells outside this borrow.
+        unsafe { &mut *self.state.get() }
+    }
+
+    /// The port's watchdog, in its opaque storage (interior-mutable: a
+    /// shared reference lets the port change it).
+    #[inline(always)]
+    fn timer(&self) -> &os::Timer {
+        // SAFETY: the storage is large and aligned enough for the port's
+        // timer (asserted in types.rs), and os::Timer is an UnsafeCell
+        // over it, touched only by the port.
+        unsafe { &*self.timer.get().cast::<os::Timer>() }
+    }
+
+    /// The channel and its state if it is live (any direction).
+    #[inline(always)]
+    fn live<'c: 'g, 'g>(&'c self, cs: &'g Critical) -> Option<(Live<'c>, &'g mut ChanState)> {
+        let st = self.state(cs);
+        if !st.is_live() {
+            return None;
+        }
+        Some((Live(self), st))
+    }
+
+    /// The environment of the channel: its ops and its timer.
+    ///
+    /// # Safety
+    /// The channel's `dev` was set by `mbox_chan_init()` (it is live or
+    /// being torn down): a valid device whose ops were checked non-NULL.
+    #[inline(always)]
+    unsafe fn env(&self) -> OpsEnv {
+        // SAFETY: per the function contract; the device and its ops table
+        // stay valid and unchanged while the channel is initialised.
+        let ops = unsafe { (*self.dev.get()).ops };
+        OpsEnv { chan: self, ops }
+    }
+
+    /// The client table, entry by entry.
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    #[inline(always)]
+    fn clients(&self) -> &[Cell<mbox_client_s>] {
+        let table: &Cell<[mbox_client_s]> = &self.clients;
+        table.as_slice_of_cells()
+    }
+
+    /// Index of `owner` in the channel's client table.
+    #[cfg(feature = "txdone-callback")]
+    #[inline]
+    fn client_of(&self, owner: *mut c_void) -> Option<usize> {
+        let table = self.clients();
+        if table[0].get().owner.is_null() {
+            return None;
+        }
+        table.iter().take_while(|c| !c.get().owner.is_null()).position(|c| c.get().owner == owner)
+    }
+}
+
+/// A channel found live under the critical section ([`CChan::live`],
+/// [`live`]): its `dev` was set by its init to a device whose ops are
+/// set, and stays set (a de-init leaves it, and the device outlives its
+/// channels), so its environment can be made.
+#[derive(Clone, Copy)]
+struct Live<'c>(&'c CChan);
+
+impl Live<'_> {
+    /// The channel's environment: its ops and its timer.
+    #[inline(always)]
+    fn env(self) -> OpsEnv {
+        // SAFETY: dev is set (the type's invariant).
+        unsafe { self.0.env() }
+    }
+}
+
+impl core::ops::Deref for Live<'_> {
+    type Target = CChan;
+
+    #[inline(always)]
+    fn deref(&self) -> &CChan {
+        self.0
+    }
+}
+
+/// The environment of one live channel: its ops and its timer. Made only
+/// by [`CChan::env`], used only while the channel is live or being torn
+/// down by the operation that made it (the glue's trait wants an
+/// environment type without a lifetime, hence the pointers).
 struct OpsEnv {
-    chan: *mut mbox_chan_s,
+    chan: *const CChan,
     ops: *const mbox_ops_s,
 }
 
 impl OpsEnv {
-    /// # Safety
-    /// `chan` is a live channel (initialised, dev and ops valid).
-    unsafe fn new(chan: *mut mbox_chan_s) -> OpsEnv {
-        // SAFETY: the caller guarantees a live channel with a valid dev.
-        let ops = unsafe { (*(*chan).dev).ops };
-        OpsEnv { chan, ops }
+    #[inline(always)]
+    fn chan(&self) -> &CChan {
+        // SAFETY: the channel outlives every use of its environment
+        // (CChan::env).
+        unsafe { &*self.chan }
     }
 
+    #[inline(always)]
     fn ops(&self) -> &mbox_ops_s {
-        // SAFETY: ops was checked non-NULL at mbox_chan_init and the table
-        // is static for the life of the device.
+        // SAFETY: checked non-NULL at mbox_chan_init, and the table is
+        // static for the life of the device (CChan::env).
         unsafe { &*self.ops }
+    }
+
+    /// The statistics, changed by the state machine under the critical
+    /// section (the only time an OpsEnv is used): one borrow at a time,
+    /// as `&mut self` makes it, and no `Cell` access to them meanwhile
+    /// (those too are under the critical section, outside the state
+    /// machine).
+    #[cfg(feature = "trace")]
+    #[inline(always)]
+    fn stats(&mut self) -> &mut mbox_stats_s {
+        // SAFETY: written only under the critical section, here and at
+        // init; readers copy it under the critical section too.
+        unsafe { &mut *self.chan().stats.as_ptr() }
     }
 }
 
@@ -70,31 +265,28 @@ impl ChanEnv for OpsEnv {
         let Some(send) = self.ops().send else {
             return -ENOSYS;
         };
-        // SAFETY: chan is live; txtoken is a plain field outside the state
-        // machine's borrow; send gets a valid (data, len) pair.
-        unsafe {
-            (*self.chan).txtoken = token;
-            send(self.chan, data.as_ptr().cast(), data.len())
-        }
+        self.chan().txtoken.set(token);
+        // SAFETY: the lower half's own op on its live channel, with a
+        // valid (data, len) pair.
+        unsafe { send(self.chan().ptr(), data.as_ptr().cast(), data.len()) }
     }
 
     fn txfinish(&mut self, token: u32) {
         if let Some(f) = self.ops().txfinish {
-            // chan is live; the op contract allows the lock held;
-            // txtoken is a plain field outside the state machine's borrow.
-            // For the call it names the message that ends (with several in
-            // flight not always the last one sent), then it is restored.
-            // SAFETY: as the lines above explain.
+            // For the call txtoken names the message that ends (with
+            // several in flight not always the last one sent), then it is
+            // restored. With one slot the message that ends is always the
+            // one last sent (nothing is sent while it is in flight).
+            let (c, sent) = (self.chan(), self.chan().txtoken.get());
+            // SAFETY: the lower half's own op on its live channel; the op
+            // contract allows the lock held.
             unsafe {
-                let sent = (*self.chan).txtoken;
-                // With one slot the message that ends is always the one
-                // last sent (nothing is sent while it is in flight).
                 if !cfg!(feature = "txfifo") || sent == token {
-                    f(self.chan);
+                    f(c.ptr());
                 } else {
-                    (*self.chan).txtoken = token;
-                    f(self.chan);
-                    (*self.chan).txtoken = sent;
+                    c.txtoken.set(token);
+                    f(c.ptr());
+                    c.txtoken.set(sent);
                 }
             }
         }
@@ -103,24 +295,21 @@ impl ChanEnv for OpsEnv {
     fn txacked(&mut self) -> bool {
         match self.ops().txacked {
             // SAFETY: chan is live; the op contract allows the lock held.
-            Some(f) => unsafe { f(self.chan) },
+            Some(f) => unsafe { f(self.chan().ptr()) },
             None => true,
         }
     }
 
     fn arm(&mut self, ticks: Ticks) {
-        // SAFETY: chan is live; the timer was initialised by mbox_chan_init.
-        let timer = unsafe { timer(self.chan) };
         // The callback gets the channel, which outlives the timer (deinit
         // destroys it).
-        if PortOs.timer_start(timer, ticks, on_timer, self.chan as usize).is_err() {
+        if PortOs.timer_start(self.chan().timer(), ticks, on_timer, self.chan().ptr() as usize).is_err() {
             os::assert_fail(file!(), line!());
         }
     }
 
     fn disarm(&mut self) {
-        // SAFETY: chan is live; the timer was initialised by mbox_chan_init.
-        PortOs.timer_cancel(unsafe { timer(self.chan) })
+        PortOs.timer_cancel(self.chan().timer())
     }
 
     fn wake(&mut self, w: *mut Waiter) {
@@ -133,9 +322,7 @@ impl ChanEnv for OpsEnv {
     fn count(&mut self, s: Stat) {
         #[cfg(feature = "trace")]
         {
-            // SAFETY: chan is live; stats is a plain field outside the
-            // state machine's borrow, written under the critical section.
-            let st = unsafe { &mut *addr_of_mut!((*self.chan).stats) };
+            let st = self.stats();
             let f = match s {
                 Stat::Timeout => &mut st.timeout,
                 Stat::Sent => &mut st.sent,
@@ -155,8 +342,7 @@ impl ChanEnv for OpsEnv {
     fn queued(&mut self, depth: usize) {
         #[cfg(feature = "trace")]
         {
-            // SAFETY: as in count().
-            let st = unsafe { &mut *addr_of_mut!((*self.chan).stats) };
+            let st = self.stats();
             st.buffered = depth;
             if depth > st.max_queued {
                 st.max_queued = depth;
@@ -166,71 +352,7 @@ impl ChanEnv for OpsEnv {
 
     fn in_flight(&mut self, n: usize) {
         let s = if n == 0 { mbox_txstate_e::MBOX_TX_IDLE } else { mbox_txstate_e::MBOX_TX_ACTIVE };
-        // SAFETY: chan is live; txstate is a plain field outside the state
-        // machine's borrow, written under the critical section.
-        unsafe { (*self.chan).txstate = s };
-    }
-}
-
-/// The state machine of a channel.
-///
-/// # Safety
-/// `chan` is non-NULL and points to a `mbox_chan_s`; the critical section
-/// is held for as long as the reference is used.
-unsafe fn state<'a>(chan: *mut mbox_chan_s, _cs: &'a Critical) -> &'a mut ChanState {
-    // SAFETY: per the function contract; the field borrow is disjoint from
-    // the fields OpsEnv writes (txtoken, timer, stats).
-    unsafe { &mut *addr_of_mut!((*chan).state) }
-}
-
-/// The RX claim of a channel (see [`ChanState::rx_begin`]). Atomic, so it
-/// is read and written through a shared reference, with or without the
-/// critical section; it lies outside the state, so no `&mut ChanState`
-/// covers it.
-///
-/// # Safety
-/// `chan` is non-NULL and points to a `mbox_chan_s` that outlives `'a`.
-unsafe fn rx_claim<'a>(chan: *mut mbox_chan_s) -> &'a AtomicU8 {
-    // SAFETY: per the function contract; only the claim field is borrowed,
-    // and shared references to an atomic may coexist with any other.
-    unsafe { &*addr_of!((*chan).rx_claim) }
-}
-
-/// The port's watchdog of a channel, in its opaque storage.
-///
-/// # Safety
-/// `chan` is non-NULL and points to a `mbox_chan_s` that outlives `'a`.
-unsafe fn timer<'a>(chan: *mut mbox_chan_s) -> &'a os::Timer {
-    // SAFETY: the storage is large and aligned enough for the port's timer
-    // (asserted in types.rs), and os::Timer is interior-mutable: a shared
-    // reference lets the port change it.
-    unsafe { &*addr_of_mut!((*chan).timer).cast::<os::Timer>() }
-}
-
-/// A channel as the glue sees it (a `mbox_chan_s` over the C port). A
-/// reference to it is the channel's own address, so handing it to the glue
-/// costs nothing; the `UnsafeCell` says that other contexts change the
-/// channel meanwhile (always under the critical section, or in fields the
-/// state machine does not borrow).
-#[repr(transparent)]
-struct CChan(core::cell::UnsafeCell<mbox_chan_s>);
-
-impl CChan {
-    /// # Safety
-    /// `chan` is non-NULL, points to a `mbox_chan_s` that stays valid for
-    /// `'a`, and its `dev` is set (the channel is live or being torn down)
-    /// whenever the glue asks for its environment.
-    #[inline]
-    unsafe fn new<'a>(chan: *mut mbox_chan_s) -> &'a CChan {
-        // SAFETY: valid for 'a (contract); CChan is a transparent
-        // UnsafeCell around the channel, so a shared reference allows
-        // every change that raw-pointer accesses make meanwhile.
-        unsafe { &*chan.cast::<CChan>() }
-    }
-
-    #[inline]
-    fn ptr(&self) -> *mut mbox_chan_s {
-        self.0.get()
+        self.chan().txstate.set(s);
     }
 }
 
@@ -246,17 +368,15 @@ impl Chan for CChan {
 
     #[inline]
     fn with_state<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState) -> R) -> R {
-        // SAFETY: valid channel (CChan::new contract); g is the held lock.
-        f(unsafe { state(self.ptr(), g) })
+        f(self.state(g))
     }
 
     #[inline]
     fn with<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState, &mut OpsEnv) -> R) -> R {
-        // SAFETY: valid channel (CChan::new contract); g is the held lock.
-        let st = unsafe { state(self.ptr(), g) };
-        // SAFETY: dev is set and its ops stay valid after a deinit too
-        // (CChan::new contract).
-        let mut env = unsafe { OpsEnv::new(self.ptr()) };
+        let st = self.state(g);
+        // SAFETY: the glue asks for the environment only while the channel
+        // is live or being torn down: dev is set.
+        let mut env = unsafe { self.env() };
         f(st, &mut env)
     }
 
@@ -285,64 +405,44 @@ impl CChan {
     #[cfg(feature = "txdone-callback")]
     #[inline]
     fn txdone_callback_of(&self, c: &Completion) -> Option<<Self as Chan>::Callback> {
-        let chan = self.ptr();
-        // SAFETY: valid channel, lock held (g).
-        let i = unsafe { client_of(chan, c.client as *mut c_void) }?;
-        // SAFETY: i is the index client_of found; lock held.
-        let (cb, arg) = unsafe { ((*chan).clients[i].txdone, (*chan).clients[i].arg) };
-        cb.map(|f| (f, arg))
+        let i = self.client_of(c.client as *mut c_void)?;
+        let e = self.clients()[i].get();
+        e.txdone.map(|f| (f, e.arg))
     }
 }
 
 /// Watchdog callback of a channel (interrupt context).
 unsafe extern "C" fn on_timer(arg: usize) {
-    // SAFETY: the timer belongs to this channel, which stays allocated
-    // until deinit has destroyed the timer (so no callback runs after);
-    // the glue asks for the environment only while the channel is live.
-    let c = unsafe { CChan::new(arg as *mut mbox_chan_s) };
+    // SAFETY: the timer was started with its channel's own (non-NULL)
+    // address, and the channel stays allocated until deinit has destroyed
+    // the timer (so no callback runs after); the glue asks for the
+    // environment only while the channel is live.
+    let c = unsafe { CChan::from_ptr(arg as *mut mbox_chan_s).unwrap_unchecked() };
     glue::on_timer(c);
 }
 
-/// Index of `owner` in the channel's client table.
-///
-/// # Safety
-/// `chan` valid; lock held.
-#[cfg(feature = "txdone-callback")]
-#[inline]
-unsafe fn client_of(chan: *mut mbox_chan_s, owner: *mut c_void) -> Option<usize> {
-    // SAFETY: per the contract.
-    let table = unsafe { &(*chan).clients };
-    if table[0].owner.is_null() {
-        return None;
+/// A live channel of the wanted direction and its state under the
+/// critical section `cs`, or -EINVAL.
+#[inline(always)]
+fn live<'c: 'g, 'g>(c: Option<&'c CChan>, cs: &'g Critical, tx: bool) -> Result<(Live<'c>, &'g mut ChanState), i32> {
+    match c.and_then(|c| c.live(cs)) {
+        Some((c, st)) if st.is_tx() == tx => Ok((c, st)),
+        _ => Err(-EINVAL),
     }
-    table.iter().take_while(|c| !c.owner.is_null()).position(|c| c.owner == owner)
 }
 
-/// Ends an operation on a live channel (see [`glue::hand_out`]).
+/// The device behind a C pointer and its ops, None when either is NULL.
 ///
 /// # Safety
-/// `chan` is valid and its `dev` is set; `cs` is the critical section the
-/// caller's operation ran under.
+/// `dev` is NULL or points to a device whose ops, when set, point to a
+/// table (the API contract), both valid for `'a`.
 #[inline]
-unsafe fn hand_out(chan: *mut mbox_chan_s, cs: Critical) -> bool {
-    // SAFETY: forwarded contract.
-    glue::hand_out(unsafe { CChan::new(chan) }, cs)
-}
-
-/// A live channel of the wanted direction, or -EINVAL.
-///
-/// # Safety
-/// `chan` is NULL or points to a `mbox_chan_s`; the lock is held.
-unsafe fn live<'a>(chan: *mut mbox_chan_s, cs: &'a Critical, tx: bool) -> Result<&'a mut ChanState, i32> {
-    if chan.is_null() {
-        return Err(-EINVAL);
+unsafe fn device<'a>(dev: *mut mbox_dev_s) -> Option<(&'a mbox_dev_s, &'a mbox_ops_s)> {
+    // SAFETY: per the function contract.
+    unsafe {
+        let d = dev.as_ref()?;
+        Some((d, d.ops.as_ref()?))
     }
-    // SAFETY: non-NULL channel pointer, lock held.
-    let st = unsafe { state(chan, cs) };
-    if !st.is_live() || st.is_tx() != tx {
-        return Err(-EINVAL);
-    }
-    Ok(st)
 }
 
 /// Resolve a channel of `dev` from a lower-half specific argument (PL320:
@@ -353,22 +453,13 @@ unsafe fn live<'a>(chan: *mut mbox_chan_s, cs: &'a Critical, tx: bool) -> Result
 /// half has no `getchan`, or it knows no such channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
-    if dev.is_null() {
-        return ptr::null_mut();
-    }
-    // SAFETY: dev is non-NULL and points to a device by the API contract.
-    let ops = unsafe { (*dev).ops };
-    if ops.is_null() {
-        return ptr::null_mut();
-    }
-    // SAFETY: ops non-NULL, a static table by the lower-half contract.
-    match unsafe { (*ops).getchan } {
+    // SAFETY: dev is NULL or a device (API contract).
+    match unsafe { device(dev) }.and_then(|(_, ops)| ops.getchan) {
         // SAFETY: calling the lower half's op with its own device.
         Some(f) => unsafe { f(dev, arg) },
         None => ptr::null_mut(),
     }
 }
-
 /// Initialise a channel (called by lower halves, once per channel).
 ///
 /// `buffer`/`size`: for a TX channel, the memory of its queue of
@@ -407,14 +498,10 @@ pub unsafe extern "C" fn mbox_chan_init(
     size: usize,
 ) -> c_int {
     let buffer = buffer.cast::<u8>();
-    if chan.is_null() || dev.is_null() {
+    // SAFETY: chan and dev are NULL or valid (API contract).
+    let (Some(c), Some((d, ops))) = (unsafe { (CChan::from_ptr(chan), device(dev)) }) else {
         return -EINVAL;
-    }
-    // SAFETY: dev is non-NULL and points to a device by the API contract.
-    let ops = unsafe { (*dev).ops };
-    if ops.is_null() {
-        return -EINVAL;
-    }
+    };
     let is_tx = match dir {
         d if d == mbox_direction_e::MBOX_RX as c_int => false,
         d if d == mbox_direction_e::MBOX_TX as c_int => true,
@@ -428,8 +515,7 @@ pub unsafe extern "C" fn mbox_chan_init(
     if PortOs.in_interrupt() {
         return -EPERM;
     }
-    // SAFETY: dev non-NULL.
-    let mtu = match unsafe { (*dev).mtu } {
+    let mtu = match d.mtu {
         0 => MBOX_DEFAULT_MTU,
         m => m,
     };
@@ -437,8 +523,7 @@ pub unsafe extern "C" fn mbox_chan_init(
         return -EINVAL;
     }
     #[cfg(feature = "txfifo")]
-    // SAFETY: dev non-NULL.
-    let depth = unsafe { (*dev).txdepth }.max(1);
+    let depth = d.txdepth.max(1);
     #[cfg(feature = "txfifo")]
     if is_tx && depth > MBOX_MAX_TXDEPTH {
         return -EINVAL;
@@ -446,8 +531,8 @@ pub unsafe extern "C" fn mbox_chan_init(
     if !is_tx && ((buffer.is_null() && mtu > MBOX_RX_STACK_MAX) || (!buffer.is_null() && size < mtu)) {
         return -EINVAL;
     }
-    // SAFETY: chan non-NULL; board code may have set timeout.
-    let timeout = match os::clock_to_ticks(unsafe { (*chan).timeout }) {
+    // Board code may have set the timeout.
+    let timeout = match os::clock_to_ticks(c.timeout.get()) {
         Ok(0) | Ok(FOREVER) => crate::kconfig::DEFAULT_TIMEOUT_TICKS,
         Ok(t) => t,
         Err(e) => return e,
@@ -457,96 +542,77 @@ pub unsafe extern "C" fn mbox_chan_init(
         // Checked and claimed in one critical section: exactly one of
         // several racing inits gets the channel; a channel that is live,
         // being initialised or being torn down is busy.
-        // SAFETY: chan non-NULL, lock held.
-        if let Err(e) = unsafe { state(chan, &cs) }.claim_init() {
+        if let Err(e) = c.state(&cs).claim_init() {
             return e;
         }
     }
-    // SAFETY: the channel is claimed by this call and not live: no other
-    // init or de-init touches the timer, and no timer callback can run.
-    if let Err(r) = PortOs.timer_init(unsafe { timer(chan) }) {
+    // The channel is claimed by this call and not live: no other init or
+    // de-init touches the timer, and no timer callback can run.
+    if let Err(r) = PortOs.timer_init(c.timer()) {
         let cs = Critical::enter();
-        // SAFETY: chan non-NULL, lock held; our claim.
-        unsafe { state(chan, &cs) }.release();
+        c.state(&cs).release();
         return r;
     }
     {
         let cs = Critical::enter();
-        // SAFETY: chan non-NULL, lock held; the public fields are written
-        // before the channel becomes live.
-        unsafe {
-            (*chan).dev = dev;
-            (*chan).dir = if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX };
-            (*chan).callback = None;
-            #[cfg(not(feature = "multi-rx"))]
-            {
-                (*chan).callback_arg = ptr::null_mut();
+        // The public fields are written before the channel becomes live.
+        c.dev.set(dev);
+        c.dir.set(if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX });
+        c.callback.set(None);
+        #[cfg(not(feature = "multi-rx"))]
+        c.callback_arg.set(ptr::null_mut());
+        #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+        c.clients.set([mbox_client_s::EMPTY; MBOX_MAX_CLIENTS]);
+        c.txtoken.set(0);
+        c.txstate.set(mbox_txstate_e::MBOX_TX_IDLE);
+        #[cfg(feature = "trace")]
+        c.stats.set(mbox_stats_s::default());
+        let st = c.state(&cs);
+        st.init(is_tx, buffer, size, mtu, timeout);
+        #[cfg(feature = "txfifo")]
+        if is_tx {
+            if let Err(e) = st.set_txdepth(depth) {
+                // Too small a buffer for the in-flight slots. Never seen
+                // live (same critical section): back to claimed until the
+                // timer is gone, then free.
+                st.abort_init();
+                drop(cs);
+                PortOs.timer_destroy(c.timer());
+                let cs = Critical::enter();
+                c.state(&cs).release();
+                return e;
             }
-            #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-            {
-                (*chan).clients = [mbox_client_s::EMPTY; MBOX_MAX_CLIENTS];
-            }
-            (*chan).txtoken = 0;
-            (*chan).txstate = mbox_txstate_e::MBOX_TX_IDLE;
-            #[cfg(feature = "trace")]
-            {
-                (*chan).stats = mbox_stats_s::default();
-            }
-            let st = state(chan, &cs);
-            st.init(is_tx, buffer, size, mtu, timeout);
-            #[cfg(feature = "txfifo")]
-            if is_tx {
-                if let Err(e) = st.set_txdepth(depth) {
-                    // Too small a buffer for the in-flight slots. Never
-                    // seen live (same critical section): back to claimed
-                    // until the timer is gone, then free.
-                    st.abort_init();
-                    drop(cs);
-                    PortOs.timer_destroy(timer(chan));
-                    let cs = Critical::enter();
-                    state(chan, &cs).release();
-                    return e;
-                }
-            }
-            // Live from here (a lower half's interrupt may deliver during
-            // setup), but still this init's: a de-init is -EBUSY until
-            // setup returned.
-            st.set_in_setup(true);
         }
+        // Live from here (a lower half's interrupt may deliver during
+        // setup), but still this init's: a de-init is -EBUSY until setup
+        // returned.
+        st.set_in_setup(true);
     }
-    // SAFETY: ops non-NULL (checked above).
-    if let Some(setup) = unsafe { (*ops).setup } {
+    if let Some(setup) = ops.setup {
         // SAFETY: the lower half's own op on its initialised channel.
         let r = unsafe { setup(chan, ptr::null_mut()) };
         if r < 0 {
             {
-                let cs = Critical::enter();
-                // SAFETY: as above. The channel was live during setup (a
-                // racing client may have queued or registered); no de-init
-                // could start (in_setup).
-                let st = unsafe { state(chan, &cs) };
-                // SAFETY: live channel.
-                let mut env = unsafe { OpsEnv::new(chan) };
-                st.deinit(&mut env);
+                let mut cs = Critical::enter();
+                // The channel was live during setup (a racing client may
+                // have queued or registered); no de-init could start
+                // (in_setup).
+                c.with(&mut cs, |st, env| st.deinit(env));
             }
             // Everything that was accepted meanwhile ends (-ECANCELED),
             // then the channel is free again; no shutdown (the hardware
             // was never set up).
-            // SAFETY: chan valid, tearing down by this call; task context,
-            // lock not held.
-            unsafe { teardown(chan) };
+            teardown(c);
             let cs = Critical::enter();
-            // SAFETY: chan valid; lock held.
-            unsafe { state(chan, &cs) }.release();
+            c.state(&cs).release();
             return r;
         }
     }
     let cs = Critical::enter();
-    // SAFETY: chan non-NULL, lock held; live and ours since set_in_setup.
-    unsafe { state(chan, &cs) }.set_in_setup(false);
+    // Live and ours since set_in_setup.
+    c.state(&cs).set_in_setup(false);
     0
 }
-
 /// Tear a channel down: the in-flight messages and every queued one end
 /// with -ECANCELED (blocked senders return it, TX-done callbacks get it
 /// before this returns), the watchdog is destroyed (no callback runs
@@ -566,49 +632,43 @@ pub unsafe extern "C" fn mbox_chan_init(
 /// interrupt context; -EDEADLK from the channel's own callback.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
-    if chan.is_null() {
+    // SAFETY: chan is NULL or valid (API contract).
+    let Some(c) = (unsafe { CChan::from_ptr(chan) }) else {
         return -EINVAL;
-    }
+    };
     if PortOs.in_interrupt() {
         return -EPERM;
     }
-    {
+    let env = {
         let cs = Critical::enter();
-        // SAFETY: chan non-NULL, lock held.
-        let (st, claim) = unsafe { (state(chan, &cs), rx_claim(chan)) };
-        if st.in_transition() {
+        if c.state(&cs).in_transition() {
             // Another init or de-init of this channel is still running.
             return -EBUSY;
         }
-        if !st.is_live() {
+        let Some((l, st)) = c.live(&cs) else {
             return -EINVAL;
-        }
-        if st.owned_by(claim, PortOs.current()) {
+        };
+        if st.owned_by(&c.rx_claim, PortOs.current()) {
             // Called from one of this channel's own callbacks: tearing
             // down would wait for this very call to return.
             return -EDEADLK;
         }
+        let mut env = l.env();
         // Tearing down from here: init and de-init get -EBUSY until the
         // channel is released below.
-        // SAFETY: live channel.
-        let mut env = unsafe { OpsEnv::new(chan) };
         st.deinit(&mut env);
-    }
-    // SAFETY: chan valid and tearing down by this call; task context, lock
-    // not held.
-    unsafe { teardown(chan) };
-    // SAFETY: dev was set by init and stays valid.
-    let ops = unsafe { (*(*chan).dev).ops };
-    // SAFETY: ops checked non-NULL at init.
-    let r = match unsafe { (*ops).shutdown } {
+        env
+    };
+    teardown(c);
+    // The ops the channel was live with.
+    let r = match env.ops().shutdown {
         // SAFETY: the lower half's own op.
         Some(f) => unsafe { f(chan) },
         None => 0,
     };
     // Nothing of the old channel runs any more: a new init may take it.
     let cs = Critical::enter();
-    // SAFETY: chan valid; lock held.
-    unsafe { state(chan, &cs) }.release();
+    c.state(&cs).release();
     r
 }
 
@@ -616,28 +676,22 @@ pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
 /// TX-done callbacks of everything that ended, destroys the watchdog and
 /// waits for a reception still in its callbacks, so that nothing of the
 /// channel runs when it returns. The channel stays claimed (tearing down)
-/// for the caller to release.
-///
-/// # Safety
-/// `chan` is valid and being torn down by the caller; task context, lock
-/// not held.
-unsafe fn teardown(chan: *mut mbox_chan_s) {
+/// for the caller to release. Task context, lock not held; the channel
+/// is being torn down by the caller (its dev is set).
+fn teardown(c: &CChan) {
     // TX-done callbacks of everything that ended (queued messages with a
     // client end here with -ECANCELED), none after this returns.
-    // SAFETY: chan valid and its dev set (it was live); task context, lock
-    // not held.
-    let (c, claim) = unsafe { (CChan::new(chan), rx_claim(chan)) };
     glue::hand_out_rest(c);
-    // SAFETY: the timer was initialised by init and only this teardown
-    // may destroy it (the channel is claimed); the lock is not held, and a
+    // The timer was initialised by init and only this teardown may
+    // destroy it (the channel is claimed); the lock is not held, and a
     // callback that already started sees a dead channel.
-    PortOs.timer_destroy(unsafe { timer(chan) });
+    PortOs.timer_destroy(c.timer());
     // A reception that started before the channel died may still be in
     // its recv/callback: wait for it, so that no client callback runs after
     // deinit returns and a re-init cannot overlap it. Bounded by that
     // callback (which runs in interrupt context, so it cannot be this
     // thread: deinit refuses interrupt context).
-    glue::nap_until(c, |_| !chan::rx_in_progress(claim));
+    glue::nap_until(c, |_| !chan::rx_in_progress(&c.rx_claim));
 }
 
 /// Send and wait for the remote's ACK, bounded by the channel's `timeout`
@@ -697,13 +751,13 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
     if sender.is_null() || data.is_null() {
         return -EINVAL;
     }
-    // SAFETY: sender non-NULL, valid by the API contract.
-    let chan = unsafe { (*sender).chan };
+    // SAFETY: sender non-NULL, valid by the API contract, and its
+    // channel NULL or valid.
+    let c = unsafe { CChan::from_ptr((*sender).chan) };
     if timeout == Some(0) {
         let cs = Critical::enter();
-        // SAFETY: chan NULL or valid; lock held.
-        let st = match unsafe { live(chan, &cs, true) } {
-            Ok(st) => st,
+        let (c, st) = match live(c, &cs, true) {
+            Ok(live) => live,
             Err(e) => return e,
         };
         if size > st.mtu() {
@@ -715,13 +769,11 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         // during the call (API contract).
         let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
         #[cfg(feature = "txdone-callback")]
-        // SAFETY: chan live, lock held.
-        let client = if unsafe { client_of(chan, sender.cast()) }.is_some() { sender as usize } else { 0 };
+        let client = if c.client_of(sender.cast()).is_some() { sender as usize } else { 0 };
         // Without TX-done callbacks no message has a client to hand back.
         #[cfg(not(feature = "txdone-callback"))]
         let client = 0;
-        // SAFETY: live channel.
-        let mut env = unsafe { OpsEnv::new(chan) };
+        let mut env = c.env();
         // A submission ends no message (an immediate send error is
         // refused, not accepted), so there is nothing to hand out here.
         return st.submit_nb_client(&mut env, msg, client);
@@ -732,7 +784,7 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         Some(Err(e)) => return e,
     };
     // SAFETY: forwarded contract.
-    unsafe { ticksend_blocking(chan, data, size, timeout) }
+    unsafe { ticksend_blocking(c, data, size, timeout) }
 }
 
 /// The blocking half of [`ticksend`]: mbox_send() (the channel's timeout,
@@ -740,18 +792,15 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
 /// path does not pay for the waiter's stack frame.
 ///
 /// # Safety
-/// `chan` NULL or valid; `data` non-NULL and valid for `size` bytes.
+/// `data` non-NULL and valid for `size` bytes.
 #[inline(never)]
-unsafe fn ticksend_blocking(chan: *mut mbox_chan_s, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
+unsafe fn ticksend_blocking(c: Option<&CChan>, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
     if PortOs.in_interrupt() {
         return -EPERM;
     }
-    if chan.is_null() {
+    let Some(c) = c else {
         return -EINVAL;
-    }
-    // SAFETY: chan non-NULL and valid (API contract); the glue asks for its
-    // environment only after `accept` found the channel live.
-    let c = unsafe { CChan::new(chan) };
+    };
     glue::send_blocking(c, |st| {
         if !st.is_live() || !st.is_tx() {
             return Err(-EINVAL);
@@ -801,30 +850,25 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
 /// nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_int {
-    // SAFETY: same contract.
-    unsafe { tx_done(chan, NO_TOKEN) }
+    // SAFETY: chan is NULL or valid (API contract).
+    tx_done(unsafe { CChan::from_ptr(chan) }, NO_TOKEN)
 }
 
 /// The ACK of `mbox_chan_tx_done_checked()` (`token` [`NO_TOKEN`]) and
 /// `mbox_chan_tx_done_token()`: one copy of the inlined ACK path for both.
 /// The token comes in one register (an `Option<u32>` takes two, and the
 /// path then saves one more).
-///
-/// # Safety
-/// `chan` NULL or valid.
 #[inline(never)]
-unsafe fn tx_done(chan: *mut mbox_chan_s, token: u64) -> c_int {
+fn tx_done(c: Option<&CChan>, token: u64) -> c_int {
     let token = u32::try_from(token).ok();
     let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    match unsafe { live(chan, &cs, true) } {
+    match live(c, &cs, true) {
         Err(e) => e,
-        Ok(st) => {
-            // SAFETY: live channel.
-            let mut env = unsafe { OpsEnv::new(chan) };
+        Ok((c, st)) => {
+            let mut env = c.env();
             let r = st.tx_done(&mut env, token);
-            // SAFETY: chan valid; cs is this operation's critical section.
-            unsafe { hand_out(chan, cs) };
+            // cs is this operation's critical section.
+            glue::hand_out(c.0, cs);
             r
         }
     }
@@ -845,8 +889,8 @@ const NO_TOKEN: u64 = u64::MAX;
 /// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done_checked()`.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
-    // SAFETY: same contract.
-    unsafe { tx_done(chan, token as u64) }
+    // SAFETY: chan is NULL or valid (API contract).
+    tx_done(unsafe { CChan::from_ptr(chan) }, token as u64)
 }
 
 /// Receive the pending message of an RX channel (lower halves, from their
@@ -889,25 +933,25 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
     // Filled in place under the lock (moving it out would copy it again).
     let mut receivers: Receivers = [(None, ptr::null_mut()); RX_MAX];
+    // SAFETY: chan is NULL or valid (API contract); once live it stays
+    // valid until a teardown has seen the claim released.
+    let c = unsafe { CChan::from_ptr(chan) };
     let (msg, ret, claim, result) = {
         let cs = Critical::enter();
-        // SAFETY: chan NULL or valid; lock held.
-        let st = match unsafe { live(chan, &cs, false) } {
-            Ok(st) => st,
+        let (c, st) = match live(c, &cs, false) {
+            Ok(live) => live,
             Err(e) => return e,
         };
-        // SAFETY: chan valid (live), and stays so until a teardown has
-        // seen the claim released; the claim is outside the state, which
-        // other contexts may borrow under the lock meanwhile.
-        let claim = unsafe { rx_claim(chan) };
+        // The claim is outside the state, which other contexts may borrow
+        // under the lock meanwhile.
+        let claim = &c.0.rx_claim;
         if let Err(e) = st.rx_begin(claim, PortOs.current()) {
             return e;
         }
         let (buf, mtu) = (st.buffer().0, st.mtu());
-        // SAFETY: live channel: dev and ops valid.
-        let ops = unsafe { &*(*(*chan).dev).ops };
+        let mut env = c.env();
         let data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
-        let n = match ops.recv {
+        let n = match env.ops().recv {
             // SAFETY: data has room for mtu bytes (checked at init). No
             // borrow of the channel state is live across the call.
             Some(recv) => unsafe { recv(chan, data.cast()) },
@@ -931,9 +975,8 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             let e = rx_error(n);
             (e, (ptr::null_mut(), 0), e)
         };
-        // SAFETY: chan valid, this reception holds its claim, lock held;
-        // data holds what recv reported.
-        unsafe { ack_and_count(chan, ops, data, n, ret, &mut receivers) };
+        // This reception holds its claim; data holds what recv reported.
+        ack_and_count(&c, &mut env, data, n, ret, &mut receivers);
         if receivers[0].0.is_none() {
             // Nobody to call: release the claim right here.
             chan::rx_release(claim);
@@ -941,9 +984,9 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         }
         (msg, ret, claim, result)
     };
-    // SAFETY: chan valid and this reception ours (the claim); msg is the
-    // message recv reported, or NULL.
-    unsafe { deliver(chan, &receivers, msg, ret) };
+    // This reception is ours (the claim); msg is the message recv
+    // reported, or NULL.
+    deliver(chan, &receivers, msg, ret);
     // Other contexts only load the claim meanwhile, and write it only
     // after loading it free, i.e. after this store.
     chan::rx_release(claim);
@@ -986,45 +1029,33 @@ type Registrations = (mbox_callback_t, *mut c_void);
 
 /// The part of a reception after `recv` that runs under the critical
 /// section: ACK (only a message received whole), count, and copy of the
-/// receivers into `receivers` (which comes empty).
-///
-/// # Safety
-/// `chan` is valid and this reception holds its claim; the lock is held;
-/// `data` holds the `n` bytes `recv` returned when `ret == 0`.
+/// receivers into `receivers` (which comes empty). The reception holds
+/// the claim of `c` and the lock; `data` holds the `n` bytes `recv`
+/// returned when `ret == 0`.
 #[inline(always)]
-unsafe fn ack_and_count(
-    chan: *mut mbox_chan_s,
-    ops: &mbox_ops_s,
-    data: *mut u8,
-    n: c_int,
-    ret: c_int,
-    receivers: &mut Receivers,
-) {
+fn ack_and_count(c: &CChan, env: &mut OpsEnv, data: *mut u8, n: c_int, ret: c_int, receivers: &mut Receivers) {
     let mut acked = false;
     if ret == 0 {
-        if let Some(ack) = ops.acknowledge {
-            // SAFETY: the lower half's own op; data holds n bytes.
-            acked = unsafe { ack(chan, data.cast(), n as usize) } >= 0;
+        if let Some(ack) = env.ops().acknowledge {
+            // SAFETY: the lower half's own op on its live channel; data
+            // holds n bytes.
+            acked = unsafe { ack(c.ptr(), data.cast(), n as usize) } >= 0;
         }
     }
     // Only the receivers in use are copied (`receivers` comes empty): the
     // table is in registration order, a free entry ends it.
-    // SAFETY: chan valid (live when the reception was claimed, and the
-    // claim keeps it ours); the lock is held.
-    unsafe {
-        #[cfg(feature = "multi-rx")]
-        for (r, c) in receivers.iter_mut().zip(&(*chan).clients) {
-            if c.rxcallback.is_none() {
-                break;
-            }
-            *r = (c.rxcallback, c.arg);
+    #[cfg(feature = "multi-rx")]
+    for (r, e) in receivers.iter_mut().zip(c.clients()) {
+        let e = e.get();
+        if e.rxcallback.is_none() {
+            break;
         }
-        #[cfg(not(feature = "multi-rx"))]
-        {
-            receivers[0] = ((*chan).callback, (*chan).callback_arg);
-        }
+        *r = (e.rxcallback, e.arg);
     }
-    let mut env = OpsEnv { chan, ops };
+    #[cfg(not(feature = "multi-rx"))]
+    {
+        receivers[0] = (c.callback.get(), c.callback_arg.get());
+    }
     if ret == 0 {
         env.count(Stat::Received);
     }
@@ -1036,17 +1067,16 @@ unsafe fn ack_and_count(
     }
 }
 
-/// The client callbacks of a reception, outside the critical section: the
-/// message `(d, len)` with `ret == 0`, or `ret` with NULL data.
-///
-/// # Safety
-/// `chan` is valid and this reception holds its claim; the lock is not
-/// held; `d` holds the `len` bytes `recv` returned when `ret == 0`.
-unsafe fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_int) {
+/// The client callbacks of a reception of `chan`, outside the critical
+/// section: the message `(d, len)` with `ret == 0`, or `ret` with NULL
+/// data. The reception holds the claim; `d` holds the `len` bytes `recv`
+/// returned when `ret == 0`.
+fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_int) {
     for &(cb, arg) in receivers {
         let Some(cb) = cb else { break };
-        // SAFETY: the client's callback with the documented arguments,
-        // called without the critical section.
+        // SAFETY: a callback its receiver registered on chan (copied under
+        // the lock), with the documented arguments, called without the
+        // critical section.
         unsafe { cb(ret, chan, arg, d.cast(), len) };
     }
 }
@@ -1107,70 +1137,61 @@ pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver
 /// (`multi-rx`), or sets or clears the channel's one receiver (without).
 ///
 /// # Safety
-/// `receiver` NULL or valid.
+/// `receiver` is NULL or valid (the API contract).
 unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
     if receiver.is_null() {
         return -EINVAL;
     }
-    // SAFETY: receiver non-NULL, valid by contract.
-    let chan = unsafe { (*receiver).chan };
+    // SAFETY: receiver is valid, its channel NULL or valid (function
+    // contract).
+    let c = unsafe { CChan::from_ptr((*receiver).chan) };
     let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    if let Err(e) = unsafe { live(chan, &cs, false) } {
-        return e;
-    }
-    // The receivers before this change (the framework's own record;
-    // `callback` may also have been written by the lower half's op).
-    // SAFETY: live channel, lock held.
-    let old: Registrations = unsafe {
-        #[cfg(feature = "multi-rx")]
-        let r = (*chan).clients;
-        #[cfg(not(feature = "multi-rx"))]
-        let r = ((*chan).callback, (*chan).callback_arg);
-        r
-    };
-    let new = match with_receiver(old, receiver, callback, arg) {
-        Ok(new) => new,
+    let (c, _) = match live(c, &cs, false) {
+        Ok(live) => live,
         Err(e) => return e,
     };
-    let ((first_cb, first_arg), tell) = first_receiver(&old, &new);
+    // The receivers before this change (the framework's own record;
+    // `callback` may also have been written by the lower half's op).
+    #[cfg(feature = "multi-rx")]
+    let mut regs: Registrations = c.clients.get();
+    #[cfg(not(feature = "multi-rx"))]
+    let mut regs: Registrations = (c.callback.get(), c.callback_arg.get());
+    let old_first = first_of(&regs);
+    if let Err(e) = with_receiver(&mut regs, receiver, callback, arg) {
+        return e;
+    }
+    let ((first_cb, first_arg), tell) = first_receiver(old_first, &regs);
     if tell {
-        // SAFETY: live channel: dev and ops valid.
-        let ops = unsafe { &*(*(*chan).dev).ops };
-        if let Some(f) = ops.setcallback {
-            // SAFETY: the lower half's own op, lock held as documented.
-            let r = unsafe { f(chan, first_cb, first_arg) };
+        if let Some(f) = c.env().ops().setcallback {
+            // SAFETY: the lower half's own op on its live channel, lock
+            // held as documented.
+            let r = unsafe { f(c.ptr(), first_cb, first_arg) };
             if r < 0 {
                 return r;
             }
         }
     }
-    // SAFETY: live channel, lock held: the receivers are ours.
-    unsafe {
-        #[cfg(feature = "multi-rx")]
-        {
-            (*chan).clients = new;
-        }
-        #[cfg(not(feature = "multi-rx"))]
-        {
-            (*chan).callback_arg = first_arg;
-        }
-        (*chan).callback = first_cb;
-    }
+    // Live channel, lock held: the receivers are ours.
+    #[cfg(feature = "multi-rx")]
+    c.clients.set(regs);
+    #[cfg(not(feature = "multi-rx"))]
+    c.callback_arg.set(first_arg);
+    c.callback.set(first_cb);
     0
 }
 
-/// The receivers after `receiver` set (callback Some) or cleared (None)
-/// its callback: its entry added, replaced or removed in the table (an
-/// error for a full table or an absent receiver), or, with one receiver
-/// per channel, that one replaced or cleared, whoever registered it.
+/// The receivers changed for `receiver` setting (callback Some) or
+/// clearing (None) its callback: its entry added, replaced or removed in
+/// the table (an error for a full table or an absent receiver), or, with
+/// one receiver per channel, that one replaced or cleared, whoever
+/// registered it.
 #[cfg(feature = "multi-rx")]
 fn with_receiver(
-    mut table: Registrations,
+    table: &mut Registrations,
     receiver: *mut mbox_receiver_s,
     callback: mbox_callback_t,
     arg: *mut c_void,
-) -> Result<Registrations, i32> {
+) -> Result<(), i32> {
     let entry = mbox_client_s {
         owner: receiver.cast(),
         rxcallback: callback,
@@ -1178,31 +1199,38 @@ fn with_receiver(
         txdone: None,
         arg,
     };
-    update_clients(&mut table, entry).map(|()| table)
+    update_clients(table, entry)
 }
 #[cfg(not(feature = "multi-rx"))]
 fn with_receiver(
-    _old: Registrations,
+    one: &mut Registrations,
     _receiver: *mut mbox_receiver_s,
     callback: mbox_callback_t,
     arg: *mut c_void,
-) -> Result<Registrations, i32> {
-    Ok((callback, arg))
+) -> Result<(), i32> {
+    *one = (callback, arg);
+    Ok(())
+}
+
+/// The first receiver of `r`: its callback and argument.
+#[cfg(feature = "multi-rx")]
+fn first_of(r: &Registrations) -> (mbox_callback_t, *mut c_void) {
+    (r[0].rxcallback, r[0].arg)
+}
+#[cfg(not(feature = "multi-rx"))]
+fn first_of(r: &Registrations) -> (mbox_callback_t, *mut c_void) {
+    *r
 }
 
 /// The callback and argument the lower half's `setcallback` hears after a
-/// change from `old` to `new`, and whether to tell it: when the first
-/// receiver changed (`multi-rx`), or at every registration as in the NuttX
-/// C driver (one receiver per channel).
-#[cfg(feature = "multi-rx")]
-fn first_receiver(old: &Registrations, new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
-    let first = (new[0].rxcallback, new[0].arg);
-    let changed = old[0].rxcallback.map(|f| f as usize) != first.0.map(|f| f as usize) || old[0].arg != first.1;
+/// change whose first receiver was `old`, and whether to tell it: when the
+/// first receiver changed (`multi-rx`), or at every registration as in the
+/// NuttX C driver (one receiver per channel).
+fn first_receiver(old: (mbox_callback_t, *mut c_void), new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
+    let first = first_of(new);
+    let changed =
+        !cfg!(feature = "multi-rx") || old.0.map(|f| f as usize) != first.0.map(|f| f as usize) || old.1 != first.1;
     (first, changed)
-}
-#[cfg(not(feature = "multi-rx"))]
-fn first_receiver(_old: &Registrations, new: &Registrations) -> ((mbox_callback_t, *mut c_void), bool) {
-    (*new, true)
 }
 
 /// Adds or replaces `entry` (a callback set) or removes its owner (none
@@ -1256,13 +1284,13 @@ pub unsafe extern "C" fn mbox_register_txdone(
     if sender.is_null() {
         return -EINVAL;
     }
-    // SAFETY: sender non-NULL, valid by contract.
-    let chan = unsafe { (*sender).chan };
+    // SAFETY: sender is valid, its channel NULL or valid (API contract).
+    let c = unsafe { CChan::from_ptr((*sender).chan) };
     let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    if let Err(e) = unsafe { live(chan, &cs, true) } {
-        return e;
-    }
+    let (c, _) = match live(c, &cs, true) {
+        Ok(live) => live,
+        Err(e) => return e,
+    };
     let entry = mbox_client_s {
         owner: sender.cast(),
         #[cfg(feature = "multi-rx")]
@@ -1270,9 +1298,13 @@ pub unsafe extern "C" fn mbox_register_txdone(
         txdone: callback,
         arg,
     };
-    // SAFETY: live channel, lock held: the client table is ours.
-    match update_clients(unsafe { &mut (*chan).clients }, entry) {
-        Ok(()) => 0,
+    // Live channel, lock held: the client table is ours.
+    let mut table = c.clients.get();
+    match update_clients(&mut table, entry) {
+        Ok(()) => {
+            c.clients.set(table);
+            0
+        }
         Err(e) => e,
     }
 }
@@ -1283,12 +1315,12 @@ pub unsafe extern "C" fn mbox_register_txdone(
 /// Returns the MTU (> 0); -EINVAL for a NULL or uninitialised channel.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
-    if chan.is_null() {
+    // SAFETY: chan is NULL or valid (API contract).
+    let Some(c) = (unsafe { CChan::from_ptr(chan) }) else {
         return -(EINVAL as isize);
-    }
+    };
     let cs = Critical::enter();
-    // SAFETY: chan non-NULL and valid by contract; lock held.
-    let st = unsafe { state(chan, &cs) };
+    let st = c.state(&cs);
     if !st.is_live() {
         return -(EINVAL as isize);
     }
@@ -1304,10 +1336,11 @@ pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
 #[cfg(feature = "txfifo")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
+    // SAFETY: chan is NULL or valid (API contract).
+    let c = unsafe { CChan::from_ptr(chan) };
     let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    match unsafe { live(chan, &cs, true) } {
-        Ok(st) => st.txdepth() as c_int,
+    match live(c, &cs, true) {
+        Ok((_, st)) => st.txdepth() as c_int,
         Err(e) => e,
     }
 }
@@ -1319,13 +1352,11 @@ pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
 /// lower half does not say (`num_chans` is 0).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
-    if dev.is_null() {
-        return -EINVAL;
-    }
-    // SAFETY: dev non-NULL and valid by contract.
-    match unsafe { (*dev).num_chans } {
-        0 => -ENOSYS,
-        n => n.min(c_int::MAX as usize) as c_int,
+    // SAFETY: dev is NULL or valid (API contract).
+    match unsafe { dev.as_ref() }.map(|d| d.num_chans) {
+        None => -EINVAL,
+        Some(0) => -ENOSYS,
+        Some(n) => n.min(c_int::MAX as usize) as c_int,
     }
 }
 
@@ -1357,14 +1388,14 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
         (TxDoneMethod::Poll, Err(e)) => return e,
         _ => 0,
     };
+    // SAFETY: chan is NULL or valid (API contract).
+    let c = unsafe { CChan::from_ptr(chan) };
     let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    let st = match unsafe { live(chan, &cs, true) } {
-        Ok(st) => st,
+    let (c, st) = match live(c, &cs, true) {
+        Ok(live) => live,
         Err(e) => return e,
     };
-    // SAFETY: live channel: dev and ops valid.
-    if m == TxDoneMethod::Poll && unsafe { (*(*(*chan).dev).ops).txacked }.is_none() {
+    if m == TxDoneMethod::Poll && c.env().ops().txacked.is_none() {
         return -ENOSYS;
     }
     match st.set_txdone_method(m, ticks) {
@@ -1389,19 +1420,17 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
     if sender.is_null() {
         return -EINVAL;
     }
-    // SAFETY: sender non-NULL, valid by contract.
-    let chan = unsafe { (*sender).chan };
+    // SAFETY: sender is valid, its channel NULL or valid (API contract).
+    let c = unsafe { CChan::from_ptr((*sender).chan) };
     let cs = Critical::enter();
-    // SAFETY: chan NULL or valid; lock held.
-    let st = match unsafe { live(chan, &cs, true) } {
-        Ok(st) => st,
+    let (c, st) = match live(c, &cs, true) {
+        Ok(live) => live,
         Err(e) => return e,
     };
-    // SAFETY: live channel.
-    let mut env = unsafe { OpsEnv::new(chan) };
+    let mut env = c.env();
     let r = st.client_tx_done(&mut env, result);
-    // SAFETY: chan valid; cs is this operation's critical section.
-    unsafe { hand_out(chan, cs) };
+    // cs is this operation's critical section.
+    glue::hand_out(c.0, cs);
     r
 }
 
@@ -1429,17 +1458,14 @@ pub unsafe extern "C" fn mbox_send_poll(
     size: usize,
     spins: u32,
 ) -> c_int {
-    if sender.is_null() || data.is_null() || spins == 0 {
+    if data.is_null() || spins == 0 {
         return -EINVAL;
     }
-    // SAFETY: sender non-NULL, valid by contract.
-    let chan = unsafe { (*sender).chan };
-    if chan.is_null() {
+    // SAFETY: sender is NULL or valid, its channel NULL or valid (API
+    // contract).
+    let Some(c) = (unsafe { sender.as_ref().and_then(|s| CChan::from_ptr(s.chan)) }) else {
         return -EINVAL;
-    }
-    // SAFETY: chan non-NULL and valid (API contract); the glue asks for its
-    // environment only after `accept` found the channel live.
-    let c = unsafe { CChan::new(chan) };
+    };
     glue::send_poll(c, spins, |st| {
         if !st.is_live() || !st.is_tx() {
             return Err(-EINVAL);
@@ -1447,8 +1473,8 @@ pub unsafe extern "C" fn mbox_send_poll(
         if size > st.mtu() {
             return Err(-EMSGSIZE);
         }
-        // SAFETY: live channel: dev and ops valid.
-        if unsafe { (*(*(*chan).dev).ops).txacked }.is_none() {
+        // SAFETY: live channel: its dev is set (CChan::env).
+        if unsafe { c.env() }.ops().txacked.is_none() {
             return Err(-ENOSYS);
         }
         if st.txdone_method() == TxDoneMethod::Ack {
@@ -1484,17 +1510,17 @@ pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut
 #[cfg(feature = "trace")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_get_stats_checked(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) -> c_int {
-    if chan.is_null() || stats.is_null() {
+    // SAFETY: chan is NULL or valid and stats NULL or a valid output
+    // (API contract).
+    let Some((c, out)) = (unsafe { CChan::from_ptr(chan).zip(stats.as_mut()) }) else {
+        return -EINVAL;
+    };
+    // Copied under the lock: the statistics change under it only.
+    let _cs = Critical::enter();
+    if c.dev.get().is_null() {
         return -EINVAL;
     }
-    let _cs = Critical::enter();
-    // SAFETY: chan non-NULL and valid by contract; read under the lock.
-    unsafe {
-        if (*chan).dev.is_null() {
-            return -EINVAL;
-        }
-        *stats = (*chan).stats;
-    }
+    *out = c.stats.get();
     0
 }
 
