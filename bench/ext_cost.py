@@ -74,6 +74,9 @@ def main():
     bench.cdefs = cdefs
     # The Cortex-M4F link is section 4 of `make bench`; here only x86-64.
     bench.arm_size = lambda a: {"measured": False, "reason": "not part of bench-ext"}
+    # The function list (nm --size-sort) of the build the targets are set
+    # for: the C driver's API.
+    bench.FULL = "nuttx-api"
     libs = bench.build_libs(args)
     size = bench.size_stage(args, libs)
     rows = {}
@@ -92,8 +95,17 @@ def main():
             "ir_nb_idle": round(null["nb_idle"]["total"]["ir"]),
             "ir_burst8": round(null["burst8"]["total"]["ir"]),
             "ir_rx": round(null["rx"]["total"]["ir"]),
+            # Critical sections per message, and where the instructions
+            # go (BENCHMARKS.md compares the C driver's API build, path
+            # by path and function by function).
+            "cs": {p: null[p]["total"].get("port_calls", {}).get("mbox_os_enter_critical")
+                   for p in ("nb_idle", "burst8", "rx")},
         }
-        bench.log(f"bench-ext {name}: {rows[name]}")
+        if name == "nuttx-api":
+            rows[name]["inclusive"] = cg["inclusive"]
+            rows[name]["nm_size_sort"] = size["nm_size_sort"]
+        bench.log(f"bench-ext {name}: " + str({k: v for k, v in rows[name].items()
+                                                if k not in ("inclusive", "nm_size_sort")}))
     base = rows["nuttx-api"]
     lines = [
         "| configuration | .text B | .rodata B | sizeof(struct mbox_chan_s) B | sizeof(struct pl320_chan_s) B "

@@ -827,8 +827,7 @@ def main():
       f"half adds {full['text'] - upper['text']:,} B, most of it in "
       + ", ".join(f"`{fn}` ({n:,} B)" for fn, n in top_pl) +
       f". The biggest single function is `{funcs[0][0] if funcs else '?'}` "
-      f"({funcs[0][1] if funcs else 0:,} B): the send path with the ring push, the blocking wait loop and "
-      "the deadline arithmetic inlined into it.")
+      f"({funcs[0][1] if funcs else 0:,} B).")
     w("")
     if arm_ok:
         tot = arm_text + arm_full_b["text"]
@@ -865,17 +864,19 @@ def main():
         "section, and the re-check after the wait; the clock is read for the deadline, for the watchdog, "
         f"and around the wait. `Waiter::new` builds a {rs.get('Waiter', 184)}-byte waiter (128 B of OS "
         "storage) on the sender's stack; that costs stack, not much time.",
-        f"**RX takes the critical section {pc('rx', 'mbox_os_enter_critical'):.0f} times per message** "
-        f"(claim the channel, read the callback and count, release; {rx_loc}): "
+        f"**RX takes the critical section {pc('rx', 'mbox_os_enter_critical'):.0f} time(s) per message** "
+        f"(`recv`, `acknowledge`, the count and the copy of the callbacks under it; {rx_loc}): "
         f"{cat('null', 'rx', 'port'):.0f} of its {nb.get('rx', {}).get('total', {}).get('ir', 0):.0f} "
-        "instructions are port calls. The claim and the release bracket the client callback, which must "
-        "run without the lock, so merging them needs a lock-free claim (an atomic), which the design avoids.",
+        "instructions are port calls. The callbacks run after it, without the lock; the channel's RX claim, "
+        "an atomic beside its state, keeps a second reception or a teardown out meanwhile. The C driver "
+        "takes none, and has no such claim.",
         f"**The queued send's ring push** (inlined into `ticksend`) costs "
         f"{self_of('null', 'nb_queue', 'ticksend'):.0f} instructions of its own per message, mostly slice "
         "bounds checks and the header encoding, for a 24-byte copy.",
-        f"**`start_next`** costs {self_of('null', 'drain', 'start_next'):.0f} instructions of its own per "
-        "drained message: merging the ring head with the waiter list by sequence number, the record "
-        "decode, and the deadline arithmetic.",
+        f"**Starting the next message** (`ChanState::advance_busy`) costs "
+        f"{max(self_of('null', 'drain', 'advance_busy'), self_of('null', 'drain', 'start_next')):.0f} "
+        "instructions of its own per drained message: merging the ring head with the waiter list by "
+        "sequence number, the record decode, and the deadline arithmetic.",
     ]
     for i, it in enumerate(items, 1):
         w(f"{i}. {it}")
