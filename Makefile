@@ -418,7 +418,8 @@ check-unsafe: ## count unsafe blocks in src/; none in the core-safe modules, a S
 # Borrows): the waiters are shared with interrupt handlers through raw
 # pointers. Needs `rustup component add miri --toolchain nightly`; slow, so
 # not part of `make test`.
-miri: ## unit tests of the state machine and the ring under Miri (nightly)
+miri: ## unit tests of the state machine and the ring under Miri (nightly; installs miri and rust-src if absent)
+	rustup toolchain install nightly --profile minimal --component miri,rust-src
 	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib --features host-port -- chan:: queue::
 
 clean: ## remove build/ and cargo's target/
