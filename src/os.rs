@@ -18,6 +18,48 @@ pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/mbox_os_bindings.rs"));
 }
 
+/// The port functions whose contract asks nothing of the caller that a
+/// safe caller could get wrong (any context; `irq_enable` and
+/// `irq_detach` name an interrupt line, and a wrong one is the port's
+/// error, never bad memory): declared `safe`, so that calling them needs
+/// no `unsafe`. bindgen declares the same functions in `sys`; the
+/// assertions below check that both declarations have the same
+/// signature (rustc's `clashing_extern_declarations` lint would also
+/// flag the one difference that is meant: `safe`).
+#[allow(clashing_extern_declarations)]
+pub mod port {
+    use core::ffi::c_int;
+
+    use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t};
+
+    unsafe extern "C" {
+        /// `mbox_os_enter_critical()`: any context, nests, never fails.
+        pub safe fn mbox_os_enter_critical() -> mbox_os_irqstate_t;
+        /// `mbox_os_ticks()`: any context.
+        pub safe fn mbox_os_ticks() -> mbox_os_clock_t;
+        /// `mbox_os_in_interrupt()`: any context.
+        pub safe fn mbox_os_in_interrupt() -> bool;
+        /// `mbox_os_self()`: any context.
+        pub safe fn mbox_os_self() -> usize;
+        /// `mbox_os_irq_enable()`: task or interrupt context.
+        pub safe fn mbox_os_irq_enable(irq: c_int);
+        /// `mbox_os_irq_detach()`: task context; the handler of `irq` is
+        /// not called again afterwards (a call that runs may still end).
+        pub safe fn mbox_os_irq_detach(irq: c_int);
+    }
+
+    /// Both declarations of each function coerce to one function type.
+    const _: () = {
+        let _: [unsafe extern "C" fn() -> mbox_os_irqstate_t; 2] =
+            [sys::mbox_os_enter_critical, mbox_os_enter_critical];
+        let _: [unsafe extern "C" fn() -> mbox_os_clock_t; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
+        let _: [unsafe extern "C" fn() -> bool; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
+        let _: [unsafe extern "C" fn() -> usize; 2] = [sys::mbox_os_self, mbox_os_self];
+        let _: [unsafe extern "C" fn(c_int); 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
+        let _: [unsafe extern "C" fn(c_int); 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
+    };
+}
+
 use core::marker::PhantomData;
 
 use crate::errno;
@@ -36,8 +78,7 @@ pub struct Critical {
 impl Critical {
     #[inline]
     pub fn enter() -> Critical {
-        // SAFETY: the port contract allows entering from any context.
-        let flags = unsafe { sys::mbox_os_enter_critical() };
+        let flags = port::mbox_os_enter_critical();
         Critical { flags, _not_send: PhantomData }
     }
 }
@@ -53,23 +94,19 @@ impl Drop for Critical {
 /// The current tick, widened to 64 bits.
 #[inline]
 pub fn now() -> Ticks {
-    // SAFETY: callable from any context, no arguments.
-    let t = unsafe { sys::mbox_os_ticks() };
-    t as u64
+    port::mbox_os_ticks() as u64
 }
 
 /// True in interrupt context (ISR or watchdog callback).
 #[inline]
 pub fn in_interrupt() -> bool {
-    // SAFETY: callable from any context, no arguments.
-    unsafe { sys::mbox_os_in_interrupt() }
+    port::mbox_os_in_interrupt()
 }
 
 /// A non-zero identifier of the running task (see `mbox_os_self`).
 #[inline]
 pub fn current() -> usize {
-    // SAFETY: callable from any context, no arguments.
-    unsafe { sys::mbox_os_self() }
+    port::mbox_os_self()
 }
 
 /// Converts a C `clock_t` timeout into ticks: `(clock_t)-1` is

@@ -175,7 +175,7 @@ fn rig() -> &'static Rig {
             irq_num: IRQ_B,
         }));
         // SAFETY: config and channels live forever.
-        let dev = unsafe { pl320_initialize(cfg, BASE) };
+        let dev = unsafe { pl320_initialize(Some(cfg), BASE) };
         assert!(!dev.is_null());
         // SAFETY: a live device.
         let (rx, tx) = unsafe { (mbox_get_chan(dev, RXM as *mut c_void), mbox_get_chan(dev, TXM as *mut c_void)) };

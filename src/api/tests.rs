@@ -352,8 +352,8 @@ mod pl320 {
         // correct lower halves that live for the process.
         let (da, db) = unsafe {
             (
-                Device::from_raw(pl320_initialize(cfg_a, BASE)).expect("core A"),
-                Device::from_raw(pl320_initialize(cfg_b, BASE)).expect("core B"),
+                Device::from_raw(pl320_initialize(Some(cfg_a), BASE)).expect("core A"),
+                Device::from_raw(pl320_initialize(Some(cfg_b), BASE)).expect("core B"),
             )
         };
         let compat = !cfg!(feature = "pl320-framed");

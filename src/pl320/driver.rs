@@ -130,18 +130,24 @@
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
-use core::ptr::{self, addr_of};
+use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
 
-use self::chan_ref::{Board, ChanRef};
+use self::chan_ref::PlChan;
 use self::dev_ref::Dev;
 use self::op_args::RxBuf;
 use super::abi::pl320_config_s;
+use super::port;
 use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
 use crate::errno::*;
-use crate::os::{self, sys, Critical, WaitObj};
+use crate::os::{self, Critical, WaitObj};
 use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
+
+/// The board's channel array of a device (`config->chans`), valid from
+/// `pl320_initialize()` until `pl320_uninitialize()` (the board's
+/// contract): the device uses it only while it exists.
+type Board = &'static [PlChan];
 
 /// Number of PL320 devices (one per core and IPCM) `pl320_initialize()`
 /// can create.
@@ -259,25 +265,23 @@ impl DevCfg {
         },
         regs: Pl320Regs::new(0),
         ipcmint: 0,
-        board: Board::EMPTY,
+        board: &[],
         mtu: 0,
         datanum: 0,
         lookup: [NO_CHAN; regs::MAX_MBOX],
     };
 
-    /// The channel of mailbox `m`, if this device has one.
-    fn chan_of_mbox(&self, m: usize) -> Option<ChanRef> {
-        match self.lookup.get(m) {
-            Some(&i) if i != NO_CHAN => Some(self.board.chan(i as usize)),
-            _ => None,
-        }
+    /// The channel of mailbox `m`, if this device has one (NO_CHAN is
+    /// above every index of the board, at most 32 channels).
+    fn chan_of_mbox(&self, m: usize) -> Option<&'static PlChan> {
+        self.board.get(*self.lookup.get(m)? as usize)
     }
 }
 
 /// One device slot. `cfg` (whose `base` comes first) must stay first:
 /// see DevCfg.
 #[repr(C)]
-struct Pl320Dev {
+pub(super) struct Pl320Dev {
     /// Written only by the context that claimed the slot, while it is
     /// SLOT_INIT and before anything else can reach it (its handler is
     /// attached and its address handed out later); only read afterwards,
@@ -344,10 +348,10 @@ fn slot_of(dev: *const mbox_dev_s) -> Option<&'static Pl320Dev> {
 
 static OPS: mbox_ops_s = mbox_ops_s {
     getchan: Some(pl320_getchan),
-    setup: Some(op1::<SetupOp>),
+    setup: Some(op1::<c_int, SetupOp>),
     shutdown: Some(op0::<ShutdownOp>),
     send: Some(op2::<SendOp>),
-    recv: Some(op1::<RecvOp>),
+    recv: Some(op1::<c_int, RecvOp>),
     acknowledge: Some(op2::<AcknowledgeOp>),
     txfinish: Some(op0::<TxFinishOp>),
     setcallback: Some(pl320_setcallback),
@@ -357,8 +361,8 @@ static OPS: mbox_ops_s = mbox_ops_s {
 };
 
 /// The configuration of one channel, copied out of the board's
-/// `pl320_chan_s` (whose `base` the upper half may be changing, so no
-/// reference to the whole structure is ever formed).
+/// `pl320_chan_s` once per op or interrupt (the copy stays in registers
+/// across the register accesses, which the channel's cells would not).
 #[derive(Clone, Copy)]
 struct ChanCfg {
     mbox: usize,
@@ -379,132 +383,157 @@ impl ChanCfg {
     }
 }
 
-/// The channels of the board's array, by address: the one way the
-/// driver reaches the memory that board code and the upper half share
-/// with it.
+/// The board's channels as the driver reaches them: the one way it
+/// touches the memory that board code and the upper half share with it.
 mod chan_ref {
-    use core::ffi::c_int;
-    use core::ptr::{self, addr_of, addr_of_mut};
+    use core::cell::{Cell, UnsafeCell};
+    use core::ffi::{c_int, c_void};
+    use core::sync::atomic::AtomicU8;
 
     use super::super::abi::pl320_chan_s;
     use super::ChanCfg;
     use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
+    use crate::chan::ChanState;
     use crate::os::Critical;
-    use crate::types::{mbox_chan_s, mbox_dev_s};
+    #[cfg(feature = "trace")]
+    use crate::types::mbox_stats_s;
+    use crate::types::{
+        clock_t, mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_timer_storage_s, mbox_txstate_e,
+    };
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    use crate::types::{mbox_client_s, MBOX_MAX_CLIENTS};
 
-    /// One `pl320_chan_s` of a Board. Only its address is
-    /// kept: other contexts change the channel's `base` meanwhile (under
-    /// the critical section), so no reference to it is ever formed; the
-    /// methods read single fields or hand the address to the upper half.
-    #[derive(Clone, Copy)]
-    pub(super) struct ChanRef(*mut pl320_chan_s);
-
-    /// The board's channel array of a device, as pl320_initialize() got
-    /// it: `len` entries of `pl320_chan_s` at `chans`.
-    #[derive(Clone, Copy)]
-    pub(super) struct Board {
-        chans: *mut pl320_chan_s,
-        len: usize,
+    /// `mbox_chan_s` field for field, each in a cell: the upper half and C
+    /// change a channel while the driver holds a reference to it. The
+    /// driver uses `id`, `dev`, `txtoken` and, under the critical section,
+    /// `state` and `rx_claim`; it never touches the others.
+    #[repr(C)]
+    struct ChanBase {
+        id: Cell<c_int>,
+        dir: UnsafeCell<mbox_direction_e>,
+        dev: Cell<*mut mbox_dev_s>,
+        callback: UnsafeCell<mbox_callback_t>,
+        #[cfg(not(feature = "multi-rx"))]
+        callback_arg: UnsafeCell<*mut c_void>,
+        #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+        clients: UnsafeCell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
+        state: UnsafeCell<ChanState>,
+        rx_claim: AtomicU8,
+        timer: UnsafeCell<mbox_timer_storage_s>,
+        timeout: UnsafeCell<clock_t>,
+        txstate: UnsafeCell<mbox_txstate_e>,
+        txtoken: Cell<u32>,
+        #[cfg(feature = "trace")]
+        stats: UnsafeCell<mbox_stats_s>,
+        r#priv: UnsafeCell<*mut c_void>,
     }
 
-    impl Board {
-        pub(super) const EMPTY: Board = Board { chans: ptr::null_mut(), len: 0 };
-
-        /// # Safety
-        /// `chans` points to `len` channels that stay valid for as long as
-        /// the `Board`, or a `ChanRef` from it, is used: the board array of
-        /// a device being initialised or existing (board code keeps it
-        /// valid until pl320_uninitialize()).
-        pub(super) const unsafe fn new(chans: *mut pl320_chan_s, len: usize) -> Board {
-            Board { chans, len }
-        }
-
-        pub(super) fn len(self) -> usize {
-            self.len
-        }
-
-        /// The first channel's `base`, for `mbox_dev_s::chans`.
-        pub(super) fn bases(self) -> *mut mbox_chan_s {
-            self.chans.cast()
-        }
-
-        /// The channel at `idx` (< len), indexed with the stride of
-        /// `pl320_chan_s` (never as an array of `mbox_chan_s`, whose stride
-        /// differs).
-        pub(super) fn chan(self, idx: usize) -> ChanRef {
-            debug_assert!(idx < self.len);
-            ChanRef(self.chans.wrapping_add(idx))
-        }
+    /// One `pl320_chan_s` of the board's array, as the driver sees it: the
+    /// framework channel in cells, the board's configuration plain (board
+    /// code sets it before `pl320_initialize()` and nobody writes it while
+    /// the device exists).
+    #[repr(C)]
+    pub(super) struct PlChan {
+        base: ChanBase,
+        mbox: u8,
+        src: u8,
+        dst: u8,
+        ctrl: bool,
+        txbuf: *mut u8,
+        bufsize: usize,
     }
 
-    impl ChanRef {
-        /// The `pl320_chan_s` whose `base` is `chan` (its first field).
-        ///
-        /// # Safety
-        /// `chan` is the `base` of a channel of a Board, used as long as
-        /// that Board may be.
-        pub(super) const unsafe fn of_base(chan: *mut mbox_chan_s) -> ChanRef {
-            ChanRef(chan.cast())
-        }
+    /// `PlChan` is `pl320_chan_s` with cells (`Cell<T>`, `UnsafeCell<T>`
+    /// and `AtomicU8` have the layout of `T` and `u8`): same size,
+    /// alignment and offsets, so a board channel can be reached as one.
+    const _: () = {
+        use core::mem::{align_of, offset_of, size_of};
+        assert!(size_of::<ChanBase>() == size_of::<mbox_chan_s>());
+        assert!(align_of::<ChanBase>() == align_of::<mbox_chan_s>());
+        assert!(offset_of!(ChanBase, id) == offset_of!(mbox_chan_s, id));
+        assert!(offset_of!(ChanBase, dir) == offset_of!(mbox_chan_s, dir));
+        assert!(offset_of!(ChanBase, dev) == offset_of!(mbox_chan_s, dev));
+        assert!(offset_of!(ChanBase, callback) == offset_of!(mbox_chan_s, callback));
+        #[cfg(not(feature = "multi-rx"))]
+        assert!(offset_of!(ChanBase, callback_arg) == offset_of!(mbox_chan_s, callback_arg));
+        #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+        assert!(offset_of!(ChanBase, clients) == offset_of!(mbox_chan_s, clients));
+        assert!(offset_of!(ChanBase, state) == offset_of!(mbox_chan_s, state));
+        assert!(offset_of!(ChanBase, rx_claim) == offset_of!(mbox_chan_s, rx_claim));
+        assert!(offset_of!(ChanBase, timer) == offset_of!(mbox_chan_s, timer));
+        assert!(offset_of!(ChanBase, timeout) == offset_of!(mbox_chan_s, timeout));
+        assert!(offset_of!(ChanBase, txstate) == offset_of!(mbox_chan_s, txstate));
+        assert!(offset_of!(ChanBase, txtoken) == offset_of!(mbox_chan_s, txtoken));
+        #[cfg(feature = "trace")]
+        assert!(offset_of!(ChanBase, stats) == offset_of!(mbox_chan_s, stats));
+        assert!(offset_of!(ChanBase, r#priv) == offset_of!(mbox_chan_s, r#priv));
+        assert!(size_of::<PlChan>() == size_of::<pl320_chan_s>());
+        assert!(align_of::<PlChan>() == align_of::<pl320_chan_s>());
+        assert!(offset_of!(PlChan, base) == offset_of!(pl320_chan_s, base));
+        assert!(offset_of!(PlChan, mbox) == offset_of!(pl320_chan_s, mbox));
+        assert!(offset_of!(PlChan, src) == offset_of!(pl320_chan_s, src));
+        assert!(offset_of!(PlChan, dst) == offset_of!(pl320_chan_s, dst));
+        assert!(offset_of!(PlChan, ctrl) == offset_of!(pl320_chan_s, ctrl));
+        assert!(offset_of!(PlChan, txbuf) == offset_of!(pl320_chan_s, txbuf));
+        assert!(offset_of!(PlChan, bufsize) == offset_of!(pl320_chan_s, bufsize));
+    };
 
+    impl PlChan {
         /// The framework channel, `base`: the first field, so the same
-        /// address.
-        pub(super) fn base(self) -> *mut mbox_chan_s {
-            self.0.cast()
+        /// address (the upper half changes it through this pointer, inside
+        /// the cells).
+        pub(super) fn base(&self) -> *mut mbox_chan_s {
+            (self as *const PlChan).cast_mut().cast()
+        }
+
+        /// The device the upper half recorded for the channel
+        /// (`mbox_chan_init()`), NULL before that.
+        pub(super) fn dev(&self) -> *mut mbox_dev_s {
+            self.base.dev.get()
         }
 
         /// The board's configuration of the channel.
-        pub(super) fn cfg(self) -> ChanCfg {
-            let p = self.0;
-            // SAFETY: a valid channel (Board); plain reads of fields that
-            // board code set before pl320_initialize() and that nobody
-            // writes afterwards.
-            unsafe {
-                ChanCfg {
-                    mbox: addr_of!((*p).mbox).read() as usize,
-                    src: addr_of!((*p).src).read() as u32,
-                    dst: addr_of!((*p).dst).read() as u32,
-                    ctrl: addr_of!((*p).ctrl).read(),
-                    txbuf: addr_of!((*p).txbuf).read(),
-                    bufsize: addr_of!((*p).bufsize).read(),
-                }
+        pub(super) fn cfg(&self) -> ChanCfg {
+            ChanCfg {
+                mbox: self.mbox as usize,
+                src: self.src as u32,
+                dst: self.dst as u32,
+                ctrl: self.ctrl,
+                txbuf: self.txbuf,
+                bufsize: self.bufsize,
             }
         }
 
         /// The token of the message last handed to `send`: the upper half
         /// writes it under the critical section, which `_cs` shows held.
-        pub(super) fn txtoken(self, _cs: &Critical) -> u32 {
-            // SAFETY: a valid channel; a plain field written only under
-            // the critical section.
-            unsafe { addr_of!((*self.0).base.txtoken).read() }
+        pub(super) fn txtoken(&self, _cs: &Critical) -> u32 {
+            self.base.txtoken.get()
         }
 
         /// `mbox_chan_tx_done_token()`: the remote acknowledged the
         /// message with `token`.
-        pub(super) fn tx_done(self, token: u32) -> c_int {
-            // SAFETY: a valid channel, which the upper half checks for
+        pub(super) fn tx_done(&self, token: u32) -> c_int {
+            // SAFETY: a board channel, which the upper half checks for
             // being live; the critical section nests (port contract).
             unsafe { mbox_chan_tx_done_token(self.base(), token) }
         }
 
         /// `mbox_chan_rx_data()`: receive the pending message. Not with
         /// the critical section held (it runs the client callbacks).
-        pub(super) fn rx_data(self) -> c_int {
-            // SAFETY: a valid channel, which the upper half checks for
+        pub(super) fn rx_data(&self) -> c_int {
+            // SAFETY: a board channel, which the upper half checks for
             // being live.
             unsafe { mbox_chan_rx_data(self.base()) }
         }
 
         /// Gives the channel the id `id` and initialises it for `dev`
         /// (`mbox_chan_init()`). Task context.
-        pub(super) fn init(self, id: c_int, dev: *mut mbox_dev_s, dir: c_int, buf: *mut u8, size: usize) -> c_int {
-            // SAFETY: a valid channel; the id is written before the
-            // channel is live; the device and the buffer stay valid for
-            // the life of the device (pl320_initialize()'s contract).
-            unsafe {
-                addr_of_mut!((*self.0).base.id).write(id);
-                mbox_chan_init(self.base(), dev, dir, buf.cast(), size)
-            }
+        pub(super) fn init(&self, id: c_int, dev: *mut mbox_dev_s, dir: c_int, buf: *mut u8, size: usize) -> c_int {
+            // Written before the channel is live.
+            self.base.id.set(id);
+            // SAFETY: a board channel; the device and the buffer stay valid
+            // for the life of the device (pl320_initialize()'s contract).
+            unsafe { mbox_chan_init(self.base(), dev, dir, buf.cast(), size) }
         }
 
         /// De-initialises the channel (`mbox_chan_deinit()`) if it is
@@ -512,32 +541,33 @@ mod chan_ref {
         /// itself and gave to another device is not `dev`'s to tear down.
         /// Task context. Returns what mbox_chan_deinit() returned, or
         /// -EINVAL for a channel that is not `dev`'s.
-        pub(super) fn deinit_for(self, dev: *mut mbox_dev_s) -> c_int {
-            // SAFETY: a valid channel. Its `dev` is written by
-            // mbox_chan_init() under the critical section, so it is read
-            // under it; mbox_chan_deinit() runs without it, in the task
-            // context of the callers.
-            unsafe {
-                let ours = {
-                    let _cs = Critical::enter();
-                    addr_of!((*self.0).base.dev).read() == dev
-                };
-                if ours {
-                    mbox_chan_deinit(self.base())
-                } else {
-                    -crate::errno::EINVAL
-                }
+        pub(super) fn deinit_for(&self, dev: *mut mbox_dev_s) -> c_int {
+            // `dev` is written by mbox_chan_init() under the critical
+            // section, so it is read under it.
+            let ours = {
+                let _cs = Critical::enter();
+                self.dev() == dev
+            };
+            if !ours {
+                return -crate::errno::EINVAL;
             }
+            // SAFETY: a board channel; mbox_chan_deinit() runs without the
+            // critical section, in the task context of the callers.
+            unsafe { mbox_chan_deinit(self.base()) }
         }
 
         /// True when the channel belongs to `dev` and task `me` is inside
         /// one of its callbacks (so tearing it down would wait for `me`).
-        pub(super) fn in_callback_of(self, dev: *mut mbox_dev_s, me: usize, _cs: &Critical) -> bool {
-            let p = self.0;
-            // SAFETY: a valid channel; its framework state and RX claim
-            // are read under the critical section, as mbox_chan_deinit()
-            // reads them for the same check.
-            unsafe { addr_of!((*p).base.dev).read() == dev && (*p).base.state.owned_by(&(*p).base.rx_claim, me) }
+        pub(super) fn in_callback_of(&self, dev: *mut mbox_dev_s, me: usize, _cs: &Critical) -> bool {
+            if self.dev() != dev {
+                return false;
+            }
+            // SAFETY: the upper half changes the state machine only under
+            // the critical section, which `_cs` shows held, and nothing
+            // here changes it: a shared borrow for this read, as
+            // mbox_chan_deinit() reads it for the same check.
+            let state = unsafe { &*self.base.state.get() };
+            state.owned_by(&self.base.rx_claim, me)
         }
     }
 }
@@ -579,50 +609,33 @@ mod dev_ref {
 
 /// The op arguments that point into the upper half's memory.
 mod op_args {
-    use core::ffi::c_void;
+    /// The buffer given to `recv` (or `setup`'s argument, NULL): None, or
+    /// its MTU bytes.
+    pub(super) struct RxBuf<'a>(pub(super) Option<&'a mut [u8]>);
 
-    use super::Dev;
-
-    /// The buffer given to `recv` (or `setup`'s argument, NULL): NULL, or
-    /// room for the MTU of the channel's device `dev`.
-    pub(super) struct RxBuf {
-        data: *mut c_void,
-        dev: Dev,
-    }
-
-    impl RxBuf {
-        /// # Safety
-        /// `data` is NULL or points to at least `dev`'s MTU writable bytes
-        /// that stay valid during the op.
-        pub(super) const unsafe fn new(data: *mut c_void, dev: Dev) -> RxBuf {
-            RxBuf { data, dev }
-        }
-
+    impl RxBuf<'_> {
         pub(super) fn is_null(&self) -> bool {
-            self.data.is_null()
+            self.0.is_none()
         }
 
         /// Its first `len` bytes; None when it is NULL or `len` is above
         /// the MTU.
         pub(super) fn first(&mut self, len: usize) -> Option<&mut [u8]> {
-            if self.data.is_null() || len > self.dev.hw().mtu {
-                return None;
-            }
-            // SAFETY: room for the MTU (new()), and len <= MTU.
-            Some(unsafe { core::slice::from_raw_parts_mut(self.data.cast::<u8>(), len) })
+            self.0.as_deref_mut().and_then(|b| b.get_mut(..len))
         }
     }
 }
 
 /// Everything an op or the interrupt handler needs about a channel.
-struct Ctx {
+struct Ctx<'a> {
     dev: Dev,
-    chan: ChanRef,
+    chan: &'a PlChan,
+    /// Copied out once: the ops read it after every register access.
     cfg: ChanCfg,
 }
 
-impl Ctx {
-    fn new(dev: Dev, chan: ChanRef) -> Ctx {
+impl<'a> Ctx<'a> {
+    fn new(dev: Dev, chan: &'a PlChan) -> Ctx<'a> {
         Ctx { dev, chan, cfg: chan.cfg() }
     }
 
@@ -632,23 +645,21 @@ impl Ctx {
     /// # Safety
     /// `chan` is NULL or the `base` of a `pl320_chan_s` that
     /// pl320_initialize() passed to `mbox_chan_init()`, whose device
-    /// still exists (the upper half's contract for the ops).
-    unsafe fn of(chan: *mut mbox_chan_s) -> Option<Ctx> {
-        if chan.is_null() {
+    /// still exists during `'a` (the upper half's contract for the ops).
+    unsafe fn of(chan: *mut mbox_chan_s) -> Option<Ctx<'a>> {
+        // SAFETY: per the contract: NULL, or a board channel valid for
+        // 'a; `base` is the first field of pl320_chan_s, so `chan` is also
+        // the pl320_chan_s, which PlChan lays out with cells.
+        let chan: &'a PlChan = unsafe { chan.cast::<PlChan>().as_ref() }?;
+        let dev = chan.dev();
+        if dev.is_null() {
             return None;
         }
         // SAFETY: per the contract: `dev`, set by mbox_chan_init() before
         // any op of the channel runs, is a slot's address (DevCfg comes
         // first in it); slots live forever and the configuration of an
-        // existing device does not change; `base` is the first field of
-        // pl320_chan_s, so `chan` is also the pl320_chan_s.
-        let (dev, chan) = unsafe {
-            let dev = addr_of!((*chan).dev).read();
-            if dev.is_null() {
-                return None;
-            }
-            (Dev::new(&*dev.cast::<Pl320Dev>()), ChanRef::of_base(chan))
-        };
+        // existing device does not change.
+        let dev = unsafe { Dev::new(&*dev.cast::<Pl320Dev>()) };
         Some(Ctx::new(dev, chan))
     }
 
@@ -719,13 +730,12 @@ fn program_mailbox(dev: Dev, cfg: &ChanCfg) -> i32 {
 
 /// `arg` is the mailbox number.
 unsafe extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
-    if dev.is_null() {
-        return ptr::null_mut();
-    }
     // SAFETY: the upper half passes the device whose ops this is, i.e. a
     // device pl320_initialize() returned: a slot's configuration (first
     // in the slot), written and fixed while the device exists.
-    let hw: &DevCfg = unsafe { &*dev.cast::<DevCfg>() };
+    let Some(hw) = (unsafe { dev.cast::<DevCfg>().as_ref() }) else {
+        return ptr::null_mut();
+    };
     match hw.chan_of_mbox(arg as usize) {
         Some(c) => c.base(),
         None => ptr::null_mut(),
@@ -752,7 +762,7 @@ impl NotOurs for bool {
 trait ChanOp<A> {
     type Ret: NotOurs;
 
-    fn run(c: &Ctx, args: A) -> Self::Ret;
+    fn run(c: &Ctx<'_>, args: A) -> Self::Ret;
 }
 
 /// The ops that take the channel alone.
@@ -767,13 +777,22 @@ unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
 
 /// The ops that take one more pointer: `setup`'s argument (NULL) and
 /// `recv`'s buffer.
-unsafe extern "C" fn op1<O: ChanOp<RxBuf>>(chan: *mut mbox_chan_s, arg: *mut c_void) -> O::Ret {
-    // SAFETY: as in op0(); `arg` is NULL (setup) or a buffer of at least
-    // the MTU (recv).
-    match unsafe { Ctx::of(chan).map(|c| (RxBuf::new(arg, c.dev), c)) } {
-        Some((buf, c)) => O::run(&c, buf),
-        None => O::Ret::NOT_OURS,
-    }
+unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
+    chan: *mut mbox_chan_s,
+    arg: *mut c_void,
+) -> R {
+    // SAFETY: as in op0().
+    let Some(c) = (unsafe { Ctx::of(chan) }) else {
+        return R::NOT_OURS;
+    };
+    let buf = if arg.is_null() {
+        None
+    } else {
+        // SAFETY: `arg` is NULL (setup) or a buffer of at least the MTU
+        // that only this op uses (recv).
+        Some(unsafe { core::slice::from_raw_parts_mut(arg.cast::<u8>(), c.dev.hw().mtu) })
+    };
+    O::run(&c, RxBuf(buf))
 }
 
 /// The ops that take a message (`send`, `acknowledge`).
@@ -791,10 +810,10 @@ unsafe extern "C" fn op2<O: ChanOp<(*const c_void, usize)>>(
 
 struct SetupOp;
 
-impl ChanOp<RxBuf> for SetupOp {
+impl ChanOp<RxBuf<'_>> for SetupOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, _arg: RxBuf) -> c_int {
+    fn run(c: &Ctx<'_>, _arg: RxBuf<'_>) -> c_int {
         if !c.cfg.ctrl {
             return 0;
         }
@@ -807,7 +826,7 @@ struct ShutdownOp;
 impl ChanOp<()> for ShutdownOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, _: ()) -> c_int {
+    fn run(c: &Ctx<'_>, _: ()) -> c_int {
         if c.is_tx() && c.cfg.ctrl {
             let _cs = Critical::enter();
             if c.owned() {
@@ -826,7 +845,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
     type Ret = c_int;
 
     /// `data` holds `size` readable bytes (the upper half's contract).
-    fn run(c: &Ctx, (data, size): (*const c_void, usize)) -> c_int {
+    fn run(c: &Ctx<'_>, (data, size): (*const c_void, usize)) -> c_int {
         if !c.is_tx() {
             return -EINVAL;
         }
@@ -937,10 +956,10 @@ const SETTLE_ROUNDS: usize = 3;
 
 struct RecvOp;
 
-impl ChanOp<RxBuf> for RecvOp {
+impl ChanOp<RxBuf<'_>> for RecvOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, mut buf: RxBuf) -> c_int {
+    fn run(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
         if !c.is_rx() || buf.is_null() {
             return -EINVAL;
         }
@@ -999,7 +1018,7 @@ impl ChanOp<RxBuf> for RecvOp {
 /// after the first read (a sender that withdrew it and sent another one
 /// meanwhile changed at least SEND or the data). Returns the MTU
 /// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
-fn recv_compat(c: &Ctx, mut buf: RxBuf) -> c_int {
+fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
     let n = c.dev.hw().datanum;
     let mut first = [0u32; MAX_DATA];
     let mut again = [0u32; MAX_DATA];
@@ -1024,7 +1043,7 @@ fn recv_compat(c: &Ctx, mut buf: RxBuf) -> c_int {
 /// ACK the message on the channel's mailbox: framed, DR0 = the ACK word
 /// with `token`, then SEND = 2; compatible, SEND = 2 alone (DR0 is left as
 /// the sender wrote it).
-fn ack(c: &Ctx, token: u32) {
+fn ack(c: &Ctx<'_>, token: u32) {
     if !COMPAT {
         c.wr(regs::DR0, wire::ack_word(token));
     }
@@ -1037,7 +1056,7 @@ struct AcknowledgeOp;
 impl ChanOp<(*const c_void, usize)> for AcknowledgeOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, _: (*const c_void, usize)) -> c_int {
+    fn run(c: &Ctx<'_>, _: (*const c_void, usize)) -> c_int {
         if !c.is_rx() {
             return -EINVAL;
         }
@@ -1059,7 +1078,7 @@ struct TxFinishOp;
 impl ChanOp<()> for TxFinishOp {
     type Ret = c_int;
 
-    fn run(c: &Ctx, _: ()) -> c_int {
+    fn run(c: &Ctx<'_>, _: ()) -> c_int {
         if !c.is_tx() {
             return -EINVAL;
         }
@@ -1086,7 +1105,7 @@ struct RxAvailableOp;
 impl ChanOp<()> for RxAvailableOp {
     type Ret = bool;
 
-    fn run(c: &Ctx, _: ()) -> bool {
+    fn run(c: &Ctx<'_>, _: ()) -> bool {
         c.is_rx() && c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DSTATUS) & c.cfg.dst_bit() != 0
     }
 }
@@ -1096,7 +1115,7 @@ struct TxReadyOp;
 impl ChanOp<()> for TxReadyOp {
     type Ret = bool;
 
-    fn run(c: &Ctx, _: ()) -> bool {
+    fn run(c: &Ctx<'_>, _: ()) -> bool {
         c.is_tx() && c.rd(regs::SEND) == regs::SEND_IDLE && c.owned()
     }
 }
@@ -1117,7 +1136,7 @@ struct TxAckedOp;
 impl ChanOp<()> for TxAckedOp {
     type Ret = bool;
 
-    fn run(c: &Ctx, _: ()) -> bool {
+    fn run(c: &Ctx<'_>, _: ()) -> bool {
         if !c.is_tx() {
             return false;
         }
@@ -1162,7 +1181,7 @@ enum AckUse {
 /// The compatible format's ACK carries no token: `complete` is offered
 /// `txtoken` (the message in flight, if any), which the upper half refuses
 /// when nothing is in flight.
-fn take_ack(c: &Ctx, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
+fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     if COMPAT {
         match complete(txtoken) {
             AckUse::Refused => {}
@@ -1197,7 +1216,7 @@ fn take_ack(c: &Ctx, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> A
 
 /// Serve an ACK on TX mailbox `c`: complete the message whose token it
 /// echoes, or clear a stale one.
-fn serve_tx(c: &Ctx) {
+fn serve_tx(c: &Ctx<'_>) {
     let cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
         c.dev.count(|s| s.spurious += 1);
@@ -1229,7 +1248,7 @@ fn serve_tx(c: &Ctx) {
 }
 
 /// Serve a message on RX mailbox `c`.
-fn serve_rx(c: &Ctx) {
+fn serve_rx(c: &Ctx<'_>) {
     if !(c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DSTATUS) & c.cfg.dst_bit() != 0) {
         c.dev.count(|s| s.spurious += 1);
         return;
@@ -1252,16 +1271,12 @@ fn serve_rx(c: &Ctx) {
     }
 }
 
-/// The device's interrupt handler; `arg` is the device.
-unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_void) -> c_int {
-    if arg.is_null() {
+/// The device's interrupt handler; `arg` is the device's slot, as
+/// pl320_initialize() attached it (`port::mbox_os_irq_attach`).
+pub(super) extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: Option<&'static Pl320Dev>) -> c_int {
+    let Some(slot) = arg else {
         return 0;
-    }
-    // SAFETY: arg is the slot pl320_initialize() attached this handler
-    // with; slots live forever, and a shared reference to one is always
-    // valid (its configuration is read only once it is known below to be
-    // LIVE or CLOSING).
-    let slot: &'static Pl320Dev = unsafe { &*arg.cast::<Pl320Dev>() };
+    };
     // Only a LIVE device (or one being torn down, until its interrupt is
     // detached) is served; the call is counted so that the teardown can
     // wait for it.
@@ -1285,7 +1300,7 @@ unsafe extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: *mut c_v
 
 /// One pass of the interrupt handler over this core's line.
 fn serve_device(dev: Dev) {
-    let hw = dev.hw();
+    let hw: &'static DevCfg = dev.hw();
     let line = hw.ipcmint as usize;
     // One read, then every set bit is served (an unknown one is masked).
     let mis = hw.regs.read(regs::ipcmmis(line));
@@ -1351,8 +1366,8 @@ fn claim_slot(irq_num: c_int) -> Option<&'static Pl320Dev> {
 /// context. Nothing uses `dev` after this.
 fn release(dev: Dev, ninit: usize) {
     let (hw, devp) = (dev.hw(), dev.devp());
-    for i in 0..ninit {
-        let r = hw.board.chan(i).deinit_for(devp);
+    for chan in &hw.board[..ninit] {
+        let r = chan.deinit_for(devp);
         // -EINVAL: de-initialised already by board code. The callers
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
         debug_assert!(r == 0 || r == -EINVAL);
@@ -1398,8 +1413,8 @@ fn wait_isr_idle(dev: &Pl320Dev) {
 /// None.
 fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs::MAX_MBOX]> {
     let mut lookup = [NO_CHAN; regs::MAX_MBOX];
-    for i in 0..board.len() {
-        let cfg = board.chan(i).cfg();
+    for (i, chan) in board.iter().enumerate() {
+        let cfg = chan.cfg();
         let m = cfg.mbox;
         if m >= regs::MAX_MBOX || m >= hw.mboxnum || lookup[m] != NO_CHAN {
             return None;
@@ -1462,22 +1477,20 @@ fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs:
 // header's comment, which has no "# Safety" section).
 #[allow(clippy::missing_safety_doc)]
 #[no_mangle]
-pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: usize) -> *mut mbox_dev_s {
-    if config.is_null() || base == 0 || base & 3 != 0 {
+pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base: usize) -> *mut mbox_dev_s {
+    let Some(&pl320_config_s { chans, num_chans, ipcmint, irq_num }) = config else {
+        return ptr::null_mut();
+    };
+    // An empty table would spend a device slot on a device with nothing
+    // to do.
+    if base == 0 || base & 3 != 0 || chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {
         return ptr::null_mut();
     }
-    // SAFETY: config is non-NULL and valid by the API contract (read by
-    // value), and so is its channel array while the device exists; it is
-    // used only when it is non-NULL and at most 32 long.
-    let (board, ipcmint, irq_num) = unsafe {
-        let pl320_config_s { chans, num_chans, ipcmint, irq_num } = config.read();
-        // An empty table would spend a device slot on a device with
-        // nothing to do.
-        if chans.is_null() || num_chans == 0 || num_chans > regs::MAX_MBOX {
-            return ptr::null_mut();
-        }
-        (Board::new(chans, num_chans), ipcmint, irq_num)
-    };
+    // SAFETY: by the API contract the channel array holds `num_chans`
+    // channels that stay valid while the device exists (and are used no
+    // longer); PlChan lays pl320_chan_s out with cells for what others
+    // change.
+    let board: Board = unsafe { core::slice::from_raw_parts(chans.cast::<PlChan>(), num_chans) };
     if ipcmint < 0 || ipcmint as usize >= regs::MAX_INT || irq_num < 0 {
         return ptr::null_mut();
     }
@@ -1514,7 +1527,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
                 // The board's channels (pl320_chan_s, not mbox_chan_s: a
                 // pointer to the first channel's base, never indexed as an
                 // array of mbox_chan_s).
-                chans: board.bases(),
+                chans: board.as_ptr().cast_mut().cast(),
                 num_chans: board.len(),
                 mtu,
                 // One mailbox holds one message: no FIFO.
@@ -1539,8 +1552,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
         m.tx_masked = 0;
     });
 
-    for i in 0..board.len() {
-        let chan = board.chan(i);
+    for (i, chan) in board.iter().enumerate() {
         let cc = chan.cfg();
         let (dir, buf, size) = if cc.src == ipcmint {
             (mbox_direction_e::MBOX_TX, cc.txbuf, cc.bufsize)
@@ -1562,15 +1574,11 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     // its first call (an interrupt that is already pending, or enabled
     // already, must not find it half-made and return with the line high).
     dev.with_mut(|m| m.state = SLOT_LIVE);
-    // SAFETY: the handler and its argument (the slot) live forever; the
-    // interrupt is enabled only once attached.
-    let r = unsafe {
-        let r = sys::mbox_os_irq_attach(irq_num, Some(pl320_isr), devp.cast());
-        if r >= 0 {
-            sys::mbox_os_irq_enable(irq_num);
-        }
-        r
-    };
+    // The interrupt is enabled only once attached.
+    let r = port::mbox_os_irq_attach(irq_num, pl320_isr, slot);
+    if r >= 0 {
+        os::port::mbox_os_irq_enable(irq_num);
+    }
     if r < 0 {
         dev.with_mut(|m| m.state = SLOT_INIT);
         // Our slot (SLOT_INIT again; it was never handed out); every
@@ -1604,11 +1612,10 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
 /// one of the device's channels (an RX callback of a reception run in
 /// task context, or a TX-done callback), which the teardown would wait
 /// for. On every error nothing changes.
-// The contract on the pointer is in the doc above (it becomes the C
-// header's comment, which has no "# Safety" section).
-#[allow(clippy::missing_safety_doc)]
+// Safe: `dev` is only compared with the device slots' addresses, never
+// dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
+pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
     if dev.is_null() {
         return -EINVAL;
     }
@@ -1627,15 +1634,15 @@ pub unsafe extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
         // change until this call frees the slot.
         let d = unsafe { Dev::new(d) };
         let (hw, me) = (d.hw(), os::current());
-        if (0..hw.board.len()).any(|i| hw.board.chan(i).in_callback_of(dev, me, &cs)) {
+        if hw.board.iter().any(|c| c.in_callback_of(dev, me, &cs)) {
             return -EDEADLK;
         }
         d.mutable.with_held(&cs, |m| m.state = SLOT_CLOSING);
         d
     };
     let irq_num = d.with_mut(|m| m.irq_num);
-    // SAFETY: the interrupt this device attached at initialisation.
-    unsafe { sys::mbox_os_irq_detach(irq_num) };
+    // The interrupt this device attached at initialisation.
+    os::port::mbox_os_irq_detach(irq_num);
     wait_isr_idle(&d);
     // CLOSING, set by this call; the handler is detached and no call of
     // it runs; task context (checked above).

@@ -4,6 +4,7 @@
 //!   `pl320_config_s`), from which `include/nuttx/mbox/pl320.h` is
 //!   generated;
 //! - `regs`: the register map of DDI0306B;
+//! - `port`: the port's interrupt attach, declared with typed arguments;
 //! - [`driver`]: `pl320_initialize()`, the ops and the interrupt handler
 //!   (wire format and MTU are documented there);
 //! - `wire`: the DR0 words (message header, ACK word) as pure encode and
@@ -11,6 +12,7 @@
 
 pub mod abi;
 pub mod driver;
+mod port;
 mod regs;
 #[doc(hidden)]
 pub mod wire;

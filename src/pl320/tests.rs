@@ -22,7 +22,6 @@ use super::driver::{pl320_initialize, pl320_stats, pl320_uninitialize, Pl320Stat
 use super::regs::{self, Pl320Regs};
 use crate::capi::{mbox_chan_tx_done_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
 use crate::errno::{EAGAIN, EINVAL, ETIMEDOUT};
-use crate::os::sys;
 use crate::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
 
 /// `struct pl320_model_s *` (opaque).
@@ -118,7 +117,7 @@ fn counters_and_wire_format() {
     let cfg_a = pl320_config_s { chans: ca, num_chans: 1, ipcmint: LINE_A as c_int, irq_num: IRQ_A };
     let cfg_b = pl320_config_s { chans: cb, num_chans: 1, ipcmint: LINE_B as c_int, irq_num: IRQ_B };
     // SAFETY: configs and channels are leaked (live forever).
-    let (da, db) = unsafe { (pl320_initialize(&cfg_a, BASE), pl320_initialize(&cfg_b, BASE)) };
+    let (da, db) = unsafe { (pl320_initialize(Some(&cfg_a), BASE), pl320_initialize(Some(&cfg_b), BASE)) };
     assert!(!da.is_null() && !db.is_null());
     // SAFETY: both devices are ours.
     let (tx, rx) =
@@ -213,14 +212,11 @@ fn counters_and_wire_format() {
 
     // Both devices go away (the message still in flight is cancelled) and
     // give their slots back; a second teardown is refused.
-    // SAFETY: devices of pl320_initialize(), task context.
-    unsafe {
-        sys::mbox_os_irq_enable(IRQ_A);
-        sys::mbox_os_irq_enable(IRQ_B);
-        assert_eq!(pl320_uninitialize(da), 0);
-        assert_eq!(pl320_uninitialize(db), 0);
-        assert_eq!(pl320_uninitialize(da), -EINVAL);
-    }
+    crate::os::port::mbox_os_irq_enable(IRQ_A);
+    crate::os::port::mbox_os_irq_enable(IRQ_B);
+    assert_eq!(pl320_uninitialize(da), 0);
+    assert_eq!(pl320_uninitialize(db), 0);
+    assert_eq!(pl320_uninitialize(da), -EINVAL);
     assert_eq!(regs.mbox_read(m, regs::SOURCE), 0);
 }
 
@@ -261,7 +257,7 @@ fn compat_counters_and_wire_format() {
     let cfg_a = pl320_config_s { chans: ca, num_chans: 1, ipcmint: LINE_A as c_int, irq_num: IRQ_A };
     let cfg_b = pl320_config_s { chans: cb, num_chans: 1, ipcmint: LINE_B as c_int, irq_num: IRQ_B };
     // SAFETY: configs and channels are leaked (live forever).
-    let (da, db) = unsafe { (pl320_initialize(&cfg_a, BASE), pl320_initialize(&cfg_b, BASE)) };
+    let (da, db) = unsafe { (pl320_initialize(Some(&cfg_a), BASE), pl320_initialize(Some(&cfg_b), BASE)) };
     assert!(!da.is_null() && !db.is_null());
     // SAFETY: both devices are ours.
     let (tx, rx) =
@@ -320,17 +316,13 @@ fn compat_counters_and_wire_format() {
     assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 0) }, 0);
     assert_eq!(stats(da).stale_ack, 2);
     assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) == before + 1));
-    // SAFETY: A's interrupt was attached by pl320_initialize().
-    unsafe { sys::mbox_os_irq_enable(IRQ_A) };
+    crate::os::port::mbox_os_irq_enable(IRQ_A);
     assert!(wait_until(1000, || regs.mbox_read(m, regs::SEND) == regs::SEND_IDLE));
     assert_eq!(stats(da).retracted, 1);
     assert_eq!(stats(da).stale_ack, 2);
 
-    // SAFETY: devices of pl320_initialize(), task context.
-    unsafe {
-        assert_eq!(pl320_uninitialize(da), 0);
-        assert_eq!(pl320_uninitialize(db), 0);
-    }
+    assert_eq!(pl320_uninitialize(da), 0);
+    assert_eq!(pl320_uninitialize(db), 0);
     assert_eq!(regs.mbox_read(m, regs::SOURCE), 0);
 }
 
@@ -364,7 +356,7 @@ fn foreign_message_on_own_tx_mailbox_does_not_storm() {
     let cfg: &'static pl320_config_s =
         Box::leak(Box::new(pl320_config_s { chans: c, num_chans: 1, ipcmint: LINE_B as c_int, irq_num: IRQ }));
     // SAFETY: config and channel are leaked (live forever).
-    let dev = unsafe { pl320_initialize(cfg, BASE2) };
+    let dev = unsafe { pl320_initialize(Some(cfg), BASE2) };
     assert!(!dev.is_null());
 
     // The remote (line A) on B's idle TX mailbox.
@@ -378,6 +370,5 @@ fn foreign_message_on_own_tx_mailbox_does_not_storm() {
     regs.mbox_write(m, regs::SEND, regs::SEND_IDLE);
     assert_eq!(mis, 0, "B's line left asserted by its own TX mailbox");
     assert!(stats(dev).spurious >= 1);
-    // SAFETY: dev came from pl320_initialize(); task context.
-    assert_eq!(unsafe { pl320_uninitialize(dev) }, 0);
+    assert_eq!(pl320_uninitialize(dev), 0);
 }
