@@ -120,13 +120,16 @@
 //! # Raw pointers
 //!
 //! Each C entry point turns its raw pointers into the driver's own types
-//! once, at its top: a `Dev` (a slot whose configuration is written and
-//! fixed), a `Board` and its `ChanRef`s (the board's channels, kept by
-//! address: the upper half writes their `base` meanwhile, so no reference
-//! to a `pl320_chan_s` is formed), a `RxBuf` (`recv`'s buffer, bounded by
-//! the MTU). The ops are safe code behind three shims, one per C
-//! signature, but for `send`, which makes its message a slice once it has
-//! checked its size; registers are reached through `regs`.
+//! once, at its top: the board's channel array becomes a slice of
+//! `PlChan` (`pl320_chan_s` with the framework channel in cells, since
+//! the upper half writes it meanwhile), an op's channel a `&PlChan` and
+//! its device a `Dev` (a slot whose configuration is written and fixed;
+//! `dev_ref` keeps the slot's life and is the one place that hands them
+//! out), `recv`'s buffer a slice of the MTU, `send`'s message a slice
+//! once its size is checked. The interrupt handler is attached with its
+//! device typed (`port`), so it starts from a reference. The ops are
+//! safe code behind three shims, one per C signature; registers are
+//! reached through `regs`.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -141,7 +144,7 @@ use super::port;
 use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
 use crate::errno::*;
-use crate::os::{self, Critical, WaitObj};
+use crate::os::{self, Critical};
 use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
 
 /// The board's channel array of a device (`config->chans`), valid from
@@ -179,12 +182,6 @@ const COMPAT: bool = !cfg!(feature = "pl320-framed");
 /// Data registers of the largest PL320.
 const MAX_DATA: usize = 7;
 
-/// Slot states (`DevMut::state`).
-const SLOT_FREE: u8 = 0;
-const SLOT_INIT: u8 = 1;
-const SLOT_LIVE: u8 = 2;
-const SLOT_CLOSING: u8 = 3;
-
 /// A value that is only ever touched under the critical section.
 struct CsCell<T>(UnsafeCell<T>);
 
@@ -220,12 +217,6 @@ struct DevMut {
     /// failed initialisation and by pl320_uninitialize()).
     claimed: u32,
     stats: Pl320Stats,
-    /// SLOT_FREE, SLOT_INIT, SLOT_LIVE or SLOT_CLOSING.
-    state: u8,
-    /// The OS interrupt of the device (meaningful unless SLOT_FREE).
-    irq_num: c_int,
-    /// Calls of the interrupt handler running on this device.
-    isr_active: u32,
     /// TX mailboxes whose interrupt the handler masked for this line to
     /// leave an ACK to the poller or the client (TX-done method POLL or
     /// ACK); the next send unmasks it.
@@ -283,9 +274,9 @@ impl DevCfg {
 #[repr(C)]
 pub(super) struct Pl320Dev {
     /// Written only by the context that claimed the slot, while it is
-    /// SLOT_INIT and before anything else can reach it (its handler is
+    /// INIT and before anything else can reach it (its handler is
     /// attached and its address handed out later); only read afterwards,
-    /// until pl320_uninitialize() frees the slot.
+    /// until pl320_uninitialize() frees the slot (see `dev_ref`).
     cfg: UnsafeCell<DevCfg>,
     /// Per mailbox: token of the message being received (echoed in the
     /// ACK so that the sender can match it; unused by the compatible wire
@@ -293,10 +284,11 @@ pub(super) struct Pl320Dev {
     /// mailbox's channel touches it, one reception at a time.
     rxtoken: [AtomicU16; regs::MAX_MBOX],
     mutable: CsCell<DevMut>,
+    life: dev_ref::Life,
 }
 
 // SAFETY: `cfg` is written only while no other context reads it (see
-// the field); `rxtoken` is atomic and `mutable` a CsCell.
+// the field); `rxtoken` is atomic, `mutable` and `life` are CsCells.
 unsafe impl Sync for Pl320Dev {}
 
 /// A zero token, to build the per-mailbox array in a const fn.
@@ -311,11 +303,9 @@ impl Pl320Dev {
             mutable: CsCell::new(DevMut {
                 claimed: 0,
                 stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0, retracted: 0 },
-                state: SLOT_FREE,
-                irq_num: -1,
-                isr_active: 0,
                 tx_masked: 0,
             }),
+            life: dev_ref::Life::new(),
         }
     }
 
@@ -572,37 +562,261 @@ mod chan_ref {
     }
 }
 
-/// The devices that exist, by reference.
+/// The life of a device slot, and the handles through which code reads
+/// its configuration.
+///
+/// A slot goes FREE -> INIT -> LIVE -> CLOSING -> FREE (module doc); only
+/// this module changes that state. The configuration (`Pl320Dev::cfg`) is
+/// written only by [`Claimed::configure`], while the slot is INIT and its
+/// claimer holds it, and read only through a [`Dev`]. This module makes a
+/// `Dev` only where the configuration is written and stays as it is for
+/// the `Dev`'s lifetime:
+/// - [`Owned::dev`]: the owner of a configured INIT slot or of a CLOSING
+///   one, which alone can free it, by consuming the `Owned` (so after
+///   every `Dev` borrowed from it);
+/// - [`Serving::dev`]: a call of the interrupt handler on a LIVE or
+///   CLOSING slot, counted in `isr_active`; [`Owned::free`] first stops
+///   new calls, then waits for that count to reach 0;
+/// - [`close`]'s check: a LIVE slot, under the critical section;
+/// - [`Dev::new`] (unsafe): an op of the upper half, on a device that
+///   exists during the op (its caller's contract).
 mod dev_ref {
-    use super::{DevCfg, Pl320Dev};
+    use core::ffi::c_int;
+    use core::marker::PhantomData;
 
-    /// A slot whose device exists: its configuration is written and is
-    /// not rewritten while the `Dev` is used.
-    #[derive(Clone, Copy)]
-    pub(super) struct Dev(&'static Pl320Dev);
+    use super::{pl320_isr, port, CsCell, DevCfg, Pl320Dev, SLOTS};
+    use crate::errno::EINVAL;
+    use crate::os::{self, Critical, WaitObj};
+    use crate::types::mbox_dev_s;
 
-    impl Dev {
-        /// # Safety
-        /// The slot's configuration is written, and is not rewritten while
-        /// the `Dev` is used: the device is live, or being initialised or
-        /// torn down by the caller.
-        pub(super) const unsafe fn new(slot: &'static Pl320Dev) -> Dev {
-            Dev(slot)
-        }
+    const FREE: u8 = 0;
+    const INIT: u8 = 1;
+    const LIVE: u8 = 2;
+    const CLOSING: u8 = 3;
 
-        /// The device's configuration.
-        pub(super) fn hw(self) -> &'static DevCfg {
-            // SAFETY: written, and not rewritten while this Dev is used
-            // (new()).
-            unsafe { &*self.0.cfg.get() }
+    struct State {
+        /// FREE, INIT, LIVE or CLOSING.
+        state: u8,
+        /// The OS interrupt of the device (meaningful unless FREE).
+        irq_num: c_int,
+        /// Calls of the interrupt handler running on this device.
+        isr_active: u32,
+    }
+
+    /// The life state of a slot (under the critical section).
+    pub(super) struct Life(CsCell<State>);
+
+    impl Life {
+        pub(super) const fn new() -> Life {
+            Life(CsCell::new(State { state: FREE, irq_num: -1, isr_active: 0 }))
         }
     }
 
-    impl core::ops::Deref for Dev {
+    /// A slot whose configuration is written and does not change during
+    /// `'a`.
+    #[derive(Clone, Copy)]
+    pub(super) struct Dev<'a> {
+        slot: &'static Pl320Dev,
+        _life: PhantomData<&'a ()>,
+    }
+
+    impl<'a> Dev<'a> {
+        /// # Safety
+        /// The slot's device exists during `'a`: it is LIVE, or INIT or
+        /// CLOSING in the hands of a context that keeps it so during `'a`
+        /// (the upper half calls the ops only on such a device).
+        pub(super) const unsafe fn new(slot: &'static Pl320Dev) -> Dev<'a> {
+            Dev { slot, _life: PhantomData }
+        }
+
+        /// For this module's handles, in the cases listed in the module
+        /// doc.
+        const fn made(slot: &'static Pl320Dev) -> Dev<'a> {
+            Dev { slot, _life: PhantomData }
+        }
+
+        /// The device's configuration.
+        pub(super) fn hw(self) -> &'a DevCfg {
+            // SAFETY: written, and not rewritten during 'a: a Dev is made
+            // only where that holds (module doc).
+            unsafe { &*self.slot.cfg.get() }
+        }
+    }
+
+    impl core::ops::Deref for Dev<'_> {
         type Target = Pl320Dev;
 
         fn deref(&self) -> &Pl320Dev {
-            self.0
+            self.slot
+        }
+    }
+
+    /// A FREE slot claimed for a new device (INIT), its configuration not
+    /// written yet.
+    pub(super) struct Claimed(&'static Pl320Dev);
+
+    /// Claims a free slot for a device on interrupt `irq_num` (INIT).
+    /// None when no slot is free, or when a device that is not FREE (being
+    /// initialised, live, or being torn down) already uses that interrupt:
+    /// attaching it again would take the interrupt away from that device.
+    pub(super) fn claim(irq_num: c_int) -> Option<Claimed> {
+        let cs = Critical::enter();
+        let mut free = None;
+        for s in SLOTS.iter() {
+            let (state, irq) = s.life.0.with_held(&cs, |l| (l.state, l.irq_num));
+            if state != FREE && irq == irq_num {
+                return None;
+            }
+            if state == FREE && free.is_none() {
+                free = Some(s);
+            }
+        }
+        let slot = free?;
+        slot.life.0.with_held(&cs, |l| {
+            l.state = INIT;
+            l.irq_num = irq_num;
+        });
+        Some(Claimed(slot))
+    }
+
+    impl Claimed {
+        /// Writes the configuration; the slot becomes the caller's
+        /// configured device (still INIT).
+        pub(super) fn configure(self, cfg: DevCfg) -> Owned {
+            // SAFETY: nothing else reads the configuration of this INIT
+            // slot, which claim() gave to us alone: the handler serves
+            // only LIVE and CLOSING slots, the slot's address has not been
+            // handed out since it was last freed, and every Dev of its
+            // previous device ended before it was freed (module doc).
+            unsafe { self.0.cfg.get().write(cfg) };
+            Owned(self.0)
+        }
+    }
+
+    /// A configured slot owned by the context that initialises it (INIT)
+    /// or tears it down (CLOSING).
+    pub(super) struct Owned(&'static Pl320Dev);
+
+    impl Owned {
+        pub(super) fn dev(&self) -> Dev<'_> {
+            Dev::made(self.0)
+        }
+
+        /// Makes the device LIVE, then attaches and enables its
+        /// interrupt: the handler may serve the device from its first call
+        /// (an interrupt that is already pending, or enabled already, must
+        /// not find it half-made and return with the line high). When the
+        /// interrupt cannot be attached, the device is INIT again and
+        /// still the caller's.
+        pub(super) fn go_live(self) -> Result<*mut mbox_dev_s, Owned> {
+            let slot = self.0;
+            let irq_num = slot.life.0.with(|l| {
+                l.state = LIVE;
+                l.irq_num
+            });
+            if port::mbox_os_irq_attach(irq_num, pl320_isr, slot) < 0 {
+                slot.life.0.with(|l| l.state = INIT);
+                return Err(self);
+            }
+            os::port::mbox_os_irq_enable(irq_num);
+            Ok(slot.devp())
+        }
+
+        /// Detaches the interrupt of a CLOSING device and waits until no
+        /// call of its handler runs.
+        pub(super) fn detach(&self) {
+            let irq_num = self.0.life.0.with(|l| l.irq_num);
+            os::port::mbox_os_irq_detach(irq_num);
+            self.quiesce();
+        }
+
+        /// Stops the handler from serving the device (INIT), then waits
+        /// until no call of it runs.
+        fn quiesce(&self) {
+            self.0.life.0.with(|l| l.state = INIT);
+            wait_isr_idle(self.0);
+        }
+
+        /// Frees the slot, once the caller has released what the device
+        /// held. Nothing uses the device after this.
+        pub(super) fn free(self) {
+            self.quiesce();
+            self.0.life.0.with(|l| {
+                l.state = FREE;
+                l.irq_num = -1;
+            });
+        }
+    }
+
+    /// Begins the teardown of the LIVE device in `slot`: runs `check` on
+    /// it under the critical section, and if that returns 0 the device is
+    /// CLOSING and the caller's. -EINVAL when it is not LIVE; `check`'s
+    /// error otherwise (nothing changes).
+    pub(super) fn close(
+        slot: &'static Pl320Dev,
+        check: impl FnOnce(Dev<'_>, &Critical) -> c_int,
+    ) -> Result<Owned, c_int> {
+        let cs = Critical::enter();
+        if slot.life.0.with_held(&cs, |l| l.state) != LIVE {
+            return Err(-EINVAL);
+        }
+        let r = check(Dev::made(slot), &cs);
+        if r < 0 {
+            return Err(r);
+        }
+        slot.life.0.with_held(&cs, |l| l.state = CLOSING);
+        Ok(Owned(slot))
+    }
+
+    /// A call of the interrupt handler on a LIVE or CLOSING device,
+    /// counted until it is dropped.
+    pub(super) struct Serving(&'static Pl320Dev);
+
+    /// Only a LIVE device (or one being torn down, until its interrupt is
+    /// detached) is served; the call is counted so that the teardown can
+    /// wait for it.
+    pub(super) fn enter_isr(slot: &'static Pl320Dev) -> Option<Serving> {
+        let serving = slot.life.0.with(|l| {
+            let ok = l.state == LIVE || l.state == CLOSING;
+            if ok {
+                l.isr_active += 1;
+            }
+            ok
+        });
+        serving.then_some(Serving(slot))
+    }
+
+    impl Serving {
+        pub(super) fn dev(&self) -> Dev<'_> {
+            Dev::made(self.0)
+        }
+    }
+
+    impl Drop for Serving {
+        fn drop(&mut self) {
+            self.0.life.0.with(|l| l.isr_active -= 1);
+        }
+    }
+
+    /// Sleeps (one tick at a time, on a private wait object) until no call
+    /// of the interrupt handler runs on `slot`. No new call starts (the
+    /// handler was detached, or the slot is not served); one that had
+    /// already started on another CPU is bounded by its client callbacks.
+    /// Task context.
+    fn wait_isr_idle(slot: &Pl320Dev) {
+        // Initialised in place on first need; never posted, so each wait
+        // is a one-tick sleep.
+        let mut nap = WaitObj::uninit();
+        let mut nap_ok: Option<bool> = None;
+        while slot.life.0.with(|l| l.isr_active) != 0 {
+            if *nap_ok.get_or_insert_with(|| nap.init().is_ok()) {
+                nap.wait(1);
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+        if nap_ok == Some(true) {
+            nap.destroy();
         }
     }
 }
@@ -628,14 +842,14 @@ mod op_args {
 
 /// Everything an op or the interrupt handler needs about a channel.
 struct Ctx<'a> {
-    dev: Dev,
+    dev: Dev<'a>,
     chan: &'a PlChan,
     /// Copied out once: the ops read it after every register access.
     cfg: ChanCfg,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(dev: Dev, chan: &'a PlChan) -> Ctx<'a> {
+    fn new(dev: Dev<'a>, chan: &'a PlChan) -> Ctx<'a> {
         Ctx { dev, chan, cfg: chan.cfg() }
     }
 
@@ -698,7 +912,7 @@ impl<'a> Ctx<'a> {
 /// DSET and MSET as DDI0306B describes, MODE 0. A claim is remembered in
 /// the device, so that a failed initialisation and pl320_uninitialize()
 /// release it. Returns 0 or -EBUSY when another sender owns the mailbox.
-fn program_mailbox(dev: Dev, cfg: &ChanCfg) -> i32 {
+fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
     let r = &dev.hw().regs;
     let m = cfg.mbox;
     let _cs = Critical::enter();
@@ -1274,33 +1488,15 @@ fn serve_rx(c: &Ctx<'_>) {
 /// The device's interrupt handler; `arg` is the device's slot, as
 /// pl320_initialize() attached it (`port::mbox_os_irq_attach`).
 pub(super) extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: Option<&'static Pl320Dev>) -> c_int {
-    let Some(slot) = arg else {
-        return 0;
-    };
-    // Only a LIVE device (or one being torn down, until its interrupt is
-    // detached) is served; the call is counted so that the teardown can
-    // wait for it.
-    let serving = slot.with_mut(|m| {
-        let ok = m.state == SLOT_LIVE || m.state == SLOT_CLOSING;
-        if ok {
-            m.isr_active += 1;
-        }
-        ok
-    });
-    if !serving {
-        return 0;
+    if let Some(serving) = arg.and_then(dev_ref::enter_isr) {
+        serve_device(serving.dev());
     }
-    // SAFETY: the configuration of a LIVE or CLOSING slot does not change
-    // until it is FREE again, which pl320_uninitialize() makes it only
-    // after this call has left (isr_active).
-    serve_device(unsafe { Dev::new(slot) });
-    slot.with_mut(|m| m.isr_active -= 1);
     0
 }
 
 /// One pass of the interrupt handler over this core's line.
-fn serve_device(dev: Dev) {
-    let hw: &'static DevCfg = dev.hw();
+fn serve_device(dev: Dev<'_>) {
+    let hw = dev.hw();
     let line = hw.ipcmint as usize;
     // One read, then every set bit is served (an unknown one is masked).
     let mis = hw.regs.read(regs::ipcmmis(line));
@@ -1332,39 +1528,14 @@ fn serve_device(dev: Dev) {
 // Initialisation
 // ---------------------------------------------------------------------------
 
-/// Claims a free slot for a device on interrupt `irq_num` (SLOT_INIT).
-/// None when no slot is free, or when a device that is not FREE (being
-/// initialised, live, or being torn down) already uses that interrupt:
-/// attaching it again would take the interrupt away from that device.
-fn claim_slot(irq_num: c_int) -> Option<&'static Pl320Dev> {
-    let cs = Critical::enter();
-    let mut free = None;
-    for s in SLOTS.iter() {
-        let (state, irq) = s.mutable.with_held(&cs, |m| (m.state, m.irq_num));
-        if state != SLOT_FREE && irq == irq_num {
-            return None;
-        }
-        if state == SLOT_FREE && free.is_none() {
-            free = Some(s);
-        }
-    }
-    let slot = free?;
-    slot.mutable.with_held(&cs, |m| {
-        m.state = SLOT_INIT;
-        m.irq_num = irq_num;
-        m.isr_active = 0;
-    });
-    Some(slot)
-}
-
 /// Releases everything device `dev` holds: de-initialises its channels
 /// `0..ninit` that are still initialised for it (their blocked senders
 /// return -ECANCELED), releases the mailboxes it claimed and frees the
 /// slot. Used by a failed initialisation and by pl320_uninitialize(),
-/// which own the slot (SLOT_INIT or SLOT_CLOSING, set by them), with its
-/// configuration written, its handler not attached and not running; task
-/// context. Nothing uses `dev` after this.
-fn release(dev: Dev, ninit: usize) {
+/// which own the slot (INIT or CLOSING), with its handler not attached and
+/// not running; task context. Nothing uses the device after this.
+fn release(owned: dev_ref::Owned, ninit: usize) {
+    let dev = owned.dev();
     let (hw, devp) = (dev.hw(), dev.devp());
     for chan in &hw.board[..ninit] {
         let r = chan.deinit_for(devp);
@@ -1380,32 +1551,7 @@ fn release(dev: Dev, ninit: usize) {
         }
     }
     // After this the slot may be claimed again, and we no longer touch it.
-    dev.with_mut(|d| {
-        debug_assert_eq!(d.isr_active, 0);
-        d.state = SLOT_FREE;
-        d.irq_num = -1;
-    });
-}
-
-/// Sleeps (one tick at a time, on a private wait object) until no call of
-/// the interrupt handler runs on `dev`. The handler was detached, so no
-/// new call starts; one that had already started on another CPU is
-/// bounded by its client callbacks. Task context.
-fn wait_isr_idle(dev: &Pl320Dev) {
-    // Initialised in place on first need; never posted, so each wait is a
-    // one-tick sleep.
-    let mut nap = WaitObj::uninit();
-    let mut nap_ok: Option<bool> = None;
-    while dev.with_mut(|m| m.isr_active) != 0 {
-        if *nap_ok.get_or_insert_with(|| nap.init().is_ok()) {
-            nap.wait(1);
-        } else {
-            core::hint::spin_loop();
-        }
-    }
-    if nap_ok == Some(true) {
-        nap.destroy();
-    }
+    owned.free();
 }
 
 /// Checks the board's description (`chans`, copied out of its array)
@@ -1511,38 +1657,31 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         return ptr::null_mut();
     };
 
-    let Some(slot) = claim_slot(irq_num) else {
+    let Some(claimed) = dev_ref::claim(irq_num) else {
         return ptr::null_mut();
     };
-    let devp = slot.devp();
-    // SAFETY: the slot is ours (SLOT_INIT, claimed just above): nothing
-    // else reads its configuration until it is LIVE (its handler is not
-    // attached, and its address was not handed out since it was last
-    // freed); afterwards the configuration does not change until
-    // release() frees the slot.
-    let dev = unsafe {
-        slot.cfg.get().write(DevCfg {
-            base: mbox_dev_s {
-                ops: &OPS,
-                // The board's channels (pl320_chan_s, not mbox_chan_s: a
-                // pointer to the first channel's base, never indexed as an
-                // array of mbox_chan_s).
-                chans: board.as_ptr().cast_mut().cast(),
-                num_chans: board.len(),
-                mtu,
-                // One mailbox holds one message: no FIFO.
-                #[cfg(feature = "txfifo")]
-                txdepth: 1,
-            },
-            regs: hw,
-            ipcmint,
-            board,
+    let owned = claimed.configure(DevCfg {
+        base: mbox_dev_s {
+            ops: &OPS,
+            // The board's channels (pl320_chan_s, not mbox_chan_s: a
+            // pointer to the first channel's base, never indexed as an
+            // array of mbox_chan_s).
+            chans: board.as_ptr().cast_mut().cast(),
+            num_chans: board.len(),
             mtu,
-            datanum: cfg.datanum,
-            lookup,
-        });
-        Dev::new(slot)
-    };
+            // One mailbox holds one message: no FIFO.
+            #[cfg(feature = "txfifo")]
+            txdepth: 1,
+        },
+        regs: hw,
+        ipcmint,
+        board,
+        mtu,
+        datanum: cfg.datanum,
+        lookup,
+    });
+    let dev = owned.dev();
+    let devp = dev.devp();
     for t in &dev.rxtoken {
         t.store(0, Ordering::Relaxed);
     }
@@ -1563,30 +1702,23 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         };
         let r = chan.init(cc.mbox as c_int, devp, dir as c_int, buf, size);
         if r < 0 {
-            // Our slot (SLOT_INIT); channels 0..i are initialised; no
-            // handler attached; task context (contract).
-            release(dev, i);
+            // Our slot (INIT); channels 0..i are initialised; no handler
+            // attached; task context (contract).
+            release(owned, i);
             return ptr::null_mut();
         }
     }
 
-    // Every channel is initialised: the handler may serve the device from
-    // its first call (an interrupt that is already pending, or enabled
-    // already, must not find it half-made and return with the line high).
-    dev.with_mut(|m| m.state = SLOT_LIVE);
-    // The interrupt is enabled only once attached.
-    let r = port::mbox_os_irq_attach(irq_num, pl320_isr, slot);
-    if r >= 0 {
-        os::port::mbox_os_irq_enable(irq_num);
+    // Every channel is initialised: the device goes live.
+    match owned.go_live() {
+        Ok(devp) => devp,
+        Err(owned) => {
+            // Our slot (INIT again; it was never handed out); every channel
+            // is initialised; nothing attached.
+            release(owned, board.len());
+            ptr::null_mut()
+        }
     }
-    if r < 0 {
-        dev.with_mut(|m| m.state = SLOT_INIT);
-        // Our slot (SLOT_INIT again; it was never handed out); every
-        // channel is initialised; nothing attached.
-        release(dev, board.len());
-        return ptr::null_mut();
-    }
-    devp
 }
 
 /// Tear down a device returned by `pl320_initialize()`, so that its slot,
@@ -1625,28 +1757,27 @@ pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
     let Some(d) = slot_of(dev) else {
         return -EINVAL;
     };
-    let d = {
-        let cs = Critical::enter();
-        if d.mutable.with_held(&cs, |m| m.state) != SLOT_LIVE {
-            return -EINVAL;
-        }
-        // SAFETY: the configuration of a LIVE slot is written and does not
-        // change until this call frees the slot.
-        let d = unsafe { Dev::new(d) };
-        let (hw, me) = (d.hw(), os::current());
-        if hw.board.iter().any(|c| c.in_callback_of(dev, me, &cs)) {
-            return -EDEADLK;
-        }
-        d.mutable.with_held(&cs, |m| m.state = SLOT_CLOSING);
-        d
+    let me = os::current();
+    let closing =
+        dev_ref::close(
+            d,
+            |d, cs| {
+                if d.hw().board.iter().any(|c| c.in_callback_of(dev, me, cs)) {
+                    -EDEADLK
+                } else {
+                    0
+                }
+            },
+        );
+    let owned = match closing {
+        Ok(owned) => owned,
+        Err(e) => return e,
     };
-    let irq_num = d.with_mut(|m| m.irq_num);
-    // The interrupt this device attached at initialisation.
-    os::port::mbox_os_irq_detach(irq_num);
-    wait_isr_idle(&d);
+    owned.detach();
+    let n = owned.dev().hw().board.len();
     // CLOSING, set by this call; the handler is detached and no call of
     // it runs; task context (checked above).
-    release(d, d.hw().board.len());
+    release(owned, n);
     0
 }
 
