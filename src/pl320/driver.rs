@@ -134,7 +134,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicUsize, Ordering};
 
 use self::chan_ref::PlChan;
 use self::dev_ref::Dev;
@@ -182,45 +182,53 @@ const COMPAT: bool = !cfg!(feature = "pl320-framed");
 /// Data registers of the largest PL320.
 const MAX_DATA: usize = 7;
 
-/// A value that is only ever touched under the critical section.
-struct CsCell<T>(UnsafeCell<T>);
+/// Device state that changes under the critical section, a word at a
+/// time. The words are atomic, so that no access needs more than a
+/// shared reference to be sound; the critical section, which every access
+/// shows held (`_cs`), makes each read-modify-write whole and orders it
+/// with the rest of the state it guards.
+macro_rules! cs_word {
+    ($name:ident, $atomic:ty, $t:ty) => {
+        struct $name($atomic);
 
-// SAFETY: the value is reached only through with_held(), which wants the
-// critical section held (a `Critical` is not Send: this context's): one
-// context at a time.
-unsafe impl<T: Send> Sync for CsCell<T> {}
+        impl $name {
+            const fn new(v: $t) -> $name {
+                $name(<$atomic>::new(v))
+            }
 
-impl<T> CsCell<T> {
-    const fn new(v: T) -> CsCell<T> {
-        CsCell(UnsafeCell::new(v))
-    }
+            fn get(&self, _cs: &Critical) -> $t {
+                self.0.load(Ordering::Relaxed)
+            }
 
-    /// Runs `f` on the value under the critical section.
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let cs = Critical::enter();
-        self.with_held(&cs, f)
-    }
-
-    /// Runs `f` on the value; `_cs` shows the critical section held. The
-    /// closures of this module touch only the value they are given (none
-    /// reaches the same cell again), so `f` holds the only reference to it.
-    fn with_held<R>(&self, _cs: &Critical, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: exclusive access, as explained above.
-        f(unsafe { &mut *self.0.get() })
-    }
+            fn set(&self, _cs: &Critical, v: $t) {
+                self.0.store(v, Ordering::Relaxed)
+            }
+        }
+    };
 }
 
-/// State that changes after initialisation; only touched with the
-/// critical section held.
+cs_word!(CsU32, AtomicU32, u32);
+cs_word!(CsUsize, AtomicUsize, usize);
+
+/// The driver counters of a device (`Pl320Stats`, field for field).
+struct DevStats {
+    unknown_mbox: CsUsize,
+    spurious: CsUsize,
+    stale_ack: CsUsize,
+    torn_read: CsUsize,
+    retracted: CsUsize,
+}
+
+/// State that changes after initialisation.
 struct DevMut {
     /// Mailboxes whose SOURCE this device wrote (released again by a
     /// failed initialisation and by pl320_uninitialize()).
-    claimed: u32,
-    stats: Pl320Stats,
+    claimed: CsU32,
+    stats: DevStats,
     /// TX mailboxes whose interrupt the handler masked for this line to
     /// leave an ACK to the poller or the client (TX-done method POLL or
     /// ACK); the next send unmasks it.
-    tx_masked: u32,
+    tx_masked: CsU32,
 }
 
 /// What pl320_initialize() writes into a slot before the device exists;
@@ -283,12 +291,12 @@ pub(super) struct Pl320Dev {
     /// format, whose ACK carries no token). Only the RX path of that
     /// mailbox's channel touches it, one reception at a time.
     rxtoken: [AtomicU16; regs::MAX_MBOX],
-    mutable: CsCell<DevMut>,
+    mutable: DevMut,
     life: dev_ref::Life,
 }
 
 // SAFETY: `cfg` is written only while no other context reads it (see
-// the field); `rxtoken` is atomic, `mutable` and `life` are CsCells.
+// the field and `dev_ref`); everything else is atomic.
 unsafe impl Sync for Pl320Dev {}
 
 /// A zero token, to build the per-mailbox array in a const fn.
@@ -300,11 +308,17 @@ impl Pl320Dev {
         Pl320Dev {
             cfg: UnsafeCell::new(DevCfg::EMPTY),
             rxtoken: [NO_TOKEN; regs::MAX_MBOX],
-            mutable: CsCell::new(DevMut {
-                claimed: 0,
-                stats: Pl320Stats { unknown_mbox: 0, spurious: 0, stale_ack: 0, torn_read: 0, retracted: 0 },
-                tx_masked: 0,
-            }),
+            mutable: DevMut {
+                claimed: CsU32::new(0),
+                stats: DevStats {
+                    unknown_mbox: CsUsize::new(0),
+                    spurious: CsUsize::new(0),
+                    stale_ack: CsUsize::new(0),
+                    torn_read: CsUsize::new(0),
+                    retracted: CsUsize::new(0),
+                },
+                tx_masked: CsU32::new(0),
+            },
             life: dev_ref::Life::new(),
         }
     }
@@ -318,12 +332,17 @@ impl Pl320Dev {
     }
 
     /// Runs `f` on the mutable state under the critical section.
-    fn with_mut<R>(&self, f: impl FnOnce(&mut DevMut) -> R) -> R {
-        self.mutable.with(f)
+    fn with_mut<R>(&self, f: impl FnOnce(&DevMut, &Critical) -> R) -> R {
+        let cs = Critical::enter();
+        f(&self.mutable, &cs)
     }
 
-    fn count(&self, f: impl FnOnce(&mut Pl320Stats)) {
-        self.with_mut(|m| f(&mut m.stats));
+    /// Adds one to the counter `f` picks.
+    fn count(&self, f: impl FnOnce(&DevStats) -> &CsUsize) {
+        self.with_mut(|m, cs| {
+            let c = f(&m.stats);
+            c.set(cs, c.get(cs).wrapping_add(1));
+        });
     }
 }
 
@@ -577,38 +596,48 @@ mod chan_ref {
 /// - [`Serving::dev`]: a call of the interrupt handler on a LIVE or
 ///   CLOSING slot, counted in `isr_active`; [`Owned::free`] first stops
 ///   new calls, then waits for that count to reach 0;
-/// - [`close`]'s check: a LIVE slot, under the critical section;
+/// - [`close`]'s check and [`with_live`]: a LIVE slot, under the critical
+///   section;
 /// - [`Dev::new`] (unsafe): an op of the upper half, on a device that
 ///   exists during the op (its caller's contract).
 mod dev_ref {
     use core::ffi::c_int;
     use core::marker::PhantomData;
 
-    use super::{pl320_isr, port, CsCell, DevCfg, Pl320Dev, SLOTS};
+    use super::{pl320_isr, port, CsU32, DevCfg, Pl320Dev, SLOTS};
     use crate::errno::EINVAL;
     use crate::os::{self, Critical, WaitObj};
     use crate::types::mbox_dev_s;
 
-    const FREE: u8 = 0;
-    const INIT: u8 = 1;
-    const LIVE: u8 = 2;
-    const CLOSING: u8 = 3;
-
-    struct State {
-        /// FREE, INIT, LIVE or CLOSING.
-        state: u8,
-        /// The OS interrupt of the device (meaningful unless FREE).
-        irq_num: c_int,
-        /// Calls of the interrupt handler running on this device.
-        isr_active: u32,
-    }
+    const FREE: u32 = 0;
+    const INIT: u32 = 1;
+    const LIVE: u32 = 2;
+    const CLOSING: u32 = 3;
 
     /// The life state of a slot (under the critical section).
-    pub(super) struct Life(CsCell<State>);
+    pub(super) struct Life {
+        /// FREE, INIT, LIVE or CLOSING.
+        state: CsU32,
+        /// The OS interrupt of the device (meaningful unless FREE), as
+        /// the bits of a `c_int`.
+        irq_num: CsU32,
+        /// Calls of the interrupt handler running on this device.
+        isr_active: CsU32,
+    }
 
     impl Life {
         pub(super) const fn new() -> Life {
-            Life(CsCell::new(State { state: FREE, irq_num: -1, isr_active: 0 }))
+            Life { state: CsU32::new(FREE), irq_num: CsU32::new(-1i32 as u32), isr_active: CsU32::new(0) }
+        }
+
+        fn irq_num(&self, cs: &Critical) -> c_int {
+            self.irq_num.get(cs) as c_int
+        }
+
+        /// Runs `f` under the critical section.
+        fn with<R>(&self, f: impl FnOnce(&Life, &Critical) -> R) -> R {
+            let cs = Critical::enter();
+            f(self, &cs)
         }
     }
 
@@ -663,7 +692,7 @@ mod dev_ref {
         let cs = Critical::enter();
         let mut free = None;
         for s in SLOTS.iter() {
-            let (state, irq) = s.life.0.with_held(&cs, |l| (l.state, l.irq_num));
+            let (state, irq) = (s.life.state.get(&cs), s.life.irq_num(&cs));
             if state != FREE && irq == irq_num {
                 return None;
             }
@@ -672,10 +701,8 @@ mod dev_ref {
             }
         }
         let slot = free?;
-        slot.life.0.with_held(&cs, |l| {
-            l.state = INIT;
-            l.irq_num = irq_num;
-        });
+        slot.life.state.set(&cs, INIT);
+        slot.life.irq_num.set(&cs, irq_num as u32);
         Some(Claimed(slot))
     }
 
@@ -710,12 +737,12 @@ mod dev_ref {
         /// still the caller's.
         pub(super) fn go_live(self) -> Result<*mut mbox_dev_s, Owned> {
             let slot = self.0;
-            let irq_num = slot.life.0.with(|l| {
-                l.state = LIVE;
-                l.irq_num
+            let irq_num = slot.life.with(|l, cs| {
+                l.state.set(cs, LIVE);
+                l.irq_num(cs)
             });
             if port::mbox_os_irq_attach(irq_num, pl320_isr, slot) < 0 {
-                slot.life.0.with(|l| l.state = INIT);
+                slot.life.with(|l, cs| l.state.set(cs, INIT));
                 return Err(self);
             }
             os::port::mbox_os_irq_enable(irq_num);
@@ -725,7 +752,7 @@ mod dev_ref {
         /// Detaches the interrupt of a CLOSING device and waits until no
         /// call of its handler runs.
         pub(super) fn detach(&self) {
-            let irq_num = self.0.life.0.with(|l| l.irq_num);
+            let irq_num = self.0.life.with(|l, cs| l.irq_num(cs));
             os::port::mbox_os_irq_detach(irq_num);
             self.quiesce();
         }
@@ -733,7 +760,7 @@ mod dev_ref {
         /// Stops the handler from serving the device (INIT), then waits
         /// until no call of it runs.
         fn quiesce(&self) {
-            self.0.life.0.with(|l| l.state = INIT);
+            self.0.life.with(|l, cs| l.state.set(cs, INIT));
             wait_isr_idle(self.0);
         }
 
@@ -741,9 +768,9 @@ mod dev_ref {
         /// held. Nothing uses the device after this.
         pub(super) fn free(self) {
             self.quiesce();
-            self.0.life.0.with(|l| {
-                l.state = FREE;
-                l.irq_num = -1;
+            self.0.life.with(|l, cs| {
+                l.state.set(cs, FREE);
+                l.irq_num.set(cs, -1i32 as u32);
             });
         }
     }
@@ -757,15 +784,23 @@ mod dev_ref {
         check: impl FnOnce(Dev<'_>, &Critical) -> c_int,
     ) -> Result<Owned, c_int> {
         let cs = Critical::enter();
-        if slot.life.0.with_held(&cs, |l| l.state) != LIVE {
+        if slot.life.state.get(&cs) != LIVE {
             return Err(-EINVAL);
         }
         let r = check(Dev::made(slot), &cs);
         if r < 0 {
             return Err(r);
         }
-        slot.life.0.with_held(&cs, |l| l.state = CLOSING);
+        slot.life.state.set(&cs, CLOSING);
         Ok(Owned(slot))
+    }
+
+    /// Runs `f` on the device in `slot` if it is LIVE, under the critical
+    /// section (which keeps it LIVE meanwhile).
+    pub(super) fn with_live<R>(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>) -> R) -> Option<R> {
+        let cs = Critical::enter();
+        let live = slot.life.state.get(&cs) == LIVE;
+        live.then(|| f(Dev::made(slot)))
     }
 
     /// A call of the interrupt handler on a LIVE or CLOSING device,
@@ -776,10 +811,11 @@ mod dev_ref {
     /// detached) is served; the call is counted so that the teardown can
     /// wait for it.
     pub(super) fn enter_isr(slot: &'static Pl320Dev) -> Option<Serving> {
-        let serving = slot.life.0.with(|l| {
-            let ok = l.state == LIVE || l.state == CLOSING;
+        let serving = slot.life.with(|l, cs| {
+            let state = l.state.get(cs);
+            let ok = state == LIVE || state == CLOSING;
             if ok {
-                l.isr_active += 1;
+                l.isr_active.set(cs, l.isr_active.get(cs) + 1);
             }
             ok
         });
@@ -794,7 +830,7 @@ mod dev_ref {
 
     impl Drop for Serving {
         fn drop(&mut self) {
-            self.0.life.0.with(|l| l.isr_active -= 1);
+            self.0.life.with(|l, cs| l.isr_active.set(cs, l.isr_active.get(cs) - 1));
         }
     }
 
@@ -808,7 +844,7 @@ mod dev_ref {
         // is a one-tick sleep.
         let mut nap = WaitObj::uninit();
         let mut nap_ok: Option<bool> = None;
-        while slot.life.0.with(|l| l.isr_active) != 0 {
+        while slot.life.with(|l, cs| l.isr_active.get(cs)) != 0 {
             if *nap_ok.get_or_insert_with(|| nap.init().is_ok()) {
                 nap.wait(1);
             } else {
@@ -923,7 +959,7 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
         if r.mbox_read(m, regs::SOURCE) != cfg.src_bit() {
             return -EBUSY;
         }
-        dev.with_mut(|d| d.claimed |= 1 << m);
+        dev.with_mut(|d, cs| d.claimed.set(cs, d.claimed.get(cs) | 1 << m));
         r.mbox_write(m, regs::DSET, cfg.dst_bit());
         r.mbox_write(m, regs::MSET, cfg.src_bit() | cfg.dst_bit());
         r.mbox_write(m, regs::MODE, 0);
@@ -942,18 +978,15 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
 // The ops
 // ---------------------------------------------------------------------------
 
-/// `arg` is the mailbox number.
-unsafe extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
-    // SAFETY: the upper half passes the device whose ops this is, i.e. a
-    // device pl320_initialize() returned: a slot's configuration (first
-    // in the slot), written and fixed while the device exists.
-    let Some(hw) = (unsafe { dev.cast::<DevCfg>().as_ref() }) else {
-        return ptr::null_mut();
-    };
-    match hw.chan_of_mbox(arg as usize) {
-        Some(c) => c.base(),
-        None => ptr::null_mut(),
-    }
+/// `arg` is the mailbox number. Safe: `dev` is only compared with the
+/// slots' addresses, and the channel is looked up while the device is
+/// known LIVE (NULL for anything else). Not a message path: the lookup
+/// costs a critical section and a scan of the slots.
+extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
+    slot_of(dev)
+        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
+        .flatten()
+        .unwrap_or(ptr::null_mut())
 }
 
 /// What an op returns for a pointer that is not a channel of this driver.
@@ -1099,15 +1132,15 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                 // channel is in flight, so it is stale. Cleared and counted as
                 // the handler would.
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(|s| s.stale_ack += 1);
+                c.dev.count(|s| &s.stale_ack);
             }
             _ => return -EBUSY,
         }
         let bit = 1u32 << c.cfg.mbox;
-        let was_masked = c.dev.with_mut(|m| {
-            let was = m.tx_masked & bit != 0;
-            m.tx_masked &= !bit;
-            was
+        let was_masked = c.dev.with_mut(|m, cs| {
+            let masked = m.tx_masked.get(cs);
+            m.tx_masked.set(cs, masked & !bit);
+            masked & bit != 0
         });
         if was_masked {
             // The handler masked our line to leave the last ACK to a poller:
@@ -1141,7 +1174,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                     break;
                 }
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(|s| s.stale_ack += 1);
+                c.dev.count(|s| &s.stale_ack);
             }
             if !settled {
                 return -EBUSY;
@@ -1179,7 +1212,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
         }
         if c.rd(regs::SEND) != regs::SEND_MSG {
             // Nothing pending any more: the sender withdrew it.
-            c.dev.count(|s| s.torn_read += 1);
+            c.dev.count(|s| &s.torn_read);
             return -EAGAIN;
         }
         if COMPAT {
@@ -1196,7 +1229,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
                 // nothing to deliver: hand the ACK word back (its token is
                 // stale on the sending side, which clears it) so the line
                 // drops, and report "nothing yet".
-                c.dev.count(|s| s.torn_read += 1);
+                c.dev.count(|s| &s.torn_read);
                 let _cs = Critical::enter();
                 if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
                     ack(c, token);
@@ -1220,7 +1253,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
         let send = c.rd(regs::SEND);
         let h2 = c.rd(regs::DR0);
         if send != regs::SEND_MSG || h2 != h1 {
-            c.dev.count(|s| s.torn_read += 1);
+            c.dev.count(|s| &s.torn_read);
             return -EAGAIN;
         }
         len as c_int
@@ -1244,7 +1277,7 @@ fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
         *w = c.rd(regs::DR0 + 4 * i);
     }
     if send != regs::SEND_MSG || first[..n] != again[..n] {
-        c.dev.count(|s| s.torn_read += 1);
+        c.dev.count(|s| &s.torn_read);
         return -EAGAIN;
     }
     // The MTU is wire::compat::mtu(n) bytes.
@@ -1300,7 +1333,7 @@ impl ChanOp<()> for TxFinishOp {
         if c.owned() {
             if c.rd(regs::SEND) == regs::SEND_MSG {
                 // Withdrawn before its ACK (timeout or cancellation).
-                c.dev.count(|s| s.retracted += 1);
+                c.dev.count(|s| &s.retracted);
             }
             c.wr(regs::SEND, regs::SEND_IDLE);
         }
@@ -1402,7 +1435,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
             done => return done,
         }
         c.wr(regs::SEND, regs::SEND_IDLE);
-        c.dev.count(|s| s.stale_ack += 1);
+        c.dev.count(|s| &s.stale_ack);
         return AckUse::Refused;
     }
     let mut dr0 = c.rd(regs::DR0);
@@ -1424,7 +1457,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
     if c.rd(regs::SEND) == regs::SEND_ACK {
         c.wr(regs::SEND, regs::SEND_IDLE);
     }
-    c.dev.count(|s| s.stale_ack += 1);
+    c.dev.count(|s| &s.stale_ack);
     AckUse::Refused
 }
 
@@ -1433,7 +1466,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
 fn serve_tx(c: &Ctx<'_>) {
     let cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
-        c.dev.count(|s| s.spurious += 1);
+        c.dev.count(|s| &s.spurious);
         // A remote that (wrongly) sends to us on our own TX mailbox sets
         // our bit in DSTATUS, which holds our line up: clear it, or the
         // interrupt storms.
@@ -1457,14 +1490,14 @@ fn serve_tx(c: &Ctx<'_>) {
         // for the mailbox so that the level interrupt drops.
         c.wr(regs::MCLEAR, c.cfg.src_bit());
         let bit = 1u32 << c.cfg.mbox;
-        c.dev.with_mut(|m| m.tx_masked |= bit);
+        c.dev.with_mut(|m, cs| m.tx_masked.set(cs, m.tx_masked.get(cs) | bit));
     }
 }
 
 /// Serve a message on RX mailbox `c`.
 fn serve_rx(c: &Ctx<'_>) {
     if !(c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DSTATUS) & c.cfg.dst_bit() != 0) {
-        c.dev.count(|s| s.spurious += 1);
+        c.dev.count(|s| &s.spurious);
         return;
     }
     // No lock is held (rx_data runs the client callbacks).
@@ -1501,7 +1534,7 @@ fn serve_device(dev: Dev<'_>) {
     // One read, then every set bit is served (an unknown one is masked).
     let mis = hw.regs.read(regs::ipcmmis(line));
     if mis == 0 {
-        dev.count(|s| s.spurious += 1);
+        dev.count(|s| &s.spurious);
         return;
     }
     let mut pending = mis;
@@ -1512,7 +1545,7 @@ fn serve_device(dev: Dev<'_>) {
             // Not ours: mask it for this line so it cannot storm.
             let _cs = Critical::enter();
             hw.regs.mbox_write(m, regs::MCLEAR, 1 << line);
-            dev.count(|s| s.unknown_mbox += 1);
+            dev.count(|s| &s.unknown_mbox);
             continue;
         };
         let c = Ctx::new(dev, chan);
@@ -1543,7 +1576,11 @@ fn release(owned: dev_ref::Owned, ninit: usize) {
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
         debug_assert!(r == 0 || r == -EINVAL);
     }
-    let claimed = dev.with_mut(|d| core::mem::replace(&mut d.claimed, 0));
+    let claimed = dev.with_mut(|d, cs| {
+        let claimed = d.claimed.get(cs);
+        d.claimed.set(cs, 0);
+        claimed
+    });
     for m in 0..regs::MAX_MBOX {
         if claimed & (1 << m) != 0 {
             // Releasing clears DEST, MODE, MASK and SEND too.
@@ -1685,10 +1722,13 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     for t in &dev.rxtoken {
         t.store(0, Ordering::Relaxed);
     }
-    dev.with_mut(|m| {
-        m.claimed = 0;
-        m.stats = Pl320Stats::default();
-        m.tx_masked = 0;
+    dev.with_mut(|m, cs| {
+        m.claimed.set(cs, 0);
+        let s = &m.stats;
+        for c in [&s.unknown_mbox, &s.spurious, &s.stale_ack, &s.torn_read, &s.retracted] {
+            c.set(cs, 0);
+        }
+        m.tx_masked.set(cs, 0);
     });
 
     for (i, chan) in board.iter().enumerate() {
@@ -1785,5 +1825,16 @@ pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
 /// for any other pointer).
 #[cfg_attr(not(all(test, feature = "host-port")), allow(dead_code))]
 pub(crate) fn pl320_stats(dev: *mut mbox_dev_s) -> Option<Pl320Stats> {
-    slot_of(dev).map(|d| d.with_mut(|m| m.stats))
+    slot_of(dev).map(|d| {
+        d.with_mut(|m, cs| {
+            let s = &m.stats;
+            Pl320Stats {
+                unknown_mbox: s.unknown_mbox.get(cs),
+                spurious: s.spurious.get(cs),
+                stale_ack: s.stale_ack.get(cs),
+                torn_read: s.torn_read.get(cs),
+                retracted: s.retracted.get(cs),
+            }
+        })
+    })
 }
