@@ -372,3 +372,36 @@ fn foreign_message_on_own_tx_mailbox_does_not_storm() {
     assert!(stats(dev).spurious >= 1);
     assert_eq!(pl320_uninitialize(dev), 0);
 }
+
+#[test]
+fn torn_down_device_has_no_channels() {
+    let _slots = DEVICE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+    const BASE3: usize = 0x5300_0000;
+    const IRQ: c_int = 23;
+    const M: u8 = 7;
+    let mut lines = [-1 as c_int; 8];
+    lines[LINE_B as usize] = IRQ;
+    // SAFETY: valid arguments; the model lives for the rest of the test
+    // process.
+    let model = unsafe { pl320_model_create(BASE3, 32, 8, 7, lines.as_ptr()) };
+    assert!(!model.is_null());
+    let c = zeroed_chan();
+    c.mbox = M;
+    c.src = LINE_A;
+    c.dst = LINE_B;
+    let cfg: &'static pl320_config_s =
+        Box::leak(Box::new(pl320_config_s { chans: c, num_chans: 1, ipcmint: LINE_B as c_int, irq_num: IRQ }));
+    // SAFETY: config and channel are leaked (live forever).
+    let dev = unsafe { pl320_initialize(Some(cfg), BASE3) };
+    assert!(!dev.is_null());
+    // SAFETY: a device of pl320_initialize(); the argument is a mailbox
+    // number.
+    let chan = unsafe { mbox_get_chan(dev, M as usize as *mut c_void) };
+    assert_eq!(chan, ptr::addr_of_mut!(c.base));
+    // SAFETY: as above (an unknown mailbox).
+    assert!(unsafe { mbox_get_chan(dev, (M + 1) as usize as *mut c_void) }.is_null());
+    assert_eq!(pl320_uninitialize(dev), 0);
+    // The slot's configuration is still there, but the device is gone.
+    // SAFETY: the pointer is only compared with the device slots.
+    assert!(unsafe { mbox_get_chan(dev, M as usize as *mut c_void) }.is_null());
+}
