@@ -332,6 +332,7 @@ impl Pl320Dev {
     }
 
     /// Runs `f` on the mutable state under the critical section.
+    #[inline(always)]
     fn with_mut<R>(&self, f: impl FnOnce(&DevMut, &Critical) -> R) -> R {
         let cs = Critical::enter();
         f(&self.mutable, &cs)
@@ -590,12 +591,13 @@ mod chan_ref {
 /// claimer holds it, and read only through a [`Dev`]. This module makes a
 /// `Dev` only where the configuration is written and stays as it is for
 /// the `Dev`'s lifetime:
-/// - [`Owned::dev`]: the owner of a configured INIT slot or of a CLOSING
-///   one, which alone can free it, by consuming the `Owned` (so after
-///   every `Dev` borrowed from it);
-/// - [`Serving::dev`]: a call of the interrupt handler on a LIVE or
-///   CLOSING slot, counted in `isr_active`; [`Owned::free`] first stops
-///   new calls, then waits for that count to reach 0;
+/// - [`Owned::dev`]: the owner of a configured slot that no call of the
+///   handler serves (INIT), which alone can free it, by consuming the
+///   `Owned` (so after every `Dev` borrowed from it);
+/// - [`serve`]: a call of the interrupt handler on a LIVE or CLOSING
+///   slot, counted in `isr_active` until it returns; a CLOSING device
+///   becomes an `Owned` only once its handler is detached and that count
+///   is 0 ([`Closing::detach`]);
 /// - [`close`]'s check and [`with_live`]: a LIVE slot, under the critical
 ///   section;
 /// - [`Dev::new`] (unsafe): an op of the upper half, on a device that
@@ -635,6 +637,7 @@ mod dev_ref {
         }
 
         /// Runs `f` under the critical section.
+        #[inline(always)]
         fn with<R>(&self, f: impl FnOnce(&Life, &Critical) -> R) -> R {
             let cs = Critical::enter();
             f(self, &cs)
@@ -720,8 +723,8 @@ mod dev_ref {
         }
     }
 
-    /// A configured slot owned by the context that initialises it (INIT)
-    /// or tears it down (CLOSING).
+    /// A configured slot owned by the context that initialises it or
+    /// tears it down, with no call of the handler serving it (INIT).
     pub(super) struct Owned(&'static Pl320Dev);
 
     impl Owned {
@@ -735,6 +738,7 @@ mod dev_ref {
         /// not find it half-made and return with the line high). When the
         /// interrupt cannot be attached, the device is INIT again and
         /// still the caller's.
+        #[inline(always)]
         pub(super) fn go_live(self) -> Result<*mut mbox_dev_s, Owned> {
             let slot = self.0;
             let irq_num = slot.life.with(|l, cs| {
@@ -749,29 +753,34 @@ mod dev_ref {
             Ok(slot.devp())
         }
 
-        /// Detaches the interrupt of a CLOSING device and waits until no
-        /// call of its handler runs.
-        pub(super) fn detach(&self) {
-            let irq_num = self.0.life.with(|l, cs| l.irq_num(cs));
-            os::port::mbox_os_irq_detach(irq_num);
-            self.quiesce();
-        }
-
-        /// Stops the handler from serving the device (INIT), then waits
-        /// until no call of it runs.
-        fn quiesce(&self) {
-            self.0.life.with(|l, cs| l.state.set(cs, INIT));
-            wait_isr_idle(self.0);
-        }
-
         /// Frees the slot, once the caller has released what the device
-        /// held. Nothing uses the device after this.
+        /// held. Nothing uses the device after this. No call of the
+        /// handler runs on it: an `Owned` is a device that was never
+        /// served (INIT) or one whose handler was detached and waited for
+        /// ([`Closing::detach`]).
         pub(super) fn free(self) {
-            self.quiesce();
             self.0.life.with(|l, cs| {
+                debug_assert_eq!(l.isr_active.get(cs), 0);
                 l.state.set(cs, FREE);
                 l.irq_num.set(cs, -1i32 as u32);
             });
+        }
+    }
+
+    /// A device being torn down (CLOSING), its handler maybe still
+    /// attached and running.
+    pub(super) struct Closing(&'static Pl320Dev);
+
+    impl Closing {
+        /// Detaches the interrupt, stops the handler from serving the
+        /// device (INIT) and waits until no call of it runs: the device is
+        /// then the caller's alone.
+        pub(super) fn detach(self) -> Owned {
+            let irq_num = self.0.life.with(|l, cs| l.irq_num(cs));
+            os::port::mbox_os_irq_detach(irq_num);
+            self.0.life.with(|l, cs| l.state.set(cs, INIT));
+            wait_isr_idle(self.0);
+            Owned(self.0)
         }
     }
 
@@ -782,7 +791,7 @@ mod dev_ref {
     pub(super) fn close(
         slot: &'static Pl320Dev,
         check: impl FnOnce(Dev<'_>, &Critical) -> c_int,
-    ) -> Result<Owned, c_int> {
+    ) -> Result<Closing, c_int> {
         let cs = Critical::enter();
         if slot.life.state.get(&cs) != LIVE {
             return Err(-EINVAL);
@@ -792,7 +801,7 @@ mod dev_ref {
             return Err(r);
         }
         slot.life.state.set(&cs, CLOSING);
-        Ok(Owned(slot))
+        Ok(Closing(slot))
     }
 
     /// Runs `f` on the device in `slot` if it is LIVE, under the critical
@@ -803,14 +812,11 @@ mod dev_ref {
         live.then(|| f(Dev::made(slot)))
     }
 
-    /// A call of the interrupt handler on a LIVE or CLOSING device,
-    /// counted until it is dropped.
-    pub(super) struct Serving(&'static Pl320Dev);
-
-    /// Only a LIVE device (or one being torn down, until its interrupt is
-    /// detached) is served; the call is counted so that the teardown can
-    /// wait for it.
-    pub(super) fn enter_isr(slot: &'static Pl320Dev) -> Option<Serving> {
+    /// Runs `f`, one call of the interrupt handler, on the device in
+    /// `slot` if it is served: only a LIVE device (or one being torn down,
+    /// until its interrupt is detached) is. The call is counted in
+    /// `isr_active` meanwhile, so that the teardown can wait for it.
+    pub(super) fn serve(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>)) {
         let serving = slot.life.with(|l, cs| {
             let state = l.state.get(cs);
             let ok = state == LIVE || state == CLOSING;
@@ -819,19 +825,11 @@ mod dev_ref {
             }
             ok
         });
-        serving.then_some(Serving(slot))
-    }
-
-    impl Serving {
-        pub(super) fn dev(&self) -> Dev<'_> {
-            Dev::made(self.0)
+        if !serving {
+            return;
         }
-    }
-
-    impl Drop for Serving {
-        fn drop(&mut self) {
-            self.0.life.with(|l, cs| l.isr_active.set(cs, l.isr_active.get(cs) - 1));
-        }
+        f(Dev::made(slot));
+        slot.life.with(|l, cs| l.isr_active.set(cs, l.isr_active.get(cs) - 1));
     }
 
     /// Sleeps (one tick at a time, on a private wait object) until no call
@@ -1521,8 +1519,8 @@ fn serve_rx(c: &Ctx<'_>) {
 /// The device's interrupt handler; `arg` is the device's slot, as
 /// pl320_initialize() attached it (`port::mbox_os_irq_attach`).
 pub(super) extern "C" fn pl320_isr(_irq: c_int, _context: *mut c_void, arg: Option<&'static Pl320Dev>) -> c_int {
-    if let Some(serving) = arg.and_then(dev_ref::enter_isr) {
-        serve_device(serving.dev());
+    if let Some(slot) = arg {
+        dev_ref::serve(slot, serve_device);
     }
     0
 }
@@ -1565,12 +1563,12 @@ fn serve_device(dev: Dev<'_>) {
 /// `0..ninit` that are still initialised for it (their blocked senders
 /// return -ECANCELED), releases the mailboxes it claimed and frees the
 /// slot. Used by a failed initialisation and by pl320_uninitialize(),
-/// which own the slot (INIT or CLOSING), with its handler not attached and
-/// not running; task context. Nothing uses the device after this.
+/// which own the slot, with its handler not attached and not running;
+/// task context. Nothing uses the device after this.
 fn release(owned: dev_ref::Owned, ninit: usize) {
     let dev = owned.dev();
     let (hw, devp) = (dev.hw(), dev.devp());
-    for chan in &hw.board[..ninit] {
+    for chan in hw.board.get(..ninit).unwrap_or_default() {
         let r = chan.deinit_for(devp);
         // -EINVAL: de-initialised already by board code. The callers
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
@@ -1594,6 +1592,7 @@ fn release(owned: dev_ref::Owned, ninit: usize) {
 /// Checks the board's description (`chans`, copied out of its array)
 /// against the hardware. Returns the mailbox -> channel index table, or
 /// None.
+#[inline(always)]
 fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs::MAX_MBOX]> {
     let mut lookup = [NO_CHAN; regs::MAX_MBOX];
     for (i, chan) in board.iter().enumerate() {
@@ -1725,9 +1724,11 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     dev.with_mut(|m, cs| {
         m.claimed.set(cs, 0);
         let s = &m.stats;
-        for c in [&s.unknown_mbox, &s.spurious, &s.stale_ack, &s.torn_read, &s.retracted] {
-            c.set(cs, 0);
-        }
+        s.unknown_mbox.set(cs, 0);
+        s.spurious.set(cs, 0);
+        s.stale_ack.set(cs, 0);
+        s.torn_read.set(cs, 0);
+        s.retracted.set(cs, 0);
         m.tx_masked.set(cs, 0);
     });
 
@@ -1810,10 +1811,9 @@ pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
             },
         );
     let owned = match closing {
-        Ok(owned) => owned,
+        Ok(closing) => closing.detach(),
         Err(e) => return e,
     };
-    owned.detach();
     let n = owned.dev().hw().board.len();
     // CLOSING, set by this call; the handler is detached and no call of
     // it runs; task context (checked above).
