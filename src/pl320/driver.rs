@@ -210,14 +210,15 @@ macro_rules! cs_word {
 cs_word!(CsU32, AtomicU32, u32);
 cs_word!(CsUsize, AtomicUsize, usize);
 
-/// The driver counters of a device (`Pl320Stats`, field for field).
-struct DevStats {
-    unknown_mbox: CsUsize,
-    spurious: CsUsize,
-    stale_ack: CsUsize,
-    torn_read: CsUsize,
-    retracted: CsUsize,
-}
+/// The driver counters of a device, one word per field of `Pl320Stats`
+/// (indexed by the constants below, so that they reset in one loop).
+struct DevStats([CsUsize; 5]);
+
+const UNKNOWN_MBOX: usize = 0;
+const SPURIOUS: usize = 1;
+const STALE_ACK: usize = 2;
+const TORN_READ: usize = 3;
+const RETRACTED: usize = 4;
 
 /// State that changes after initialisation.
 struct DevMut {
@@ -310,13 +311,7 @@ impl Pl320Dev {
             rxtoken: [NO_TOKEN; regs::MAX_MBOX],
             mutable: DevMut {
                 claimed: CsU32::new(0),
-                stats: DevStats {
-                    unknown_mbox: CsUsize::new(0),
-                    spurious: CsUsize::new(0),
-                    stale_ack: CsUsize::new(0),
-                    torn_read: CsUsize::new(0),
-                    retracted: CsUsize::new(0),
-                },
+                stats: DevStats([const { CsUsize::new(0) }; 5]),
                 tx_masked: CsU32::new(0),
             },
             life: dev_ref::Life::new(),
@@ -338,10 +333,10 @@ impl Pl320Dev {
         f(&self.mutable, &cs)
     }
 
-    /// Adds one to the counter `f` picks.
-    fn count(&self, f: impl FnOnce(&DevStats) -> &CsUsize) {
+    /// Adds one to counter `i` (`STALE_ACK`, ...).
+    fn count(&self, i: usize) {
         self.with_mut(|m, cs| {
-            let c = f(&m.stats);
+            let c = &m.stats.0[i];
             c.set(cs, c.get(cs).wrapping_add(1));
         });
     }
@@ -1130,7 +1125,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                 // channel is in flight, so it is stale. Cleared and counted as
                 // the handler would.
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(|s| &s.stale_ack);
+                c.dev.count(STALE_ACK);
             }
             _ => return -EBUSY,
         }
@@ -1172,7 +1167,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                     break;
                 }
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(|s| &s.stale_ack);
+                c.dev.count(STALE_ACK);
             }
             if !settled {
                 return -EBUSY;
@@ -1210,7 +1205,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
         }
         if c.rd(regs::SEND) != regs::SEND_MSG {
             // Nothing pending any more: the sender withdrew it.
-            c.dev.count(|s| &s.torn_read);
+            c.dev.count(TORN_READ);
             return -EAGAIN;
         }
         if COMPAT {
@@ -1227,7 +1222,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
                 // nothing to deliver: hand the ACK word back (its token is
                 // stale on the sending side, which clears it) so the line
                 // drops, and report "nothing yet".
-                c.dev.count(|s| &s.torn_read);
+                c.dev.count(TORN_READ);
                 let _cs = Critical::enter();
                 if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
                     ack(c, token);
@@ -1251,7 +1246,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
         let send = c.rd(regs::SEND);
         let h2 = c.rd(regs::DR0);
         if send != regs::SEND_MSG || h2 != h1 {
-            c.dev.count(|s| &s.torn_read);
+            c.dev.count(TORN_READ);
             return -EAGAIN;
         }
         len as c_int
@@ -1275,7 +1270,7 @@ fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
         *w = c.rd(regs::DR0 + 4 * i);
     }
     if send != regs::SEND_MSG || first[..n] != again[..n] {
-        c.dev.count(|s| &s.torn_read);
+        c.dev.count(TORN_READ);
         return -EAGAIN;
     }
     // The MTU is wire::compat::mtu(n) bytes.
@@ -1331,7 +1326,7 @@ impl ChanOp<()> for TxFinishOp {
         if c.owned() {
             if c.rd(regs::SEND) == regs::SEND_MSG {
                 // Withdrawn before its ACK (timeout or cancellation).
-                c.dev.count(|s| &s.retracted);
+                c.dev.count(RETRACTED);
             }
             c.wr(regs::SEND, regs::SEND_IDLE);
         }
@@ -1433,7 +1428,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
             done => return done,
         }
         c.wr(regs::SEND, regs::SEND_IDLE);
-        c.dev.count(|s| &s.stale_ack);
+        c.dev.count(STALE_ACK);
         return AckUse::Refused;
     }
     let mut dr0 = c.rd(regs::DR0);
@@ -1455,7 +1450,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
     if c.rd(regs::SEND) == regs::SEND_ACK {
         c.wr(regs::SEND, regs::SEND_IDLE);
     }
-    c.dev.count(|s| &s.stale_ack);
+    c.dev.count(STALE_ACK);
     AckUse::Refused
 }
 
@@ -1464,7 +1459,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
 fn serve_tx(c: &Ctx<'_>) {
     let cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
-        c.dev.count(|s| &s.spurious);
+        c.dev.count(SPURIOUS);
         // A remote that (wrongly) sends to us on our own TX mailbox sets
         // our bit in DSTATUS, which holds our line up: clear it, or the
         // interrupt storms.
@@ -1495,7 +1490,7 @@ fn serve_tx(c: &Ctx<'_>) {
 /// Serve a message on RX mailbox `c`.
 fn serve_rx(c: &Ctx<'_>) {
     if !(c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DSTATUS) & c.cfg.dst_bit() != 0) {
-        c.dev.count(|s| &s.spurious);
+        c.dev.count(SPURIOUS);
         return;
     }
     // No lock is held (rx_data runs the client callbacks).
@@ -1532,7 +1527,7 @@ fn serve_device(dev: Dev<'_>) {
     // One read, then every set bit is served (an unknown one is masked).
     let mis = hw.regs.read(regs::ipcmmis(line));
     if mis == 0 {
-        dev.count(|s| &s.spurious);
+        dev.count(SPURIOUS);
         return;
     }
     let mut pending = mis;
@@ -1543,7 +1538,7 @@ fn serve_device(dev: Dev<'_>) {
             // Not ours: mask it for this line so it cannot storm.
             let _cs = Critical::enter();
             hw.regs.mbox_write(m, regs::MCLEAR, 1 << line);
-            dev.count(|s| &s.unknown_mbox);
+            dev.count(UNKNOWN_MBOX);
             continue;
         };
         let c = Ctx::new(dev, chan);
@@ -1723,12 +1718,9 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     }
     dev.with_mut(|m, cs| {
         m.claimed.set(cs, 0);
-        let s = &m.stats;
-        s.unknown_mbox.set(cs, 0);
-        s.spurious.set(cs, 0);
-        s.stale_ack.set(cs, 0);
-        s.torn_read.set(cs, 0);
-        s.retracted.set(cs, 0);
+        for c in &m.stats.0 {
+            c.set(cs, 0);
+        }
         m.tx_masked.set(cs, 0);
     });
 
@@ -1827,13 +1819,13 @@ pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
 pub(crate) fn pl320_stats(dev: *mut mbox_dev_s) -> Option<Pl320Stats> {
     slot_of(dev).map(|d| {
         d.with_mut(|m, cs| {
-            let s = &m.stats;
+            let s = &m.stats.0;
             Pl320Stats {
-                unknown_mbox: s.unknown_mbox.get(cs),
-                spurious: s.spurious.get(cs),
-                stale_ack: s.stale_ack.get(cs),
-                torn_read: s.torn_read.get(cs),
-                retracted: s.retracted.get(cs),
+                unknown_mbox: s[UNKNOWN_MBOX].get(cs),
+                spurious: s[SPURIOUS].get(cs),
+                stale_ack: s[STALE_ACK].get(cs),
+                torn_read: s[TORN_READ].get(cs),
+                retracted: s[RETRACTED].get(cs),
             }
         })
     })
