@@ -48,15 +48,18 @@ pub mod port {
         pub safe fn mbox_os_irq_detach(irq: c_int);
     }
 
+    /// The function types of the two shapes declared above.
+    type Query<R> = unsafe extern "C" fn() -> R;
+    type OnIrq = unsafe extern "C" fn(c_int);
+
     /// Both declarations of each function coerce to one function type.
     const _: () = {
-        let _: [unsafe extern "C" fn() -> mbox_os_irqstate_t; 2] =
-            [sys::mbox_os_enter_critical, mbox_os_enter_critical];
-        let _: [unsafe extern "C" fn() -> mbox_os_clock_t; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
-        let _: [unsafe extern "C" fn() -> bool; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
-        let _: [unsafe extern "C" fn() -> usize; 2] = [sys::mbox_os_self, mbox_os_self];
-        let _: [unsafe extern "C" fn(c_int); 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
-        let _: [unsafe extern "C" fn(c_int); 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
+        let _: [Query<mbox_os_irqstate_t>; 2] = [sys::mbox_os_enter_critical, mbox_os_enter_critical];
+        let _: [Query<mbox_os_clock_t>; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
+        let _: [Query<bool>; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
+        let _: [Query<usize>; 2] = [sys::mbox_os_self, mbox_os_self];
+        let _: [OnIrq; 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
+        let _: [OnIrq; 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
     };
 }
 
