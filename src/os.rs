@@ -48,12 +48,11 @@ pub mod port {
         pub safe fn mbox_os_irq_detach(irq: c_int);
     }
 
-    /// The function types of the two shapes declared above.
-    type Query<R> = unsafe extern "C" fn() -> R;
-    type OnIrq = unsafe extern "C" fn(c_int);
-
     /// Both declarations of each function coerce to one function type.
     const _: () = {
+        // The two shapes of function declared above.
+        type Query<R> = unsafe extern "C" fn() -> R;
+        type OnIrq = unsafe extern "C" fn(c_int);
         let _: [Query<mbox_os_irqstate_t>; 2] = [sys::mbox_os_enter_critical, mbox_os_enter_critical];
         let _: [Query<mbox_os_clock_t>; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
         let _: [Query<bool>; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
