@@ -196,3 +196,46 @@ pub const TXSLOT_SIZE: usize = 40;
 static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    fn leaked(n: usize) -> Lent {
+        Lent::from_static(std::boxed::Box::leak(std::vec![0u8; n].into_boxed_slice()))
+    }
+
+    #[test]
+    fn a_null_buffer_lends_nothing() {
+        // SAFETY: NULL lends no memory.
+        let mut l = unsafe { Lent::new(core::ptr::null_mut(), 64) };
+        assert_eq!((l.len(), l.as_ptr(), l.bytes().len()), (0, core::ptr::null_mut(), 0));
+    }
+
+    #[cfg(feature = "txfifo")]
+    #[test]
+    fn carved_slots_take_the_front_of_the_buffer_and_the_ring_the_rest() {
+        let mut l = leaked(7 + 3 * TXSLOT_SIZE + 16);
+        let before = l.len();
+        assert!(l.carve_slots(3));
+        assert!(l.has_slots());
+        assert_eq!(l.slots().len(), 3 * TXSLOT_SIZE / core::mem::size_of::<TxSlot>());
+        assert!(l.slots().iter().all(|s| s.state == 0 && s.waiter.is_none()));
+        assert!(l.len() >= 16 && before - l.len() <= 7 + 3 * TXSLOT_SIZE);
+        let ring = l.bytes().as_ptr() as usize;
+        assert!(l.slots().as_ptr_range().end as usize <= ring);
+        // Carved once only.
+        assert!(!l.carve_slots(1));
+    }
+
+    #[cfg(feature = "txfifo")]
+    #[test]
+    fn too_small_a_buffer_carves_nothing() {
+        let mut l = leaked(2 * TXSLOT_SIZE - 1);
+        assert!(!l.carve_slots(2));
+        assert!(!l.has_slots() && l.slots().is_empty());
+        assert_eq!(l.len(), 2 * TXSLOT_SIZE - 1);
+    }
+}

@@ -7,7 +7,12 @@
 //! - [`chan`]: the per-channel state machine in safe Rust, unit-tested
 //!   directly; [`queue`]: the ring of queued messages;
 //! - [`glue`]: the blocking glue around it (blocking and polling sends,
-//!   watchdog expiry, TX-done hand-out), generic over the OS;
+//!   watchdog expiry, TX-done hand-out), generic over the OS, safe Rust
+//!   too;
+//! - [`waiters`]: blocked senders' pinned frames, the channel's handles to
+//!   them and their FIFO; [`lent`]: the caller's buffer lent to a channel
+//!   (ring and in-flight slots). The core's only `unsafe`, each module
+//!   with its invariant at its top, behind a safe API;
 //! - [`rr`]: the opt-in request/response helper (`mbox_rr_*`), built on
 //!   the C entry points only;
 //! - [`os`]: the `Os` trait and its implementation over the port

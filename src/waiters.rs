@@ -445,3 +445,87 @@ impl OsWait for Polled {
 
     fn destroy(&mut self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use core::pin::pin;
+
+    use super::*;
+
+    /// A wait object that counts its posts.
+    #[derive(Default)]
+    struct Counted(Cell<u32>);
+
+    impl OsWait for Counted {
+        fn init(&mut self) -> Result<(), i32> {
+            Ok(())
+        }
+        fn wait_until(&self, _deadline: Ticks) -> i32 {
+            0
+        }
+        fn post(&self) {
+            self.0.set(self.0.get() + 1);
+        }
+        fn destroy(&mut self) {}
+    }
+
+    #[test]
+    fn list_keeps_fifo_order_when_a_middle_waiter_leaves() {
+        let (a, b, c) = (pin!(Frame::new(Polled)), pin!(Frame::new(Polled)), pin!(Frame::new(Polled)));
+        let (a, b, c) = (a.into_ref(), b.into_ref(), c.into_ref());
+        let mut l = WaitList::new();
+        for (i, f) in [&a, &b, &c].into_iter().enumerate() {
+            let w = f.submit(b"m", FOREVER);
+            w.set_seq(i as u32);
+            l.push_back(w);
+        }
+        assert_eq!((l.len(), b.state()), (3, WaitState::Queued));
+        l.remove(&b).expect("b is linked").end_quiet(-1);
+        assert_eq!((l.len(), b.outcome()), (2, Some(-1)));
+        let first = l.pop_front().unwrap();
+        assert_eq!((first.seq(), a.state()), (0, WaitState::InFlight));
+        first.end_quiet(0);
+        let last = l.pop_front().unwrap();
+        assert_eq!(last.seq(), 2);
+        last.end_quiet(0);
+        assert!(l.pop_front().is_none() && l.is_empty());
+    }
+
+    #[test]
+    fn removing_a_waiter_that_is_not_in_the_list_changes_nothing() {
+        let (a, other) = (pin!(Frame::new(Polled)), pin!(Frame::new(Polled)));
+        let (a, other) = (a.into_ref(), other.into_ref());
+        let mut l = WaitList::new();
+        l.push_back(a.submit(b"a", FOREVER));
+        assert!(l.remove(&other).is_none());
+        assert_eq!((l.len(), a.state()), (1, WaitState::Queued));
+        l.pop_front().unwrap().end_quiet(0);
+    }
+
+    #[test]
+    fn ending_a_message_wakes_its_sleeping_owner_once_and_a_poller_never() {
+        let f = pin!(Frame::new(Counted::default()));
+        let f = f.init().unwrap();
+        let mut wakes = 0;
+        f.submit(b"x", 5).end(-7, |w| {
+            wakes += 1;
+            w.post();
+        });
+        assert_eq!((wakes, f.wait.0.get(), f.outcome()), (1, 1, Some(-7)));
+        let p = pin!(Frame::new(Polled));
+        let p = p.into_ref();
+        p.submit(b"y", 5).end(0, |_| wakes += 1);
+        assert_eq!((wakes, p.outcome()), (1, Some(0)));
+    }
+
+    #[test]
+    fn the_channel_sees_the_senders_message_and_deadline() {
+        let f = pin!(Frame::new(Polled));
+        let f = f.into_ref();
+        let msg = [1u8, 2, 3];
+        let w = f.submit(&msg, 42);
+        assert_eq!((w.payload(), w.deadline(), f.deadline()), (&msg[..], 42, 42));
+        assert!(w.is(&f));
+        w.end_quiet(0);
+    }
+}
