@@ -431,7 +431,7 @@ impl ChanState {
     }
 
     /// The caller's buffer (TX ring or RX scratch): where it starts (null
-    /// when it has no bytes) and its size.
+    /// when none was given) and its size.
     pub fn buffer(&self) -> (*mut u8, usize) {
         (self.buf.as_ptr(), self.buf.len())
     }
@@ -464,7 +464,8 @@ impl ChanState {
         if !self.buf.has_slots() {
             return &self.slot0;
         }
-        &self.buf.slots()[self.phys(i)]
+        // phys < depth <= MAX_TXDEPTH: a u8.
+        self.buf.slot(self.phys(i) as u8)
     }
 
     #[cfg(feature = "txfifo")]
@@ -473,8 +474,8 @@ impl ChanState {
         if !self.buf.has_slots() {
             return &mut self.slot0;
         }
-        let p = self.phys(i);
-        &mut self.buf.slots_mut()[p]
+        let p = self.phys(i) as u8;
+        self.buf.slot_mut(p)
     }
 
     // Without the slot FIFO the one slot is embedded (and the only index
@@ -582,12 +583,9 @@ impl ChanState {
             // Depth 1: the one slot is the one in flight.
             self.slot0.deadline
         } else {
-            (0..self.nslots as usize)
-                .map(|i| self.slot_ref(i))
-                .filter(|s| s.state == SLOT_INFLIGHT)
-                .map(|s| s.deadline)
-                .min()
-                .unwrap_or(FOREVER)
+            // The earliest of them, whatever their order: every carved
+            // slot (a free one is neither InFlight nor Done).
+            self.buf.slots().iter().filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.deadline).min().unwrap_or(FOREVER)
         };
         #[cfg(feature = "txdone-methods")]
         let due = if self.method_is(TxDoneMethod::Poll) { due.min(now.saturating_add(self.poll_period)) } else { due };
@@ -716,9 +714,12 @@ impl ChanState {
             s.state = SLOT_DONE;
             s.result = result;
         }
-        // A free slot has no waiter: taken here when it had one.
-        if let Some(w) = s.waiter.take() {
-            Self::end_waiter(env, w, result);
+        // A free slot has no waiter: taken here when it had one (no store
+        // for a slot without one).
+        if s.waiter.is_some() {
+            if let Some(w) = s.waiter.take() {
+                Self::end_waiter(env, w, result);
+            }
         }
         if free_now {
             // The oldest slot ended and owes nothing: free it, and any
@@ -732,7 +733,9 @@ impl ChanState {
     }
 
     /// Ends the message of a waiter this channel just unlinked or took
-    /// from a slot, and wakes its owner.
+    /// from a slot, and wakes its owner. Out of line: the ACK path of a
+    /// message without a blocked sender keeps its registers.
+    #[inline(never)]
     fn end_waiter(env: &mut impl ChanEnv, w: Linked, result: i32) {
         w.end(result, |wake| env.wake(wake));
     }

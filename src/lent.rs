@@ -21,7 +21,7 @@ use crate::waiters::Linked;
 /// channel.
 #[repr(C)]
 pub struct Lent {
-    /// Start of the ring (or RX scratch); null when there is none.
+    /// Start of the ring (or RX scratch); null when none was given.
     ptr: *mut u8,
     len: usize,
     /// The in-flight slots carved from the front of the region (they end
@@ -80,28 +80,25 @@ impl Lent {
         self.len == 0
     }
 
-    /// Where the ring (or RX scratch) starts, null when it has no bytes:
-    /// for the lower half's `recv`, which writes a message there.
+    /// Where the ring (or RX scratch) starts, null when none was given:
+    /// for the lower half's `recv`, which writes a message there (an RX
+    /// buffer is never carved, and holds at least an MTU).
     #[inline(always)]
     pub fn as_ptr(&self) -> *mut u8 {
-        if self.len == 0 {
-            core::ptr::null_mut()
-        } else {
-            self.ptr
-        }
+        self.ptr
     }
 
     /// The ring, borrowed for as long as `self` is.
     #[inline(always)]
     pub fn bytes(&mut self) -> &mut [u8] {
-        // A NULL buffer has length 0.
-        if self.len == 0 {
-            return &mut [];
-        }
-        // SAFETY: ptr[..len] lies in the region lent to this `Lent` alone
-        // (the module's invariant), and `&mut self` makes this slice the
+        // A pointer select, not an early return: the compiler folds it
+        // into the ring's own size checks.
+        let ptr = if self.len == 0 { core::ptr::NonNull::dangling().as_ptr() } else { self.ptr };
+        // SAFETY: ptr is non-null (a NULL buffer has length 0, then ptr is
+        // dangling), and ptr[..len] lies in the region lent to this `Lent`
+        // alone (the module's invariant); `&mut self` makes this slice the
         // only way to it while it lives.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+        unsafe { core::slice::from_raw_parts_mut(ptr, self.len) }
     }
 
     /// Carves `n` in-flight slots from the front of the ring: skips to an
@@ -115,7 +112,7 @@ impl Lent {
         let Some(need) = n.checked_mul(TXSLOT_SIZE).and_then(|b| b.checked_add(skip)) else {
             return false;
         };
-        if !self.slots.is_null() || self.len == 0 || skip == usize::MAX || self.len < need {
+        if n == 0 || !self.slots.is_null() || self.len == 0 || skip == usize::MAX || self.len < need {
             return false;
         }
         let first = self.ptr.wrapping_add(skip).cast::<TxSlot>();
@@ -132,7 +129,52 @@ impl Lent {
         true
     }
 
-    /// The carved slots (none for a channel of depth 1).
+    /// The carved slot `i`, for `i` below the depth the slots were carved
+    /// for (any other index gets the first slot: never memory outside
+    /// them; the channel never asks for one).
+    #[cfg(feature = "txfifo")]
+    #[inline(always)]
+    pub fn slot(&self, i: u8) -> &TxSlot {
+        let p = self.slot_ptr(i);
+        // SAFETY: slot_ptr returns a slot in slots..ptr, which holds
+        // initialised slots (carve_slots) in the region lent to this
+        // `Lent` alone; `&self` keeps `&mut` borrows away meanwhile.
+        unsafe { &*p }
+    }
+
+    /// The carved slot `i`, mutably (see [`Lent::slot`]).
+    #[cfg(feature = "txfifo")]
+    #[inline(always)]
+    pub fn slot_mut(&mut self, i: u8) -> &mut TxSlot {
+        let p = self.slot_ptr(i);
+        // SAFETY: as in `slot`; `&mut self` makes this the only reference
+        // to it while it lives.
+        unsafe { &mut *p }
+    }
+
+    /// Where the carved slot `i` is, or the first slot when `i` lies
+    /// beyond them: compares and a conditional move, no division, as the
+    /// channel's hot paths use it. Slots were carved (the channel checks
+    /// [`Lent::has_slots`] first; otherwise the system stops).
+    #[cfg(feature = "txfifo")]
+    #[inline(always)]
+    fn slot_ptr(&self, i: u8) -> *mut TxSlot {
+        if self.slots.is_null() {
+            crate::os::assert_fail(file!(), line!());
+        }
+        const SIZE: usize = core::mem::size_of::<TxSlot>();
+        // Whole slots (carve_slots); a u8 index times SIZE cannot wrap.
+        let span = self.ptr as usize - self.slots as usize;
+        let i = i as usize;
+        if i * SIZE + SIZE <= span {
+            self.slots.wrapping_add(i)
+        } else {
+            self.slots
+        }
+    }
+
+    /// Every carved slot (none for a channel of depth 1), in memory order
+    /// (not the channel's FIFO order).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn slots(&self) -> &[TxSlot] {
@@ -140,23 +182,10 @@ impl Lent {
             return &[];
         }
         let n = (self.ptr as usize - self.slots as usize) / core::mem::size_of::<TxSlot>();
-        // SAFETY: slots..ptr holds n initialised slots (carve_slots), in
-        // the region lent to this `Lent` alone; `&self` keeps `&mut`
-        // borrows away while this slice lives.
+        // SAFETY: slots..ptr holds n initialised slots (carve_slots) in the
+        // region lent to this `Lent` alone; `&self` keeps `&mut` borrows
+        // away while the slice lives.
         unsafe { core::slice::from_raw_parts(self.slots, n) }
-    }
-
-    /// The carved slots, mutably.
-    #[cfg(feature = "txfifo")]
-    #[inline(always)]
-    pub fn slots_mut(&mut self) -> &mut [TxSlot] {
-        if self.slots.is_null() {
-            return &mut [];
-        }
-        let n = (self.ptr as usize - self.slots as usize) / core::mem::size_of::<TxSlot>();
-        // SAFETY: as in `slots`; `&mut self` makes this slice the only
-        // way to them while it lives.
-        unsafe { core::slice::from_raw_parts_mut(self.slots, n) }
     }
 
     /// Whether slots were carved (the channel keeps more than one message
@@ -223,6 +252,10 @@ mod tests {
         assert!(l.has_slots());
         assert_eq!(l.slots().len(), 3 * TXSLOT_SIZE / core::mem::size_of::<TxSlot>());
         assert!(l.slots().iter().all(|s| s.state == 0 && s.waiter.is_none()));
+        assert!(core::ptr::eq(l.slot(2), &l.slots()[2]));
+        // An index beyond the slots gets the first one, never memory
+        // outside them.
+        assert!(core::ptr::eq(l.slot(200), &l.slots()[0]));
         assert!(l.len() >= 16 && before - l.len() <= 7 + 3 * TXSLOT_SIZE);
         let ring = l.bytes().as_ptr() as usize;
         assert!(l.slots().as_ptr_range().end as usize <= ring);
