@@ -387,7 +387,7 @@ struct mbox_txslot_s {
  */
 struct mbox_lent_s {
   /**
-   * Start of the ring (or RX scratch); null when there is none.
+   * Start of the ring (or RX scratch); null when none was given.
    */
   uint8_t *ptr;
   size_t len;
