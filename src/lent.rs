@@ -130,8 +130,7 @@ impl Lent {
     }
 
     /// The carved slot `i`, for `i` below the depth the slots were carved
-    /// for (any other index gets the first slot: never memory outside
-    /// them; the channel never asks for one).
+    /// for (the channel never asks for another; the system stops then).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn slot(&self, i: u8) -> &TxSlot {
@@ -152,25 +151,20 @@ impl Lent {
         unsafe { &mut *p }
     }
 
-    /// Where the carved slot `i` is, or the first slot when `i` lies
-    /// beyond them: compares and a conditional move, no division, as the
-    /// channel's hot paths use it. Slots were carved (the channel checks
-    /// [`Lent::has_slots`] first; otherwise the system stops).
+    /// Where the carved slot `i` is. Slots were carved (the channel checks
+    /// [`Lent::has_slots`] first) and `i` lies among them; otherwise the
+    /// system stops (`os::assert_fail`, out of line: a compare and a
+    /// branch never taken, as the channel's hot paths use it).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     fn slot_ptr(&self, i: u8) -> *mut TxSlot {
-        if self.slots.is_null() {
-            crate::os::assert_fail(file!(), line!());
-        }
         const SIZE: usize = core::mem::size_of::<TxSlot>();
         // Whole slots (carve_slots); a u8 index times SIZE cannot wrap.
         let span = self.ptr as usize - self.slots as usize;
-        let i = i as usize;
-        if i * SIZE + SIZE <= span {
-            self.slots.wrapping_add(i)
-        } else {
-            self.slots
+        if self.slots.is_null() || (i as usize) * SIZE + SIZE > span {
+            slot_out_of_range();
         }
+        self.slots.wrapping_add(i as usize)
     }
 
     /// Every carved slot (none for a channel of depth 1), in memory order
@@ -226,6 +220,14 @@ static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
 
+/// A slot index beyond the carved slots: a broken channel invariant.
+#[cfg(feature = "txfifo")]
+#[cold]
+#[inline(never)]
+fn slot_out_of_range() -> ! {
+    crate::os::assert_fail(file!(), line!())
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -253,9 +255,6 @@ mod tests {
         assert_eq!(l.slots().len(), 3 * TXSLOT_SIZE / core::mem::size_of::<TxSlot>());
         assert!(l.slots().iter().all(|s| s.state == 0 && s.waiter.is_none()));
         assert!(core::ptr::eq(l.slot(2), &l.slots()[2]));
-        // An index beyond the slots gets the first one, never memory
-        // outside them.
-        assert!(core::ptr::eq(l.slot(200), &l.slots()[0]));
         assert!(l.len() >= 16 && before - l.len() <= 7 + 3 * TXSLOT_SIZE);
         let ring = l.bytes().as_ptr() as usize;
         assert!(l.slots().as_ptr_range().end as usize <= ring);
