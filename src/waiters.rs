@@ -19,7 +19,8 @@
 //!   (`os::assert_fail`) rather than free memory a `Linked` reaches.
 //! - Only a `Linked` or a [`WaitList`] (which keeps the `Linked`s it holds
 //!   as raw pointers, each reached from the list's head) dereferences a
-//!   pointer to a waiter. Both live in the channel state, reached under
+//!   pointer to a waiter, and the [`Wake`] that `Linked::end` lends for
+//!   the wake-up reaches the frame's wait object. Both live in the channel state, reached under
 //!   the channel's critical section, and the frame's owner reads or
 //!   unlinks its waiter under that same section; so the waiter's fields
 //!   (plain cells) are never accessed by two contexts at once. Only the
@@ -389,7 +390,9 @@ impl WaitList {
         Some(w)
     }
 
-    /// Takes the waiter `w` off the list, None when it is not in it.
+    /// Takes the waiter `w` off the list, None when it is not in it. It
+    /// walks the list (one channel's blocked senders: a few), so that a
+    /// waiter of another list is never unlinked from this one.
     pub fn remove(&mut self, w: &Waiter) -> Option<Linked> {
         let mut p = self.head;
         while let Some(n) = self.at(p) {
