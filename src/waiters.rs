@@ -19,13 +19,13 @@
 //!   (`os::assert_fail`) rather than free memory a `Linked` reaches.
 //! - Only a `Linked` or a [`WaitList`] (which keeps the `Linked`s it holds
 //!   as raw pointers, each reached from the list's head) dereferences a
-//!   pointer to a waiter, and the [`Wake`] that `Linked::end` lends for
-//!   the wake-up reaches the frame's wait object. Both live in the channel state, reached under
-//!   the channel's critical section, and the frame's owner reads or
-//!   unlinks its waiter under that same section; so the waiter's fields
-//!   (plain cells) are never accessed by two contexts at once. Only the
-//!   state is atomic: its owner may check it anywhere, and the `Release`
-//!   store of `Done` publishes the result.
+//!   pointer to a waiter; the [`Wake`] that `Linked::end` lends for the
+//!   wake-up reaches the frame's wait object. Handles and list live in
+//!   the channel state, reached under the channel's critical section, and
+//!   the frame's owner reads or unlinks its waiter under that same
+//!   section; so the waiter's fields (plain cells) are never accessed by
+//!   two contexts at once. Only the state is atomic: its owner may check
+//!   it anywhere, and the `Release` store of `Done` publishes the result.
 //! - The wait object is reached through shared references only: the
 //!   owner waits on it while the channel posts it ([`OsWait::post`] runs
 //!   in any context).
