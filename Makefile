@@ -414,13 +414,14 @@ check-unsafe: ## count unsafe blocks in src/; none in the core-safe modules, a S
 	$(PYTHON) tools/count_unsafe.py src
 	$(PYTHON) tools/check_imports.py src
 
-# The state machine's and the ring's unit tests under Miri (Stacked
-# Borrows): the waiters are shared with interrupt handlers through raw
-# pointers. Needs `rustup component add miri --toolchain nightly`; slow, so
-# not part of `make test`.
-miri: ## unit tests of the state machine and the ring under Miri (nightly; installs miri and rust-src if absent)
+# The state machine's, the ring's, the waiters' and the lent buffer's unit
+# tests under Miri (Stacked Borrows): the waiters are shared with interrupt
+# handlers through pointers, the lent buffer is the caller's memory. Needs
+# `rustup component add miri --toolchain nightly`; slow, so not part of
+# `make test`.
+miri: ## unit tests of the state machine, the ring, the waiters and the lent buffer under Miri (nightly; installs miri and rust-src if absent)
 	rustup toolchain install nightly --profile minimal --component miri,rust-src
-	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib --features host-port -- chan:: queue::
+	MIRIFLAGS=-Zmiri-ignore-leaks $(CARGO) +nightly miri test -q --lib --features host-port -- chan:: queue:: waiters:: lent::
 
 clean: ## remove build/ and cargo's target/
 	rm -rf $(BUILD)

@@ -16,8 +16,28 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use mbox::chan::{ChanEnv, ChanState, Stat, Submit, Waiter};
-use mbox::os::Ticks;
+use std::pin::pin;
+
+use mbox::chan::{ChanEnv, ChanState, Frame, Stat, Submit, Wake};
+use mbox::lent::Lent;
+use mbox::os::{OsWait, Ticks};
+
+/// The wait object of the measured blocked sender, which never sleeps.
+struct NoWait;
+
+impl OsWait for NoWait {
+    fn init(&mut self) -> Result<(), i32> {
+        Ok(())
+    }
+    fn wait_until(&self, _deadline: Ticks) -> i32 {
+        0
+    }
+    #[inline(never)]
+    fn post(&self) {
+        black_box(self);
+    }
+    fn destroy(&mut self) {}
+}
 
 /// The cheapest environment: a clock that stands still, a lower half that
 /// accepts every message and always shows the ACK, counters in an array.
@@ -65,8 +85,8 @@ impl ChanEnv for Env {
         self.armed = 0;
     }
     #[inline(never)]
-    fn wake(&mut self, w: *mut Waiter) {
-        black_box(w);
+    fn wake(&mut self, w: Wake<'_>) {
+        w.post();
     }
     #[inline(never)]
     fn count(&mut self, s: Stat) {
@@ -84,10 +104,10 @@ const MSG: [u8; 24] = [0x5a; 24];
 /// Messages queued, then drained, per round of the queue case.
 const DEPTH: usize = 16;
 
-/// A TX channel over `ring` (MTU 24, timeout 100 ticks).
-fn tx_chan(ring: &mut [u8]) -> ChanState {
+/// A TX channel over `ring` (MTU 24, timeout 100 ticks), which it keeps.
+fn tx_chan(ring: &'static mut [u8]) -> ChanState {
     let mut st = ChanState::new();
-    st.init(true, ring.as_mut_ptr(), ring.len(), 24, 100);
+    st.init(true, Lent::from_static(ring), 24, 100);
     st
 }
 
@@ -121,13 +141,12 @@ fn main() {
     println!("state_machine: mbox::chan::ChanState with a trivial ChanEnv, {}-byte messages", MSG.len());
     // RAM of the framework-private parts (not in the C headers).
     println!("size: ChanState {}", std::mem::size_of::<ChanState>());
-    println!("size: Waiter {}", std::mem::size_of::<Waiter>());
+    println!("size: Waiter {}", std::mem::size_of::<mbox::waiters::Waiter>());
 
     // 1. Non-blocking send on an idle channel (goes out at once) and its
     //    ACK: one op = submit_nb + tx_done.
     {
-        let mut ring = vec![0u8; 4096];
-        let mut st = tx_chan(&mut ring);
+        let mut st = tx_chan(vec![0u8; 4096].leak());
         let mut env = Env::new();
         measure("submit_nb+tx_done", |n| {
             for _ in 0..n {
@@ -146,8 +165,7 @@ fn main() {
     //    next from the ring. One op = one queued message (its submit_nb
     //    that copies it into the ring plus the tx_done that drains it).
     {
-        let mut ring = vec![0u8; 4096];
-        let mut st = tx_chan(&mut ring);
+        let mut st = tx_chan(vec![0u8; 4096].leak());
         let mut env = Env::new();
         assert_eq!(st.submit_nb(&mut env, &MSG), 0);
         measure("queue+drain", |n| {
@@ -174,8 +192,7 @@ fn main() {
     //    ring. (Two clock reads per half-round, about 1-2 ns per op, are
     //    included.)
     {
-        let mut ring = vec![0u8; 4096];
-        let mut st = tx_chan(&mut ring);
+        let mut st = tx_chan(vec![0u8; 4096].leak());
         let mut env = Env::new();
         assert_eq!(st.submit_nb(&mut env, &MSG), 0);
         let mut queued_ns = Vec::new();
@@ -212,15 +229,13 @@ fn main() {
     //    on the stack, as in mbox_ticksend()): one op = submit_blocking +
     //    tx_done, which marks the waiter Done.
     {
-        let mut ring = vec![0u8; 64];
-        let mut st = tx_chan(&mut ring);
+        let mut st = tx_chan(vec![0u8; 64].leak());
         let mut env = Env::new();
         measure("submit_blocking+tx_done", |n| {
             for _ in 0..n {
-                let mut w = Waiter::new(black_box(&MSG), 2000);
-                // SAFETY: `w` stays in place until tx_done below has
-                // marked it Done (the submit_blocking contract).
-                let s = unsafe { st.submit_blocking(&mut env, &mut w) };
+                let w = pin!(Frame::new(NoWait));
+                let w = w.init().unwrap();
+                let s = st.submit_blocking(&mut env, w.submit(black_box(&MSG), 2000));
                 debug_assert_eq!(s, Submit::Pending);
                 let token = Some(env.last_token);
                 let r = st.tx_done(&mut env, black_box(token));

@@ -30,9 +30,10 @@ use core::sync::atomic::AtomicU8;
 
 #[cfg(feature = "txdone-methods")]
 use crate::chan::TxDoneMethod;
-use crate::chan::{self, ChanEnv, ChanState, Completion, Stat, Waiter};
+use crate::chan::{self, ChanEnv, ChanState, Completion, Stat, Wake};
 use crate::errno::*;
 use crate::glue::{self, Chan};
+use crate::lent::Lent;
 use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
 use crate::queue;
 use crate::types::*;
@@ -312,10 +313,8 @@ impl ChanEnv for OpsEnv {
         PortOs.timer_cancel(self.chan().timer())
     }
 
-    fn wake(&mut self, w: *mut Waiter) {
-        // SAFETY: the state machine passes a live waiter, Done, under the
-        // lock; its owner blocks in glue::send_blocking over PortOs.
-        unsafe { glue::wake::<PortOs>(w) };
+    fn wake(&mut self, w: Wake<'_>) {
+        w.post();
     }
 
     #[allow(unused_variables)]
@@ -568,7 +567,10 @@ pub unsafe extern "C" fn mbox_chan_init(
         #[cfg(feature = "trace")]
         c.stats.set(mbox_stats_s::default());
         let st = c.state(&cs);
-        st.init(is_tx, buffer, size, mtu, timeout);
+        // SAFETY: buffer is NULL or, by the API contract, `size` bytes
+        // reserved to the channel until its de-init returns (checked above
+        // to describe one object); the channel keeps it until then.
+        st.init(is_tx, unsafe { Lent::new(buffer, size) }, mtu, timeout);
         #[cfg(feature = "txfifo")]
         if is_tx {
             if let Err(e) = st.set_txdepth(depth) {

@@ -44,13 +44,22 @@
 //!   that matches no message in flight completes nothing;
 //! - every accepted message ends exactly once: acked, timed out, send
 //!   error or cancelled.
+//!
+//! Safe Rust: the blocked senders' frames are reached through
+//! [`crate::waiters`], the caller's buffer through [`crate::lent`].
 
-use core::ptr;
+#![deny(unsafe_code)]
+
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::errno::*;
+#[cfg(feature = "txfifo")]
+pub use crate::lent::TXSLOT_SIZE;
+pub use crate::lent::{Lent, TxSlot};
 use crate::os::{Ticks, FOREVER};
 use crate::queue::TxQueue;
+use crate::waiters::WaitList;
+pub use crate::waiters::{Frame, Linked, Polled, WaitState, Waiter, Wake};
 
 /// Marks an initialised channel (a zeroed or de-initialised one has 0).
 const MAGIC: u32 = 0x4D42_4F58;
@@ -94,13 +103,10 @@ pub trait ChanEnv {
     /// Disarm the channel watchdog (teardown only: between messages the
     /// watchdog stays armed, and an expiry with nothing due is harmless).
     fn disarm(&mut self);
-    /// Wake the owner of the waiter `w`, whose state is now `Done` (never
-    /// called for a polled waiter, whose owner spins instead of sleeping).
-    /// A raw pointer: the owner may be inside the OS wait on its wait
-    /// object at this very moment, so no `&mut Waiter` may exist; the
-    /// environment posts that object through a shared reference (the
-    /// blocking glue's `wake`, which knows where the owner keeps it).
-    fn wake(&mut self, w: *mut Waiter);
+    /// Wake the owner of a waiter whose message ends now, with `w.post()`
+    /// (never called for a polled waiter, whose owner spins instead of
+    /// sleeping).
+    fn wake(&mut self, w: Wake<'_>);
     /// Count one event.
     fn count(&mut self, s: Stat);
     /// Record the current queue depth (messages waiting to go: the
@@ -109,203 +115,6 @@ pub trait ChanEnv {
     /// Record how many messages are in flight now (`txstate`); called
     /// after every change.
     fn in_flight(&mut self, _n: usize) {}
-}
-
-/// State of a blocked sender's message.
-#[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum WaitState {
-    /// Not submitted yet.
-    New = 0,
-    /// Waiting for the channel in the waiter list.
-    Queued = 1,
-    /// Handed to the lower half; waiting for its ACK.
-    InFlight = 2,
-    /// Finished; `result` holds the outcome.
-    Done = 3,
-}
-
-/// One blocked sender: lives on that sender's stack for the duration of
-/// its `mbox_ticksend()` call. The channel links it while the message is
-/// queued or in flight.
-#[repr(C)]
-pub struct Waiter {
-    next: *mut Waiter,
-    prev: *mut Waiter,
-    data: *const u8,
-    len: usize,
-    deadline: Ticks,
-    seq: u32,
-    state: WaitState,
-    result: i32,
-    /// The owner polls instead of sleeping (`mbox_send_poll`): no wake.
-    polled: bool,
-    /// Where the owner keeps the OS wait object it sleeps on (type-erased:
-    /// the state machine never touches it; the environment's `wake` posts
-    /// it through the blocking glue). Null until set.
-    waker: *const (),
-}
-
-impl Waiter {
-    /// A waiter for the message `data` (which must stay valid and
-    /// unchanged until the waiter is `Done`), due at `deadline`.
-    pub fn new(data: &[u8], deadline: Ticks) -> Waiter {
-        Waiter {
-            next: ptr::null_mut(),
-            prev: ptr::null_mut(),
-            data: data.as_ptr(),
-            len: data.len(),
-            deadline,
-            seq: 0,
-            state: WaitState::New,
-            result: 0,
-            polled: false,
-            waker: ptr::null(),
-        }
-    }
-
-    /// A waiter whose owner polls it (never woken; it has no wait object).
-    pub fn new_polled(data: &[u8]) -> Waiter {
-        let mut w = Waiter::new(data, FOREVER);
-        w.polled = true;
-        w
-    }
-
-    pub fn state(&self) -> WaitState {
-        self.state
-    }
-
-    pub fn result(&self) -> i32 {
-        self.result
-    }
-
-    pub fn deadline(&self) -> Ticks {
-        self.deadline
-    }
-
-    /// Sets the message before the waiter is submitted (same contract as
-    /// [`Waiter::new`]).
-    pub fn set_payload(&mut self, data: &[u8]) {
-        debug_assert!(self.state == WaitState::New);
-        self.data = data.as_ptr();
-        self.len = data.len();
-    }
-
-    /// Records where the owner keeps its wait object, before the waiter is
-    /// submitted (see [`Waiter::waker`]).
-    pub fn set_waker(&mut self, waker: *const ()) {
-        debug_assert!(self.state == WaitState::New);
-        self.waker = waker;
-    }
-
-    /// The owner's wait object as given to [`Waiter::set_waker`].
-    ///
-    /// # Safety
-    /// `w` is a live waiter; the lock is held.
-    pub unsafe fn waker(w: *const Waiter) -> *const () {
-        // SAFETY: live (contract); read through the raw place, since its
-        // owner may be in its OS wait.
-        unsafe { (*w).waker }
-    }
-
-    /// Sets the deadline before the waiter is submitted.
-    pub fn set_deadline(&mut self, deadline: Ticks) {
-        debug_assert!(self.state == WaitState::New);
-        self.deadline = deadline;
-    }
-
-    /// The message of the linked waiter `w`.
-    ///
-    /// # Safety
-    /// `w` is a linked (live) waiter; the lock is held.
-    unsafe fn payload<'a>(w: *const Waiter) -> &'a [u8] {
-        // SAFETY: w is live (contract); fields read through the raw place.
-        let (data, len) = unsafe { ((*w).data, (*w).len) };
-        // A 0-byte message keeps its owner's pointer (never NULL: it came
-        // from a slice), so the lower half gets real memory.
-        // SAFETY: `data`/`len` came from a slice whose owner is blocked
-        // until this waiter is Done (Waiter::new contract).
-        unsafe { core::slice::from_raw_parts(data, len) }
-    }
-}
-
-/// FIFO of blocked senders, intrusive through `Waiter::next/prev`.
-///
-/// Safety invariant: every linked waiter is alive and does not move,
-/// because its owner stays blocked (and keeps it in place) until the
-/// waiter is unlinked, which only happens under the critical section.
-#[repr(C)]
-struct WaitList {
-    head: *mut Waiter,
-    tail: *mut Waiter,
-    len: u32,
-}
-
-impl WaitList {
-    const fn new() -> WaitList {
-        WaitList { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
-    }
-
-    /// # Safety
-    /// `w` is live, not linked, and stays in place until unlinked.
-    unsafe fn push_back(&mut self, w: *mut Waiter) {
-        // SAFETY: w is live (contract); tail is null or a linked, live
-        // waiter (list invariant). Only raw places: an owner may be in its
-        // OS wait on the waiter's wait object.
-        unsafe {
-            (*w).next = ptr::null_mut();
-            (*w).prev = self.tail;
-            if self.tail.is_null() {
-                self.head = w;
-            } else {
-                (*self.tail).next = w;
-            }
-        }
-        self.tail = w;
-        self.len += 1;
-    }
-
-    fn front_seq(&self) -> Option<u32> {
-        if self.head.is_null() {
-            return None;
-        }
-        // SAFETY: head is a linked, live waiter (list invariant).
-        Some(unsafe { (*self.head).seq })
-    }
-
-    fn pop_front(&mut self) -> Option<*mut Waiter> {
-        let w = self.head;
-        if w.is_null() {
-            return None;
-        }
-        // SAFETY: head is a linked, live waiter (list invariant).
-        unsafe { self.unlink(w) };
-        Some(w)
-    }
-
-    /// # Safety
-    /// `w` is linked in this list.
-    unsafe fn unlink(&mut self, w: *mut Waiter) {
-        // SAFETY: w and its neighbours are linked, live waiters (list
-        // invariant and contract); raw places only, as in push_back.
-        unsafe {
-            let (prev, next) = ((*w).prev, (*w).next);
-            if prev.is_null() {
-                debug_assert!(self.head == w);
-                self.head = next;
-            } else {
-                (*prev).next = next;
-            }
-            if next.is_null() {
-                self.tail = prev;
-            } else {
-                (*next).prev = prev;
-            }
-            (*w).next = ptr::null_mut();
-            (*w).prev = ptr::null_mut();
-        }
-        self.len -= 1;
-    }
 }
 
 /// Outcome of [`ChanState::submit_blocking`].
@@ -353,36 +162,6 @@ pub struct Completion {
 const SLOT_INFLIGHT: u8 = 1;
 const SLOT_DONE: u8 = 2;
 
-/// One in-flight slot. Depth 1 uses the slot inside [`ChanState`]; a
-/// deeper channel keeps its slots at the start of the caller's buffer.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct TxSlot {
-    deadline: Ticks,
-    /// The blocked (or polling) sender of the message, or null.
-    waiter: *mut Waiter,
-    /// The TX-done client of a non-blocking message, or 0.
-    client: usize,
-    token: u32,
-    result: i32,
-    state: u8,
-    _pad: [u8; 7],
-}
-
-impl TxSlot {
-    const EMPTY: TxSlot =
-        TxSlot { deadline: 0, waiter: ptr::null_mut(), client: 0, token: 0, result: 0, state: 0, _pad: [0; 7] };
-}
-
-/// Bytes one in-flight slot takes from the buffer of a channel with
-/// `txdepth > 1` (`MBOX_TXSLOT_SIZE` in the header).
-#[cfg(feature = "txfifo")]
-pub const TXSLOT_SIZE: usize = 40;
-#[cfg(feature = "txfifo")]
-static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
-#[cfg(feature = "txfifo")]
-static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
-
 /// Framework-private state of one channel, embedded in `mbox_chan_s`.
 #[repr(C)]
 pub struct ChanState {
@@ -412,9 +191,6 @@ pub struct ChanState {
     _rsv: u8,
     /// Queued ring records that carry a TX-done client.
     ring_clients: u32,
-    /// The caller's buffer: TX ring storage, or RX scratch.
-    buf: *mut u8,
-    cap: usize,
     queue: TxQueue,
     /// Channel timeout for non-blocking messages and mbox_send().
     timeout: Ticks,
@@ -426,9 +202,9 @@ pub struct ChanState {
     /// across messages: [`ChanState::rearm`] arms it only for an earlier
     /// expiry than this, so the decision needs no OS call.
     armed_until: Ticks,
-    /// Slots of a deeper channel (in the caller's buffer), or null.
-    #[cfg(feature = "txfifo")]
-    ext: *mut TxSlot,
+    /// The caller's buffer: TX ring storage (after the in-flight slots
+    /// of a deeper channel), or RX scratch.
+    buf: Lent,
     /// The task (`os::current`) holding the delivery claim, and the one
     /// running the current reception: a teardown from inside either's
     /// callback would wait for itself.
@@ -464,15 +240,12 @@ impl ChanState {
             in_setup: 0,
             _rsv: 0,
             ring_clients: 0,
-            buf: ptr::null_mut(),
-            cap: 0,
+            buf: Lent::EMPTY,
             queue: TxQueue::new(),
             timeout: 0,
             #[cfg(feature = "txdone-methods")]
             poll_period: 0,
             armed_until: FOREVER,
-            #[cfg(feature = "txfifo")]
-            ext: ptr::null_mut(),
             deliverer: 0,
             receiver: 0,
             waiters: WaitList::new(),
@@ -534,16 +307,15 @@ impl ChanState {
         st
     }
 
-    /// Make the channel live, with one in-flight slot. `buf[..cap]` must
-    /// stay valid and reserved to this channel until [`ChanState::deinit`].
+    /// Make the channel live, with one in-flight slot, over the caller's
+    /// buffer `buf` (kept until [`ChanState::release`]).
     /// The sequence numbers (tokens) continue from the previous life of
     /// the channel, so that an ACK a lower half still held from before a
     /// re-initialisation cannot match a new message.
-    pub fn init(&mut self, is_tx: bool, buf: *mut u8, cap: usize, mtu: usize, timeout: Ticks) {
+    pub fn init(&mut self, is_tx: bool, buf: Lent, mtu: usize, timeout: Ticks) {
         *self = self.fresh();
         self.is_tx = is_tx as u8;
         self.buf = buf;
-        self.cap = if buf.is_null() { 0 } else { cap };
         debug_assert!(mtu <= crate::queue::MAX_PAYLOAD);
         self.mtu = mtu as u16;
         // Finite (capi gives FOREVER the default timeout): the deadline of
@@ -562,29 +334,8 @@ impl ChanState {
         if depth == 0 || depth > MAX_TXDEPTH || !self.is_tx() || self.nslots != 0 {
             return Err(-EINVAL);
         }
-        if depth == 1 {
-            self.depth = 1;
-            self.ext = ptr::null_mut();
-            return Ok(());
-        }
-        let skip = self.buf.align_offset(8);
-        let need = skip.saturating_add(depth * TXSLOT_SIZE);
-        if self.buf.is_null() || skip == usize::MAX || self.cap < need {
+        if depth > 1 && !self.buf.carve_slots(depth) {
             return Err(-EINVAL);
-        }
-        // SAFETY: buf[..cap] is the channel's storage (init contract) and
-        // holds `need` bytes; the slot array starts 8-aligned inside it.
-        let ext = unsafe { self.buf.add(skip) }.cast::<TxSlot>();
-        for i in 0..depth {
-            // SAFETY: slot i lies within the carved, aligned region.
-            unsafe { ext.add(i).write(TxSlot::EMPTY) };
-        }
-        self.ext = ext;
-        // SAFETY: need <= cap (checked above).
-        self.buf = unsafe { self.buf.add(need) };
-        self.cap -= need;
-        if self.cap == 0 {
-            self.buf = ptr::null_mut();
         }
         self.depth = depth as u8;
         Ok(())
@@ -629,7 +380,7 @@ impl ChanState {
 
     /// Number of messages waiting (ring plus blocked senders).
     pub fn queued(&self) -> usize {
-        self.queue.len() + self.waiters.len as usize
+        self.queue.len() + self.waiters.len()
     }
 
     /// Token of the oldest message in flight.
@@ -679,25 +430,10 @@ impl ChanState {
         Ok(())
     }
 
-    /// The caller's buffer (TX ring or RX scratch), if any.
+    /// The caller's buffer (TX ring or RX scratch): where it starts (null
+    /// when none was given) and its size.
     pub fn buffer(&self) -> (*mut u8, usize) {
-        (self.buf, self.cap)
-    }
-
-    /// The ring storage. It is not part of `self` (it is the caller's
-    /// buffer), hence the free lifetime; callers keep at most one such
-    /// slice alive at a time.
-    fn ring<'a>(&self) -> &'a mut [u8] {
-        // A NULL buffer has cap 0 (init and set_txdepth keep it so).
-        if self.cap == 0 {
-            return &mut [];
-        }
-        debug_assert!(!self.buf.is_null());
-        // SAFETY: buf/cap were given to init() as storage reserved to this
-        // channel until deinit (non-NULL, as cap > 0 says); all access is
-        // under the critical section, and each caller holds only one slice
-        // of it at a time.
-        unsafe { core::slice::from_raw_parts_mut(self.buf, self.cap) }
+        (self.buf.as_ptr(), self.buf.len())
     }
 
     fn take_seq(&mut self) -> u32 {
@@ -725,23 +461,21 @@ impl ChanState {
     #[cfg(feature = "txfifo")]
     #[inline]
     fn slot_ref(&self, i: usize) -> &TxSlot {
-        if self.ext.is_null() {
+        if !self.buf.has_slots() {
             return &self.slot0;
         }
-        // SAFETY: ext holds `depth` slots (set_txdepth) and phys < depth
-        // (i < nslots <= depth, sl_head < depth).
-        unsafe { &*self.ext.add(self.phys(i)) }
+        // phys < depth <= MAX_TXDEPTH: a u8.
+        self.buf.slot(self.phys(i) as u8)
     }
 
     #[cfg(feature = "txfifo")]
     #[inline]
     fn slot(&mut self, i: usize) -> &mut TxSlot {
-        if self.ext.is_null() {
+        if !self.buf.has_slots() {
             return &mut self.slot0;
         }
-        // SAFETY: as in slot_ref; `&mut self` makes this the only
-        // reference to the slot.
-        unsafe { &mut *self.ext.add(self.phys(i)) }
+        let p = self.phys(i) as u8;
+        self.buf.slot_mut(p)
     }
 
     // Without the slot FIFO the one slot is embedded (and the only index
@@ -775,7 +509,7 @@ impl ChanState {
 
     /// The message `token` is in flight from now until `deadline`. The
     /// caller re-arms the watchdog afterwards ([`ChanState::rearm`]).
-    fn push_slot(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: *mut Waiter, client: usize) {
+    fn push_slot(&mut self, env: &mut impl ChanEnv, token: u32, deadline: Ticks, w: Option<Linked>, client: usize) {
         debug_assert!((self.nslots as usize) < self.txdepth());
         let i = self.nslots as usize;
         self.nslots += 1;
@@ -801,8 +535,7 @@ impl ChanState {
     fn push_done(&mut self, token: u32, client: usize, result: i32) {
         let i = self.nslots as usize;
         self.nslots += 1;
-        *self.slot(i) =
-            TxSlot { deadline: 0, waiter: ptr::null_mut(), client, token, result, state: SLOT_DONE, _pad: [0; 7] };
+        *self.slot(i) = TxSlot { deadline: 0, waiter: None, client, token, result, state: SLOT_DONE, _pad: [0; 7] };
     }
 
     /// Frees the oldest slots that are Done and owe no callback.
@@ -846,16 +579,13 @@ impl ChanState {
         #[cfg(not(feature = "txfifo"))]
         let due = self.slot0.deadline;
         #[cfg(feature = "txfifo")]
-        let due = if self.ext.is_null() {
+        let due = if !self.buf.has_slots() {
             // Depth 1: the one slot is the one in flight.
             self.slot0.deadline
         } else {
-            (0..self.nslots as usize)
-                .map(|i| self.slot_ref(i))
-                .filter(|s| s.state == SLOT_INFLIGHT)
-                .map(|s| s.deadline)
-                .min()
-                .unwrap_or(FOREVER)
+            // The earliest of them, whatever their order: every carved
+            // slot (a free one is neither InFlight nor Done).
+            self.buf.slots().iter().filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.deadline).min().unwrap_or(FOREVER)
         };
         #[cfg(feature = "txdone-methods")]
         let due = if self.method_is(TxDoneMethod::Poll) { due.min(now.saturating_add(self.poll_period)) } else { due };
@@ -910,13 +640,12 @@ impl ChanState {
             }
             let now = env.now();
             let deadline = self.nb_deadline(now);
-            self.push_slot(env, seq, deadline, ptr::null_mut(), client);
+            self.push_slot(env, seq, deadline, None, client);
             self.rearm(env, now);
             return 0;
         }
         let seq = self.next_seq;
-        let ring = self.ring();
-        if !self.queue.push_client(ring, seq, client, data) {
+        if !self.queue.push_client(self.buf.bytes(), seq, client, data) {
             env.count(Stat::QueueFull);
             return -ENOBUFS;
         }
@@ -928,45 +657,26 @@ impl ChanState {
         0
     }
 
-    /// Blocking send: start `w`'s message now or park `w` in FIFO order.
-    ///
-    /// # Safety
-    /// `w` points to a live waiter in state `New`. On `Submit::Pending`, it
-    /// must stay alive and in place until, under the critical section, its
-    /// state is `Done` or [`ChanState::waiter_timeout`] has returned for
-    /// it; meanwhile its owner touches it only under the critical section
-    /// (except its OS wait object), and only through `w` or
-    /// pointers derived from it (the channel keeps `w` itself).
-    pub unsafe fn submit_blocking(&mut self, env: &mut impl ChanEnv, w: *mut Waiter) -> Submit {
+    /// Blocking send: start `w`'s message now or park `w` in FIFO order
+    /// (the channel keeps `w` until the message ends).
+    pub fn submit_blocking(&mut self, env: &mut impl ChanEnv, w: Linked) -> Submit {
         let seq = self.take_seq();
-        // SAFETY: w is live and not yet shared (contract); raw places only.
-        let (payload, deadline) = unsafe {
-            (*w).seq = seq;
-            (Waiter::payload(w), (*w).deadline)
-        };
+        w.set_seq(seq);
         if !self.is_busy() {
-            let r = env.send(seq, payload);
+            let r = env.send(seq, w.payload());
             if r < 0 {
                 env.count(Stat::SendErr);
-                // SAFETY: as above.
-                unsafe {
-                    (*w).state = WaitState::Done;
-                    (*w).result = r;
-                }
+                // Its owner is the caller: no wake-up.
+                w.end_quiet(r);
                 return Submit::Done(r);
             }
-            // SAFETY: as above.
-            unsafe { (*w).state = WaitState::InFlight };
             let now = env.now();
-            self.push_slot(env, seq, deadline, w, 0);
+            let deadline = w.deadline();
+            self.push_slot(env, seq, deadline, Some(w), 0);
             self.rearm(env, now);
             return Submit::Pending;
         }
-        // SAFETY: as above; it stays in place while linked (contract).
-        unsafe {
-            (*w).state = WaitState::Queued;
-            self.waiters.push_back(w);
-        }
+        self.waiters.push_back(w);
         env.queued(self.queued());
         Submit::Pending
     }
@@ -1004,39 +714,30 @@ impl ChanState {
             s.state = SLOT_DONE;
             s.result = result;
         }
-        // A free slot's waiter is null: cleared here when it had one.
-        let w = s.waiter;
-        if !w.is_null() {
-            s.waiter = ptr::null_mut();
-            // SAFETY: a non-null slot waiter is alive until Done (the
-            // submit_blocking contract); it was cleared from the slot above.
-            unsafe { Self::end_waiter(env, w, result) };
+        // A free slot has no waiter: taken here when it had one (no store
+        // for a slot without one).
+        if s.waiter.is_some() {
+            if let Some(w) = s.waiter.take() {
+                Self::end_waiter(env, w, result);
+            }
         }
         if free_now {
             // The oldest slot ended and owes nothing: free it, and any
             // ended ones behind it.
             self.pop_slot();
             #[cfg(feature = "txfifo")]
-            if !self.ext.is_null() {
+            if self.buf.has_slots() {
                 self.reap();
             }
         }
     }
 
-    /// # Safety
-    /// `w` is a live waiter that this channel just unlinked or took from
-    /// a slot; the lock is held.
-    unsafe fn end_waiter(env: &mut impl ChanEnv, w: *mut Waiter, result: i32) {
-        // SAFETY: live (contract); raw places only, since its owner may be
-        // in its OS wait on `os`.
-        let polled = unsafe {
-            (*w).result = result;
-            (*w).state = WaitState::Done;
-            (*w).polled
-        };
-        if !polled {
-            env.wake(w);
-        }
+    /// Ends the message of a waiter this channel just unlinked or took
+    /// from a slot, and wakes its owner. Out of line: the ACK path of a
+    /// message without a blocked sender keeps its registers.
+    #[inline(never)]
+    fn end_waiter(env: &mut impl ChanEnv, w: Linked, result: i32) {
+        w.end(result, |wake| env.wake(wake));
     }
 
     /// Starts the oldest waiting messages while slots are free; skips (and
@@ -1046,7 +747,7 @@ impl ChanState {
         // Each pass of the loop takes one message off the queue.
         let mut taken = false;
         while !self.is_busy() {
-            let ring = self.ring();
+            let ring = self.buf.bytes();
             let head = self.queue.head(ring);
             let take_ring = match (head.map(|h| h.seq), self.waiters.front_seq()) {
                 (None, None) => break,
@@ -1076,28 +777,25 @@ impl ChanState {
                     continue;
                 }
                 let deadline = self.nb_deadline(now);
-                self.push_slot(env, h.seq, deadline, ptr::null_mut(), h.client);
+                self.push_slot(env, h.seq, deadline, None, h.client);
             } else {
-                let w = self.waiters.pop_front().expect("peeked above");
-                // SAFETY: a waiter that was linked is live until Done (the
-                // submit_blocking contract); raw places only.
-                let (seq, deadline, payload) = unsafe { ((*w).seq, (*w).deadline, Waiter::payload(w)) };
+                let Some(w) = self.waiters.pop_front() else {
+                    break;
+                };
+                let (seq, deadline) = (w.seq(), w.deadline());
                 if deadline != FOREVER && now >= deadline {
                     env.count(Stat::Timeout);
-                    // SAFETY: just unlinked, live.
-                    unsafe { Self::end_waiter(env, w, -ETIMEDOUT) };
+                    Self::end_waiter(env, w, -ETIMEDOUT);
                     continue;
                 }
-                let r = env.send(seq, payload);
+                let r = env.send(seq, w.payload());
                 if r < 0 {
                     env.count(Stat::SendErr);
-                    // SAFETY: just unlinked, live.
-                    unsafe { Self::end_waiter(env, w, r) };
+                    Self::end_waiter(env, w, r);
                     continue;
                 }
-                // SAFETY: live; it now belongs to a slot.
-                unsafe { (*w).state = WaitState::InFlight };
-                self.push_slot(env, seq, deadline, w, 0);
+                // In flight (pop_front says so): it now belongs to a slot.
+                self.push_slot(env, seq, deadline, Some(w), 0);
             }
         }
         if taken {
@@ -1253,31 +951,29 @@ impl ChanState {
     /// Returns the message's result (-ETIMEDOUT unless it finished just
     /// in time).
     ///
-    /// `w` must be the caller's own waiter, submitted to this channel (the
-    /// `&mut` is the owner's, under the critical section).
-    pub fn waiter_timeout(&mut self, env: &mut impl ChanEnv, w: &mut Waiter) -> i32 {
-        let wp: *mut Waiter = w;
-        match w.state {
-            WaitState::Done | WaitState::New => w.result,
+    /// `w` must be the caller's own waiter, submitted to this channel.
+    pub fn waiter_timeout(&mut self, env: &mut impl ChanEnv, w: &Waiter) -> i32 {
+        match w.state() {
+            WaitState::Done | WaitState::New => w.result(),
             WaitState::Queued => {
-                // SAFETY: a Queued waiter is linked in this channel's list.
-                unsafe { self.waiters.unlink(wp) };
-                w.state = WaitState::Done;
-                w.result = -ETIMEDOUT;
+                let Some(mine) = self.waiters.remove(w) else {
+                    crate::os::assert_fail(file!(), line!());
+                };
+                // Its owner is the caller: no wake-up.
+                mine.end_quiet(-ETIMEDOUT);
                 env.count(Stat::Timeout);
                 env.queued(self.queued());
                 -ETIMEDOUT
             }
             WaitState::InFlight => {
-                let Some(i) = (0..self.nslots as usize).find(|&i| self.slot_ref(i).waiter == wp) else {
+                let Some(i) =
+                    (0..self.nslots as usize).find(|&i| self.slot_ref(i).waiter.as_ref().is_some_and(|l| l.is(w)))
+                else {
                     crate::os::assert_fail(file!(), line!());
                 };
-                // The slot's pointer is the one given at submission; the
-                // owner's `&mut` is the live one now: end it through that.
-                self.slot(i).waiter = wp;
                 self.finish(env, i, -ETIMEDOUT);
                 self.advance(env);
-                w.result
+                w.result()
             }
         }
     }
@@ -1308,8 +1004,7 @@ impl ChanState {
         }
         while let Some(w) = self.waiters.pop_front() {
             env.count(Stat::Cancelled);
-            // SAFETY: just unlinked; live until Done (submit contract).
-            unsafe { Self::end_waiter(env, w, -ECANCELED) };
+            Self::end_waiter(env, w, -ECANCELED);
             n += 1;
         }
         if self.ring_clients == 0 {
@@ -1338,7 +1033,8 @@ impl ChanState {
     /// with -ECANCELED (counted), and those with a client are handed out.
     pub fn take_completion(&mut self, env: &mut impl ChanEnv) -> Option<Completion> {
         if self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE {
-            let s = *self.slot_ref(0);
+            let s = self.slot_ref(0);
+            let (client, token, result) = (s.client, s.token, s.result);
             self.pop_slot();
             #[cfg(feature = "txfifo")]
             self.reap();
@@ -1347,15 +1043,15 @@ impl ChanState {
             if self.is_live() {
                 self.advance(env);
             }
-            if s.client != 0 {
-                return Some(Completion { client: s.client, token: s.token, result: s.result });
+            if client != 0 {
+                return Some(Completion { client, token, result });
             }
         }
         if self.is_live() {
             return None;
         }
         loop {
-            let ring = self.ring();
+            let ring = self.buf.bytes();
             let h = self.queue.head(ring)?;
             self.queue.pop_head(ring.len(), &h);
             env.count(Stat::Cancelled);

@@ -12,9 +12,7 @@
 //! - the hand-out of TX-done callbacks after a transition ([`hand_out`],
 //!   [`hand_out_rest`]), one context at a time, outside the critical
 //!   section;
-//! - the one-tick naps of a teardown ([`nap_until`]);
-//! - the wake-up of a blocked sender's own wait object ([`wake`]), which
-//!   every [`ChanEnv::wake`] calls.
+//! - the one-tick naps of a teardown ([`nap_until`]).
 //!
 //! It is generic over a channel ([`Chan`]: the state machine, its
 //! environment and its client table, reached under the critical section)
@@ -25,14 +23,17 @@
 //! Argument checks, raw-pointer conversion and errno mapping stay in
 //! `capi.rs`; they reach this module through the `accept` closures.
 //!
-//! `unsafe` here is limited to the waiter protocol of
-//! [`ChanState::submit_blocking`]: the waiter lives on this module's stack
-//! frame while the channel keeps a raw pointer to it.
+//! It is safe Rust: a blocked sender's frame is a pinned
+//! [`crate::waiters::Frame`] on this module's stack, which the channel
+//! reaches through the handle [`Frame::submit`] gives it.
 
-use core::ptr::{addr_of, addr_of_mut};
+#![deny(unsafe_code)]
 
-use crate::chan::{ChanEnv, ChanState, Completion, Submit, WaitState, Waiter};
-use crate::os::{Os, OsWait, Ticks, FOREVER};
+use core::pin::pin;
+
+use crate::chan::{ChanEnv, ChanState, Completion, Submit};
+use crate::os::{Os, OsWait, Ticks};
+use crate::waiters::Frame;
 
 /// The held critical section of a channel's OS.
 pub type Guard<'a, C> = <<C as Chan>::Os as Os>::Guard<'a>;
@@ -72,29 +73,6 @@ pub trait Chan {
     fn call_txdone(&self, cb: Self::Callback, c: &Completion);
 }
 
-/// A blocked sender's stack frame: its waiter and the wait object it
-/// sleeps on, which the waiter points to ([`Waiter::set_waker`]).
-struct Blocked<W> {
-    w: Waiter,
-    wait: W,
-}
-
-/// Posts the wait object of the blocked sender `w` (the body of every
-/// [`ChanEnv::wake`] of a channel whose senders block in
-/// [`send_blocking`] over `O`).
-///
-/// # Safety
-/// `w` is a live waiter submitted by [`send_blocking`] over this `O`, now
-/// `Done`; the critical section is held.
-#[inline]
-pub unsafe fn wake<O: Os>(w: *mut Waiter) {
-    // SAFETY: send_blocking set the waker to its own `O::Wait`, which
-    // stays initialised and in place until the waiter is Done and its
-    // owner has seen that under the lock (which the caller holds now).
-    let wait = unsafe { &*Waiter::waker(w).cast::<O::Wait>() };
-    wait.post();
-}
-
 /// Blocking send: `accept` (the caller's argument checks) runs under the
 /// critical section on the state machine and returns the message and its
 /// timeout in ticks, or the error that refuses it (nothing changed); then
@@ -110,22 +88,14 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
     let os = c.os();
     // The wait object is initialised at its final address before the
     // critical section (a port may need to allocate or block there), so a
-    // single pass under the lock validates and submits. The message is
-    // set once `accept` has checked it.
-    let mut frame = Blocked { w: Waiter::new(&[], FOREVER), wait: os.wait_object() };
-    // Every access below goes through `b` (and `w`, derived from it, the
-    // pointer the channel keeps while the message waits), so that no later
-    // borrow of the frame invalidates it while an interrupt handler may
-    // use it.
-    let b: *mut Blocked<<C::Os as Os>::Wait> = &mut frame;
-    // SAFETY: b points to the frame above, not shared yet.
-    let w: *mut Waiter = unsafe { addr_of_mut!((*b).w) };
-    // SAFETY: as above; the wait object does not move from here on.
-    if let Err(e) = unsafe { (*b).wait.init() } {
-        return e;
-    }
-    // SAFETY: as above.
-    unsafe { (*w).set_waker(addr_of!((*b).wait).cast()) };
+    // single pass under the lock validates and submits. The frame stays
+    // here until its message ended (its drop checks that, and destroys
+    // the wait object).
+    let frame = pin!(Frame::new(os.wait_object()));
+    let f = match frame.init() {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
     let mut result = {
         let mut g = os.enter();
         // Checked on the state alone: a channel that `accept` refuses may
@@ -133,18 +103,8 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
         match c.with_state(&mut g, accept) {
             Err(e) => Some(e),
             Ok((msg, ticks)) => c.with(&mut g, |st, env| {
-                // SAFETY: w not shared yet.
-                unsafe {
-                    (*w).set_payload(msg);
-                    (*w).set_deadline(ChanState::deadline_from(os.now(), ticks));
-                }
-                // The frame stays in place on this stack frame and is
-                // touched only through `b`/`w`, under the critical section
-                // (except the wait on its wait object), until the waiter is
-                // Done or waiter_timeout() returned, which the loop below
-                // ensures; `msg` outlives the call.
-                // SAFETY: as the lines above explain.
-                match unsafe { st.submit_blocking(env, w) } {
+                let w = f.submit(msg, ChanState::deadline_from(os.now(), ticks));
+                match st.submit_blocking(env, w) {
                     Submit::Done(r) => Some(r),
                     Submit::Pending => None,
                 }
@@ -152,30 +112,20 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
         }
     };
     while result.is_none() {
-        // SAFETY: the deadline is fixed since submission (read without
-        // the lock, written before it was shared).
-        let deadline = unsafe { (*w).deadline() };
-        // SAFETY: the wait object is waited on through a shared borrow (it
-        // is interior-mutable and may be posted concurrently).
-        let timed_out = unsafe { (*b).wait.wait_until(deadline) } < 0;
+        // Fixed since submission.
+        let deadline = f.deadline();
+        let timed_out = f.wait_until(deadline) < 0;
         let mut g = os.enter();
-        // SAFETY: state and result are read under the lock.
-        if unsafe { (*w).state() } == WaitState::Done {
-            // SAFETY: read under the lock, as the state above.
-            result = Some(unsafe { (*w).result() });
+        if let Some(r) = f.outcome() {
+            result = Some(r);
         } else if timed_out && os.now() >= deadline {
             // Our own deadline passed: take the message back. The channel
             // is live: a teardown would have made the waiter Done.
-            // SAFETY: the lock is held: the owner's exclusive access.
-            let mine = unsafe { &mut *w };
-            result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, mine)));
+            result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, f.waiter())));
             hand_out(c, g);
         }
         // Otherwise an early or spurious wake-up: wait again.
     }
-    // SAFETY: Done (or never submitted): the channel no longer knows the
-    // waiter, so nobody posts the wait object any more.
-    unsafe { (*b).wait.destroy() };
     result.unwrap_or(-crate::errno::EINVAL)
 }
 
@@ -193,10 +143,9 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
 #[cfg(feature = "txdone-methods")]
 pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanState) -> Result<&'m [u8], i32>) -> i32 {
     let os = c.os();
-    // The message is set once `accept` has checked it.
-    let mut storage = Waiter::new_polled(&[]);
-    // All accesses through `w`, as in send_blocking().
-    let w: *mut Waiter = &mut storage;
+    // Without a wait object: the channel never wakes a polling owner.
+    let f = pin!(Frame::new(crate::waiters::Polled));
+    let f = f.into_ref();
     let mut result = {
         let mut g = os.enter();
         // Checked on the state alone, as in send_blocking().
@@ -206,16 +155,8 @@ pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanSt
                 // Bounded by the channel timeout too (an ACK that never
                 // comes is timed out by the watchdog when the spins
                 // outlast it).
-                // SAFETY: w not shared yet.
-                unsafe {
-                    (*w).set_payload(msg);
-                    (*w).set_deadline(ChanState::deadline_from(os.now(), st.timeout()));
-                }
-                // `w` stays in place on this frame and is only touched
-                // under the critical section until it is Done or
-                // waiter_timeout() returned for it (the loop below).
-                // SAFETY: as the lines above explain.
-                match unsafe { st.submit_blocking(env, w) } {
+                let w = f.submit(msg, ChanState::deadline_from(os.now(), st.timeout()));
+                match st.submit_blocking(env, w) {
                     Submit::Done(r) => Some(r),
                     Submit::Pending => None,
                 }
@@ -225,19 +166,15 @@ pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanSt
     let mut left = spins;
     while result.is_none() {
         let mut g = os.enter();
-        // SAFETY: read under the lock.
-        if unsafe { (*w).state() } == WaitState::Done {
-            // SAFETY: read under the lock, as the state above.
-            result = Some(unsafe { (*w).result() });
+        if let Some(r) = f.outcome() {
+            result = Some(r);
             drop(g);
             core::hint::spin_loop();
             continue;
         }
-        // The channel is live: a teardown would have made w Done.
+        // The channel is live: a teardown would have made the waiter Done.
         if left == 0 {
-            // SAFETY: the lock is held: the owner's exclusive access.
-            let mine = unsafe { &mut *w };
-            result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, mine)));
+            result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, f.waiter())));
         } else {
             left -= 1;
             c.with(&mut g, |st, env| st.poll_acked(env));

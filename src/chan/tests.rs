@@ -71,7 +71,8 @@ impl ChanEnv for Fake {
         self.armed = None;
         self.disarms += 1;
     }
-    fn wake(&mut self, _w: *mut Waiter) {
+    fn wake(&mut self, w: Wake<'_>) {
+        w.post();
         self.woken += 1;
     }
     fn count(&mut self, s: Stat) {
@@ -86,12 +87,56 @@ impl ChanEnv for Fake {
     }
 }
 
+/// A buffer of `n` bytes that is the channel's for good.
+fn leaked(n: usize) -> Lent {
+    Lent::from_static(Box::leak(std::vec![0u8; n].into_boxed_slice()))
+}
+
 /// A TX channel over a leaked ring buffer of `cap` bytes, timeout 10.
 fn tx_chan(cap: usize) -> ChanState {
-    let buf: &'static mut [u8] = Box::leak(std::vec![0u8; cap].into_boxed_slice());
     let mut st = ChanState::new();
-    st.init(true, buf.as_mut_ptr(), cap, 24, 10);
+    st.init(true, leaked(cap), 24, 10);
     st
+}
+
+/// The wait object of a test's blocked sender: a test never sleeps, so
+/// it only counts its posts.
+#[derive(Default)]
+struct TestWait {
+    posts: Cell<usize>,
+}
+
+impl crate::os::OsWait for TestWait {
+    fn init(&mut self) -> Result<(), i32> {
+        Ok(())
+    }
+    fn wait_until(&self, _deadline: Ticks) -> i32 {
+        if self.posts.get() > 0 {
+            0
+        } else {
+            -ETIMEDOUT
+        }
+    }
+    fn post(&self) {
+        self.posts.set(self.posts.get() + 1);
+    }
+    fn destroy(&mut self) {}
+}
+
+/// A blocked sender's frame `$w` on the test's stack, ready to submit.
+macro_rules! frame {
+    ($w:ident) => {
+        let $w = core::pin::pin!(Frame::new(TestWait::default()));
+        let $w = $w.init().unwrap();
+    };
+}
+
+/// The frame `$w` of a sender that polls (never woken).
+macro_rules! polled_frame {
+    ($w:ident) => {
+        let $w = core::pin::pin!(Frame::new(Polled));
+        let $w = $w.into_ref();
+    };
 }
 
 fn ack(st: &mut ChanState, f: &mut Fake) -> i32 {
@@ -185,9 +230,8 @@ fn queue_depth_and_in_flight_count_are_reported_after_every_change() {
     assert_eq!(st.submit_nb(&mut f, &[1; 4]), 0);
     assert_eq!((f.in_flight, f.buffered), (1, 0));
     assert_eq!(st.submit_nb(&mut f, &[2; 4]), 0);
-    let mut w = Waiter::new(&[3; 4], 50);
-    // SAFETY: w stays in place until its message ends below.
-    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+    frame!(w);
+    assert_eq!(st.submit_blocking(&mut f, w.submit(&[3; 4], 50)), Submit::Pending);
     assert_eq!((f.in_flight, f.buffered), (1, 2));
     assert_eq!(ack(&mut st, &mut f), 0);
     assert_eq!((f.in_flight, f.buffered), (1, 1));
@@ -344,13 +388,10 @@ fn each_blocked_sender_gets_its_own_completion() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
     st.submit_nb(&mut f, b"busy"); // keep the channel busy
-    let mut w1 = Waiter::new(b"M1", FOREVER);
-    let mut w2 = Waiter::new(b"M2", FOREVER);
-    // SAFETY: w1/w2 live until the end of the test and are not moved.
-    unsafe {
-        assert_eq!(st.submit_blocking(&mut f, &mut w1), Submit::Pending);
-        assert_eq!(st.submit_blocking(&mut f, &mut w2), Submit::Pending);
-    }
+    frame!(w1);
+    frame!(w2);
+    assert_eq!(st.submit_blocking(&mut f, w1.submit(b"M1", FOREVER)), Submit::Pending);
+    assert_eq!(st.submit_blocking(&mut f, w2.submit(b"M2", FOREVER)), Submit::Pending);
     assert_eq!(ack(&mut st, &mut f), 0); // busy done, M1 submitted
     assert_eq!(f.sent.last().unwrap().1, b"M1".to_vec());
     assert_eq!(w1.state(), WaitState::InFlight);
@@ -374,9 +415,8 @@ fn blocking_sender_waits_its_turn_in_fifo_order() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
     st.submit_nb(&mut f, b"n0");
-    let mut w = Waiter::new(b"b1", FOREVER);
-    // SAFETY: w lives until the end of the test.
-    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+    frame!(w);
+    assert_eq!(st.submit_blocking(&mut f, w.submit(b"b1", FOREVER)), Submit::Pending);
     st.submit_nb(&mut f, b"n2");
     ack(&mut st, &mut f);
     ack(&mut st, &mut f);
@@ -390,15 +430,13 @@ fn blocking_sender_waits_its_turn_in_fifo_order() {
 fn blocking_send_error_is_that_senders_result() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
-    let mut w = Waiter::new(b"x", FOREVER);
+    frame!(w);
     f.send_results.push_back(-EIO_TEST);
-    // SAFETY: w lives until the end of the test.
-    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Done(-EIO_TEST));
+    assert_eq!(st.submit_blocking(&mut f, w.submit(b"x", FOREVER)), Submit::Done(-EIO_TEST));
     // Queued behind another message, the error arrives through the waiter.
     st.submit_nb(&mut f, b"busy");
-    let mut w2 = Waiter::new(b"y", FOREVER);
-    // SAFETY: w2 lives until the end of the test.
-    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w2) }, Submit::Pending);
+    frame!(w2);
+    assert_eq!(st.submit_blocking(&mut f, w2.submit(b"y", FOREVER)), Submit::Pending);
     f.send_results.push_back(-EIO_TEST);
     ack(&mut st, &mut f);
     assert_eq!(w2.state(), WaitState::Done);
@@ -411,36 +449,35 @@ fn queued_waiter_timeout_unlinks_only_itself() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
     st.submit_nb(&mut f, b"busy");
-    let mut w1 = Waiter::new(b"w1", 5);
-    let mut w2 = Waiter::new(b"w2", 50);
-    let mut w3 = Waiter::new(b"w3", 50);
-    // SAFETY: the waiters live until the end of the test.
-    unsafe {
-        st.submit_blocking(&mut f, &mut w1);
-        st.submit_blocking(&mut f, &mut w2);
-        st.submit_blocking(&mut f, &mut w3);
-    }
+    frame!(w1);
+    frame!(w2);
+    frame!(w3);
+    st.submit_blocking(&mut f, w1.submit(b"w1", 5));
+    st.submit_blocking(&mut f, w2.submit(b"w2", 50));
+    st.submit_blocking(&mut f, w3.submit(b"w3", 50));
     f.now = 5;
     // w2 (middle) times out first, then w1 (head).
-    assert_eq!(st.waiter_timeout(&mut f, &mut w2), -ETIMEDOUT);
-    assert_eq!(st.waiter_timeout(&mut f, &mut w1), -ETIMEDOUT);
+    assert_eq!(st.waiter_timeout(&mut f, &w2), -ETIMEDOUT);
+    assert_eq!(st.waiter_timeout(&mut f, &w1), -ETIMEDOUT);
     assert_eq!(st.queued(), 1);
     ack(&mut st, &mut f);
     assert_eq!(f.sent.last().unwrap().1, b"w3".to_vec());
     assert_eq!(w3.state(), WaitState::InFlight);
+    // Its frame may go once its message ended.
+    ack(&mut st, &mut f);
+    assert_eq!((w3.state(), w3.result()), (WaitState::Done, 0));
 }
 
 #[test]
 fn inflight_waiter_timeout_aborts_and_starts_next() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
-    let mut w = Waiter::new(b"w", 7);
-    // SAFETY: w lives until the end of the test.
-    unsafe { st.submit_blocking(&mut f, &mut w) };
+    frame!(w);
+    st.submit_blocking(&mut f, w.submit(b"w", 7));
     assert_eq!(f.armed, Some(7));
     st.submit_nb(&mut f, b"next");
     f.now = 7;
-    assert_eq!(st.waiter_timeout(&mut f, &mut w), -ETIMEDOUT);
+    assert_eq!(st.waiter_timeout(&mut f, &w), -ETIMEDOUT);
     assert_eq!(f.txfinish, 1);
     assert_eq!(f.sent.last().unwrap().1, b"next".to_vec());
     // The watchdog, racing the waiter, finds the next message not due.
@@ -455,9 +492,8 @@ fn expired_queued_waiter_is_skipped_not_sent() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
     st.submit_nb(&mut f, b"busy");
-    let mut w = Waiter::new(b"late", 3);
-    // SAFETY: w lives until the end of the test.
-    unsafe { st.submit_blocking(&mut f, &mut w) };
+    frame!(w);
+    st.submit_blocking(&mut f, w.submit(b"late", 3));
     f.now = 4;
     ack(&mut st, &mut f);
     assert_eq!(w.result(), -ETIMEDOUT);
@@ -471,14 +507,12 @@ fn expired_queued_waiter_is_skipped_not_sent() {
 fn deinit_cancels_everything_once() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
-    let mut w1 = Waiter::new(b"w1", FOREVER);
-    let mut w2 = Waiter::new(b"w2", FOREVER);
-    // SAFETY: the waiters live until the end of the test.
-    unsafe { st.submit_blocking(&mut f, &mut w1) };
+    frame!(w1);
+    frame!(w2);
+    st.submit_blocking(&mut f, w1.submit(b"w1", FOREVER));
     st.submit_nb(&mut f, b"n1");
     st.submit_nb(&mut f, b"n2");
-    // SAFETY: as above.
-    unsafe { st.submit_blocking(&mut f, &mut w2) };
+    st.submit_blocking(&mut f, w2.submit(b"w2", FOREVER));
     assert_eq!(st.deinit(&mut f), 4);
     assert!(!st.is_live());
     assert_eq!((w1.state(), w1.result()), (WaitState::Done, -ECANCELED));
@@ -498,14 +532,13 @@ fn deinit_cancels_everything_once() {
 /// claimed and then frees the channel; the sequence numbers go on.
 #[test]
 fn init_claim_is_exclusive_from_claim_to_release() {
-    let buf: &'static mut [u8] = Box::leak(std::vec![0u8; 64].into_boxed_slice());
     let mut f = Fake::default();
     let mut st = ChanState::new();
     assert!(!st.in_transition());
     assert_eq!(st.claim_init(), Ok(()));
     assert!(st.in_transition() && !st.is_live());
     assert_eq!(st.claim_init(), Err(-EBUSY));
-    st.init(true, buf.as_mut_ptr(), buf.len(), 24, 10);
+    st.init(true, leaked(64), 24, 10);
     st.set_in_setup(true);
     assert!(st.is_live() && st.in_transition());
     st.set_in_setup(false);
@@ -519,14 +552,14 @@ fn init_claim_is_exclusive_from_claim_to_release() {
     assert!(!st.in_transition());
     assert_eq!(st.claim_init(), Ok(()));
     // A failed init: back to claimed (still busy), then free.
-    st.init(true, buf.as_mut_ptr(), buf.len(), 24, 10);
+    st.init(true, leaked(64), 24, 10);
     st.abort_init();
     assert!(!st.is_live() && st.in_transition());
     assert_eq!(st.claim_init(), Err(-EBUSY));
     st.release();
     assert_eq!(st.claim_init(), Ok(()));
     // Tokens continue across the lives of the channel.
-    st.init(true, buf.as_mut_ptr(), buf.len(), 24, 10);
+    st.init(true, leaked(64), 24, 10);
     assert_eq!(st.submit_nb(&mut f, b"b"), 0);
     assert_eq!(f.sent.iter().map(|m| m.0).collect::<Vec<_>>(), [0, 1]);
 }
@@ -600,7 +633,7 @@ fn tx_chan_depth(cap: usize, depth: usize) -> ChanState {
     let total = if depth > 1 { 7 + depth * TXSLOT_SIZE + cap } else { cap };
     let buf: &'static mut [u8] = Box::leak(std::vec![0u8; total].into_boxed_slice());
     let mut st = ChanState::new();
-    st.init(true, buf.as_mut_ptr(), total, 24, 10);
+    st.init(true, Lent::from_static(buf), 24, 10);
     st.set_txdepth(depth).unwrap();
     st
 }
@@ -623,8 +656,7 @@ fn tokens_continue_across_reinit() {
     st.submit_nb(&mut f, b"a");
     st.submit_nb(&mut f, b"b");
     st.deinit(&mut f);
-    let (buf, cap) = st.buffer();
-    st.init(true, buf, cap, 24, 10);
+    st.init(true, leaked(64), 24, 10);
     st.submit_nb(&mut f, b"c");
     // An ACK of "a" (token 0) held over the re-init completes nothing.
     assert_eq!(st.tx_done(&mut f, Some(0)), -ESRCH);
@@ -642,13 +674,13 @@ fn set_txdepth_carves_slots_and_rejects_small_buffers() {
     let mut small = ChanState::new();
     // One byte short once the slots are aligned (or exactly enough when
     // the buffer happens to be aligned: then the ring is empty).
-    small.init(true, buf[1..].as_mut_ptr(), 4 * TXSLOT_SIZE - 1, 24, 10);
+    small.init(true, Lent::from_static(&mut buf[1..]), 24, 10);
     assert_eq!(small.set_txdepth(4), Err(-EINVAL));
     let mut st = tx_chan(64);
     assert_eq!(st.set_txdepth(0), Err(-EINVAL));
     assert_eq!(st.set_txdepth(MAX_TXDEPTH + 1), Err(-EINVAL));
     let mut rx = ChanState::new();
-    rx.init(false, ptr::null_mut(), 0, 24, 10);
+    rx.init(false, Lent::EMPTY, 24, 10);
     assert_eq!(rx.set_txdepth(2), Err(-EINVAL));
 }
 
@@ -711,16 +743,13 @@ fn each_in_flight_message_keeps_its_own_deadline() {
 fn timeout_of_a_later_in_flight_waiter_leaves_the_older_one() {
     let mut st = tx_chan_depth(64, 2);
     let mut f = Fake::default();
-    let mut w1 = Waiter::new(b"w1", 100);
-    let mut w2 = Waiter::new(b"w2", 5);
-    // SAFETY: the waiters live until the end of the test.
-    unsafe {
-        assert_eq!(st.submit_blocking(&mut f, &mut w1), Submit::Pending);
-        assert_eq!(st.submit_blocking(&mut f, &mut w2), Submit::Pending);
-    }
+    frame!(w1);
+    frame!(w2);
+    assert_eq!(st.submit_blocking(&mut f, w1.submit(b"w1", 100)), Submit::Pending);
+    assert_eq!(st.submit_blocking(&mut f, w2.submit(b"w2", 5)), Submit::Pending);
     assert_eq!(st.in_flight(), 2);
     f.now = 5;
-    assert_eq!(st.waiter_timeout(&mut f, &mut w2), -ETIMEDOUT);
+    assert_eq!(st.waiter_timeout(&mut f, &w2), -ETIMEDOUT);
     assert_eq!(w1.state(), WaitState::InFlight);
     // The lower half is told which message ends: the later one.
     assert_eq!(f.finished, [1]);
@@ -903,9 +932,8 @@ fn ack_method_lets_the_client_complete_with_its_result() {
     let mut f = Fake::default();
     assert_eq!(st.set_txdone_method(TxDoneMethod::Ack, 0), Ok(()));
     assert_eq!(st.client_tx_done(&mut f, 0), -ENOENT);
-    let mut w = Waiter::new(b"w", FOREVER);
-    // SAFETY: w lives until the end of the test.
-    unsafe { st.submit_blocking(&mut f, &mut w) };
+    frame!(w);
+    st.submit_blocking(&mut f, w.submit(b"w", FOREVER));
     f.acked_hw = true;
     assert_eq!(st.tx_done(&mut f, None), -EPERM);
     assert_eq!(w.state(), WaitState::InFlight);
@@ -934,9 +962,8 @@ fn polled_waiter_completes_by_polling_and_is_never_woken() {
     let mut st = tx_chan(64);
     let mut f = Fake::default();
     st.submit_nb(&mut f, b"older");
-    let mut w = Waiter::new_polled(b"poll");
-    // SAFETY: w lives until the end of the test.
-    assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+    polled_frame!(w);
+    assert_eq!(st.submit_blocking(&mut f, w.submit(b"poll", FOREVER)), Submit::Pending);
     assert_eq!(w.state(), WaitState::Queued);
     assert!(!st.poll_acked(&mut f));
     f.acked_hw = true;
@@ -948,10 +975,9 @@ fn polled_waiter_completes_by_polling_and_is_never_woken() {
     assert_eq!((w.state(), w.result()), (WaitState::Done, 0));
     assert_eq!(f.woken, 0);
     // Spins spent on another: taking it back aborts it.
-    let mut w2 = Waiter::new_polled(b"poll2");
-    // SAFETY: as above.
-    unsafe { st.submit_blocking(&mut f, &mut w2) };
-    assert_eq!(st.waiter_timeout(&mut f, &mut w2), -ETIMEDOUT);
+    polled_frame!(w2);
+    st.submit_blocking(&mut f, w2.submit(b"poll2", FOREVER));
+    assert_eq!(st.waiter_timeout(&mut f, &w2), -ETIMEDOUT);
     assert_eq!(f.woken, 0);
     assert!(!st.is_busy());
 }
@@ -1069,9 +1095,9 @@ fn back_to_back_acked_messages_arm_the_watchdog_once_and_never_cancel_it() {
     }
     // Blocking senders, one after another.
     for _ in 0..N {
-        let mut w = Waiter::new(b"w", f.now + 5);
-        // SAFETY: w lives until its message ended (below).
-        assert_eq!(unsafe { st.submit_blocking(&mut f, &mut w) }, Submit::Pending);
+        frame!(w);
+        let due = f.now + 5;
+        assert_eq!(st.submit_blocking(&mut f, w.submit(b"w", due)), Submit::Pending);
         assert_eq!(ack(&mut st, &mut f), 0);
         assert_eq!((w.state(), w.result()), (WaitState::Done, 0));
     }
@@ -1124,14 +1150,11 @@ fn unacked_message_times_out_at_its_own_deadline_after_an_early_expiry() {
 fn watchdog_is_rearmed_only_for_an_earlier_deadline() {
     let mut st = tx_chan_depth(128, 2);
     let mut f = Fake::default();
-    let mut w1 = Waiter::new(b"w1", 50);
-    let mut w2 = Waiter::new(b"w2", 3);
-    // SAFETY: the waiters live until the end of the test.
-    unsafe {
-        assert_eq!(st.submit_blocking(&mut f, &mut w1), Submit::Pending);
-        assert_eq!((f.arms, f.armed), (1, Some(50)));
-        assert_eq!(st.submit_blocking(&mut f, &mut w2), Submit::Pending);
-    }
+    frame!(w1);
+    frame!(w2);
+    assert_eq!(st.submit_blocking(&mut f, w1.submit(b"w1", 50)), Submit::Pending);
+    assert_eq!((f.arms, f.armed), (1, Some(50)));
+    assert_eq!(st.submit_blocking(&mut f, w2.submit(b"w2", 3)), Submit::Pending);
     assert_eq!((f.arms, f.armed), (2, Some(3)));
     assert_eq!(st.tx_done(&mut f, Some(0)), 0);
     // w2 (due 3) times out at 3; w1 is done already.

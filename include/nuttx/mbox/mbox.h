@@ -361,13 +361,13 @@ struct mbox_txqueue_s {
 };
 
 /**
- * One in-flight slot. Depth 1 uses the slot inside [`ChanState`]; a
+ * One in-flight slot. Depth 1 uses the slot inside the channel state; a
  * deeper channel keeps its slots at the start of the caller's buffer.
  */
 struct mbox_txslot_s {
   uint64_t deadline;
   /**
-   * The blocked (or polling) sender of the message, or null.
+   * The blocked (or polling) sender of the message, or none.
    */
   struct mbox_waiter_s *waiter;
   /**
@@ -381,11 +381,28 @@ struct mbox_txslot_s {
 };
 
 /**
- * FIFO of blocked senders, intrusive through `Waiter::next/prev`.
- *
- * Safety invariant: every linked waiter is alive and does not move,
- * because its owner stays blocked (and keeps it in place) until the
- * waiter is unlinked, which only happens under the critical section.
+ * The caller's buffer of one channel, lent to it for its life: the ring
+ * (or RX scratch) and, before it, the in-flight slots of a deeper
+ * channel.
+ */
+struct mbox_lent_s {
+  /**
+   * Start of the ring (or RX scratch); null when none was given.
+   */
+  uint8_t *ptr;
+  size_t len;
+#if defined(CONFIG_MBOX_TXFIFO)
+  /**
+   * The in-flight slots carved from the front of the region (they end
+   * where the ring starts), or null (a channel of depth 1).
+   */
+  struct mbox_txslot_s *slots;
+#endif
+};
+
+/**
+ * FIFO of blocked senders, intrusive through their waiters (each pointer
+ * in it, the head, the tail and the links, is a handle the list holds).
  */
 struct mbox_waitlist_s {
   struct mbox_waiter_s *head;
@@ -445,11 +462,6 @@ struct mbox_chan_state_s {
    * Queued ring records that carry a TX-done client.
    */
   uint32_t ring_clients;
-  /**
-   * The caller's buffer: TX ring storage, or RX scratch.
-   */
-  uint8_t *buf;
-  size_t cap;
   struct mbox_txqueue_s queue;
   /**
    * Channel timeout for non-blocking messages and mbox_send().
@@ -468,13 +480,11 @@ struct mbox_chan_state_s {
    * expiry than this, so the decision needs no OS call.
    */
   uint64_t armed_until;
-#if defined(CONFIG_MBOX_TXFIFO)
   /**
-   * Slots of a deeper channel (in the caller's buffer), or null.
+   * The caller's buffer: TX ring storage (after the in-flight slots
+   * of a deeper channel), or RX scratch.
    */
-  struct mbox_txslot_s *ext
-#endif
-  ;
+  struct mbox_lent_s buf;
   /**
    * The task (`os::current`) holding the delivery claim, and the one
    * running the current reception: a teardown from inside either's

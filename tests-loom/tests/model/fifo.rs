@@ -38,9 +38,10 @@ use std::sync::Mutex as StdMutex;
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mbox::chan::{ChanEnv, ChanState, Completion, Stat, WaitState, Waiter};
+use mbox::chan::{ChanEnv, ChanState, Completion, Stat, Wake};
 use mbox::errno::*;
 use mbox::glue::{self, Chan};
+use mbox::lent::Lent;
 use mbox::os::{Ticks, FOREVER};
 
 use super::os::{LoomTimer, Waits};
@@ -177,12 +178,10 @@ impl ChanEnv for FEnv {
         self.timer.cancel();
     }
 
-    fn wake(&mut self, w: *mut Waiter) {
-        // SAFETY: the state machine passes a live waiter, under the lock.
-        assert_eq!(unsafe { (*w).state() }, WaitState::Done, "wake of a waiter whose message is not finished");
-        // SAFETY: as above; its owner blocks in glue::send_blocking over
-        // FifoModel's Os (the wait object checks it is posted once).
-        unsafe { glue::wake::<FifoModel>(w) };
+    fn wake(&mut self, w: Wake<'_>) {
+        // Only the end of a blocked sender's message hands out its wake-up
+        // (the wait object checks it is posted once).
+        w.post();
     }
 
     fn count(&mut self, s: Stat) {
@@ -327,7 +326,9 @@ impl FifoModel {
         let rec = std::sync::Arc::new(StdMutex::new(FRec::default()));
         let mut buf = vec![0u64; BUF_WORDS].into_boxed_slice();
         let mut st = ChanState::new();
-        st.init(true, buf.as_mut_ptr().cast(), BUF_WORDS * 8, MTU, CHAN_TIMEOUT);
+        // SAFETY: the box stays in the locked state beside the channel for
+        // the model's life, touched only through the channel.
+        st.init(true, unsafe { Lent::new(buf.as_mut_ptr().cast(), BUF_WORDS * 8) }, MTU, CHAN_TIMEOUT);
         st.set_txdepth(depth).expect("set_txdepth");
         assert_eq!(st.txdepth(), depth);
         let env = FEnv {

@@ -31,9 +31,10 @@ use std::sync::Mutex as StdMutex;
 use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mbox::chan::{ChanEnv, ChanState, Completion, Stat, WaitState, Waiter};
+use mbox::chan::{ChanEnv, ChanState, Completion, Stat, Wake};
 use mbox::errno::*;
 use mbox::glue::{self, Chan};
+use mbox::lent::Lent;
 use mbox::os::{Ticks, FOREVER};
 
 pub mod os;
@@ -181,12 +182,10 @@ impl ChanEnv for Env {
         self.disarms += 1;
     }
 
-    fn wake(&mut self, w: *mut Waiter) {
-        // SAFETY: the state machine passes a live waiter, under the lock.
-        assert_eq!(unsafe { (*w).state() }, WaitState::Done, "wake of a waiter whose message is not finished");
-        // SAFETY: as above; its owner blocks in glue::send_blocking over
-        // this model's Os (the wait object checks it is posted once).
-        unsafe { glue::wake::<Model>(w) };
+    fn wake(&mut self, w: Wake<'_>) {
+        // Only the end of a blocked sender's message hands out its wake-up
+        // (the wait object checks it is posted once).
+        w.post();
     }
 
     fn count(&mut self, s: Stat) {
@@ -301,7 +300,9 @@ impl Model {
         let rec = std::sync::Arc::new(StdMutex::new(Rec::default()));
         let mut ring = vec![0u8; RING].into_boxed_slice();
         let mut st = ChanState::new();
-        st.init(true, ring.as_mut_ptr(), RING, MTU, CHAN_TIMEOUT);
+        // SAFETY: the box stays in the locked state beside the channel for
+        // the model's life, touched only through the channel.
+        st.init(true, unsafe { Lent::new(ring.as_mut_ptr(), RING) }, MTU, CHAN_TIMEOUT);
         let env = Env {
             clock: clock.clone(),
             hw_cv: hw_cv.clone(),

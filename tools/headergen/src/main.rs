@@ -67,6 +67,7 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.export.rename.insert("WaitList".into(), "mbox_waitlist_s".into());
     c.export.rename.insert("Waiter".into(), "mbox_waiter_s".into());
     c.export.rename.insert("TxSlot".into(), "mbox_txslot_s".into());
+    c.export.rename.insert("Lent".into(), "mbox_lent_s".into());
     c.export.rename.insert("Ticks".into(), "uint64_t".into());
     // The RX claim is an atomic byte (same size and alignment as u8).
     c.export.rename.insert("AtomicU8".into(), "uint8_t".into());
@@ -100,7 +101,16 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     // checkable), so cbindgen would not see the enum otherwise.
     c.export.include.push("mbox_txdone_method_e".into());
     let mut b = cbindgen::Builder::new().with_config(c);
-    for f in ["src/types.rs", "src/capi.rs", "src/chan.rs", "src/queue.rs", "src/rr.rs", "src/config_tag.rs"] {
+    for f in [
+        "src/types.rs",
+        "src/capi.rs",
+        "src/chan.rs",
+        "src/lent.rs",
+        "src/waiters.rs",
+        "src/queue.rs",
+        "src/rr.rs",
+        "src/config_tag.rs",
+    ] {
         b = b.with_src(root.join(f));
     }
     let mut text = Vec::new();
@@ -111,6 +121,10 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // a struct tag.
         .replace("  mbox_waiter_s *", "  struct mbox_waiter_s *")
         .replace("  mbox_rr_record_s *", "  struct mbox_rr_record_s *")
+        // A slot's waiter handle is a nullable pointer to the opaque waiter
+        // (`Option<Linked>`, a non-null pointer in Rust).
+        .replace("struct Option_Linked;\n\n", "")
+        .replace("struct Option_Linked waiter;", "struct mbox_waiter_s *waiter;")
         // mbox_chan_init() takes the direction as an int in Rust (any C
         // value must be checkable without undefined behaviour); C callers
         // see the enum, which has the same ABI.
@@ -118,6 +132,7 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // cbindgen puts the `;` of a cfg-gated last field after #endif.
         .replace("struct mbox_stats_s stats\n#endif\n  ;", "struct mbox_stats_s stats;\n#endif")
         .replace("uint64_t poll_period\n#endif\n  ;", "uint64_t poll_period;\n#endif")
+        .replace("struct mbox_txslot_s *slots\n#endif\n  ;", "struct mbox_txslot_s *slots;\n#endif")
         .replace("mbox_txdone_t txdone\n#endif\n  ;", "mbox_txdone_t txdone;\n#endif")
         .replace("mbox_callback_t rxcallback\n#endif\n  ;", "mbox_callback_t rxcallback;\n#endif")
         .replace("void *callback_arg\n#endif\n  ;", "void *callback_arg;\n#endif")

@@ -1,0 +1,534 @@
+//! Blocked senders: the frame a sender keeps on its own stack while its
+//! message waits ([`Frame`]), the channel's handle to it ([`Linked`]) and
+//! the FIFO of those handles ([`WaitList`], intrusive, no allocation).
+//!
+//! A blocked sender needs no ring space and gets exactly its own result:
+//! its message stays in its own buffer, and the channel reaches its frame
+//! through a pointer until the message ends. This module holds that
+//! pointer work behind a safe API; the state machine ([`crate::chan`]) and
+//! the blocking glue ([`crate::glue`]) use it without `unsafe`.
+//!
+//! # Invariant
+//! - A [`Waiter`] exists only inside a [`Frame`], which is pinned: its
+//!   memory stays in place until its `Drop` has run.
+//! - [`Frame::submit`] makes the one [`Linked`] of a frame (once: the
+//!   waiter leaves `New` for good), and only [`Linked::end`] consumes it;
+//!   `end` stores `Done` as its last access to the frame. So while a
+//!   `Linked` exists the state is `Queued` or `InFlight`, and a frame is
+//!   never dropped in those states: its `Drop` stops the system
+//!   (`os::assert_fail`) rather than free memory a `Linked` reaches.
+//! - Only a `Linked` or a [`WaitList`] (which keeps the `Linked`s it holds
+//!   as raw pointers, each reached from the list's head) dereferences a
+//!   pointer to a waiter; the [`Wake`] that `Linked::end` lends for the
+//!   wake-up reaches the frame's wait object. Handles and list live in
+//!   the channel state, reached under the channel's critical section, and
+//!   the frame's owner reads or unlinks its waiter under that same
+//!   section; so the waiter's fields (plain cells) are never accessed by
+//!   two contexts at once. Only the state is atomic: its owner may check
+//!   it anywhere, and the `Release` store of `Done` publishes the result.
+//! - The wait object is reached through shared references only: the
+//!   owner waits on it while the channel posts it ([`OsWait::post`] runs
+//!   in any context).
+//! - The message given to `submit` outlives the frame (the frame's
+//!   lifetime parameter).
+
+use core::cell::Cell;
+use core::marker::{PhantomData, PhantomPinned};
+use core::pin::Pin;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::os::{OsWait, Ticks, FOREVER};
+
+/// State of a blocked sender's message.
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WaitState {
+    /// Not submitted yet.
+    New = 0,
+    /// Waiting for the channel in the waiter list.
+    Queued = 1,
+    /// Taken by the channel: handed to the lower half (waiting for its
+    /// ACK), or about to be.
+    InFlight = 2,
+    /// Finished; the result is final.
+    Done = 3,
+}
+
+impl WaitState {
+    fn from_u8(v: u8) -> WaitState {
+        match v {
+            0 => WaitState::New,
+            1 => WaitState::Queued,
+            2 => WaitState::InFlight,
+            _ => WaitState::Done,
+        }
+    }
+}
+
+/// One blocked sender's message, inside its [`Frame`].
+#[repr(C)]
+pub struct Waiter {
+    next: Cell<*mut Waiter>,
+    prev: Cell<*mut Waiter>,
+    data: Cell<*const u8>,
+    len: Cell<usize>,
+    deadline: Cell<Ticks>,
+    seq: Cell<u32>,
+    result: Cell<i32>,
+    state: AtomicU8,
+    /// Posts the frame's wait object; None until the object is
+    /// initialised, and for an owner that polls instead of sleeping.
+    post: Option<fn(NonNull<Waiter>)>,
+}
+
+impl Waiter {
+    /// The message's state (`Done` once it ended).
+    #[inline]
+    pub fn state(&self) -> WaitState {
+        WaitState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// The message's result once it is `Done` (0 before).
+    #[inline]
+    pub fn result(&self) -> i32 {
+        self.result.get()
+    }
+
+    /// The result, once the message ended.
+    #[inline]
+    pub fn outcome(&self) -> Option<i32> {
+        (self.state() == WaitState::Done).then(|| self.result.get())
+    }
+
+    /// When the message is due (fixed once submitted).
+    #[inline]
+    pub fn deadline(&self) -> Ticks {
+        self.deadline.get()
+    }
+
+    fn set_state(&self, s: WaitState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+}
+
+/// The stack frame of a blocked (or polling) sender: its [`Waiter`] and
+/// the wait object it sleeps on. Used pinned (`core::pin::pin!`), so the
+/// channel can keep a pointer to it while its message waits.
+#[repr(C)]
+pub struct Frame<'m, W: OsWait> {
+    // First: a pointer to the waiter is a pointer to the frame.
+    w: Waiter,
+    wait: W,
+    /// The wait object is initialised (and is destroyed on drop).
+    ready: bool,
+    _msg: PhantomData<&'m [u8]>,
+    _pinned: PhantomPinned,
+}
+
+impl<'m, W: OsWait> Frame<'m, W> {
+    /// A frame around the wait object `wait`, not yet initialised (see
+    /// [`Frame::init`]; a frame that is never initialised polls).
+    pub fn new(wait: W) -> Frame<'m, W> {
+        Frame {
+            w: Waiter {
+                next: Cell::new(ptr::null_mut()),
+                prev: Cell::new(ptr::null_mut()),
+                data: Cell::new(ptr::null()),
+                len: Cell::new(0),
+                deadline: Cell::new(FOREVER),
+                seq: Cell::new(0),
+                result: Cell::new(0),
+                state: AtomicU8::new(WaitState::New as u8),
+                post: None,
+            },
+            wait,
+            ready: false,
+            _msg: PhantomData,
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// Initialises the wait object at its final address, so that the end
+    /// of the message posts it. Returns the frame, shared from now on, or
+    /// the port's error (the object is then not initialised).
+    pub fn init(mut self: Pin<&mut Self>) -> Result<Pin<&Self>, i32> {
+        // SAFETY: nothing is moved out of the frame; the wait object is
+        // initialised in place.
+        let this = unsafe { self.as_mut().get_unchecked_mut() };
+        this.wait.init()?;
+        this.ready = true;
+        this.w.post = Some(post_frame::<W>);
+        Ok(self.into_ref())
+    }
+
+    /// Hands the message `msg`, due at `deadline`, to the channel: the
+    /// one handle the channel keeps until the message ends. Stops the
+    /// system if the frame was submitted before.
+    pub fn submit(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
+        let w = &self.w;
+        if w.state.load(Ordering::Relaxed) != WaitState::New as u8 {
+            crate::os::assert_fail(file!(), line!());
+        }
+        w.data.set(msg.as_ptr());
+        w.len.set(msg.len());
+        w.deadline.set(deadline);
+        w.set_state(WaitState::InFlight);
+        // From the whole frame: its wait object is reached through it.
+        Linked(NonNull::from(self).cast())
+    }
+
+    /// Waits for the end of the message or `deadline` (see
+    /// [`OsWait::wait_until`]): 0 when posted, -ETIMEDOUT otherwise. A
+    /// frame without a wait object returns -ETIMEDOUT at once.
+    pub fn wait_until(&self, deadline: Ticks) -> i32 {
+        if !self.ready {
+            return -crate::errno::ETIMEDOUT;
+        }
+        self.wait.wait_until(deadline)
+    }
+
+    /// The waiter (its state, result and deadline).
+    #[inline]
+    pub fn waiter(&self) -> &Waiter {
+        &self.w
+    }
+}
+
+impl<W: OsWait> core::ops::Deref for Frame<'_, W> {
+    type Target = Waiter;
+
+    #[inline]
+    fn deref(&self) -> &Waiter {
+        &self.w
+    }
+}
+
+impl<W: OsWait> Drop for Frame<'_, W> {
+    fn drop(&mut self) {
+        // The channel still reaches a Queued or InFlight waiter: this
+        // memory must not be freed.
+        if matches!(self.w.state(), WaitState::Queued | WaitState::InFlight) {
+            crate::os::assert_fail(file!(), line!());
+        }
+        if self.ready {
+            self.wait.destroy();
+        }
+    }
+}
+
+/// Posts the wait object of the frame of `w`.
+fn post_frame<W: OsWait>(w: NonNull<Waiter>) {
+    // SAFETY: `post` is set to this function only by `Frame::init` of a
+    // `Frame<W>`, whose first field is the waiter; `w` comes from a
+    // `Linked` (whole-frame pointer), whose frame is alive (invariant).
+    let frame = unsafe { w.cast::<Frame<'_, W>>().as_ref() };
+    frame.wait.post();
+}
+
+/// The channel's handle to a submitted waiter (see the module's
+/// invariant): not `Copy`, made by [`Frame::submit`], consumed by
+/// [`Linked::end`].
+#[repr(transparent)]
+pub struct Linked(NonNull<Waiter>);
+
+impl Linked {
+    #[inline(always)]
+    fn w(&self) -> &Waiter {
+        // SAFETY: a Linked's frame is alive and pinned until the handle
+        // is consumed (the module's invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Sequence number (and token) of the message.
+    #[inline]
+    pub fn seq(&self) -> u32 {
+        self.w().seq.get()
+    }
+
+    /// Numbers the message (at submission).
+    #[inline]
+    pub fn set_seq(&self, seq: u32) {
+        self.w().seq.set(seq);
+    }
+
+    #[inline]
+    pub fn deadline(&self) -> Ticks {
+        self.w().deadline.get()
+    }
+
+    /// The message, in its sender's buffer.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        let w = self.w();
+        // SAFETY: data/len came from the `&'m [u8]` given to submit, which
+        // outlives the frame (its lifetime parameter); a 0-byte message
+        // keeps its real (non-NULL) pointer.
+        unsafe { core::slice::from_raw_parts(w.data.get(), w.len.get()) }
+    }
+
+    /// The message is handed to the lower half.
+    #[inline]
+    pub fn set_in_flight(&self) {
+        self.w().set_state(WaitState::InFlight);
+    }
+
+    /// Whether this is the handle of `w`.
+    #[inline]
+    pub fn is(&self, w: &Waiter) -> bool {
+        ptr::eq(self.0.as_ptr(), w)
+    }
+
+    /// Ends the message with `result`. A sleeping owner is woken through
+    /// `wake` (given a [`Wake`] for its frame; never called for an owner
+    /// that polls); then the waiter is `Done`, and the handle is gone.
+    #[inline]
+    pub fn end(self, result: i32, wake: impl FnOnce(Wake<'_>)) {
+        let w = self.w();
+        w.result.set(result);
+        if let Some(post) = w.post {
+            wake(Wake { w: self.0, post, _handle: PhantomData });
+        }
+        // Last access: from here the owner may go.
+        w.state.store(WaitState::Done as u8, Ordering::Release);
+    }
+
+    /// Ends the message with `result` without waking its owner (the
+    /// owner is the caller).
+    #[inline]
+    pub fn end_quiet(self, result: i32) {
+        self.end(result, |_| {})
+    }
+}
+
+/// The wake-up of one ending waiter's owner, for the length of
+/// [`Linked::end`].
+pub struct Wake<'a> {
+    w: NonNull<Waiter>,
+    post: fn(NonNull<Waiter>),
+    _handle: PhantomData<&'a Linked>,
+}
+
+impl Wake<'_> {
+    /// Posts the owner's wait object.
+    #[inline]
+    pub fn post(&self) {
+        (self.post)(self.w)
+    }
+}
+
+/// FIFO of blocked senders, intrusive through their waiters (each pointer
+/// in it, the head, the tail and the links, is a handle the list holds).
+#[repr(C)]
+pub struct WaitList {
+    head: *mut Waiter,
+    tail: *mut Waiter,
+    len: u32,
+}
+
+impl Default for WaitList {
+    fn default() -> WaitList {
+        WaitList::new()
+    }
+}
+
+impl WaitList {
+    pub const fn new() -> WaitList {
+        WaitList { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
+    }
+
+    /// Waiters in the list.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// The waiter at `p`, a pointer of this list (or null).
+    #[inline(always)]
+    fn at(&self, p: *mut Waiter) -> Option<&Waiter> {
+        // SAFETY: p is null or a `Linked` this list holds, alive while it
+        // is linked (the module's invariant); `&self` keeps it linked
+        // while the reference lives.
+        unsafe { p.as_ref() }
+    }
+
+    /// Parks `w` at the back.
+    pub fn push_back(&mut self, w: Linked) {
+        let p = w.0.as_ptr();
+        let n = w.w();
+        n.set_state(WaitState::Queued);
+        n.next.set(ptr::null_mut());
+        n.prev.set(self.tail);
+        if let Some(t) = self.at(self.tail) {
+            t.next.set(p);
+        }
+        if self.tail.is_null() {
+            self.head = p;
+        }
+        self.tail = p;
+        self.len += 1;
+    }
+
+    /// Sequence number of the oldest waiter.
+    #[inline]
+    pub fn front_seq(&self) -> Option<u32> {
+        self.at(self.head).map(|w| w.seq.get())
+    }
+
+    /// Takes the oldest waiter off the list (it is the caller's to start
+    /// or end).
+    pub fn pop_front(&mut self) -> Option<Linked> {
+        let p = NonNull::new(self.head)?;
+        self.unlink(p.as_ptr());
+        let w = Linked(p);
+        w.set_in_flight();
+        Some(w)
+    }
+
+    /// Takes the waiter `w` off the list, None when it is not in it. It
+    /// walks the list (one channel's blocked senders: a few), so that a
+    /// waiter of another list is never unlinked from this one.
+    pub fn remove(&mut self, w: &Waiter) -> Option<Linked> {
+        let mut p = self.head;
+        while let Some(n) = self.at(p) {
+            if ptr::eq(n, w) {
+                self.unlink(p);
+                // The list's own pointer (the whole frame's).
+                return NonNull::new(p).map(Linked);
+            }
+            p = n.next.get();
+        }
+        None
+    }
+
+    /// Unlinks `p`, a waiter of this list.
+    fn unlink(&mut self, p: *mut Waiter) {
+        let Some(n) = self.at(p) else {
+            return;
+        };
+        let (prev, next) = (n.prev.get(), n.next.get());
+        n.next.set(ptr::null_mut());
+        n.prev.set(ptr::null_mut());
+        if let Some(pv) = self.at(prev) {
+            pv.next.set(next);
+        }
+        if let Some(nx) = self.at(next) {
+            nx.prev.set(prev);
+        }
+        if prev.is_null() {
+            self.head = next;
+        }
+        if next.is_null() {
+            self.tail = prev;
+        }
+        self.len -= 1;
+    }
+}
+
+/// The wait object of an owner that polls instead of sleeping: nothing to
+/// initialise, never waited on (a [`Frame`] of it is never initialised, so
+/// nothing posts it).
+pub struct Polled;
+
+impl OsWait for Polled {
+    fn init(&mut self) -> Result<(), i32> {
+        Ok(())
+    }
+
+    fn wait_until(&self, _deadline: Ticks) -> i32 {
+        -crate::errno::ETIMEDOUT
+    }
+
+    fn post(&self) {}
+
+    fn destroy(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use core::pin::pin;
+
+    use super::*;
+
+    /// A wait object that counts its posts.
+    #[derive(Default)]
+    struct Counted(Cell<u32>);
+
+    impl OsWait for Counted {
+        fn init(&mut self) -> Result<(), i32> {
+            Ok(())
+        }
+        fn wait_until(&self, _deadline: Ticks) -> i32 {
+            0
+        }
+        fn post(&self) {
+            self.0.set(self.0.get() + 1);
+        }
+        fn destroy(&mut self) {}
+    }
+
+    #[test]
+    fn list_keeps_fifo_order_when_a_middle_waiter_leaves() {
+        let (a, b, c) = (pin!(Frame::new(Polled)), pin!(Frame::new(Polled)), pin!(Frame::new(Polled)));
+        let (a, b, c) = (a.into_ref(), b.into_ref(), c.into_ref());
+        let mut l = WaitList::new();
+        for (i, f) in [&a, &b, &c].into_iter().enumerate() {
+            let w = f.submit(b"m", FOREVER);
+            w.set_seq(i as u32);
+            l.push_back(w);
+        }
+        assert_eq!((l.len(), b.state()), (3, WaitState::Queued));
+        l.remove(&b).expect("b is linked").end_quiet(-1);
+        assert_eq!((l.len(), b.outcome()), (2, Some(-1)));
+        let first = l.pop_front().unwrap();
+        assert_eq!((first.seq(), a.state()), (0, WaitState::InFlight));
+        first.end_quiet(0);
+        let last = l.pop_front().unwrap();
+        assert_eq!(last.seq(), 2);
+        last.end_quiet(0);
+        assert!(l.pop_front().is_none() && l.is_empty());
+    }
+
+    #[test]
+    fn removing_a_waiter_that_is_not_in_the_list_changes_nothing() {
+        let (a, other) = (pin!(Frame::new(Polled)), pin!(Frame::new(Polled)));
+        let (a, other) = (a.into_ref(), other.into_ref());
+        let mut l = WaitList::new();
+        l.push_back(a.submit(b"a", FOREVER));
+        assert!(l.remove(&other).is_none());
+        assert_eq!((l.len(), a.state()), (1, WaitState::Queued));
+        l.pop_front().unwrap().end_quiet(0);
+    }
+
+    #[test]
+    fn ending_a_message_wakes_its_sleeping_owner_once_and_a_poller_never() {
+        let f = pin!(Frame::new(Counted::default()));
+        let f = f.init().unwrap();
+        let mut wakes = 0;
+        f.submit(b"x", 5).end(-7, |w| {
+            wakes += 1;
+            w.post();
+        });
+        assert_eq!((wakes, f.wait.0.get(), f.outcome()), (1, 1, Some(-7)));
+        let p = pin!(Frame::new(Polled));
+        let p = p.into_ref();
+        p.submit(b"y", 5).end(0, |_| wakes += 1);
+        assert_eq!((wakes, p.outcome()), (1, Some(0)));
+    }
+
+    #[test]
+    fn the_channel_sees_the_senders_message_and_deadline() {
+        let f = pin!(Frame::new(Polled));
+        let f = f.into_ref();
+        let msg = [1u8, 2, 3];
+        let w = f.submit(&msg, 42);
+        assert_eq!((w.payload(), w.deadline(), f.deadline()), (&msg[..], 42, 42));
+        assert!(w.is(&f));
+        w.end_quiet(0);
+    }
+}
