@@ -242,18 +242,17 @@ client.try_send(b"late").unwrap();
 
 #![warn(missing_docs)]
 
-use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::marker::PhantomData;
-use core::ptr::{self, NonNull};
+use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::capi;
 use crate::errno;
-use crate::os::Critical;
 #[cfg(feature = "txdone-methods")]
 use crate::types::mbox_txdone_method_e;
+use crate::types::CChan;
 #[cfg(feature = "txfifo")]
 use crate::types::MBOX_TXSLOT_SIZE;
 use crate::types::{
@@ -391,21 +390,6 @@ impl fmt::Display for Error {
 /// The result of the mailbox API.
 pub type Result<T> = core::result::Result<T, Error>;
 
-/// Read by the lower half in place of an empty message (a word, so that
-/// one that peeks at the first word of a doorbell message reads memory).
-static EMPTY_MSG: u32 = 0;
-
-/// The pointer a message is passed to C with: its own, or for an empty
-/// one (whose slice pointer is dangling) a real, readable address. The C
-/// send functions refuse NULL and pass the pointer on to the lower half.
-fn msg_ptr(data: &[u8]) -> *const c_void {
-    if data.is_empty() {
-        ptr::addr_of!(EMPTY_MSG).cast()
-    } else {
-        data.as_ptr().cast()
-    }
-}
-
 /// A C return code (0 or a negated errno) as a [`Result`].
 fn check(ret: c_int) -> Result<()> {
     if ret < 0 {
@@ -470,10 +454,9 @@ impl Timeout {
 /// A lower half's device (`struct mbox_dev_s`), trusted for `'d`.
 ///
 /// Copying it is free; it is only a pointer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Device<'d> {
-    raw: NonNull<mbox_dev_s>,
-    _dev: PhantomData<&'d mbox_dev_s>,
+    dev: &'d mbox_dev_s,
 }
 
 // SAFETY: a Device is a pointer to a device whose ops the from_raw contract
@@ -497,19 +480,20 @@ impl<'d> Device<'d> {
     /// `ops->getchan` returns stays valid memory for `'d`, and after
     /// `ops->shutdown` returns the lower half no longer uses that channel.
     pub unsafe fn from_raw(dev: *mut mbox_dev_s) -> Option<Device<'d>> {
-        NonNull::new(dev).map(|raw| Device { raw, _dev: PhantomData })
+        // SAFETY: NULL or a device valid for 'd whose base fields do not
+        // change (the function's contract).
+        unsafe { dev.as_ref() }.map(|dev| Device { dev })
     }
 
     /// The device pointer, for C functions of the lower half.
     pub fn as_ptr(&self) -> *mut mbox_dev_s {
-        self.raw.as_ptr()
+        ptr::from_ref(self.dev).cast_mut()
     }
 
     /// The largest message one transfer carries (`mtu`, or the default of
     /// `MBOX_MAX_MSG_SIZE`, 128 bytes, when the lower half leaves it 0).
     pub fn mtu(&self) -> usize {
-        // SAFETY: valid device for 'd (from_raw contract); mtu never changes.
-        match unsafe { ptr::addr_of!((*self.raw.as_ptr()).mtu).read() } {
+        match self.dev.mtu {
             0 => capi::MBOX_DEFAULT_MTU,
             m => m,
         }
@@ -524,30 +508,23 @@ impl<'d> Device<'d> {
     /// with [`Error::Perm`]. If the lower half (or C code) de-initialises
     /// it, operations on it fail with [`Error::Invalid`].
     pub fn channel(&self, arg: usize) -> Option<Channel<'d>> {
-        // SAFETY: a valid device (from_raw contract); mbox_get_chan checks
-        // its ops and passes arg through to the lower half.
-        let chan = unsafe { capi::mbox_get_chan(self.raw.as_ptr(), arg as *mut c_void) };
-        let raw = NonNull::new(chan)?;
-        let dir = {
-            let _cs = Critical::enter();
-            // getchan returned a channel valid for 'd (from_raw
-            // contract); `dir` is written by mbox_chan_init under the same
-            // critical section. Read as the C int it is, not as the Rust
-            // enum, since C may have left any value in it.
-            // SAFETY: as the lines above explain.
-            unsafe { ptr::addr_of!((*chan).dir).cast::<c_int>().read() }
-        };
-        let dir = if dir == mbox_direction_e::MBOX_TX as c_int { Direction::Tx } else { Direction::Rx };
-        Some(Channel::new(raw, false, dir, self.mtu()))
+        let chan = capi::get_chan(self.dev, arg as *mut c_void)?;
+        let dir = if chan.is_tx() { Direction::Tx } else { Direction::Rx };
+        Some(Channel::new(chan, false, dir, self.mtu()))
     }
 
     /// The number of channels the device offers (`mbox_dev_max_chans()`).
     ///
     /// Errors: [`Error::NoSys`] when the lower half does not say.
     pub fn max_chans(&self) -> Result<usize> {
-        // SAFETY: a valid device (from_raw contract); only `num_chans` is read.
-        let n = unsafe { capi::mbox_dev_max_chans(self.raw.as_ptr()) };
+        let n = capi::mbox_dev_max_chans(Some(self.dev));
         check(n).map(|()| n as usize)
+    }
+}
+
+impl fmt::Debug for Device<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device").field("raw", &self.as_ptr()).finish()
     }
 }
 
@@ -571,7 +548,7 @@ const _: () = assert!(
 /// Dropping an owned channel de-initialises it (use [`Channel::deinit`]
 /// to see the result); dropping an adopted one does nothing.
 pub struct Channel<'a> {
-    raw: NonNull<mbox_chan_s>,
+    chan: &'a CChan,
     owned: bool,
     dir: Direction,
     mtu: usize,
@@ -579,25 +556,26 @@ pub struct Channel<'a> {
     /// [`TxClient`] of this handle; taken and released atomically.
     taken: AtomicU8,
     /// The C identities of those clients: a `mbox_receiver_s` (RX) or a
-    /// `mbox_sender_s` (TX), each `{ chan: raw, priv: NULL }` from
-    /// construction on and never written again. They live here, not in
-    /// the `Receiver` or `TxClient`, so that each client's address (its
-    /// identity to the C side, which keys registrations on it) stays the
-    /// same from register to unregister: a client borrows the channel, so
-    /// the channel cannot move meanwhile. C only reads them during a call.
-    ids: [UnsafeCell<mbox_sender_s>; MBOX_MAX_CLIENTS],
+    /// `mbox_sender_s` (TX), each `{ chan: NULL, priv: NULL }`. Only their
+    /// addresses matter (the channel keys registrations on them, never
+    /// reads them). They live here, not in the `Receiver` or `TxClient`,
+    /// so that each client's address stays the same from register to
+    /// unregister: a client borrows the channel, so the channel cannot
+    /// move meanwhile.
+    ids: [mbox_sender_s; MBOX_MAX_CLIENTS],
     _chan: PhantomData<&'a mut mbox_chan_s>,
 }
 
-// SAFETY: the channel is only reached through C entry points, which take
-// the port's critical section and may be called from any task; deinit
-// (on drop) is a task-context call that any thread may make.
+// SAFETY: the channel is only reached through its operations (CChan's
+// methods), which take the port's critical section and may be called from
+// any task; deinit (on drop) is a task-context call that any thread may
+// make.
 unsafe impl Send for Channel<'_> {}
-// SAFETY: shared use (&Channel) only makes C calls that are safe to race
+// SAFETY: shared use (&Channel) only makes calls that are safe to race
 // with each other (the state machine runs under the critical section,
 // several blocked senders each get their own result); `taken` is an
-// atomic; `ids` are never written after construction, and C only reads
-// them.
+// atomic; `ids` are never written after construction, and only their
+// addresses are used.
 unsafe impl Sync for Channel<'_> {}
 
 impl Channel<'static> {
@@ -640,18 +618,19 @@ impl<'a> Channel<'a> {
         dir: Direction,
         buf: &'a mut [u8],
     ) -> Result<Channel<'a>> {
-        let raw = NonNull::from(chan);
+        let c = CChan::from_mut(chan);
         let (bp, len) = if buf.is_empty() { (ptr::null_mut(), 0) } else { (buf.as_mut_ptr(), buf.len()) };
-        // SAFETY: raw and buf are valid and exclusive (caller's contract);
-        // dev is a trusted device (Device::from_raw contract).
-        check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp.cast(), len) })?;
-        Ok(Channel::new(raw, true, dir, dev.mtu()))
+        // SAFETY: the channel's storage and buf stay valid and ours until
+        // the channel is de-initialised (caller's contract); dev is a
+        // trusted device valid for 'a (Device::from_raw contract).
+        check(unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) })?;
+        Ok(Channel::new(c, true, dir, dev.mtu()))
     }
 
-    fn new(raw: NonNull<mbox_chan_s>, owned: bool, dir: Direction, mtu: usize) -> Channel<'a> {
-        let id = || UnsafeCell::new(mbox_sender_s { chan: raw.as_ptr(), r#priv: ptr::null_mut() });
+    fn new(chan: &'a CChan, owned: bool, dir: Direction, mtu: usize) -> Channel<'a> {
+        let id = || mbox_sender_s { chan: None, r#priv: ptr::null_mut() };
         Channel {
-            raw,
+            chan,
             owned,
             dir,
             mtu,
@@ -680,8 +659,8 @@ impl<'a> Channel<'a> {
     }
 
     /// The C identity of a client slot.
-    fn id(&self, slot: u8) -> *mut mbox_sender_s {
-        self.ids[usize::from(slot)].get()
+    fn id(&self, slot: u8) -> *const mbox_sender_s {
+        &self.ids[usize::from(slot)]
     }
 
     /// Initialises a channel over borrowed storage (a stack channel), runs
@@ -726,8 +705,7 @@ impl<'a> Channel<'a> {
     /// (`mbox_chan_mtu()`; the device's MTU once the channel is no longer
     /// initialised, e.g. an adopted one its lower half tore down).
     pub fn mtu(&self) -> usize {
-        // SAFETY: a valid channel for 'a; the call only reads its state.
-        match unsafe { capi::mbox_chan_mtu(self.raw.as_ptr()) } {
+        match self.chan.mtu() {
             m if m > 0 => m as usize,
             _ => self.mtu,
         }
@@ -752,8 +730,7 @@ impl<'a> Channel<'a> {
     /// longer initialised.
     #[cfg(feature = "txfifo")]
     pub fn txdepth(&self) -> Result<usize> {
-        // SAFETY: a valid channel for 'a; the call only reads its state.
-        let d = unsafe { capi::mbox_chan_txdepth(self.raw.as_ptr()) };
+        let d = self.chan.txdepth();
         check(d).map(|()| d as usize)
     }
 
@@ -789,7 +766,7 @@ impl<'a> Channel<'a> {
         // below MBOX_WAIT_FOREVER.
         let period = Timeout::Ticks(period).to_clock();
         // SAFETY: a valid channel for 'a; the C side checks the rest.
-        check(unsafe { capi::mbox_chan_set_txdone(self.raw.as_ptr(), m as c_int, period) })
+        check(self.chan.set_txdone(m as c_int, period))
     }
 
     /// The channel's direction.
@@ -805,17 +782,14 @@ impl<'a> Channel<'a> {
 
     /// The raw channel, for C functions (e.g. of the lower half).
     pub fn as_ptr(&self) -> *mut mbox_chan_s {
-        self.raw.as_ptr()
+        self.chan.as_ptr()
     }
 
     /// A consistent copy of the channel's statistics
     /// (`mbox_chan_get_stats()`, `CONFIG_MBOX_TRACE`).
     #[cfg(feature = "trace")]
     pub fn stats(&self) -> Result<Stats> {
-        let mut s = Stats::default();
-        // SAFETY: a valid channel for 'a; s is a valid output.
-        check(unsafe { capi::mbox_chan_get_stats_checked(self.raw.as_ptr(), &mut s) })?;
-        Ok(s)
+        self.chan.stats().map_err(Error::from_errno)
     }
 
     /// A sender on this TX channel; [`Error::Invalid`] on an RX channel.
@@ -824,7 +798,7 @@ impl<'a> Channel<'a> {
         if self.dir != Direction::Tx {
             return Err(Error::Invalid);
         }
-        Ok(Sender { chan: self.raw, _chan: PhantomData })
+        Ok(Sender { chan: self.chan })
     }
 
     /// A receiver of this RX channel. With `CONFIG_MBOX_MULTI_RX` (cargo
@@ -920,12 +894,11 @@ impl<'a> Channel<'a> {
         }
         let slot = self.take_slot()?;
         let arg = callback as *const F as *mut c_void;
-        // the slot's sender names this channel (valid for 'a) and is
-        // ours alone until freed; the trampoline is instantiated for F, and
-        // arg is a &'static F, valid for ever and shareable with the
-        // interrupt context (F: Sync).
-        // SAFETY: as the lines above explain.
-        let r = check(unsafe { capi::mbox_register_txdone(self.id(slot), Some(txdone_trampoline::<F>), arg) });
+        // The slot's sender is ours alone until freed; the trampoline is
+        // instantiated for F, and arg is a &'static F, valid for ever and
+        // shareable with the interrupt context (F: Sync): what the
+        // trampoline relies on.
+        let r = check(self.chan.register_txdone(self.id(slot), Some(txdone_trampoline::<F>), arg));
         match r {
             Ok(()) => Ok(TxClient { chan: self, slot }),
             Err(e) => {
@@ -957,7 +930,7 @@ impl<'a> Channel<'a> {
         }
         // SAFETY: an owned, initialised channel; by value, so no borrow
         // (Sender, Receiver) of it exists.
-        check(unsafe { capi::mbox_chan_deinit(this.raw.as_ptr()) })
+        check(this.chan.deinit())
     }
 }
 
@@ -966,7 +939,7 @@ impl Drop for Channel<'_> {
         if self.owned {
             // SAFETY: as in deinit(); the result has no one to go to (use
             // deinit() to see it).
-            let _ = unsafe { capi::mbox_chan_deinit(self.raw.as_ptr()) };
+            let _ = self.chan.deinit();
         }
     }
 }
@@ -974,7 +947,7 @@ impl Drop for Channel<'_> {
 impl fmt::Debug for Channel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("chan", &self.raw)
+            .field("chan", &self.chan.as_ptr())
             .field("dir", &self.dir)
             .field("mtu", &self.mtu)
             .field("owned", &self.owned)
@@ -989,8 +962,7 @@ impl fmt::Debug for Channel<'_> {
 /// blocked sender waits for and returns its own message's result).
 #[derive(Clone, Copy, Debug)]
 pub struct Sender<'c> {
-    chan: NonNull<mbox_chan_s>,
-    _chan: PhantomData<&'c Channel<'c>>,
+    chan: &'c CChan,
 }
 
 // SAFETY: see the type's documentation; a Sender is a shared borrow of a
@@ -1000,10 +972,6 @@ unsafe impl Send for Sender<'_> {}
 unsafe impl Sync for Sender<'_> {}
 
 impl Sender<'_> {
-    fn raw(&self) -> mbox_sender_s {
-        mbox_sender_s { chan: self.chan.as_ptr(), r#priv: ptr::null_mut() }
-    }
-
     /// Sends `data` and waits for the remote's ACK, at most the channel's
     /// timeout (`mbox_send()`). Task context.
     ///
@@ -1013,19 +981,14 @@ impl Sender<'_> {
     /// send error, [`Error::Invalid`] when the channel is no longer
     /// initialised (an adopted one).
     pub fn send(&self, data: &[u8]) -> Result<()> {
-        let mut s = self.raw();
-        // SAFETY: s points at a live channel (borrowed for 'c); data is
-        // valid for its length and is not changed during the call.
-        check(unsafe { capi::mbox_send(&mut s, msg_ptr(data), data.len()) })
+        check(self.chan.send(ptr::null(), data, None))
     }
 
     /// Sends `data` with an explicit timeout (`mbox_ticksend()`): a
     /// blocking send waits its turn and its ACK within `timeout`;
     /// [`Timeout::NonBlocking`] is [`Sender::try_send`].
     pub fn send_timeout(&self, data: &[u8], timeout: Timeout) -> Result<()> {
-        let mut s = self.raw();
-        // SAFETY: as in send().
-        check(unsafe { capi::mbox_ticksend(&mut s, msg_ptr(data), data.len(), timeout.to_clock()) })
+        check(self.chan.send(ptr::null(), data, Some(timeout.to_clock())))
     }
 
     /// Sends `data` without waiting (`mbox_ticksend(.., 0)`): at once if
@@ -1065,9 +1028,7 @@ impl Sender<'_> {
     /// half has no `txacked`, [`Error::Perm`] in [`TxDoneMethod::Ack`]
     /// mode.
     pub fn send_poll(&self, data: &[u8], spins: u32) -> Result<()> {
-        let mut s = self.raw();
-        // SAFETY: as in send().
-        check(unsafe { capi::mbox_send_poll(&mut s, msg_ptr(data), data.len(), spins) })
+        check(self.chan.send_poll(data, spins))
     }
 
     #[cfg(feature = "txdone-methods")]
@@ -1084,9 +1045,7 @@ impl Sender<'_> {
             Ok(()) => 0,
             Err(e) => -e.errno().wrapping_abs(),
         };
-        let mut s = self.raw();
-        // SAFETY: s names a live channel (borrowed for 'c).
-        check(unsafe { capi::mbox_client_txdone(&mut s, code) })
+        check(self.chan.client_txdone(code))
     }
 }
 
@@ -1143,16 +1102,14 @@ impl<'c> TxClient<'c> {
     /// is full, [`Error::MsgSize`], the lower half's error for an immediate
     /// send, [`Error::Invalid`] for an uninitialised channel.
     pub fn try_send(&self, data: &[u8]) -> Result<()> {
-        // SAFETY: the slot's sender names this live channel (borrowed for
-        // 'c) and is registered at this address; data is valid for its
-        // length during the call (a queued message is copied).
-        check(unsafe { capi::mbox_ticksend(self.chan.id(self.slot), msg_ptr(data), data.len(), 0) })
+        // The slot's sender is registered at this address.
+        check(self.chan.chan.send(self.chan.id(self.slot), data, Some(0)))
     }
 
     /// A plain sender on the same channel (blocking sends return their
     /// result instead of calling back).
     pub fn sender(&self) -> Sender<'c> {
-        Sender { chan: self.chan.raw, _chan: PhantomData }
+        Sender { chan: self.chan.chan }
     }
 
     /// The channel this client sends on.
@@ -1172,9 +1129,8 @@ impl<'c> TxClient<'c> {
 #[cfg(feature = "txdone-callback")]
 impl Drop for TxClient<'_> {
     fn drop(&mut self) {
-        // SAFETY: the slot's sender, registered at this address by
-        // tx_client(); removing it only touches the channel's client table.
-        let _ = unsafe { capi::mbox_register_txdone(self.chan.id(self.slot), None, ptr::null_mut()) };
+        // The slot's sender, registered at this address by tx_client().
+        let _ = self.chan.chan.register_txdone(self.chan.id(self.slot), None, ptr::null_mut());
         self.chan.free_slot(self.slot);
     }
 }
@@ -1211,7 +1167,7 @@ pub struct Receiver<'c> {
 impl<'c> Receiver<'c> {
     /// The C receiver: this receiver's slot of the channel (see
     /// `Channel::ids`; same layout as a `mbox_sender_s`, checked above).
-    fn raw(&mut self) -> *mut mbox_receiver_s {
+    fn raw(&self) -> *const mbox_receiver_s {
         self.chan.id(self.slot).cast()
     }
 
@@ -1237,12 +1193,10 @@ impl<'c> Receiver<'c> {
     {
         let r = self.raw();
         let arg = callback as *const F as *mut c_void;
-        // r is this receiver's C receiver, naming a channel valid
-        // for 'c; the trampoline is instantiated for F and arg is a
-        // &'static F, valid for ever and shareable with the interrupt
-        // context (F: Sync).
-        // SAFETY: as the lines above explain.
-        check(unsafe { capi::mbox_register_rxcallback(r, Some(trampoline::<F>), arg) })?;
+        // r is this receiver's identity; the trampoline is instantiated
+        // for F and arg is a &'static F, valid for ever and shareable with
+        // the interrupt context (F: Sync): what the trampoline relies on.
+        check(self.chan.chan.register_rx(r, Some(trampoline::<F>), arg))?;
         self.registered = true;
         Ok(())
     }
@@ -1256,8 +1210,7 @@ impl<'c> Receiver<'c> {
             return Ok(());
         }
         let r = self.raw();
-        // SAFETY: r is this receiver's C receiver, as in register().
-        let ret = check(unsafe { capi::mbox_unregister_rxcallback(r) });
+        let ret = check(self.chan.chan.unregister_rx(r));
         if matches!(ret, Ok(()) | Err(Error::Invalid) | Err(Error::NoEnt)) {
             // Invalid: the channel is no longer initialised, so no
             // callback is registered on it any more; NoEnt: the C side

@@ -27,9 +27,10 @@
 //!   cancellation of a teardown ([`cancel`]). The loom suite
 //!   (tests-loom/tests/rr.rs) runs these very functions over a loom
 //!   [`Os`];
-//! - the `extern "C"` entry points `mbox_rr_*`, a shell that checks
-//!   arguments, turns raw pointers into references once ([`CRr`] for the
-//!   helper) and calls the protocol over [`PortOs`].
+//! - [`RrCell`], the helper as its users share it (C's `struct mbox_rr_s
+//!   *` is an `Option<&RrCell>`), whose safe methods run the protocol
+//!   over [`PortOs`]; the `extern "C"` entry points `mbox_rr_*` are
+//!   shells over them that check the arguments C passes.
 //!
 //! `unsafe` is confined to following the list's links and copying into a
 //! linked record's buffer ([`Pending`]), to linking a record and posting
@@ -37,14 +38,14 @@
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref)]
 
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
-use core::ptr::{self, NonNull};
+use core::ptr;
 
-use crate::capi::{mbox_chan_mtu, mbox_register_rxcallback, mbox_ticksend, mbox_unregister_rxcallback};
+use crate::capi::{mbox_register_rxcallback, mbox_unregister_rxcallback, Msg};
 use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
-use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s};
+use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
 const RR_LIVE: u32 = 0x5252_4C56;
@@ -540,10 +541,10 @@ pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, 
 #[repr(C)]
 pub struct mbox_rr_s {
     /// The sender requests go out on (a TX channel; set by `mbox_rr_init()`).
-    pub sender: *mut mbox_sender_s,
+    pub sender: Option<&'static mbox_sender_s>,
     /// The receiver replies come in on (an RX channel whose RX callback the
     /// helper owns while it is live).
-    pub receiver: *mut mbox_receiver_s,
+    pub receiver: Option<&'static mbox_receiver_s>,
     /// framework-private: the tag function (NULL: in-order matching).
     pub tag: mbox_rr_tag_t,
     /// framework-private: callback for messages that answer no request.
@@ -556,39 +557,63 @@ pub struct mbox_rr_s {
     pub magic: u32,
 }
 
-/// A C helper (`mbox_rr_s`) as the protocol's [`Rr`] over [`PortOs`]:
-/// the one place its raw pointer becomes a reference.
-#[derive(Clone, Copy)]
-pub struct CRr(NonNull<mbox_rr_s>);
+#[cfg(feature = "rr")]
+impl mbox_rr_s {
+    /// A helper as C's `= {0}` leaves it: not live, nothing set.
+    pub const ZEROED: mbox_rr_s = mbox_rr_s {
+        sender: None,
+        receiver: None,
+        tag: None,
+        unsolicited: None,
+        arg: ptr::null_mut(),
+        pending: Pending::new(),
+        magic: 0,
+    };
+}
 
-impl CRr {
-    /// # Safety
-    /// `rr` is valid for as long as the `CRr` is used (the `mbox_rr_s`
-    /// contract), and its fields are accessed only under the critical
-    /// section.
-    unsafe fn new(rr: *mut mbox_rr_s) -> Option<CRr> {
-        NonNull::new(rr).map(CRr)
+/// A helper as its users reach it (C: `struct mbox_rr_s *`): requesters,
+/// the RX callback and a teardown share it, so its fields are reached
+/// only under the critical section (`RrCell::locked`). The protocol's
+/// [`Rr`] over [`PortOs`], and the safe operations behind the `mbox_rr_*`
+/// entry points.
+#[cfg(feature = "rr")]
+#[repr(transparent)]
+pub struct RrCell(UnsafeCell<mbox_rr_s>);
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// A zeroed helper (C's `= {0}`).
+    pub const fn new() -> RrCell {
+        RrCell(UnsafeCell::new(mbox_rr_s::ZEROED))
     }
 
     /// The helper, under the held critical section (one such reference
     /// at a time).
     #[inline]
-    fn locked<'a>(&self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
-        // SAFETY: valid (CRr::new contract); the critical section, which
-        // the caller holds and lends exclusively for the reference's
-        // lifetime, serialises every access to the helper's fields.
-        unsafe { &mut *self.0.as_ptr() }
+    fn locked<'a>(&'a self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
+        // SAFETY: every access to the helper's fields goes through here,
+        // under the critical section, which the caller holds and lends
+        // exclusively for the reference's lifetime.
+        unsafe { &mut *self.0.get() }
     }
 
     fn ptr(&self) -> *mut mbox_rr_s {
-        self.0.as_ptr()
+        self.0.get()
     }
 }
 
-// SAFETY: the list is the helper's own `pending` field (`mbox_rr_s`
-// stays in place); besides the protocol, only `mbox_rr_init` touches it,
+#[cfg(feature = "rr")]
+impl Default for RrCell {
+    fn default() -> RrCell {
+        RrCell::new()
+    }
+}
+
+// SAFETY: the list is the helper's own `pending` field (the helper stays
+// in place while borrowed); besides the protocol, only `init` touches it,
 // replacing it with an empty one, which reaches no record.
-unsafe impl Rr for CRr {
+#[cfg(feature = "rr")]
+unsafe impl Rr for RrCell {
     type Os = PortOs;
 
     #[inline]
@@ -651,6 +676,7 @@ fn ticks_to_clock(t: Ticks) -> clock_t {
 /// The receiver's RX callback while a helper is live (`arg` is the
 /// helper): matches the message to a pending request, or passes it to the
 /// unsolicited callback.
+#[cfg(feature = "rr")]
 unsafe extern "C" fn rr_rx_trampoline(
     ret: c_int,
     chan: *mut mbox_chan_s,
@@ -660,7 +686,7 @@ unsafe extern "C" fn rr_rx_trampoline(
 ) -> c_int {
     // SAFETY: the helper registered itself with its own (non-NULL)
     // address and stays valid while registered (mbox_rr_s contract).
-    let h = CRr(unsafe { NonNull::new_unchecked(arg.cast()) });
+    let h = unsafe { &*arg.cast::<RrCell>() };
     let (tagfn, cb, cbarg) = {
         let mut cs = Critical::enter();
         let r = h.locked(&mut cs);
@@ -680,7 +706,7 @@ unsafe extern "C" fn rr_rx_trampoline(
             unsafe { core::slice::from_raw_parts(data.cast(), size) }
         };
         if let Ok(tag) = tag_of(tagfn, data, msg) {
-            match deliver(&h, tag, msg) {
+            match deliver(h, tag, msg) {
                 Delivery::Unsolicited => {}
                 Delivery::Matched | Delivery::Dropped => return 0,
             }
@@ -719,58 +745,66 @@ unsafe extern "C" fn rr_rx_trampoline(
 /// `setcallback` error), with `rr` left not live.
 #[cfg(feature = "rr")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_rr_init(
-    rr: *mut mbox_rr_s,
-    sender: *mut mbox_sender_s,
-    receiver: *mut mbox_receiver_s,
+pub extern "C" fn mbox_rr_init(
+    rr: Option<&RrCell>,
+    sender: Option<&'static mbox_sender_s>,
+    receiver: Option<&'static mbox_receiver_s>,
     tag: mbox_rr_tag_t,
     unsolicited: mbox_callback_t,
     arg: *mut c_void,
 ) -> c_int {
-    // SAFETY: rr is NULL or valid by the API contract.
-    let h = match unsafe { CRr::new(rr) } {
-        Some(h) if !sender.is_null() && !receiver.is_null() => h,
-        _ => return -EINVAL,
-    };
-    {
-        let _cs = Critical::enter();
-        // SAFETY: sender is non-NULL and valid by the API contract; chan
-        // is NULL or valid by the same contract; `dir` is read as the int
-        // C stored (any value must be checkable), and `dev` is set by
-        // mbox_chan_init.
-        let ok = unsafe {
-            let chan = (*sender).chan;
-            !chan.is_null()
-                && !(*chan).dev.is_null()
-                && ptr::addr_of!((*chan).dir).cast::<c_int>().read() == mbox_direction_e::MBOX_TX as c_int
+    match (rr, sender, receiver) {
+        (Some(h), Some(s), Some(r)) => h.init(s, r, tag, unsolicited, arg),
+        _ => -EINVAL,
+    }
+}
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// `mbox_rr_init()`: every result as there. The helper must stay in
+    /// place until its de-init has returned (its RX callback gets its
+    /// address).
+    pub fn init(
+        &self,
+        sender: &'static mbox_sender_s,
+        receiver: &'static mbox_receiver_s,
+        tag: mbox_rr_tag_t,
+        unsolicited: mbox_callback_t,
+        arg: *mut c_void,
+    ) -> c_int {
+        // An initialised TX channel (`dev` is set by mbox_chan_init; the
+        // direction is the state machine's, whatever C left in `dir`).
+        let ok = {
+            let _cs = Critical::enter();
+            sender.chan.is_some_and(|c| !c.dev.get().is_null() && c.is_tx())
         };
         if !ok {
             return -EINVAL;
         }
-    }
-    {
-        let mut cs = Critical::enter();
-        let r = h.locked(&mut cs);
-        if r.magic == RR_LIVE || r.magic == RR_DYING {
-            return -EBUSY;
+        {
+            let mut cs = Critical::enter();
+            let r = self.locked(&mut cs);
+            if r.magic == RR_LIVE || r.magic == RR_DYING {
+                return -EBUSY;
+            }
+            r.sender = Some(sender);
+            r.receiver = Some(receiver);
+            r.tag = tag;
+            r.unsolicited = unsolicited;
+            r.arg = arg;
+            r.pending = Pending::new();
+            // Live before the callback is registered: a reply may come at once.
+            r.magic = RR_LIVE;
         }
-        r.sender = sender;
-        r.receiver = receiver;
-        r.tag = tag;
-        r.unsolicited = unsolicited;
-        r.arg = arg;
-        r.pending = Pending::new();
-        // Live before the callback is registered: a reply may come at once.
-        r.magic = RR_LIVE;
+        // The callback gets the helper, which stays valid while registered
+        // (mbox_rr_s contract).
+        let r = mbox_register_rxcallback(Some(receiver), Some(rr_rx_trampoline), self.ptr().cast());
+        if r < 0 {
+            self.locked(&mut Critical::enter()).magic = 0;
+            return r;
+        }
+        0
     }
-    // SAFETY: receiver non-NULL and valid; the callback gets rr, which
-    // stays valid while registered (mbox_rr_s contract).
-    let r = unsafe { mbox_register_rxcallback(receiver, Some(rr_rx_trampoline), h.ptr().cast()) };
-    if r < 0 {
-        h.locked(&mut Critical::enter()).magic = 0;
-        return r;
-    }
-    0
 }
 
 /// Send a request and wait for its reply.
@@ -804,12 +838,12 @@ pub unsafe extern "C" fn mbox_rr_init(
 #[cfg(feature = "rr")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_rr_request(
-    rr: *mut mbox_rr_s,
+    rr: Option<&RrCell>,
     req: *const c_void,
     reqlen: usize,
     resp: *mut c_void,
     respcap: usize,
-    resplen: *mut usize,
+    resplen: Option<&mut usize>,
     timeout: clock_t,
 ) -> c_int {
     // The reply buffer must be able to describe an object (at most
@@ -822,43 +856,12 @@ pub unsafe extern "C" fn mbox_rr_request(
     {
         return -EINVAL;
     }
-    // SAFETY: rr is NULL or valid by the API contract.
-    let Some(h) = (unsafe { CRr::new(rr) }) else {
+    let Some(h) = rr else {
         return -EINVAL;
     };
-    let ticks = match os::clock_to_ticks(timeout) {
-        Ok(0) => return -EINVAL,
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    if os::in_interrupt() {
-        return -EPERM;
-    }
-    let (sender, tagfn) = {
-        let mut cs = Critical::enter();
-        let r = h.locked(&mut cs);
-        if r.magic != RR_LIVE {
-            return -EINVAL;
-        }
-        (r.sender, r.tag)
-    };
-    // The tag function sees only a request that can be sent: at most the
-    // MTU of the sender's channel (-EINVAL when that is not live).
-    // SAFETY: sender valid (set by init, kept valid by the caller).
-    let mtu = unsafe { mbox_chan_mtu((*sender).chan) };
-    if mtu < 0 {
-        return mtu as c_int;
-    }
-    if reqlen > mtu as usize {
-        return -EMSGSIZE;
-    }
-    // SAFETY: req is non-NULL and valid for reqlen bytes (API contract),
-    // reqlen is at most the MTU.
-    let msg: &[u8] = unsafe { core::slice::from_raw_parts(req.cast(), reqlen) };
-    let tag = match tag_of(tagfn, req, msg) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
+    // SAFETY: req is non-NULL and valid for reqlen bytes, unchanged
+    // during the call (API contract).
+    let msg = unsafe { Msg::from_c(req, reqlen) };
     let buf: &mut [u8] = if respcap == 0 {
         &mut []
     } else {
@@ -867,16 +870,60 @@ pub unsafe extern "C" fn mbox_rr_request(
         // not wrap (checked above).
         unsafe { core::slice::from_raw_parts_mut(resp.cast(), respcap) }
     };
-    let (r, len) = request(&h, tag, buf, ticks, move |left| {
-        // SAFETY: sender valid (set by init, kept valid by the caller); req
-        // valid for reqlen bytes. A positive timeout makes it blocking.
-        unsafe { mbox_ticksend(sender, req, reqlen, ticks_to_clock(left)) }
-    });
-    if (r == 0 || r == -EMSGSIZE) && !resplen.is_null() {
-        // SAFETY: resplen non-NULL, valid by the API contract.
-        unsafe { *resplen = len };
+    let (r, len) = h.request_msg(msg, buf, timeout);
+    if r == 0 || r == -EMSGSIZE {
+        if let Some(out) = resplen {
+            *out = len;
+        }
     }
     r
+}
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// `mbox_rr_request()` of `req`, its reply into `resp`: the result
+    /// and, with 0 and -EMSGSIZE, the reply's real size; every result as
+    /// there.
+    pub fn request(&self, req: &[u8], resp: &mut [u8], timeout: clock_t) -> (c_int, usize) {
+        self.request_msg(Msg::of(req), resp, timeout)
+    }
+
+    fn request_msg(&self, req: Msg<'_>, resp: &mut [u8], timeout: clock_t) -> (c_int, usize) {
+        let ticks = match os::clock_to_ticks(timeout) {
+            Ok(0) => return (-EINVAL, 0),
+            Ok(t) => t,
+            Err(e) => return (e, 0),
+        };
+        if os::in_interrupt() {
+            return (-EPERM, 0);
+        }
+        let (sender, tagfn) = {
+            let mut cs = Critical::enter();
+            let r = self.locked(&mut cs);
+            match (r.magic, r.sender) {
+                (RR_LIVE, Some(s)) => (s, r.tag),
+                _ => return (-EINVAL, 0),
+            }
+        };
+        // The tag function sees only a request that can be sent: at most
+        // the MTU of the sender's channel (-EINVAL when that is not live).
+        let Some(chan) = sender.chan else {
+            return (-EINVAL, 0);
+        };
+        let mtu = chan.mtu();
+        if mtu < 0 {
+            return (mtu as c_int, 0);
+        }
+        let Some(msg) = req.bytes(mtu as usize) else {
+            return (-EMSGSIZE, 0);
+        };
+        let tag = match tag_of(tagfn, msg.as_ptr().cast(), msg) {
+            Ok(t) => t,
+            Err(e) => return (e, 0),
+        };
+        // A positive timeout makes the send blocking.
+        request(self, tag, resp, ticks, move |left| chan.send(sender, msg, Some(ticks_to_clock(left))))
+    }
 }
 
 /// Tear a helper down: unregister its RX callback
@@ -889,25 +936,28 @@ pub unsafe extern "C" fn mbox_rr_request(
 /// Returns 0; -EINVAL for a NULL or not live rr.
 #[cfg(feature = "rr")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_rr_deinit(rr: *mut mbox_rr_s) -> c_int {
-    // SAFETY: rr is NULL or valid by the API contract.
-    let Some(h) = (unsafe { CRr::new(rr) }) else {
-        return -EINVAL;
-    };
-    let receiver = {
-        let mut cs = Critical::enter();
-        if let Err(e) = cancel(&h, &mut cs, -ECANCELED) {
-            return e;
-        }
-        h.locked(&mut cs).receiver
-    };
-    // The channel may already be de-initialised: nothing to unregister.
-    // SAFETY: receiver valid (set by init, kept valid by the caller).
-    let _ = unsafe { mbox_unregister_rxcallback(receiver) };
-    // Nothing was linked meanwhile (requests refuse a helper that is not
-    // live).
-    h.locked(&mut Critical::enter()).magic = 0;
-    0
+pub extern "C" fn mbox_rr_deinit(rr: Option<&RrCell>) -> c_int {
+    rr.map_or(-EINVAL, RrCell::deinit)
+}
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// `mbox_rr_deinit()`: every result as there.
+    pub fn deinit(&self) -> c_int {
+        let receiver = {
+            let mut cs = Critical::enter();
+            if let Err(e) = cancel(self, &mut cs, -ECANCELED) {
+                return e;
+            }
+            self.locked(&mut cs).receiver
+        };
+        // The channel may already be de-initialised: nothing to unregister.
+        let _ = mbox_unregister_rxcallback(receiver);
+        // Nothing was linked meanwhile (requests refuse a helper that is
+        // not live).
+        self.locked(&mut Critical::enter()).magic = 0;
+        0
+    }
 }
 
 #[cfg(test)]

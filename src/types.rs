@@ -8,6 +8,7 @@
 
 #![allow(non_camel_case_types)]
 
+use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
 use core::mem::{align_of, size_of};
 use core::sync::atomic::AtomicU8;
@@ -241,7 +242,9 @@ pub struct mbox_ops_s {
 #[repr(C)]
 pub struct mbox_dev_s {
     /// The lower-half operations.
-    pub ops: *const mbox_ops_s,
+    // A table that lives as long as the program (`static`), not changed
+    // while a channel of the device is initialised.
+    pub ops: Option<&'static mbox_ops_s>,
     /// The lower half's channels (for its own use: the upper half never
     /// reads it; it may be NULL).
     pub chans: *mut mbox_chan_s,
@@ -332,7 +335,9 @@ pub struct mbox_chan_s {
 /// share one channel.
 #[repr(C)]
 pub struct mbox_sender_s {
-    pub chan: *mut mbox_chan_s,
+    // The channel (C: NULL or a channel that outlives every call made
+    // with this sender).
+    pub chan: Option<&'static CChan>,
     pub r#priv: *mut c_void,
 }
 
@@ -342,9 +347,144 @@ pub struct mbox_sender_s {
 /// without it the channel has one receiver, the last one registered.
 #[repr(C)]
 pub struct mbox_receiver_s {
-    pub chan: *mut mbox_chan_s,
+    // The channel (C: NULL or a channel that outlives every call made
+    // with this receiver).
+    pub chan: Option<&'static CChan>,
     pub r#priv: *mut c_void,
 }
+
+/// A channel as Rust reaches it: `mbox_chan_s` field for field (the
+/// layout is asserted below), each field in a cell. C code, interrupts
+/// and other tasks change a live channel meanwhile (under the critical
+/// section, or the RX claim atomically), so no `&mut` to the whole
+/// channel and no `&mbox_chan_s` is ever formed while it is shared: the
+/// plain fields are read and written through their `Cell`, the state
+/// machine is borrowed under the critical section only, and a reference
+/// to a `CChan` is the channel's own address (a C `struct mbox_chan_s *`
+/// is an `Option<&CChan>` at the C boundary). Its operations are the
+/// safe methods in `capi.rs`.
+#[repr(C)]
+pub struct CChan {
+    pub(crate) id: Cell<c_int>,
+    pub(crate) dir: Cell<mbox_direction_e>,
+    pub(crate) dev: Cell<*mut mbox_dev_s>,
+    pub(crate) callback: Cell<mbox_callback_t>,
+    #[cfg(not(feature = "multi-rx"))]
+    pub(crate) callback_arg: Cell<*mut c_void>,
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    pub(crate) clients: Cell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
+    pub(crate) state: UnsafeCell<ChanState>,
+    pub(crate) rx_claim: AtomicU8,
+    pub(crate) timer: UnsafeCell<mbox_timer_storage_s>,
+    pub(crate) timeout: Cell<clock_t>,
+    pub(crate) txstate: Cell<mbox_txstate_e>,
+    pub(crate) txtoken: Cell<u32>,
+    #[cfg(feature = "trace")]
+    pub(crate) stats: CStats,
+    pub(crate) r#priv: Cell<*mut c_void>,
+}
+
+/// `mbox_stats_s` with each counter in a cell (its layout, asserted
+/// below): the state machine counts under the critical section, readers
+/// copy under it.
+#[cfg(feature = "trace")]
+#[repr(C)]
+pub(crate) struct CStats {
+    pub(crate) timeout: Cell<usize>,
+    pub(crate) sent: Cell<usize>,
+    pub(crate) received: Cell<usize>,
+    pub(crate) acked: Cell<usize>,
+    pub(crate) buffered: Cell<usize>,
+    pub(crate) queue_full: Cell<usize>,
+    pub(crate) spurious_ack: Cell<usize>,
+    pub(crate) send_err: Cell<usize>,
+    pub(crate) rx_dropped: Cell<usize>,
+    pub(crate) max_queued: Cell<usize>,
+    pub(crate) cancelled: Cell<usize>,
+}
+
+#[cfg(feature = "trace")]
+impl CStats {
+    /// A copy of the counters.
+    pub(crate) fn get(&self) -> mbox_stats_s {
+        mbox_stats_s {
+            timeout: self.timeout.get(),
+            sent: self.sent.get(),
+            received: self.received.get(),
+            acked: self.acked.get(),
+            buffered: self.buffered.get(),
+            queue_full: self.queue_full.get(),
+            spurious_ack: self.spurious_ack.get(),
+            send_err: self.send_err.get(),
+            rx_dropped: self.rx_dropped.get(),
+            max_queued: self.max_queued.get(),
+            cancelled: self.cancelled.get(),
+        }
+    }
+
+    /// Every counter back to 0.
+    pub(crate) fn clear(&self) {
+        for c in [
+            &self.timeout,
+            &self.sent,
+            &self.received,
+            &self.acked,
+            &self.buffered,
+            &self.queue_full,
+            &self.spurious_ack,
+            &self.send_err,
+            &self.rx_dropped,
+            &self.max_queued,
+            &self.cancelled,
+        ] {
+            c.set(0);
+        }
+    }
+}
+
+/// `CChan` is `mbox_chan_s` with its fields in cells (`Cell<T>` and
+/// `UnsafeCell<T>` have the layout of `T`): same size, alignment and
+/// offsets. `CStats` likewise is `mbox_stats_s`.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(size_of::<CChan>() == size_of::<mbox_chan_s>());
+    assert!(align_of::<CChan>() == align_of::<mbox_chan_s>());
+    assert!(offset_of!(CChan, id) == offset_of!(mbox_chan_s, id));
+    assert!(offset_of!(CChan, dir) == offset_of!(mbox_chan_s, dir));
+    assert!(offset_of!(CChan, dev) == offset_of!(mbox_chan_s, dev));
+    assert!(offset_of!(CChan, callback) == offset_of!(mbox_chan_s, callback));
+    #[cfg(not(feature = "multi-rx"))]
+    assert!(offset_of!(CChan, callback_arg) == offset_of!(mbox_chan_s, callback_arg));
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    assert!(offset_of!(CChan, clients) == offset_of!(mbox_chan_s, clients));
+    assert!(offset_of!(CChan, state) == offset_of!(mbox_chan_s, state));
+    assert!(offset_of!(CChan, rx_claim) == offset_of!(mbox_chan_s, rx_claim));
+    assert!(offset_of!(CChan, timer) == offset_of!(mbox_chan_s, timer));
+    assert!(offset_of!(CChan, timeout) == offset_of!(mbox_chan_s, timeout));
+    assert!(offset_of!(CChan, txstate) == offset_of!(mbox_chan_s, txstate));
+    assert!(offset_of!(CChan, txtoken) == offset_of!(mbox_chan_s, txtoken));
+    #[cfg(feature = "trace")]
+    assert!(offset_of!(CChan, stats) == offset_of!(mbox_chan_s, stats));
+    assert!(offset_of!(CChan, r#priv) == offset_of!(mbox_chan_s, r#priv));
+    #[cfg(feature = "trace")]
+    {
+        assert!(size_of::<CStats>() == size_of::<mbox_stats_s>());
+        assert!(align_of::<CStats>() == align_of::<mbox_stats_s>());
+        assert!(offset_of!(CStats, timeout) == offset_of!(mbox_stats_s, timeout));
+        assert!(offset_of!(CStats, sent) == offset_of!(mbox_stats_s, sent));
+        assert!(offset_of!(CStats, received) == offset_of!(mbox_stats_s, received));
+        assert!(offset_of!(CStats, acked) == offset_of!(mbox_stats_s, acked));
+        assert!(offset_of!(CStats, buffered) == offset_of!(mbox_stats_s, buffered));
+        assert!(offset_of!(CStats, queue_full) == offset_of!(mbox_stats_s, queue_full));
+        assert!(offset_of!(CStats, spurious_ack) == offset_of!(mbox_stats_s, spurious_ack));
+        assert!(offset_of!(CStats, send_err) == offset_of!(mbox_stats_s, send_err));
+        assert!(offset_of!(CStats, rx_dropped) == offset_of!(mbox_stats_s, rx_dropped));
+        assert!(offset_of!(CStats, max_queued) == offset_of!(mbox_stats_s, max_queued));
+        assert!(offset_of!(CStats, cancelled) == offset_of!(mbox_stats_s, cancelled));
+    }
+};
+// A C pointer field and an optional reference have one layout.
+static_assertions::const_assert_eq!(size_of::<Option<&'static CChan>>(), size_of::<*mut mbox_chan_s>());
 
 // The port's timer object must fit the storage reserved for it here.
 static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());

@@ -250,7 +250,7 @@ struct DevCfg {
 impl DevCfg {
     const EMPTY: DevCfg = DevCfg {
         base: mbox_dev_s {
-            ops: ptr::null(),
+            ops: None,
             chans: ptr::null_mut(),
             num_chans: 0,
             mtu: 0,
@@ -388,7 +388,7 @@ mod chan_ref {
 
     use super::super::abi::pl320_chan_s;
     use super::ChanCfg;
-    use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
+    use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token, CChan};
     use crate::os::Critical;
     use crate::types::{mbox_chan_s, mbox_dev_s};
 
@@ -484,7 +484,7 @@ mod chan_ref {
         pub(super) fn tx_done(self, token: u32) -> c_int {
             // SAFETY: a valid channel, which the upper half checks for
             // being live; the critical section nests (port contract).
-            unsafe { mbox_chan_tx_done_token(self.base(), token) }
+            mbox_chan_tx_done_token(unsafe { CChan::from_ptr(self.base()) }, token)
         }
 
         /// `mbox_chan_rx_data()`: receive the pending message. Not with
@@ -492,7 +492,7 @@ mod chan_ref {
         pub(super) fn rx_data(self) -> c_int {
             // SAFETY: a valid channel, which the upper half checks for
             // being live.
-            unsafe { mbox_chan_rx_data(self.base()) }
+            mbox_chan_rx_data(unsafe { CChan::from_ptr(self.base()) })
         }
 
         /// Gives the channel the id `id` and initialises it for `dev`
@@ -503,7 +503,7 @@ mod chan_ref {
             // the life of the device (pl320_initialize()'s contract).
             unsafe {
                 addr_of_mut!((*self.0).base.id).write(id);
-                mbox_chan_init(self.base(), dev, dir, buf.cast(), size)
+                mbox_chan_init(CChan::from_ptr(self.base()), dev.as_ref(), dir, buf.cast(), size)
             }
         }
 
@@ -523,7 +523,7 @@ mod chan_ref {
                     addr_of!((*self.0).base.dev).read() == dev
                 };
                 if ours {
-                    mbox_chan_deinit(self.base())
+                    mbox_chan_deinit(CChan::from_ptr(self.base()))
                 } else {
                     -crate::errno::EINVAL
                 }
@@ -1510,7 +1510,7 @@ pub unsafe extern "C" fn pl320_initialize(config: *const pl320_config_s, base: u
     let dev = unsafe {
         slot.cfg.get().write(DevCfg {
             base: mbox_dev_s {
-                ops: &OPS,
+                ops: Some(&OPS),
                 // The board's channels (pl320_chan_s, not mbox_chan_s: a
                 // pointer to the first channel's base, never indexed as an
                 // array of mbox_chan_s).
