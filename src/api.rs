@@ -196,8 +196,9 @@ client.try_send(b"late").unwrap();
 //!   item or a `static` works: `receiver.register(&on_message)`). The
 //!   received bytes are lent only for the call.
 //! - **Threads.** [`Channel`], [`Sender`], [`TxClient`], [`Requester`]
-//!   and [`Device`] are `Send` and `Sync`: every operation is a C entry
-//!   point that takes the port's critical section, and several senders
+//!   and [`Device`] are `Send` and `Sync`: every operation is one of the
+//!   channel's safe methods (`capi::CChan`, `rr::RrCell`, the same code
+//!   the C entry points run), which takes the port's critical section, and several senders
 //!   (threads) on one channel each get their own result
 //!   (`docs/concurrency.md`). A [`Receiver`] is a shared borrow of its
 //!   channel (so `Send` and `Sync` too); the methods that change its
@@ -208,9 +209,8 @@ client.try_send(b"late").unwrap();
 //!   client slots inside the [`Channel`] handle, which the [`Receiver`] or
 //!   [`TxClient`] borrows, so the address stays the same from register to
 //!   unregister. A forgotten client keeps its slot for the life of the
-//!   handle (so no later client inherits its registration); the C side
-//!   never dereferences an identity after a call, so a stale one is
-//!   harmless.
+//!   handle (so no later client inherits its registration); the channel
+//!   never dereferences an identity, so a stale one is harmless.
 //! - **Request/response storage.** The C helper keeps pointers to its
 //!   `mbox_rr_s`, sender and receiver, and a reception that started
 //!   before `mbox_rr_deinit()` may still read the helper afterwards (on
@@ -602,28 +602,30 @@ impl Channel<'static> {
         dir: Direction,
         buf: &'static mut [u8],
     ) -> Result<Channel<'static>> {
+        let c = CChan::from_mut(chan);
+        let (bp, len) = buf_parts(buf);
         // SAFETY: chan and buf are 'static and exclusively ours, so they
-        // outlive the channel whether or not it is ever de-initialised.
-        unsafe { Channel::init_raw(chan, dev, dir, buf) }
+        // outlive the channel whether or not it is ever de-initialised;
+        // dev is a trusted device (Device::from_raw contract).
+        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
+        Channel::owned(c, dev, dir, r)
+    }
+}
+
+/// A buffer as `mbox_chan_init()` takes it: NULL for an empty one.
+fn buf_parts(buf: &mut [u8]) -> (*mut u8, usize) {
+    if buf.is_empty() {
+        (ptr::null_mut(), 0)
+    } else {
+        (buf.as_mut_ptr(), buf.len())
     }
 }
 
 impl<'a> Channel<'a> {
-    /// # Safety
-    /// `chan` and `buf` stay valid and unused by anyone else until the
-    /// channel has been de-initialised.
-    unsafe fn init_raw(
-        chan: &'a mut mbox_chan_s,
-        dev: &Device<'a>,
-        dir: Direction,
-        buf: &'a mut [u8],
-    ) -> Result<Channel<'a>> {
-        let c = CChan::from_mut(chan);
-        let (bp, len) = if buf.is_empty() { (ptr::null_mut(), 0) } else { (buf.as_mut_ptr(), buf.len()) };
-        // SAFETY: the channel's storage and buf stay valid and ours until
-        // the channel is de-initialised (caller's contract); dev is a
-        // trusted device valid for 'a (Device::from_raw contract).
-        check(unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) })?;
+    /// The handle of `c`, which this API initialised, with the result
+    /// `r` of that init.
+    fn owned(c: &'a CChan, dev: &Device<'a>, dir: Direction, r: c_int) -> Result<Channel<'a>> {
+        check(r)?;
         Ok(Channel::new(c, true, dir, dev.mtu()))
     }
 
@@ -690,13 +692,16 @@ impl<'a> Channel<'a> {
         buf: &'a mut [u8],
         f: impl FnOnce(&Channel<'a>) -> R,
     ) -> Result<R> {
+        let c = CChan::from_mut(chan);
+        let (bp, len) = buf_parts(buf);
         // the channel is de-initialised before the borrows of chan
         // and buf end: it is a local of this function that `f` only sees by
         // reference (so it cannot be moved out or forgotten), and it is
         // de-initialised below on return, or by its Drop while unwinding
-        // when `f` panics.
+        // when `f` panics; dev is a trusted device valid for 'a.
         // SAFETY: as the lines above explain.
-        let ch = unsafe { Channel::init_raw(chan, dev, dir, buf) }?;
+        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
+        let ch = Channel::owned(c, dev, dir, r)?;
         let r = f(&ch);
         ch.deinit().map(|()| r)
     }

@@ -210,14 +210,18 @@ impl<'m> Msg<'m> {
         Msg { ptr, len: data.len(), _m: PhantomData }
     }
 
-    /// The message C passes as `data` and `size`.
+    /// The message C passes as `data` and `size`; None for NULL data
+    /// (whatever the size).
     ///
     /// # Safety
-    /// `data` is non-NULL and valid for reading `size` bytes, unchanged,
-    /// for `'m` (the C caller's contract).
+    /// `data` is NULL or valid for reading `size` bytes, unchanged, for
+    /// `'m` (the C caller's contract).
     #[inline(always)]
-    pub unsafe fn from_c(data: *const c_void, size: usize) -> Msg<'m> {
-        Msg { ptr: data.cast(), len: size, _m: PhantomData }
+    pub unsafe fn from_c(data: *const c_void, size: usize) -> Option<Msg<'m>> {
+        if data.is_null() {
+            return None;
+        }
+        Some(Msg { ptr: data.cast(), len: size, _m: PhantomData })
     }
 
     /// The bytes, when there are at most `mtu` of them (else None). A
@@ -401,18 +405,17 @@ impl ChanEnv for OpsEnv {
     fn count(&mut self, s: Stat) {
         #[cfg(feature = "trace")]
         {
-            let st = self.stats();
-            let f = match s {
-                Stat::Timeout => &st.timeout,
-                Stat::Sent => &st.sent,
-                Stat::Received => &st.received,
-                Stat::Acked => &st.acked,
-                Stat::QueueFull => &st.queue_full,
-                Stat::SpuriousAck => &st.spurious_ack,
-                Stat::SendErr => &st.send_err,
-                Stat::RxDropped => &st.rx_dropped,
-                Stat::Cancelled => &st.cancelled,
-            };
+            let f = self.stats().at(match s {
+                Stat::Timeout => CStats::TIMEOUT,
+                Stat::Sent => CStats::SENT,
+                Stat::Received => CStats::RECEIVED,
+                Stat::Acked => CStats::ACKED,
+                Stat::QueueFull => CStats::QUEUE_FULL,
+                Stat::SpuriousAck => CStats::SPURIOUS_ACK,
+                Stat::SendErr => CStats::SEND_ERR,
+                Stat::RxDropped => CStats::RX_DROPPED,
+                Stat::Cancelled => CStats::CANCELLED,
+            });
             f.set(f.get().wrapping_add(1));
         }
     }
@@ -422,9 +425,10 @@ impl ChanEnv for OpsEnv {
         #[cfg(feature = "trace")]
         {
             let st = self.stats();
-            st.buffered.set(depth);
-            if depth > st.max_queued.get() {
-                st.max_queued.set(depth);
+            st.at(CStats::BUFFERED).set(depth);
+            let max = st.at(CStats::MAX_QUEUED);
+            if depth > max.get() {
+                max.set(depth);
             }
         }
     }
@@ -496,9 +500,8 @@ unsafe extern "C" fn on_timer(arg: usize) {
     // address, and the channel stays allocated until deinit has destroyed
     // the timer (so no callback runs after); the glue asks for the
     // environment only while the channel is live.
-    if let Some(c) = unsafe { CChan::from_ptr(arg as *mut mbox_chan_s) } {
-        glue::on_timer(c);
-    }
+    let c = unsafe { CChan::from_ptr(arg as *mut mbox_chan_s).unwrap_unchecked() };
+    glue::on_timer(c);
 }
 
 /// A live channel of the wanted direction and its state under the
@@ -784,8 +787,9 @@ fn teardown(c: &CChan) {
 /// Context: task. Returns as `mbox_ticksend()` with a positive timeout.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_send(sender: Option<&mbox_sender_s>, data: *const c_void, size: usize) -> c_int {
-    // SAFETY: same contract as mbox_ticksend.
-    unsafe { c_ticksend(sender, data, size, None) }
+    // SAFETY: data is NULL or valid for size bytes, unchanged during the
+    // call (API contract).
+    c_ticksend(sender, unsafe { Msg::from_c(data, size) }, None)
 }
 
 /// Send a message on a TX channel.
@@ -820,31 +824,17 @@ pub unsafe extern "C" fn mbox_ticksend(
     size: usize,
     timeout: clock_t,
 ) -> c_int {
-    // SAFETY: forwarded contract.
-    unsafe { c_ticksend(sender, data, size, Some(timeout)) }
+    // SAFETY: as in mbox_send.
+    c_ticksend(sender, unsafe { Msg::from_c(data, size) }, Some(timeout))
 }
 
 /// The C shell of both sends: the sender's channel, and the message as C
-/// passes it.
-///
-/// # Safety
-/// `data` is NULL or valid for `size` bytes, unchanged during the call.
+/// passes it (None: NULL data).
 #[inline(always)]
-unsafe fn c_ticksend(
-    sender: Option<&mbox_sender_s>,
-    data: *const c_void,
-    size: usize,
-    timeout: Option<clock_t>,
-) -> c_int {
-    let Some(s) = sender else {
+fn c_ticksend(sender: Option<&mbox_sender_s>, msg: Option<Msg<'_>>, timeout: Option<clock_t>) -> c_int {
+    let (Some(s), Some(msg)) = (sender, msg) else {
         return -EINVAL;
     };
-    if data.is_null() {
-        return -EINVAL;
-    }
-    // SAFETY: data is non-NULL and valid for size bytes, unchanged during
-    // the call (the function's contract).
-    let msg = unsafe { Msg::from_c(data, size) };
     ticksend(s.chan, ptr::from_ref(s).cast(), msg, timeout)
 }
 
@@ -1219,10 +1209,7 @@ pub extern "C" fn mbox_register_rxcallback(
     if callback.is_none() {
         return -EINVAL;
     }
-    match receiver {
-        Some(r) => set_callback(r.chan, r, callback, arg),
-        None => -EINVAL,
-    }
+    set_callback_of(receiver, callback, arg)
 }
 
 /// Remove the RX callback from a receiver's channel. Without
@@ -1240,8 +1227,14 @@ pub extern "C" fn mbox_register_rxcallback(
 /// changes).
 #[no_mangle]
 pub extern "C" fn mbox_unregister_rxcallback(receiver: Option<&mbox_receiver_s>) -> c_int {
+    set_callback_of(receiver, None, ptr::null_mut())
+}
+
+/// [`set_callback`] for a C receiver: one copy for both entry points.
+#[inline(never)]
+fn set_callback_of(receiver: Option<&mbox_receiver_s>, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
     match receiver {
-        Some(r) => set_callback(r.chan, r, None, ptr::null_mut()),
+        Some(r) => set_callback(r.chan, r, callback, arg),
         None => -EINVAL,
     }
 }
@@ -1633,12 +1626,11 @@ pub unsafe extern "C" fn mbox_send_poll(
     size: usize,
     spins: u32,
 ) -> c_int {
-    if data.is_null() {
+    // SAFETY: data is NULL or valid for size bytes, unchanged during the
+    // call (API contract).
+    let Some(msg) = (unsafe { Msg::from_c(data, size) }) else {
         return -EINVAL;
-    }
-    // SAFETY: data is non-NULL and valid for size bytes, unchanged during
-    // the call (API contract).
-    let msg = unsafe { Msg::from_c(data, size) };
+    };
     send_poll(sender.and_then(|s| s.chan), msg, spins)
 }
 
@@ -1698,15 +1690,9 @@ pub extern "C" fn mbox_chan_get_stats(chan: Option<&CChan>, stats: Option<&mut m
 #[cfg(feature = "trace")]
 #[no_mangle]
 pub extern "C" fn mbox_chan_get_stats_checked(chan: Option<&CChan>, stats: Option<&mut mbox_stats_s>) -> c_int {
-    let (Some(c), Some(out)) = (chan, stats) else {
-        return -EINVAL;
-    };
-    match c.stats() {
-        Ok(s) => {
-            *out = s;
-            0
-        }
-        Err(e) => e,
+    match (chan, stats) {
+        (Some(c), Some(out)) => c.copy_stats(out),
+        _ => -EINVAL,
     }
 }
 
@@ -1715,12 +1701,24 @@ impl CChan {
     /// `mbox_chan_get_stats_checked()`: a copy of the statistics, or
     /// -EINVAL for a channel that was never initialised.
     pub fn stats(&self) -> Result<mbox_stats_s, c_int> {
+        let mut out = mbox_stats_s::default();
+        match self.copy_stats(&mut out) {
+            0 => Ok(out),
+            e => Err(e),
+        }
+    }
+
+    /// The statistics into `out` (0), or -EINVAL for a channel that was
+    /// never initialised (`out` unchanged).
+    #[inline]
+    fn copy_stats(&self, out: &mut mbox_stats_s) -> c_int {
         // Copied under the lock: the statistics change under it only.
         let _cs = Critical::enter();
         if self.dev.get().is_null() {
-            return Err(-EINVAL);
+            return -EINVAL;
         }
-        Ok(self.stats.get())
+        *out = self.stats.get();
+        0
     }
 }
 

@@ -859,9 +859,11 @@ pub unsafe extern "C" fn mbox_rr_request(
     let Some(h) = rr else {
         return -EINVAL;
     };
-    // SAFETY: req is non-NULL and valid for reqlen bytes, unchanged
-    // during the call (API contract).
-    let msg = unsafe { Msg::from_c(req, reqlen) };
+    // SAFETY: req is valid for reqlen bytes, unchanged during the call
+    // (API contract).
+    let Some(msg) = (unsafe { Msg::from_c(req, reqlen) }) else {
+        return -EINVAL;
+    };
     let buf: &mut [u8] = if respcap == 0 {
         &mut []
     } else {

@@ -384,61 +384,59 @@ pub struct CChan {
     pub(crate) r#priv: Cell<*mut c_void>,
 }
 
-/// `mbox_stats_s` with each counter in a cell (its layout, asserted
+/// `mbox_stats_s` as an array of counters in a cell (its layout, asserted
 /// below): the state machine counts under the critical section, readers
-/// copy under it.
+/// copy under it. One cell over the whole array, so that a copy or a
+/// reset stays one block move.
 #[cfg(feature = "trace")]
-#[repr(C)]
-pub(crate) struct CStats {
-    pub(crate) timeout: Cell<usize>,
-    pub(crate) sent: Cell<usize>,
-    pub(crate) received: Cell<usize>,
-    pub(crate) acked: Cell<usize>,
-    pub(crate) buffered: Cell<usize>,
-    pub(crate) queue_full: Cell<usize>,
-    pub(crate) spurious_ack: Cell<usize>,
-    pub(crate) send_err: Cell<usize>,
-    pub(crate) rx_dropped: Cell<usize>,
-    pub(crate) max_queued: Cell<usize>,
-    pub(crate) cancelled: Cell<usize>,
-}
+#[repr(transparent)]
+pub(crate) struct CStats(Cell<[usize; CStats::N]>);
 
 #[cfg(feature = "trace")]
 impl CStats {
+    const N: usize = 11;
+    // The counters' indices, in the order of `mbox_stats_s`.
+    pub(crate) const TIMEOUT: usize = 0;
+    pub(crate) const SENT: usize = 1;
+    pub(crate) const RECEIVED: usize = 2;
+    pub(crate) const ACKED: usize = 3;
+    pub(crate) const BUFFERED: usize = 4;
+    pub(crate) const QUEUE_FULL: usize = 5;
+    pub(crate) const SPURIOUS_ACK: usize = 6;
+    pub(crate) const SEND_ERR: usize = 7;
+    pub(crate) const RX_DROPPED: usize = 8;
+    pub(crate) const MAX_QUEUED: usize = 9;
+    pub(crate) const CANCELLED: usize = 10;
+
+    /// Counter `i` (one of the constants above).
+    #[inline(always)]
+    pub(crate) fn at(&self, i: usize) -> &Cell<usize> {
+        let all: &Cell<[usize]> = &self.0;
+        &all.as_slice_of_cells()[i]
+    }
+
     /// A copy of the counters.
     pub(crate) fn get(&self) -> mbox_stats_s {
+        let [timeout, sent, received, acked, buffered, queue_full, spurious_ack, send_err, rx_dropped, max_queued, cancelled] =
+            self.0.get();
         mbox_stats_s {
-            timeout: self.timeout.get(),
-            sent: self.sent.get(),
-            received: self.received.get(),
-            acked: self.acked.get(),
-            buffered: self.buffered.get(),
-            queue_full: self.queue_full.get(),
-            spurious_ack: self.spurious_ack.get(),
-            send_err: self.send_err.get(),
-            rx_dropped: self.rx_dropped.get(),
-            max_queued: self.max_queued.get(),
-            cancelled: self.cancelled.get(),
+            timeout,
+            sent,
+            received,
+            acked,
+            buffered,
+            queue_full,
+            spurious_ack,
+            send_err,
+            rx_dropped,
+            max_queued,
+            cancelled,
         }
     }
 
     /// Every counter back to 0.
     pub(crate) fn clear(&self) {
-        for c in [
-            &self.timeout,
-            &self.sent,
-            &self.received,
-            &self.acked,
-            &self.buffered,
-            &self.queue_full,
-            &self.spurious_ack,
-            &self.send_err,
-            &self.rx_dropped,
-            &self.max_queued,
-            &self.cancelled,
-        ] {
-            c.set(0);
-        }
+        self.0.set([0; Self::N]);
     }
 }
 
@@ -470,17 +468,18 @@ const _: () = {
     {
         assert!(size_of::<CStats>() == size_of::<mbox_stats_s>());
         assert!(align_of::<CStats>() == align_of::<mbox_stats_s>());
-        assert!(offset_of!(CStats, timeout) == offset_of!(mbox_stats_s, timeout));
-        assert!(offset_of!(CStats, sent) == offset_of!(mbox_stats_s, sent));
-        assert!(offset_of!(CStats, received) == offset_of!(mbox_stats_s, received));
-        assert!(offset_of!(CStats, acked) == offset_of!(mbox_stats_s, acked));
-        assert!(offset_of!(CStats, buffered) == offset_of!(mbox_stats_s, buffered));
-        assert!(offset_of!(CStats, queue_full) == offset_of!(mbox_stats_s, queue_full));
-        assert!(offset_of!(CStats, spurious_ack) == offset_of!(mbox_stats_s, spurious_ack));
-        assert!(offset_of!(CStats, send_err) == offset_of!(mbox_stats_s, send_err));
-        assert!(offset_of!(CStats, rx_dropped) == offset_of!(mbox_stats_s, rx_dropped));
-        assert!(offset_of!(CStats, max_queued) == offset_of!(mbox_stats_s, max_queued));
-        assert!(offset_of!(CStats, cancelled) == offset_of!(mbox_stats_s, cancelled));
+        let w = size_of::<usize>();
+        assert!(offset_of!(mbox_stats_s, timeout) == CStats::TIMEOUT * w);
+        assert!(offset_of!(mbox_stats_s, sent) == CStats::SENT * w);
+        assert!(offset_of!(mbox_stats_s, received) == CStats::RECEIVED * w);
+        assert!(offset_of!(mbox_stats_s, acked) == CStats::ACKED * w);
+        assert!(offset_of!(mbox_stats_s, buffered) == CStats::BUFFERED * w);
+        assert!(offset_of!(mbox_stats_s, queue_full) == CStats::QUEUE_FULL * w);
+        assert!(offset_of!(mbox_stats_s, spurious_ack) == CStats::SPURIOUS_ACK * w);
+        assert!(offset_of!(mbox_stats_s, send_err) == CStats::SEND_ERR * w);
+        assert!(offset_of!(mbox_stats_s, rx_dropped) == CStats::RX_DROPPED * w);
+        assert!(offset_of!(mbox_stats_s, max_queued) == CStats::MAX_QUEUED * w);
+        assert!(offset_of!(mbox_stats_s, cancelled) == CStats::CANCELLED * w);
     }
 };
 // A C pointer field and an optional reference have one layout.
