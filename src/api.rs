@@ -1,9 +1,11 @@
-//! A safe Rust API over the C entry points, for firmware written in Rust.
+//! A safe Rust API over the channel's operations, for firmware written in
+//! Rust.
 //!
-//! Every call goes through the same `extern "C"` functions of
-//! [`crate::capi`] that C clients use, so the state machine, its locking
-//! and every guarantee of `docs/concurrency.md` are exactly those of the C
-//! API; this module only adds types and lifetimes.
+//! Every call goes through the same safe methods of [`crate::capi::CChan`]
+//! (and [`crate::rr::RrCell`]) that the `extern "C"` functions C clients
+//! use are shells over, so the state machine, its locking and every
+//! guarantee of `docs/concurrency.md` are exactly those of the C API; this
+//! module only adds types and lifetimes.
 //!
 //! - [`Device`]: a lower half's device (`struct mbox_dev_s`), trusted once,
 //!   with an `unsafe` constructor;
@@ -463,7 +465,7 @@ pub struct Device<'d> {
 // makes callable from any thread; the upper half only reads `ops` and
 // `mtu`, which do not change while the device lives.
 unsafe impl Send for Device<'_> {}
-// SAFETY: as for Send; shared use only calls thread-safe C entry points.
+// SAFETY: as for Send; shared use only calls thread-safe operations.
 unsafe impl Sync for Device<'_> {}
 
 impl<'d> Device<'d> {

@@ -2,9 +2,9 @@
 //! request on a TX channel that it answers): a helper *above* the
 //! mailbox API, not a change to the channel state machine.
 //!
-//! It is built only on the public entry points `mbox_ticksend()`,
-//! `mbox_register_rxcallback()` and `mbox_unregister_rxcallback()` plus the
-//! OS ([`Os`]): a `struct mbox_rr_s` owns one TX sender and one RX
+//! It is built only on the channel's public operations (a blocking send,
+//! `mbox_register_rxcallback()` and `mbox_unregister_rxcallback()`) plus
+//! the OS ([`Os`]): a `struct mbox_rr_s` owns one TX sender and one RX
 //! receiver, registers itself as the receiver's RX callback, and matches
 //! each received message to the pending request it answers.
 //!

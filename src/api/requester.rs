@@ -98,8 +98,9 @@ pub struct Requester<'c> {
     _chans: PhantomData<&'c Channel<'c>>,
 }
 
-// SAFETY: the helper is only reached through the C entry points, which
-// take the port's critical section; mbox_rr_request may run on several
+// SAFETY: the helper is only reached through its operations (RrCell's
+// methods, the code of the C entry points), which take the port's
+// critical section; mbox_rr_request may run on several
 // threads at once on one helper (each waits on a record of its own).
 unsafe impl Send for Requester<'_> {}
 // SAFETY: as for Send.
