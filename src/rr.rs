@@ -145,17 +145,6 @@ impl Record {
     }
 }
 
-/// The record a link of a [`Pending`] list points to; None at the end of
-/// the list. Only for the links `head`, `tail`, `next` and `prev`, which
-/// the list keeps null or pointing to a linked record.
-fn linked<'r>(p: *mut Record) -> Option<&'r Record> {
-    // SAFETY: list invariant (see Pending): a link is null or points to a
-    // linked record, which stays alive and in place while it is linked;
-    // every access happens under the critical section, and a record's
-    // mutable fields are Cells, so shared references may coexist.
-    unsafe { p.as_ref() }
-}
-
 /// framework-private: the pending requests of a request/response helper,
 /// oldest first (each record lives on its requester's stack).
 //
@@ -164,12 +153,17 @@ fn linked<'r>(p: *mut Record) -> Option<&'r Record> {
 // because its requester stays in `request()` (keeping the record in
 // place) until the record is unlinked, which only happens under the
 // critical section.
+//
+// The links are cells, so that unlinking needs only a shared borrow of
+// the list: every record reference it hands out is bounded by a borrow
+// of the list ([`Pending::linked`]), and a record unlinked under such a
+// borrow stays reachable only until it ends.
 #[cfg(feature = "rr")]
 #[repr(C)]
 pub struct Pending {
-    head: *mut Record,
-    tail: *mut Record,
-    len: u32,
+    head: Cell<*mut Record>,
+    tail: Cell<*mut Record>,
+    len: Cell<u32>,
 }
 
 impl Default for Pending {
@@ -180,26 +174,40 @@ impl Default for Pending {
 
 impl Pending {
     pub const fn new() -> Pending {
-        Pending { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
+        Pending { head: Cell::new(ptr::null_mut()), tail: Cell::new(ptr::null_mut()), len: Cell::new(0) }
     }
 
     /// Number of pending requests.
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.len.get() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.head.is_null()
+        self.head.get().is_null()
+    }
+
+    /// The record a link of this list points to, for as long as the list
+    /// is borrowed; None at the end of the list. Only for the links
+    /// `head`, `tail`, `next` and `prev`, which the list keeps null or
+    /// pointing to a linked record.
+    fn linked(&self, p: *mut Record) -> Option<&Record> {
+        // SAFETY: list invariant (see above): a link is null or points to
+        // a linked record, which stays alive and in place while it is
+        // linked, and while the list is borrowed after it was unlinked
+        // under that borrow; every access happens under the critical
+        // section, and a record's mutable fields are Cells, so shared
+        // references may coexist.
+        unsafe { p.as_ref() }
     }
 
     /// The first linked record satisfying `pred`, oldest first.
-    fn find<'r>(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&'r Record> {
-        let mut p = linked(self.head);
+    fn find(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&Record> {
+        let mut p = self.linked(self.head.get());
         while let Some(r) = p {
             if pred(r) {
                 return Some(r);
             }
-            p = linked(r.next.get());
+            p = self.linked(r.next.get());
         }
         None
     }
@@ -229,13 +237,13 @@ impl Pending {
         }
         let rp = ptr::from_ref(r).cast_mut();
         r.next.set(ptr::null_mut());
-        r.prev.set(self.tail);
-        match linked(self.tail) {
-            None => self.head = rp,
+        r.prev.set(self.tail.get());
+        match self.linked(self.tail.get()) {
+            None => self.head.set(rp),
             Some(t) => t.next.set(rp),
         }
-        self.tail = rp;
-        self.len += 1;
+        self.tail.set(rp);
+        self.len.set(self.len.get() + 1);
         r.state.set(RecState::Waiting);
         Ok(())
     }
@@ -246,7 +254,7 @@ impl Pending {
     pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record> {
         match tag {
             Some(t) => self.find(|r| r.tag == Some(t)),
-            None => linked(self.head),
+            None => self.linked(self.head.get()),
         }
     }
 
@@ -257,11 +265,12 @@ impl Pending {
     /// record, whose owner the caller must wake; None when the reply
     /// answers nothing (it is unsolicited).
     pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record> {
-        let r: &'r Record = match tag {
-            Some(t) => self.find(|r| r.tag == Some(t)),
-            None => linked(self.head),
+        let list: &'r Pending = self;
+        let r = match tag {
+            Some(t) => list.find(|r| r.tag == Some(t)),
+            None => list.linked(list.head.get()),
         }?;
-        self.unlink(r);
+        list.unlink(r);
         let n = data.len().min(r.cap);
         if n > 0 {
             // SAFETY: the record's buffer is valid for `cap` bytes while it
@@ -291,7 +300,7 @@ impl Pending {
     /// `wake` on each after it is `Done` and unlinked. Returns how many.
     pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record)) -> usize {
         let mut n = 0;
-        while let Some(r) = linked(self.head) {
+        while let Some(r) = self.linked(self.head.get()) {
             self.unlink(r);
             r.finish(result);
             wake(r);
@@ -301,25 +310,25 @@ impl Pending {
     }
 
     /// `r` must be linked in this list.
-    fn unlink(&mut self, r: &Record) {
+    fn unlink(&self, r: &Record) {
         let (prev, next) = (r.prev.get(), r.next.get());
-        match linked(prev) {
+        match self.linked(prev) {
             None => {
-                debug_assert!(ptr::eq(self.head, r));
-                self.head = next;
+                debug_assert!(ptr::eq(self.head.get(), r));
+                self.head.set(next);
             }
             Some(p) => p.next.set(next),
         }
-        match linked(next) {
+        match self.linked(next) {
             None => {
-                debug_assert!(ptr::eq(self.tail, r));
-                self.tail = prev;
+                debug_assert!(ptr::eq(self.tail.get(), r));
+                self.tail.set(prev);
             }
             Some(n) => n.prev.set(prev),
         }
         r.next.set(ptr::null_mut());
         r.prev.set(ptr::null_mut());
-        self.len -= 1;
+        self.len.set(self.len.get() - 1);
     }
 }
 
@@ -560,15 +569,17 @@ pub struct mbox_rr_s {
 #[cfg(feature = "rr")]
 impl mbox_rr_s {
     /// A helper as C's `= {0}` leaves it: not live, nothing set.
-    pub const ZEROED: mbox_rr_s = mbox_rr_s {
-        sender: None,
-        receiver: None,
-        tag: None,
-        unsolicited: None,
-        arg: ptr::null_mut(),
-        pending: Pending::new(),
-        magic: 0,
-    };
+    pub const fn zeroed() -> mbox_rr_s {
+        mbox_rr_s {
+            sender: None,
+            receiver: None,
+            tag: None,
+            unsolicited: None,
+            arg: ptr::null_mut(),
+            pending: Pending::new(),
+            magic: 0,
+        }
+    }
 }
 
 /// A helper as its users reach it (C: `struct mbox_rr_s *`): requesters,
@@ -584,7 +595,7 @@ pub struct RrCell(UnsafeCell<mbox_rr_s>);
 impl RrCell {
     /// A zeroed helper (C's `= {0}`).
     pub const fn new() -> RrCell {
-        RrCell(UnsafeCell::new(mbox_rr_s::ZEROED))
+        RrCell(UnsafeCell::new(mbox_rr_s::zeroed()))
     }
 
     /// The helper, under the held critical section (one such reference
