@@ -519,7 +519,7 @@ impl<'d> Device<'d> {
     ///
     /// Errors: [`Error::NoSys`] when the lower half does not say.
     pub fn max_chans(&self) -> Result<usize> {
-        let n = capi::mbox_dev_max_chans(Some(self.dev));
+        let n = capi::dev_max_chans(self.dev);
         check(n).map(|()| n as usize)
     }
 }

@@ -325,17 +325,34 @@ impl OpsEnv {
     }
 }
 
-/// `ops->getchan(dev, arg)` of a device: the channel, if the lower half
-/// knows one for `arg` (None without the op). `arg` is the lower half's
-/// to interpret: only passed on.
+impl OpsEnv {
+    /// `ops->getchan(dev, arg)` of a device (the one op of a device, not
+    /// of a channel): the channel, if the lower half knows one for `arg`
+    /// (None without the op).
+    fn getchan<'d>(dev: &'d mbox_dev_s, arg: *mut c_void) -> Option<&'d CChan> {
+        let f = dev.ops?.getchan?;
+        // SAFETY: the lower half's own op with its own device; lock not
+        // held.
+        let chan = unsafe { f(ptr::from_ref(dev).cast_mut(), arg) };
+        // SAFETY: a channel that getchan returns is NULL or stays valid as
+        // long as its device (the op's contract).
+        unsafe { CChan::from_ptr(chan) }
+    }
+}
+
+/// `mbox_get_chan()`: the channel of `dev` that the lower half finds
+/// for `arg` (its to interpret: only passed on).
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn get_chan<'d>(dev: &'d mbox_dev_s, arg: *mut c_void) -> Option<&'d CChan> {
-    let f = dev.ops?.getchan?;
-    // SAFETY: the lower half's own op with its own device; lock not held.
-    let chan = unsafe { f(ptr::from_ref(dev).cast_mut(), arg) };
-    // SAFETY: a channel that getchan returns is NULL or stays valid as
-    // long as its device (the op's contract).
-    unsafe { CChan::from_ptr(chan) }
+    OpsEnv::getchan(dev, arg)
+}
+
+/// `mbox_dev_max_chans()` of a device.
+pub fn dev_max_chans(dev: &mbox_dev_s) -> c_int {
+    match dev.num_chans {
+        0 => -ENOSYS,
+        n => n.min(c_int::MAX as usize) as c_int,
+    }
 }
 
 impl ChanEnv for OpsEnv {
@@ -1502,11 +1519,7 @@ impl CChan {
 /// lower half does not say (`num_chans` is 0).
 #[no_mangle]
 pub extern "C" fn mbox_dev_max_chans(dev: Option<&mbox_dev_s>) -> c_int {
-    match dev.map(|d| d.num_chans) {
-        None => -EINVAL,
-        Some(0) => -ENOSYS,
-        Some(n) => n.min(c_int::MAX as usize) as c_int,
-    }
+    dev.map_or(-EINVAL, dev_max_chans)
 }
 
 /// Choose how the TX channel `chan` learns that a transfer is done:

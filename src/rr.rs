@@ -42,7 +42,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use crate::capi::{mbox_register_rxcallback, mbox_unregister_rxcallback, Msg};
+use crate::capi::Msg;
 use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
 use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_receiver_s, mbox_sender_s};
@@ -809,7 +809,10 @@ impl RrCell {
         }
         // The callback gets the helper, which stays valid while registered
         // (mbox_rr_s contract).
-        let r = mbox_register_rxcallback(Some(receiver), Some(rr_rx_trampoline), self.ptr().cast());
+        let r = match receiver.chan {
+            Some(c) => c.register_rx(receiver, Some(rr_rx_trampoline), self.ptr().cast()),
+            None => -EINVAL,
+        };
         if r < 0 {
             self.locked(&mut Critical::enter()).magic = 0;
             return r;
@@ -965,7 +968,9 @@ impl RrCell {
             self.locked(&mut cs).receiver
         };
         // The channel may already be de-initialised: nothing to unregister.
-        let _ = mbox_unregister_rxcallback(receiver);
+        if let Some(r) = receiver {
+            let _ = r.chan.map(|c| c.unregister_rx(r));
+        }
         // Nothing was linked meanwhile (requests refuse a helper that is
         // not live).
         self.locked(&mut Critical::enter()).magic = 0;
