@@ -861,7 +861,13 @@ impl CChan {
     /// only: it gets its TX-done callback, if it registered one; may be
     /// NULL); every result as there.
     pub fn send(&self, sender: *const mbox_sender_s, data: &[u8], timeout: Option<clock_t>) -> c_int {
-        ticksend(Some(self), sender.cast(), Msg::of(data), timeout)
+        self.send_msg(sender, Msg::of(data), timeout)
+    }
+
+    /// [`CChan::send`] of a [`Msg`]: the lower half gets its pointer as
+    /// it is (C's own for a message from C, also with 0 bytes).
+    pub fn send_msg(&self, sender: *const mbox_sender_s, msg: Msg<'_>, timeout: Option<clock_t>) -> c_int {
+        ticksend(Some(self), sender.cast(), msg, timeout)
     }
 }
 

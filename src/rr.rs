@@ -937,8 +937,9 @@ impl RrCell {
             Ok(t) => t,
             Err(e) => return (e, 0),
         };
-        // A positive timeout makes the send blocking.
-        request(self, tag, resp, ticks, move |left| chan.send(sender, msg, Some(ticks_to_clock(left))))
+        // A positive timeout makes the send blocking; the message goes as
+        // the caller gave it (its own pointer, also with 0 bytes).
+        request(self, tag, resp, ticks, move |left| chan.send_msg(sender, req, Some(ticks_to_clock(left))))
     }
 }
 
