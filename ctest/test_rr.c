@@ -615,6 +615,24 @@ static void test_rr_send_error_is_returned_and_unlinks(void)
   teardown();
 }
 
+/* A 0-byte request goes to the lower half with the caller's own
+ * pointer, as mbox_ticksend() passes it.
+ */
+
+static void test_rr_empty_request_keeps_the_callers_pointer(void)
+{
+  static const uint8_t req[1] = { 0 };
+  uint8_t resp[8];
+
+  setup(NULL);
+  CHECK_EQ(mbox_rr_request(&g_rr, req, 0, resp, sizeof(resp), NULL, 20),
+           -ETIMEDOUT);                                   /* no reply */
+  CHECK_EQ(fake_nsent(&g_dev.chans[TX]), 1);
+  CHECK(fake_sent(&g_dev.chans[TX], 0).ptr == (const void *)req);
+  CHECK_EQ(fake_sent(&g_dev.chans[TX], 0).size, 0);
+  teardown();
+}
+
 int main(void)
 {
   RUN(test_rr_each_requester_gets_its_own_reply);
@@ -626,6 +644,7 @@ int main(void)
   RUN(test_rr_request_in_interrupt_is_eperm);
   RUN(test_rr_argument_checks);
   RUN(test_rr_send_error_is_returned_and_unlinks);
+  RUN(test_rr_empty_request_keeps_the_callers_pointer);
   host_shutdown();
   return harness_finish();
 }

@@ -1,9 +1,11 @@
-//! A safe Rust API over the C entry points, for firmware written in Rust.
+//! A safe Rust API over the channel's operations, for firmware written in
+//! Rust.
 //!
-//! Every call goes through the same `extern "C"` functions of
-//! [`crate::capi`] that C clients use, so the state machine, its locking
-//! and every guarantee of `docs/concurrency.md` are exactly those of the C
-//! API; this module only adds types and lifetimes.
+//! Every call goes through the same safe methods of [`crate::capi::CChan`]
+//! (and [`crate::rr::RrCell`]) that the `extern "C"` functions C clients
+//! use are shells over, so the state machine, its locking and every
+//! guarantee of `docs/concurrency.md` are exactly those of the C API; this
+//! module only adds types and lifetimes.
 //!
 //! - [`Device`]: a lower half's device (`struct mbox_dev_s`), trusted once,
 //!   with an `unsafe` constructor;
@@ -196,8 +198,9 @@ client.try_send(b"late").unwrap();
 //!   item or a `static` works: `receiver.register(&on_message)`). The
 //!   received bytes are lent only for the call.
 //! - **Threads.** [`Channel`], [`Sender`], [`TxClient`], [`Requester`]
-//!   and [`Device`] are `Send` and `Sync`: every operation is a C entry
-//!   point that takes the port's critical section, and several senders
+//!   and [`Device`] are `Send` and `Sync`: every operation is one of the
+//!   channel's safe methods (`capi::CChan`, `rr::RrCell`, the same code
+//!   the C entry points run), which takes the port's critical section, and several senders
 //!   (threads) on one channel each get their own result
 //!   (`docs/concurrency.md`). A [`Receiver`] is a shared borrow of its
 //!   channel (so `Send` and `Sync` too); the methods that change its
@@ -208,9 +211,8 @@ client.try_send(b"late").unwrap();
 //!   client slots inside the [`Channel`] handle, which the [`Receiver`] or
 //!   [`TxClient`] borrows, so the address stays the same from register to
 //!   unregister. A forgotten client keeps its slot for the life of the
-//!   handle (so no later client inherits its registration); the C side
-//!   never dereferences an identity after a call, so a stale one is
-//!   harmless.
+//!   handle (so no later client inherits its registration); the channel
+//!   never dereferences an identity, so a stale one is harmless.
 //! - **Request/response storage.** The C helper keeps pointers to its
 //!   `mbox_rr_s`, sender and receiver, and a reception that started
 //!   before `mbox_rr_deinit()` may still read the helper afterwards (on
@@ -242,18 +244,17 @@ client.try_send(b"late").unwrap();
 
 #![warn(missing_docs)]
 
-use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::marker::PhantomData;
-use core::ptr::{self, NonNull};
+use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::capi;
 use crate::errno;
-use crate::os::Critical;
 #[cfg(feature = "txdone-methods")]
 use crate::types::mbox_txdone_method_e;
+use crate::types::CChan;
 #[cfg(feature = "txfifo")]
 use crate::types::MBOX_TXSLOT_SIZE;
 use crate::types::{
@@ -391,21 +392,6 @@ impl fmt::Display for Error {
 /// The result of the mailbox API.
 pub type Result<T> = core::result::Result<T, Error>;
 
-/// Read by the lower half in place of an empty message (a word, so that
-/// one that peeks at the first word of a doorbell message reads memory).
-static EMPTY_MSG: u32 = 0;
-
-/// The pointer a message is passed to C with: its own, or for an empty
-/// one (whose slice pointer is dangling) a real, readable address. The C
-/// send functions refuse NULL and pass the pointer on to the lower half.
-fn msg_ptr(data: &[u8]) -> *const c_void {
-    if data.is_empty() {
-        ptr::addr_of!(EMPTY_MSG).cast()
-    } else {
-        data.as_ptr().cast()
-    }
-}
-
 /// A C return code (0 or a negated errno) as a [`Result`].
 fn check(ret: c_int) -> Result<()> {
     if ret < 0 {
@@ -470,17 +456,16 @@ impl Timeout {
 /// A lower half's device (`struct mbox_dev_s`), trusted for `'d`.
 ///
 /// Copying it is free; it is only a pointer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Device<'d> {
-    raw: NonNull<mbox_dev_s>,
-    _dev: PhantomData<&'d mbox_dev_s>,
+    dev: &'d mbox_dev_s,
 }
 
 // SAFETY: a Device is a pointer to a device whose ops the from_raw contract
 // makes callable from any thread; the upper half only reads `ops` and
 // `mtu`, which do not change while the device lives.
 unsafe impl Send for Device<'_> {}
-// SAFETY: as for Send; shared use only calls thread-safe C entry points.
+// SAFETY: as for Send; shared use only calls thread-safe operations.
 unsafe impl Sync for Device<'_> {}
 
 impl<'d> Device<'d> {
@@ -497,19 +482,20 @@ impl<'d> Device<'d> {
     /// `ops->getchan` returns stays valid memory for `'d`, and after
     /// `ops->shutdown` returns the lower half no longer uses that channel.
     pub unsafe fn from_raw(dev: *mut mbox_dev_s) -> Option<Device<'d>> {
-        NonNull::new(dev).map(|raw| Device { raw, _dev: PhantomData })
+        // SAFETY: NULL or a device valid for 'd whose base fields do not
+        // change (the function's contract).
+        unsafe { dev.as_ref() }.map(|dev| Device { dev })
     }
 
     /// The device pointer, for C functions of the lower half.
     pub fn as_ptr(&self) -> *mut mbox_dev_s {
-        self.raw.as_ptr()
+        ptr::from_ref(self.dev).cast_mut()
     }
 
     /// The largest message one transfer carries (`mtu`, or the default of
     /// `MBOX_MAX_MSG_SIZE`, 128 bytes, when the lower half leaves it 0).
     pub fn mtu(&self) -> usize {
-        // SAFETY: valid device for 'd (from_raw contract); mtu never changes.
-        match unsafe { ptr::addr_of!((*self.raw.as_ptr()).mtu).read() } {
+        match self.dev.mtu {
             0 => capi::MBOX_DEFAULT_MTU,
             m => m,
         }
@@ -524,30 +510,23 @@ impl<'d> Device<'d> {
     /// with [`Error::Perm`]. If the lower half (or C code) de-initialises
     /// it, operations on it fail with [`Error::Invalid`].
     pub fn channel(&self, arg: usize) -> Option<Channel<'d>> {
-        // SAFETY: a valid device (from_raw contract); mbox_get_chan checks
-        // its ops and passes arg through to the lower half.
-        let chan = unsafe { capi::mbox_get_chan(self.raw.as_ptr(), arg as *mut c_void) };
-        let raw = NonNull::new(chan)?;
-        let dir = {
-            let _cs = Critical::enter();
-            // getchan returned a channel valid for 'd (from_raw
-            // contract); `dir` is written by mbox_chan_init under the same
-            // critical section. Read as the C int it is, not as the Rust
-            // enum, since C may have left any value in it.
-            // SAFETY: as the lines above explain.
-            unsafe { ptr::addr_of!((*chan).dir).cast::<c_int>().read() }
-        };
-        let dir = if dir == mbox_direction_e::MBOX_TX as c_int { Direction::Tx } else { Direction::Rx };
-        Some(Channel::new(raw, false, dir, self.mtu()))
+        let chan = capi::get_chan(self.dev, arg as *mut c_void)?;
+        let dir = if chan.is_tx() { Direction::Tx } else { Direction::Rx };
+        Some(Channel::new(chan, false, dir, self.mtu()))
     }
 
     /// The number of channels the device offers (`mbox_dev_max_chans()`).
     ///
     /// Errors: [`Error::NoSys`] when the lower half does not say.
     pub fn max_chans(&self) -> Result<usize> {
-        // SAFETY: a valid device (from_raw contract); only `num_chans` is read.
-        let n = unsafe { capi::mbox_dev_max_chans(self.raw.as_ptr()) };
+        let n = capi::dev_max_chans(self.dev);
         check(n).map(|()| n as usize)
+    }
+}
+
+impl fmt::Debug for Device<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device").field("raw", &self.as_ptr()).finish()
     }
 }
 
@@ -571,7 +550,7 @@ const _: () = assert!(
 /// Dropping an owned channel de-initialises it (use [`Channel::deinit`]
 /// to see the result); dropping an adopted one does nothing.
 pub struct Channel<'a> {
-    raw: NonNull<mbox_chan_s>,
+    chan: &'a CChan,
     owned: bool,
     dir: Direction,
     mtu: usize,
@@ -579,25 +558,26 @@ pub struct Channel<'a> {
     /// [`TxClient`] of this handle; taken and released atomically.
     taken: AtomicU8,
     /// The C identities of those clients: a `mbox_receiver_s` (RX) or a
-    /// `mbox_sender_s` (TX), each `{ chan: raw, priv: NULL }` from
-    /// construction on and never written again. They live here, not in
-    /// the `Receiver` or `TxClient`, so that each client's address (its
-    /// identity to the C side, which keys registrations on it) stays the
-    /// same from register to unregister: a client borrows the channel, so
-    /// the channel cannot move meanwhile. C only reads them during a call.
-    ids: [UnsafeCell<mbox_sender_s>; MBOX_MAX_CLIENTS],
+    /// `mbox_sender_s` (TX), each `{ chan: NULL, priv: NULL }`. Only their
+    /// addresses matter (the channel keys registrations on them, never
+    /// reads them). They live here, not in the `Receiver` or `TxClient`,
+    /// so that each client's address stays the same from register to
+    /// unregister: a client borrows the channel, so the channel cannot
+    /// move meanwhile.
+    ids: [mbox_sender_s; MBOX_MAX_CLIENTS],
     _chan: PhantomData<&'a mut mbox_chan_s>,
 }
 
-// SAFETY: the channel is only reached through C entry points, which take
-// the port's critical section and may be called from any task; deinit
-// (on drop) is a task-context call that any thread may make.
+// SAFETY: the channel is only reached through its operations (CChan's
+// methods), which take the port's critical section and may be called from
+// any task; deinit (on drop) is a task-context call that any thread may
+// make.
 unsafe impl Send for Channel<'_> {}
-// SAFETY: shared use (&Channel) only makes C calls that are safe to race
+// SAFETY: shared use (&Channel) only makes calls that are safe to race
 // with each other (the state machine runs under the critical section,
 // several blocked senders each get their own result); `taken` is an
-// atomic; `ids` are never written after construction, and C only reads
-// them.
+// atomic; `ids` are never written after construction, and only their
+// addresses are used.
 unsafe impl Sync for Channel<'_> {}
 
 impl Channel<'static> {
@@ -624,34 +604,37 @@ impl Channel<'static> {
         dir: Direction,
         buf: &'static mut [u8],
     ) -> Result<Channel<'static>> {
+        let c = CChan::from_mut(chan);
+        let (bp, len) = buf_parts(buf);
         // SAFETY: chan and buf are 'static and exclusively ours, so they
-        // outlive the channel whether or not it is ever de-initialised.
-        unsafe { Channel::init_raw(chan, dev, dir, buf) }
+        // outlive the channel whether or not it is ever de-initialised;
+        // dev is a trusted device (Device::from_raw contract).
+        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
+        Channel::owned(c, dev, dir, r)
+    }
+}
+
+/// A buffer as `mbox_chan_init()` takes it: NULL for an empty one.
+fn buf_parts(buf: &mut [u8]) -> (*mut u8, usize) {
+    if buf.is_empty() {
+        (ptr::null_mut(), 0)
+    } else {
+        (buf.as_mut_ptr(), buf.len())
     }
 }
 
 impl<'a> Channel<'a> {
-    /// # Safety
-    /// `chan` and `buf` stay valid and unused by anyone else until the
-    /// channel has been de-initialised.
-    unsafe fn init_raw(
-        chan: &'a mut mbox_chan_s,
-        dev: &Device<'a>,
-        dir: Direction,
-        buf: &'a mut [u8],
-    ) -> Result<Channel<'a>> {
-        let raw = NonNull::from(chan);
-        let (bp, len) = if buf.is_empty() { (ptr::null_mut(), 0) } else { (buf.as_mut_ptr(), buf.len()) };
-        // SAFETY: raw and buf are valid and exclusive (caller's contract);
-        // dev is a trusted device (Device::from_raw contract).
-        check(unsafe { capi::mbox_chan_init(raw.as_ptr(), dev.as_ptr(), dir.raw() as c_int, bp.cast(), len) })?;
-        Ok(Channel::new(raw, true, dir, dev.mtu()))
+    /// The handle of `c`, which this API initialised, with the result
+    /// `r` of that init.
+    fn owned(c: &'a CChan, dev: &Device<'a>, dir: Direction, r: c_int) -> Result<Channel<'a>> {
+        check(r)?;
+        Ok(Channel::new(c, true, dir, dev.mtu()))
     }
 
-    fn new(raw: NonNull<mbox_chan_s>, owned: bool, dir: Direction, mtu: usize) -> Channel<'a> {
-        let id = || UnsafeCell::new(mbox_sender_s { chan: raw.as_ptr(), r#priv: ptr::null_mut() });
+    fn new(chan: &'a CChan, owned: bool, dir: Direction, mtu: usize) -> Channel<'a> {
+        let id = || mbox_sender_s { chan: None, r#priv: ptr::null_mut() };
         Channel {
-            raw,
+            chan,
             owned,
             dir,
             mtu,
@@ -680,8 +663,8 @@ impl<'a> Channel<'a> {
     }
 
     /// The C identity of a client slot.
-    fn id(&self, slot: u8) -> *mut mbox_sender_s {
-        self.ids[usize::from(slot)].get()
+    fn id(&self, slot: u8) -> *const mbox_sender_s {
+        &self.ids[usize::from(slot)]
     }
 
     /// Initialises a channel over borrowed storage (a stack channel), runs
@@ -711,13 +694,16 @@ impl<'a> Channel<'a> {
         buf: &'a mut [u8],
         f: impl FnOnce(&Channel<'a>) -> R,
     ) -> Result<R> {
+        let c = CChan::from_mut(chan);
+        let (bp, len) = buf_parts(buf);
         // the channel is de-initialised before the borrows of chan
         // and buf end: it is a local of this function that `f` only sees by
         // reference (so it cannot be moved out or forgotten), and it is
         // de-initialised below on return, or by its Drop while unwinding
-        // when `f` panics.
+        // when `f` panics; dev is a trusted device valid for 'a.
         // SAFETY: as the lines above explain.
-        let ch = unsafe { Channel::init_raw(chan, dev, dir, buf) }?;
+        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
+        let ch = Channel::owned(c, dev, dir, r)?;
         let r = f(&ch);
         ch.deinit().map(|()| r)
     }
@@ -726,8 +712,7 @@ impl<'a> Channel<'a> {
     /// (`mbox_chan_mtu()`; the device's MTU once the channel is no longer
     /// initialised, e.g. an adopted one its lower half tore down).
     pub fn mtu(&self) -> usize {
-        // SAFETY: a valid channel for 'a; the call only reads its state.
-        match unsafe { capi::mbox_chan_mtu(self.raw.as_ptr()) } {
+        match self.chan.mtu() {
             m if m > 0 => m as usize,
             _ => self.mtu,
         }
@@ -752,8 +737,7 @@ impl<'a> Channel<'a> {
     /// longer initialised.
     #[cfg(feature = "txfifo")]
     pub fn txdepth(&self) -> Result<usize> {
-        // SAFETY: a valid channel for 'a; the call only reads its state.
-        let d = unsafe { capi::mbox_chan_txdepth(self.raw.as_ptr()) };
+        let d = self.chan.txdepth();
         check(d).map(|()| d as usize)
     }
 
@@ -789,7 +773,7 @@ impl<'a> Channel<'a> {
         // below MBOX_WAIT_FOREVER.
         let period = Timeout::Ticks(period).to_clock();
         // SAFETY: a valid channel for 'a; the C side checks the rest.
-        check(unsafe { capi::mbox_chan_set_txdone(self.raw.as_ptr(), m as c_int, period) })
+        check(self.chan.set_txdone(m as c_int, period))
     }
 
     /// The channel's direction.
@@ -805,17 +789,14 @@ impl<'a> Channel<'a> {
 
     /// The raw channel, for C functions (e.g. of the lower half).
     pub fn as_ptr(&self) -> *mut mbox_chan_s {
-        self.raw.as_ptr()
+        self.chan.as_ptr()
     }
 
     /// A consistent copy of the channel's statistics
     /// (`mbox_chan_get_stats()`, `CONFIG_MBOX_TRACE`).
     #[cfg(feature = "trace")]
     pub fn stats(&self) -> Result<Stats> {
-        let mut s = Stats::default();
-        // SAFETY: a valid channel for 'a; s is a valid output.
-        check(unsafe { capi::mbox_chan_get_stats_checked(self.raw.as_ptr(), &mut s) })?;
-        Ok(s)
+        self.chan.stats().map_err(Error::from_errno)
     }
 
     /// A sender on this TX channel; [`Error::Invalid`] on an RX channel.
@@ -824,7 +805,7 @@ impl<'a> Channel<'a> {
         if self.dir != Direction::Tx {
             return Err(Error::Invalid);
         }
-        Ok(Sender { chan: self.raw, _chan: PhantomData })
+        Ok(Sender { chan: self.chan })
     }
 
     /// A receiver of this RX channel. With `CONFIG_MBOX_MULTI_RX` (cargo
@@ -920,12 +901,11 @@ impl<'a> Channel<'a> {
         }
         let slot = self.take_slot()?;
         let arg = callback as *const F as *mut c_void;
-        // the slot's sender names this channel (valid for 'a) and is
-        // ours alone until freed; the trampoline is instantiated for F, and
-        // arg is a &'static F, valid for ever and shareable with the
-        // interrupt context (F: Sync).
-        // SAFETY: as the lines above explain.
-        let r = check(unsafe { capi::mbox_register_txdone(self.id(slot), Some(txdone_trampoline::<F>), arg) });
+        // The slot's sender is ours alone until freed; the trampoline is
+        // instantiated for F, and arg is a &'static F, valid for ever and
+        // shareable with the interrupt context (F: Sync): what the
+        // trampoline relies on.
+        let r = check(self.chan.register_txdone(self.id(slot), Some(txdone_trampoline::<F>), arg));
         match r {
             Ok(()) => Ok(TxClient { chan: self, slot }),
             Err(e) => {
@@ -957,7 +937,7 @@ impl<'a> Channel<'a> {
         }
         // SAFETY: an owned, initialised channel; by value, so no borrow
         // (Sender, Receiver) of it exists.
-        check(unsafe { capi::mbox_chan_deinit(this.raw.as_ptr()) })
+        check(this.chan.deinit())
     }
 }
 
@@ -966,7 +946,7 @@ impl Drop for Channel<'_> {
         if self.owned {
             // SAFETY: as in deinit(); the result has no one to go to (use
             // deinit() to see it).
-            let _ = unsafe { capi::mbox_chan_deinit(self.raw.as_ptr()) };
+            let _ = self.chan.deinit();
         }
     }
 }
@@ -974,7 +954,7 @@ impl Drop for Channel<'_> {
 impl fmt::Debug for Channel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("chan", &self.raw)
+            .field("chan", &self.chan.as_ptr())
             .field("dir", &self.dir)
             .field("mtu", &self.mtu)
             .field("owned", &self.owned)
@@ -989,8 +969,7 @@ impl fmt::Debug for Channel<'_> {
 /// blocked sender waits for and returns its own message's result).
 #[derive(Clone, Copy, Debug)]
 pub struct Sender<'c> {
-    chan: NonNull<mbox_chan_s>,
-    _chan: PhantomData<&'c Channel<'c>>,
+    chan: &'c CChan,
 }
 
 // SAFETY: see the type's documentation; a Sender is a shared borrow of a
@@ -1000,10 +979,6 @@ unsafe impl Send for Sender<'_> {}
 unsafe impl Sync for Sender<'_> {}
 
 impl Sender<'_> {
-    fn raw(&self) -> mbox_sender_s {
-        mbox_sender_s { chan: self.chan.as_ptr(), r#priv: ptr::null_mut() }
-    }
-
     /// Sends `data` and waits for the remote's ACK, at most the channel's
     /// timeout (`mbox_send()`). Task context.
     ///
@@ -1013,19 +988,14 @@ impl Sender<'_> {
     /// send error, [`Error::Invalid`] when the channel is no longer
     /// initialised (an adopted one).
     pub fn send(&self, data: &[u8]) -> Result<()> {
-        let mut s = self.raw();
-        // SAFETY: s points at a live channel (borrowed for 'c); data is
-        // valid for its length and is not changed during the call.
-        check(unsafe { capi::mbox_send(&mut s, msg_ptr(data), data.len()) })
+        check(self.chan.send(ptr::null(), data, None))
     }
 
     /// Sends `data` with an explicit timeout (`mbox_ticksend()`): a
     /// blocking send waits its turn and its ACK within `timeout`;
     /// [`Timeout::NonBlocking`] is [`Sender::try_send`].
     pub fn send_timeout(&self, data: &[u8], timeout: Timeout) -> Result<()> {
-        let mut s = self.raw();
-        // SAFETY: as in send().
-        check(unsafe { capi::mbox_ticksend(&mut s, msg_ptr(data), data.len(), timeout.to_clock()) })
+        check(self.chan.send(ptr::null(), data, Some(timeout.to_clock())))
     }
 
     /// Sends `data` without waiting (`mbox_ticksend(.., 0)`): at once if
@@ -1065,9 +1035,7 @@ impl Sender<'_> {
     /// half has no `txacked`, [`Error::Perm`] in [`TxDoneMethod::Ack`]
     /// mode.
     pub fn send_poll(&self, data: &[u8], spins: u32) -> Result<()> {
-        let mut s = self.raw();
-        // SAFETY: as in send().
-        check(unsafe { capi::mbox_send_poll(&mut s, msg_ptr(data), data.len(), spins) })
+        check(self.chan.send_poll(data, spins))
     }
 
     #[cfg(feature = "txdone-methods")]
@@ -1084,9 +1052,7 @@ impl Sender<'_> {
             Ok(()) => 0,
             Err(e) => -e.errno().wrapping_abs(),
         };
-        let mut s = self.raw();
-        // SAFETY: s names a live channel (borrowed for 'c).
-        check(unsafe { capi::mbox_client_txdone(&mut s, code) })
+        check(self.chan.client_txdone(code))
     }
 }
 
@@ -1143,16 +1109,14 @@ impl<'c> TxClient<'c> {
     /// is full, [`Error::MsgSize`], the lower half's error for an immediate
     /// send, [`Error::Invalid`] for an uninitialised channel.
     pub fn try_send(&self, data: &[u8]) -> Result<()> {
-        // SAFETY: the slot's sender names this live channel (borrowed for
-        // 'c) and is registered at this address; data is valid for its
-        // length during the call (a queued message is copied).
-        check(unsafe { capi::mbox_ticksend(self.chan.id(self.slot), msg_ptr(data), data.len(), 0) })
+        // The slot's sender is registered at this address.
+        check(self.chan.chan.send(self.chan.id(self.slot), data, Some(0)))
     }
 
     /// A plain sender on the same channel (blocking sends return their
     /// result instead of calling back).
     pub fn sender(&self) -> Sender<'c> {
-        Sender { chan: self.chan.raw, _chan: PhantomData }
+        Sender { chan: self.chan.chan }
     }
 
     /// The channel this client sends on.
@@ -1172,9 +1136,8 @@ impl<'c> TxClient<'c> {
 #[cfg(feature = "txdone-callback")]
 impl Drop for TxClient<'_> {
     fn drop(&mut self) {
-        // SAFETY: the slot's sender, registered at this address by
-        // tx_client(); removing it only touches the channel's client table.
-        let _ = unsafe { capi::mbox_register_txdone(self.chan.id(self.slot), None, ptr::null_mut()) };
+        // The slot's sender, registered at this address by tx_client().
+        let _ = self.chan.chan.register_txdone(self.chan.id(self.slot), None, ptr::null_mut());
         self.chan.free_slot(self.slot);
     }
 }
@@ -1211,7 +1174,7 @@ pub struct Receiver<'c> {
 impl<'c> Receiver<'c> {
     /// The C receiver: this receiver's slot of the channel (see
     /// `Channel::ids`; same layout as a `mbox_sender_s`, checked above).
-    fn raw(&mut self) -> *mut mbox_receiver_s {
+    fn raw(&self) -> *const mbox_receiver_s {
         self.chan.id(self.slot).cast()
     }
 
@@ -1237,12 +1200,10 @@ impl<'c> Receiver<'c> {
     {
         let r = self.raw();
         let arg = callback as *const F as *mut c_void;
-        // r is this receiver's C receiver, naming a channel valid
-        // for 'c; the trampoline is instantiated for F and arg is a
-        // &'static F, valid for ever and shareable with the interrupt
-        // context (F: Sync).
-        // SAFETY: as the lines above explain.
-        check(unsafe { capi::mbox_register_rxcallback(r, Some(trampoline::<F>), arg) })?;
+        // r is this receiver's identity; the trampoline is instantiated
+        // for F and arg is a &'static F, valid for ever and shareable with
+        // the interrupt context (F: Sync): what the trampoline relies on.
+        check(self.chan.chan.register_rx(r, Some(trampoline::<F>), arg))?;
         self.registered = true;
         Ok(())
     }
@@ -1256,8 +1217,7 @@ impl<'c> Receiver<'c> {
             return Ok(());
         }
         let r = self.raw();
-        // SAFETY: r is this receiver's C receiver, as in register().
-        let ret = check(unsafe { capi::mbox_unregister_rxcallback(r) });
+        let ret = check(self.chan.chan.unregister_rx(r));
         if matches!(ret, Ok(()) | Err(Error::Invalid) | Err(Error::NoEnt)) {
             // Invalid: the channel is no longer initialised, so no
             // callback is registered on it any more; NoEnt: the C side

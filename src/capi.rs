@@ -1,21 +1,29 @@
-//! The C entry points of `include/nuttx/mbox/mbox.h`.
+//! The C entry points of `include/nuttx/mbox/mbox.h`, and the channel's
+//! operations as safe methods of [`CChan`].
 //!
-//! This is the only place where raw C pointers become references. Every
-//! function checks its arguments (NULL, direction, initialisation) and
-//! returns a negated errno without changing any state when they are bad.
+//! A C `struct mbox_chan_s *` argument is an `Option<&CChan>` (the same
+//! ABI, guaranteed by Rust), a sender, receiver, device or statistics
+//! pointer an `Option<&T>` of its type: the C caller's contract ("NULL or
+//! a live object") is all an entry point needs, so the entry points are
+//! safe functions, each a short shell over a method of [`CChan`]. The
+//! Rust API (`api`), the request/response helper and the PL320 lower half
+//! call those methods. Every function checks its arguments (NULL,
+//! direction, initialisation) and returns a negated errno without
+//! changing any state when they are bad.
 //!
-//! Raw pointers: each entry point turns its channel pointer into a
-//! `CChan` once (`CChan::from_ptr`), and the check "live, of this
-//! direction, under the critical section" gives a `Live`, whose
-//! environment (`OpsEnv`) reaches the lower half's ops. From there the
-//! code is safe; `unsafe` is left for that conversion, the state machine's
-//! borrow under the critical section, the watchdog's storage, the device
-//! pointer, message slices, and the calls into the lower half and the
-//! clients.
+//! `unsafe` is left for a few places, each with its invariant written
+//! down: a channel pointer that C hands over once (`CChan::from_ptr`:
+//! `mbox_get_chan`'s result, the watchdog's argument), the state
+//! machine's borrow under the critical section (`CChan::state`), the
+//! watchdog's storage, the device behind a live channel (`CChan::env`),
+//! the channel behind its environment (`OpsEnv::chan`), a message that C
+//! passes as a pointer and a size ([`Msg`]), and the calls into C: one
+//! block per op of the lower half in its adapter ([`OpsEnv`]), one per
+//! client callback.
 //! The state machine itself is `chan.rs`, the blocking glue around it
 //! (blocked and polling senders, watchdog expiry, TX-done hand-out) is
-//! `glue.rs`; this file implements the glue's [`Chan`] for `mbox_chan_s`
-//! over [`PortOs`] and adds the calls into the lower half's ops.
+//! `glue.rs`; this file implements the glue's [`Chan`] for [`CChan`]
+//! over [`PortOs`].
 //!
 //! Documentation of each function (who may call it, from which context,
 //! every return code) is in its doc comment, which cbindgen copies into the
@@ -23,10 +31,10 @@
 
 #![allow(clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::ffi::{c_int, c_void};
+use core::marker::PhantomData;
 use core::ptr;
-use core::sync::atomic::AtomicU8;
 
 #[cfg(feature = "txdone-methods")]
 use crate::chan::TxDoneMethod;
@@ -36,6 +44,7 @@ use crate::glue::{self, Chan};
 use crate::lent::Lent;
 use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
 use crate::queue;
+pub use crate::types::CChan;
 use crate::types::*;
 
 /// MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0: the
@@ -50,82 +59,34 @@ pub const MBOX_RX_STACK_MAX: usize = MBOX_MAX_MSG_SIZE;
 /// result below `-MBOX_MAX_ERRNO` is no errno and becomes -EIO.
 pub const MBOX_MAX_ERRNO: c_int = 4095;
 
-/// A channel as this file sees it: `mbox_chan_s` field for field (the
-/// layout is asserted below), each field in a cell. Other contexts change
-/// the channel meanwhile (under the critical section, or the RX claim
-/// atomically), so no `&mut` to the whole channel is ever formed: the
-/// plain fields are read and written through their `Cell`, the state
-/// machine is borrowed under the critical section only ([`CChan::state`]),
-/// and a reference to a `CChan` is the channel's own address, so handing
-/// it to the glue costs nothing.
-///
-/// [`CChan::from_ptr`] is the one place where a C channel pointer
-/// becomes one; the rest of the file is safe code over it, apart from the
-/// calls into the lower half and the client.
-#[repr(C)]
-struct CChan {
-    id: Cell<c_int>,
-    dir: Cell<mbox_direction_e>,
-    dev: Cell<*mut mbox_dev_s>,
-    callback: Cell<mbox_callback_t>,
-    #[cfg(not(feature = "multi-rx"))]
-    callback_arg: Cell<*mut c_void>,
-    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-    clients: Cell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
-    state: UnsafeCell<ChanState>,
-    rx_claim: AtomicU8,
-    timer: UnsafeCell<mbox_timer_storage_s>,
-    timeout: Cell<clock_t>,
-    txstate: Cell<mbox_txstate_e>,
-    txtoken: Cell<u32>,
-    #[cfg(feature = "trace")]
-    stats: Cell<mbox_stats_s>,
-    r#priv: Cell<*mut c_void>,
-}
-
-/// `CChan` is `mbox_chan_s` with its fields in cells (`Cell<T>` and
-/// `UnsafeCell<T>` have the layout of `T`): same size, alignment and
-/// offsets.
-const _: () = {
-    use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<CChan>() == size_of::<mbox_chan_s>());
-    assert!(align_of::<CChan>() == align_of::<mbox_chan_s>());
-    assert!(offset_of!(CChan, id) == offset_of!(mbox_chan_s, id));
-    assert!(offset_of!(CChan, dir) == offset_of!(mbox_chan_s, dir));
-    assert!(offset_of!(CChan, dev) == offset_of!(mbox_chan_s, dev));
-    assert!(offset_of!(CChan, callback) == offset_of!(mbox_chan_s, callback));
-    #[cfg(not(feature = "multi-rx"))]
-    assert!(offset_of!(CChan, callback_arg) == offset_of!(mbox_chan_s, callback_arg));
-    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-    assert!(offset_of!(CChan, clients) == offset_of!(mbox_chan_s, clients));
-    assert!(offset_of!(CChan, state) == offset_of!(mbox_chan_s, state));
-    assert!(offset_of!(CChan, rx_claim) == offset_of!(mbox_chan_s, rx_claim));
-    assert!(offset_of!(CChan, timer) == offset_of!(mbox_chan_s, timer));
-    assert!(offset_of!(CChan, timeout) == offset_of!(mbox_chan_s, timeout));
-    assert!(offset_of!(CChan, txstate) == offset_of!(mbox_chan_s, txstate));
-    assert!(offset_of!(CChan, txtoken) == offset_of!(mbox_chan_s, txtoken));
-    #[cfg(feature = "trace")]
-    assert!(offset_of!(CChan, stats) == offset_of!(mbox_chan_s, stats));
-    assert!(offset_of!(CChan, r#priv) == offset_of!(mbox_chan_s, r#priv));
-};
-
 impl CChan {
     /// The channel behind a C pointer, None for NULL.
     ///
     /// # Safety
     /// `chan` is NULL or points to a `mbox_chan_s` that stays allocated
-    /// for `'a` (the API contract: a channel outlives every call on it
-    /// and, until its de-init has destroyed it, its watchdog).
+    /// for `'a`.
     #[inline(always)]
-    unsafe fn from_ptr<'a>(chan: *mut mbox_chan_s) -> Option<&'a CChan> {
+    pub unsafe fn from_ptr<'a>(chan: *mut mbox_chan_s) -> Option<&'a CChan> {
         // SAFETY: valid for 'a or NULL (contract); CChan has the layout of
-        // mbox_chan_s (asserted above) and every field in a cell, so a
-        // shared reference allows every change other contexts make.
+        // mbox_chan_s (asserted in types.rs) and every field in a cell, so
+        // a shared reference allows every change other contexts make.
         unsafe { chan.cast::<CChan>().as_ref() }
     }
 
+    /// The channel in storage the caller holds exclusively (e.g. before
+    /// its `init`): from here on it is reached only through cells, shared
+    /// with whatever the channel is handed to, for as long as the borrow.
     #[inline]
-    fn ptr(&self) -> *mut mbox_chan_s {
+    pub fn from_mut(chan: &mut mbox_chan_s) -> &CChan {
+        // SAFETY: the same layout (asserted in types.rs); the exclusive
+        // borrow becomes a shared one of the cell view, so nothing else
+        // can reach the storage through a plain reference meanwhile.
+        unsafe { &*ptr::from_mut(chan).cast::<CChan>() }
+    }
+
+    /// The channel's address, as C and the lower half's ops see it.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut mbox_chan_s {
         self as *const CChan as *mut mbox_chan_s
     }
 
@@ -161,16 +122,16 @@ impl CChan {
         Some((Live(self), st))
     }
 
-    /// The environment of the channel: its ops and its timer.
-    ///
-    /// # Safety
-    /// The channel's `dev` was set by `mbox_chan_init()` (it is live or
-    /// being torn down): a valid device whose ops were checked non-NULL.
+    /// The environment of the channel: its ops and its timer. Called only
+    /// for a channel that is live or being torn down by the caller ([`Live`],
+    /// the glue's [`Chan::with`]): its `dev` is then the device its init
+    /// accepted.
     #[inline(always)]
-    unsafe fn env(&self) -> OpsEnv {
-        // SAFETY: per the function contract; the device and its ops table
-        // stay valid and unchanged while the channel is initialised.
-        let ops = unsafe { (*self.dev.get()).ops };
+    fn env(&self) -> OpsEnv {
+        // SAFETY: dev was set by init (see above) to a device whose ops
+        // init checked non-NULL, and init's contract keeps the device, its
+        // ops unchanged, valid until the channel's de-init has returned.
+        let ops = unsafe { (*self.dev.get()).ops.unwrap_unchecked() };
         OpsEnv { chan: self, ops }
     }
 
@@ -185,12 +146,18 @@ impl CChan {
     /// Index of `owner` in the channel's client table.
     #[cfg(feature = "txdone-callback")]
     #[inline]
-    fn client_of(&self, owner: *mut c_void) -> Option<usize> {
+    fn client_of(&self, owner: *const c_void) -> Option<usize> {
         let table = self.clients();
         if table[0].get().owner.is_null() {
             return None;
         }
-        table.iter().take_while(|c| !c.get().owner.is_null()).position(|c| c.get().owner == owner)
+        table.iter().take_while(|c| !c.get().owner.is_null()).position(|c| ptr::eq(c.get().owner, owner))
+    }
+}
+
+impl core::fmt::Debug for CChan {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("CChan").field(&self.as_ptr()).finish()
     }
 }
 
@@ -205,8 +172,7 @@ impl Live<'_> {
     /// The channel's environment: its ops and its timer.
     #[inline(always)]
     fn env(self) -> OpsEnv {
-        // SAFETY: dev is set (the type's invariant).
-        unsafe { self.0.env() }
+        self.0.env()
     }
 }
 
@@ -219,13 +185,68 @@ impl core::ops::Deref for Live<'_> {
     }
 }
 
+/// Read by the lower half in place of an empty message from Rust (a
+/// word: see [`Msg::of`]).
+pub(crate) static EMPTY_MSG: u32 = 0;
+
+/// A message that a client sends: `len` bytes at `ptr`, lent for `'m`.
+/// Made from a slice, or from C's pointer and size ([`Msg::from_c`]);
+/// it becomes a slice only once its size is known to be at most the
+/// channel's MTU ([`Msg::bytes`]), so that a wrong size from C is an
+/// error, never a slice that does not exist.
+#[derive(Clone, Copy)]
+pub struct Msg<'m> {
+    ptr: *const u8,
+    len: usize,
+    _m: PhantomData<&'m [u8]>,
+}
+
+impl<'m> Msg<'m> {
+    /// The bytes of `data`. An empty slice's pointer may dangle: the
+    /// lower half gets a real, readable address instead (one that peeks
+    /// at the first word of a doorbell message reads memory).
+    #[inline(always)]
+    pub fn of(data: &'m [u8]) -> Msg<'m> {
+        let ptr = if data.is_empty() { ptr::addr_of!(EMPTY_MSG).cast() } else { data.as_ptr() };
+        Msg { ptr, len: data.len(), _m: PhantomData }
+    }
+
+    /// The message C passes as `data` and `size`; None for NULL data
+    /// (whatever the size).
+    ///
+    /// # Safety
+    /// `data` is NULL or valid for reading `size` bytes, unchanged, for
+    /// `'m` (the C caller's contract).
+    #[inline(always)]
+    pub unsafe fn from_c(data: *const c_void, size: usize) -> Option<Msg<'m>> {
+        if data.is_null() {
+            return None;
+        }
+        Some(Msg { ptr: data.cast(), len: size, _m: PhantomData })
+    }
+
+    /// The bytes, when there are at most `mtu` of them (else None). A
+    /// 0-byte message keeps its pointer.
+    #[inline(always)]
+    pub fn bytes(self, mtu: usize) -> Option<&'m [u8]> {
+        if self.len > mtu {
+            return None;
+        }
+        // SAFETY: ptr is valid for len bytes for 'm (how the Msg was
+        // made), so len describes one object (at most isize::MAX).
+        Some(unsafe { core::slice::from_raw_parts(self.ptr, self.len) })
+    }
+}
+
 /// The environment of one live channel: its ops and its timer. Made only
-/// by [`CChan::env`], used only while the channel is live or being torn
-/// down by the operation that made it (the glue's trait wants an
-/// environment type without a lifetime, hence the pointers).
-struct OpsEnv {
+/// by `CChan::env` (and by init for its `setup`), used only while the
+/// channel is live or being torn down by the operation that made it (the
+/// glue's trait wants an environment type without a lifetime, hence the
+/// pointer). It is the adapter of the lower half: every call through a
+/// `mbox_ops_s` function pointer of a channel is one of its methods.
+pub struct OpsEnv {
     chan: *const CChan,
-    ops: *const mbox_ops_s,
+    ops: &'static mbox_ops_s,
 }
 
 impl OpsEnv {
@@ -237,23 +258,101 @@ impl OpsEnv {
     }
 
     #[inline(always)]
-    fn ops(&self) -> &mbox_ops_s {
-        // SAFETY: checked non-NULL at mbox_chan_init, and the table is
-        // static for the life of the device (CChan::env).
-        unsafe { &*self.ops }
+    fn ops(&self) -> &'static mbox_ops_s {
+        self.ops
+    }
+
+    /// `ops->setup(chan, NULL)`: 0 without the op.
+    fn setup(&self) -> c_int {
+        match self.ops.setup {
+            // SAFETY: the lower half's own op on its channel, which init
+            // has made ready; lock not held.
+            Some(f) => unsafe { f(self.chan().as_ptr(), ptr::null_mut()) },
+            None => 0,
+        }
+    }
+
+    /// `ops->shutdown(chan)`: 0 without the op.
+    fn shutdown(&self) -> c_int {
+        match self.ops.shutdown {
+            // SAFETY: the lower half's own op, once, after everything of
+            // the channel has ended; lock not held.
+            Some(f) => unsafe { f(self.chan().as_ptr()) },
+            None => 0,
+        }
+    }
+
+    /// `ops->recv(chan, data)`: -ENOSYS without the op.
+    #[inline(always)]
+    fn recv(&self, data: *mut u8) -> c_int {
+        match self.ops.recv {
+            // SAFETY: data has room for the channel's MTU (the channel's
+            // buffer, checked at init, or the stack scratch), as the op
+            // wants; lock held, as documented.
+            Some(f) => unsafe { f(self.chan().as_ptr(), data.cast()) },
+            None => -ENOSYS,
+        }
+    }
+
+    /// `ops->acknowledge(chan, data, n)` of the message `recv` just
+    /// returned (`n` bytes at `data`): true when it accepted (false
+    /// without the op).
+    #[inline(always)]
+    fn acknowledge(&self, data: *const u8, n: usize) -> bool {
+        match self.ops.acknowledge {
+            // SAFETY: the lower half's own op on its live channel, with
+            // the message its recv returned; lock held, as documented.
+            Some(f) => (unsafe { f(self.chan().as_ptr(), data.cast(), n) }) >= 0,
+            None => false,
+        }
+    }
+
+    /// `ops->setcallback(chan, cb, arg)`: 0 without the op.
+    fn setcallback(&self, cb: mbox_callback_t, arg: *mut c_void) -> c_int {
+        match self.ops.setcallback {
+            // SAFETY: the lower half's own op on its live channel; lock
+            // held, as documented.
+            Some(f) => unsafe { f(self.chan().as_ptr(), cb, arg) },
+            None => 0,
+        }
     }
 
     /// The statistics, changed by the state machine under the critical
-    /// section (the only time an OpsEnv is used): one borrow at a time,
-    /// as `&mut self` makes it, and no `Cell` access to them meanwhile
-    /// (those too are under the critical section, outside the state
-    /// machine).
+    /// section (the only time an OpsEnv is used).
     #[cfg(feature = "trace")]
     #[inline(always)]
-    fn stats(&mut self) -> &mut mbox_stats_s {
-        // SAFETY: written only under the critical section, here and at
-        // init; readers copy it under the critical section too.
-        unsafe { &mut *self.chan().stats.as_ptr() }
+    fn stats(&self) -> &CStats {
+        &self.chan().stats
+    }
+}
+
+impl OpsEnv {
+    /// `ops->getchan(dev, arg)` of a device (the one op of a device, not
+    /// of a channel): the channel, if the lower half knows one for `arg`
+    /// (None without the op).
+    fn getchan<'d>(dev: &'d mbox_dev_s, arg: *mut c_void) -> Option<&'d CChan> {
+        let f = dev.ops?.getchan?;
+        // SAFETY: the lower half's own op with its own device; lock not
+        // held.
+        let chan = unsafe { f(ptr::from_ref(dev).cast_mut(), arg) };
+        // SAFETY: a channel that getchan returns is NULL or stays valid as
+        // long as its device (the op's contract).
+        unsafe { CChan::from_ptr(chan) }
+    }
+}
+
+/// `mbox_get_chan()`: the channel of `dev` that the lower half finds
+/// for `arg` (its to interpret: only passed on).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn get_chan<'d>(dev: &'d mbox_dev_s, arg: *mut c_void) -> Option<&'d CChan> {
+    OpsEnv::getchan(dev, arg)
+}
+
+/// `mbox_dev_max_chans()` of a device.
+pub fn dev_max_chans(dev: &mbox_dev_s) -> c_int {
+    match dev.num_chans {
+        0 => -ENOSYS,
+        n => n.min(c_int::MAX as usize) as c_int,
     }
 }
 
@@ -268,8 +367,8 @@ impl ChanEnv for OpsEnv {
         };
         self.chan().txtoken.set(token);
         // SAFETY: the lower half's own op on its live channel, with a
-        // valid (data, len) pair.
-        unsafe { send(self.chan().ptr(), data.as_ptr().cast(), data.len()) }
+        // valid (data, len) pair; lock held, as documented.
+        unsafe { send(self.chan().as_ptr(), data.as_ptr().cast(), data.len()) }
     }
 
     fn txfinish(&mut self, token: u32) {
@@ -279,16 +378,15 @@ impl ChanEnv for OpsEnv {
             // restored. With one slot the message that ends is always the
             // one last sent (nothing is sent while it is in flight).
             let (c, sent) = (self.chan(), self.chan().txtoken.get());
+            let other = cfg!(feature = "txfifo") && sent != token;
+            if other {
+                c.txtoken.set(token);
+            }
             // SAFETY: the lower half's own op on its live channel; the op
             // contract allows the lock held.
-            unsafe {
-                if !cfg!(feature = "txfifo") || sent == token {
-                    f(c.ptr());
-                } else {
-                    c.txtoken.set(token);
-                    f(c.ptr());
-                    c.txtoken.set(sent);
-                }
+            unsafe { f(c.as_ptr()) };
+            if other {
+                c.txtoken.set(sent);
             }
         }
     }
@@ -296,7 +394,7 @@ impl ChanEnv for OpsEnv {
     fn txacked(&mut self) -> bool {
         match self.ops().txacked {
             // SAFETY: chan is live; the op contract allows the lock held.
-            Some(f) => unsafe { f(self.chan().ptr()) },
+            Some(f) => unsafe { f(self.chan().as_ptr()) },
             None => true,
         }
     }
@@ -304,7 +402,7 @@ impl ChanEnv for OpsEnv {
     fn arm(&mut self, ticks: Ticks) {
         // The callback gets the channel, which outlives the timer (deinit
         // destroys it).
-        if PortOs.timer_start(self.chan().timer(), ticks, on_timer, self.chan().ptr() as usize).is_err() {
+        if PortOs.timer_start(self.chan().timer(), ticks, on_timer, self.chan().as_ptr() as usize).is_err() {
             os::assert_fail(file!(), line!());
         }
     }
@@ -321,19 +419,18 @@ impl ChanEnv for OpsEnv {
     fn count(&mut self, s: Stat) {
         #[cfg(feature = "trace")]
         {
-            let st = self.stats();
-            let f = match s {
-                Stat::Timeout => &mut st.timeout,
-                Stat::Sent => &mut st.sent,
-                Stat::Received => &mut st.received,
-                Stat::Acked => &mut st.acked,
-                Stat::QueueFull => &mut st.queue_full,
-                Stat::SpuriousAck => &mut st.spurious_ack,
-                Stat::SendErr => &mut st.send_err,
-                Stat::RxDropped => &mut st.rx_dropped,
-                Stat::Cancelled => &mut st.cancelled,
-            };
-            *f = f.wrapping_add(1);
+            let f = self.stats().at(match s {
+                Stat::Timeout => CStats::TIMEOUT,
+                Stat::Sent => CStats::SENT,
+                Stat::Received => CStats::RECEIVED,
+                Stat::Acked => CStats::ACKED,
+                Stat::QueueFull => CStats::QUEUE_FULL,
+                Stat::SpuriousAck => CStats::SPURIOUS_ACK,
+                Stat::SendErr => CStats::SEND_ERR,
+                Stat::RxDropped => CStats::RX_DROPPED,
+                Stat::Cancelled => CStats::CANCELLED,
+            });
+            f.set(f.get().wrapping_add(1));
         }
     }
 
@@ -342,9 +439,10 @@ impl ChanEnv for OpsEnv {
         #[cfg(feature = "trace")]
         {
             let st = self.stats();
-            st.buffered = depth;
-            if depth > st.max_queued {
-                st.max_queued = depth;
+            st.at(CStats::BUFFERED).set(depth);
+            let max = st.at(CStats::MAX_QUEUED);
+            if depth > max.get() {
+                max.set(depth);
             }
         }
     }
@@ -373,9 +471,9 @@ impl Chan for CChan {
     #[inline]
     fn with<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState, &mut OpsEnv) -> R) -> R {
         let st = self.state(g);
-        // SAFETY: the glue asks for the environment only while the channel
-        // is live or being torn down: dev is set.
-        let mut env = unsafe { self.env() };
+        // The glue asks for the environment only while the channel is
+        // live or being torn down (CChan::env).
+        let mut env = self.env();
         f(st, &mut env)
     }
 
@@ -404,7 +502,7 @@ impl CChan {
     #[cfg(feature = "txdone-callback")]
     #[inline]
     fn txdone_callback_of(&self, c: &Completion) -> Option<<Self as Chan>::Callback> {
-        let i = self.client_of(c.client as *mut c_void)?;
+        let i = self.client_of(c.client as *const c_void)?;
         let e = self.clients()[i].get();
         e.txdone.map(|f| (f, e.arg))
     }
@@ -430,20 +528,6 @@ fn live<'c: 'g, 'g>(c: Option<&'c CChan>, cs: &'g Critical, tx: bool) -> Result<
     }
 }
 
-/// The device behind a C pointer and its ops, None when either is NULL.
-///
-/// # Safety
-/// `dev` is NULL or points to a device whose ops, when set, point to a
-/// table (the API contract), both valid for `'a`.
-#[inline]
-unsafe fn device<'a>(dev: *mut mbox_dev_s) -> Option<(&'a mbox_dev_s, &'a mbox_ops_s)> {
-    // SAFETY: per the function contract.
-    unsafe {
-        let d = dev.as_ref()?;
-        Some((d, d.ops.as_ref()?))
-    }
-}
-
 /// Resolve a channel of `dev` from a lower-half specific argument (PL320:
 /// the mailbox number cast to a pointer).
 ///
@@ -451,14 +535,10 @@ unsafe fn device<'a>(dev: *mut mbox_dev_s) -> Option<(&'a mbox_dev_s, &'a mbox_o
 /// Returns the channel, or NULL when `dev` or its ops are NULL, the lower
 /// half has no `getchan`, or it knows no such channel.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
-    // SAFETY: dev is NULL or a device (API contract).
-    match unsafe { device(dev) }.and_then(|(_, ops)| ops.getchan) {
-        // SAFETY: calling the lower half's op with its own device.
-        Some(f) => unsafe { f(dev, arg) },
-        None => ptr::null_mut(),
-    }
+pub extern "C" fn mbox_get_chan(dev: Option<&mbox_dev_s>, arg: *mut c_void) -> *mut mbox_chan_s {
+    dev.and_then(|d| get_chan(d, arg)).map_or(ptr::null_mut(), CChan::as_ptr)
 }
+
 /// Initialise a channel (called by lower halves, once per channel).
 ///
 /// `buffer`/`size`: for a TX channel, the memory of its queue of
@@ -487,8 +567,8 @@ pub unsafe extern "C" fn mbox_get_chan(dev: *mut mbox_dev_s, arg: *mut c_void) -
 /// channel is left uninitialised, free for a new init).
 #[no_mangle]
 pub unsafe extern "C" fn mbox_chan_init(
-    chan: *mut mbox_chan_s,
-    dev: *mut mbox_dev_s,
+    chan: Option<&CChan>,
+    dev: Option<&mbox_dev_s>,
     // `enum mbox_direction_e` in the header (tools/headergen): taken as an
     // int because C may pass any value, and a Rust enum outside its
     // variants would be undefined behaviour.
@@ -496,124 +576,146 @@ pub unsafe extern "C" fn mbox_chan_init(
     buffer: *mut c_void,
     size: usize,
 ) -> c_int {
-    let buffer = buffer.cast::<u8>();
-    // SAFETY: chan and dev are NULL or valid (API contract).
-    let (Some(c), Some((d, ops))) = (unsafe { (CChan::from_ptr(chan), device(dev)) }) else {
+    let (Some(c), Some(d)) = (chan, dev) else {
         return -EINVAL;
     };
-    let is_tx = match dir {
-        d if d == mbox_direction_e::MBOX_RX as c_int => false,
-        d if d == mbox_direction_e::MBOX_TX as c_int => true,
-        _ => return -EINVAL,
-    };
-    // The buffer must be able to describe an object: at most isize::MAX
-    // bytes, not wrapping the address space.
-    if (buffer.is_null() && size != 0) || size > isize::MAX as usize || (buffer as usize).checked_add(size).is_none() {
-        return -EINVAL;
-    }
-    if PortOs.in_interrupt() {
-        return -EPERM;
-    }
-    let mtu = match d.mtu {
-        0 => MBOX_DEFAULT_MTU,
-        m => m,
-    };
-    if mtu > queue::MAX_PAYLOAD {
-        return -EINVAL;
-    }
-    #[cfg(feature = "txfifo")]
-    let depth = d.txdepth.max(1);
-    #[cfg(feature = "txfifo")]
-    if is_tx && depth > MBOX_MAX_TXDEPTH {
-        return -EINVAL;
-    }
-    if !is_tx && ((buffer.is_null() && mtu > MBOX_RX_STACK_MAX) || (!buffer.is_null() && size < mtu)) {
-        return -EINVAL;
-    }
-    // Board code may have set the timeout.
-    let timeout = match os::clock_to_ticks(c.timeout.get()) {
-        Ok(0) | Ok(FOREVER) => crate::kconfig::DEFAULT_TIMEOUT_TICKS,
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    {
-        let cs = Critical::enter();
-        // Checked and claimed in one critical section: exactly one of
-        // several racing inits gets the channel; a channel that is live,
-        // being initialised or being torn down is busy.
-        if let Err(e) = c.state(&cs).claim_init() {
-            return e;
+    // SAFETY: the C caller's contract is init's (the memory, the device
+    // and the channel stay valid until the channel's de-init returns).
+    unsafe { c.init(d, dir, buffer.cast(), size) }
+}
+
+impl CChan {
+    /// `mbox_chan_init()`: initialises this channel of `dev`, with
+    /// `dir` (`mbox_direction_e` as an int) and the buffer `(buffer,
+    /// size)`; every check and result as there.
+    ///
+    /// # Safety
+    /// Until this channel's de-init has returned (or this call failed):
+    /// the channel's storage and `dev`, with its ops unchanged, stay
+    /// valid, and `buffer` (when not NULL) is valid for `size` bytes and
+    /// used by nothing else.
+    pub unsafe fn init(&self, dev: &mbox_dev_s, dir: c_int, buffer: *mut u8, size: usize) -> c_int {
+        let (c, d) = (self, dev);
+        let Some(ops) = d.ops else {
+            return -EINVAL;
+        };
+        let is_tx = match dir {
+            d if d == mbox_direction_e::MBOX_RX as c_int => false,
+            d if d == mbox_direction_e::MBOX_TX as c_int => true,
+            _ => return -EINVAL,
+        };
+        // The buffer must be able to describe an object: at most isize::MAX
+        // bytes, not wrapping the address space.
+        if (buffer.is_null() && size != 0)
+            || size > isize::MAX as usize
+            || (buffer as usize).checked_add(size).is_none()
+        {
+            return -EINVAL;
         }
-    }
-    // The channel is claimed by this call and not live: no other init or
-    // de-init touches the timer, and no timer callback can run.
-    if let Err(r) = PortOs.timer_init(c.timer()) {
-        let cs = Critical::enter();
-        c.state(&cs).release();
-        return r;
-    }
-    {
-        let cs = Critical::enter();
-        // The public fields are written before the channel becomes live.
-        c.dev.set(dev);
-        c.dir.set(if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX });
-        c.callback.set(None);
-        #[cfg(not(feature = "multi-rx"))]
-        c.callback_arg.set(ptr::null_mut());
-        #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-        c.clients.set([mbox_client_s::EMPTY; MBOX_MAX_CLIENTS]);
-        c.txtoken.set(0);
-        c.txstate.set(mbox_txstate_e::MBOX_TX_IDLE);
-        #[cfg(feature = "trace")]
-        c.stats.set(mbox_stats_s::default());
-        let st = c.state(&cs);
-        // SAFETY: buffer is NULL or, by the API contract, `size` bytes
-        // reserved to the channel until its de-init returns (checked above
-        // to describe one object); the channel keeps it until then.
-        st.init(is_tx, unsafe { Lent::new(buffer, size) }, mtu, timeout);
+        if PortOs.in_interrupt() {
+            return -EPERM;
+        }
+        let mtu = match d.mtu {
+            0 => MBOX_DEFAULT_MTU,
+            m => m,
+        };
+        if mtu > queue::MAX_PAYLOAD {
+            return -EINVAL;
+        }
         #[cfg(feature = "txfifo")]
-        if is_tx {
-            if let Err(e) = st.set_txdepth(depth) {
-                // Too small a buffer for the in-flight slots. Never seen
-                // live (same critical section): back to claimed until the
-                // timer is gone, then free.
-                st.abort_init();
-                drop(cs);
-                PortOs.timer_destroy(c.timer());
-                let cs = Critical::enter();
-                c.state(&cs).release();
+        let depth = d.txdepth.max(1);
+        #[cfg(feature = "txfifo")]
+        if is_tx && depth > MBOX_MAX_TXDEPTH {
+            return -EINVAL;
+        }
+        if !is_tx && ((buffer.is_null() && mtu > MBOX_RX_STACK_MAX) || (!buffer.is_null() && size < mtu)) {
+            return -EINVAL;
+        }
+        // Board code may have set the timeout.
+        let timeout = match os::clock_to_ticks(c.timeout.get()) {
+            Ok(0) | Ok(FOREVER) => crate::kconfig::DEFAULT_TIMEOUT_TICKS,
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        {
+            let cs = Critical::enter();
+            // Checked and claimed in one critical section: exactly one of
+            // several racing inits gets the channel; a channel that is live,
+            // being initialised or being torn down is busy.
+            if let Err(e) = c.state(&cs).claim_init() {
                 return e;
             }
         }
-        // Live from here (a lower half's interrupt may deliver during
-        // setup), but still this init's: a de-init is -EBUSY until setup
-        // returned.
-        st.set_in_setup(true);
-    }
-    if let Some(setup) = ops.setup {
-        // SAFETY: the lower half's own op on its initialised channel.
-        let r = unsafe { setup(chan, ptr::null_mut()) };
-        if r < 0 {
-            {
-                let mut cs = Critical::enter();
-                // The channel was live during setup (a racing client may
-                // have queued or registered); no de-init could start
-                // (in_setup).
-                c.with(&mut cs, |st, env| st.deinit(env));
-            }
-            // Everything that was accepted meanwhile ends (-ECANCELED),
-            // then the channel is free again; no shutdown (the hardware
-            // was never set up).
-            teardown(c);
+        // The channel is claimed by this call and not live: no other init or
+        // de-init touches the timer, and no timer callback can run.
+        if let Err(r) = PortOs.timer_init(c.timer()) {
             let cs = Critical::enter();
             c.state(&cs).release();
             return r;
         }
+        {
+            let cs = Critical::enter();
+            // The public fields are written before the channel becomes live.
+            c.dev.set(ptr::from_ref(d).cast_mut());
+            c.dir.set(if is_tx { mbox_direction_e::MBOX_TX } else { mbox_direction_e::MBOX_RX });
+            c.callback.set(None);
+            #[cfg(not(feature = "multi-rx"))]
+            c.callback_arg.set(ptr::null_mut());
+            #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+            c.clients.set([mbox_client_s::EMPTY; MBOX_MAX_CLIENTS]);
+            c.txtoken.set(0);
+            c.txstate.set(mbox_txstate_e::MBOX_TX_IDLE);
+            #[cfg(feature = "trace")]
+            c.stats.clear();
+            let st = c.state(&cs);
+            // SAFETY: buffer is NULL or, by the caller's contract, `size`
+            // bytes reserved to the channel until its de-init returns
+            // (checked above to describe one object); the channel keeps
+            // it until then.
+            st.init(is_tx, unsafe { Lent::new(buffer, size) }, mtu, timeout);
+            #[cfg(feature = "txfifo")]
+            if is_tx {
+                if let Err(e) = st.set_txdepth(depth) {
+                    // Too small a buffer for the in-flight slots. Never seen
+                    // live (same critical section): back to claimed until the
+                    // timer is gone, then free.
+                    st.abort_init();
+                    drop(cs);
+                    PortOs.timer_destroy(c.timer());
+                    let cs = Critical::enter();
+                    c.state(&cs).release();
+                    return e;
+                }
+            }
+            // Live from here (a lower half's interrupt may deliver during
+            // setup), but still this init's: a de-init is -EBUSY until setup
+            // returned.
+            st.set_in_setup(true);
+        }
+        {
+            let r = OpsEnv { chan: c, ops }.setup();
+            if r < 0 {
+                {
+                    let mut cs = Critical::enter();
+                    // The channel was live during setup (a racing client may
+                    // have queued or registered); no de-init could start
+                    // (in_setup).
+                    c.with(&mut cs, |st, env| st.deinit(env));
+                }
+                // Everything that was accepted meanwhile ends (-ECANCELED),
+                // then the channel is free again; no shutdown (the hardware
+                // was never set up).
+                teardown(c);
+                let cs = Critical::enter();
+                c.state(&cs).release();
+                return r;
+            }
+        }
+        let cs = Critical::enter();
+        // Live and ours since set_in_setup.
+        c.state(&cs).set_in_setup(false);
+        0
     }
-    let cs = Critical::enter();
-    // Live and ours since set_in_setup.
-    c.state(&cs).set_in_setup(false);
-    0
 }
 /// Tear a channel down: the in-flight messages and every queued one end
 /// with -ECANCELED (blocked senders return it, TX-done callbacks get it
@@ -633,45 +735,53 @@ pub unsafe extern "C" fn mbox_chan_init(
 /// `mbox_chan_init()` of the channel has not returned; -EPERM from
 /// interrupt context; -EDEADLK from the channel's own callback.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_deinit(chan: *mut mbox_chan_s) -> c_int {
-    // SAFETY: chan is NULL or valid (API contract).
-    let Some(c) = (unsafe { CChan::from_ptr(chan) }) else {
-        return -EINVAL;
-    };
-    if PortOs.in_interrupt() {
-        return -EPERM;
+pub extern "C" fn mbox_chan_deinit(chan: Option<&CChan>) -> c_int {
+    chan.map_or(-EINVAL, CChan::deinit)
+}
+
+impl CChan {
+    /// `mbox_chan_deinit()`: tears this channel down; every result as
+    /// there.
+    /// True when task `me` is inside one of this channel's callbacks (so
+    /// tearing the channel down would wait for `me`). Under the critical
+    /// section, which `cs` shows held.
+    pub(crate) fn in_callback_of(&self, me: usize, cs: &Critical) -> bool {
+        self.state(cs).owned_by(&self.rx_claim, me)
     }
-    let env = {
-        let cs = Critical::enter();
-        if c.state(&cs).in_transition() {
-            // Another init or de-init of this channel is still running.
-            return -EBUSY;
+
+    pub fn deinit(&self) -> c_int {
+        let c = self;
+        if PortOs.in_interrupt() {
+            return -EPERM;
         }
-        let Some((l, st)) = c.live(&cs) else {
-            return -EINVAL;
+        let env = {
+            let cs = Critical::enter();
+            if c.state(&cs).in_transition() {
+                // Another init or de-init of this channel is still running.
+                return -EBUSY;
+            }
+            let Some((l, st)) = c.live(&cs) else {
+                return -EINVAL;
+            };
+            if st.owned_by(&c.rx_claim, PortOs.current()) {
+                // Called from one of this channel's own callbacks: tearing
+                // down would wait for this very call to return.
+                return -EDEADLK;
+            }
+            let mut env = l.env();
+            // Tearing down from here: init and de-init get -EBUSY until the
+            // channel is released below.
+            st.deinit(&mut env);
+            env
         };
-        if st.owned_by(&c.rx_claim, PortOs.current()) {
-            // Called from one of this channel's own callbacks: tearing
-            // down would wait for this very call to return.
-            return -EDEADLK;
-        }
-        let mut env = l.env();
-        // Tearing down from here: init and de-init get -EBUSY until the
-        // channel is released below.
-        st.deinit(&mut env);
-        env
-    };
-    teardown(c);
-    // The ops the channel was live with.
-    let r = match env.ops().shutdown {
-        // SAFETY: the lower half's own op.
-        Some(f) => unsafe { f(chan) },
-        None => 0,
-    };
-    // Nothing of the old channel runs any more: a new init may take it.
-    let cs = Critical::enter();
-    c.state(&cs).release();
-    r
+        teardown(c);
+        // The ops the channel was live with.
+        let r = env.shutdown();
+        // Nothing of the old channel runs any more: a new init may take it.
+        let cs = Critical::enter();
+        c.state(&cs).release();
+        r
+    }
 }
 
 /// The part of a teardown after [`ChanState::deinit`]: hands out the
@@ -701,9 +811,10 @@ fn teardown(c: &CChan) {
 ///
 /// Context: task. Returns as `mbox_ticksend()` with a positive timeout.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_send(sender: *mut mbox_sender_s, data: *const c_void, size: usize) -> c_int {
-    // SAFETY: same contract as mbox_ticksend.
-    unsafe { ticksend(sender, data, size, None) }
+pub unsafe extern "C" fn mbox_send(sender: Option<&mbox_sender_s>, data: *const c_void, size: usize) -> c_int {
+    // SAFETY: data is NULL or valid for size bytes, unchanged during the
+    // call (API contract).
+    c_ticksend(sender, unsafe { Msg::from_c(data, size) }, None)
 }
 
 /// Send a message on a TX channel.
@@ -733,48 +844,64 @@ pub unsafe extern "C" fn mbox_send(sender: *mut mbox_sender_s, data: *const c_vo
 /// queued); -EPERM for a blocking send from interrupt context.
 #[no_mangle]
 pub unsafe extern "C" fn mbox_ticksend(
-    sender: *mut mbox_sender_s,
+    sender: Option<&mbox_sender_s>,
     data: *const c_void,
     size: usize,
     timeout: clock_t,
 ) -> c_int {
-    // SAFETY: forwarded contract.
-    unsafe { ticksend(sender, data, size, Some(timeout)) }
+    // SAFETY: as in mbox_send.
+    c_ticksend(sender, unsafe { Msg::from_c(data, size) }, Some(timeout))
+}
+
+/// The C shell of both sends: the sender's channel, and the message as C
+/// passes it (None: NULL data).
+#[inline(always)]
+fn c_ticksend(sender: Option<&mbox_sender_s>, msg: Option<Msg<'_>>, timeout: Option<clock_t>) -> c_int {
+    let (Some(s), Some(msg)) = (sender, msg) else {
+        return -EINVAL;
+    };
+    ticksend(s.chan, ptr::from_ref(s).cast(), msg, timeout)
+}
+
+impl CChan {
+    /// `mbox_ticksend()` (`timeout` Some) or `mbox_send()` (None: the
+    /// channel's timeout) of `data` by the client `sender` (an identity
+    /// only: it gets its TX-done callback, if it registered one; may be
+    /// NULL); every result as there.
+    pub fn send(&self, sender: *const mbox_sender_s, data: &[u8], timeout: Option<clock_t>) -> c_int {
+        self.send_msg(sender, Msg::of(data), timeout)
+    }
+
+    /// [`CChan::send`] of a [`Msg`]: the lower half gets its pointer as
+    /// it is (C's own for a message from C, also with 0 bytes).
+    pub fn send_msg(&self, sender: *const mbox_sender_s, msg: Msg<'_>, timeout: Option<clock_t>) -> c_int {
+        ticksend(Some(self), sender.cast(), msg, timeout)
+    }
 }
 
 /// `timeout` None: the channel's. Converted to ticks only for a blocking
 /// send: the non-blocking one is told by one comparison (a bad timeout
 /// and a NULL argument are both -EINVAL, so the order of the checks does
-/// not show).
-///
-/// # Safety
-/// `sender` NULL or valid; `data` valid for `size` bytes when non-NULL.
-unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize, timeout: Option<clock_t>) -> c_int {
-    if sender.is_null() || data.is_null() {
-        return -EINVAL;
-    }
-    // SAFETY: sender non-NULL, valid by the API contract, and its
-    // channel NULL or valid.
-    let c = unsafe { CChan::from_ptr((*sender).chan) };
+/// not show). `client`: the sender's identity.
+#[inline(always)]
+fn ticksend(c: Option<&CChan>, client: *const c_void, msg: Msg<'_>, timeout: Option<clock_t>) -> c_int {
     if timeout == Some(0) {
         let cs = Critical::enter();
         let (c, st) = match live(c, &cs, true) {
             Ok(live) => live,
             Err(e) => return e,
         };
-        if size > st.mtu() {
+        let Some(msg) = msg.bytes(st.mtu()) else {
             return -EMSGSIZE;
-        }
-        // size is at most the MTU (so far below isize::MAX); a 0-byte
-        // message keeps the caller's pointer.
-        // SAFETY: data is non-NULL and valid for size bytes, unchanged
-        // during the call (API contract).
-        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
+        };
         #[cfg(feature = "txdone-callback")]
-        let client = if c.client_of(sender.cast()).is_some() { sender as usize } else { 0 };
+        let client = if c.client_of(client).is_some() { client as usize } else { 0 };
         // Without TX-done callbacks no message has a client to hand back.
         #[cfg(not(feature = "txdone-callback"))]
-        let client = 0;
+        let client = {
+            let _ = client;
+            0
+        };
         let mut env = c.env();
         // A submission ends no message (an immediate send error is
         // refused, not accepted), so there is nothing to hand out here.
@@ -785,18 +912,14 @@ unsafe fn ticksend(sender: *mut mbox_sender_s, data: *const c_void, size: usize,
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => return e,
     };
-    // SAFETY: forwarded contract.
-    unsafe { ticksend_blocking(c, data, size, timeout) }
+    ticksend_blocking(c, msg, timeout)
 }
 
 /// The blocking half of [`ticksend`]: mbox_send() (the channel's timeout,
 /// `timeout` None) or a timeout > 0. Out of line, so that the non-blocking
 /// path does not pay for the waiter's stack frame.
-///
-/// # Safety
-/// `data` non-NULL and valid for `size` bytes.
 #[inline(never)]
-unsafe fn ticksend_blocking(c: Option<&CChan>, data: *const c_void, size: usize, timeout: Option<Ticks>) -> c_int {
+fn ticksend_blocking(c: Option<&CChan>, msg: Msg<'_>, timeout: Option<Ticks>) -> c_int {
     if PortOs.in_interrupt() {
         return -EPERM;
     }
@@ -807,14 +930,9 @@ unsafe fn ticksend_blocking(c: Option<&CChan>, data: *const c_void, size: usize,
         if !st.is_live() || !st.is_tx() {
             return Err(-EINVAL);
         }
-        if size > st.mtu() {
+        let Some(msg) = msg.bytes(st.mtu()) else {
             return Err(-EMSGSIZE);
-        }
-        // size is at most the MTU; a 0-byte message keeps the caller's
-        // pointer.
-        // SAFETY: data is non-NULL and valid for size bytes (API
-        // contract), unchanged until the call returns.
-        let msg: &[u8] = unsafe { core::slice::from_raw_parts(data.cast(), size) };
+        };
         Ok((msg, timeout.unwrap_or(st.timeout())))
     })
 }
@@ -834,9 +952,8 @@ unsafe fn ticksend_blocking(c: Option<&CChan>, data: *const c_void, size: usize,
 ///
 /// Context: interrupt or task.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
-    // SAFETY: same contract.
-    unsafe { mbox_chan_tx_done_checked(chan) };
+pub extern "C" fn mbox_chan_tx_done(chan: Option<&CChan>) {
+    mbox_chan_tx_done_checked(chan);
 }
 
 /// `mbox_chan_tx_done()` with its result: notify the framework that the
@@ -851,9 +968,18 @@ pub unsafe extern "C" fn mbox_chan_tx_done(chan: *mut mbox_chan_s) {
 /// TX-done method is not MBOX_TXDONE_IRQ (all counted as `spurious_ack`,
 /// nothing else changes); -EINVAL for a NULL, uninitialised or RX channel.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_tx_done_checked(chan: *mut mbox_chan_s) -> c_int {
-    // SAFETY: chan is NULL or valid (API contract).
-    tx_done(unsafe { CChan::from_ptr(chan) }, NO_TOKEN)
+pub extern "C" fn mbox_chan_tx_done_checked(chan: Option<&CChan>) -> c_int {
+    tx_done(chan, NO_TOKEN)
+}
+
+impl CChan {
+    /// `mbox_chan_tx_done_checked()` (`token` None) or
+    /// `mbox_chan_tx_done_token()`: the ACK of the oldest message in
+    /// flight; every result as there.
+    #[inline]
+    pub fn tx_done(&self, token: Option<u32>) -> c_int {
+        tx_done(Some(self), token.map_or(NO_TOKEN, u64::from))
+    }
 }
 
 /// The ACK of `mbox_chan_tx_done_checked()` (`token` [`NO_TOKEN`]) and
@@ -890,9 +1016,8 @@ const NO_TOKEN: u64 = u64::MAX;
 /// -EPERM when the TX-done method is not MBOX_TXDONE_IRQ (all counted as
 /// `spurious_ack`); -EINVAL as for `mbox_chan_tx_done_checked()`.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: u32) -> c_int {
-    // SAFETY: chan is NULL or valid (API contract).
-    tx_done(unsafe { CChan::from_ptr(chan) }, token as u64)
+pub extern "C" fn mbox_chan_tx_done_token(chan: Option<&CChan>, token: u32) -> c_int {
+    tx_done(chan, token as u64)
 }
 
 /// Receive the pending message of an RX channel (lower halves, from their
@@ -918,7 +1043,7 @@ pub unsafe extern "C" fn mbox_chan_tx_done_token(chan: *mut mbox_chan_s, token: 
 /// next call); -ENOSYS without a `recv` op; -EINVAL for a NULL,
 /// uninitialised or TX channel.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
+pub extern "C" fn mbox_chan_rx_data(chan: Option<&CChan>) -> c_int {
     // One critical section per reception (on NuttX an interrupt mask round
     // trip, in its simulator two system calls): it checks the channel,
     // claims the reception, runs `recv` and `acknowledge` (short, like
@@ -935,12 +1060,11 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
     let mut stack = core::mem::MaybeUninit::<[u32; MBOX_RX_STACK_MAX / 4]>::uninit();
     // Filled in place under the lock (moving it out would copy it again).
     let mut receivers: Receivers = [(None, ptr::null_mut()); RX_MAX];
-    // SAFETY: chan is NULL or valid (API contract); once live it stays
-    // valid until a teardown has seen the claim released.
-    let c = unsafe { CChan::from_ptr(chan) };
-    let (msg, ret, claim, result) = {
+    // Once live the channel stays valid until a teardown has seen the
+    // claim released.
+    let (c, msg, ret, claim, result) = {
         let cs = Critical::enter();
-        let (c, st) = match live(c, &cs, false) {
+        let (c, st) = match live(chan, &cs, false) {
             Ok(live) => live,
             Err(e) => return e,
         };
@@ -953,12 +1077,9 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
         let (buf, mtu) = (st.buffer().0, st.mtu());
         let mut env = c.env();
         let data = if buf.is_null() { stack.as_mut_ptr().cast::<u8>() } else { buf };
-        let n = match env.ops().recv {
-            // SAFETY: data has room for mtu bytes (checked at init). No
-            // borrow of the channel state is live across the call.
-            Some(recv) => unsafe { recv(chan, data.cast()) },
-            None => -ENOSYS,
-        };
+        // data has room for mtu bytes (checked at init). No borrow of
+        // the channel state is live across the call.
+        let n = env.recv(data);
         // A message of 0..=mtu bytes in one comparison (a negative `n`
         // is above any MTU as unsigned; the MTU fits in 16 bits). Decided
         // once per outcome: `ret` and `msg` for the callbacks (the
@@ -984,15 +1105,24 @@ pub unsafe extern "C" fn mbox_chan_rx_data(chan: *mut mbox_chan_s) -> c_int {
             chan::rx_release(claim);
             return result;
         }
-        (msg, ret, claim, result)
+        (c.0, msg, ret, claim, result)
     };
     // This reception is ours (the claim); msg is the message recv
     // reported, or NULL.
-    deliver(chan, &receivers, msg, ret);
+    deliver(c, &receivers, msg, ret);
     // Other contexts only load the claim meanwhile, and write it only
     // after loading it free, i.e. after this store.
     chan::rx_release(claim);
     result
+}
+
+impl CChan {
+    /// `mbox_chan_rx_data()`: receives the pending message; every result
+    /// as there.
+    #[inline]
+    pub fn rx_data(&self) -> c_int {
+        mbox_chan_rx_data(Some(self))
+    }
 }
 
 /// What a reception reports for `recv`'s result `n` when it is no
@@ -1038,11 +1168,8 @@ type Registrations = (mbox_callback_t, *mut c_void);
 fn ack_and_count(c: &CChan, env: &mut OpsEnv, data: *mut u8, n: c_int, ret: c_int, receivers: &mut Receivers) {
     let mut acked = false;
     if ret == 0 {
-        if let Some(ack) = env.ops().acknowledge {
-            // SAFETY: the lower half's own op on its live channel; data
-            // holds n bytes.
-            acked = unsafe { ack(c.ptr(), data.cast(), n as usize) } >= 0;
-        }
+        // data holds the n bytes recv returned.
+        acked = env.acknowledge(data, n as usize);
     }
     // Only the receivers in use are copied (`receivers` comes empty): the
     // table is in registration order, a free entry ends it.
@@ -1073,7 +1200,8 @@ fn ack_and_count(c: &CChan, env: &mut OpsEnv, data: *mut u8, n: c_int, ret: c_in
 /// section: the message `(d, len)` with `ret == 0`, or `ret` with NULL
 /// data. The reception holds the claim; `d` holds the `len` bytes `recv`
 /// returned when `ret == 0`.
-fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_int) {
+fn deliver(c: &CChan, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_int) {
+    let chan = c.as_ptr();
     for &(cb, arg) in receivers {
         let Some(cb) = cb else { break };
         // SAFETY: a callback its receiver registered on chan (copied under
@@ -1104,16 +1232,15 @@ fn deliver(chan: *mut mbox_chan_s, receivers: &Receivers, (d, len): (*mut u8, us
 /// (`CONFIG_MBOX_MULTI_RX`); `setcallback`'s error (then nothing
 /// changes).
 #[no_mangle]
-pub unsafe extern "C" fn mbox_register_rxcallback(
-    receiver: *mut mbox_receiver_s,
+pub extern "C" fn mbox_register_rxcallback(
+    receiver: Option<&mbox_receiver_s>,
     callback: mbox_callback_t,
     arg: *mut c_void,
 ) -> c_int {
     if callback.is_none() {
         return -EINVAL;
     }
-    // SAFETY: forwarded contract.
-    unsafe { set_callback(receiver, callback, arg) }
+    set_callback_of(receiver, callback, arg)
 }
 
 /// Remove the RX callback from a receiver's channel. Without
@@ -1130,23 +1257,45 @@ pub unsafe extern "C" fn mbox_register_rxcallback(
 /// (`CONFIG_MBOX_MULTI_RX`); `setcallback`'s error (then nothing
 /// changes).
 #[no_mangle]
-pub unsafe extern "C" fn mbox_unregister_rxcallback(receiver: *mut mbox_receiver_s) -> c_int {
-    // SAFETY: forwarded contract.
-    unsafe { set_callback(receiver, None, ptr::null_mut()) }
+pub extern "C" fn mbox_unregister_rxcallback(receiver: Option<&mbox_receiver_s>) -> c_int {
+    set_callback_of(receiver, None, ptr::null_mut())
 }
 
-/// Adds, replaces (callback Some) or removes (None) the receiver's entry
-/// (`multi-rx`), or sets or clears the channel's one receiver (without).
-///
-/// # Safety
-/// `receiver` is NULL or valid (the API contract).
-unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
-    if receiver.is_null() {
-        return -EINVAL;
+/// [`set_callback`] for a C receiver: one copy for both entry points.
+#[inline(never)]
+fn set_callback_of(receiver: Option<&mbox_receiver_s>, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
+    match receiver {
+        Some(r) => set_callback(r.chan, r, callback, arg),
+        None => -EINVAL,
     }
-    // SAFETY: receiver is valid, its channel NULL or valid (function
-    // contract).
-    let c = unsafe { CChan::from_ptr((*receiver).chan) };
+}
+
+impl CChan {
+    /// `mbox_register_rxcallback()` by the receiver `receiver` (an
+    /// identity only, never dereferenced); every result as there.
+    pub fn register_rx(&self, receiver: *const mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
+        if callback.is_none() {
+            return -EINVAL;
+        }
+        set_callback(Some(self), receiver, callback, arg)
+    }
+
+    /// `mbox_unregister_rxcallback()` by the receiver `receiver` (an
+    /// identity only); every result as there.
+    pub fn unregister_rx(&self, receiver: *const mbox_receiver_s) -> c_int {
+        set_callback(Some(self), receiver, None, ptr::null_mut())
+    }
+}
+
+/// Adds, replaces (callback Some) or removes (None) the entry of
+/// `receiver` (an identity) on `c` (`multi-rx`), or sets or clears the
+/// channel's one receiver (without).
+fn set_callback(
+    c: Option<&CChan>,
+    receiver: *const mbox_receiver_s,
+    callback: mbox_callback_t,
+    arg: *mut c_void,
+) -> c_int {
     let cs = Critical::enter();
     let (c, _) = match live(c, &cs, false) {
         Ok(live) => live,
@@ -1164,13 +1313,9 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
     }
     let ((first_cb, first_arg), tell) = first_receiver(old_first, &regs);
     if tell {
-        if let Some(f) = c.env().ops().setcallback {
-            // SAFETY: the lower half's own op on its live channel, lock
-            // held as documented.
-            let r = unsafe { f(c.ptr(), first_cb, first_arg) };
-            if r < 0 {
-                return r;
-            }
+        let r = c.env().setcallback(first_cb, first_arg);
+        if r < 0 {
+            return r;
         }
     }
     // Live channel, lock held: the receivers are ours.
@@ -1190,12 +1335,12 @@ unsafe fn set_callback(receiver: *mut mbox_receiver_s, callback: mbox_callback_t
 #[cfg(feature = "multi-rx")]
 fn with_receiver(
     table: &mut Registrations,
-    receiver: *mut mbox_receiver_s,
+    receiver: *const mbox_receiver_s,
     callback: mbox_callback_t,
     arg: *mut c_void,
 ) -> Result<(), i32> {
     let entry = mbox_client_s {
-        owner: receiver.cast(),
+        owner: receiver.cast_mut().cast(),
         rxcallback: callback,
         #[cfg(feature = "txdone-callback")]
         txdone: None,
@@ -1206,7 +1351,7 @@ fn with_receiver(
 #[cfg(not(feature = "multi-rx"))]
 fn with_receiver(
     one: &mut Registrations,
-    _receiver: *mut mbox_receiver_s,
+    _receiver: *const mbox_receiver_s,
     callback: mbox_callback_t,
     arg: *mut c_void,
 ) -> Result<(), i32> {
@@ -1278,23 +1423,40 @@ fn update_clients(table: &mut [mbox_client_s; MBOX_MAX_CLIENTS], entry: mbox_cli
 /// was not registered.
 #[cfg(feature = "txdone-callback")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_register_txdone(
-    sender: *mut mbox_sender_s,
+pub extern "C" fn mbox_register_txdone(
+    sender: Option<&mbox_sender_s>,
     callback: mbox_txdone_t,
     arg: *mut c_void,
 ) -> c_int {
-    if sender.is_null() {
-        return -EINVAL;
+    match sender {
+        Some(s) => register_txdone(s.chan, s, callback, arg),
+        None => -EINVAL,
     }
-    // SAFETY: sender is valid, its channel NULL or valid (API contract).
-    let c = unsafe { CChan::from_ptr((*sender).chan) };
+}
+
+#[cfg(feature = "txdone-callback")]
+impl CChan {
+    /// `mbox_register_txdone()` for the client `sender` (an identity
+    /// only, never dereferenced); every result as there.
+    pub fn register_txdone(&self, sender: *const mbox_sender_s, callback: mbox_txdone_t, arg: *mut c_void) -> c_int {
+        register_txdone(Some(self), sender, callback, arg)
+    }
+}
+
+#[cfg(feature = "txdone-callback")]
+fn register_txdone(
+    c: Option<&CChan>,
+    sender: *const mbox_sender_s,
+    callback: mbox_txdone_t,
+    arg: *mut c_void,
+) -> c_int {
     let cs = Critical::enter();
     let (c, _) = match live(c, &cs, true) {
         Ok(live) => live,
         Err(e) => return e,
     };
     let entry = mbox_client_s {
-        owner: sender.cast(),
+        owner: sender.cast_mut().cast(),
         #[cfg(feature = "multi-rx")]
         rxcallback: None,
         txdone: callback,
@@ -1316,17 +1478,28 @@ pub unsafe extern "C" fn mbox_register_txdone(
 /// Context: task or interrupt.
 /// Returns the MTU (> 0); -EINVAL for a NULL or uninitialised channel.
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
-    // SAFETY: chan is NULL or valid (API contract).
-    let Some(c) = (unsafe { CChan::from_ptr(chan) }) else {
-        return -(EINVAL as isize);
-    };
-    let cs = Critical::enter();
-    let st = c.state(&cs);
-    if !st.is_live() {
-        return -(EINVAL as isize);
+pub extern "C" fn mbox_chan_mtu(chan: Option<&CChan>) -> isize {
+    chan.map_or(-(EINVAL as isize), CChan::mtu)
+}
+
+impl CChan {
+    /// `mbox_chan_mtu()`: the MTU, or -EINVAL when not initialised.
+    pub fn mtu(&self) -> isize {
+        let cs = Critical::enter();
+        let st = self.state(&cs);
+        if !st.is_live() {
+            return -(EINVAL as isize);
+        }
+        st.mtu() as isize
     }
-    st.mtu() as isize
+
+    /// The direction the channel was last initialised with: true for TX
+    /// (RX for one never initialised). Kept by the state machine, so any
+    /// value C left in `dir` does not matter.
+    pub fn is_tx(&self) -> bool {
+        let cs = Critical::enter();
+        self.state(&cs).is_tx()
+    }
 }
 
 /// How many messages the TX channel `chan` keeps in flight at most (the
@@ -1337,13 +1510,19 @@ pub unsafe extern "C" fn mbox_chan_mtu(chan: *mut mbox_chan_s) -> isize {
 /// Only with `CONFIG_MBOX_TXFIFO`.
 #[cfg(feature = "txfifo")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
-    // SAFETY: chan is NULL or valid (API contract).
-    let c = unsafe { CChan::from_ptr(chan) };
-    let cs = Critical::enter();
-    match live(c, &cs, true) {
-        Ok((_, st)) => st.txdepth() as c_int,
-        Err(e) => e,
+pub extern "C" fn mbox_chan_txdepth(chan: Option<&CChan>) -> c_int {
+    chan.map_or(-EINVAL, CChan::txdepth)
+}
+
+#[cfg(feature = "txfifo")]
+impl CChan {
+    /// `mbox_chan_txdepth()`: every result as there.
+    pub fn txdepth(&self) -> c_int {
+        let cs = Critical::enter();
+        match live(Some(self), &cs, true) {
+            Ok((_, st)) => st.txdepth() as c_int,
+            Err(e) => e,
+        }
     }
 }
 
@@ -1353,13 +1532,8 @@ pub unsafe extern "C" fn mbox_chan_txdepth(chan: *mut mbox_chan_s) -> c_int {
 /// Returns the count (> 0); -EINVAL for a NULL device; -ENOSYS when the
 /// lower half does not say (`num_chans` is 0).
 #[no_mangle]
-pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
-    // SAFETY: dev is NULL or valid (API contract).
-    match unsafe { dev.as_ref() }.map(|d| d.num_chans) {
-        None => -EINVAL,
-        Some(0) => -ENOSYS,
-        Some(n) => n.min(c_int::MAX as usize) as c_int,
-    }
+pub extern "C" fn mbox_dev_max_chans(dev: Option<&mbox_dev_s>) -> c_int {
+    dev.map_or(-EINVAL, dev_max_chans)
 }
 
 /// Choose how the TX channel `chan` learns that a transfer is done:
@@ -1377,7 +1551,20 @@ pub unsafe extern "C" fn mbox_dev_max_chans(dev: *mut mbox_dev_s) -> c_int {
 /// flight or queued (nothing changes).
 #[cfg(feature = "txdone-methods")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_int, period: clock_t) -> c_int {
+pub extern "C" fn mbox_chan_set_txdone(chan: Option<&CChan>, method: c_int, period: clock_t) -> c_int {
+    set_txdone(chan, method, period)
+}
+
+#[cfg(feature = "txdone-methods")]
+impl CChan {
+    /// `mbox_chan_set_txdone()`: every result as there.
+    pub fn set_txdone(&self, method: c_int, period: clock_t) -> c_int {
+        set_txdone(Some(self), method, period)
+    }
+}
+
+#[cfg(feature = "txdone-methods")]
+fn set_txdone(c: Option<&CChan>, method: c_int, period: clock_t) -> c_int {
     let m = match method {
         x if x == mbox_txdone_method_e::MBOX_TXDONE_IRQ as c_int => TxDoneMethod::Irq,
         x if x == mbox_txdone_method_e::MBOX_TXDONE_POLL as c_int => TxDoneMethod::Poll,
@@ -1390,8 +1577,6 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
         (TxDoneMethod::Poll, Err(e)) => return e,
         _ => 0,
     };
-    // SAFETY: chan is NULL or valid (API contract).
-    let c = unsafe { CChan::from_ptr(chan) };
     let cs = Critical::enter();
     let (c, st) = match live(c, &cs, true) {
         Ok(live) => live,
@@ -1418,12 +1603,20 @@ pub unsafe extern "C" fn mbox_chan_set_txdone(chan: *mut mbox_chan_s, method: c_
 /// a channel that is uninitialised or not TX.
 #[cfg(feature = "txdone-methods")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: c_int) -> c_int {
-    if sender.is_null() {
-        return -EINVAL;
+pub extern "C" fn mbox_client_txdone(sender: Option<&mbox_sender_s>, result: c_int) -> c_int {
+    client_txdone(sender.and_then(|s| s.chan), result)
+}
+
+#[cfg(feature = "txdone-methods")]
+impl CChan {
+    /// `mbox_client_txdone()`: every result as there.
+    pub fn client_txdone(&self, result: c_int) -> c_int {
+        client_txdone(Some(self), result)
     }
-    // SAFETY: sender is valid, its channel NULL or valid (API contract).
-    let c = unsafe { CChan::from_ptr((*sender).chan) };
+}
+
+#[cfg(feature = "txdone-methods")]
+fn client_txdone(c: Option<&CChan>, result: c_int) -> c_int {
     let cs = Critical::enter();
     let (c, st) = match live(c, &cs, true) {
         Ok(live) => live,
@@ -1455,37 +1648,50 @@ pub unsafe extern "C" fn mbox_client_txdone(sender: *mut mbox_sender_s, result: 
 #[cfg(feature = "txdone-methods")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_send_poll(
-    sender: *mut mbox_sender_s,
+    sender: Option<&mbox_sender_s>,
     data: *const c_void,
     size: usize,
     spins: u32,
 ) -> c_int {
-    if data.is_null() || spins == 0 {
+    // SAFETY: data is NULL or valid for size bytes, unchanged during the
+    // call (API contract).
+    let Some(msg) = (unsafe { Msg::from_c(data, size) }) else {
+        return -EINVAL;
+    };
+    send_poll(sender.and_then(|s| s.chan), msg, spins)
+}
+
+#[cfg(feature = "txdone-methods")]
+impl CChan {
+    /// `mbox_send_poll()` of `data`: every result as there.
+    pub fn send_poll(&self, data: &[u8], spins: u32) -> c_int {
+        send_poll(Some(self), Msg::of(data), spins)
+    }
+}
+
+#[cfg(feature = "txdone-methods")]
+fn send_poll(c: Option<&CChan>, msg: Msg<'_>, spins: u32) -> c_int {
+    if spins == 0 {
         return -EINVAL;
     }
-    // SAFETY: sender is NULL or valid, its channel NULL or valid (API
-    // contract).
-    let Some(c) = (unsafe { sender.as_ref().and_then(|s| CChan::from_ptr(s.chan)) }) else {
+    let Some(c) = c else {
         return -EINVAL;
     };
     glue::send_poll(c, spins, |st| {
         if !st.is_live() || !st.is_tx() {
             return Err(-EINVAL);
         }
-        if size > st.mtu() {
+        let Some(msg) = msg.bytes(st.mtu()) else {
             return Err(-EMSGSIZE);
-        }
-        // SAFETY: live channel: its dev is set (CChan::env).
-        if unsafe { c.env() }.ops().txacked.is_none() {
+        };
+        // Live channel: its dev is set (CChan::env).
+        if c.env().ops().txacked.is_none() {
             return Err(-ENOSYS);
         }
         if st.txdone_method() == TxDoneMethod::Ack {
             return Err(-EPERM);
         }
-        // SAFETY: data is non-NULL and valid for size bytes (API
-        // contract), size is at most the MTU, and it stays unchanged
-        // during the call. A 0-byte message keeps the caller's pointer.
-        Ok(unsafe { core::slice::from_raw_parts(data.cast(), size) })
+        Ok(msg)
     })
 }
 
@@ -1497,9 +1703,8 @@ pub unsafe extern "C" fn mbox_send_poll(
 /// Context: task or interrupt.
 #[cfg(feature = "trace")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) {
-    // SAFETY: same contract.
-    unsafe { mbox_chan_get_stats_checked(chan, stats) };
+pub extern "C" fn mbox_chan_get_stats(chan: Option<&CChan>, stats: Option<&mut mbox_stats_s>) {
+    mbox_chan_get_stats_checked(chan, stats);
 }
 
 /// `mbox_chan_get_stats()` with its result: copy the statistics of a
@@ -1511,19 +1716,37 @@ pub unsafe extern "C" fn mbox_chan_get_stats(chan: *mut mbox_chan_s, stats: *mut
 /// never initialised.
 #[cfg(feature = "trace")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_chan_get_stats_checked(chan: *mut mbox_chan_s, stats: *mut mbox_stats_s) -> c_int {
-    // SAFETY: chan is NULL or valid and stats NULL or a valid output
-    // (API contract).
-    let Some((c, out)) = (unsafe { CChan::from_ptr(chan).zip(stats.as_mut()) }) else {
-        return -EINVAL;
-    };
-    // Copied under the lock: the statistics change under it only.
-    let _cs = Critical::enter();
-    if c.dev.get().is_null() {
-        return -EINVAL;
+pub extern "C" fn mbox_chan_get_stats_checked(chan: Option<&CChan>, stats: Option<&mut mbox_stats_s>) -> c_int {
+    match (chan, stats) {
+        (Some(c), Some(out)) => c.copy_stats(out),
+        _ => -EINVAL,
     }
-    *out = c.stats.get();
-    0
+}
+
+#[cfg(feature = "trace")]
+impl CChan {
+    /// `mbox_chan_get_stats_checked()`: a copy of the statistics, or
+    /// -EINVAL for a channel that was never initialised.
+    pub fn stats(&self) -> Result<mbox_stats_s, c_int> {
+        let mut out = mbox_stats_s::default();
+        match self.copy_stats(&mut out) {
+            0 => Ok(out),
+            e => Err(e),
+        }
+    }
+
+    /// The statistics into `out` (0), or -EINVAL for a channel that was
+    /// never initialised (`out` unchanged).
+    #[inline]
+    fn copy_stats(&self, out: &mut mbox_stats_s) -> c_int {
+        // Copied under the lock: the statistics change under it only.
+        let _cs = Critical::enter();
+        if self.dev.get().is_null() {
+            return -EINVAL;
+        }
+        *out = self.stats.get();
+        0
+    }
 }
 
 #[cfg(all(test, feature = "multi-rx"))]

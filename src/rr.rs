@@ -2,9 +2,9 @@
 //! request on a TX channel that it answers): a helper *above* the
 //! mailbox API, not a change to the channel state machine.
 //!
-//! It is built only on the public entry points `mbox_ticksend()`,
-//! `mbox_register_rxcallback()` and `mbox_unregister_rxcallback()` plus the
-//! OS ([`Os`]): a `struct mbox_rr_s` owns one TX sender and one RX
+//! It is built only on the channel's public operations (a blocking send,
+//! `mbox_register_rxcallback()` and `mbox_unregister_rxcallback()`) plus
+//! the OS ([`Os`]): a `struct mbox_rr_s` owns one TX sender and one RX
 //! receiver, registers itself as the receiver's RX callback, and matches
 //! each received message to the pending request it answers.
 //!
@@ -27,9 +27,10 @@
 //!   cancellation of a teardown ([`cancel`]). The loom suite
 //!   (tests-loom/tests/rr.rs) runs these very functions over a loom
 //!   [`Os`];
-//! - the `extern "C"` entry points `mbox_rr_*`, a shell that checks
-//!   arguments, turns raw pointers into references once ([`CRr`] for the
-//!   helper) and calls the protocol over [`PortOs`].
+//! - [`RrCell`], the helper as its users share it (C's `struct mbox_rr_s
+//!   *` is an `Option<&RrCell>`), whose safe methods run the protocol
+//!   over [`PortOs`]; the `extern "C"` entry points `mbox_rr_*` are
+//!   shells over them that check the arguments C passes.
 //!
 //! `unsafe` is confined to following the list's links and copying into a
 //! linked record's buffer ([`Pending`]), to linking a record and posting
@@ -37,14 +38,14 @@
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref)]
 
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
-use core::ptr::{self, NonNull};
+use core::ptr;
 
-use crate::capi::{mbox_chan_mtu, mbox_register_rxcallback, mbox_ticksend, mbox_unregister_rxcallback};
+use crate::capi::Msg;
 use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
-use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s};
+use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
 const RR_LIVE: u32 = 0x5252_4C56;
@@ -144,17 +145,6 @@ impl Record {
     }
 }
 
-/// The record a link of a [`Pending`] list points to; None at the end of
-/// the list. Only for the links `head`, `tail`, `next` and `prev`, which
-/// the list keeps null or pointing to a linked record.
-fn linked<'r>(p: *mut Record) -> Option<&'r Record> {
-    // SAFETY: list invariant (see Pending): a link is null or points to a
-    // linked record, which stays alive and in place while it is linked;
-    // every access happens under the critical section, and a record's
-    // mutable fields are Cells, so shared references may coexist.
-    unsafe { p.as_ref() }
-}
-
 /// framework-private: the pending requests of a request/response helper,
 /// oldest first (each record lives on its requester's stack).
 //
@@ -163,12 +153,17 @@ fn linked<'r>(p: *mut Record) -> Option<&'r Record> {
 // because its requester stays in `request()` (keeping the record in
 // place) until the record is unlinked, which only happens under the
 // critical section.
+//
+// The links are cells, so that unlinking needs only a shared borrow of
+// the list: every record reference it hands out is bounded by a borrow
+// of the list ([`Pending::linked`]), and a record unlinked under such a
+// borrow stays reachable only until it ends.
 #[cfg(feature = "rr")]
 #[repr(C)]
 pub struct Pending {
-    head: *mut Record,
-    tail: *mut Record,
-    len: u32,
+    head: Cell<*mut Record>,
+    tail: Cell<*mut Record>,
+    len: Cell<u32>,
 }
 
 impl Default for Pending {
@@ -179,26 +174,40 @@ impl Default for Pending {
 
 impl Pending {
     pub const fn new() -> Pending {
-        Pending { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
+        Pending { head: Cell::new(ptr::null_mut()), tail: Cell::new(ptr::null_mut()), len: Cell::new(0) }
     }
 
     /// Number of pending requests.
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.len.get() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.head.is_null()
+        self.head.get().is_null()
+    }
+
+    /// The record a link of this list points to, for as long as the list
+    /// is borrowed; None at the end of the list. Only for the links
+    /// `head`, `tail`, `next` and `prev`, which the list keeps null or
+    /// pointing to a linked record.
+    fn linked(&self, p: *mut Record) -> Option<&Record> {
+        // SAFETY: list invariant (see above): a link is null or points to
+        // a linked record, which stays alive and in place while it is
+        // linked, and while the list is borrowed after it was unlinked
+        // under that borrow; every access happens under the critical
+        // section, and a record's mutable fields are Cells, so shared
+        // references may coexist.
+        unsafe { p.as_ref() }
     }
 
     /// The first linked record satisfying `pred`, oldest first.
-    fn find<'r>(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&'r Record> {
-        let mut p = linked(self.head);
+    fn find(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&Record> {
+        let mut p = self.linked(self.head.get());
         while let Some(r) = p {
             if pred(r) {
                 return Some(r);
             }
-            p = linked(r.next.get());
+            p = self.linked(r.next.get());
         }
         None
     }
@@ -228,13 +237,13 @@ impl Pending {
         }
         let rp = ptr::from_ref(r).cast_mut();
         r.next.set(ptr::null_mut());
-        r.prev.set(self.tail);
-        match linked(self.tail) {
-            None => self.head = rp,
+        r.prev.set(self.tail.get());
+        match self.linked(self.tail.get()) {
+            None => self.head.set(rp),
             Some(t) => t.next.set(rp),
         }
-        self.tail = rp;
-        self.len += 1;
+        self.tail.set(rp);
+        self.len.set(self.len.get() + 1);
         r.state.set(RecState::Waiting);
         Ok(())
     }
@@ -245,7 +254,7 @@ impl Pending {
     pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record> {
         match tag {
             Some(t) => self.find(|r| r.tag == Some(t)),
-            None => linked(self.head),
+            None => self.linked(self.head.get()),
         }
     }
 
@@ -256,11 +265,12 @@ impl Pending {
     /// record, whose owner the caller must wake; None when the reply
     /// answers nothing (it is unsolicited).
     pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record> {
-        let r: &'r Record = match tag {
-            Some(t) => self.find(|r| r.tag == Some(t)),
-            None => linked(self.head),
+        let list: &'r Pending = self;
+        let r = match tag {
+            Some(t) => list.find(|r| r.tag == Some(t)),
+            None => list.linked(list.head.get()),
         }?;
-        self.unlink(r);
+        list.unlink(r);
         let n = data.len().min(r.cap);
         if n > 0 {
             // SAFETY: the record's buffer is valid for `cap` bytes while it
@@ -290,7 +300,7 @@ impl Pending {
     /// `wake` on each after it is `Done` and unlinked. Returns how many.
     pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record)) -> usize {
         let mut n = 0;
-        while let Some(r) = linked(self.head) {
+        while let Some(r) = self.linked(self.head.get()) {
             self.unlink(r);
             r.finish(result);
             wake(r);
@@ -300,25 +310,25 @@ impl Pending {
     }
 
     /// `r` must be linked in this list.
-    fn unlink(&mut self, r: &Record) {
+    fn unlink(&self, r: &Record) {
         let (prev, next) = (r.prev.get(), r.next.get());
-        match linked(prev) {
+        match self.linked(prev) {
             None => {
-                debug_assert!(ptr::eq(self.head, r));
-                self.head = next;
+                debug_assert!(ptr::eq(self.head.get(), r));
+                self.head.set(next);
             }
             Some(p) => p.next.set(next),
         }
-        match linked(next) {
+        match self.linked(next) {
             None => {
-                debug_assert!(ptr::eq(self.tail, r));
-                self.tail = prev;
+                debug_assert!(ptr::eq(self.tail.get(), r));
+                self.tail.set(prev);
             }
             Some(n) => n.prev.set(prev),
         }
         r.next.set(ptr::null_mut());
         r.prev.set(ptr::null_mut());
-        self.len -= 1;
+        self.len.set(self.len.get() - 1);
     }
 }
 
@@ -540,10 +550,10 @@ pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, 
 #[repr(C)]
 pub struct mbox_rr_s {
     /// The sender requests go out on (a TX channel; set by `mbox_rr_init()`).
-    pub sender: *mut mbox_sender_s,
+    pub sender: Option<&'static mbox_sender_s>,
     /// The receiver replies come in on (an RX channel whose RX callback the
     /// helper owns while it is live).
-    pub receiver: *mut mbox_receiver_s,
+    pub receiver: Option<&'static mbox_receiver_s>,
     /// framework-private: the tag function (NULL: in-order matching).
     pub tag: mbox_rr_tag_t,
     /// framework-private: callback for messages that answer no request.
@@ -556,39 +566,65 @@ pub struct mbox_rr_s {
     pub magic: u32,
 }
 
-/// A C helper (`mbox_rr_s`) as the protocol's [`Rr`] over [`PortOs`]:
-/// the one place its raw pointer becomes a reference.
-#[derive(Clone, Copy)]
-pub struct CRr(NonNull<mbox_rr_s>);
+#[cfg(feature = "rr")]
+impl mbox_rr_s {
+    /// A helper as C's `= {0}` leaves it: not live, nothing set.
+    pub const fn zeroed() -> mbox_rr_s {
+        mbox_rr_s {
+            sender: None,
+            receiver: None,
+            tag: None,
+            unsolicited: None,
+            arg: ptr::null_mut(),
+            pending: Pending::new(),
+            magic: 0,
+        }
+    }
+}
 
-impl CRr {
-    /// # Safety
-    /// `rr` is valid for as long as the `CRr` is used (the `mbox_rr_s`
-    /// contract), and its fields are accessed only under the critical
-    /// section.
-    unsafe fn new(rr: *mut mbox_rr_s) -> Option<CRr> {
-        NonNull::new(rr).map(CRr)
+/// A helper as its users reach it (C: `struct mbox_rr_s *`): requesters,
+/// the RX callback and a teardown share it, so its fields are reached
+/// only under the critical section (`RrCell::locked`). The protocol's
+/// [`Rr`] over [`PortOs`], and the safe operations behind the `mbox_rr_*`
+/// entry points.
+#[cfg(feature = "rr")]
+#[repr(transparent)]
+pub struct RrCell(UnsafeCell<mbox_rr_s>);
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// A zeroed helper (C's `= {0}`).
+    pub const fn new() -> RrCell {
+        RrCell(UnsafeCell::new(mbox_rr_s::zeroed()))
     }
 
     /// The helper, under the held critical section (one such reference
     /// at a time).
     #[inline]
-    fn locked<'a>(&self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
-        // SAFETY: valid (CRr::new contract); the critical section, which
-        // the caller holds and lends exclusively for the reference's
-        // lifetime, serialises every access to the helper's fields.
-        unsafe { &mut *self.0.as_ptr() }
+    fn locked<'a>(&'a self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
+        // SAFETY: every access to the helper's fields goes through here,
+        // under the critical section, which the caller holds and lends
+        // exclusively for the reference's lifetime.
+        unsafe { &mut *self.0.get() }
     }
 
     fn ptr(&self) -> *mut mbox_rr_s {
-        self.0.as_ptr()
+        self.0.get()
     }
 }
 
-// SAFETY: the list is the helper's own `pending` field (`mbox_rr_s`
-// stays in place); besides the protocol, only `mbox_rr_init` touches it,
+#[cfg(feature = "rr")]
+impl Default for RrCell {
+    fn default() -> RrCell {
+        RrCell::new()
+    }
+}
+
+// SAFETY: the list is the helper's own `pending` field (the helper stays
+// in place while borrowed); besides the protocol, only `init` touches it,
 // replacing it with an empty one, which reaches no record.
-unsafe impl Rr for CRr {
+#[cfg(feature = "rr")]
+unsafe impl Rr for RrCell {
     type Os = PortOs;
 
     #[inline]
@@ -651,6 +687,7 @@ fn ticks_to_clock(t: Ticks) -> clock_t {
 /// The receiver's RX callback while a helper is live (`arg` is the
 /// helper): matches the message to a pending request, or passes it to the
 /// unsolicited callback.
+#[cfg(feature = "rr")]
 unsafe extern "C" fn rr_rx_trampoline(
     ret: c_int,
     chan: *mut mbox_chan_s,
@@ -660,7 +697,7 @@ unsafe extern "C" fn rr_rx_trampoline(
 ) -> c_int {
     // SAFETY: the helper registered itself with its own (non-NULL)
     // address and stays valid while registered (mbox_rr_s contract).
-    let h = CRr(unsafe { NonNull::new_unchecked(arg.cast()) });
+    let h = unsafe { &*arg.cast::<RrCell>() };
     let (tagfn, cb, cbarg) = {
         let mut cs = Critical::enter();
         let r = h.locked(&mut cs);
@@ -680,7 +717,7 @@ unsafe extern "C" fn rr_rx_trampoline(
             unsafe { core::slice::from_raw_parts(data.cast(), size) }
         };
         if let Ok(tag) = tag_of(tagfn, data, msg) {
-            match deliver(&h, tag, msg) {
+            match deliver(h, tag, msg) {
                 Delivery::Unsolicited => {}
                 Delivery::Matched | Delivery::Dropped => return 0,
             }
@@ -719,58 +756,69 @@ unsafe extern "C" fn rr_rx_trampoline(
 /// `setcallback` error), with `rr` left not live.
 #[cfg(feature = "rr")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_rr_init(
-    rr: *mut mbox_rr_s,
-    sender: *mut mbox_sender_s,
-    receiver: *mut mbox_receiver_s,
+pub extern "C" fn mbox_rr_init(
+    rr: Option<&RrCell>,
+    sender: Option<&'static mbox_sender_s>,
+    receiver: Option<&'static mbox_receiver_s>,
     tag: mbox_rr_tag_t,
     unsolicited: mbox_callback_t,
     arg: *mut c_void,
 ) -> c_int {
-    // SAFETY: rr is NULL or valid by the API contract.
-    let h = match unsafe { CRr::new(rr) } {
-        Some(h) if !sender.is_null() && !receiver.is_null() => h,
-        _ => return -EINVAL,
-    };
-    {
-        let _cs = Critical::enter();
-        // SAFETY: sender is non-NULL and valid by the API contract; chan
-        // is NULL or valid by the same contract; `dir` is read as the int
-        // C stored (any value must be checkable), and `dev` is set by
-        // mbox_chan_init.
-        let ok = unsafe {
-            let chan = (*sender).chan;
-            !chan.is_null()
-                && !(*chan).dev.is_null()
-                && ptr::addr_of!((*chan).dir).cast::<c_int>().read() == mbox_direction_e::MBOX_TX as c_int
+    match (rr, sender, receiver) {
+        (Some(h), Some(s), Some(r)) => h.init(s, r, tag, unsolicited, arg),
+        _ => -EINVAL,
+    }
+}
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// `mbox_rr_init()`: every result as there. The helper must stay in
+    /// place until its de-init has returned (its RX callback gets its
+    /// address).
+    pub fn init(
+        &self,
+        sender: &'static mbox_sender_s,
+        receiver: &'static mbox_receiver_s,
+        tag: mbox_rr_tag_t,
+        unsolicited: mbox_callback_t,
+        arg: *mut c_void,
+    ) -> c_int {
+        // An initialised TX channel (`dev` is set by mbox_chan_init; the
+        // direction is the state machine's, whatever C left in `dir`).
+        let ok = {
+            let _cs = Critical::enter();
+            sender.chan.is_some_and(|c| !c.dev.get().is_null() && c.is_tx())
         };
         if !ok {
             return -EINVAL;
         }
-    }
-    {
-        let mut cs = Critical::enter();
-        let r = h.locked(&mut cs);
-        if r.magic == RR_LIVE || r.magic == RR_DYING {
-            return -EBUSY;
+        {
+            let mut cs = Critical::enter();
+            let r = self.locked(&mut cs);
+            if r.magic == RR_LIVE || r.magic == RR_DYING {
+                return -EBUSY;
+            }
+            r.sender = Some(sender);
+            r.receiver = Some(receiver);
+            r.tag = tag;
+            r.unsolicited = unsolicited;
+            r.arg = arg;
+            r.pending = Pending::new();
+            // Live before the callback is registered: a reply may come at once.
+            r.magic = RR_LIVE;
         }
-        r.sender = sender;
-        r.receiver = receiver;
-        r.tag = tag;
-        r.unsolicited = unsolicited;
-        r.arg = arg;
-        r.pending = Pending::new();
-        // Live before the callback is registered: a reply may come at once.
-        r.magic = RR_LIVE;
+        // The callback gets the helper, which stays valid while registered
+        // (mbox_rr_s contract).
+        let r = match receiver.chan {
+            Some(c) => c.register_rx(receiver, Some(rr_rx_trampoline), self.ptr().cast()),
+            None => -EINVAL,
+        };
+        if r < 0 {
+            self.locked(&mut Critical::enter()).magic = 0;
+            return r;
+        }
+        0
     }
-    // SAFETY: receiver non-NULL and valid; the callback gets rr, which
-    // stays valid while registered (mbox_rr_s contract).
-    let r = unsafe { mbox_register_rxcallback(receiver, Some(rr_rx_trampoline), h.ptr().cast()) };
-    if r < 0 {
-        h.locked(&mut Critical::enter()).magic = 0;
-        return r;
-    }
-    0
 }
 
 /// Send a request and wait for its reply.
@@ -804,12 +852,12 @@ pub unsafe extern "C" fn mbox_rr_init(
 #[cfg(feature = "rr")]
 #[no_mangle]
 pub unsafe extern "C" fn mbox_rr_request(
-    rr: *mut mbox_rr_s,
+    rr: Option<&RrCell>,
     req: *const c_void,
     reqlen: usize,
     resp: *mut c_void,
     respcap: usize,
-    resplen: *mut usize,
+    resplen: Option<&mut usize>,
     timeout: clock_t,
 ) -> c_int {
     // The reply buffer must be able to describe an object (at most
@@ -822,42 +870,13 @@ pub unsafe extern "C" fn mbox_rr_request(
     {
         return -EINVAL;
     }
-    // SAFETY: rr is NULL or valid by the API contract.
-    let Some(h) = (unsafe { CRr::new(rr) }) else {
+    let Some(h) = rr else {
         return -EINVAL;
     };
-    let ticks = match os::clock_to_ticks(timeout) {
-        Ok(0) => return -EINVAL,
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    if os::in_interrupt() {
-        return -EPERM;
-    }
-    let (sender, tagfn) = {
-        let mut cs = Critical::enter();
-        let r = h.locked(&mut cs);
-        if r.magic != RR_LIVE {
-            return -EINVAL;
-        }
-        (r.sender, r.tag)
-    };
-    // The tag function sees only a request that can be sent: at most the
-    // MTU of the sender's channel (-EINVAL when that is not live).
-    // SAFETY: sender valid (set by init, kept valid by the caller).
-    let mtu = unsafe { mbox_chan_mtu((*sender).chan) };
-    if mtu < 0 {
-        return mtu as c_int;
-    }
-    if reqlen > mtu as usize {
-        return -EMSGSIZE;
-    }
-    // SAFETY: req is non-NULL and valid for reqlen bytes (API contract),
-    // reqlen is at most the MTU.
-    let msg: &[u8] = unsafe { core::slice::from_raw_parts(req.cast(), reqlen) };
-    let tag = match tag_of(tagfn, req, msg) {
-        Ok(t) => t,
-        Err(e) => return e,
+    // SAFETY: req is valid for reqlen bytes, unchanged during the call
+    // (API contract).
+    let Some(msg) = (unsafe { Msg::from_c(req, reqlen) }) else {
+        return -EINVAL;
     };
     let buf: &mut [u8] = if respcap == 0 {
         &mut []
@@ -867,16 +886,61 @@ pub unsafe extern "C" fn mbox_rr_request(
         // not wrap (checked above).
         unsafe { core::slice::from_raw_parts_mut(resp.cast(), respcap) }
     };
-    let (r, len) = request(&h, tag, buf, ticks, move |left| {
-        // SAFETY: sender valid (set by init, kept valid by the caller); req
-        // valid for reqlen bytes. A positive timeout makes it blocking.
-        unsafe { mbox_ticksend(sender, req, reqlen, ticks_to_clock(left)) }
-    });
-    if (r == 0 || r == -EMSGSIZE) && !resplen.is_null() {
-        // SAFETY: resplen non-NULL, valid by the API contract.
-        unsafe { *resplen = len };
+    let (r, len) = h.request_msg(msg, buf, timeout);
+    if r == 0 || r == -EMSGSIZE {
+        if let Some(out) = resplen {
+            *out = len;
+        }
     }
     r
+}
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// `mbox_rr_request()` of `req`, its reply into `resp`: the result
+    /// and, with 0 and -EMSGSIZE, the reply's real size; every result as
+    /// there.
+    pub fn request(&self, req: &[u8], resp: &mut [u8], timeout: clock_t) -> (c_int, usize) {
+        self.request_msg(Msg::of(req), resp, timeout)
+    }
+
+    fn request_msg(&self, req: Msg<'_>, resp: &mut [u8], timeout: clock_t) -> (c_int, usize) {
+        let ticks = match os::clock_to_ticks(timeout) {
+            Ok(0) => return (-EINVAL, 0),
+            Ok(t) => t,
+            Err(e) => return (e, 0),
+        };
+        if os::in_interrupt() {
+            return (-EPERM, 0);
+        }
+        let (sender, tagfn) = {
+            let mut cs = Critical::enter();
+            let r = self.locked(&mut cs);
+            match (r.magic, r.sender) {
+                (RR_LIVE, Some(s)) => (s, r.tag),
+                _ => return (-EINVAL, 0),
+            }
+        };
+        // The tag function sees only a request that can be sent: at most
+        // the MTU of the sender's channel (-EINVAL when that is not live).
+        let Some(chan) = sender.chan else {
+            return (-EINVAL, 0);
+        };
+        let mtu = chan.mtu();
+        if mtu < 0 {
+            return (mtu as c_int, 0);
+        }
+        let Some(msg) = req.bytes(mtu as usize) else {
+            return (-EMSGSIZE, 0);
+        };
+        let tag = match tag_of(tagfn, msg.as_ptr().cast(), msg) {
+            Ok(t) => t,
+            Err(e) => return (e, 0),
+        };
+        // A positive timeout makes the send blocking; the message goes as
+        // the caller gave it (its own pointer, also with 0 bytes).
+        request(self, tag, resp, ticks, move |left| chan.send_msg(sender, req, Some(ticks_to_clock(left))))
+    }
 }
 
 /// Tear a helper down: unregister its RX callback
@@ -889,25 +953,30 @@ pub unsafe extern "C" fn mbox_rr_request(
 /// Returns 0; -EINVAL for a NULL or not live rr.
 #[cfg(feature = "rr")]
 #[no_mangle]
-pub unsafe extern "C" fn mbox_rr_deinit(rr: *mut mbox_rr_s) -> c_int {
-    // SAFETY: rr is NULL or valid by the API contract.
-    let Some(h) = (unsafe { CRr::new(rr) }) else {
-        return -EINVAL;
-    };
-    let receiver = {
-        let mut cs = Critical::enter();
-        if let Err(e) = cancel(&h, &mut cs, -ECANCELED) {
-            return e;
+pub extern "C" fn mbox_rr_deinit(rr: Option<&RrCell>) -> c_int {
+    rr.map_or(-EINVAL, RrCell::deinit)
+}
+
+#[cfg(feature = "rr")]
+impl RrCell {
+    /// `mbox_rr_deinit()`: every result as there.
+    pub fn deinit(&self) -> c_int {
+        let receiver = {
+            let mut cs = Critical::enter();
+            if let Err(e) = cancel(self, &mut cs, -ECANCELED) {
+                return e;
+            }
+            self.locked(&mut cs).receiver
+        };
+        // The channel may already be de-initialised: nothing to unregister.
+        if let Some(r) = receiver {
+            let _ = r.chan.map(|c| c.unregister_rx(r));
         }
-        h.locked(&mut cs).receiver
-    };
-    // The channel may already be de-initialised: nothing to unregister.
-    // SAFETY: receiver valid (set by init, kept valid by the caller).
-    let _ = unsafe { mbox_unregister_rxcallback(receiver) };
-    // Nothing was linked meanwhile (requests refuse a helper that is not
-    // live).
-    h.locked(&mut Critical::enter()).magic = 0;
-    0
+        // Nothing was linked meanwhile (requests refuse a helper that is
+        // not live).
+        self.locked(&mut Critical::enter()).magic = 0;
+        0
+    }
 }
 
 #[cfg(test)]

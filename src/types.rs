@@ -8,6 +8,7 @@
 
 #![allow(non_camel_case_types)]
 
+use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
 use core::mem::{align_of, size_of};
 use core::sync::atomic::AtomicU8;
@@ -241,7 +242,9 @@ pub struct mbox_ops_s {
 #[repr(C)]
 pub struct mbox_dev_s {
     /// The lower-half operations.
-    pub ops: *const mbox_ops_s,
+    // A table that lives as long as the program (`static`), not changed
+    // while a channel of the device is initialised.
+    pub ops: Option<&'static mbox_ops_s>,
     /// The lower half's channels (for its own use: the upper half never
     /// reads it; it may be NULL).
     pub chans: *mut mbox_chan_s,
@@ -332,7 +335,9 @@ pub struct mbox_chan_s {
 /// share one channel.
 #[repr(C)]
 pub struct mbox_sender_s {
-    pub chan: *mut mbox_chan_s,
+    // The channel (C: NULL or a channel that outlives every call made
+    // with this sender).
+    pub chan: Option<&'static CChan>,
     pub r#priv: *mut c_void,
 }
 
@@ -342,9 +347,143 @@ pub struct mbox_sender_s {
 /// without it the channel has one receiver, the last one registered.
 #[repr(C)]
 pub struct mbox_receiver_s {
-    pub chan: *mut mbox_chan_s,
+    // The channel (C: NULL or a channel that outlives every call made
+    // with this receiver).
+    pub chan: Option<&'static CChan>,
     pub r#priv: *mut c_void,
 }
+
+/// A channel as Rust reaches it: `mbox_chan_s` field for field (the
+/// layout is asserted below), each field in a cell. C code, interrupts
+/// and other tasks change a live channel meanwhile (under the critical
+/// section, or the RX claim atomically), so no `&mut` to the whole
+/// channel and no `&mbox_chan_s` is ever formed while it is shared: the
+/// plain fields are read and written through their `Cell`, the state
+/// machine is borrowed under the critical section only, and a reference
+/// to a `CChan` is the channel's own address (a C `struct mbox_chan_s *`
+/// is an `Option<&CChan>` at the C boundary). Its operations are the
+/// safe methods in `capi.rs`.
+#[repr(C)]
+pub struct CChan {
+    pub(crate) id: Cell<c_int>,
+    pub(crate) dir: Cell<mbox_direction_e>,
+    pub(crate) dev: Cell<*mut mbox_dev_s>,
+    pub(crate) callback: Cell<mbox_callback_t>,
+    #[cfg(not(feature = "multi-rx"))]
+    pub(crate) callback_arg: Cell<*mut c_void>,
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    pub(crate) clients: Cell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
+    pub(crate) state: UnsafeCell<ChanState>,
+    pub(crate) rx_claim: AtomicU8,
+    pub(crate) timer: UnsafeCell<mbox_timer_storage_s>,
+    pub(crate) timeout: Cell<clock_t>,
+    pub(crate) txstate: Cell<mbox_txstate_e>,
+    pub(crate) txtoken: Cell<u32>,
+    #[cfg(feature = "trace")]
+    pub(crate) stats: CStats,
+    pub(crate) r#priv: Cell<*mut c_void>,
+}
+
+/// `mbox_stats_s` as an array of counters in a cell (its layout, asserted
+/// below): the state machine counts under the critical section, readers
+/// copy under it. One cell over the whole array, so that a copy or a
+/// reset stays one block move.
+#[cfg(feature = "trace")]
+#[repr(transparent)]
+pub(crate) struct CStats(Cell<[usize; CStats::N]>);
+
+#[cfg(feature = "trace")]
+impl CStats {
+    const N: usize = 11;
+    // The counters' indices, in the order of `mbox_stats_s`.
+    pub(crate) const TIMEOUT: usize = 0;
+    pub(crate) const SENT: usize = 1;
+    pub(crate) const RECEIVED: usize = 2;
+    pub(crate) const ACKED: usize = 3;
+    pub(crate) const BUFFERED: usize = 4;
+    pub(crate) const QUEUE_FULL: usize = 5;
+    pub(crate) const SPURIOUS_ACK: usize = 6;
+    pub(crate) const SEND_ERR: usize = 7;
+    pub(crate) const RX_DROPPED: usize = 8;
+    pub(crate) const MAX_QUEUED: usize = 9;
+    pub(crate) const CANCELLED: usize = 10;
+
+    /// Counter `i` (one of the constants above).
+    #[inline(always)]
+    pub(crate) fn at(&self, i: usize) -> &Cell<usize> {
+        let all: &Cell<[usize]> = &self.0;
+        &all.as_slice_of_cells()[i]
+    }
+
+    /// A copy of the counters.
+    pub(crate) fn get(&self) -> mbox_stats_s {
+        let [timeout, sent, received, acked, buffered, queue_full, spurious_ack, send_err, rx_dropped, max_queued, cancelled] =
+            self.0.get();
+        mbox_stats_s {
+            timeout,
+            sent,
+            received,
+            acked,
+            buffered,
+            queue_full,
+            spurious_ack,
+            send_err,
+            rx_dropped,
+            max_queued,
+            cancelled,
+        }
+    }
+
+    /// Every counter back to 0.
+    pub(crate) fn clear(&self) {
+        self.0.set([0; Self::N]);
+    }
+}
+
+/// `CChan` is `mbox_chan_s` with its fields in cells (`Cell<T>` and
+/// `UnsafeCell<T>` have the layout of `T`): same size, alignment and
+/// offsets. `CStats` likewise is `mbox_stats_s`.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(size_of::<CChan>() == size_of::<mbox_chan_s>());
+    assert!(align_of::<CChan>() == align_of::<mbox_chan_s>());
+    assert!(offset_of!(CChan, id) == offset_of!(mbox_chan_s, id));
+    assert!(offset_of!(CChan, dir) == offset_of!(mbox_chan_s, dir));
+    assert!(offset_of!(CChan, dev) == offset_of!(mbox_chan_s, dev));
+    assert!(offset_of!(CChan, callback) == offset_of!(mbox_chan_s, callback));
+    #[cfg(not(feature = "multi-rx"))]
+    assert!(offset_of!(CChan, callback_arg) == offset_of!(mbox_chan_s, callback_arg));
+    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
+    assert!(offset_of!(CChan, clients) == offset_of!(mbox_chan_s, clients));
+    assert!(offset_of!(CChan, state) == offset_of!(mbox_chan_s, state));
+    assert!(offset_of!(CChan, rx_claim) == offset_of!(mbox_chan_s, rx_claim));
+    assert!(offset_of!(CChan, timer) == offset_of!(mbox_chan_s, timer));
+    assert!(offset_of!(CChan, timeout) == offset_of!(mbox_chan_s, timeout));
+    assert!(offset_of!(CChan, txstate) == offset_of!(mbox_chan_s, txstate));
+    assert!(offset_of!(CChan, txtoken) == offset_of!(mbox_chan_s, txtoken));
+    #[cfg(feature = "trace")]
+    assert!(offset_of!(CChan, stats) == offset_of!(mbox_chan_s, stats));
+    assert!(offset_of!(CChan, r#priv) == offset_of!(mbox_chan_s, r#priv));
+    #[cfg(feature = "trace")]
+    {
+        assert!(size_of::<CStats>() == size_of::<mbox_stats_s>());
+        assert!(align_of::<CStats>() == align_of::<mbox_stats_s>());
+        let w = size_of::<usize>();
+        assert!(offset_of!(mbox_stats_s, timeout) == CStats::TIMEOUT * w);
+        assert!(offset_of!(mbox_stats_s, sent) == CStats::SENT * w);
+        assert!(offset_of!(mbox_stats_s, received) == CStats::RECEIVED * w);
+        assert!(offset_of!(mbox_stats_s, acked) == CStats::ACKED * w);
+        assert!(offset_of!(mbox_stats_s, buffered) == CStats::BUFFERED * w);
+        assert!(offset_of!(mbox_stats_s, queue_full) == CStats::QUEUE_FULL * w);
+        assert!(offset_of!(mbox_stats_s, spurious_ack) == CStats::SPURIOUS_ACK * w);
+        assert!(offset_of!(mbox_stats_s, send_err) == CStats::SEND_ERR * w);
+        assert!(offset_of!(mbox_stats_s, rx_dropped) == CStats::RX_DROPPED * w);
+        assert!(offset_of!(mbox_stats_s, max_queued) == CStats::MAX_QUEUED * w);
+        assert!(offset_of!(mbox_stats_s, cancelled) == CStats::CANCELLED * w);
+    }
+};
+// A C pointer field and an optional reference have one layout.
+static_assertions::const_assert_eq!(size_of::<Option<&'static CChan>>(), size_of::<*mut mbox_chan_s>());
 
 // The port's timer object must fit the storage reserved for it here.
 static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());

@@ -39,7 +39,7 @@ use std::sync::{Mutex, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mbox::capi::{mbox_chan_get_stats_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
+use mbox::capi::{mbox_chan_get_stats_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
 use mbox::errno::{EMSGSIZE, ENOBUFS};
 use mbox::os::sys::{mbox_os_getreg32, mbox_os_putreg32};
 use mbox::pl320::abi::{pl320_chan_s, pl320_config_s, PL320_MTU};
@@ -135,7 +135,7 @@ unsafe extern "C" fn on_rx(ret: c_int, _c: *mut mbox_chan_s, _a: *mut c_void, da
 struct Rig {
     rx: *mut mbox_chan_s,
     tx: *mut mbox_chan_s,
-    sender: *mut mbox_sender_s,
+    sender: &'static mbox_sender_s,
 }
 
 // SAFETY: libFuzzer runs the target on one thread; the pointers are to
@@ -178,12 +178,15 @@ fn rig() -> &'static Rig {
         let dev = unsafe { pl320_initialize(Some(cfg), BASE) };
         assert!(!dev.is_null());
         // SAFETY: a live device.
-        let (rx, tx) = unsafe { (mbox_get_chan(dev, RXM as *mut c_void), mbox_get_chan(dev, TXM as *mut c_void)) };
+        let (rx, tx) = unsafe {
+            (mbox_get_chan(dev.as_ref(), RXM as *mut c_void), mbox_get_chan(dev.as_ref(), TXM as *mut c_void))
+        };
         assert!(!rx.is_null() && !tx.is_null());
-        let receiver = Box::leak(Box::new(mbox_receiver_s { chan: rx, r#priv: ptr::null_mut() }));
-        // SAFETY: live RX channel, leaked receiver.
-        assert_eq!(unsafe { mbox_register_rxcallback(receiver, Some(on_rx), ptr::null_mut()) }, 0);
-        let sender = Box::leak(Box::new(mbox_sender_s { chan: tx, r#priv: ptr::null_mut() }));
+        // SAFETY: live channels, valid for ever.
+        let (rxc, txc) = unsafe { (CChan::from_ptr(rx), CChan::from_ptr(tx)) };
+        let receiver = Box::leak(Box::new(mbox_receiver_s { chan: rxc, r#priv: ptr::null_mut() }));
+        assert_eq!(mbox_register_rxcallback(Some(receiver), Some(on_rx), ptr::null_mut()), 0);
+        let sender = Box::leak(Box::new(mbox_sender_s { chan: txc, r#priv: ptr::null_mut() }));
         Rig { rx, tx, sender }
     })
 }
@@ -191,8 +194,8 @@ fn rig() -> &'static Rig {
 fn stats(chan: *mut mbox_chan_s) -> mbox_stats_s {
     // SAFETY: all-zero is a valid mbox_stats_s (plain counters).
     let mut s: mbox_stats_s = unsafe { std::mem::zeroed() };
-    // SAFETY: a live channel and a valid output.
-    assert_eq!(unsafe { mbox_chan_get_stats_checked(chan, &mut s) }, 0);
+    // SAFETY: a live channel.
+    assert_eq!(mbox_chan_get_stats_checked(unsafe { CChan::from_ptr(chan) }, Some(&mut s)), 0);
     s
 }
 
@@ -367,7 +370,7 @@ impl Remote {
                 let len = len as usize % (PL320_MTU + 4);
                 let data: Vec<u8> = (0..len).map(|i| fill.wrapping_add((i as u8).wrapping_mul(37))).collect();
                 // SAFETY: a live sender; data outlives the call.
-                let ret = unsafe { mbox_ticksend(r.sender, data.as_ptr().cast(), len, 0) };
+                let ret = unsafe { mbox_ticksend(Some(r.sender), data.as_ptr().cast(), len, 0) };
                 if len > PL320_MTU {
                     assert_eq!(ret, -EMSGSIZE, "a {len}-byte send");
                 } else if ret == 0 {

@@ -2,7 +2,7 @@
 //! (`mbox_rr_*`, `CONFIG_MBOX_RR`, cargo feature `rr`).
 
 use super::*;
-use crate::rr::{mbox_rr_deinit, mbox_rr_init, mbox_rr_request, mbox_rr_s, mbox_rr_tag_t};
+use crate::rr::{mbox_rr_tag_t, RrCell};
 
 /// Storage of a [`Requester`]: the C helper (`struct mbox_rr_s`) and the
 /// sender and receiver it keeps pointers to. It must be `'static` (on a
@@ -11,7 +11,7 @@ use crate::rr::{mbox_rr_deinit, mbox_rr_init, mbox_rr_request, mbox_rr_s, mbox_r
 /// reception that started before [`Requester`]'s teardown may still read
 /// it afterwards, on another CPU.
 pub struct RrStorage {
-    rr: mbox_rr_s,
+    rr: RrCell,
     sender: mbox_sender_s,
     receiver: mbox_receiver_s,
     unsolicited: Option<Unsolicited>,
@@ -21,11 +21,9 @@ impl RrStorage {
     /// Zeroed storage (C's `= { 0 }`), ready for a [`Requester`].
     pub const fn new() -> RrStorage {
         RrStorage {
-            // SAFETY: all-zero is the documented initial state of
-            // mbox_rr_s (NULL pointers, no tag function, not live).
-            rr: unsafe { core::mem::zeroed() },
-            sender: mbox_sender_s { chan: ptr::null_mut(), r#priv: ptr::null_mut() },
-            receiver: mbox_receiver_s { chan: ptr::null_mut(), r#priv: ptr::null_mut() },
+            rr: RrCell::new(),
+            sender: mbox_sender_s { chan: None, r#priv: ptr::null_mut() },
+            receiver: mbox_receiver_s { chan: None, r#priv: ptr::null_mut() },
             unsolicited: None,
         }
     }
@@ -96,12 +94,13 @@ pub trait Tag: 'static {
 /// # Ok::<(), mbox::api::Error>(())
 /// ```
 pub struct Requester<'c> {
-    st: NonNull<RrStorage>,
+    rr: &'static RrCell,
     _chans: PhantomData<&'c Channel<'c>>,
 }
 
-// SAFETY: the helper is only reached through the C entry points, which
-// take the port's critical section; mbox_rr_request may run on several
+// SAFETY: the helper is only reached through its operations (RrCell's
+// methods, the code of the C entry points), which take the port's
+// critical section; mbox_rr_request may run on several
 // threads at once on one helper (each waits on a record of its own).
 unsafe impl Send for Requester<'_> {}
 // SAFETY: as for Send.
@@ -146,36 +145,27 @@ impl<'c> Requester<'c> {
         tag: mbox_rr_tag_t,
         unsolicited: Option<Unsolicited>,
     ) -> Result<Requester<'c>> {
-        storage.sender = mbox_sender_s { chan: tx.raw.as_ptr(), r#priv: ptr::null_mut() };
-        storage.receiver = mbox_receiver_s { chan: rx.raw.as_ptr(), r#priv: ptr::null_mut() };
-        storage.unsolicited = unsolicited;
-        // From here on only through this pointer (the C side keeps it).
-        let st = NonNull::from(storage).as_ptr();
-        let (cb, arg) = match unsolicited {
-            // arg: the `unsolicited` field of the 'static storage.
-            // SAFETY: st is valid; addr_of_mut creates no reference.
-            Some(_) => (Some(unsolicited_trampoline as _), unsafe { ptr::addr_of_mut!((*st).unsolicited) }.cast()),
+        let RrStorage { rr, sender, receiver, unsolicited: slot } = storage;
+        // The helper follows these only while it is live, i.e. while this
+        // Requester (which borrows both channels for 'c) has not been
+        // dropped, or after it was forgotten: then nothing calls
+        // request() any more, and its RX callback does not use them.
+        // SAFETY: as the lines above explain; both are valid channels.
+        let (txc, rxc) = unsafe { (CChan::from_ptr(tx.as_ptr()), CChan::from_ptr(rx.as_ptr())) };
+        *sender = mbox_sender_s { chan: txc, r#priv: ptr::null_mut() };
+        *receiver = mbox_receiver_s { chan: rxc, r#priv: ptr::null_mut() };
+        *slot = unsolicited;
+        // From here on shared (the helper keeps their addresses).
+        let (rr, slot): (&'static RrCell, &'static Option<Unsolicited>) = (rr, slot);
+        // The unsolicited trampoline gets the field that holds the
+        // &'static callback, never written again; the tag trampoline
+        // needs no argument.
+        let (cb, arg) = match slot {
+            Some(_) => (Some(unsolicited_trampoline as _), ptr::from_ref(slot).cast_mut().cast()),
             None => (None, ptr::null_mut()),
         };
-        // the storage is 'static and exclusively ours, so rr, the
-        // sender and the receiver outlive the helper whatever happens to
-        // this Requester; the sender and receiver name channels borrowed
-        // for 'c (the C side checks their direction and state); the tag
-        // trampoline needs no argument, and the unsolicited one gets the
-        // field that holds the &'static callback, never written again.
-        // SAFETY: as the lines above explain.
-        check(unsafe {
-            mbox_rr_init(
-                ptr::addr_of_mut!((*st).rr),
-                ptr::addr_of_mut!((*st).sender),
-                ptr::addr_of_mut!((*st).receiver),
-                tag,
-                cb,
-                arg,
-            )
-        })?;
-        // SAFETY: st came from a reference, so it is not null.
-        Ok(Requester { st: unsafe { NonNull::new_unchecked(st) }, _chans: PhantomData })
+        check(rr.init(sender, receiver, tag, cb, arg))?;
+        Ok(Requester { rr, _chans: PhantomData })
     }
 
     /// Sends `req` and waits for its reply (`mbox_rr_request()`): the
@@ -191,38 +181,20 @@ impl<'c> Requester<'c> {
     /// tag in the request, a non-blocking timeout), [`Error::Perm`] in
     /// interrupt context, the send's errors.
     pub fn request(&self, req: &[u8], resp: &mut [u8], timeout: Timeout) -> Result<usize> {
-        let mut len = 0usize;
-        let st = self.st.as_ptr();
-        // the helper is live (initialised by init, torn down only
-        // by Drop); req and resp are valid for their lengths, and resp is
-        // written only while this request is pending, which ends before
-        // the call returns; len is a valid output.
-        // SAFETY: as the lines above explain.
-        check(unsafe {
-            mbox_rr_request(
-                ptr::addr_of_mut!((*st).rr),
-                msg_ptr(req),
-                req.len(),
-                resp.as_mut_ptr().cast(),
-                resp.len(),
-                &mut len,
-                timeout.to_clock(),
-            )
-        })?;
-        Ok(len)
+        let (r, len) = self.rr.request(req, resp, timeout.to_clock());
+        check(r).map(|()| len)
     }
 }
 
 impl Drop for Requester<'_> {
     fn drop(&mut self) {
-        // SAFETY: a live helper in 'static storage (see request()).
-        let _ = unsafe { mbox_rr_deinit(ptr::addr_of_mut!((*self.st.as_ptr()).rr)) };
+        let _ = self.rr.deinit();
     }
 }
 
 impl fmt::Debug for Requester<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Requester").field("storage", &self.st).finish()
+        f.debug_struct("Requester").field("storage", &ptr::from_ref(self.rr)).finish()
     }
 }
 

@@ -28,7 +28,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::Device;
-use crate::capi::{mbox_chan_rx_data, mbox_chan_tx_done_token};
+use crate::capi::{mbox_chan_rx_data, mbox_chan_tx_done_token, CChan};
 use crate::errno::EAGAIN;
 use crate::types::{mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
 
@@ -112,7 +112,7 @@ impl Loopback {
         // SAFETY: all-zero is a valid mbox_dev_s (a NULL ops pointer and
         // integers); zeroes also keep fields added later at their defaults.
         let mut dev: mbox_dev_s = unsafe { core::mem::zeroed() };
-        dev.ops = &OPS;
+        dev.ops = Some(&OPS);
         dev.mtu = mtu;
         dev.num_chans = 2;
         #[cfg(feature = "txfifo")]
@@ -187,7 +187,7 @@ impl Loopback {
             unsafe { host_run_as_interrupt(rx_irq, ptr::addr_of_mut!(ret).cast()) };
         } else {
             // SAFETY: as above.
-            ret.1 = unsafe { mbox_chan_rx_data(rx as *mut mbox_chan_s) };
+            ret.1 = mbox_chan_rx_data(unsafe { CChan::from_ptr(rx as *mut mbox_chan_s) });
         }
         let mut st = self.lock();
         st.rx_msg = None;
@@ -263,7 +263,7 @@ unsafe extern "C" fn rx_irq(arg: *mut c_void) {
     // channel is a set-up RX channel of this device.
     unsafe {
         let ret = &mut *(arg as *mut (usize, c_int));
-        ret.1 = mbox_chan_rx_data(ret.0 as *mut mbox_chan_s);
+        ret.1 = mbox_chan_rx_data(CChan::from_ptr(ret.0 as *mut mbox_chan_s));
     }
 }
 
@@ -271,7 +271,7 @@ unsafe extern "C" fn ack_irq(arg: *mut c_void) {
     // SAFETY: arg points to respond()'s (channel, token) pair.
     let (chan, token) = unsafe { *(arg as *const (*mut mbox_chan_s, u32)) };
     // SAFETY: a set-up TX channel of this device.
-    unsafe { mbox_chan_tx_done_token(chan, token) };
+    mbox_chan_tx_done_token(unsafe { CChan::from_ptr(chan) }, token);
 }
 
 unsafe extern "C" fn getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {

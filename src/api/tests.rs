@@ -256,7 +256,15 @@ fn init_errors() {
     let c = leak_chan();
     // Initialised behind our back (by a lower half, in C): -EBUSY.
     // SAFETY: a valid channel and device; no buffer.
-    let r = unsafe { capi::mbox_chan_init(c, dev.as_ptr(), mbox_direction_e::MBOX_TX as c_int, ptr::null_mut(), 0) };
+    let r = unsafe {
+        capi::mbox_chan_init(
+            Some(capi::CChan::from_mut(c)),
+            dev.as_ptr().as_ref(),
+            mbox_direction_e::MBOX_TX as c_int,
+            ptr::null_mut(),
+            0,
+        )
+    };
     assert_eq!(r, 0);
     assert_eq!(Channel::init(c, &dev, Direction::Tx, leak_buf(0)).err(), Some(Error::Busy));
     assert_eq!(Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(15)).err(), Some(Error::Invalid));
@@ -272,7 +280,15 @@ fn adopted_channel_belongs_to_the_lower_half() {
     let c = leak_chan();
     // The "lower half" initialises the channel itself.
     // SAFETY: a valid channel and device.
-    let r = unsafe { capi::mbox_chan_init(c, dev.as_ptr(), mbox_direction_e::MBOX_TX as c_int, ptr::null_mut(), 0) };
+    let r = unsafe {
+        capi::mbox_chan_init(
+            Some(capi::CChan::from_mut(c)),
+            dev.as_ptr().as_ref(),
+            mbox_direction_e::MBOX_TX as c_int,
+            ptr::null_mut(),
+            0,
+        )
+    };
     assert_eq!(r, 0);
     let tx = dev.channel(0).expect("adopted");
     assert_eq!((tx.direction(), tx.mtu(), tx.is_owned()), (Direction::Tx, 16, false));
@@ -285,7 +301,7 @@ fn adopted_channel_belongs_to_the_lower_half() {
     // When its owner de-initialises it, the handle reports -EINVAL.
     let raw = tx.as_ptr();
     // SAFETY: the owner's own teardown of its channel.
-    assert_eq!(unsafe { capi::mbox_chan_deinit(raw) }, 0);
+    assert_eq!(capi::mbox_chan_deinit(unsafe { capi::CChan::from_ptr(raw) }), 0);
     assert_eq!(tx.sender().unwrap().send(b"gone"), Err(Error::Invalid));
 }
 
@@ -451,17 +467,18 @@ fn tx_client_slots_and_unregister_on_drop() {
     assert_eq!(s.send(b"after"), Ok(()));
     assert_eq!(TXD2.load(Ordering::SeqCst), 0);
     // Registered by C code: four others leave no room on the C side.
-    let mut raw: Vec<mbox_sender_s> =
-        (0..4).map(|_| mbox_sender_s { chan: tx.as_ptr(), r#priv: ptr::null_mut() }).collect();
+    let raw: Vec<mbox_sender_s> =
+        // SAFETY: a live channel, valid for the test.
+        (0..4).map(|_| mbox_sender_s { chan: unsafe { capi::CChan::from_ptr(tx.as_ptr()) }, r#priv: ptr::null_mut() }).collect();
     unsafe extern "C" fn nop(_s: *mut mbox_sender_s, _a: *mut core::ffi::c_void, _r: c_int) {}
-    for r in raw.iter_mut() {
+    for r in raw.iter() {
         // SAFETY: a valid sender of a live channel; removed below.
-        assert_eq!(unsafe { capi::mbox_register_txdone(r, Some(nop), ptr::null_mut()) }, 0);
+        assert_eq!(capi::mbox_register_txdone(Some(r), Some(nop), ptr::null_mut()), 0);
     }
     assert_eq!(tx.tx_client(&txd2_cb).err(), Some(Error::NoSpace));
-    for r in raw.iter_mut() {
+    for r in raw.iter() {
         // SAFETY: as above.
-        assert_eq!(unsafe { capi::mbox_register_txdone(r, None, ptr::null_mut()) }, 0);
+        assert_eq!(capi::mbox_register_txdone(Some(r), None, ptr::null_mut()), 0);
     }
     let c = tx.tx_client(&txd2_cb).unwrap();
     c.try_send(b"y").unwrap();
@@ -578,17 +595,18 @@ fn several_receivers_each_get_every_message() {
     assert_eq!(rx.receiver().err(), Some(Error::NoSpace));
     drop((c, d));
     // The C side's limit counts C code's receivers too.
-    let mut raw: Vec<mbox_receiver_s> =
-        (0..2).map(|_| mbox_receiver_s { chan: rx.as_ptr(), r#priv: ptr::null_mut() }).collect();
-    for r in raw.iter_mut() {
+    let raw: Vec<mbox_receiver_s> =
+        // SAFETY: a live channel, valid for the test.
+        (0..2).map(|_| mbox_receiver_s { chan: unsafe { capi::CChan::from_ptr(rx.as_ptr()) }, r#priv: ptr::null_mut() }).collect();
+    for r in raw.iter() {
         // SAFETY: a valid receiver of a live channel; removed below.
-        assert_eq!(unsafe { capi::mbox_register_rxcallback(r, Some(raw_rx_nop), ptr::null_mut()) }, 0);
+        assert_eq!(capi::mbox_register_rxcallback(Some(r), Some(raw_rx_nop), ptr::null_mut()), 0);
     }
     let mut e = rx.receiver().unwrap();
     assert_eq!(e.register(&mc_a), Err(Error::NoSpace));
-    for r in raw.iter_mut() {
+    for r in raw.iter() {
         // SAFETY: as above.
-        assert_eq!(unsafe { capi::mbox_unregister_rxcallback(r) }, 0);
+        assert_eq!(capi::mbox_unregister_rxcallback(Some(r)), 0);
     }
     drop(e);
     // Dropping one receiver leaves the other registered.
@@ -636,9 +654,9 @@ fn second_receiver_replaces_the_first_and_unregister_clears_it() {
     #[cfg(feature = "trace")]
     assert_eq!(rx.stats().unwrap().rx_dropped, 1);
     // Unregistering with nothing registered is not an error.
-    let mut raw = mbox_receiver_s { chan: rx.as_ptr(), r#priv: ptr::null_mut() };
-    // SAFETY: a valid receiver of a live channel.
-    assert_eq!(unsafe { capi::mbox_unregister_rxcallback(&mut raw) }, 0);
+    // SAFETY: a live channel, valid for the test.
+    let raw = mbox_receiver_s { chan: unsafe { capi::CChan::from_ptr(rx.as_ptr()) }, r#priv: ptr::null_mut() };
+    assert_eq!(capi::mbox_unregister_rxcallback(Some(&raw)), 0);
     drop((a, b));
 }
 

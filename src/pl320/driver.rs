@@ -256,7 +256,7 @@ struct DevCfg {
 impl DevCfg {
     const EMPTY: DevCfg = DevCfg {
         base: mbox_dev_s {
-            ops: ptr::null(),
+            ops: None,
             chans: ptr::null_mut(),
             num_chans: 0,
             mtu: 0,
@@ -391,55 +391,21 @@ impl ChanCfg {
 /// The board's channels as the driver reaches them: the one way it
 /// touches the memory that board code and the upper half share with it.
 mod chan_ref {
-    use core::cell::{Cell, UnsafeCell};
-    use core::ffi::{c_int, c_void};
-    use core::sync::atomic::AtomicU8;
+    use core::ffi::c_int;
 
     use super::super::abi::pl320_chan_s;
     use super::ChanCfg;
     use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
-    use crate::chan::ChanState;
     use crate::os::Critical;
-    #[cfg(feature = "trace")]
-    use crate::types::mbox_stats_s;
-    use crate::types::{
-        clock_t, mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_timer_storage_s, mbox_txstate_e,
-    };
-    #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-    use crate::types::{mbox_client_s, MBOX_MAX_CLIENTS};
-
-    /// `mbox_chan_s` field for field, each in a cell: the upper half and C
-    /// change a channel while the driver holds a reference to it. The
-    /// driver uses `id`, `dev`, `txtoken` and, under the critical section,
-    /// `state` and `rx_claim`; it never touches the others.
-    #[repr(C)]
-    struct ChanBase {
-        id: Cell<c_int>,
-        dir: UnsafeCell<mbox_direction_e>,
-        dev: Cell<*mut mbox_dev_s>,
-        callback: UnsafeCell<mbox_callback_t>,
-        #[cfg(not(feature = "multi-rx"))]
-        callback_arg: UnsafeCell<*mut c_void>,
-        #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-        clients: UnsafeCell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
-        state: UnsafeCell<ChanState>,
-        rx_claim: AtomicU8,
-        timer: UnsafeCell<mbox_timer_storage_s>,
-        timeout: UnsafeCell<clock_t>,
-        txstate: UnsafeCell<mbox_txstate_e>,
-        txtoken: Cell<u32>,
-        #[cfg(feature = "trace")]
-        stats: UnsafeCell<mbox_stats_s>,
-        r#priv: UnsafeCell<*mut c_void>,
-    }
+    use crate::types::{mbox_dev_s, CChan};
 
     /// One `pl320_chan_s` of the board's array, as the driver sees it: the
-    /// framework channel in cells, the board's configuration plain (board
-    /// code sets it before `pl320_initialize()` and nobody writes it while
-    /// the device exists).
+    /// framework channel as the upper half's cells (`CChan`), the board's
+    /// configuration plain (board code sets it before `pl320_initialize()`
+    /// and nobody writes it while the device exists).
     #[repr(C)]
     pub(super) struct PlChan {
-        base: ChanBase,
+        base: CChan,
         mbox: u8,
         src: u8,
         dst: u8,
@@ -448,30 +414,11 @@ mod chan_ref {
         bufsize: usize,
     }
 
-    /// `PlChan` is `pl320_chan_s` with cells (`Cell<T>`, `UnsafeCell<T>`
-    /// and `AtomicU8` have the layout of `T` and `u8`): same size,
-    /// alignment and offsets, so a board channel can be reached as one.
+    /// `PlChan` is `pl320_chan_s` with its base as `CChan` (whose layout is
+    /// asserted equal to `mbox_chan_s`): same size, alignment and offsets,
+    /// so a board channel can be reached as one.
     const _: () = {
         use core::mem::{align_of, offset_of, size_of};
-        assert!(size_of::<ChanBase>() == size_of::<mbox_chan_s>());
-        assert!(align_of::<ChanBase>() == align_of::<mbox_chan_s>());
-        assert!(offset_of!(ChanBase, id) == offset_of!(mbox_chan_s, id));
-        assert!(offset_of!(ChanBase, dir) == offset_of!(mbox_chan_s, dir));
-        assert!(offset_of!(ChanBase, dev) == offset_of!(mbox_chan_s, dev));
-        assert!(offset_of!(ChanBase, callback) == offset_of!(mbox_chan_s, callback));
-        #[cfg(not(feature = "multi-rx"))]
-        assert!(offset_of!(ChanBase, callback_arg) == offset_of!(mbox_chan_s, callback_arg));
-        #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
-        assert!(offset_of!(ChanBase, clients) == offset_of!(mbox_chan_s, clients));
-        assert!(offset_of!(ChanBase, state) == offset_of!(mbox_chan_s, state));
-        assert!(offset_of!(ChanBase, rx_claim) == offset_of!(mbox_chan_s, rx_claim));
-        assert!(offset_of!(ChanBase, timer) == offset_of!(mbox_chan_s, timer));
-        assert!(offset_of!(ChanBase, timeout) == offset_of!(mbox_chan_s, timeout));
-        assert!(offset_of!(ChanBase, txstate) == offset_of!(mbox_chan_s, txstate));
-        assert!(offset_of!(ChanBase, txtoken) == offset_of!(mbox_chan_s, txtoken));
-        #[cfg(feature = "trace")]
-        assert!(offset_of!(ChanBase, stats) == offset_of!(mbox_chan_s, stats));
-        assert!(offset_of!(ChanBase, r#priv) == offset_of!(mbox_chan_s, r#priv));
         assert!(size_of::<PlChan>() == size_of::<pl320_chan_s>());
         assert!(align_of::<PlChan>() == align_of::<pl320_chan_s>());
         assert!(offset_of!(PlChan, base) == offset_of!(pl320_chan_s, base));
@@ -485,10 +432,9 @@ mod chan_ref {
 
     impl PlChan {
         /// The framework channel, `base`: the first field, so the same
-        /// address (the upper half changes it through this pointer, inside
-        /// the cells).
-        pub(super) fn base(&self) -> *mut mbox_chan_s {
-            (self as *const PlChan).cast_mut().cast()
+        /// address as the board channel.
+        pub(super) fn base(&self) -> &CChan {
+            &self.base
         }
 
         /// The device the upper half recorded for the channel
@@ -516,29 +462,26 @@ mod chan_ref {
         }
 
         /// `mbox_chan_tx_done_token()`: the remote acknowledged the
-        /// message with `token`.
+        /// message with `token` (the critical section nests, port
+        /// contract).
         pub(super) fn tx_done(&self, token: u32) -> c_int {
-            // SAFETY: a board channel, which the upper half checks for
-            // being live; the critical section nests (port contract).
-            unsafe { mbox_chan_tx_done_token(self.base(), token) }
+            mbox_chan_tx_done_token(Some(&self.base), token)
         }
 
         /// `mbox_chan_rx_data()`: receive the pending message. Not with
         /// the critical section held (it runs the client callbacks).
         pub(super) fn rx_data(&self) -> c_int {
-            // SAFETY: a board channel, which the upper half checks for
-            // being live.
-            unsafe { mbox_chan_rx_data(self.base()) }
+            mbox_chan_rx_data(Some(&self.base))
         }
 
         /// Gives the channel the id `id` and initialises it for `dev`
         /// (`mbox_chan_init()`). Task context.
-        pub(super) fn init(&self, id: c_int, dev: *mut mbox_dev_s, dir: c_int, buf: *mut u8, size: usize) -> c_int {
+        pub(super) fn init(&self, id: c_int, dev: &mbox_dev_s, dir: c_int, buf: *mut u8, size: usize) -> c_int {
             // Written before the channel is live.
             self.base.id.set(id);
-            // SAFETY: a board channel; the device and the buffer stay valid
-            // for the life of the device (pl320_initialize()'s contract).
-            unsafe { mbox_chan_init(self.base(), dev, dir, buf.cast(), size) }
+            // SAFETY: the device and the buffer stay valid for the life of
+            // the device (pl320_initialize()'s contract).
+            unsafe { mbox_chan_init(Some(&self.base), Some(dev), dir, buf.cast(), size) }
         }
 
         /// De-initialises the channel (`mbox_chan_deinit()`) if it is
@@ -556,23 +499,13 @@ mod chan_ref {
             if !ours {
                 return -crate::errno::EINVAL;
             }
-            // SAFETY: a board channel; mbox_chan_deinit() runs without the
-            // critical section, in the task context of the callers.
-            unsafe { mbox_chan_deinit(self.base()) }
+            mbox_chan_deinit(Some(&self.base))
         }
 
         /// True when the channel belongs to `dev` and task `me` is inside
         /// one of its callbacks (so tearing it down would wait for `me`).
-        pub(super) fn in_callback_of(&self, dev: *mut mbox_dev_s, me: usize, _cs: &Critical) -> bool {
-            if self.dev() != dev {
-                return false;
-            }
-            // SAFETY: the upper half changes the state machine only under
-            // the critical section, which `_cs` shows held, and nothing
-            // here changes it: a shared borrow for this read, as
-            // mbox_chan_deinit() reads it for the same check.
-            let state = unsafe { &*self.base.state.get() };
-            state.owned_by(&self.base.rx_claim, me)
+        pub(super) fn in_callback_of(&self, dev: *mut mbox_dev_s, me: usize, cs: &Critical) -> bool {
+            self.dev() == dev && self.base.in_callback_of(me, cs)
         }
     }
 }
@@ -977,7 +910,7 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
 /// costs a critical section and a scan of the slots.
 extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
     slot_of(dev)
-        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
+        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(|c| c.base().as_ptr())))
         .flatten()
         .unwrap_or(ptr::null_mut())
 }
@@ -1693,7 +1626,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     };
     let owned = claimed.configure(DevCfg {
         base: mbox_dev_s {
-            ops: &OPS,
+            ops: Some(&OPS),
             // The board's channels (pl320_chan_s, not mbox_chan_s: a
             // pointer to the first channel's base, never indexed as an
             // array of mbox_chan_s).
@@ -1712,7 +1645,6 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         lookup,
     });
     let dev = owned.dev();
-    let devp = dev.devp();
     for t in &dev.rxtoken {
         t.store(0, Ordering::Relaxed);
     }
@@ -1733,7 +1665,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         } else {
             (mbox_direction_e::MBOX_RX, ptr::null_mut(), 0)
         };
-        let r = chan.init(cc.mbox as c_int, devp, dir as c_int, buf, size);
+        let r = chan.init(cc.mbox as c_int, &dev.hw().base, dir as c_int, buf, size);
         if r < 0 {
             // Our slot (INIT); channels 0..i are initialised; no handler
             // attached; task context (contract).

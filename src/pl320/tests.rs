@@ -20,7 +20,7 @@ use core::ptr::{self, addr_of};
 use super::abi::{pl320_chan_s, pl320_config_s};
 use super::driver::{pl320_initialize, pl320_stats, pl320_uninitialize, Pl320Stats};
 use super::regs::{self, Pl320Regs};
-use crate::capi::{mbox_chan_tx_done_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend};
+use crate::capi::{mbox_chan_tx_done_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
 use crate::errno::{EAGAIN, EINVAL, ETIMEDOUT};
 use crate::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
 
@@ -120,19 +120,23 @@ fn counters_and_wire_format() {
     let (da, db) = unsafe { (pl320_initialize(Some(&cfg_a), BASE), pl320_initialize(Some(&cfg_b), BASE)) };
     assert!(!da.is_null() && !db.is_null());
     // SAFETY: both devices are ours.
-    let (tx, rx) =
-        unsafe { (mbox_get_chan(da, MBOX as usize as *mut c_void), mbox_get_chan(db, MBOX as usize as *mut c_void)) };
-    let mut receiver = mbox_receiver_s { chan: rx, r#priv: ptr::null_mut() };
+    let (tx, rx) = unsafe {
+        (
+            mbox_get_chan(da.as_ref(), MBOX as usize as *mut c_void),
+            mbox_get_chan(db.as_ref(), MBOX as usize as *mut c_void),
+        )
+    };
+    let receiver = mbox_receiver_s { chan: unsafe { CChan::from_ptr(rx) }, r#priv: ptr::null_mut() };
     // SAFETY: live RX channel.
-    let r = unsafe { mbox_register_rxcallback(&mut receiver, Some(on_rx), ptr::null_mut()) };
+    let r = mbox_register_rxcallback(Some(&receiver), Some(on_rx), ptr::null_mut());
     assert_eq!(r, 0);
-    let mut sender = mbox_sender_s { chan: tx, r#priv: ptr::null_mut() };
+    let sender = mbox_sender_s { chan: unsafe { CChan::from_ptr(tx) }, r#priv: ptr::null_mut() };
 
     // Wire format: DR0 = token | length, payload little-endian from DR1;
     // the receiver's ACK echoes the token with length 0.
     let msg = [1u8, 2, 3, 4, 5, 6];
     // SAFETY: live TX channel; msg outlives the call.
-    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 1000) };
+    let r = unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 1000) };
     assert_eq!(r, 0);
     assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) == 1));
     // SAFETY: tx is live; txtoken is the token of the last send.
@@ -165,7 +169,7 @@ fn counters_and_wire_format() {
     // SAFETY: model is live.
     unsafe { pl320_model_set_fault(model, MBOX as c_int, FAULT_DELAY_ACK, 100, 1) };
     // SAFETY: as above.
-    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 30) };
+    let r = unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 30) };
     assert_eq!(r, -ETIMEDOUT);
     assert!(wait_until(1000, || stats(da).stale_ack == 1));
     // SAFETY: plain port call.
@@ -177,13 +181,13 @@ fn counters_and_wire_format() {
     let mut buf = [0u8; 32];
     // SAFETY: rx is B's live RX channel; buf holds the MTU. No message is
     // pending (SEND == 0), as if the sender had just aborted it.
-    let n = unsafe { ((*(*db).ops).recv.expect("recv op"))(rx, buf.as_mut_ptr().cast()) };
+    let n = unsafe { ((*db).ops.expect("ops").recv.expect("recv op"))(rx, buf.as_mut_ptr().cast()) };
     assert_eq!(n, -EAGAIN);
     assert_eq!(stats(db).torn_read, 1);
 
     // The channel still works.
     // SAFETY: as above.
-    assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), 3, 1000) }, 0);
+    assert_eq!(unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), 3, 1000) }, 0);
     assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) >= 3));
 
     // A late ACK that lands on the next message while both interrupts are
@@ -195,7 +199,7 @@ fn counters_and_wire_format() {
         pl320_model_set_fault(model, MBOX as c_int, FAULT_DELAY_ACK, 100, 1);
     }
     // SAFETY: as above.
-    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 30) };
+    let r = unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 30) };
     assert_eq!(r, -ETIMEDOUT);
     // SAFETY: plain port calls.
     unsafe {
@@ -203,10 +207,10 @@ fn counters_and_wire_format() {
         host_irq_disable(IRQ_B);
     }
     // SAFETY: as above; a non-blocking send.
-    assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 0) }, 0);
+    assert_eq!(unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 0) }, 0);
     assert!(wait_until(1000, || regs.mbox_read(m, regs::SEND) == regs::SEND_ACK));
     // SAFETY: tx is live.
-    assert_eq!(unsafe { mbox_chan_tx_done_checked(tx) }, -EAGAIN);
+    assert_eq!(mbox_chan_tx_done_checked(unsafe { CChan::from_ptr(tx) }), -EAGAIN);
     assert_eq!(stats(da).stale_ack, stale + 1);
     assert_eq!(regs.mbox_read(m, regs::SEND), regs::SEND_IDLE);
 
@@ -260,22 +264,26 @@ fn compat_counters_and_wire_format() {
     let (da, db) = unsafe { (pl320_initialize(Some(&cfg_a), BASE), pl320_initialize(Some(&cfg_b), BASE)) };
     assert!(!da.is_null() && !db.is_null());
     // SAFETY: both devices are ours.
-    let (tx, rx) =
-        unsafe { (mbox_get_chan(da, MBOX as usize as *mut c_void), mbox_get_chan(db, MBOX as usize as *mut c_void)) };
+    let (tx, rx) = unsafe {
+        (
+            mbox_get_chan(da.as_ref(), MBOX as usize as *mut c_void),
+            mbox_get_chan(db.as_ref(), MBOX as usize as *mut c_void),
+        )
+    };
     // SAFETY: da is live.
     assert_eq!(unsafe { (*da).mtu }, 28);
-    let mut receiver = mbox_receiver_s { chan: rx, r#priv: ptr::null_mut() };
+    let receiver = mbox_receiver_s { chan: unsafe { CChan::from_ptr(rx) }, r#priv: ptr::null_mut() };
     // SAFETY: live RX channel.
-    let r = unsafe { mbox_register_rxcallback(&mut receiver, Some(on_rx), ptr::null_mut()) };
+    let r = mbox_register_rxcallback(Some(&receiver), Some(on_rx), ptr::null_mut());
     assert_eq!(r, 0);
-    let mut sender = mbox_sender_s { chan: tx, r#priv: ptr::null_mut() };
+    let sender = mbox_sender_s { chan: unsafe { CChan::from_ptr(tx) }, r#priv: ptr::null_mut() };
     let base_rx = RECEIVED.load(Ordering::SeqCst);
     let m = MBOX as usize;
 
     // Payload from DR0, little-endian, zero-padded; the ACK leaves DR0.
     let msg = [1u8, 2, 3, 4, 5, 6];
     // SAFETY: live TX channel; msg outlives the call.
-    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 1000) };
+    let r = unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 1000) };
     assert_eq!(r, 0);
     assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) == base_rx + 1));
     assert_eq!(regs.mbox_read(m, regs::DR0), 0x0403_0201, "the ACK wrote no DR0");
@@ -288,7 +296,7 @@ fn compat_counters_and_wire_format() {
     assert_eq!(stats(db), Pl320Stats::default());
     let big = [0u8; 29];
     // SAFETY: as above.
-    assert_eq!(unsafe { mbox_ticksend(&mut sender, big.as_ptr().cast(), 29, 0) }, -EMSGSIZE);
+    assert_eq!(unsafe { mbox_ticksend(Some(&sender), big.as_ptr().cast(), 29, 0) }, -EMSGSIZE);
 
     // The remote reads the message but ACKs it after the timeout: the
     // message is withdrawn (counted), the late ACK lands with nothing in
@@ -296,7 +304,7 @@ fn compat_counters_and_wire_format() {
     // SAFETY: model is live.
     unsafe { pl320_model_set_fault(model, MBOX as c_int, FAULT_DELAY_ACK, 100, 1) };
     // SAFETY: as above.
-    let r = unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 30) };
+    let r = unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 30) };
     assert_eq!(r, -ETIMEDOUT);
     assert_eq!(stats(da).retracted, 1);
     assert!(wait_until(1000, || stats(da).stale_ack == 1));
@@ -313,7 +321,7 @@ fn compat_counters_and_wire_format() {
     regs.mbox_write(m, regs::SEND, regs::SEND_ACK);
     let before = RECEIVED.load(Ordering::SeqCst);
     // SAFETY: as above; a non-blocking send.
-    assert_eq!(unsafe { mbox_ticksend(&mut sender, msg.as_ptr().cast(), msg.len(), 0) }, 0);
+    assert_eq!(unsafe { mbox_ticksend(Some(&sender), msg.as_ptr().cast(), msg.len(), 0) }, 0);
     assert_eq!(stats(da).stale_ack, 2);
     assert!(wait_until(1000, || RECEIVED.load(Ordering::SeqCst) == before + 1));
     crate::os::port::mbox_os_irq_enable(IRQ_A);

@@ -108,18 +108,19 @@ fn deinit_from_own_callback_is_deadlock() {
     assert_eq!(adopted.mtu(), 16);
 }
 
-/// The C send functions refuse NULL data and pass the pointer on to the
-/// lower half: an empty message goes with a real, readable address (an
-/// empty slice's own pointer is dangling), a non-empty one with its own.
+/// The send paths pass the message's pointer on to the lower half: an
+/// empty message goes with a real, readable address (an empty slice's
+/// own pointer is dangling), a non-empty one with its own.
 #[test]
 fn empty_message_is_passed_with_a_readable_pointer() {
-    let p = msg_ptr(&[]);
+    use crate::capi::{Msg, EMPTY_MSG};
+    let p = Msg::of(&[]).bytes(0).unwrap().as_ptr();
     assert!(!p.is_null());
     assert_eq!(p, ptr::addr_of!(EMPTY_MSG).cast());
     // SAFETY: points at the static word EMPTY_MSG.
     assert_eq!(unsafe { p.cast::<u32>().read() }, 0);
     let msg = [1u8, 2, 3];
-    assert_eq!(msg_ptr(&msg), msg.as_ptr().cast());
+    assert_eq!(Msg::of(&msg).bytes(3).unwrap().as_ptr(), msg.as_ptr());
     // And an empty message is accepted end to end.
     let lb = Loopback::new(16);
     let dev = lb.device();

@@ -73,6 +73,15 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.export.rename.insert("AtomicU8".into(), "uint8_t".into());
     c.export.rename.insert("Pending".into(), "mbox_rr_pending_s".into());
     c.export.rename.insert("Record".into(), "mbox_rr_record_s".into());
+    // A channel as Rust reaches it (all cells) is `struct mbox_chan_s`
+    // to C: entry points take `Option<&CChan>`.
+    c.export.exclude.push("CChan".into());
+    c.export.rename.insert("CChan".into(), "struct mbox_chan_s".into());
+    // Likewise a request/response helper (`Option<&RrCell>`).
+    c.export.exclude.push("RrCell".into());
+    c.export.rename.insert("RrCell".into(), "struct mbox_rr_s".into());
+    // whose C struct the entry points then no longer name themselves.
+    c.export.include.push("mbox_rr_s".into());
     // Blocked senders are private to the framework: only pointers to them
     // appear in the channel, so the header declares the struct opaque.
     c.export.exclude.extend(["Waiter", "WaitState"].iter().map(|s| s.to_string()));
@@ -115,8 +124,8 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     }
     let mut text = Vec::new();
     b.generate().expect("cbindgen failed for mbox.h").write(&mut text);
-    let text = String::from_utf8(text)
-        .unwrap()
+    let text = unconst(&String::from_utf8(text).unwrap());
+    let text = text
         // The waiter is excluded (opaque), so cbindgen does not know it is
         // a struct tag.
         .replace("  mbox_waiter_s *", "  struct mbox_waiter_s *")
@@ -162,6 +171,56 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // base of pl320_initialize() is an address.
         .replace("size_t base)", "uintptr_t base)");
     out.push((root.join("include/nuttx/mbox/pl320.h"), text));
+    out
+}
+
+/// An entry point takes `Option<&T>` for a pointer to a framework object
+/// (the ABI of a nullable `T *`), which cbindgen prints as a pointer to
+/// const: C callers see the plain pointer of the NuttX C driver's
+/// prototypes. A prototype that cbindgen wrapped only because of the
+/// `const` words goes back on one line.
+fn unconst(text: &str) -> String {
+    let mut out = String::new();
+    let mut pending: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        for t in ["mbox_chan_s", "mbox_sender_s", "mbox_receiver_s", "mbox_dev_s", "mbox_rr_s"] {
+            l = l.replace(&format!("const struct {t} *"), &format!("struct {t} *"));
+        }
+        let changed = l != line;
+        // A wrapped prototype: its first line ends with `,`, the others
+        // are aligned under its `(`, the last ends with `);`.
+        if !pending.is_empty() || (changed && l.ends_with(',') && l.contains('(') && !l.starts_with(' ')) {
+            pending.push(l);
+            if pending.last().unwrap().ends_with(';') {
+                let joined = pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| if i == 0 { p.as_str() } else { p.trim_start() })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if joined.len() <= 100 {
+                    out.push_str(&joined);
+                    out.push('\n');
+                } else {
+                    for p in &pending {
+                        let first = pending[0].find('(').unwrap() + 1;
+                        let p = if std::ptr::eq(p, &pending[0]) {
+                            p.clone()
+                        } else {
+                            format!("{}{}", " ".repeat(first), p.trim_start())
+                        };
+                        out.push_str(&p);
+                        out.push('\n');
+                    }
+                }
+                pending.clear();
+            }
+            continue;
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
     out
 }
 
