@@ -404,12 +404,13 @@ fn torn_down_device_has_no_channels() {
     assert!(!dev.is_null());
     // SAFETY: a device of pl320_initialize(); the argument is a mailbox
     // number.
-    let chan = unsafe { mbox_get_chan(dev, M as usize as *mut c_void) };
+    let chan = unsafe { mbox_get_chan(dev.as_ref(), M as usize as *mut c_void) };
     assert_eq!(chan, ptr::addr_of_mut!(c.base));
     // SAFETY: as above (an unknown mailbox).
-    assert!(unsafe { mbox_get_chan(dev, (M + 1) as usize as *mut c_void) }.is_null());
+    assert!(unsafe { mbox_get_chan(dev.as_ref(), (M + 1) as usize as *mut c_void) }.is_null());
     assert_eq!(pl320_uninitialize(dev), 0);
     // The slot's configuration is still there, but the device is gone.
-    // SAFETY: the pointer is only compared with the device slots.
-    assert!(unsafe { mbox_get_chan(dev, M as usize as *mut c_void) }.is_null());
+    // SAFETY: the device slots are static: the torn-down slot is still
+    // memory the reference may point at.
+    assert!(unsafe { mbox_get_chan(dev.as_ref(), M as usize as *mut c_void) }.is_null());
 }
