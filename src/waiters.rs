@@ -120,8 +120,6 @@ pub struct Frame<'m, W: OsWait> {
     // First: a pointer to the waiter is a pointer to the frame.
     w: Waiter,
     wait: W,
-    /// The wait object is initialised (and is destroyed on drop).
-    ready: bool,
     _msg: PhantomData<&'m [u8]>,
     _pinned: PhantomPinned,
 }
@@ -143,7 +141,6 @@ impl<'m, W: OsWait> Frame<'m, W> {
                 post: None,
             },
             wait,
-            ready: false,
             _msg: PhantomData,
             _pinned: PhantomPinned,
         }
@@ -157,7 +154,8 @@ impl<'m, W: OsWait> Frame<'m, W> {
         // initialised in place.
         let this = unsafe { self.as_mut().get_unchecked_mut() };
         this.wait.init()?;
-        this.ready = true;
+        // Also says that the wait object is initialised (it is destroyed on
+        // drop).
         this.w.post = Some(post_frame::<W>);
         Ok(self.into_ref())
     }
@@ -182,7 +180,7 @@ impl<'m, W: OsWait> Frame<'m, W> {
     /// [`OsWait::wait_until`]): 0 when posted, -ETIMEDOUT otherwise. A
     /// frame without a wait object returns -ETIMEDOUT at once.
     pub fn wait_until(&self, deadline: Ticks) -> i32 {
-        if !self.ready {
+        if self.w.post.is_none() {
             return -crate::errno::ETIMEDOUT;
         }
         self.wait.wait_until(deadline)
@@ -211,7 +209,7 @@ impl<W: OsWait> Drop for Frame<'_, W> {
         if matches!(self.w.state(), WaitState::Queued | WaitState::InFlight) {
             crate::os::assert_fail(file!(), line!());
         }
-        if self.ready {
+        if self.w.post.is_some() {
             self.wait.destroy();
         }
     }
