@@ -145,7 +145,7 @@ use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
 use crate::errno::*;
 use crate::os::{self, Critical};
-use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
+use crate::types::{mbox_callback_t, mbox_dev_s, mbox_direction_e, mbox_ops_s, CChan};
 
 /// The board's channel array of a device (`config->chans`), valid from
 /// `pl320_initialize()` until `pl320_uninitialize()` (the board's
@@ -276,6 +276,16 @@ impl DevCfg {
     fn chan_of_mbox(&self, m: usize) -> Option<&'static PlChan> {
         self.board.get(*self.lookup.get(m)? as usize)
     }
+
+    /// The board channel whose framework channel is `chan`, if `chan` is
+    /// one of this device's: found from the address alone (its index in
+    /// the board array), so any channel may be asked about.
+    #[inline(always)]
+    fn board_chan(&self, chan: &CChan) -> Option<&'static PlChan> {
+        let off = (chan as *const CChan as usize).wrapping_sub(self.board.as_ptr() as usize);
+        let pl = self.board.get(off / core::mem::size_of::<PlChan>())?;
+        ptr::eq(pl.base(), chan).then_some(pl)
+    }
 }
 
 /// One device slot. `cfg` (whose `base` comes first) must stay first:
@@ -349,6 +359,14 @@ static SLOTS: [Pl320Dev; CONFIG_MBOX_PL320_MAX_DEVICES] = [const { Pl320Dev::emp
 /// may be anything.
 fn slot_of(dev: *const mbox_dev_s) -> Option<&'static Pl320Dev> {
     SLOTS.iter().find(|s| ptr::eq(s.devp(), dev))
+}
+
+/// [`slot_of`] from the address alone (its index in `SLOTS`), for the ops.
+#[inline(always)]
+fn slot_at(dev: *const mbox_dev_s) -> Option<&'static Pl320Dev> {
+    let off = (dev as usize).wrapping_sub(SLOTS.as_ptr() as usize);
+    let slot = SLOTS.get(off / core::mem::size_of::<Pl320Dev>())?;
+    ptr::eq(slot.devp(), dev).then_some(slot)
 }
 
 static OPS: mbox_ops_s = mbox_ops_s {
@@ -815,28 +833,22 @@ impl<'a> Ctx<'a> {
         Ctx { dev, chan, cfg: chan.cfg() }
     }
 
-    /// The context of an op's channel: where the upper half's pointer
-    /// becomes references.
-    ///
-    /// # Safety
-    /// `chan` is NULL or the `base` of a `pl320_chan_s` that
-    /// pl320_initialize() passed to `mbox_chan_init()`, whose device
-    /// still exists during `'a` (the upper half's contract for the ops).
-    unsafe fn of(chan: *mut mbox_chan_s) -> Option<Ctx<'a>> {
-        // SAFETY: per the contract: NULL, or a board channel valid for
-        // 'a; `base` is the first field of pl320_chan_s, so `chan` is also
-        // the pl320_chan_s, which PlChan lays out with cells.
-        let chan: &'a PlChan = unsafe { chan.cast::<PlChan>().as_ref() }?;
-        let dev = chan.dev();
-        if dev.is_null() {
-            return None;
-        }
-        // SAFETY: per the contract: `dev`, set by mbox_chan_init() before
-        // any op of the channel runs, is a slot's address (DevCfg comes
-        // first in it); slots live forever and the configuration of an
-        // existing device does not change.
-        let dev = unsafe { Dev::new(&*dev.cast::<Pl320Dev>()) };
-        Some(Ctx::new(dev, chan))
+    /// The context of an op's channel: None unless `chan` was
+    /// initialised for a device slot and is one of that device's board
+    /// channels (both checked by address, so an op given any other
+    /// channel does nothing).
+    fn of(chan: &'a CChan) -> Option<Ctx<'a>> {
+        let slot = slot_at(chan.dev.get())?;
+        // SAFETY: `chan` was initialised for this slot's device
+        // (mbox_chan_init() records the device), and a device exists from
+        // its channels' init until pl320_uninitialize() has de-initialised
+        // them: the upper half calls the ops of a channel only in that
+        // time (its contract for the ops, and mbox_chan_init()'s that the
+        // device outlives the channel's use), so the configuration is
+        // written and stays as it is during 'a.
+        let dev = unsafe { Dev::new(slot) };
+        let pl = dev.hw().board_chan(chan)?;
+        Some(Ctx::new(dev, pl))
     }
 
     fn is_tx(&self) -> bool {
@@ -908,11 +920,10 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
 /// slots' addresses, and the channel is looked up while the device is
 /// known LIVE (NULL for anything else). Not a message path: the lookup
 /// costs a critical section and a scan of the slots.
-extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
+extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan> {
     slot_of(dev)
-        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(|c| c.base().as_ptr())))
+        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
         .flatten()
-        .unwrap_or(ptr::null_mut())
 }
 
 /// What an op returns for a pointer that is not a channel of this driver.
@@ -939,10 +950,8 @@ trait ChanOp<A> {
 }
 
 /// The ops that take the channel alone.
-unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
-    // SAFETY: the upper half calls the ops with the channels that
-    // pl320_initialize() initialised, while their device exists.
-    match unsafe { Ctx::of(chan) } {
+extern "C" fn op0<O: ChanOp<()>>(chan: Option<&CChan>) -> O::Ret {
+    match chan.and_then(Ctx::of) {
         Some(c) => O::run(&c, ()),
         None => O::Ret::NOT_OURS,
     }
@@ -951,11 +960,10 @@ unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
 /// The ops that take one more pointer: `setup`'s argument (NULL) and
 /// `recv`'s buffer.
 unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
-    chan: *mut mbox_chan_s,
+    chan: Option<&CChan>,
     arg: *mut c_void,
 ) -> R {
-    // SAFETY: as in op0().
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
+    let Some(c) = chan.and_then(Ctx::of) else {
         return R::NOT_OURS;
     };
     let buf = if arg.is_null() {
@@ -970,12 +978,11 @@ unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
 
 /// The ops that take a message (`send`, `acknowledge`).
 unsafe extern "C" fn op2<O: ChanOp<(*const c_void, usize)>>(
-    chan: *mut mbox_chan_s,
+    chan: Option<&CChan>,
     data: *const c_void,
     size: usize,
 ) -> O::Ret {
-    // SAFETY: as in op0().
-    match unsafe { Ctx::of(chan) } {
+    match chan.and_then(Ctx::of) {
         Some(c) => O::run(&c, (data, size)),
         None => O::Ret::NOT_OURS,
     }
@@ -1267,7 +1274,7 @@ impl ChanOp<()> for TxFinishOp {
     }
 }
 
-unsafe extern "C" fn pl320_setcallback(_chan: *mut mbox_chan_s, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
+unsafe extern "C" fn pl320_setcallback(_chan: Option<&CChan>, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
     // Nothing to program: the upper half keeps the callback, and an RX
     // message without one is still acknowledged (never a call through NULL).
     0

@@ -181,7 +181,7 @@ fn counters_and_wire_format() {
     let mut buf = [0u8; 32];
     // SAFETY: rx is B's live RX channel; buf holds the MTU. No message is
     // pending (SEND == 0), as if the sender had just aborted it.
-    let n = unsafe { ((*db).ops.expect("ops").recv.expect("recv op"))(rx, buf.as_mut_ptr().cast()) };
+    let n = unsafe { ((*db).ops.expect("ops").recv.expect("recv op"))(CChan::from_ptr(rx), buf.as_mut_ptr().cast()) };
     assert_eq!(n, -EAGAIN);
     assert_eq!(stats(db).torn_read, 1);
 
