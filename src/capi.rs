@@ -12,14 +12,16 @@
 //! changing any state when they are bad.
 //!
 //! `unsafe` is left for a few places, each with its invariant written
-//! down: a channel pointer that C hands over once (`CChan::from_ptr`:
-//! `mbox_get_chan`'s result, the watchdog's argument), the state
-//! machine's borrow under the critical section (`CChan::state`), the
-//! watchdog's storage, the device behind a live channel (`CChan::env`),
-//! the channel behind its environment (`OpsEnv::chan`), a message that C
-//! passes as a pointer and a size ([`Msg`]), and the calls into C: one
-//! block per op of the lower half in its adapter ([`OpsEnv`]), one per
-//! client callback.
+//! down: the watchdog's argument (the channel's address as an integer),
+//! the state machine's borrow under the critical section
+//! (`CChan::state`), the device behind a live channel (`CChan::env`), a
+//! message that C passes as a pointer and a size ([`Msg`]), a buffer
+//! lent to a channel at init, and the calls into C that pass more than
+//! the channel: one block per such op of the lower half in its adapter
+//! ([`OpsEnv`]: `getchan`, `setup`, `send`, `recv`, `acknowledge`,
+//! `setcallback`), one per client callback. The ops that take the
+//! channel alone are safe function pointers (`Option<&CChan>` is C's
+//! `struct mbox_chan_s *`), and so is what `getchan` returns.
 //! The state machine itself is `chan.rs`, the blocking glue around it
 //! (blocked and polling senders, watchdog expiry, TX-done hand-out) is
 //! `glue.rs`; this file implements the glue's [`Chan`] for [`CChan`]
@@ -106,10 +108,7 @@ impl CChan {
     /// shared reference lets the port change it).
     #[inline(always)]
     fn timer(&self) -> &os::Timer {
-        // SAFETY: the storage is large and aligned enough for the port's
-        // timer (asserted in types.rs), and os::Timer is an UnsafeCell
-        // over it, touched only by the port.
-        unsafe { &*self.timer.get().cast::<os::Timer>() }
+        &self.timer
     }
 
     /// The channel and its state if it is live (any direction).

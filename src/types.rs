@@ -374,7 +374,7 @@ pub struct CChan {
     pub(crate) clients: Cell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
     pub(crate) state: UnsafeCell<ChanState>,
     pub(crate) rx_claim: AtomicU8,
-    pub(crate) timer: UnsafeCell<mbox_timer_storage_s>,
+    pub(crate) timer: os::Timer,
     pub(crate) timeout: Cell<clock_t>,
     pub(crate) txstate: Cell<mbox_txstate_e>,
     pub(crate) txtoken: Cell<u32>,
@@ -487,9 +487,9 @@ static_assertions::const_assert_eq!(size_of::<Option<&'static CChan>>(), size_of
 // The port's timer object must fit the storage reserved for it here.
 static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());
 static_assertions::const_assert!(align_of::<os::sys::mbox_os_timer_s>() <= align_of::<mbox_timer_storage_s>());
-// capi.rs views that storage as the port's `os::Timer`.
-static_assertions::const_assert!(size_of::<os::Timer>() <= size_of::<mbox_timer_storage_s>());
-static_assertions::const_assert!(align_of::<os::Timer>() <= align_of::<mbox_timer_storage_s>());
+// CChan holds that storage as the port's `os::Timer`.
+static_assertions::const_assert_eq!(size_of::<os::Timer>(), size_of::<mbox_timer_storage_s>());
+static_assertions::const_assert_eq!(align_of::<os::Timer>(), align_of::<mbox_timer_storage_s>());
 static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);

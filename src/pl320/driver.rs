@@ -276,16 +276,6 @@ impl DevCfg {
     fn chan_of_mbox(&self, m: usize) -> Option<&'static PlChan> {
         self.board.get(*self.lookup.get(m)? as usize)
     }
-
-    /// The board channel whose framework channel is `chan`, if `chan` is
-    /// one of this device's: found from the address alone (its index in
-    /// the board array), so any channel may be asked about.
-    #[inline(always)]
-    fn board_chan(&self, chan: &CChan) -> Option<&'static PlChan> {
-        let off = (chan as *const CChan as usize).wrapping_sub(self.board.as_ptr() as usize);
-        let pl = self.board.get(off / core::mem::size_of::<PlChan>())?;
-        ptr::eq(pl.base(), chan).then_some(pl)
-    }
 }
 
 /// One device slot. `cfg` (whose `base` comes first) must stay first:
@@ -359,14 +349,6 @@ static SLOTS: [Pl320Dev; CONFIG_MBOX_PL320_MAX_DEVICES] = [const { Pl320Dev::emp
 /// may be anything.
 fn slot_of(dev: *const mbox_dev_s) -> Option<&'static Pl320Dev> {
     SLOTS.iter().find(|s| ptr::eq(s.devp(), dev))
-}
-
-/// [`slot_of`] from the address alone (its index in `SLOTS`), for the ops.
-#[inline(always)]
-fn slot_at(dev: *const mbox_dev_s) -> Option<&'static Pl320Dev> {
-    let off = (dev as usize).wrapping_sub(SLOTS.as_ptr() as usize);
-    let slot = SLOTS.get(off / core::mem::size_of::<Pl320Dev>())?;
-    ptr::eq(slot.devp(), dev).then_some(slot)
 }
 
 static OPS: mbox_ops_s = mbox_ops_s {
@@ -833,21 +815,30 @@ impl<'a> Ctx<'a> {
         Ctx { dev, chan, cfg: chan.cfg() }
     }
 
-    /// The context of an op's channel: None unless `chan` was
-    /// initialised for a device slot and is one of that device's board
-    /// channels (both checked by address, so an op given any other
-    /// channel does nothing).
+    /// The context of an op's channel: where the upper half's channel
+    /// becomes the board channel and its device. None for a channel that
+    /// was never initialised (no device recorded).
+    ///
+    /// The ops of a lower half are called with the channels initialised
+    /// for one of its devices (the upper half's contract for the ops, and
+    /// `mbox_chan_init()`'s: a lower half initialises only its own
+    /// channels, with its own device, which outlives their use): for this
+    /// driver, the `base` of a board channel that pl320_initialize()
+    /// passed to `mbox_chan_init()` with a slot's device.
     fn of(chan: &'a CChan) -> Option<Ctx<'a>> {
-        let slot = slot_at(chan.dev.get())?;
-        // SAFETY: `chan` was initialised for this slot's device
-        // (mbox_chan_init() records the device), and a device exists from
-        // its channels' init until pl320_uninitialize() has de-initialised
-        // them: the upper half calls the ops of a channel only in that
-        // time (its contract for the ops, and mbox_chan_init()'s that the
-        // device outlives the channel's use), so the configuration is
-        // written and stays as it is during 'a.
-        let dev = unsafe { Dev::new(slot) };
-        let pl = dev.hw().board_chan(chan)?;
+        let dev = chan.dev.get();
+        if dev.is_null() {
+            return None;
+        }
+        // SAFETY: a board channel (above); `base` is the first field of
+        // pl320_chan_s, so `chan` is also the pl320_chan_s, which PlChan
+        // lays out with cells, valid as long as `chan`.
+        let pl: &'a PlChan = unsafe { &*ptr::from_ref(chan).cast::<PlChan>() };
+        // SAFETY: `dev`, set by mbox_chan_init() before any op of the
+        // channel runs, is a slot's address (DevCfg comes first in it);
+        // slots live forever and the configuration of a device does not
+        // change while its channels are in use (above).
+        let dev = unsafe { Dev::new(&*dev.cast::<Pl320Dev>()) };
         Some(Ctx::new(dev, pl))
     }
 
