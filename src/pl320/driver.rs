@@ -122,14 +122,15 @@
 //! Each C entry point turns its raw pointers into the driver's own types
 //! once, at its top: the board's channel array becomes a slice of
 //! `PlChan` (`pl320_chan_s` with the framework channel in cells, since
-//! the upper half writes it meanwhile), an op's channel a `&PlChan` and
-//! its device a `Dev` (a slot whose configuration is written and fixed;
-//! `dev_ref` keeps the slot's life and is the one place that hands them
-//! out), `recv`'s buffer a slice of the MTU, `send`'s message a slice
-//! once its size is checked. The interrupt handler is attached with its
-//! device typed (`port`), so it starts from a reference. The ops are
-//! safe code behind three shims, one per C signature; registers are
-//! reached through `regs`.
+//! the upper half writes it meanwhile), an op's channel (a `&CChan`, the
+//! upper half's reference) its `&PlChan` and its device a `Dev` (a slot
+//! whose configuration is written and fixed; `dev_ref` keeps the slot's
+//! life and is the one place that hands them out), `recv`'s buffer a
+//! slice of the MTU, `send`'s message a slice once its size is checked.
+//! The interrupt handler is attached with its device typed (`port`), so
+//! it starts from a reference. The ops are safe code behind three shims,
+//! one per C signature (the one for the ops that take the channel alone
+//! is a safe function); registers are reached through `regs`.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
