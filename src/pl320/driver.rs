@@ -366,6 +366,12 @@ static OPS: mbox_ops_s = mbox_ops_s {
     txacked: Some(op0::<TxAckedOp>),
 };
 
+/// The ops table, for the unit tests.
+#[cfg(test)]
+pub(super) fn ops() -> &'static mbox_ops_s {
+    &OPS
+}
+
 /// The configuration of one channel, copied out of the board's
 /// `pl320_chan_s` once per op or interrupt (the copy stays in registers
 /// across the register accesses, which the channel's cells would not).
