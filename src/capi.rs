@@ -12,14 +12,16 @@
 //! changing any state when they are bad.
 //!
 //! `unsafe` is left for a few places, each with its invariant written
-//! down: a channel pointer that C hands over once (`CChan::from_ptr`:
-//! `mbox_get_chan`'s result, the watchdog's argument), the state
-//! machine's borrow under the critical section (`CChan::state`), the
-//! watchdog's storage, the device behind a live channel (`CChan::env`),
-//! the channel behind its environment (`OpsEnv::chan`), a message that C
-//! passes as a pointer and a size ([`Msg`]), and the calls into C: one
-//! block per op of the lower half in its adapter ([`OpsEnv`]), one per
-//! client callback.
+//! down: the watchdog's argument (the channel's address as an integer),
+//! the state machine's borrow under the critical section
+//! (`CChan::state`), the device behind a live channel (`CChan::env`), a
+//! message that C passes as a pointer and a size ([`Msg`]), a buffer
+//! lent to a channel at init, and the calls into C that pass more than
+//! the channel: one block per such op of the lower half in its adapter
+//! ([`OpsEnv`]: `getchan`, `setup`, `send`, `recv`, `acknowledge`,
+//! `setcallback`), one per client callback. The ops that take the
+//! channel alone are safe function pointers (`Option<&CChan>` is C's
+//! `struct mbox_chan_s *`), and so is what `getchan` returns.
 //! The state machine itself is `chan.rs`, the blocking glue around it
 //! (blocked and polling senders, watchdog expiry, TX-done hand-out) is
 //! `glue.rs`; this file implements the glue's [`Chan`] for [`CChan`]
@@ -106,10 +108,7 @@ impl CChan {
     /// shared reference lets the port change it).
     #[inline(always)]
     fn timer(&self) -> &os::Timer {
-        // SAFETY: the storage is large and aligned enough for the port's
-        // timer (asserted in types.rs), and os::Timer is an UnsafeCell
-        // over it, touched only by the port.
-        unsafe { &*self.timer.get().cast::<os::Timer>() }
+        &self.timer
     }
 
     /// The channel and its state if it is live (any direction).
@@ -127,7 +126,7 @@ impl CChan {
     /// the glue's [`Chan::with`]): its `dev` is then the device its init
     /// accepted.
     #[inline(always)]
-    fn env(&self) -> OpsEnv {
+    fn env(&self) -> OpsEnv<'_> {
         // SAFETY: dev was set by init (see above) to a device whose ops
         // init checked non-NULL, and init's contract keeps the device, its
         // ops unchanged, valid until the channel's de-init has returned.
@@ -168,10 +167,10 @@ impl core::fmt::Debug for CChan {
 #[derive(Clone, Copy)]
 struct Live<'c>(&'c CChan);
 
-impl Live<'_> {
+impl<'c> Live<'c> {
     /// The channel's environment: its ops and its timer.
     #[inline(always)]
-    fn env(self) -> OpsEnv {
+    fn env(self) -> OpsEnv<'c> {
         self.0.env()
     }
 }
@@ -240,21 +239,18 @@ impl<'m> Msg<'m> {
 
 /// The environment of one live channel: its ops and its timer. Made only
 /// by `CChan::env` (and by init for its `setup`), used only while the
-/// channel is live or being torn down by the operation that made it (the
-/// glue's trait wants an environment type without a lifetime, hence the
-/// pointer). It is the adapter of the lower half: every call through a
-/// `mbox_ops_s` function pointer of a channel is one of its methods.
-pub struct OpsEnv {
-    chan: *const CChan,
+/// channel is live or being torn down by the operation that made it. It is
+/// the adapter of the lower half: every call through a `mbox_ops_s`
+/// function pointer of a channel is one of its methods.
+pub struct OpsEnv<'c> {
+    chan: &'c CChan,
     ops: &'static mbox_ops_s,
 }
 
-impl OpsEnv {
+impl<'c> OpsEnv<'c> {
     #[inline(always)]
-    fn chan(&self) -> &CChan {
-        // SAFETY: the channel outlives every use of its environment
-        // (CChan::env).
-        unsafe { &*self.chan }
+    fn chan(&self) -> &'c CChan {
+        self.chan
     }
 
     #[inline(always)]
@@ -267,17 +263,16 @@ impl OpsEnv {
         match self.ops.setup {
             // SAFETY: the lower half's own op on its channel, which init
             // has made ready; lock not held.
-            Some(f) => unsafe { f(self.chan().as_ptr(), ptr::null_mut()) },
+            Some(f) => unsafe { f(Some(self.chan), ptr::null_mut()) },
             None => 0,
         }
     }
 
-    /// `ops->shutdown(chan)`: 0 without the op.
+    /// `ops->shutdown(chan)`: 0 without the op. Called once, after
+    /// everything of the channel has ended; lock not held.
     fn shutdown(&self) -> c_int {
         match self.ops.shutdown {
-            // SAFETY: the lower half's own op, once, after everything of
-            // the channel has ended; lock not held.
-            Some(f) => unsafe { f(self.chan().as_ptr()) },
+            Some(f) => f(Some(self.chan)),
             None => 0,
         }
     }
@@ -289,7 +284,7 @@ impl OpsEnv {
             // SAFETY: data has room for the channel's MTU (the channel's
             // buffer, checked at init, or the stack scratch), as the op
             // wants; lock held, as documented.
-            Some(f) => unsafe { f(self.chan().as_ptr(), data.cast()) },
+            Some(f) => unsafe { f(Some(self.chan), data.cast()) },
             None => -ENOSYS,
         }
     }
@@ -302,7 +297,7 @@ impl OpsEnv {
         match self.ops.acknowledge {
             // SAFETY: the lower half's own op on its live channel, with
             // the message its recv returned; lock held, as documented.
-            Some(f) => (unsafe { f(self.chan().as_ptr(), data.cast(), n) }) >= 0,
+            Some(f) => (unsafe { f(Some(self.chan), data.cast(), n) }) >= 0,
             None => false,
         }
     }
@@ -312,7 +307,7 @@ impl OpsEnv {
         match self.ops.setcallback {
             // SAFETY: the lower half's own op on its live channel; lock
             // held, as documented.
-            Some(f) => unsafe { f(self.chan().as_ptr(), cb, arg) },
+            Some(f) => unsafe { f(Some(self.chan), cb, arg) },
             None => 0,
         }
     }
@@ -326,18 +321,16 @@ impl OpsEnv {
     }
 }
 
-impl OpsEnv {
+impl OpsEnv<'_> {
     /// `ops->getchan(dev, arg)` of a device (the one op of a device, not
     /// of a channel): the channel, if the lower half knows one for `arg`
-    /// (None without the op).
-    fn getchan<'d>(dev: &'d mbox_dev_s, arg: *mut c_void) -> Option<&'d CChan> {
+    /// (None without the op). The op's result type carries its contract:
+    /// NULL or a channel that stays valid.
+    fn getchan(dev: &mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan> {
         let f = dev.ops?.getchan?;
-        // SAFETY: the lower half's own op with its own device; lock not
-        // held.
-        let chan = unsafe { f(ptr::from_ref(dev).cast_mut(), arg) };
-        // SAFETY: a channel that getchan returns is NULL or stays valid as
-        // long as its device (the op's contract).
-        unsafe { CChan::from_ptr(chan) }
+        // SAFETY: the lower half's own op with its own device and the
+        // argument the caller gave for it; lock not held.
+        unsafe { f(ptr::from_ref(dev).cast_mut(), arg) }
     }
 }
 
@@ -356,7 +349,7 @@ pub fn dev_max_chans(dev: &mbox_dev_s) -> c_int {
     }
 }
 
-impl ChanEnv for OpsEnv {
+impl ChanEnv for OpsEnv<'_> {
     fn now(&self) -> Ticks {
         PortOs.now()
     }
@@ -368,7 +361,7 @@ impl ChanEnv for OpsEnv {
         self.chan().txtoken.set(token);
         // SAFETY: the lower half's own op on its live channel, with a
         // valid (data, len) pair; lock held, as documented.
-        unsafe { send(self.chan().as_ptr(), data.as_ptr().cast(), data.len()) }
+        unsafe { send(Some(self.chan), data.as_ptr().cast(), data.len()) }
     }
 
     fn txfinish(&mut self, token: u32) {
@@ -382,9 +375,7 @@ impl ChanEnv for OpsEnv {
             if other {
                 c.txtoken.set(token);
             }
-            // SAFETY: the lower half's own op on its live channel; the op
-            // contract allows the lock held.
-            unsafe { f(c.as_ptr()) };
+            f(Some(c));
             if other {
                 c.txtoken.set(sent);
             }
@@ -393,8 +384,7 @@ impl ChanEnv for OpsEnv {
 
     fn txacked(&mut self) -> bool {
         match self.ops().txacked {
-            // SAFETY: chan is live; the op contract allows the lock held.
-            Some(f) => unsafe { f(self.chan().as_ptr()) },
+            Some(f) => f(Some(self.chan)),
             None => true,
         }
     }
@@ -455,7 +445,7 @@ impl ChanEnv for OpsEnv {
 
 impl Chan for CChan {
     type Os = PortOs;
-    type Env = OpsEnv;
+    type Env<'c> = OpsEnv<'c>;
     type Callback = (unsafe extern "C" fn(*mut mbox_sender_s, *mut c_void, c_int), *mut c_void);
 
     #[inline]
@@ -469,7 +459,7 @@ impl Chan for CChan {
     }
 
     #[inline]
-    fn with<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState, &mut OpsEnv) -> R) -> R {
+    fn with<R>(&self, g: &mut Critical, f: impl FnOnce(&mut ChanState, &mut OpsEnv<'_>) -> R) -> R {
         let st = self.state(g);
         // The glue asks for the environment only while the channel is
         // live or being torn down (CChan::env).
@@ -1165,7 +1155,7 @@ type Registrations = (mbox_callback_t, *mut c_void);
 /// the claim of `c` and the lock; `data` holds the `n` bytes `recv`
 /// returned when `ret == 0`.
 #[inline(always)]
-fn ack_and_count(c: &CChan, env: &mut OpsEnv, data: *mut u8, n: c_int, ret: c_int, receivers: &mut Receivers) {
+fn ack_and_count(c: &CChan, env: &mut OpsEnv<'_>, data: *mut u8, n: c_int, ret: c_int, receivers: &mut Receivers) {
     let mut acked = false;
     if ret == 0 {
         // data holds the n bytes recv returned.

@@ -44,8 +44,10 @@ pub trait Chan {
     /// The OS the channel runs on.
     type Os: Os;
     /// The channel's environment (lower half and OS, for the state
-    /// machine).
-    type Env: ChanEnv;
+    /// machine), borrowing the channel.
+    type Env<'c>: ChanEnv
+    where
+        Self: 'c;
     /// A TX-done callback looked up in the client table.
     type Callback;
 
@@ -60,7 +62,7 @@ pub trait Chan {
     /// the critical section `g`. The channel is live, or was live and is
     /// being torn down (its environment stays valid until the teardown
     /// returns).
-    fn with<R>(&self, g: &mut Guard<'_, Self>, f: impl FnOnce(&mut ChanState, &mut Self::Env) -> R) -> R;
+    fn with<R>(&self, g: &mut Guard<'_, Self>, f: impl FnOnce(&mut ChanState, &mut Self::Env<'_>) -> R) -> R;
 
     /// The TX-done callback registered for the client of `c` at this
     /// moment (None: it unregistered, no call). Under the critical section

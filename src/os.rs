@@ -196,19 +196,31 @@ impl WaitObj {
     }
 }
 
-/// The port's watchdog (`struct mbox_os_timer_s`). The channel keeps it
-/// in `mbox_chan_s::timer`, opaque storage of the same size and alignment
-/// (`crate::types` views that storage as a `Timer`). Interior-mutable: the
-/// port changes it while the library holds a shared reference (its
-/// callback may be running on another CPU).
+/// Words of [`Timer`]'s storage: room for the port's `struct
+/// mbox_os_timer_s` (asserted below), whatever the port.
+pub const TIMER_WORDS: usize = 8;
+
+/// The port's watchdog (`struct mbox_os_timer_s`), in opaque storage: the
+/// channel keeps it in `mbox_chan_s::timer` (the same words), so that the
+/// public header does not depend on the port's. Any bits are a valid
+/// `Timer` value (zeroed C memory too); the port gives them meaning from
+/// `timer_init` on. Interior-mutable: the port changes it while the
+/// library holds a shared reference (its callback may be running on
+/// another CPU).
 #[repr(transparent)]
 pub struct Timer {
-    raw: core::cell::UnsafeCell<sys::mbox_os_timer_s>,
+    raw: core::cell::UnsafeCell<[u64; TIMER_WORDS]>,
 }
+
+// The port's timer object fits the storage.
+const _: () = {
+    assert!(core::mem::size_of::<sys::mbox_os_timer_s>() <= core::mem::size_of::<[u64; TIMER_WORDS]>());
+    assert!(core::mem::align_of::<sys::mbox_os_timer_s>() <= core::mem::align_of::<[u64; TIMER_WORDS]>());
+};
 
 impl Timer {
     fn raw(&self) -> *mut sys::mbox_os_timer_s {
-        self.raw.get()
+        self.raw.get().cast()
     }
 }
 

@@ -178,15 +178,15 @@ pub struct mbox_ops_s {
     /// takes the mailbox number). Returns the channel or NULL.
     /// Context: task or interrupt; critical section not held.
     /// Called by `mbox_get_chan()`; NULL op means no channel can be found.
-    pub getchan: Option<unsafe extern "C" fn(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s>,
+    pub getchan: Option<unsafe extern "C" fn(dev: *mut mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan>>,
     /// Prepare the hardware of one channel. Called by `mbox_chan_init()`
     /// (arg NULL) after the framework state is ready; critical section not
     /// held. Returns 0 or a negated errno (then init fails with it).
-    pub setup: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, arg: *mut c_void) -> c_int>,
+    pub setup: Option<unsafe extern "C" fn(chan: Option<&CChan>, arg: *mut c_void) -> c_int>,
     /// Quiesce the hardware of one channel. Called once by
     /// `mbox_chan_deinit()` after all senders were released; critical
     /// section not held. Returns 0 or a negated errno (reported by deinit).
-    pub shutdown: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> c_int>,
+    pub shutdown: Option<extern "C" fn(chan: Option<&CChan>) -> c_int>,
     /// Start transmitting `size` bytes (size <= `mbox_dev_s::mtu`) from
     /// `data`, which is never NULL, also for 0 bytes (the caller's buffer,
     /// or the message's record inside the channel's queue buffer). The
@@ -194,7 +194,7 @@ pub struct mbox_ops_s {
     /// message is on its way (an ACK will follow through
     /// `mbox_chan_tx_done()`), or a negated errno (the message ends with
     /// that error). Required for TX channels.
-    pub send: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
+    pub send: Option<unsafe extern "C" fn(chan: Option<&CChan>, data: *const c_void, size: usize) -> c_int>,
     /// Copy the pending RX message into `data` (at least `mtu` bytes).
     /// Returns its size (0..=mtu) or a negated errno (-1 to
     /// `-MBOX_MAX_ERRNO`), as an `int` (the NuttX C driver's type). A size
@@ -204,36 +204,35 @@ pub struct mbox_ops_s {
     /// short, no blocking, no `mbox_*` call on the same channel). -EAGAIN
     /// means "not complete yet": nothing happens, the call returns -EAGAIN.
     /// Required for RX.
-    pub recv: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *mut c_void) -> c_int>,
+    pub recv: Option<unsafe extern "C" fn(chan: Option<&CChan>, data: *mut c_void) -> c_int>,
     /// Acknowledge the message just received; `data`/`size` are that
     /// message as `recv` returned it (a lower half may inspect it; PL320
     /// ignores it). Called by `mbox_chan_rx_data()` after `recv`, before the
     /// client callback, in the same critical section as `recv`. Returns 0
     /// or a negated errno (not counted as `acked`; the message is still
     /// delivered). NULL: no ACK.
-    pub acknowledge: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, data: *const c_void, size: usize) -> c_int>,
+    pub acknowledge: Option<unsafe extern "C" fn(chan: Option<&CChan>, data: *const c_void, size: usize) -> c_int>,
     /// Finish the current TX transfer after its ACK, or abort it after a
     /// timeout or deinit, so that the channel can send again. During the
     /// call `chan->txtoken` is the token of the message that ends: with
     /// `txdepth > 1` it is called once per message leaving flight, usually
     /// the oldest, but a timed-out later one may end first. NULL: nothing
     /// to do. Returns 0 or a negated errno (ignored).
-    pub txfinish: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> c_int>,
+    pub txfinish: Option<extern "C" fn(chan: Option<&CChan>) -> c_int>,
     /// Tell the lower half that an RX callback was (un)registered. Called by
     /// `mbox_register_rxcallback()`/`mbox_unregister_rxcallback()` with the
     /// critical section held. NULL: nothing to do. Returns 0 or negated
     /// errno (then registration fails with it).
-    pub setcallback:
-        Option<unsafe extern "C" fn(chan: *mut mbox_chan_s, cb: mbox_callback_t, arg: *mut c_void) -> c_int>,
+    pub setcallback: Option<unsafe extern "C" fn(chan: Option<&CChan>, cb: mbox_callback_t, arg: *mut c_void) -> c_int>,
     /// True when an RX message is pending in the hardware.
-    pub rxavailable: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
+    pub rxavailable: Option<extern "C" fn(chan: Option<&CChan>) -> bool>,
     /// True when the hardware can accept a TX message.
-    pub txready: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
+    pub txready: Option<extern "C" fn(chan: Option<&CChan>) -> bool>,
     /// True when the remote has acknowledged the in-flight message. Called
     /// by `mbox_chan_tx_done()` to reject duplicate and spurious
     /// notifications. NULL: every notification with a message in flight
     /// is trusted.
-    pub txacked: Option<unsafe extern "C" fn(chan: *mut mbox_chan_s) -> bool>,
+    pub txacked: Option<extern "C" fn(chan: Option<&CChan>) -> bool>,
 }
 
 /// A mailbox controller instance. Lower halves embed it first in their own
@@ -375,7 +374,7 @@ pub struct CChan {
     pub(crate) clients: Cell<[mbox_client_s; MBOX_MAX_CLIENTS]>,
     pub(crate) state: UnsafeCell<ChanState>,
     pub(crate) rx_claim: AtomicU8,
-    pub(crate) timer: UnsafeCell<mbox_timer_storage_s>,
+    pub(crate) timer: os::Timer,
     pub(crate) timeout: Cell<clock_t>,
     pub(crate) txstate: Cell<mbox_txstate_e>,
     pub(crate) txtoken: Cell<u32>,
@@ -488,9 +487,9 @@ static_assertions::const_assert_eq!(size_of::<Option<&'static CChan>>(), size_of
 // The port's timer object must fit the storage reserved for it here.
 static_assertions::const_assert!(size_of::<os::sys::mbox_os_timer_s>() <= size_of::<mbox_timer_storage_s>());
 static_assertions::const_assert!(align_of::<os::sys::mbox_os_timer_s>() <= align_of::<mbox_timer_storage_s>());
-// capi.rs views that storage as the port's `os::Timer`.
-static_assertions::const_assert!(size_of::<os::Timer>() <= size_of::<mbox_timer_storage_s>());
-static_assertions::const_assert!(align_of::<os::Timer>() <= align_of::<mbox_timer_storage_s>());
+// CChan holds that storage as the port's `os::Timer`.
+static_assertions::const_assert_eq!(size_of::<os::Timer>(), size_of::<mbox_timer_storage_s>());
+static_assertions::const_assert_eq!(align_of::<os::Timer>(), align_of::<mbox_timer_storage_s>());
 static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);

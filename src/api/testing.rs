@@ -83,15 +83,55 @@ static OPS: mbox_ops_s = {
     // SAFETY: all-zero is a valid mbox_ops_s: every field is an
     // Option<fn>, and zero is None.
     let mut o: mbox_ops_s = unsafe { core::mem::zeroed() };
-    o.getchan = Some(getchan);
-    o.setup = Some(setup);
-    o.shutdown = Some(shutdown);
-    o.send = Some(send);
-    o.recv = Some(recv);
-    o.txfinish = Some(txfinish);
-    o.txacked = Some(txacked);
+    o.getchan = Some(getchan_op);
+    o.setup = Some(setup_op);
+    o.shutdown = Some(shutdown_op);
+    o.send = Some(send_op);
+    o.recv = Some(recv_op);
+    o.txfinish = Some(txfinish_op);
+    o.txacked = Some(txacked_op);
     o
 };
+
+/// The channel's address as the raw ops below take it.
+fn raw(chan: Option<&CChan>) -> *mut mbox_chan_s {
+    chan.map_or(ptr::null_mut(), CChan::as_ptr)
+}
+
+unsafe extern "C" fn getchan_op(dev: *mut mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan> {
+    // SAFETY: the upper half's call; the channels of a Loopback are leaked.
+    unsafe { CChan::from_ptr(getchan(dev, arg)) }
+}
+
+unsafe extern "C" fn setup_op(chan: Option<&CChan>, arg: *mut c_void) -> c_int {
+    // SAFETY: the upper half's call on a channel of this device.
+    unsafe { setup(raw(chan), arg) }
+}
+
+extern "C" fn shutdown_op(chan: Option<&CChan>) -> c_int {
+    // SAFETY: the upper half's call on a channel of this device.
+    unsafe { shutdown(raw(chan)) }
+}
+
+unsafe extern "C" fn send_op(chan: Option<&CChan>, data: *const c_void, size: usize) -> c_int {
+    // SAFETY: the upper half's call on a channel of this device.
+    unsafe { send(raw(chan), data, size) }
+}
+
+unsafe extern "C" fn recv_op(chan: Option<&CChan>, data: *mut c_void) -> c_int {
+    // SAFETY: the upper half's call on a channel of this device.
+    unsafe { recv(raw(chan), data) }
+}
+
+extern "C" fn txfinish_op(chan: Option<&CChan>) -> c_int {
+    // SAFETY: the upper half's call on a channel of this device.
+    unsafe { txfinish(raw(chan)) }
+}
+
+extern "C" fn txacked_op(chan: Option<&CChan>) -> bool {
+    // SAFETY: the upper half's call on a channel of this device.
+    unsafe { txacked(raw(chan)) }
+}
 
 impl Loopback {
     /// A new device with this MTU (leaked: it lives for the rest of the

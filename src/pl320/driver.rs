@@ -122,14 +122,15 @@
 //! Each C entry point turns its raw pointers into the driver's own types
 //! once, at its top: the board's channel array becomes a slice of
 //! `PlChan` (`pl320_chan_s` with the framework channel in cells, since
-//! the upper half writes it meanwhile), an op's channel a `&PlChan` and
-//! its device a `Dev` (a slot whose configuration is written and fixed;
-//! `dev_ref` keeps the slot's life and is the one place that hands them
-//! out), `recv`'s buffer a slice of the MTU, `send`'s message a slice
-//! once its size is checked. The interrupt handler is attached with its
-//! device typed (`port`), so it starts from a reference. The ops are
-//! safe code behind three shims, one per C signature; registers are
-//! reached through `regs`.
+//! the upper half writes it meanwhile), an op's channel (a `&CChan`, the
+//! upper half's reference) its `&PlChan` and its device a `Dev` (a slot
+//! whose configuration is written and fixed; `dev_ref` keeps the slot's
+//! life and is the one place that hands them out), `recv`'s buffer a
+//! slice of the MTU, `send`'s message a slice once its size is checked.
+//! The interrupt handler is attached with its device typed (`port`), so
+//! it starts from a reference. The ops are safe code behind three shims,
+//! one per C signature (the one for the ops that take the channel alone
+//! is a safe function); registers are reached through `regs`.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -145,7 +146,7 @@ use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
 use crate::errno::*;
 use crate::os::{self, Critical};
-use crate::types::{mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
+use crate::types::{mbox_callback_t, mbox_dev_s, mbox_direction_e, mbox_ops_s, CChan};
 
 /// The board's channel array of a device (`config->chans`), valid from
 /// `pl320_initialize()` until `pl320_uninitialize()` (the board's
@@ -364,6 +365,12 @@ static OPS: mbox_ops_s = mbox_ops_s {
     txready: Some(op0::<TxReadyOp>),
     txacked: Some(op0::<TxAckedOp>),
 };
+
+/// The ops table, for the unit tests.
+#[cfg(test)]
+pub(super) fn ops() -> &'static mbox_ops_s {
+    &OPS
+}
 
 /// The configuration of one channel, copied out of the board's
 /// `pl320_chan_s` once per op or interrupt (the copy stays in registers
@@ -815,28 +822,31 @@ impl<'a> Ctx<'a> {
         Ctx { dev, chan, cfg: chan.cfg() }
     }
 
-    /// The context of an op's channel: where the upper half's pointer
-    /// becomes references.
+    /// The context of an op's channel: where the upper half's channel
+    /// becomes the board channel and its device. None for a channel that
+    /// was never initialised (no device recorded).
     ///
-    /// # Safety
-    /// `chan` is NULL or the `base` of a `pl320_chan_s` that
-    /// pl320_initialize() passed to `mbox_chan_init()`, whose device
-    /// still exists during `'a` (the upper half's contract for the ops).
-    unsafe fn of(chan: *mut mbox_chan_s) -> Option<Ctx<'a>> {
-        // SAFETY: per the contract: NULL, or a board channel valid for
-        // 'a; `base` is the first field of pl320_chan_s, so `chan` is also
-        // the pl320_chan_s, which PlChan lays out with cells.
-        let chan: &'a PlChan = unsafe { chan.cast::<PlChan>().as_ref() }?;
-        let dev = chan.dev();
+    /// The ops of a lower half are called with the channels initialised
+    /// for one of its devices (the upper half's contract for the ops, and
+    /// `mbox_chan_init()`'s: a lower half initialises only its own
+    /// channels, with its own device, which outlives their use): for this
+    /// driver, the `base` of a board channel that pl320_initialize()
+    /// passed to `mbox_chan_init()` with a slot's device.
+    fn of(chan: &'a CChan) -> Option<Ctx<'a>> {
+        let dev = chan.dev.get();
         if dev.is_null() {
             return None;
         }
-        // SAFETY: per the contract: `dev`, set by mbox_chan_init() before
-        // any op of the channel runs, is a slot's address (DevCfg comes
-        // first in it); slots live forever and the configuration of an
-        // existing device does not change.
+        // SAFETY: a board channel (above); `base` is the first field of
+        // pl320_chan_s, so `chan` is also the pl320_chan_s, which PlChan
+        // lays out with cells, valid as long as `chan`.
+        let pl: &'a PlChan = unsafe { &*ptr::from_ref(chan).cast::<PlChan>() };
+        // SAFETY: `dev`, set by mbox_chan_init() before any op of the
+        // channel runs, is a slot's address (DevCfg comes first in it);
+        // slots live forever and the configuration of a device does not
+        // change while its channels are in use (above).
         let dev = unsafe { Dev::new(&*dev.cast::<Pl320Dev>()) };
-        Some(Ctx::new(dev, chan))
+        Some(Ctx::new(dev, pl))
     }
 
     fn is_tx(&self) -> bool {
@@ -908,11 +918,10 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
 /// slots' addresses, and the channel is looked up while the device is
 /// known LIVE (NULL for anything else). Not a message path: the lookup
 /// costs a critical section and a scan of the slots.
-extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> *mut mbox_chan_s {
+extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan> {
     slot_of(dev)
-        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(|c| c.base().as_ptr())))
+        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
         .flatten()
-        .unwrap_or(ptr::null_mut())
 }
 
 /// What an op returns for a pointer that is not a channel of this driver.
@@ -939,10 +948,8 @@ trait ChanOp<A> {
 }
 
 /// The ops that take the channel alone.
-unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
-    // SAFETY: the upper half calls the ops with the channels that
-    // pl320_initialize() initialised, while their device exists.
-    match unsafe { Ctx::of(chan) } {
+extern "C" fn op0<O: ChanOp<()>>(chan: Option<&CChan>) -> O::Ret {
+    match chan.and_then(Ctx::of) {
         Some(c) => O::run(&c, ()),
         None => O::Ret::NOT_OURS,
     }
@@ -951,11 +958,10 @@ unsafe extern "C" fn op0<O: ChanOp<()>>(chan: *mut mbox_chan_s) -> O::Ret {
 /// The ops that take one more pointer: `setup`'s argument (NULL) and
 /// `recv`'s buffer.
 unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
-    chan: *mut mbox_chan_s,
+    chan: Option<&CChan>,
     arg: *mut c_void,
 ) -> R {
-    // SAFETY: as in op0().
-    let Some(c) = (unsafe { Ctx::of(chan) }) else {
+    let Some(c) = chan.and_then(Ctx::of) else {
         return R::NOT_OURS;
     };
     let buf = if arg.is_null() {
@@ -970,12 +976,11 @@ unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
 
 /// The ops that take a message (`send`, `acknowledge`).
 unsafe extern "C" fn op2<O: ChanOp<(*const c_void, usize)>>(
-    chan: *mut mbox_chan_s,
+    chan: Option<&CChan>,
     data: *const c_void,
     size: usize,
 ) -> O::Ret {
-    // SAFETY: as in op0().
-    match unsafe { Ctx::of(chan) } {
+    match chan.and_then(Ctx::of) {
         Some(c) => O::run(&c, (data, size)),
         None => O::Ret::NOT_OURS,
     }
@@ -1267,7 +1272,7 @@ impl ChanOp<()> for TxFinishOp {
     }
 }
 
-unsafe extern "C" fn pl320_setcallback(_chan: *mut mbox_chan_s, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
+unsafe extern "C" fn pl320_setcallback(_chan: Option<&CChan>, _cb: mbox_callback_t, _arg: *mut c_void) -> c_int {
     // Nothing to program: the upper half keeps the callback, and an RX
     // message without one is still acknowledged (never a call through NULL).
     0

@@ -15,7 +15,7 @@ use std::boxed::Box;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use core::ptr::{self, addr_of};
+use core::ptr::{self, addr_of, addr_of_mut};
 
 use super::abi::{pl320_chan_s, pl320_config_s};
 use super::driver::{pl320_initialize, pl320_stats, pl320_uninitialize, Pl320Stats};
@@ -181,7 +181,7 @@ fn counters_and_wire_format() {
     let mut buf = [0u8; 32];
     // SAFETY: rx is B's live RX channel; buf holds the MTU. No message is
     // pending (SEND == 0), as if the sender had just aborted it.
-    let n = unsafe { ((*db).ops.expect("ops").recv.expect("recv op"))(rx, buf.as_mut_ptr().cast()) };
+    let n = unsafe { ((*db).ops.expect("ops").recv.expect("recv op"))(CChan::from_ptr(rx), buf.as_mut_ptr().cast()) };
     assert_eq!(n, -EAGAIN);
     assert_eq!(stats(db).torn_read, 1);
 
@@ -413,4 +413,26 @@ fn torn_down_device_has_no_channels() {
     // SAFETY: the device slots are static: the torn-down slot is still
     // memory the reference may point at.
     assert!(unsafe { mbox_get_chan(dev.as_ref(), M as usize as *mut c_void) }.is_null());
+}
+
+/// The ops that take the channel alone are safe functions: given a channel
+/// that was never initialised for a PL320 device, or none, they do nothing
+/// and say so.
+#[test]
+fn channel_only_ops_refuse_a_channel_never_initialised() {
+    let ops = super::driver::ops();
+    let (shutdown, txfinish) = (ops.shutdown.expect("shutdown"), ops.txfinish.expect("txfinish"));
+    let (txready, txacked, rxavailable) =
+        (ops.txready.expect("txready"), ops.txacked.expect("txacked"), ops.rxavailable.expect("rxavailable"));
+    let stray = zeroed_chan();
+    // SAFETY: a leaked channel.
+    let stray = unsafe { CChan::from_ptr(addr_of_mut!(stray.base)) };
+    assert!(stray.is_some());
+    for chan in [stray, None] {
+        assert_eq!(shutdown(chan), -EINVAL);
+        assert_eq!(txfinish(chan), -EINVAL);
+        assert!(!txready(chan));
+        assert!(!txacked(chan));
+        assert!(!rxavailable(chan));
+    }
 }

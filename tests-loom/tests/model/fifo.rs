@@ -287,7 +287,7 @@ crate::loom_os!(FifoModel, FGuard<'a>, |m| FGuard { g: Some(m.gated(m.chan.lock(
 
 impl Chan for FifoModel {
     type Os = FifoModel;
-    type Env = FEnv;
+    type Env<'c> = FEnv;
     type Callback = ();
 
     fn os(&self) -> &FifoModel {

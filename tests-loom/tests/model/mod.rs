@@ -242,7 +242,7 @@ crate::loom_os!(Model, MutexGuard<'a, Locked>, |m| m.gated(m.chan.lock().unwrap(
 
 impl Chan for Model {
     type Os = Model;
-    type Env = Env;
+    type Env<'c> = Env;
     type Callback = ();
 
     fn os(&self) -> &Model {
