@@ -32,9 +32,9 @@
 //!   over [`PortOs`]; the `extern "C"` entry points `mbox_rr_*` are
 //!   shells over them that check the arguments C passes.
 //!
-//! `unsafe` is confined to following the list's links and copying into a
-//! linked record's buffer ([`Pending`]), to linking a record and posting
-//! its requester's wait object (the protocol), and to the C edge.
+//! `unsafe` is confined to following the list's links ([`Pending`]: a
+//! linked record, with the reply buffer and the wait object it borrows,
+//! is live), to linking a record (the protocol), and to the C edge.
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref)]
 
@@ -76,7 +76,8 @@ pub enum RecState {
 
 /// One pending request: lives on its requester's stack for the duration
 /// of its request, linked in the helper's [`Pending`] list while it waits
-/// for its reply.
+/// for its reply. `'a` is its requester's frame: the reply buffer and the
+/// wait object it lends are borrowed for it.
 ///
 /// Its owner and the list both reach it through shared references (the
 /// list keeps a raw pointer while it is linked); what the list changes is
@@ -84,38 +85,56 @@ pub enum RecState {
 // repr(C): the links first, as in `Pending`, which lets the compiler
 // treat the list's head and a record's `next` alike.
 #[repr(C)]
-pub struct Record {
-    next: Cell<*mut Record>,
-    prev: Cell<*mut Record>,
+pub struct Record<'a> {
+    next: Cell<Link>,
+    prev: Cell<Link>,
     /// The request's tag; None in in-order mode.
     tag: Option<u32>,
-    /// Where the reply goes (`cap` bytes).
-    buf: *mut u8,
+    /// Where the reply goes (`cap` bytes), lent by the requester; taken
+    /// out only for the copy of the reply.
+    buf: Cell<&'a mut [u8]>,
     cap: usize,
     /// Size of the reply that completed it (may exceed `cap`).
     len: Cell<usize>,
     state: Cell<RecState>,
     result: Cell<i32>,
-    /// The requester's wait object (an `Os::Wait` of the helper's OS; set
-    /// by [`request`], null otherwise): posted once the record is Done.
-    waker: *const (),
+    /// The requester's wait object (set by [`request`]): posted once the
+    /// record is Done.
+    waker: Option<&'a dyn Post>,
 }
 
-impl Record {
+/// A link of the pending list: null or a linked record, whose lifetime
+/// the list forgets while it is linked ([`Pending::linked`] gives it back,
+/// bounded by a borrow of the list).
+type Link = *mut Record<'static>;
+
+/// The wait object of a requester, as a reply or a cancellation posts it.
+trait Post {
+    /// Wakes the requester ([`OsWait::post`]).
+    fn post(&self);
+}
+
+impl<W: OsWait> Post for W {
+    #[inline]
+    fn post(&self) {
+        OsWait::post(self)
+    }
+}
+
+impl<'a> Record<'a> {
     /// A record for a request with `tag` (None: in-order mode) whose reply
-    /// goes to `buf` (which must stay valid until the record is no longer
-    /// linked: see [`Pending::insert`]).
-    pub fn new(tag: Option<u32>, buf: &mut [u8]) -> Record {
+    /// goes to `buf`.
+    pub fn new(tag: Option<u32>, buf: &'a mut [u8]) -> Record<'a> {
         Record {
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
             tag,
-            buf: buf.as_mut_ptr(),
             cap: buf.len(),
+            buf: Cell::new(buf),
             len: Cell::new(0),
             state: Cell::new(RecState::Idle),
             result: Cell::new(0),
-            waker: ptr::null(),
+            waker: None,
         }
     }
 
@@ -143,16 +162,31 @@ impl Record {
         self.result.set(result);
         self.state.set(RecState::Done);
     }
+
+    /// Posts the requester's wait object, if it lent one.
+    fn wake(&self) {
+        if let Some(w) = self.waker {
+            w.post();
+        }
+    }
+
+    /// Copies what fits of `data` into the reply buffer.
+    fn fill(&self, data: &[u8]) {
+        let buf = self.buf.take();
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        self.buf.set(buf);
+    }
 }
 
 /// framework-private: the pending requests of a request/response helper,
 /// oldest first (each record lives on its requester's stack).
 //
 // An intrusive FIFO through `Record::next/prev`. Safety invariant: every
-// linked record is alive, does not move, and its reply buffer is valid,
-// because its requester stays in `request()` (keeping the record in
-// place) until the record is unlinked, which only happens under the
-// critical section.
+// linked record is alive and does not move, and so are the buffer and the
+// wait object it borrows, because its requester stays in `request()`
+// (keeping them in place) until the record is unlinked, which only
+// happens under the critical section.
 //
 // The links are cells, so that unlinking needs only a shared borrow of
 // the list: every record reference it hands out is bounded by a borrow
@@ -161,8 +195,8 @@ impl Record {
 #[cfg(feature = "rr")]
 #[repr(C)]
 pub struct Pending {
-    head: Cell<*mut Record>,
-    tail: Cell<*mut Record>,
+    head: Cell<Link>,
+    tail: Cell<Link>,
     len: Cell<u32>,
 }
 
@@ -189,19 +223,20 @@ impl Pending {
     /// The record a link of this list points to, for as long as the list
     /// is borrowed; None at the end of the list. Only for the links
     /// `head`, `tail`, `next` and `prev`, which the list keeps null or
-    /// pointing to a linked record.
-    fn linked(&self, p: *mut Record) -> Option<&Record> {
+    /// pointing to a linked record. The record's own borrows (buffer,
+    /// wait object) are bounded by the list's borrow too.
+    fn linked<'l>(&'l self, p: Link) -> Option<&'l Record<'l>> {
         // SAFETY: list invariant (see above): a link is null or points to
-        // a linked record, which stays alive and in place while it is
-        // linked, and while the list is borrowed after it was unlinked
-        // under that borrow; every access happens under the critical
-        // section, and a record's mutable fields are Cells, so shared
-        // references may coexist.
-        unsafe { p.as_ref() }
+        // a linked record, which stays alive and in place, with what it
+        // borrows, while it is linked, and while the list is borrowed after
+        // it was unlinked under that borrow; every access happens under the
+        // critical section, and a record's mutable fields are Cells, so
+        // shared references may coexist.
+        unsafe { p.cast::<Record<'l>>().as_ref() }
     }
 
     /// The first linked record satisfying `pred`, oldest first.
-    fn find(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&Record> {
+    fn find(&self, mut pred: impl FnMut(&Record<'_>) -> bool) -> Option<&Record<'_>> {
         let mut p = self.linked(self.head.get());
         while let Some(r) = p {
             if pred(r) {
@@ -226,7 +261,7 @@ impl Pending {
     /// `r` and its reply buffer stay valid and in place until `r` is no
     /// longer linked: its state is `Done`, or [`Pending::remove`] took it
     /// back. Only then may its owner move, reuse or free it.
-    pub unsafe fn insert(&mut self, r: &Record) -> Result<(), i32> {
+    pub unsafe fn insert(&mut self, r: &Record<'_>) -> Result<(), i32> {
         if r.state() != RecState::Idle {
             return Err(-EINVAL);
         }
@@ -235,7 +270,7 @@ impl Pending {
                 return Err(-EBUSY);
             }
         }
-        let rp = ptr::from_ref(r).cast_mut();
+        let rp: Link = ptr::from_ref(r).cast_mut().cast();
         r.next.set(ptr::null_mut());
         r.prev.set(self.tail.get());
         match self.linked(self.tail.get()) {
@@ -251,7 +286,7 @@ impl Pending {
     /// The pending request a reply with `tag` answers, without taking it:
     /// `Some(t)`: the request with tag `t`; `None` (in-order mode): the
     /// oldest pending request.
-    pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record> {
+    pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record<'_>> {
         match tag {
             Some(t) => self.find(|r| r.tag == Some(t)),
             None => self.linked(self.head.get()),
@@ -264,20 +299,14 @@ impl Pending {
     /// -EMSGSIZE when `data` was larger than its buffer. Returns that
     /// record, whose owner the caller must wake; None when the reply
     /// answers nothing (it is unsolicited).
-    pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record> {
+    pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record<'r>> {
         let list: &'r Pending = self;
         let r = match tag {
             Some(t) => list.find(|r| r.tag == Some(t)),
             None => list.linked(list.head.get()),
         }?;
         list.unlink(r);
-        let n = data.len().min(r.cap);
-        if n > 0 {
-            // SAFETY: the record's buffer is valid for `cap` bytes while it
-            // was linked (insert contract) and we still hold the list; the
-            // source is a distinct received message.
-            unsafe { ptr::copy_nonoverlapping(data.as_ptr(), r.buf, n) };
-        }
+        r.fill(data);
         r.len.set(data.len());
         r.finish(if data.len() > r.cap { -EMSGSIZE } else { 0 });
         Some(r)
@@ -287,8 +316,8 @@ impl Pending {
     /// Returns true when it was pending in this list (it is now `Idle`);
     /// false when it is not linked here (already `Done`: a reply or a
     /// cancellation won the race, and its result stands).
-    pub fn remove(&mut self, r: &Record) -> bool {
-        if r.state() != RecState::Waiting || self.find(|x| ptr::eq(x, r)).is_none() {
+    pub fn remove(&mut self, r: &Record<'_>) -> bool {
+        if r.state() != RecState::Waiting || self.find(|x| ptr::addr_eq(x, r)).is_none() {
             return false;
         }
         self.unlink(r);
@@ -298,7 +327,7 @@ impl Pending {
 
     /// Finish every pending request with `result` (oldest first), calling
     /// `wake` on each after it is `Done` and unlinked. Returns how many.
-    pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record)) -> usize {
+    pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record<'_>)) -> usize {
         let mut n = 0;
         while let Some(r) = self.linked(self.head.get()) {
             self.unlink(r);
@@ -310,18 +339,18 @@ impl Pending {
     }
 
     /// `r` must be linked in this list.
-    fn unlink(&self, r: &Record) {
+    fn unlink(&self, r: &Record<'_>) {
         let (prev, next) = (r.prev.get(), r.next.get());
         match self.linked(prev) {
             None => {
-                debug_assert!(ptr::eq(self.head.get(), r));
+                debug_assert!(ptr::addr_eq(self.head.get(), r));
                 self.head.set(next);
             }
             Some(p) => p.next.set(next),
         }
         match self.linked(next) {
             None => {
-                debug_assert!(ptr::eq(self.tail.get(), r));
+                debug_assert!(ptr::addr_eq(self.tail.get(), r));
                 self.tail.set(prev);
             }
             Some(n) => n.prev.set(prev),
@@ -361,19 +390,6 @@ pub unsafe trait Rr {
 
     /// Makes a live helper not live (being torn down), under `g`.
     fn end_live(&self, g: &mut Guard<'_, Self>);
-}
-
-/// Posts the wait object of the requester that owns `r`.
-///
-/// # Safety
-/// `r` was linked by [`request`] over an OS whose `Wait` is `W`, and is
-/// now `Done`; the critical section under which it became Done is still
-/// held (so its requester has not seen Done and its wait object is still
-/// initialised and in place).
-unsafe fn wake<W: OsWait>(r: &Record) {
-    // SAFETY: request() set the waker to its own initialised `W`, which it
-    // destroys only after seeing Done under the lock (held by the caller).
-    unsafe { &*r.waker.cast::<W>() }.post();
 }
 
 fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
@@ -425,8 +441,10 @@ pub fn request<H: Rr>(
     if let Err(e) = wait.init() {
         return (e, 0);
     }
+    // The record lends the wait object to whoever finishes it, under the
+    // critical section (so before this frame sees Done and destroys it).
     let mut rec = Record::new(tag, buf);
-    rec.waker = ptr::from_ref(&wait).cast();
+    rec.waker = Some(&wait);
     let rec = rec;
     let linked = {
         let mut g = os.enter();
@@ -475,9 +493,10 @@ pub fn request<H: Rr>(
         // Otherwise an early or spurious wake-up: wait again.
     }
     core::mem::forget(linked_guard);
+    let len = rec.reply_len();
     // Unlinked: nobody posts the wait object any more.
     wait.destroy();
-    (result.unwrap_or(-EINVAL), rec.reply_len())
+    (result.unwrap_or(-EINVAL), len)
 }
 
 /// Panics when dropped, which during an unwind aborts.
@@ -514,9 +533,8 @@ pub fn deliver<H: Rr>(h: &H, tag: Option<u32>, msg: &[u8]) -> Delivery {
     }
     match h.pending(&mut g).complete(tag, msg) {
         Some(r) => {
-            // SAFETY: linked by request() over this OS, Done just now,
-            // under the lock still held.
-            unsafe { wake::<<H::Os as Os>::Wait>(r) };
+            // Under the lock still held: its requester is still waiting.
+            r.wake();
             Delivery::Matched
         }
         None => Delivery::Unsolicited,
@@ -535,11 +553,7 @@ pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, 
         return Err(-EINVAL);
     }
     h.end_live(g);
-    Ok(h.pending(g).cancel_all(result, |r| {
-        // SAFETY: linked by request() over this OS, Done just now, under
-        // the lock still held.
-        unsafe { wake::<<H::Os as Os>::Wait>(r) }
-    }))
+    Ok(h.pending(g).cancel_all(result, |r| r.wake()))
 }
 
 /// A request/response helper over one TX sender and one RX receiver.
