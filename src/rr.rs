@@ -42,10 +42,11 @@ use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
+use crate::api::{rx_callback, OnRx, RxCall};
 use crate::capi::Msg;
 use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
-use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_receiver_s, mbox_sender_s};
+use crate::types::{clock_t, mbox_callback_t, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
 const RR_LIVE: u32 = 0x5252_4C56;
@@ -60,7 +61,7 @@ const RR_DYING: u32 = 0x5252_4447;
 /// context, usually interrupt (received messages); never with the
 /// framework's critical section held. It must not block.
 #[cfg(feature = "rr")]
-pub type mbox_rr_tag_t = Option<unsafe extern "C" fn(data: *const c_void, size: usize, tag: *mut u32) -> c_int>;
+pub type mbox_rr_tag_t = Option<unsafe extern "C" fn(data: *const c_void, size: usize, tag: Option<&mut u32>) -> c_int>;
 
 /// State of a pending request's [`Record`].
 #[repr(u8)]
@@ -195,8 +196,9 @@ impl<'a> Record<'a> {
 #[cfg(feature = "rr")]
 #[repr(C)]
 pub struct Pending {
-    head: Cell<Link>,
-    tail: Cell<Link>,
+    // Spelled out (not `Link`), which the C header shows as it is.
+    head: Cell<*mut Record<'static>>,
+    tail: Cell<*mut Record<'static>>,
     len: Cell<u32>,
 }
 
@@ -621,11 +623,13 @@ impl RrCell {
         // exclusively for the reference's lifetime.
         unsafe { &mut *self.0.get() }
     }
-
-    fn ptr(&self) -> *mut mbox_rr_s {
-        self.0.get()
-    }
 }
+
+// SAFETY: the helper's fields are reached only through `locked`, under
+// the critical section, which serialises every context (tasks, the RX
+// callback's interrupt, other CPUs).
+#[cfg(feature = "rr")]
+unsafe impl Sync for RrCell {}
 
 #[cfg(feature = "rr")]
 impl Default for RrCell {
@@ -673,7 +677,7 @@ fn tag_of(f: mbox_rr_tag_t, data: *const c_void, msg: &[u8]) -> Result<Option<u3
     // SAFETY: the client's tag function (mbox_rr_tag_t contract) with the
     // message's own pointer (valid for msg.len() bytes) and a valid
     // output.
-    let r = unsafe { f(data, msg.len(), &mut t) };
+    let r = unsafe { f(data, msg.len(), Some(&mut t)) };
     if r < 0 {
         Err(r)
     } else {
@@ -698,51 +702,34 @@ fn ticks_to_clock(t: Ticks) -> clock_t {
     t.clamp(1, max) as clock_t
 }
 
-/// The receiver's RX callback while a helper is live (`arg` is the
-/// helper): matches the message to a pending request, or passes it to the
-/// unsolicited callback.
+/// The receiver's RX callback while a helper is live: matches the
+/// message to a pending request, or passes it to the unsolicited callback.
 #[cfg(feature = "rr")]
-unsafe extern "C" fn rr_rx_trampoline(
-    ret: c_int,
-    chan: *mut mbox_chan_s,
-    arg: *mut c_void,
-    data: *mut c_void,
-    size: usize,
-) -> c_int {
-    // SAFETY: the helper registered itself with its own (non-NULL)
-    // address and stays valid while registered (mbox_rr_s contract).
-    let h = unsafe { &*arg.cast::<RrCell>() };
-    let (tagfn, cb, cbarg) = {
-        let mut cs = Critical::enter();
-        let r = h.locked(&mut cs);
-        if r.magic != RR_LIVE {
-            // Being torn down: its requests are cancelled; drop the message.
-            return 0;
-        }
-        (r.tag, r.unsolicited, r.arg)
-    };
-    if ret >= 0 {
-        let msg: &[u8] = if data.is_null() || size == 0 {
-            &[]
-        } else {
-            // SAFETY: data holds `size` received bytes during this call;
-            // the framework checked size against the RX channel's MTU
-            // (mbox_chan_rx_data).
-            unsafe { core::slice::from_raw_parts(data.cast(), size) }
+impl OnRx for RrCell {
+    fn on_rx(&self, call: &RxCall<'_>) {
+        let (tagfn, cb, cbarg) = {
+            let mut cs = Critical::enter();
+            let r = self.locked(&mut cs);
+            if r.magic != RR_LIVE {
+                // Being torn down: its requests are cancelled; drop the message.
+                return;
+            }
+            (r.tag, r.unsolicited, r.arg)
         };
-        if let Ok(tag) = tag_of(tagfn, data, msg) {
-            match deliver(h, tag, msg) {
-                Delivery::Unsolicited => {}
-                Delivery::Matched | Delivery::Dropped => return 0,
+        if let Ok(msg) = call.msg {
+            if let Ok(tag) = tag_of(tagfn, call.data, msg) {
+                match deliver(self, tag, msg) {
+                    Delivery::Unsolicited => {}
+                    Delivery::Matched | Delivery::Dropped => return,
+                }
             }
         }
+        if let Some(cb) = cb {
+            // SAFETY: the client's callback with the arguments the framework
+            // gave us, outside the critical section.
+            unsafe { cb(call.ret, call.chan, cbarg, call.data, call.size) };
+        }
     }
-    if let Some(cb) = cb {
-        // SAFETY: the client's callback with the arguments the framework
-        // gave us, outside the critical section.
-        unsafe { cb(ret, chan, cbarg, data, size) };
-    }
-    0
 }
 
 /// Set up a request/response helper: requests go out on `sender` (a TX
@@ -771,7 +758,7 @@ unsafe extern "C" fn rr_rx_trampoline(
 #[cfg(feature = "rr")]
 #[no_mangle]
 pub extern "C" fn mbox_rr_init(
-    rr: Option<&RrCell>,
+    rr: Option<&'static RrCell>,
     sender: Option<&'static mbox_sender_s>,
     receiver: Option<&'static mbox_receiver_s>,
     tag: mbox_rr_tag_t,
@@ -790,7 +777,7 @@ impl RrCell {
     /// place until its de-init has returned (its RX callback gets its
     /// address).
     pub fn init(
-        &self,
+        &'static self,
         sender: &'static mbox_sender_s,
         receiver: &'static mbox_receiver_s,
         tag: mbox_rr_tag_t,
@@ -821,10 +808,11 @@ impl RrCell {
             // Live before the callback is registered: a reply may come at once.
             r.magic = RR_LIVE;
         }
-        // The callback gets the helper, which stays valid while registered
-        // (mbox_rr_s contract).
         let r = match receiver.chan {
-            Some(c) => c.register_rx(receiver, Some(rr_rx_trampoline), self.ptr().cast()),
+            Some(c) => {
+                let (cb, arg) = rx_callback(self);
+                c.register_rx(receiver, cb, arg)
+            }
             None => -EINVAL,
         };
         if r < 0 {
