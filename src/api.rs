@@ -605,15 +605,17 @@ impl Channel<'static> {
         dir: Direction,
         buf: &'static mut [u8],
     ) -> Result<Channel<'static>> {
-        let c = CChan::from_mut(chan);
-        let (bp, len) = buf_parts(buf);
-        // SAFETY: chan and buf are 'static and exclusively ours, so they
-        // outlive the channel whether or not it is ever de-initialised;
-        // dev is a trusted device (Device::from_raw contract).
-        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
-        Channel::owned(c, dev, dir, r)
+        // 'static storage outlives the channel whether or not it is ever
+        // de-initialised.
+        Channel::init_over(chan, dev, dir, buf, Outlives(PhantomData))
     }
 }
+
+/// That storage borrowed for `'a` outlives the C side's use of a channel
+/// initialised over it: `'a` is `'static` ([`Channel::init`]), or the
+/// channel is de-initialised before `'a` ends ([`Channel::scope`]). Made
+/// only in those two places.
+struct Outlives<'a>(PhantomData<fn(&'a ()) -> &'a ()>);
 
 /// A buffer as `mbox_chan_init()` takes it: NULL for an empty one.
 fn buf_parts(buf: &mut [u8]) -> (*mut u8, usize) {
@@ -625,9 +627,21 @@ fn buf_parts(buf: &mut [u8]) -> (*mut u8, usize) {
 }
 
 impl<'a> Channel<'a> {
-    /// The handle of `c`, which this API initialised, with the result
-    /// `r` of that init.
-    fn owned(c: &'a CChan, dev: &Device<'a>, dir: Direction, r: c_int) -> Result<Channel<'a>> {
+    /// Initialises `chan` over `buf` (`mbox_chan_init()`), and its handle:
+    /// the one path of [`Channel::init`] and [`Channel::scope`].
+    fn init_over(
+        chan: &'a mut mbox_chan_s,
+        dev: &Device<'a>,
+        dir: Direction,
+        buf: &'a mut [u8],
+        _outlives: Outlives<'a>,
+    ) -> Result<Channel<'a>> {
+        let c = CChan::from_mut(chan);
+        let (bp, len) = buf_parts(buf);
+        // SAFETY: chan and buf are exclusively ours for 'a and outlive the
+        // C side's use of them (`Outlives`); dev is a trusted device valid
+        // for 'a (Device::from_raw contract).
+        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
         check(r)?;
         Ok(Channel::new(c, true, dir, dev.mtu()))
     }
@@ -695,16 +709,12 @@ impl<'a> Channel<'a> {
         buf: &'a mut [u8],
         f: impl FnOnce(&Channel<'a>) -> R,
     ) -> Result<R> {
-        let c = CChan::from_mut(chan);
-        let (bp, len) = buf_parts(buf);
-        // the channel is de-initialised before the borrows of chan
-        // and buf end: it is a local of this function that `f` only sees by
+        // The channel is de-initialised before the borrows of chan and buf
+        // end: it is a local of this function that `f` only sees by
         // reference (so it cannot be moved out or forgotten), and it is
         // de-initialised below on return, or by its Drop while unwinding
-        // when `f` panics; dev is a trusted device valid for 'a.
-        // SAFETY: as the lines above explain.
-        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
-        let ch = Channel::owned(c, dev, dir, r)?;
+        // when `f` panics.
+        let ch = Channel::init_over(chan, dev, dir, buf, Outlives(PhantomData))?;
         let r = f(&ch);
         ch.deinit().map(|()| r)
     }
