@@ -250,7 +250,7 @@ use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::capi;
+use crate::capi::{self, rx_callback, OnRx, RxCall};
 use crate::errno;
 #[cfg(feature = "txdone-methods")]
 use crate::types::mbox_txdone_method_e;
@@ -258,8 +258,7 @@ use crate::types::CChan;
 #[cfg(feature = "txfifo")]
 use crate::types::MBOX_TXSLOT_SIZE;
 use crate::types::{
-    clock_t, mbox_callback_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s,
-    MBOX_MAX_CLIENTS,
+    clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s, MBOX_MAX_CLIENTS,
 };
 
 #[cfg(feature = "trace")]
@@ -1252,64 +1251,13 @@ impl Drop for Receiver<'_> {
     }
 }
 
-/// What a C RX callback was given (the message, for a handler of
-/// [`rx_callback`]).
-pub(crate) struct RxCall<'m> {
-    /// The callback's arguments as C passed them.
-    pub ret: c_int,
-    pub chan: *mut mbox_chan_s,
-    pub data: *mut c_void,
-    pub size: usize,
-    /// The received bytes (lent for the call) or the reception error.
-    pub msg: Result<&'m [u8]>,
-}
-
-/// A Rust handler of the C RX callback, for every message of the
-/// channel it is registered on (context: the callback's, usually an
-/// interrupt, possibly on another CPU: hence `Sync`).
-pub(crate) trait OnRx: Sync + 'static {
-    fn on_rx(&self, call: &RxCall<'_>);
-}
-
+/// A callback of [`Receiver::register`] (or of a [`Requester`]'s
+/// unsolicited messages) as the RX callback's handler.
 impl<F> OnRx for F
 where
     F: Fn(Result<&[u8]>) + Sync + 'static,
 {
     fn on_rx(&self, call: &RxCall<'_>) {
-        self(call.msg)
-    }
-}
-
-/// The C RX callback and its argument that run `target`'s handler
-/// (`mbox_register_rxcallback()`'s callback and arg).
-pub(crate) fn rx_callback<T: OnRx>(target: &'static T) -> (mbox_callback_t, *mut c_void) {
-    (Some(rx_trampoline::<T>), ptr::from_ref(target).cast_mut().cast())
-}
-
-/// The C RX callback of [`rx_callback`]: `arg` is its `&'static T`.
-unsafe extern "C" fn rx_trampoline<T: OnRx>(
-    ret: c_int,
-    chan: *mut mbox_chan_s,
-    arg: *mut c_void,
-    data: *mut c_void,
-    size: usize,
-) -> c_int {
-    // SAFETY: arg is the &'static T that rx_callback paired with this
-    // instantiation; the upper half passes NULL or `size` received bytes
-    // (at most the channel's MTU, checked by mbox_chan_rx_data), valid
-    // and unchanged for the call.
-    let (t, msg) = unsafe { (&*arg.cast::<T>(), capi::Msg::from_c(data, size)) };
-    t.on_rx(&RxCall { ret, chan, data, size, msg: received(ret, msg) });
-    0
-}
-
-/// The message a C receive callback was given, as a Rust result: an
-/// error for a negative `ret`, else the bytes of `msg` (none for NULL).
-pub(crate) fn received(ret: c_int, msg: Option<capi::Msg<'_>>) -> Result<&[u8]> {
-    if ret < 0 {
-        Err(Error::from_errno(ret))
-    } else {
-        // At most the MTU: the upper half checked the size.
-        Ok(msg.and_then(|m| m.bytes(usize::MAX)).unwrap_or_default())
+        self(call.msg.map_err(Error::from_errno))
     }
 }

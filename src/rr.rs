@@ -38,12 +38,11 @@
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref)]
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use crate::api::{rx_callback, OnRx, RxCall};
-use crate::capi::Msg;
+use crate::capi::{rx_callback, Msg, OnRx, RxCall};
 use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
 use crate::types::{clock_t, mbox_callback_t, mbox_receiver_s, mbox_sender_s};
@@ -213,6 +212,14 @@ impl Pending {
         Pending { head: Cell::new(ptr::null_mut()), tail: Cell::new(ptr::null_mut()), len: Cell::new(0) }
     }
 
+    /// Empties the list (of a helper that is not live), forgetting its
+    /// links.
+    fn clear(&self) {
+        self.head.set(ptr::null_mut());
+        self.tail.set(ptr::null_mut());
+        self.len.set(0);
+    }
+
     /// Number of pending requests.
     pub fn len(&self) -> usize {
         self.len.get() as usize
@@ -263,7 +270,7 @@ impl Pending {
     /// `r` and its reply buffer stay valid and in place until `r` is no
     /// longer linked: its state is `Done`, or [`Pending::remove`] took it
     /// back. Only then may its owner move, reuse or free it.
-    pub unsafe fn insert(&mut self, r: &Record<'_>) -> Result<(), i32> {
+    pub unsafe fn insert(&self, r: &Record<'_>) -> Result<(), i32> {
         if r.state() != RecState::Idle {
             return Err(-EINVAL);
         }
@@ -301,8 +308,8 @@ impl Pending {
     /// -EMSGSIZE when `data` was larger than its buffer. Returns that
     /// record, whose owner the caller must wake; None when the reply
     /// answers nothing (it is unsolicited).
-    pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record<'r>> {
-        let list: &'r Pending = self;
+    pub fn complete<'r>(&'r self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record<'r>> {
+        let list = self;
         let r = match tag {
             Some(t) => list.find(|r| r.tag == Some(t)),
             None => list.linked(list.head.get()),
@@ -318,7 +325,7 @@ impl Pending {
     /// Returns true when it was pending in this list (it is now `Idle`);
     /// false when it is not linked here (already `Done`: a reply or a
     /// cancellation won the race, and its result stands).
-    pub fn remove(&mut self, r: &Record<'_>) -> bool {
+    pub fn remove(&self, r: &Record<'_>) -> bool {
         if r.state() != RecState::Waiting || self.find(|x| ptr::addr_eq(x, r)).is_none() {
             return false;
         }
@@ -329,7 +336,7 @@ impl Pending {
 
     /// Finish every pending request with `result` (oldest first), calling
     /// `wake` on each after it is `Done` and unlinked. Returns how many.
-    pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record<'_>)) -> usize {
+    pub fn cancel_all(&self, result: i32, mut wake: impl FnMut(&Record<'_>)) -> usize {
         let mut n = 0;
         while let Some(r) = self.linked(self.head.get()) {
             self.unlink(r);
@@ -388,7 +395,7 @@ pub unsafe trait Rr {
     fn live(&self, g: &mut Guard<'_, Self>) -> bool;
 
     /// The pending requests, under the critical section `g`.
-    fn pending<'g>(&'g self, g: &'g mut Guard<'_, Self>) -> &'g mut Pending;
+    fn pending<'g>(&'g self, g: &'g mut Guard<'_, Self>) -> &'g Pending;
 
     /// Makes a live helper not live (being torn down), under `g`.
     fn end_live(&self, g: &mut Guard<'_, Self>);
@@ -598,36 +605,59 @@ impl mbox_rr_s {
     }
 }
 
-/// A helper as its users reach it (C: `struct mbox_rr_s *`): requesters,
-/// the RX callback and a teardown share it, so its fields are reached
-/// only under the critical section (`RrCell::locked`). The protocol's
+/// A helper as its users reach it (C: `struct mbox_rr_s *`, the layout
+/// asserted below): `mbox_rr_s` field for field, each in a cell.
+/// Requesters, the RX callback and a teardown share it, so its fields are
+/// reached only under the critical section, by this file. The protocol's
 /// [`Rr`] over [`PortOs`], and the safe operations behind the `mbox_rr_*`
 /// entry points.
 #[cfg(feature = "rr")]
-#[repr(transparent)]
-pub struct RrCell(UnsafeCell<mbox_rr_s>);
+#[repr(C)]
+pub struct RrCell {
+    sender: Cell<Option<&'static mbox_sender_s>>,
+    receiver: Cell<Option<&'static mbox_receiver_s>>,
+    tag: Cell<mbox_rr_tag_t>,
+    unsolicited: Cell<mbox_callback_t>,
+    arg: Cell<*mut c_void>,
+    pending: Pending,
+    magic: Cell<u32>,
+}
+
+#[cfg(feature = "rr")]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<RrCell>() == size_of::<mbox_rr_s>() && align_of::<RrCell>() == align_of::<mbox_rr_s>());
+    assert!(
+        offset_of!(RrCell, sender) == offset_of!(mbox_rr_s, sender)
+            && offset_of!(RrCell, receiver) == offset_of!(mbox_rr_s, receiver)
+            && offset_of!(RrCell, tag) == offset_of!(mbox_rr_s, tag)
+            && offset_of!(RrCell, unsolicited) == offset_of!(mbox_rr_s, unsolicited)
+            && offset_of!(RrCell, arg) == offset_of!(mbox_rr_s, arg)
+            && offset_of!(RrCell, pending) == offset_of!(mbox_rr_s, pending)
+            && offset_of!(RrCell, magic) == offset_of!(mbox_rr_s, magic)
+    );
+};
 
 #[cfg(feature = "rr")]
 impl RrCell {
     /// A zeroed helper (C's `= {0}`).
     pub const fn new() -> RrCell {
-        RrCell(UnsafeCell::new(mbox_rr_s::zeroed()))
-    }
-
-    /// The helper, under the held critical section (one such reference
-    /// at a time).
-    #[inline]
-    fn locked<'a>(&'a self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
-        // SAFETY: every access to the helper's fields goes through here,
-        // under the critical section, which the caller holds and lends
-        // exclusively for the reference's lifetime.
-        unsafe { &mut *self.0.get() }
+        RrCell {
+            sender: Cell::new(None),
+            receiver: Cell::new(None),
+            tag: Cell::new(None),
+            unsolicited: Cell::new(None),
+            arg: Cell::new(ptr::null_mut()),
+            pending: Pending::new(),
+            magic: Cell::new(0),
+        }
     }
 }
 
-// SAFETY: the helper's fields are reached only through `locked`, under
-// the critical section, which serialises every context (tasks, the RX
-// callback's interrupt, other CPUs).
+// SAFETY: the helper's fields (cells, and the list's cells) are private
+// to this file, which reaches them only under the critical section:
+// every context (tasks, the RX callback's interrupt, other CPUs) is
+// serialised by it.
 #[cfg(feature = "rr")]
 unsafe impl Sync for RrCell {}
 
@@ -640,7 +670,8 @@ impl Default for RrCell {
 
 // SAFETY: the list is the helper's own `pending` field (the helper stays
 // in place while borrowed); besides the protocol, only `init` touches it,
-// replacing it with an empty one, which reaches no record.
+// emptying it while the helper is not live, which only forgets links
+// (no record is reached through them afterwards).
 #[cfg(feature = "rr")]
 unsafe impl Rr for RrCell {
     type Os = PortOs;
@@ -651,18 +682,18 @@ unsafe impl Rr for RrCell {
     }
 
     #[inline]
-    fn live(&self, g: &mut Critical) -> bool {
-        self.locked(g).magic == RR_LIVE
+    fn live(&self, _g: &mut Critical) -> bool {
+        self.magic.get() == RR_LIVE
     }
 
     #[inline]
-    fn pending<'g>(&'g self, g: &'g mut Critical) -> &'g mut Pending {
-        &mut self.locked(g).pending
+    fn pending<'g>(&'g self, _g: &'g mut Critical) -> &'g Pending {
+        &self.pending
     }
 
     #[inline]
-    fn end_live(&self, g: &mut Critical) {
-        self.locked(g).magic = RR_DYING;
+    fn end_live(&self, _g: &mut Critical) {
+        self.magic.set(RR_DYING);
     }
 }
 
@@ -708,13 +739,12 @@ fn ticks_to_clock(t: Ticks) -> clock_t {
 impl OnRx for RrCell {
     fn on_rx(&self, call: &RxCall<'_>) {
         let (tagfn, cb, cbarg) = {
-            let mut cs = Critical::enter();
-            let r = self.locked(&mut cs);
-            if r.magic != RR_LIVE {
+            let _cs = Critical::enter();
+            if self.magic.get() != RR_LIVE {
                 // Being torn down: its requests are cancelled; drop the message.
                 return;
             }
-            (r.tag, r.unsolicited, r.arg)
+            (self.tag.get(), self.unsolicited.get(), self.arg.get())
         };
         if let Ok(msg) = call.msg {
             if let Ok(tag) = tag_of(tagfn, call.data, msg) {
@@ -794,19 +824,19 @@ impl RrCell {
             return -EINVAL;
         }
         {
-            let mut cs = Critical::enter();
-            let r = self.locked(&mut cs);
-            if r.magic == RR_LIVE || r.magic == RR_DYING {
+            let _cs = Critical::enter();
+            let magic = self.magic.get();
+            if magic == RR_LIVE || magic == RR_DYING {
                 return -EBUSY;
             }
-            r.sender = Some(sender);
-            r.receiver = Some(receiver);
-            r.tag = tag;
-            r.unsolicited = unsolicited;
-            r.arg = arg;
-            r.pending = Pending::new();
+            self.sender.set(Some(sender));
+            self.receiver.set(Some(receiver));
+            self.tag.set(tag);
+            self.unsolicited.set(unsolicited);
+            self.arg.set(arg);
+            self.pending.clear();
             // Live before the callback is registered: a reply may come at once.
-            r.magic = RR_LIVE;
+            self.magic.set(RR_LIVE);
         }
         let r = match receiver.chan {
             Some(c) => {
@@ -816,7 +846,8 @@ impl RrCell {
             None => -EINVAL,
         };
         if r < 0 {
-            self.locked(&mut Critical::enter()).magic = 0;
+            let _cs = Critical::enter();
+            self.magic.set(0);
             return r;
         }
         0
@@ -916,10 +947,9 @@ impl RrCell {
             return (-EPERM, 0);
         }
         let (sender, tagfn) = {
-            let mut cs = Critical::enter();
-            let r = self.locked(&mut cs);
-            match (r.magic, r.sender) {
-                (RR_LIVE, Some(s)) => (s, r.tag),
+            let _cs = Critical::enter();
+            match (self.magic.get(), self.sender.get()) {
+                (RR_LIVE, Some(s)) => (s, self.tag.get()),
                 _ => return (-EINVAL, 0),
             }
         };
@@ -968,7 +998,7 @@ impl RrCell {
             if let Err(e) = cancel(self, &mut cs, -ECANCELED) {
                 return e;
             }
-            self.locked(&mut cs).receiver
+            self.receiver.get()
         };
         // The channel may already be de-initialised: nothing to unregister.
         if let Some(r) = receiver {
@@ -976,7 +1006,8 @@ impl RrCell {
         }
         // Nothing was linked meanwhile (requests refuse a helper that is
         // not live).
-        self.locked(&mut Critical::enter()).magic = 0;
+        let _cs = Critical::enter();
+        self.magic.set(0);
         0
     }
 }

@@ -197,8 +197,7 @@ unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, ta
     // MTU by mbox_rr_request) or a reply (checked against the RX MTU by
     // mbox_chan_rx_data): NULL or `size` bytes, valid for the call.
     let msg = unsafe { capi::Msg::from_c(data, size) };
-    // With ret 0 the result is never an error.
-    match (T::tag(received(0, msg).unwrap_or_default()), tag) {
+    match (T::tag(capi::Msg::received(msg)), tag) {
         (Some(t), Some(out)) => {
             *out = t;
             0

@@ -17,7 +17,7 @@ fn req(tag: Option<u32>) -> Req {
     Box::new(Record::new(tag, Box::leak(Box::new([0u8; 8]))))
 }
 
-fn link(p: &mut Pending, r: &Record<'_>) -> Result<(), i32> {
+fn link(p: &Pending, r: &Record<'_>) -> Result<(), i32> {
     // SAFETY: the box keeps the record in place; every test keeps it
     // alive until the record is Done or removed.
     unsafe { p.insert(r) }
@@ -33,11 +33,11 @@ fn buf(r: &Record<'_>) -> Vec<u8> {
 
 #[test]
 fn reply_goes_to_the_request_with_its_tag_not_the_oldest() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let (a, b, c) = (req(Some(1)), req(Some(2)), req(Some(3)));
-    link(&mut p, &a).unwrap();
-    link(&mut p, &b).unwrap();
-    link(&mut p, &c).unwrap();
+    link(&p, &a).unwrap();
+    link(&p, &b).unwrap();
+    link(&p, &c).unwrap();
     // Replies in reverse order.
     for (tag, body) in [(3u32, b"three".as_slice()), (1, b"one"), (2, b"two")] {
         let r = p.complete(Some(tag), body).expect("pending request with that tag");
@@ -53,10 +53,10 @@ fn reply_goes_to_the_request_with_its_tag_not_the_oldest() {
 
 #[test]
 fn match_reply_finds_without_taking() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let (a, b) = (req(Some(7)), req(Some(8)));
-    link(&mut p, &a).unwrap();
-    link(&mut p, &b).unwrap();
+    link(&p, &a).unwrap();
+    link(&p, &b).unwrap();
     assert_eq!(p.match_reply(Some(8)).map(|r| r.tag()), Some(Some(8)));
     assert!(p.match_reply(Some(9)).is_none());
     assert_eq!(p.len(), 2);
@@ -66,10 +66,10 @@ fn match_reply_finds_without_taking() {
 
 #[test]
 fn in_order_default_reply_answers_the_oldest() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let (a, b) = (req(None), req(None));
-    link(&mut p, &a).unwrap();
-    link(&mut p, &b).unwrap();
+    link(&p, &a).unwrap();
+    link(&p, &b).unwrap();
     assert!(p.complete(None, b"first").is_some());
     assert_eq!(a.state(), RecState::Done);
     assert_eq!(b.state(), RecState::Waiting);
@@ -82,36 +82,36 @@ fn in_order_default_reply_answers_the_oldest() {
 
 #[test]
 fn duplicate_tag_is_refused_until_the_first_is_done() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let (a, b, c) = (req(Some(5)), req(Some(5)), req(Some(5)));
-    link(&mut p, &a).unwrap();
-    assert_eq!(link(&mut p, &b), Err(-EBUSY));
+    link(&p, &a).unwrap();
+    assert_eq!(link(&p, &b), Err(-EBUSY));
     assert_eq!(b.state(), RecState::Idle, "a refused record is not linked");
     assert_eq!(p.len(), 1);
     assert!(p.complete(Some(5), b"x").is_some());
-    link(&mut p, &c).unwrap();
+    link(&p, &c).unwrap();
     assert_eq!(p.len(), 1);
     p.cancel_all(-ECANCELED, |_| ());
 }
 
 #[test]
 fn a_linked_or_done_record_cannot_be_inserted_again() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let a = req(Some(1));
-    link(&mut p, &a).unwrap();
-    assert_eq!(link(&mut p, &a), Err(-EINVAL));
+    link(&p, &a).unwrap();
+    assert_eq!(link(&p, &a), Err(-EINVAL));
     p.complete(Some(1), b"").unwrap();
-    assert_eq!(link(&mut p, &a), Err(-EINVAL));
+    assert_eq!(link(&p, &a), Err(-EINVAL));
     assert!(p.is_empty());
 }
 
 #[test]
 fn unsolicited_messages_match_nothing_and_change_nothing() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     assert!(p.complete(Some(1), b"x").is_none());
     assert!(p.complete(None, b"x").is_none());
     let a = req(Some(1));
-    link(&mut p, &a).unwrap();
+    link(&p, &a).unwrap();
     assert!(p.complete(Some(2), b"notify").is_none());
     assert_eq!(a.state(), RecState::Waiting);
     assert_eq!(buf(&a), [0; 8], "an unsolicited message is not copied anywhere");
@@ -121,10 +121,10 @@ fn unsolicited_messages_match_nothing_and_change_nothing() {
 
 #[test]
 fn timeout_unlinks_and_a_late_reply_is_unsolicited() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let (a, b) = (req(Some(1)), req(Some(2)));
-    link(&mut p, &a).unwrap();
-    link(&mut p, &b).unwrap();
+    link(&p, &a).unwrap();
+    link(&p, &b).unwrap();
     // a's requester times out: takes its record back.
     assert!(p.remove(&a));
     assert_eq!(a.state(), RecState::Idle);
@@ -135,7 +135,7 @@ fn timeout_unlinks_and_a_late_reply_is_unsolicited() {
     assert_eq!(buf(&a), [0; 8]);
     // The tag is free again; b is unaffected.
     let a2 = req(Some(1));
-    link(&mut p, &a2).unwrap();
+    link(&p, &a2).unwrap();
     assert!(p.complete(Some(2), b"b").is_some());
     assert!(p.complete(Some(1), b"a2").is_some());
     assert_eq!(&buf(&a2)[..2], b"a2");
@@ -143,9 +143,9 @@ fn timeout_unlinks_and_a_late_reply_is_unsolicited() {
 
 #[test]
 fn reply_that_won_the_race_is_kept_not_removed() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let a = req(Some(1));
-    link(&mut p, &a).unwrap();
+    link(&p, &a).unwrap();
     p.complete(Some(1), b"won").unwrap();
     // The requester's deadline passed just after: remove reports that
     // the record is no longer pending, and the reply stands.
@@ -157,10 +157,10 @@ fn reply_that_won_the_race_is_kept_not_removed() {
 
 #[test]
 fn remove_ignores_a_record_of_another_list() {
-    let (mut p, mut q) = (Pending::new(), Pending::new());
+    let (p, q) = (Pending::new(), Pending::new());
     let (a, b) = (req(Some(1)), req(Some(2)));
-    link(&mut p, &a).unwrap();
-    link(&mut q, &b).unwrap();
+    link(&p, &a).unwrap();
+    link(&q, &b).unwrap();
     assert!(!p.remove(&b));
     assert_eq!((p.len(), q.len()), (1, 1));
     assert!(q.remove(&b));
@@ -169,11 +169,11 @@ fn remove_ignores_a_record_of_another_list() {
 
 #[test]
 fn remove_from_the_middle_keeps_fifo_order() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let (a, b, c) = (req(None), req(None), req(None));
-    link(&mut p, &a).unwrap();
-    link(&mut p, &b).unwrap();
-    link(&mut p, &c).unwrap();
+    link(&p, &a).unwrap();
+    link(&p, &b).unwrap();
+    link(&p, &c).unwrap();
     assert!(p.remove(&b));
     p.complete(None, b"1").unwrap();
     p.complete(None, b"2").unwrap();
@@ -181,16 +181,16 @@ fn remove_from_the_middle_keeps_fifo_order() {
     assert!(p.is_empty());
     // The list is reusable after draining (head and tail reset).
     let d = req(None);
-    link(&mut p, &d).unwrap();
+    link(&p, &d).unwrap();
     p.complete(None, b"3").unwrap();
     assert_eq!(buf(&d)[0], b'3');
 }
 
 #[test]
 fn reply_larger_than_buffer_is_emsgsize_truncated_with_real_size() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let a = req(Some(1));
-    link(&mut p, &a).unwrap();
+    link(&p, &a).unwrap();
     let big = *b"0123456789ab";
     let r = p.complete(Some(1), &big).unwrap();
     assert_eq!(r.result(), -EMSGSIZE);
@@ -201,7 +201,7 @@ fn reply_larger_than_buffer_is_emsgsize_truncated_with_real_size() {
 
 #[test]
 fn zero_capacity_request_accepts_an_empty_reply_only() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let r1 = Record::new(Some(1), &mut []);
     let r2 = Record::new(Some(2), &mut []);
     // SAFETY: both records outlive the list's use of them (this frame).
@@ -215,10 +215,10 @@ fn zero_capacity_request_accepts_an_empty_reply_only() {
 
 #[test]
 fn cancel_all_finishes_every_request_oldest_first() {
-    let mut p = Pending::new();
+    let p = Pending::new();
     let rs: Vec<Req> = (0..4).map(|i| req(Some(i))).collect();
     for r in rs.iter() {
-        link(&mut p, r).unwrap();
+        link(&p, r).unwrap();
     }
     assert!(p.remove(&rs[2]));
     let mut woken = Vec::new();
