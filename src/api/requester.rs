@@ -100,6 +100,11 @@ pub struct Requester<'c> {
 
 // Send and Sync: the helper (`RrCell`) is Sync, and so are the borrowed
 // channels.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Requester<'static>>();
+};
+
 impl<'c> Requester<'c> {
     /// A helper whose replies answer the oldest pending request (in-order
     /// matching: by position only, so the late reply of a request that
