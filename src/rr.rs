@@ -240,7 +240,8 @@ impl Pending {
         // borrows, while it is linked, and while the list is borrowed after
         // it was unlinked under that borrow; every access happens under the
         // critical section, and a record's mutable fields are Cells, so
-        // shared references may coexist.
+        // shared references may coexist. Its borrows are shortened to 'l
+        // and used in place (`fill` puts the buffer back), never replaced.
         unsafe { p.cast::<Record<'l>>().as_ref() }
     }
 
