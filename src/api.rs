@@ -250,7 +250,7 @@ use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::capi;
+use crate::capi::{self, rx_callback, OnRx, RxCall};
 use crate::errno;
 #[cfg(feature = "txdone-methods")]
 use crate::types::mbox_txdone_method_e;
@@ -604,15 +604,17 @@ impl Channel<'static> {
         dir: Direction,
         buf: &'static mut [u8],
     ) -> Result<Channel<'static>> {
-        let c = CChan::from_mut(chan);
-        let (bp, len) = buf_parts(buf);
-        // SAFETY: chan and buf are 'static and exclusively ours, so they
-        // outlive the channel whether or not it is ever de-initialised;
-        // dev is a trusted device (Device::from_raw contract).
-        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
-        Channel::owned(c, dev, dir, r)
+        // 'static storage outlives the channel whether or not it is ever
+        // de-initialised.
+        Channel::init_over(chan, dev, dir, buf, Outlives(PhantomData))
     }
 }
+
+/// That storage borrowed for `'a` outlives the C side's use of a channel
+/// initialised over it: `'a` is `'static` ([`Channel::init`]), or the
+/// channel is de-initialised before `'a` ends ([`Channel::scope`]). Made
+/// only in those two places.
+struct Outlives<'a>(PhantomData<fn(&'a ()) -> &'a ()>);
 
 /// A buffer as `mbox_chan_init()` takes it: NULL for an empty one.
 fn buf_parts(buf: &mut [u8]) -> (*mut u8, usize) {
@@ -624,9 +626,21 @@ fn buf_parts(buf: &mut [u8]) -> (*mut u8, usize) {
 }
 
 impl<'a> Channel<'a> {
-    /// The handle of `c`, which this API initialised, with the result
-    /// `r` of that init.
-    fn owned(c: &'a CChan, dev: &Device<'a>, dir: Direction, r: c_int) -> Result<Channel<'a>> {
+    /// Initialises `chan` over `buf` (`mbox_chan_init()`), and its handle:
+    /// the one path of [`Channel::init`] and [`Channel::scope`].
+    fn init_over(
+        chan: &'a mut mbox_chan_s,
+        dev: &Device<'a>,
+        dir: Direction,
+        buf: &'a mut [u8],
+        _outlives: Outlives<'a>,
+    ) -> Result<Channel<'a>> {
+        let c = CChan::from_mut(chan);
+        let (bp, len) = buf_parts(buf);
+        // SAFETY: chan and buf are exclusively ours for 'a and outlive the
+        // C side's use of them (`Outlives`); dev is a trusted device valid
+        // for 'a (Device::from_raw contract).
+        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
         check(r)?;
         Ok(Channel::new(c, true, dir, dev.mtu()))
     }
@@ -694,16 +708,12 @@ impl<'a> Channel<'a> {
         buf: &'a mut [u8],
         f: impl FnOnce(&Channel<'a>) -> R,
     ) -> Result<R> {
-        let c = CChan::from_mut(chan);
-        let (bp, len) = buf_parts(buf);
-        // the channel is de-initialised before the borrows of chan
-        // and buf end: it is a local of this function that `f` only sees by
+        // The channel is de-initialised before the borrows of chan and buf
+        // end: it is a local of this function that `f` only sees by
         // reference (so it cannot be moved out or forgotten), and it is
         // de-initialised below on return, or by its Drop while unwinding
-        // when `f` panics; dev is a trusted device valid for 'a.
-        // SAFETY: as the lines above explain.
-        let r = unsafe { c.init(dev.dev, dir.raw() as c_int, bp, len) };
-        let ch = Channel::owned(c, dev, dir, r)?;
+        // when `f` panics.
+        let ch = Channel::init_over(chan, dev, dir, buf, Outlives(PhantomData))?;
         let r = f(&ch);
         ch.deinit().map(|()| r)
     }
@@ -1199,11 +1209,8 @@ impl<'c> Receiver<'c> {
         F: Fn(Result<&[u8]>) + Sync + 'static,
     {
         let r = self.raw();
-        let arg = callback as *const F as *mut c_void;
-        // r is this receiver's identity; the trampoline is instantiated
-        // for F and arg is a &'static F, valid for ever and shareable with
-        // the interrupt context (F: Sync): what the trampoline relies on.
-        check(self.chan.chan.register_rx(r, Some(trampoline::<F>), arg))?;
+        let (cb, arg) = rx_callback(callback);
+        check(self.chan.chan.register_rx(r, cb, arg))?;
         self.registered = true;
         Ok(())
     }
@@ -1244,42 +1251,13 @@ impl Drop for Receiver<'_> {
     }
 }
 
-/// The C callback of a registered `&'static F`.
-unsafe extern "C" fn trampoline<F>(
-    ret: c_int,
-    _chan: *mut mbox_chan_s,
-    arg: *mut c_void,
-    data: *mut c_void,
-    size: usize,
-) -> c_int
+/// A callback of [`Receiver::register`] (or of a [`Requester`]'s
+/// unsolicited messages) as the RX callback's handler.
+impl<F> OnRx for F
 where
     F: Fn(Result<&[u8]>) + Sync + 'static,
 {
-    // SAFETY: arg is the &'static F given to Receiver::register together
-    // with this instantiation of the trampoline; the upper half passes the
-    // received message (`received`'s contract).
-    let (f, msg) = unsafe { (&*(arg as *const F), received(ret, data, size)) };
-    f(msg);
-    0
-}
-
-/// The message a C receive callback was given, as a Rust result: an
-/// error for a negative `ret`, else `size` bytes at `data` (none when
-/// `data` is NULL or `size` 0).
-///
-/// # Safety
-/// Unless `ret < 0`, `data` is NULL or points to `size` readable bytes
-/// that stay valid and unchanged for `'a` (the upper half passes the
-/// received message, at most the channel's MTU, which
-/// `mbox_chan_rx_data` checks, valid for the duration of the callback).
-pub(crate) unsafe fn received<'a>(ret: c_int, data: *const c_void, size: usize) -> Result<&'a [u8]> {
-    if ret < 0 {
-        Err(Error::from_errno(ret))
-    } else if data.is_null() || size == 0 {
-        Ok(&[])
-    } else {
-        // SAFETY: `size` readable bytes valid for 'a (the caller's
-        // contract above).
-        Ok(unsafe { core::slice::from_raw_parts(data as *const u8, size) })
+    fn on_rx(&self, call: &RxCall<'_>) {
+        self(call.msg.map_err(Error::from_errno))
     }
 }

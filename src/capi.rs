@@ -224,6 +224,13 @@ impl<'m> Msg<'m> {
         Some(Msg { ptr: data.cast(), len: size, _m: PhantomData })
     }
 
+    /// The bytes of a message a callback was given (`from_c`), whose size
+    /// the upper half checked: none for NULL.
+    #[inline(always)]
+    pub fn received(msg: Option<Msg<'m>>) -> &'m [u8] {
+        msg.and_then(|m| m.bytes(usize::MAX)).unwrap_or_default()
+    }
+
     /// The bytes, when there are at most `mtu` of them (else None). A
     /// 0-byte message keeps its pointer.
     #[inline(always)]
@@ -1275,6 +1282,52 @@ impl CChan {
     pub fn unregister_rx(&self, receiver: *const mbox_receiver_s) -> c_int {
         set_callback(Some(self), receiver, None, ptr::null_mut())
     }
+}
+
+/// What a C RX callback was given, for a Rust handler ([`OnRx`]).
+// The raw arguments are read by the request/response helper only.
+#[cfg_attr(not(feature = "rr"), allow(dead_code))]
+pub(crate) struct RxCall<'m> {
+    /// The callback's arguments as C passed them.
+    pub ret: c_int,
+    pub chan: *mut mbox_chan_s,
+    pub data: *mut c_void,
+    pub size: usize,
+    /// The received bytes (lent for the call), or `ret` when negative
+    /// (the reception error).
+    pub msg: Result<&'m [u8], c_int>,
+}
+
+/// A Rust handler of the C RX callback, registered by address
+/// ([`rx_callback`]): it runs for every message of its channel in the
+/// callback's context (usually an interrupt, possibly on another CPU:
+/// hence `Sync`).
+pub(crate) trait OnRx: Sync + 'static {
+    fn on_rx(&self, call: &RxCall<'_>);
+}
+
+/// The C RX callback and its argument that run `target`'s handler
+/// (`mbox_register_rxcallback()`'s callback and arg).
+pub(crate) fn rx_callback<T: OnRx>(target: &'static T) -> (mbox_callback_t, *mut c_void) {
+    (Some(rx_trampoline::<T>), ptr::from_ref(target).cast_mut().cast())
+}
+
+/// The C RX callback of [`rx_callback`]: `arg` is its `&'static T`.
+unsafe extern "C" fn rx_trampoline<T: OnRx>(
+    ret: c_int,
+    chan: *mut mbox_chan_s,
+    arg: *mut c_void,
+    data: *mut c_void,
+    size: usize,
+) -> c_int {
+    // SAFETY: arg is the &'static T that rx_callback paired with this
+    // instantiation; the upper half passes NULL or `size` received bytes
+    // (at most the channel's MTU, checked by mbox_chan_rx_data), valid and
+    // unchanged for the call.
+    let (t, msg) = unsafe { (&*arg.cast::<T>(), Msg::from_c(data, size)) };
+    let msg = if ret < 0 { Err(ret) } else { Ok(Msg::received(msg)) };
+    t.on_rx(&RxCall { ret, chan, data, size, msg });
+    0
 }
 
 /// Adds, replaces (callback Some) or removes (None) the entry of

@@ -32,20 +32,20 @@
 //!   over [`PortOs`]; the `extern "C"` entry points `mbox_rr_*` are
 //!   shells over them that check the arguments C passes.
 //!
-//! `unsafe` is confined to following the list's links and copying into a
-//! linked record's buffer ([`Pending`]), to linking a record and posting
-//! its requester's wait object (the protocol), and to the C edge.
+//! `unsafe` is confined to following the list's links ([`Pending`]: a
+//! linked record, with the reply buffer and the wait object it borrows,
+//! is live), to linking a record (the protocol), and to the C edge.
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::mut_from_ref)]
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use crate::capi::Msg;
+use crate::capi::{rx_callback, Msg, OnRx, RxCall};
 use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
-use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_receiver_s, mbox_sender_s};
+use crate::types::{clock_t, mbox_callback_t, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
 const RR_LIVE: u32 = 0x5252_4C56;
@@ -60,7 +60,7 @@ const RR_DYING: u32 = 0x5252_4447;
 /// context, usually interrupt (received messages); never with the
 /// framework's critical section held. It must not block.
 #[cfg(feature = "rr")]
-pub type mbox_rr_tag_t = Option<unsafe extern "C" fn(data: *const c_void, size: usize, tag: *mut u32) -> c_int>;
+pub type mbox_rr_tag_t = Option<unsafe extern "C" fn(data: *const c_void, size: usize, tag: Option<&mut u32>) -> c_int>;
 
 /// State of a pending request's [`Record`].
 #[repr(u8)]
@@ -76,7 +76,8 @@ pub enum RecState {
 
 /// One pending request: lives on its requester's stack for the duration
 /// of its request, linked in the helper's [`Pending`] list while it waits
-/// for its reply.
+/// for its reply. `'a` is its requester's frame: the reply buffer and the
+/// wait object it lends are borrowed for it.
 ///
 /// Its owner and the list both reach it through shared references (the
 /// list keeps a raw pointer while it is linked); what the list changes is
@@ -84,38 +85,56 @@ pub enum RecState {
 // repr(C): the links first, as in `Pending`, which lets the compiler
 // treat the list's head and a record's `next` alike.
 #[repr(C)]
-pub struct Record {
-    next: Cell<*mut Record>,
-    prev: Cell<*mut Record>,
+pub struct Record<'a> {
+    next: Cell<Link>,
+    prev: Cell<Link>,
     /// The request's tag; None in in-order mode.
     tag: Option<u32>,
-    /// Where the reply goes (`cap` bytes).
-    buf: *mut u8,
+    /// Where the reply goes (`cap` bytes), lent by the requester; taken
+    /// out only for the copy of the reply.
+    buf: Cell<&'a mut [u8]>,
     cap: usize,
     /// Size of the reply that completed it (may exceed `cap`).
     len: Cell<usize>,
     state: Cell<RecState>,
     result: Cell<i32>,
-    /// The requester's wait object (an `Os::Wait` of the helper's OS; set
-    /// by [`request`], null otherwise): posted once the record is Done.
-    waker: *const (),
+    /// The requester's wait object (set by [`request`]): posted once the
+    /// record is Done.
+    waker: Option<&'a dyn Post>,
 }
 
-impl Record {
+/// A link of the pending list: null or a linked record, whose lifetime
+/// the list forgets while it is linked ([`Pending::linked`] gives it back,
+/// bounded by a borrow of the list).
+type Link = *mut Record<'static>;
+
+/// The wait object of a requester, as a reply or a cancellation posts it.
+trait Post {
+    /// Wakes the requester ([`OsWait::post`]).
+    fn post(&self);
+}
+
+impl<W: OsWait> Post for W {
+    #[inline]
+    fn post(&self) {
+        OsWait::post(self)
+    }
+}
+
+impl<'a> Record<'a> {
     /// A record for a request with `tag` (None: in-order mode) whose reply
-    /// goes to `buf` (which must stay valid until the record is no longer
-    /// linked: see [`Pending::insert`]).
-    pub fn new(tag: Option<u32>, buf: &mut [u8]) -> Record {
+    /// goes to `buf`.
+    pub fn new(tag: Option<u32>, buf: &'a mut [u8]) -> Record<'a> {
         Record {
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
             tag,
-            buf: buf.as_mut_ptr(),
             cap: buf.len(),
+            buf: Cell::new(buf),
             len: Cell::new(0),
             state: Cell::new(RecState::Idle),
             result: Cell::new(0),
-            waker: ptr::null(),
+            waker: None,
         }
     }
 
@@ -143,16 +162,31 @@ impl Record {
         self.result.set(result);
         self.state.set(RecState::Done);
     }
+
+    /// Posts the requester's wait object, if it lent one.
+    fn wake(&self) {
+        if let Some(w) = self.waker {
+            w.post();
+        }
+    }
+
+    /// Copies what fits of `data` into the reply buffer.
+    fn fill(&self, data: &[u8]) {
+        let buf = self.buf.take();
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        self.buf.set(buf);
+    }
 }
 
 /// framework-private: the pending requests of a request/response helper,
 /// oldest first (each record lives on its requester's stack).
 //
 // An intrusive FIFO through `Record::next/prev`. Safety invariant: every
-// linked record is alive, does not move, and its reply buffer is valid,
-// because its requester stays in `request()` (keeping the record in
-// place) until the record is unlinked, which only happens under the
-// critical section.
+// linked record is alive and does not move, and so are the buffer and the
+// wait object it borrows, because its requester stays in `request()`
+// (keeping them in place) until the record is unlinked, which only
+// happens under the critical section.
 //
 // The links are cells, so that unlinking needs only a shared borrow of
 // the list: every record reference it hands out is bounded by a borrow
@@ -161,8 +195,9 @@ impl Record {
 #[cfg(feature = "rr")]
 #[repr(C)]
 pub struct Pending {
-    head: Cell<*mut Record>,
-    tail: Cell<*mut Record>,
+    // Spelled out (not `Link`), which the C header shows as it is.
+    head: Cell<*mut Record<'static>>,
+    tail: Cell<*mut Record<'static>>,
     len: Cell<u32>,
 }
 
@@ -177,6 +212,14 @@ impl Pending {
         Pending { head: Cell::new(ptr::null_mut()), tail: Cell::new(ptr::null_mut()), len: Cell::new(0) }
     }
 
+    /// Empties the list (of a helper that is not live), forgetting its
+    /// links.
+    fn clear(&self) {
+        self.head.set(ptr::null_mut());
+        self.tail.set(ptr::null_mut());
+        self.len.set(0);
+    }
+
     /// Number of pending requests.
     pub fn len(&self) -> usize {
         self.len.get() as usize
@@ -189,19 +232,21 @@ impl Pending {
     /// The record a link of this list points to, for as long as the list
     /// is borrowed; None at the end of the list. Only for the links
     /// `head`, `tail`, `next` and `prev`, which the list keeps null or
-    /// pointing to a linked record.
-    fn linked(&self, p: *mut Record) -> Option<&Record> {
+    /// pointing to a linked record. The record's own borrows (buffer,
+    /// wait object) are bounded by the list's borrow too.
+    fn linked<'l>(&'l self, p: Link) -> Option<&'l Record<'l>> {
         // SAFETY: list invariant (see above): a link is null or points to
-        // a linked record, which stays alive and in place while it is
-        // linked, and while the list is borrowed after it was unlinked
-        // under that borrow; every access happens under the critical
-        // section, and a record's mutable fields are Cells, so shared
-        // references may coexist.
-        unsafe { p.as_ref() }
+        // a linked record, which stays alive and in place, with what it
+        // borrows, while it is linked, and while the list is borrowed after
+        // it was unlinked under that borrow; every access happens under the
+        // critical section, and a record's mutable fields are Cells, so
+        // shared references may coexist. Its borrows are shortened to 'l
+        // and used in place (`fill` puts the buffer back), never replaced.
+        unsafe { p.cast::<Record<'l>>().as_ref() }
     }
 
     /// The first linked record satisfying `pred`, oldest first.
-    fn find(&self, mut pred: impl FnMut(&Record) -> bool) -> Option<&Record> {
+    fn find(&self, mut pred: impl FnMut(&Record<'_>) -> bool) -> Option<&Record<'_>> {
         let mut p = self.linked(self.head.get());
         while let Some(r) = p {
             if pred(r) {
@@ -226,7 +271,7 @@ impl Pending {
     /// `r` and its reply buffer stay valid and in place until `r` is no
     /// longer linked: its state is `Done`, or [`Pending::remove`] took it
     /// back. Only then may its owner move, reuse or free it.
-    pub unsafe fn insert(&mut self, r: &Record) -> Result<(), i32> {
+    pub unsafe fn insert(&self, r: &Record<'_>) -> Result<(), i32> {
         if r.state() != RecState::Idle {
             return Err(-EINVAL);
         }
@@ -235,7 +280,7 @@ impl Pending {
                 return Err(-EBUSY);
             }
         }
-        let rp = ptr::from_ref(r).cast_mut();
+        let rp: Link = ptr::from_ref(r).cast_mut().cast();
         r.next.set(ptr::null_mut());
         r.prev.set(self.tail.get());
         match self.linked(self.tail.get()) {
@@ -251,7 +296,7 @@ impl Pending {
     /// The pending request a reply with `tag` answers, without taking it:
     /// `Some(t)`: the request with tag `t`; `None` (in-order mode): the
     /// oldest pending request.
-    pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record> {
+    pub fn match_reply(&self, tag: Option<u32>) -> Option<&Record<'_>> {
         match tag {
             Some(t) => self.find(|r| r.tag == Some(t)),
             None => self.linked(self.head.get()),
@@ -264,20 +309,14 @@ impl Pending {
     /// -EMSGSIZE when `data` was larger than its buffer. Returns that
     /// record, whose owner the caller must wake; None when the reply
     /// answers nothing (it is unsolicited).
-    pub fn complete<'r>(&'r mut self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record> {
-        let list: &'r Pending = self;
+    pub fn complete<'r>(&'r self, tag: Option<u32>, data: &[u8]) -> Option<&'r Record<'r>> {
+        let list = self;
         let r = match tag {
             Some(t) => list.find(|r| r.tag == Some(t)),
             None => list.linked(list.head.get()),
         }?;
         list.unlink(r);
-        let n = data.len().min(r.cap);
-        if n > 0 {
-            // SAFETY: the record's buffer is valid for `cap` bytes while it
-            // was linked (insert contract) and we still hold the list; the
-            // source is a distinct received message.
-            unsafe { ptr::copy_nonoverlapping(data.as_ptr(), r.buf, n) };
-        }
+        r.fill(data);
         r.len.set(data.len());
         r.finish(if data.len() > r.cap { -EMSGSIZE } else { 0 });
         Some(r)
@@ -287,8 +326,8 @@ impl Pending {
     /// Returns true when it was pending in this list (it is now `Idle`);
     /// false when it is not linked here (already `Done`: a reply or a
     /// cancellation won the race, and its result stands).
-    pub fn remove(&mut self, r: &Record) -> bool {
-        if r.state() != RecState::Waiting || self.find(|x| ptr::eq(x, r)).is_none() {
+    pub fn remove(&self, r: &Record<'_>) -> bool {
+        if r.state() != RecState::Waiting || self.find(|x| ptr::addr_eq(x, r)).is_none() {
             return false;
         }
         self.unlink(r);
@@ -298,7 +337,7 @@ impl Pending {
 
     /// Finish every pending request with `result` (oldest first), calling
     /// `wake` on each after it is `Done` and unlinked. Returns how many.
-    pub fn cancel_all(&mut self, result: i32, mut wake: impl FnMut(&Record)) -> usize {
+    pub fn cancel_all(&self, result: i32, mut wake: impl FnMut(&Record<'_>)) -> usize {
         let mut n = 0;
         while let Some(r) = self.linked(self.head.get()) {
             self.unlink(r);
@@ -310,18 +349,18 @@ impl Pending {
     }
 
     /// `r` must be linked in this list.
-    fn unlink(&self, r: &Record) {
+    fn unlink(&self, r: &Record<'_>) {
         let (prev, next) = (r.prev.get(), r.next.get());
         match self.linked(prev) {
             None => {
-                debug_assert!(ptr::eq(self.head.get(), r));
+                debug_assert!(ptr::addr_eq(self.head.get(), r));
                 self.head.set(next);
             }
             Some(p) => p.next.set(next),
         }
         match self.linked(next) {
             None => {
-                debug_assert!(ptr::eq(self.tail.get(), r));
+                debug_assert!(ptr::addr_eq(self.tail.get(), r));
                 self.tail.set(prev);
             }
             Some(n) => n.prev.set(prev),
@@ -357,23 +396,10 @@ pub unsafe trait Rr {
     fn live(&self, g: &mut Guard<'_, Self>) -> bool;
 
     /// The pending requests, under the critical section `g`.
-    fn pending<'g>(&'g self, g: &'g mut Guard<'_, Self>) -> &'g mut Pending;
+    fn pending<'g>(&'g self, g: &'g mut Guard<'_, Self>) -> &'g Pending;
 
     /// Makes a live helper not live (being torn down), under `g`.
     fn end_live(&self, g: &mut Guard<'_, Self>);
-}
-
-/// Posts the wait object of the requester that owns `r`.
-///
-/// # Safety
-/// `r` was linked by [`request`] over an OS whose `Wait` is `W`, and is
-/// now `Done`; the critical section under which it became Done is still
-/// held (so its requester has not seen Done and its wait object is still
-/// initialised and in place).
-unsafe fn wake<W: OsWait>(r: &Record) {
-    // SAFETY: request() set the waker to its own initialised `W`, which it
-    // destroys only after seeing Done under the lock (held by the caller).
-    unsafe { &*r.waker.cast::<W>() }.post();
 }
 
 fn deadline_from(now: Ticks, ticks: Ticks) -> Ticks {
@@ -425,8 +451,10 @@ pub fn request<H: Rr>(
     if let Err(e) = wait.init() {
         return (e, 0);
     }
+    // The record lends the wait object to whoever finishes it, under the
+    // critical section (so before this frame sees Done and destroys it).
     let mut rec = Record::new(tag, buf);
-    rec.waker = ptr::from_ref(&wait).cast();
+    rec.waker = Some(&wait);
     let rec = rec;
     let linked = {
         let mut g = os.enter();
@@ -475,9 +503,10 @@ pub fn request<H: Rr>(
         // Otherwise an early or spurious wake-up: wait again.
     }
     core::mem::forget(linked_guard);
+    let len = rec.reply_len();
     // Unlinked: nobody posts the wait object any more.
     wait.destroy();
-    (result.unwrap_or(-EINVAL), rec.reply_len())
+    (result.unwrap_or(-EINVAL), len)
 }
 
 /// Panics when dropped, which during an unwind aborts.
@@ -514,9 +543,8 @@ pub fn deliver<H: Rr>(h: &H, tag: Option<u32>, msg: &[u8]) -> Delivery {
     }
     match h.pending(&mut g).complete(tag, msg) {
         Some(r) => {
-            // SAFETY: linked by request() over this OS, Done just now,
-            // under the lock still held.
-            unsafe { wake::<<H::Os as Os>::Wait>(r) };
+            // Under the lock still held: its requester is still waiting.
+            r.wake();
             Delivery::Matched
         }
         None => Delivery::Unsolicited,
@@ -535,11 +563,7 @@ pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, 
         return Err(-EINVAL);
     }
     h.end_live(g);
-    Ok(h.pending(g).cancel_all(result, |r| {
-        // SAFETY: linked by request() over this OS, Done just now, under
-        // the lock still held.
-        unsafe { wake::<<H::Os as Os>::Wait>(r) }
-    }))
+    Ok(h.pending(g).cancel_all(result, |r| r.wake()))
 }
 
 /// A request/response helper over one TX sender and one RX receiver.
@@ -582,36 +606,61 @@ impl mbox_rr_s {
     }
 }
 
-/// A helper as its users reach it (C: `struct mbox_rr_s *`): requesters,
-/// the RX callback and a teardown share it, so its fields are reached
-/// only under the critical section (`RrCell::locked`). The protocol's
+/// A helper as its users reach it (C: `struct mbox_rr_s *`, the layout
+/// asserted below): `mbox_rr_s` field for field, each in a cell.
+/// Requesters, the RX callback and a teardown share it, so its fields are
+/// reached only under the critical section, by this file. The protocol's
 /// [`Rr`] over [`PortOs`], and the safe operations behind the `mbox_rr_*`
 /// entry points.
 #[cfg(feature = "rr")]
-#[repr(transparent)]
-pub struct RrCell(UnsafeCell<mbox_rr_s>);
+#[repr(C)]
+pub struct RrCell {
+    sender: Cell<Option<&'static mbox_sender_s>>,
+    receiver: Cell<Option<&'static mbox_receiver_s>>,
+    tag: Cell<mbox_rr_tag_t>,
+    unsolicited: Cell<mbox_callback_t>,
+    arg: Cell<*mut c_void>,
+    pending: Pending,
+    magic: Cell<u32>,
+}
+
+#[cfg(feature = "rr")]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<RrCell>() == size_of::<mbox_rr_s>() && align_of::<RrCell>() == align_of::<mbox_rr_s>());
+    assert!(
+        offset_of!(RrCell, sender) == offset_of!(mbox_rr_s, sender)
+            && offset_of!(RrCell, receiver) == offset_of!(mbox_rr_s, receiver)
+            && offset_of!(RrCell, tag) == offset_of!(mbox_rr_s, tag)
+            && offset_of!(RrCell, unsolicited) == offset_of!(mbox_rr_s, unsolicited)
+            && offset_of!(RrCell, arg) == offset_of!(mbox_rr_s, arg)
+            && offset_of!(RrCell, pending) == offset_of!(mbox_rr_s, pending)
+            && offset_of!(RrCell, magic) == offset_of!(mbox_rr_s, magic)
+    );
+};
 
 #[cfg(feature = "rr")]
 impl RrCell {
     /// A zeroed helper (C's `= {0}`).
     pub const fn new() -> RrCell {
-        RrCell(UnsafeCell::new(mbox_rr_s::zeroed()))
-    }
-
-    /// The helper, under the held critical section (one such reference
-    /// at a time).
-    #[inline]
-    fn locked<'a>(&'a self, _cs: &'a mut Critical) -> &'a mut mbox_rr_s {
-        // SAFETY: every access to the helper's fields goes through here,
-        // under the critical section, which the caller holds and lends
-        // exclusively for the reference's lifetime.
-        unsafe { &mut *self.0.get() }
-    }
-
-    fn ptr(&self) -> *mut mbox_rr_s {
-        self.0.get()
+        RrCell {
+            sender: Cell::new(None),
+            receiver: Cell::new(None),
+            tag: Cell::new(None),
+            unsolicited: Cell::new(None),
+            arg: Cell::new(ptr::null_mut()),
+            pending: Pending::new(),
+            magic: Cell::new(0),
+        }
     }
 }
+
+// SAFETY: the helper's fields (cells, and the list's cells) are private
+// to this file, which reaches them only under the critical section:
+// every context (tasks, the RX callback's interrupt, other CPUs) is
+// serialised by it.
+#[cfg(feature = "rr")]
+unsafe impl Sync for RrCell {}
 
 #[cfg(feature = "rr")]
 impl Default for RrCell {
@@ -622,7 +671,8 @@ impl Default for RrCell {
 
 // SAFETY: the list is the helper's own `pending` field (the helper stays
 // in place while borrowed); besides the protocol, only `init` touches it,
-// replacing it with an empty one, which reaches no record.
+// emptying it while the helper is not live, which only forgets links
+// (no record is reached through them afterwards).
 #[cfg(feature = "rr")]
 unsafe impl Rr for RrCell {
     type Os = PortOs;
@@ -633,18 +683,18 @@ unsafe impl Rr for RrCell {
     }
 
     #[inline]
-    fn live(&self, g: &mut Critical) -> bool {
-        self.locked(g).magic == RR_LIVE
+    fn live(&self, _g: &mut Critical) -> bool {
+        self.magic.get() == RR_LIVE
     }
 
     #[inline]
-    fn pending<'g>(&'g self, g: &'g mut Critical) -> &'g mut Pending {
-        &mut self.locked(g).pending
+    fn pending<'g>(&'g self, _g: &'g mut Critical) -> &'g Pending {
+        &self.pending
     }
 
     #[inline]
-    fn end_live(&self, g: &mut Critical) {
-        self.locked(g).magic = RR_DYING;
+    fn end_live(&self, _g: &mut Critical) {
+        self.magic.set(RR_DYING);
     }
 }
 
@@ -659,7 +709,7 @@ fn tag_of(f: mbox_rr_tag_t, data: *const c_void, msg: &[u8]) -> Result<Option<u3
     // SAFETY: the client's tag function (mbox_rr_tag_t contract) with the
     // message's own pointer (valid for msg.len() bytes) and a valid
     // output.
-    let r = unsafe { f(data, msg.len(), &mut t) };
+    let r = unsafe { f(data, msg.len(), Some(&mut t)) };
     if r < 0 {
         Err(r)
     } else {
@@ -684,51 +734,33 @@ fn ticks_to_clock(t: Ticks) -> clock_t {
     t.clamp(1, max) as clock_t
 }
 
-/// The receiver's RX callback while a helper is live (`arg` is the
-/// helper): matches the message to a pending request, or passes it to the
-/// unsolicited callback.
+/// The receiver's RX callback while a helper is live: matches the
+/// message to a pending request, or passes it to the unsolicited callback.
 #[cfg(feature = "rr")]
-unsafe extern "C" fn rr_rx_trampoline(
-    ret: c_int,
-    chan: *mut mbox_chan_s,
-    arg: *mut c_void,
-    data: *mut c_void,
-    size: usize,
-) -> c_int {
-    // SAFETY: the helper registered itself with its own (non-NULL)
-    // address and stays valid while registered (mbox_rr_s contract).
-    let h = unsafe { &*arg.cast::<RrCell>() };
-    let (tagfn, cb, cbarg) = {
-        let mut cs = Critical::enter();
-        let r = h.locked(&mut cs);
-        if r.magic != RR_LIVE {
-            // Being torn down: its requests are cancelled; drop the message.
-            return 0;
-        }
-        (r.tag, r.unsolicited, r.arg)
-    };
-    if ret >= 0 {
-        let msg: &[u8] = if data.is_null() || size == 0 {
-            &[]
-        } else {
-            // SAFETY: data holds `size` received bytes during this call;
-            // the framework checked size against the RX channel's MTU
-            // (mbox_chan_rx_data).
-            unsafe { core::slice::from_raw_parts(data.cast(), size) }
+impl OnRx for RrCell {
+    fn on_rx(&self, call: &RxCall<'_>) {
+        let (tagfn, cb, cbarg) = {
+            let _cs = Critical::enter();
+            if self.magic.get() != RR_LIVE {
+                // Being torn down: its requests are cancelled; drop the message.
+                return;
+            }
+            (self.tag.get(), self.unsolicited.get(), self.arg.get())
         };
-        if let Ok(tag) = tag_of(tagfn, data, msg) {
-            match deliver(h, tag, msg) {
-                Delivery::Unsolicited => {}
-                Delivery::Matched | Delivery::Dropped => return 0,
+        if let Ok(msg) = call.msg {
+            if let Ok(tag) = tag_of(tagfn, call.data, msg) {
+                match deliver(self, tag, msg) {
+                    Delivery::Unsolicited => {}
+                    Delivery::Matched | Delivery::Dropped => return,
+                }
             }
         }
+        if let Some(cb) = cb {
+            // SAFETY: the client's callback with the arguments the framework
+            // gave us, outside the critical section.
+            unsafe { cb(call.ret, call.chan, cbarg, call.data, call.size) };
+        }
     }
-    if let Some(cb) = cb {
-        // SAFETY: the client's callback with the arguments the framework
-        // gave us, outside the critical section.
-        unsafe { cb(ret, chan, cbarg, data, size) };
-    }
-    0
 }
 
 /// Set up a request/response helper: requests go out on `sender` (a TX
@@ -757,7 +789,7 @@ unsafe extern "C" fn rr_rx_trampoline(
 #[cfg(feature = "rr")]
 #[no_mangle]
 pub extern "C" fn mbox_rr_init(
-    rr: Option<&RrCell>,
+    rr: Option<&'static RrCell>,
     sender: Option<&'static mbox_sender_s>,
     receiver: Option<&'static mbox_receiver_s>,
     tag: mbox_rr_tag_t,
@@ -776,7 +808,7 @@ impl RrCell {
     /// place until its de-init has returned (its RX callback gets its
     /// address).
     pub fn init(
-        &self,
+        &'static self,
         sender: &'static mbox_sender_s,
         receiver: &'static mbox_receiver_s,
         tag: mbox_rr_tag_t,
@@ -793,28 +825,30 @@ impl RrCell {
             return -EINVAL;
         }
         {
-            let mut cs = Critical::enter();
-            let r = self.locked(&mut cs);
-            if r.magic == RR_LIVE || r.magic == RR_DYING {
+            let _cs = Critical::enter();
+            let magic = self.magic.get();
+            if magic == RR_LIVE || magic == RR_DYING {
                 return -EBUSY;
             }
-            r.sender = Some(sender);
-            r.receiver = Some(receiver);
-            r.tag = tag;
-            r.unsolicited = unsolicited;
-            r.arg = arg;
-            r.pending = Pending::new();
+            self.sender.set(Some(sender));
+            self.receiver.set(Some(receiver));
+            self.tag.set(tag);
+            self.unsolicited.set(unsolicited);
+            self.arg.set(arg);
+            self.pending.clear();
             // Live before the callback is registered: a reply may come at once.
-            r.magic = RR_LIVE;
+            self.magic.set(RR_LIVE);
         }
-        // The callback gets the helper, which stays valid while registered
-        // (mbox_rr_s contract).
         let r = match receiver.chan {
-            Some(c) => c.register_rx(receiver, Some(rr_rx_trampoline), self.ptr().cast()),
+            Some(c) => {
+                let (cb, arg) = rx_callback(self);
+                c.register_rx(receiver, cb, arg)
+            }
             None => -EINVAL,
         };
         if r < 0 {
-            self.locked(&mut Critical::enter()).magic = 0;
+            let _cs = Critical::enter();
+            self.magic.set(0);
             return r;
         }
         0
@@ -914,10 +948,9 @@ impl RrCell {
             return (-EPERM, 0);
         }
         let (sender, tagfn) = {
-            let mut cs = Critical::enter();
-            let r = self.locked(&mut cs);
-            match (r.magic, r.sender) {
-                (RR_LIVE, Some(s)) => (s, r.tag),
+            let _cs = Critical::enter();
+            match (self.magic.get(), self.sender.get()) {
+                (RR_LIVE, Some(s)) => (s, self.tag.get()),
                 _ => return (-EINVAL, 0),
             }
         };
@@ -966,7 +999,7 @@ impl RrCell {
             if let Err(e) = cancel(self, &mut cs, -ECANCELED) {
                 return e;
             }
-            self.locked(&mut cs).receiver
+            self.receiver.get()
         };
         // The channel may already be de-initialised: nothing to unregister.
         if let Some(r) = receiver {
@@ -974,7 +1007,8 @@ impl RrCell {
         }
         // Nothing was linked meanwhile (requests refuse a helper that is
         // not live).
-        self.locked(&mut Critical::enter()).magic = 0;
+        let _cs = Critical::enter();
+        self.magic.set(0);
         0
     }
 }

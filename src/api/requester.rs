@@ -98,13 +98,12 @@ pub struct Requester<'c> {
     _chans: PhantomData<&'c Channel<'c>>,
 }
 
-// SAFETY: the helper is only reached through its operations (RrCell's
-// methods, the code of the C entry points), which take the port's
-// critical section; mbox_rr_request may run on several
-// threads at once on one helper (each waits on a record of its own).
-unsafe impl Send for Requester<'_> {}
-// SAFETY: as for Send.
-unsafe impl Sync for Requester<'_> {}
+// Send and Sync: the helper (`RrCell`) is Sync, and so are the borrowed
+// channels.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Requester<'static>>();
+};
 
 impl<'c> Requester<'c> {
     /// A helper whose replies answer the oldest pending request (in-order
@@ -157,11 +156,10 @@ impl<'c> Requester<'c> {
         *slot = unsolicited;
         // From here on shared (the helper keeps their addresses).
         let (rr, slot): (&'static RrCell, &'static Option<Unsolicited>) = (rr, slot);
-        // The unsolicited trampoline gets the field that holds the
-        // &'static callback, never written again; the tag trampoline
-        // needs no argument.
+        // The unsolicited callback runs the &'static callback in the
+        // storage; the tag trampoline needs no argument.
         let (cb, arg) = match slot {
-            Some(_) => (Some(unsolicited_trampoline as _), ptr::from_ref(slot).cast_mut().cast()),
+            Some(f) => rx_callback(f),
             None => (None, ptr::null_mut()),
         };
         check(rr.init(sender, receiver, tag, cb, arg))?;
@@ -199,40 +197,18 @@ impl fmt::Debug for Requester<'_> {
 }
 
 /// The C tag function of a [`Tag`] type.
-unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, tag: *mut u32) -> c_int {
-    // The helper passes a request (size checked against the TX MTU by
-    // mbox_rr_request) or a reply (checked against the RX MTU by
-    // mbox_chan_rx_data), valid for the call.
-    // SAFETY: `size` readable bytes at data (or NULL), valid for the call.
-    // With ret 0 the result is never an error.
-    let msg = unsafe { received(0, data, size) }.unwrap_or_default();
-    match T::tag(msg) {
-        Some(t) => {
-            // SAFETY: tag is the helper's valid output.
-            unsafe { tag.write(t) };
+unsafe extern "C" fn tag_trampoline<T: Tag>(data: *const c_void, size: usize, tag: Option<&mut u32>) -> c_int {
+    // SAFETY: the helper passes a request (size checked against the TX
+    // MTU by mbox_rr_request) or a reply (checked against the RX MTU by
+    // mbox_chan_rx_data): NULL or `size` bytes, valid for the call.
+    let msg = unsafe { capi::Msg::from_c(data, size) };
+    match (T::tag(capi::Msg::received(msg)), tag) {
+        (Some(t), Some(out)) => {
+            *out = t;
             0
         }
-        None => -errno::EINVAL,
+        _ => -errno::EINVAL,
     }
-}
-
-/// The C unsolicited callback: `arg` is the `unsolicited` field of a
-/// [`RrStorage`].
-unsafe extern "C" fn unsolicited_trampoline(
-    ret: c_int,
-    _chan: *mut mbox_chan_s,
-    arg: *mut c_void,
-    data: *mut c_void,
-    size: usize,
-) -> c_int {
-    // SAFETY: arg points into 'static storage whose field was set before
-    // the helper went live and is never written again; the framework
-    // passes the received message (`received`'s contract).
-    let (f, msg) = unsafe { (*(arg as *const Option<Unsolicited>), received(ret, data, size)) };
-    if let Some(f) = f {
-        f(msg);
-    }
-    0
 }
 
 #[cfg(test)]

@@ -73,8 +73,8 @@ unsafe impl Rr for Helper {
         g.live
     }
 
-    fn pending<'g>(&'g self, g: &'g mut MutexGuard<'_, Locked>) -> &'g mut Pending {
-        &mut g.pending
+    fn pending<'g>(&'g self, g: &'g mut MutexGuard<'_, Locked>) -> &'g Pending {
+        &g.pending
     }
 
     fn end_live(&self, g: &mut MutexGuard<'_, Locked>) {
