@@ -30,7 +30,8 @@ pub mod sys {
 pub mod port {
     use core::ffi::c_int;
 
-    use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t};
+    use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t, mbox_os_wait_s};
+    use super::InitWait;
 
     unsafe extern "C" {
         /// `mbox_os_enter_critical()`: any context, nests, never fails.
@@ -46,19 +47,36 @@ pub mod port {
         /// `mbox_os_irq_detach()`: task context; the handler of `irq` is
         /// not called again afterwards (a call that runs may still end).
         pub safe fn mbox_os_irq_detach(irq: c_int);
+        /// `mbox_os_wait_timed()`: task context, only by the object's
+        /// owner; `wait` is initialised (an [`InitWait`] exists only
+        /// between the port's init and destroy).
+        pub safe fn mbox_os_wait_timed(wait: &InitWait, ticks: mbox_os_clock_t) -> c_int;
+        /// `mbox_os_wait_post()`: any context, concurrently with the
+        /// owner's wait; `wait` is initialised (see above).
+        pub safe fn mbox_os_wait_post(wait: &InitWait);
     }
 
     /// Both declarations of each function coerce to one function type.
     const _: () = {
-        // The two shapes of function declared above.
+        // The shapes of function declared above.
         type Query<R> = unsafe extern "C" fn() -> R;
-        type OnIrq = unsafe extern "C" fn(c_int);
+        type OnArg<A> = unsafe extern "C" fn(A);
         let _: [Query<mbox_os_irqstate_t>; 2] = [sys::mbox_os_enter_critical, mbox_os_enter_critical];
         let _: [Query<mbox_os_clock_t>; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
         let _: [Query<bool>; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
         let _: [Query<usize>; 2] = [sys::mbox_os_self, mbox_os_self];
-        let _: [OnIrq; 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
-        let _: [OnIrq; 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
+        let _: [OnArg<c_int>; 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
+        let _: [OnArg<c_int>; 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
+        // The wait functions differ in the object's type only: the same
+        // shape over `*mut mbox_os_wait_s` and over `&InitWait`, a
+        // transparent wrapper of the same storage (a pointer either way).
+        type Timed<P> = unsafe extern "C" fn(P, mbox_os_clock_t) -> c_int;
+        let _: Timed<*mut mbox_os_wait_s> = sys::mbox_os_wait_timed;
+        let _: Timed<&InitWait> = mbox_os_wait_timed;
+        let _: OnArg<*mut mbox_os_wait_s> = sys::mbox_os_wait_post;
+        let _: OnArg<&InitWait> = mbox_os_wait_post;
+        assert!(core::mem::size_of::<InitWait>() == core::mem::size_of::<mbox_os_wait_s>());
+        assert!(core::mem::align_of::<InitWait>() == core::mem::align_of::<mbox_os_wait_s>());
     };
 }
 
@@ -146,53 +164,57 @@ fn ticks_to_clock(t: Ticks) -> sys::mbox_os_clock_t {
     }
 }
 
-/// A wait object for exactly one blocked sender. Interior-mutable: the
-/// sender waits on it through `&self` while an interrupt handler posts it
-/// through another `&self` (the port synchronises the two).
-pub struct WaitObj {
-    /// Left uninitialised until `init` (the port's `mbox_os_wait_init`
-    /// initialises all of it; the library never reads it).
+/// Storage for the port's wait object (`struct mbox_os_wait_s`), not
+/// initialised: [`OsWait::ready`] initialises it in place, lends it as an
+/// [`InitWait`] and destroys it again. Posting and waiting exist only on
+/// the [`InitWait`], so they never reach storage that is not initialised.
+pub struct WaitObj(InitWait);
+
+/// The port's wait object while it is initialised: reached only as the
+/// `&InitWait` that [`OsWait::ready`] lends, between the port's init and
+/// its destroy, while the storage is borrowed exclusively (it cannot move).
+/// Interior-mutable: the sender waits on it through `&self` while an
+/// interrupt handler posts it through another `&self` (the port
+/// synchronises the two). Passed to the port as `struct mbox_os_wait_s *`
+/// (`repr(transparent)`).
+#[repr(transparent)]
+pub struct InitWait {
+    /// Left uninitialised until the port's init (which initialises all of
+    /// it; the library never reads it).
     raw: core::cell::UnsafeCell<core::mem::MaybeUninit<sys::mbox_os_wait_s>>,
 }
 
 impl WaitObj {
-    /// Storage for a wait object that still has to be initialised with
-    /// [`WaitObj::init`] once it has reached its final address.
+    /// Storage for a wait object, initialised by [`OsWait::ready`].
     pub const fn uninit() -> WaitObj {
-        WaitObj { raw: core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit()) }
+        WaitObj(InitWait { raw: core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit()) })
     }
+}
 
+impl InitWait {
     fn raw(&self) -> *mut sys::mbox_os_wait_s {
         self.raw.get().cast()
     }
 
-    pub fn init(&mut self) -> Result<(), i32> {
-        // SAFETY: raw is valid, aligned storage owned by self.
-        let r = unsafe { sys::mbox_os_wait_init(self.raw()) };
-        if r < 0 {
-            Err(r)
-        } else {
-            Ok(())
-        }
-    }
-
     /// Waits until posted or `ticks` pass. Returns 0 or -ETIMEDOUT.
     /// Must not be called with the critical section held.
+    #[inline]
     pub fn wait(&self, ticks: Ticks) -> i32 {
-        // SAFETY: initialised by init(); only the owner waits on it; the
-        // port synchronises a concurrent post (storage in an UnsafeCell).
-        unsafe { sys::mbox_os_wait_timed(self.raw(), ticks_to_clock(ticks)) }
+        port::mbox_os_wait_timed(self, ticks_to_clock(ticks))
     }
+}
 
-    pub fn post(&self) {
-        // SAFETY: initialised by init(); post is allowed from any context
-        // and concurrently with the owner's wait (see wait()).
-        unsafe { sys::mbox_os_wait_post(self.raw()) }
-    }
+/// Destroys the initialised wait object it holds when dropped: at the end
+/// of [`OsWait::ready`], also when its closure unwinds.
+struct DestroyWait<'a>(&'a InitWait);
 
-    pub fn destroy(&mut self) {
-        // SAFETY: initialised by init(); nobody waits on it any more.
-        unsafe { sys::mbox_os_wait_destroy(self.raw()) }
+impl Drop for DestroyWait<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: initialised by `ready`, which made this guard; the
+        // closure that borrowed the `&InitWait` has returned (or unwound),
+        // so nobody waits on it or posts it any more.
+        unsafe { sys::mbox_os_wait_destroy(self.0.raw()) }
     }
 }
 
@@ -223,22 +245,32 @@ pub fn assert_fail(file: &str, line: u32) -> ! {
 /// [`Os::timer_start`], in interrupt context.
 pub type TimerFn = unsafe extern "C" fn(arg: usize);
 
-/// The wait object of one blocked task (an [`Os::Wait`]): a binary
-/// semaphore for exactly one waiter, with a timed wait. Interior-mutable:
-/// its owner waits through `&self` while another context posts it through
-/// another `&self`; the implementation synchronises the two.
+/// The storage of one blocked task's wait object (an [`Os::Wait`]): a
+/// binary semaphore for exactly one waiter, with a timed wait.
 ///
-/// Life cycle: [`Os::wait_object`] makes the storage, [`OsWait::init`]
-/// prepares it once it is at its final address (it must not move after
-/// that), then any number of waits and posts, then [`OsWait::destroy`]
-/// when nobody can post it any more.
+/// Life cycle: [`Os::wait_object`] makes the storage; [`OsWait::ready`]
+/// initialises it where it is, lends it initialised ([`OsWait::Ready`])
+/// to a closure for any number of waits and posts, and destroys it when
+/// the closure has returned. Waiting and posting exist only on the lent
+/// object, so they cannot reach an object that is not initialised, and
+/// the storage cannot move meanwhile (it is borrowed exclusively).
 pub trait OsWait {
-    /// Prepares the object at its final address, unposted.
-    ///
-    /// Context: task. Returns `Ok(())`, or the port's negated errno (then
-    /// the object is not initialised: neither wait on it nor destroy it).
-    fn init(&mut self) -> Result<(), i32>;
+    /// The initialised object, lent by [`OsWait::ready`].
+    type Ready: ReadyWait;
 
+    /// Initialises the object in place, unposted, calls `f` with it, then
+    /// destroys it (also when `f` unwinds). Whoever `f` lets post the
+    /// object must be done with it when `f` returns.
+    ///
+    /// Context: task. Returns `f`'s value, or the port's negated errno
+    /// of the init (then `f` is not called).
+    fn ready<R>(&mut self, f: impl FnOnce(&Self::Ready) -> R) -> Result<R, i32>;
+}
+
+/// An initialised wait object (see [`OsWait`]). Interior-mutable: its
+/// owner waits through `&self` while another context posts it through
+/// another `&self`; the implementation synchronises the two.
+pub trait ReadyWait {
     /// Blocks until the object is posted or the clock ([`Os::now`])
     /// reaches `deadline` (`FOREVER`: no limit), then consumes the post.
     /// A deadline that has already passed returns -ETIMEDOUT at once,
@@ -257,12 +289,6 @@ pub trait OsWait {
     /// Context: task or interrupt, with or without the critical section.
     /// Never fails.
     fn post(&self);
-
-    /// Releases an initialised object. Nobody may wait on it or post it
-    /// any more.
-    ///
-    /// Context: task.
-    fn destroy(&mut self);
 }
 
 /// Everything the channel glue needs from the operating system.
@@ -313,8 +339,7 @@ pub trait Os {
     /// Context: any.
     fn current(&self) -> usize;
 
-    /// Storage for a wait object, still to be initialised with
-    /// [`OsWait::init`] once it is at its final address.
+    /// Storage for a wait object, initialised by [`OsWait::ready`].
     ///
     /// Context: any (it only makes the storage). Never fails.
     fn wait_object(&self) -> Self::Wait;
@@ -353,11 +378,22 @@ pub trait Os {
 pub struct PortOs;
 
 impl OsWait for WaitObj {
-    #[inline]
-    fn init(&mut self) -> Result<(), i32> {
-        WaitObj::init(self)
-    }
+    type Ready = InitWait;
 
+    #[inline]
+    fn ready<R>(&mut self, f: impl FnOnce(&InitWait) -> R) -> Result<R, i32> {
+        // SAFETY: valid, aligned storage, borrowed exclusively until the
+        // guard below destroys it, so it stays in place while initialised.
+        let r = unsafe { sys::mbox_os_wait_init(self.0.raw()) };
+        if r < 0 {
+            return Err(r);
+        }
+        let ready = DestroyWait(&self.0);
+        Ok(f(ready.0))
+    }
+}
+
+impl ReadyWait for InitWait {
     #[inline]
     fn wait_until(&self, deadline: Ticks) -> i32 {
         let ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(now()) };
@@ -369,12 +405,7 @@ impl OsWait for WaitObj {
 
     #[inline]
     fn post(&self) {
-        WaitObj::post(self)
-    }
-
-    #[inline]
-    fn destroy(&mut self) {
-        WaitObj::destroy(self)
+        port::mbox_os_wait_post(self)
     }
 }
 

@@ -44,7 +44,7 @@ use core::ptr;
 
 use crate::capi::Msg;
 use crate::errno::*;
-use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
+use crate::os::{self, Critical, Os, OsWait, PortOs, ReadyWait, Ticks, FOREVER};
 use crate::types::{clock_t, mbox_callback_t, mbox_chan_s, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
@@ -366,13 +366,13 @@ pub unsafe trait Rr {
 /// Posts the wait object of the requester that owns `r`.
 ///
 /// # Safety
-/// `r` was linked by [`request`] over an OS whose `Wait` is `W`, and is
-/// now `Done`; the critical section under which it became Done is still
-/// held (so its requester has not seen Done and its wait object is still
-/// initialised and in place).
-unsafe fn wake<W: OsWait>(r: &Record) {
-    // SAFETY: request() set the waker to its own initialised `W`, which it
-    // destroys only after seeing Done under the lock (held by the caller).
+/// `r` was linked by [`request`] over an OS whose initialised wait
+/// object is `W`, and is now `Done`; the critical section under which it
+/// became Done is still held (so its requester has not seen Done and its
+/// wait object is still initialised and in place).
+unsafe fn wake<W: ReadyWait>(r: &Record) {
+    // SAFETY: request() set the waker to its own initialised `W`, which is
+    // destroyed only after it saw Done under the lock (held by the caller).
     unsafe { &*r.waker.cast::<W>() }.post();
 }
 
@@ -419,14 +419,26 @@ pub fn request<H: Rr>(
 ) -> (i32, usize) {
     let os = h.os();
     let deadline = deadline_from(os.now(), ticks);
-    // The wait object is initialised at its final address before the
-    // record is linked (a port may allocate or block in init).
+    // The wait object is initialised in place before the record is linked
+    // (a port may allocate or block in init), and destroyed after the
+    // record is unlinked.
     let mut wait = os.wait_object();
-    if let Err(e) = wait.init() {
-        return (e, 0);
-    }
+    wait.ready(|wait| request_on(h, wait, deadline, tag, buf, send)).unwrap_or_else(|e| (e, 0))
+}
+
+/// [`request`] with the requester's initialised wait object.
+#[inline(always)]
+fn request_on<H: Rr>(
+    h: &H,
+    wait: &<<H::Os as Os>::Wait as OsWait>::Ready,
+    deadline: Ticks,
+    tag: Option<u32>,
+    buf: &mut [u8],
+    send: impl FnOnce(Ticks) -> i32,
+) -> (i32, usize) {
+    let os = h.os();
     let mut rec = Record::new(tag, buf);
-    rec.waker = ptr::from_ref(&wait).cast();
+    rec.waker = ptr::from_ref(wait).cast();
     let rec = rec;
     let linked = {
         let mut g = os.enter();
@@ -441,7 +453,6 @@ pub fn request<H: Rr>(
         }
     };
     if let Err(e) = linked {
-        wait.destroy();
         return (e, 0);
     }
     // While the record is linked this frame must not unwind away (a panic
@@ -475,8 +486,8 @@ pub fn request<H: Rr>(
         // Otherwise an early or spurious wake-up: wait again.
     }
     core::mem::forget(linked_guard);
-    // Unlinked: nobody posts the wait object any more.
-    wait.destroy();
+    // Unlinked: nobody posts the wait object any more (it is destroyed on
+    // return).
     (result.unwrap_or(-EINVAL), rec.reply_len())
 }
 
@@ -516,7 +527,7 @@ pub fn deliver<H: Rr>(h: &H, tag: Option<u32>, msg: &[u8]) -> Delivery {
         Some(r) => {
             // SAFETY: linked by request() over this OS, Done just now,
             // under the lock still held.
-            unsafe { wake::<<H::Os as Os>::Wait>(r) };
+            unsafe { wake::<<<H::Os as Os>::Wait as OsWait>::Ready>(r) };
             Delivery::Matched
         }
         None => Delivery::Unsolicited,
@@ -538,7 +549,7 @@ pub fn cancel<H: Rr>(h: &H, g: &mut Guard<'_, H>, result: i32) -> Result<usize, 
     Ok(h.pending(g).cancel_all(result, |r| {
         // SAFETY: linked by request() over this OS, Done just now, under
         // the lock still held.
-        unsafe { wake::<<H::Os as Os>::Wait>(r) }
+        unsafe { wake::<<<H::Os as Os>::Wait as OsWait>::Ready>(r) }
     }))
 }
 
