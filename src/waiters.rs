@@ -19,12 +19,12 @@
 //!   (`os::assert_fail`) rather than free memory a `Linked` reaches.
 //! - Only a `Linked` or a [`WaitList`] (which keeps the `Linked`s it holds
 //!   as raw pointers, each reached from the list's head) dereferences a
-//!   pointer to a waiter; the [`Wake`] that `Linked::end` lends for the
-//!   wake-up reaches the frame's wait object. Handles and list live in
-//!   the channel state, reached under the channel's critical section, and
-//!   the frame's owner reads or unlinks its waiter under that same
-//!   section; so the waiter's fields (plain cells) are never accessed by
-//!   two contexts at once. Only the state is atomic: its owner may check
+//!   pointer to a waiter, through one function (`held`); the [`Wake`]
+//!   that `Linked::end` lends for the wake-up reaches the frame's wait
+//!   object. Handles and list live in the channel state, reached under
+//!   the channel's critical section, and the frame's owner reads or
+//!   unlinks its waiter under that same section; so the waiter's fields
+//!   (plain cells) are never accessed by two contexts at once. Only the state is atomic: its owner may check
 //!   it anywhere, and the `Release` store of `Done` publishes the result.
 //! - The wait object is reached through shared references only: the
 //!   owner waits on it while the channel posts it ([`ReadyWait::post`]
@@ -234,12 +234,29 @@ fn post_frame<W: ReadyWait>(w: NonNull<Waiter>) {
 #[repr(transparent)]
 pub struct Linked(NonNull<Waiter>);
 
+/// The waiter at `p`, for as long as `holder` is borrowed: the one place
+/// that turns a handle into a reference. Only ever called with a pointer
+/// that `holder` holds, a [`Linked`] (its own) or a [`WaitList`] (its head,
+/// its tail, or a link of one of its waiters).
+#[inline(always)]
+fn held<'a, H: Holder>(p: NonNull<Waiter>, holder: &'a H) -> &'a Waiter {
+    let _ = holder;
+    // SAFETY: `p` is a handle `holder` holds, so its frame is alive and
+    // pinned until the handle is consumed or unlinked (the module's
+    // invariant), which needs `holder` (a `Linked` by value, a `WaitList`
+    // by `&mut`): not while this borrow of it lives.
+    unsafe { p.as_ref() }
+}
+
+/// The two holders of handles (see [`held`]).
+trait Holder {}
+impl Holder for Linked {}
+impl Holder for WaitList {}
+
 impl Linked {
     #[inline(always)]
     fn w(&self) -> &Waiter {
-        // SAFETY: a Linked's frame is alive and pinned until the handle
-        // is consumed (the module's invariant).
-        unsafe { self.0.as_ref() }
+        held(self.0, self)
     }
 
     /// Sequence number (and token) of the message.
@@ -353,10 +370,7 @@ impl WaitList {
     /// The waiter at `p`, a pointer of this list (or null).
     #[inline(always)]
     fn at(&self, p: *mut Waiter) -> Option<&Waiter> {
-        // SAFETY: p is null or a `Linked` this list holds, alive while it
-        // is linked (the module's invariant); `&self` keeps it linked
-        // while the reference lives.
-        unsafe { p.as_ref() }
+        NonNull::new(p).map(|p| held(p, self))
     }
 
     /// Parks `w` at the back.
