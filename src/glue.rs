@@ -310,7 +310,7 @@ pub fn nap_until<C: Chan>(c: &C, mut done: impl FnMut(&mut ChanState) -> bool) {
         return;
     }
     // Initialised (in place: a port's wait object may not move) only when
-    // there is a wait; without one the loop spins.
+    // there is a wait; without one (its init failed) the loop spins.
     let mut nap = os.wait_object();
     let napped = nap.ready(|nap| {
         while !done() {

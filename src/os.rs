@@ -31,11 +31,17 @@ pub mod port {
     use core::ffi::c_int;
 
     use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t, mbox_os_wait_s};
-    use super::InitWait;
+    use super::{InitWait, IrqState};
 
     unsafe extern "C" {
         /// `mbox_os_enter_critical()`: any context, nests, never fails.
-        pub safe fn mbox_os_enter_critical() -> mbox_os_irqstate_t;
+        /// Its state is a token only this function makes.
+        pub safe fn mbox_os_enter_critical() -> IrqState;
+        /// `mbox_os_leave_critical()`: takes the token of the matching
+        /// enter (on the thread that made it, which it cannot leave: not
+        /// `Send`), once (not `Copy`). The nesting order is the
+        /// caller's, as with [`Critical`](super::Critical).
+        pub safe fn mbox_os_leave_critical(flags: IrqState);
         /// `mbox_os_ticks()`: any context.
         pub safe fn mbox_os_ticks() -> mbox_os_clock_t;
         /// `mbox_os_in_interrupt()`: any context.
@@ -61,7 +67,12 @@ pub mod port {
         // The shapes of function declared above.
         type Query<R> = unsafe extern "C" fn() -> R;
         type OnArg<A> = unsafe extern "C" fn(A);
-        let _: [Query<mbox_os_irqstate_t>; 2] = [sys::mbox_os_enter_critical, mbox_os_enter_critical];
+        // The interrupt state differs in its type only (a transparent
+        // wrapper of the port's integer).
+        let _: Query<mbox_os_irqstate_t> = sys::mbox_os_enter_critical;
+        let _: Query<IrqState> = mbox_os_enter_critical;
+        let _: OnArg<mbox_os_irqstate_t> = sys::mbox_os_leave_critical;
+        let _: OnArg<IrqState> = mbox_os_leave_critical;
         let _: [Query<mbox_os_clock_t>; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
         let _: [Query<bool>; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
         let _: [Query<usize>; 2] = [sys::mbox_os_self, mbox_os_self];
@@ -88,26 +99,37 @@ use crate::errno;
 pub type Ticks = u64;
 pub const FOREVER: Ticks = u64::MAX;
 
+/// The interrupt state of one entered critical section, as the port's
+/// enter returns it and its leave takes it back (`mbox_os_irqstate_t`).
+/// Made only by the port's enter (private field), never copied, never
+/// sent to another thread: so the leave gets the state of an enter of its
+/// own thread, once.
+#[repr(transparent)]
+pub struct IrqState {
+    _flags: sys::mbox_os_irqstate_t,
+    _not_send: PhantomData<*mut ()>,
+}
+
 /// The held critical section. Dropping it leaves the section. Not `Send`:
 /// it must be released on the thread (CPU) that took it.
 pub struct Critical {
-    flags: sys::mbox_os_irqstate_t,
-    _not_send: PhantomData<*mut ()>,
+    /// Taken once, by the drop.
+    flags: Option<IrqState>,
 }
 
 impl Critical {
     #[inline]
     pub fn enter() -> Critical {
-        let flags = port::mbox_os_enter_critical();
-        Critical { flags, _not_send: PhantomData }
+        Critical { flags: Some(port::mbox_os_enter_critical()) }
     }
 }
 
 impl Drop for Critical {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: flags came from the matching enter on this thread.
-        unsafe { sys::mbox_os_leave_critical(self.flags) }
+        if let Some(flags) = self.flags.take() {
+            port::mbox_os_leave_critical(flags)
+        }
     }
 }
 

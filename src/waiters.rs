@@ -186,9 +186,7 @@ impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
     /// [`ReadyWait::wait_until`]): 0 when posted, -ETIMEDOUT otherwise. A
     /// polling frame returns -ETIMEDOUT at once.
     pub fn wait_until(&self, deadline: Ticks) -> i32 {
-        if self.w.post.is_none() {
-            return -crate::errno::ETIMEDOUT;
-        }
+        // A polling frame's `Polled` returns at once.
         self.wait.wait_until(deadline)
     }
 
