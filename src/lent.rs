@@ -134,54 +134,37 @@ impl Lent {
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn slot(&self, i: u8) -> &TxSlot {
-        let i = i as usize;
-        // In range: the prefix holds i + 1 slots.
-        &self.first(i + 1)[i]
+        let p = self.slot_ptr(i);
+        // SAFETY: slot_ptr returns a slot in slots..ptr, which holds
+        // initialised slots (carve_slots) in the region lent to this
+        // `Lent` alone; `&self` keeps `&mut` borrows away meanwhile.
+        unsafe { &*p }
     }
 
     /// The carved slot `i`, mutably (see [`Lent::slot`]).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn slot_mut(&mut self, i: u8) -> &mut TxSlot {
-        let i = i as usize;
-        &mut self.first_mut(i + 1)[i]
+        let p = self.slot_ptr(i);
+        // SAFETY: as in `slot`; `&mut self` makes this the only reference
+        // to it while it lives.
+        unsafe { &mut *p }
     }
 
-    /// The first `n` carved slots. Slots were carved (the channel checks
-    /// [`Lent::has_slots`] first) and `n` of them fit; otherwise the
+    /// Where the carved slot `i` is. Slots were carved (the channel checks
+    /// [`Lent::has_slots`] first) and `i` lies among them; otherwise the
     /// system stops (`os::assert_fail`, out of line: a compare and a
     /// branch never taken, as the channel's hot paths use it).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
-    fn first(&self, n: usize) -> &[TxSlot] {
-        self.check_first(n);
-        // SAFETY: slots..ptr holds at least n initialised slots
-        // (check_first; carve_slots) in the region lent to this `Lent`
-        // alone; `&self` keeps `&mut` borrows away while the slice lives.
-        unsafe { core::slice::from_raw_parts(self.slots, n) }
-    }
-
-    /// The first `n` carved slots, mutably (see [`Lent::first`]).
-    #[cfg(feature = "txfifo")]
-    #[inline(always)]
-    fn first_mut(&mut self, n: usize) -> &mut [TxSlot] {
-        self.check_first(n);
-        // SAFETY: as in `first`; `&mut self` makes this slice the only way
-        // to them while it lives.
-        unsafe { core::slice::from_raw_parts_mut(self.slots, n) }
-    }
-
-    /// Stops the system unless slots were carved and `n` of them fit in
-    /// slots..ptr.
-    #[cfg(feature = "txfifo")]
-    #[inline(always)]
-    fn check_first(&self, n: usize) {
+    fn slot_ptr(&self, i: u8) -> *mut TxSlot {
         const SIZE: usize = core::mem::size_of::<TxSlot>();
-        // Whole slots (carve_slots).
+        // Whole slots (carve_slots); a u8 index times SIZE cannot wrap.
         let span = self.ptr as usize - self.slots as usize;
-        if self.slots.is_null() || n.checked_mul(SIZE).is_none_or(|b| b > span) {
+        if self.slots.is_null() || (i as usize) * SIZE + SIZE > span {
             slot_out_of_range();
         }
+        self.slots.wrapping_add(i as usize)
     }
 
     /// Every carved slot (none for a channel of depth 1), in memory order
@@ -192,7 +175,11 @@ impl Lent {
         if self.slots.is_null() {
             return &[];
         }
-        self.first((self.ptr as usize - self.slots as usize) / core::mem::size_of::<TxSlot>())
+        let n = (self.ptr as usize - self.slots as usize) / core::mem::size_of::<TxSlot>();
+        // SAFETY: slots..ptr holds n initialised slots (carve_slots) in the
+        // region lent to this `Lent` alone; `&self` keeps `&mut` borrows
+        // away while the slice lives.
+        unsafe { core::slice::from_raw_parts(self.slots, n) }
     }
 
     /// Whether slots were carved (the channel keeps more than one message
