@@ -93,7 +93,10 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
     // the lock validates and submits; it is destroyed when the sender is
     // done with it.
     let mut wait = c.os().wait_object();
-    wait.ready(|wait| send_blocking_on(c, wait, accept)).unwrap_or_else(|e| e)
+    wait.ready(|wait| match wait {
+        Ok(wait) => send_blocking_on(c, wait, accept),
+        Err(e) => e,
+    })
 }
 
 /// [`send_blocking`] with the sender's initialised wait object.
@@ -295,8 +298,9 @@ fn deliver_claimed<C: Chan>(c: &C) {
     }
 }
 
-/// Sleeps one tick at a time (on a private wait object, never posted)
-/// until `done`, evaluated under the critical section, returns true.
+/// Sleeps one tick at a time (on a private wait object, initialised for
+/// the call, never posted) until `done`, evaluated under the critical
+/// section, returns true.
 ///
 /// Context: task, critical section not held. Bounded by whatever makes
 /// `done` true (another context's hand-out or reception finishing).
@@ -306,20 +310,13 @@ pub fn nap_until<C: Chan>(c: &C, mut done: impl FnMut(&mut ChanState) -> bool) {
         let mut g = os.enter();
         c.with_state(&mut g, &mut done)
     };
-    if done() {
-        return;
-    }
-    // Initialised (in place: a port's wait object may not move) only when
-    // there is a wait; without one (its init failed) the loop spins.
-    let mut nap = os.wait_object();
-    let napped = nap.ready(|nap| {
+    // Without a wait object (its init failed) the loop spins.
+    os.wait_object().ready(|nap| {
         while !done() {
-            nap.wait_until(os.now().saturating_add(1));
+            match nap {
+                Ok(nap) => _ = nap.wait_until(os.now().saturating_add(1)),
+                Err(_) => core::hint::spin_loop(),
+            }
         }
-    });
-    if napped.is_err() {
-        while !done() {
-            core::hint::spin_loop();
-        }
-    }
+    })
 }

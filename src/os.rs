@@ -281,12 +281,12 @@ pub trait OsWait {
     type Ready: ReadyWait;
 
     /// Initialises the object in place, unposted, calls `f` with it, then
-    /// destroys it (also when `f` unwinds). Whoever `f` lets post the
-    /// object must be done with it when `f` returns.
+    /// destroys it (also when `f` unwinds); when the init fails, `f` gets
+    /// the port's negated errno instead. Whoever `f` lets post the object
+    /// must be done with it when `f` returns.
     ///
-    /// Context: task. Returns `f`'s value, or the port's negated errno
-    /// of the init (then `f` is not called).
-    fn ready<R>(&mut self, f: impl FnOnce(&Self::Ready) -> R) -> Result<R, i32>;
+    /// Context: task. Returns `f`'s value.
+    fn ready<R>(&mut self, f: impl FnOnce(Result<&Self::Ready, i32>) -> R) -> R;
 }
 
 /// An initialised wait object (see [`OsWait`]). Interior-mutable: its
@@ -403,15 +403,17 @@ impl OsWait for WaitObj {
     type Ready = InitWait;
 
     #[inline]
-    fn ready<R>(&mut self, f: impl FnOnce(&InitWait) -> R) -> Result<R, i32> {
+    fn ready<R>(&mut self, f: impl FnOnce(Result<&InitWait, i32>) -> R) -> R {
         // SAFETY: valid, aligned storage, borrowed exclusively until the
         // guard below destroys it, so it stays in place while initialised.
         let r = unsafe { sys::mbox_os_wait_init(self.0.raw()) };
-        if r < 0 {
-            return Err(r);
-        }
-        let ready = DestroyWait(&self.0);
-        Ok(f(ready.0))
+        // One call of `f` (inlined once), destroying only what was
+        // initialised.
+        let ready = (r >= 0).then(|| DestroyWait(&self.0));
+        f(match &ready {
+            Some(d) => Ok(d.0),
+            None => Err(r),
+        })
     }
 }
 

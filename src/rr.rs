@@ -423,7 +423,10 @@ pub fn request<H: Rr>(
     // (a port may allocate or block in init), and destroyed after the
     // record is unlinked.
     let mut wait = os.wait_object();
-    wait.ready(|wait| request_on(h, wait, deadline, tag, buf, send)).unwrap_or_else(|e| (e, 0))
+    wait.ready(|wait| match wait {
+        Ok(wait) => request_on(h, wait, deadline, tag, buf, send),
+        Err(e) => (e, 0),
+    })
 }
 
 /// [`request`] with the requester's initialised wait object.

@@ -237,7 +237,7 @@ pub struct Linked(NonNull<Waiter>);
 /// that `holder` holds, a [`Linked`] (its own) or a [`WaitList`] (its head,
 /// its tail, or a link of one of its waiters).
 #[inline(always)]
-fn held<'a, H: Holder>(p: NonNull<Waiter>, holder: &'a H) -> &'a Waiter {
+fn held<H: Holder>(p: NonNull<Waiter>, holder: &H) -> &Waiter {
     let _ = holder;
     // SAFETY: `p` is a handle `holder` holds, so its frame is alive and
     // pinned until the handle is consumed or unlinked (the module's

@@ -773,16 +773,14 @@ mod dev_ref {
         // Initialised in place only when there is a wait; never posted, so
         // each wait is a one-tick sleep.
         let mut nap = WaitObj::uninit();
-        let napped = nap.ready(|nap| {
+        nap.ready(|nap| {
             while busy() {
-                nap.wait(1);
+                match nap {
+                    Ok(nap) => _ = nap.wait(1),
+                    Err(_) => core::hint::spin_loop(),
+                }
             }
-        });
-        if napped.is_err() {
-            while busy() {
-                core::hint::spin_loop();
-            }
-        }
+        })
     }
 }
 

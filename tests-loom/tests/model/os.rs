@@ -75,15 +75,15 @@ impl OsWait for LoomWait {
     type Ready = LoomWait;
 
     /// Initialised (counted live) for the length of `f`.
-    fn ready<R>(&mut self, f: impl FnOnce(&LoomWait) -> R) -> Result<R, i32> {
+    fn ready<R>(&mut self, f: impl FnOnce(Result<&LoomWait, i32>) -> R) -> R {
         assert!(!self.init, "wait object initialised twice");
         self.init = true;
         self.waits.live.fetch_add(1, Relaxed);
-        let r = f(self);
+        let r = f(Ok(self));
         assert!(self.init, "destroy of an uninitialised wait object");
         self.init = false;
         self.waits.live.fetch_sub(1, Relaxed);
-        Ok(r)
+        r
     }
 }
 
