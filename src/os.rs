@@ -31,7 +31,7 @@ pub mod port {
     use core::ffi::c_int;
 
     use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t, mbox_os_wait_s};
-    use super::{InitWait, IrqState};
+    use super::{InitWait, IrqState, WaitToDestroy, WaitToInit};
 
     unsafe extern "C" {
         /// `mbox_os_enter_critical()`: any context, nests, never fails.
@@ -60,13 +60,22 @@ pub mod port {
         /// `mbox_os_wait_post()`: any context, concurrently with the
         /// owner's wait; `wait` is initialised (see above).
         pub safe fn mbox_os_wait_post(wait: &InitWait);
+        /// `mbox_os_wait_init()`: task context; on storage that is not
+        /// initialised and stays in place until its destroy (a
+        /// [`WaitToInit`] is only that).
+        pub safe fn mbox_os_wait_init(wait: WaitToInit<'_>) -> c_int;
+        /// `mbox_os_wait_destroy()`: task context; on an initialised
+        /// object nobody waits on or posts any more (a [`WaitToDestroy`]
+        /// is only that).
+        pub safe fn mbox_os_wait_destroy(wait: WaitToDestroy<'_>);
     }
 
     /// Both declarations of each function coerce to one function type.
     const _: () = {
         // The shapes of function declared above.
         type Query<R> = unsafe extern "C" fn() -> R;
-        type OnArg<A> = unsafe extern "C" fn(A);
+        type Call<A, R> = unsafe extern "C" fn(A) -> R;
+        type OnArg<A> = Call<A, ()>;
         // The interrupt state differs in its type only (a transparent
         // wrapper of the port's integer).
         let _: Query<mbox_os_irqstate_t> = sys::mbox_os_enter_critical;
@@ -86,6 +95,10 @@ pub mod port {
         let _: Timed<&InitWait> = mbox_os_wait_timed;
         let _: OnArg<*mut mbox_os_wait_s> = sys::mbox_os_wait_post;
         let _: OnArg<&InitWait> = mbox_os_wait_post;
+        let _: Call<*mut mbox_os_wait_s, c_int> = sys::mbox_os_wait_init;
+        let _: Call<WaitToInit<'_>, c_int> = mbox_os_wait_init;
+        let _: OnArg<*mut mbox_os_wait_s> = sys::mbox_os_wait_destroy;
+        let _: OnArg<WaitToDestroy<'_>> = mbox_os_wait_destroy;
         assert!(core::mem::size_of::<InitWait>() == core::mem::size_of::<mbox_os_wait_s>());
         assert!(core::mem::align_of::<InitWait>() == core::mem::align_of::<mbox_os_wait_s>());
     };
@@ -192,9 +205,11 @@ fn ticks_to_clock(t: Ticks) -> sys::mbox_os_clock_t {
 /// the [`InitWait`], so they never reach storage that is not initialised.
 pub struct WaitObj(InitWait);
 
-/// The port's wait object while it is initialised: reached only as the
-/// `&InitWait` that [`OsWait::ready`] lends, between the port's init and
-/// its destroy, while the storage is borrowed exclusively (it cannot move).
+/// The port's wait object while it is initialised: reached outside this
+/// module only as the `&InitWait` that [`OsWait::ready`] lends, between
+/// the port's init and its destroy, while the storage is borrowed
+/// exclusively (it cannot move). (Inside, [`WaitToInit`] and
+/// [`WaitToDestroy`] pass the same storage to the port's init and destroy.)
 /// Interior-mutable: the sender waits on it through `&self` while an
 /// interrupt handler posts it through another `&self` (the port
 /// synchronises the two). Passed to the port as `struct mbox_os_wait_s *`
@@ -214,10 +229,6 @@ impl WaitObj {
 }
 
 impl InitWait {
-    fn raw(&self) -> *mut sys::mbox_os_wait_s {
-        self.raw.get().cast()
-    }
-
     /// Waits until posted or `ticks` pass. Returns 0 or -ETIMEDOUT.
     /// Must not be called with the critical section held.
     #[inline]
@@ -226,17 +237,31 @@ impl InitWait {
     }
 }
 
-/// Destroys the initialised wait object it holds when dropped: at the end
-/// of [`OsWait::ready`], also when its closure unwinds.
+/// A wait object's storage as the port's init takes it: not initialised,
+/// held exclusively, and in place until its destroy. Made only by
+/// [`OsWait::ready`] of [`WaitObj`] (the field is private to this
+/// module), from its `&mut self`: a `WaitObj` is initialised only inside
+/// `ready`, which destroys it before it returns or unwinds, so on entry
+/// it is not; and the borrow keeps it in place until the destroy.
+#[repr(transparent)]
+pub struct WaitToInit<'a>(&'a InitWait);
+
+/// An initialised wait object as the port's destroy takes it: nobody
+/// waits on it or posts it any more. Made only by [`DestroyWait`]'s drop
+/// (the field is private to this module), once the closure that
+/// [`OsWait::ready`] lent the object to has returned or unwound.
+#[repr(transparent)]
+pub struct WaitToDestroy<'a>(&'a InitWait);
+
+/// Destroys the wait object it holds, which `ready` initialised, when
+/// dropped: at the end of [`OsWait::ready`], also when its closure
+/// unwinds (once: a drop runs once).
 struct DestroyWait<'a>(&'a InitWait);
 
 impl Drop for DestroyWait<'_> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: initialised by `ready`, which made this guard; the
-        // closure that borrowed the `&InitWait` has returned (or unwound),
-        // so nobody waits on it or posts it any more.
-        unsafe { sys::mbox_os_wait_destroy(self.0.raw()) }
+        port::mbox_os_wait_destroy(WaitToDestroy(self.0))
     }
 }
 
@@ -404,9 +429,9 @@ impl OsWait for WaitObj {
 
     #[inline]
     fn ready<R>(&mut self, f: impl FnOnce(Result<&InitWait, i32>) -> R) -> R {
-        // SAFETY: valid, aligned storage, borrowed exclusively until the
-        // guard below destroys it, so it stays in place while initialised.
-        let r = unsafe { sys::mbox_os_wait_init(self.0.raw()) };
+        // Not initialised on entry (see WaitToInit); borrowed until the
+        // guard below destroys it.
+        let r = port::mbox_os_wait_init(WaitToInit(&self.0));
         // One call of `f` (inlined once), destroying only what was
         // initialised.
         let ready = (r >= 0).then(|| DestroyWait(&self.0));
