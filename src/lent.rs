@@ -104,7 +104,7 @@ impl Lent {
     /// Carves `n` in-flight slots from the front of the ring: skips to an
     /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes and zeroes them,
     /// which makes every slot that fits there an empty one (all-zero bytes
-    /// are [`TxSlot::EMPTY`]); the ring is what follows. False
+    /// are `TxSlot::EMPTY`); the ring is what follows. False
     /// (nothing changed) when the ring is too small, or slots were carved
     /// already.
     #[cfg(feature = "txfifo")]
@@ -192,7 +192,7 @@ impl Lent {
 /// deeper channel keeps its slots at the start of the caller's buffer,
 /// made by zeroing their bytes: every field is an integer or an `Option`
 /// of a non-null pointer, so all-zero bytes are a valid slot, and
-/// [`TxSlot::EMPTY`] is all zeros.
+/// `TxSlot::EMPTY` is all zeros.
 #[repr(C)]
 pub struct TxSlot {
     pub(crate) deadline: Ticks,

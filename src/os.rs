@@ -247,7 +247,7 @@ impl InitWait {
 pub struct WaitToInit<'a>(&'a InitWait);
 
 /// An initialised wait object as the port's destroy takes it: nobody
-/// waits on it or posts it any more. Made only by [`DestroyWait`]'s drop
+/// waits on it or posts it any more. Made only by `DestroyWait`'s drop
 /// (the field is private to this module), once the closure that
 /// [`OsWait::ready`] lent the object to has returned or unwound.
 #[repr(transparent)]
