@@ -189,10 +189,10 @@ impl Lent {
 }
 
 /// One in-flight slot. Depth 1 uses the slot inside the channel state; a
-/// deeper channel keeps its slots at the start of the caller's buffer,
-/// made by zeroing their bytes: every field is an integer or an `Option`
-/// of a non-null pointer, so all-zero bytes are a valid slot, and
-/// `TxSlot::EMPTY` is all zeros.
+/// deeper channel keeps its slots at the start of the caller's buffer.
+// Those are made by zeroing their bytes (`Lent::carve_slots`): every field
+// is an integer or an `Option` of a non-null pointer, so all-zero bytes
+// are a valid slot, and `TxSlot::EMPTY` is all zeros.
 #[repr(C)]
 pub struct TxSlot {
     pub(crate) deadline: Ticks,
