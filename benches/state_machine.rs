@@ -20,15 +20,12 @@ use std::pin::pin;
 
 use mbox::chan::{ChanEnv, ChanState, Frame, Stat, Submit, Wake};
 use mbox::lent::Lent;
-use mbox::os::{OsWait, Ticks};
+use mbox::os::{ReadyWait, Ticks};
 
 /// The wait object of the measured blocked sender, which never sleeps.
 struct NoWait;
 
-impl OsWait for NoWait {
-    fn init(&mut self) -> Result<(), i32> {
-        Ok(())
-    }
+impl ReadyWait for NoWait {
     fn wait_until(&self, _deadline: Ticks) -> i32 {
         0
     }
@@ -36,7 +33,6 @@ impl OsWait for NoWait {
     fn post(&self) {
         black_box(self);
     }
-    fn destroy(&mut self) {}
 }
 
 /// The cheapest environment: a clock that stands still, a lower half that
@@ -233,8 +229,8 @@ fn main() {
         let mut env = Env::new();
         measure("submit_blocking+tx_done", |n| {
             for _ in 0..n {
-                let w = pin!(Frame::new(NoWait));
-                let w = w.init().unwrap();
+                let w = pin!(Frame::new(&NoWait));
+                let w = w.into_ref();
                 let s = st.submit_blocking(&mut env, w.submit(black_box(&MSG), 2000));
                 debug_assert_eq!(s, Submit::Pending);
                 let token = Some(env.last_token);

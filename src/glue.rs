@@ -32,11 +32,14 @@
 use core::pin::pin;
 
 use crate::chan::{ChanEnv, ChanState, Completion, Submit};
-use crate::os::{Os, OsWait, Ticks};
+use crate::os::{Os, OsWait, ReadyWait, Ticks};
 use crate::waiters::Frame;
 
 /// The held critical section of a channel's OS.
 pub type Guard<'a, C> = <<C as Chan>::Os as Os>::Guard<'a>;
+
+/// The initialised wait object of a channel's OS.
+type ReadyOf<C> = <<<C as Chan>::Os as Os>::Wait as OsWait>::Ready;
 
 /// One channel as the glue sees it: its OS, and its state machine,
 /// environment and client table under the OS's critical section.
@@ -87,17 +90,28 @@ pub trait Chan {
 /// wait object's init error, or the message's result: 0, -ETIMEDOUT, the
 /// lower half's send error, or -ECANCELED.
 pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> Result<(&'m [u8], Ticks), i32>) -> i32 {
+    // The wait object is initialised in place before the critical section
+    // (a port may need to allocate or block there), so a single pass under
+    // the lock validates and submits; it is destroyed when the sender is
+    // done with it.
+    let mut wait = c.os().wait_object();
+    wait.ready(|wait| match wait {
+        Ok(wait) => send_blocking_on(c, wait, accept),
+        Err(e) => e,
+    })
+}
+
+/// [`send_blocking`] with the sender's initialised wait object.
+#[inline(always)]
+fn send_blocking_on<'m, C: Chan>(
+    c: &C,
+    wait: &ReadyOf<C>,
+    accept: impl FnOnce(&mut ChanState) -> Result<(&'m [u8], Ticks), i32>,
+) -> i32 {
     let os = c.os();
-    // The wait object is initialised at its final address before the
-    // critical section (a port may need to allocate or block there), so a
-    // single pass under the lock validates and submits. The frame stays
-    // here until its message ended (its drop checks that, and destroys
-    // the wait object).
-    let frame = pin!(Frame::new(os.wait_object()));
-    let f = match frame.init() {
-        Ok(f) => f,
-        Err(e) => return e,
-    };
+    // The frame stays here until its message ended (its drop checks that).
+    let frame = pin!(Frame::new(wait));
+    let f = frame.into_ref();
     let mut result = {
         let mut g = os.enter();
         // Checked on the state alone: a channel that `accept` refuses may
@@ -146,7 +160,7 @@ pub fn send_blocking<'m, C: Chan>(c: &C, accept: impl FnOnce(&mut ChanState) -> 
 pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanState) -> Result<&'m [u8], i32>) -> i32 {
     let os = c.os();
     // Without a wait object: the channel never wakes a polling owner.
-    let f = pin!(Frame::new(crate::waiters::Polled));
+    let f = pin!(Frame::polled());
     let f = f.into_ref();
     let mut result = {
         let mut g = os.enter();
@@ -286,30 +300,25 @@ fn deliver_claimed<C: Chan>(c: &C) {
     }
 }
 
-/// Sleeps one tick at a time (on a private wait object, never posted)
-/// until `done`, evaluated under the critical section, returns true.
+/// Sleeps one tick at a time (on a private wait object, initialised for
+/// the call, never posted) until `done`, evaluated under the critical
+/// section, returns true.
 ///
 /// Context: task, critical section not held. Bounded by whatever makes
 /// `done` true (another context's hand-out or reception finishing).
 pub fn nap_until<C: Chan>(c: &C, mut done: impl FnMut(&mut ChanState) -> bool) {
     let os = c.os();
-    // Initialised in place (a port's wait object may not move) on first
-    // need.
-    let mut nap = os.wait_object();
-    let mut nap_ok: Option<bool> = None;
-    loop {
-        {
-            let mut g = os.enter();
-            if c.with_state(&mut g, &mut done) {
-                break;
+    let mut done = || {
+        let mut g = os.enter();
+        c.with_state(&mut g, &mut done)
+    };
+    // Without a wait object (its init failed) the loop spins.
+    os.wait_object().ready(|nap| {
+        while !done() {
+            match nap {
+                Ok(nap) => _ = nap.wait_until(os.now().saturating_add(1)),
+                Err(_) => core::hint::spin_loop(),
             }
         }
-        let ok = *nap_ok.get_or_insert_with(|| nap.init().is_ok());
-        if ok {
-            nap.wait_until(os.now().saturating_add(1));
-        }
-    }
-    if nap_ok == Some(true) {
-        nap.destroy();
-    }
+    })
 }

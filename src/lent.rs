@@ -102,8 +102,9 @@ impl Lent {
     }
 
     /// Carves `n` in-flight slots from the front of the ring: skips to an
-    /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes, fills every slot
-    /// that fits there with an empty one; the ring is what follows. False
+    /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes and zeroes them,
+    /// which makes every slot that fits there an empty one (all-zero bytes
+    /// are `TxSlot::EMPTY`); the ring is what follows. False
     /// (nothing changed) when the ring is too small, or slots were carved
     /// already.
     #[cfg(feature = "txfifo")]
@@ -115,15 +116,11 @@ impl Lent {
         if n == 0 || !self.slots.is_null() || self.len == 0 || skip == usize::MAX || self.len < need {
             return false;
         }
-        let first = self.ptr.wrapping_add(skip).cast::<TxSlot>();
-        let fit = (need - skip) / core::mem::size_of::<TxSlot>();
-        for i in 0..fit {
-            // SAFETY: slot i lies within ptr[skip..need], inside the ring
-            // (need <= len), 8-aligned (align_of::<TxSlot>() <= 8 is
-            // asserted in chan.rs); written before any read.
-            unsafe { first.add(i).write(TxSlot::EMPTY) };
-        }
-        self.slots = first;
+        // Every slot that fits in ptr[skip..need] (inside the ring: need <=
+        // len; 8-aligned, align_of::<TxSlot>() <= 8 is asserted below)
+        // becomes an empty one before any read.
+        self.bytes()[skip..need].fill(0);
+        self.slots = self.ptr.wrapping_add(skip).cast::<TxSlot>();
         self.ptr = self.ptr.wrapping_add(need);
         self.len -= need;
         true
@@ -193,6 +190,9 @@ impl Lent {
 
 /// One in-flight slot. Depth 1 uses the slot inside the channel state; a
 /// deeper channel keeps its slots at the start of the caller's buffer.
+// Those are made by zeroing their bytes (`Lent::carve_slots`): every field
+// is an integer or an `Option` of a non-null pointer, so all-zero bytes
+// are a valid slot, and `TxSlot::EMPTY` is all zeros.
 #[repr(C)]
 pub struct TxSlot {
     pub(crate) deadline: Ticks,
@@ -260,6 +260,24 @@ mod tests {
         assert!(l.slots().as_ptr_range().end as usize <= ring);
         // Carved once only.
         assert!(!l.carve_slots(1));
+    }
+
+    #[cfg(feature = "txfifo")]
+    #[test]
+    fn carved_slots_are_empty_whatever_the_buffer_held() {
+        let buf = std::boxed::Box::leak(std::vec![0xa5u8; 8 + 2 * TXSLOT_SIZE + 8].into_boxed_slice());
+        let mut l = Lent::from_static(buf);
+        assert!(l.carve_slots(2));
+        let e = TxSlot::EMPTY;
+        for s in l.slots() {
+            assert_eq!(
+                (s.deadline, s.client, s.token, s.result, s.state, s._pad),
+                (e.deadline, e.client, e.token, e.result, e.state, e._pad)
+            );
+            assert!(s.waiter.is_none());
+        }
+        // The ring after them keeps what it held.
+        assert!(l.bytes().iter().all(|&b| b == 0xa5));
     }
 
     #[cfg(feature = "txfifo")]

@@ -30,11 +30,18 @@ pub mod sys {
 pub mod port {
     use core::ffi::c_int;
 
-    use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t};
+    use super::sys::{self, mbox_os_clock_t, mbox_os_irqstate_t, mbox_os_wait_s};
+    use super::{InitWait, IrqState, WaitToDestroy, WaitToInit};
 
     unsafe extern "C" {
         /// `mbox_os_enter_critical()`: any context, nests, never fails.
-        pub safe fn mbox_os_enter_critical() -> mbox_os_irqstate_t;
+        /// Its state is a token only this function makes.
+        pub safe fn mbox_os_enter_critical() -> IrqState;
+        /// `mbox_os_leave_critical()`: takes the token of the matching
+        /// enter (on the thread that made it, which it cannot leave: not
+        /// `Send`), once (not `Copy`). The nesting order is the
+        /// caller's, as with [`Critical`](super::Critical).
+        pub safe fn mbox_os_leave_critical(flags: IrqState);
         /// `mbox_os_ticks()`: any context.
         pub safe fn mbox_os_ticks() -> mbox_os_clock_t;
         /// `mbox_os_in_interrupt()`: any context.
@@ -46,19 +53,54 @@ pub mod port {
         /// `mbox_os_irq_detach()`: task context; the handler of `irq` is
         /// not called again afterwards (a call that runs may still end).
         pub safe fn mbox_os_irq_detach(irq: c_int);
+        /// `mbox_os_wait_timed()`: task context, only by the object's
+        /// owner; `wait` is initialised (an [`InitWait`] exists only
+        /// between the port's init and destroy).
+        pub safe fn mbox_os_wait_timed(wait: &InitWait, ticks: mbox_os_clock_t) -> c_int;
+        /// `mbox_os_wait_post()`: any context, concurrently with the
+        /// owner's wait; `wait` is initialised (see above).
+        pub safe fn mbox_os_wait_post(wait: &InitWait);
+        /// `mbox_os_wait_init()`: task context; on storage that is not
+        /// initialised and stays in place until its destroy (a
+        /// [`WaitToInit`] is only that).
+        pub safe fn mbox_os_wait_init(wait: WaitToInit<'_>) -> c_int;
+        /// `mbox_os_wait_destroy()`: task context; on an initialised
+        /// object nobody waits on or posts any more (a [`WaitToDestroy`]
+        /// is only that).
+        pub safe fn mbox_os_wait_destroy(wait: WaitToDestroy<'_>);
     }
 
     /// Both declarations of each function coerce to one function type.
     const _: () = {
-        // The two shapes of function declared above.
+        // The shapes of function declared above.
         type Query<R> = unsafe extern "C" fn() -> R;
-        type OnIrq = unsafe extern "C" fn(c_int);
-        let _: [Query<mbox_os_irqstate_t>; 2] = [sys::mbox_os_enter_critical, mbox_os_enter_critical];
+        type Call<A, R> = unsafe extern "C" fn(A) -> R;
+        type OnArg<A> = Call<A, ()>;
+        // The interrupt state differs in its type only (a transparent
+        // wrapper of the port's integer).
+        let _: Query<mbox_os_irqstate_t> = sys::mbox_os_enter_critical;
+        let _: Query<IrqState> = mbox_os_enter_critical;
+        let _: OnArg<mbox_os_irqstate_t> = sys::mbox_os_leave_critical;
+        let _: OnArg<IrqState> = mbox_os_leave_critical;
         let _: [Query<mbox_os_clock_t>; 2] = [sys::mbox_os_ticks, mbox_os_ticks];
         let _: [Query<bool>; 2] = [sys::mbox_os_in_interrupt, mbox_os_in_interrupt];
         let _: [Query<usize>; 2] = [sys::mbox_os_self, mbox_os_self];
-        let _: [OnIrq; 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
-        let _: [OnIrq; 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
+        let _: [OnArg<c_int>; 2] = [sys::mbox_os_irq_enable, mbox_os_irq_enable];
+        let _: [OnArg<c_int>; 2] = [sys::mbox_os_irq_detach, mbox_os_irq_detach];
+        // The wait functions differ in the object's type only: the same
+        // shape over `*mut mbox_os_wait_s` and over `&InitWait`, a
+        // transparent wrapper of the same storage (a pointer either way).
+        type Timed<P> = unsafe extern "C" fn(P, mbox_os_clock_t) -> c_int;
+        let _: Timed<*mut mbox_os_wait_s> = sys::mbox_os_wait_timed;
+        let _: Timed<&InitWait> = mbox_os_wait_timed;
+        let _: OnArg<*mut mbox_os_wait_s> = sys::mbox_os_wait_post;
+        let _: OnArg<&InitWait> = mbox_os_wait_post;
+        let _: Call<*mut mbox_os_wait_s, c_int> = sys::mbox_os_wait_init;
+        let _: Call<WaitToInit<'_>, c_int> = mbox_os_wait_init;
+        let _: OnArg<*mut mbox_os_wait_s> = sys::mbox_os_wait_destroy;
+        let _: OnArg<WaitToDestroy<'_>> = mbox_os_wait_destroy;
+        assert!(core::mem::size_of::<InitWait>() == core::mem::size_of::<mbox_os_wait_s>());
+        assert!(core::mem::align_of::<InitWait>() == core::mem::align_of::<mbox_os_wait_s>());
     };
 }
 
@@ -70,26 +112,37 @@ use crate::errno;
 pub type Ticks = u64;
 pub const FOREVER: Ticks = u64::MAX;
 
+/// The interrupt state of one entered critical section, as the port's
+/// enter returns it and its leave takes it back (`mbox_os_irqstate_t`).
+/// Made only by the port's enter (private field), never copied, never
+/// sent to another thread: so the leave gets the state of an enter of its
+/// own thread, once.
+#[repr(transparent)]
+pub struct IrqState {
+    _flags: sys::mbox_os_irqstate_t,
+    _not_send: PhantomData<*mut ()>,
+}
+
 /// The held critical section. Dropping it leaves the section. Not `Send`:
 /// it must be released on the thread (CPU) that took it.
 pub struct Critical {
-    flags: sys::mbox_os_irqstate_t,
-    _not_send: PhantomData<*mut ()>,
+    /// Taken once, by the drop.
+    flags: Option<IrqState>,
 }
 
 impl Critical {
     #[inline]
     pub fn enter() -> Critical {
-        let flags = port::mbox_os_enter_critical();
-        Critical { flags, _not_send: PhantomData }
+        Critical { flags: Some(port::mbox_os_enter_critical()) }
     }
 }
 
 impl Drop for Critical {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: flags came from the matching enter on this thread.
-        unsafe { sys::mbox_os_leave_critical(self.flags) }
+        if let Some(flags) = self.flags.take() {
+            port::mbox_os_leave_critical(flags)
+        }
     }
 }
 
@@ -146,53 +199,69 @@ fn ticks_to_clock(t: Ticks) -> sys::mbox_os_clock_t {
     }
 }
 
-/// A wait object for exactly one blocked sender. Interior-mutable: the
-/// sender waits on it through `&self` while an interrupt handler posts it
-/// through another `&self` (the port synchronises the two).
-pub struct WaitObj {
-    /// Left uninitialised until `init` (the port's `mbox_os_wait_init`
-    /// initialises all of it; the library never reads it).
+/// Storage for the port's wait object (`struct mbox_os_wait_s`), not
+/// initialised: [`OsWait::ready`] initialises it in place, lends it as an
+/// [`InitWait`] and destroys it again. Posting and waiting exist only on
+/// the [`InitWait`], so they never reach storage that is not initialised.
+pub struct WaitObj(InitWait);
+
+/// The port's wait object while it is initialised: reached outside this
+/// module only as the `&InitWait` that [`OsWait::ready`] lends, between
+/// the port's init and its destroy, while the storage is borrowed
+/// exclusively (it cannot move). (Inside, [`WaitToInit`] and
+/// [`WaitToDestroy`] pass the same storage to the port's init and destroy.)
+/// Interior-mutable: the sender waits on it through `&self` while an
+/// interrupt handler posts it through another `&self` (the port
+/// synchronises the two). Passed to the port as `struct mbox_os_wait_s *`
+/// (`repr(transparent)`).
+#[repr(transparent)]
+pub struct InitWait {
+    /// Left uninitialised until the port's init (which initialises all of
+    /// it; the library never reads it).
     raw: core::cell::UnsafeCell<core::mem::MaybeUninit<sys::mbox_os_wait_s>>,
 }
 
 impl WaitObj {
-    /// Storage for a wait object that still has to be initialised with
-    /// [`WaitObj::init`] once it has reached its final address.
+    /// Storage for a wait object, initialised by [`OsWait::ready`].
     pub const fn uninit() -> WaitObj {
-        WaitObj { raw: core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit()) }
+        WaitObj(InitWait { raw: core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit()) })
     }
+}
 
-    fn raw(&self) -> *mut sys::mbox_os_wait_s {
-        self.raw.get().cast()
-    }
-
-    pub fn init(&mut self) -> Result<(), i32> {
-        // SAFETY: raw is valid, aligned storage owned by self.
-        let r = unsafe { sys::mbox_os_wait_init(self.raw()) };
-        if r < 0 {
-            Err(r)
-        } else {
-            Ok(())
-        }
-    }
-
+impl InitWait {
     /// Waits until posted or `ticks` pass. Returns 0 or -ETIMEDOUT.
     /// Must not be called with the critical section held.
+    #[inline]
     pub fn wait(&self, ticks: Ticks) -> i32 {
-        // SAFETY: initialised by init(); only the owner waits on it; the
-        // port synchronises a concurrent post (storage in an UnsafeCell).
-        unsafe { sys::mbox_os_wait_timed(self.raw(), ticks_to_clock(ticks)) }
+        port::mbox_os_wait_timed(self, ticks_to_clock(ticks))
     }
+}
 
-    pub fn post(&self) {
-        // SAFETY: initialised by init(); post is allowed from any context
-        // and concurrently with the owner's wait (see wait()).
-        unsafe { sys::mbox_os_wait_post(self.raw()) }
-    }
+/// A wait object's storage as the port's init takes it: not initialised,
+/// held exclusively, and in place until its destroy. Made only by
+/// [`OsWait::ready`] of [`WaitObj`] (the field is private to this
+/// module), from its `&mut self`: a `WaitObj` is initialised only inside
+/// `ready`, which destroys it before it returns or unwinds, so on entry
+/// it is not; and the borrow keeps it in place until the destroy.
+#[repr(transparent)]
+pub struct WaitToInit<'a>(&'a InitWait);
 
-    pub fn destroy(&mut self) {
-        // SAFETY: initialised by init(); nobody waits on it any more.
-        unsafe { sys::mbox_os_wait_destroy(self.raw()) }
+/// An initialised wait object as the port's destroy takes it: nobody
+/// waits on it or posts it any more. Made only by `DestroyWait`'s drop
+/// (the field is private to this module), once the closure that
+/// [`OsWait::ready`] lent the object to has returned or unwound.
+#[repr(transparent)]
+pub struct WaitToDestroy<'a>(&'a InitWait);
+
+/// Destroys the wait object it holds, which `ready` initialised, when
+/// dropped: at the end of [`OsWait::ready`], also when its closure
+/// unwinds (once: a drop runs once).
+struct DestroyWait<'a>(&'a InitWait);
+
+impl Drop for DestroyWait<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        port::mbox_os_wait_destroy(WaitToDestroy(self.0))
     }
 }
 
@@ -235,22 +304,32 @@ pub fn assert_fail(file: &str, line: u32) -> ! {
 /// [`Os::timer_start`], in interrupt context.
 pub type TimerFn = unsafe extern "C" fn(arg: usize);
 
-/// The wait object of one blocked task (an [`Os::Wait`]): a binary
-/// semaphore for exactly one waiter, with a timed wait. Interior-mutable:
-/// its owner waits through `&self` while another context posts it through
-/// another `&self`; the implementation synchronises the two.
+/// The storage of one blocked task's wait object (an [`Os::Wait`]): a
+/// binary semaphore for exactly one waiter, with a timed wait.
 ///
-/// Life cycle: [`Os::wait_object`] makes the storage, [`OsWait::init`]
-/// prepares it once it is at its final address (it must not move after
-/// that), then any number of waits and posts, then [`OsWait::destroy`]
-/// when nobody can post it any more.
+/// Life cycle: [`Os::wait_object`] makes the storage; [`OsWait::ready`]
+/// initialises it where it is, lends it initialised ([`OsWait::Ready`])
+/// to a closure for any number of waits and posts, and destroys it when
+/// the closure has returned. Waiting and posting exist only on the lent
+/// object, so they cannot reach an object that is not initialised, and
+/// the storage cannot move meanwhile (it is borrowed exclusively).
 pub trait OsWait {
-    /// Prepares the object at its final address, unposted.
-    ///
-    /// Context: task. Returns `Ok(())`, or the port's negated errno (then
-    /// the object is not initialised: neither wait on it nor destroy it).
-    fn init(&mut self) -> Result<(), i32>;
+    /// The initialised object, lent by [`OsWait::ready`].
+    type Ready: ReadyWait;
 
+    /// Initialises the object in place, unposted, calls `f` with it, then
+    /// destroys it (also when `f` unwinds); when the init fails, `f` gets
+    /// the port's negated errno instead. Whoever `f` lets post the object
+    /// must be done with it when `f` returns.
+    ///
+    /// Context: task. Returns `f`'s value.
+    fn ready<R>(&mut self, f: impl FnOnce(Result<&Self::Ready, i32>) -> R) -> R;
+}
+
+/// An initialised wait object (see [`OsWait`]). Interior-mutable: its
+/// owner waits through `&self` while another context posts it through
+/// another `&self`; the implementation synchronises the two.
+pub trait ReadyWait {
     /// Blocks until the object is posted or the clock ([`Os::now`])
     /// reaches `deadline` (`FOREVER`: no limit), then consumes the post.
     /// A deadline that has already passed returns -ETIMEDOUT at once,
@@ -269,12 +348,6 @@ pub trait OsWait {
     /// Context: task or interrupt, with or without the critical section.
     /// Never fails.
     fn post(&self);
-
-    /// Releases an initialised object. Nobody may wait on it or post it
-    /// any more.
-    ///
-    /// Context: task.
-    fn destroy(&mut self);
 }
 
 /// Everything the channel glue needs from the operating system.
@@ -325,8 +398,7 @@ pub trait Os {
     /// Context: any.
     fn current(&self) -> usize;
 
-    /// Storage for a wait object, still to be initialised with
-    /// [`OsWait::init`] once it is at its final address.
+    /// Storage for a wait object, initialised by [`OsWait::ready`].
     ///
     /// Context: any (it only makes the storage). Never fails.
     fn wait_object(&self) -> Self::Wait;
@@ -365,11 +437,24 @@ pub trait Os {
 pub struct PortOs;
 
 impl OsWait for WaitObj {
-    #[inline]
-    fn init(&mut self) -> Result<(), i32> {
-        WaitObj::init(self)
-    }
+    type Ready = InitWait;
 
+    #[inline]
+    fn ready<R>(&mut self, f: impl FnOnce(Result<&InitWait, i32>) -> R) -> R {
+        // Not initialised on entry (see WaitToInit); borrowed until the
+        // guard below destroys it.
+        let r = port::mbox_os_wait_init(WaitToInit(&self.0));
+        // One call of `f` (inlined once), destroying only what was
+        // initialised.
+        let ready = (r >= 0).then(|| DestroyWait(&self.0));
+        f(match &ready {
+            Some(d) => Ok(d.0),
+            None => Err(r),
+        })
+    }
+}
+
+impl ReadyWait for InitWait {
     #[inline]
     fn wait_until(&self, deadline: Ticks) -> i32 {
         let ticks = if deadline == FOREVER { FOREVER } else { deadline.saturating_sub(now()) };
@@ -381,12 +466,7 @@ impl OsWait for WaitObj {
 
     #[inline]
     fn post(&self) {
-        WaitObj::post(self)
-    }
-
-    #[inline]
-    fn destroy(&mut self) {
-        WaitObj::destroy(self)
+        port::mbox_os_wait_post(self)
     }
 }
 

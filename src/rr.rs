@@ -44,7 +44,7 @@ use core::ptr;
 
 use crate::capi::{rx_callback, Msg, OnRx, RxCall};
 use crate::errno::*;
-use crate::os::{self, Critical, Os, OsWait, PortOs, Ticks, FOREVER};
+use crate::os::{self, Critical, Os, OsWait, PortOs, ReadyWait, Ticks, FOREVER};
 use crate::types::{clock_t, mbox_callback_t, mbox_receiver_s, mbox_sender_s};
 
 /// `mbox_rr_s::magic` of a live helper.
@@ -110,14 +110,14 @@ type Link = *mut Record<'static>;
 
 /// The wait object of a requester, as a reply or a cancellation posts it.
 trait Post {
-    /// Wakes the requester ([`OsWait::post`]).
+    /// Wakes the requester ([`ReadyWait::post`]).
     fn post(&self);
 }
 
-impl<W: OsWait> Post for W {
+impl<W: ReadyWait> Post for W {
     #[inline]
     fn post(&self) {
-        OsWait::post(self)
+        ReadyWait::post(self)
     }
 }
 
@@ -445,16 +445,31 @@ pub fn request<H: Rr>(
 ) -> (i32, usize) {
     let os = h.os();
     let deadline = deadline_from(os.now(), ticks);
-    // The wait object is initialised at its final address before the
-    // record is linked (a port may allocate or block in init).
+    // The wait object is initialised in place before the record is linked
+    // (a port may allocate or block in init), and destroyed after the
+    // record is unlinked.
     let mut wait = os.wait_object();
-    if let Err(e) = wait.init() {
-        return (e, 0);
-    }
-    // The record lends the wait object to whoever finishes it, under the
-    // critical section (so before this frame sees Done and destroys it).
+    wait.ready(|wait| match wait {
+        Ok(wait) => request_on(h, wait, deadline, tag, buf, send),
+        Err(e) => (e, 0),
+    })
+}
+
+/// [`request`] with the requester's initialised wait object.
+#[inline(always)]
+fn request_on<H: Rr>(
+    h: &H,
+    wait: &<<H::Os as Os>::Wait as OsWait>::Ready,
+    deadline: Ticks,
+    tag: Option<u32>,
+    buf: &mut [u8],
+    send: impl FnOnce(Ticks) -> i32,
+) -> (i32, usize) {
+    let os = h.os();
     let mut rec = Record::new(tag, buf);
-    rec.waker = Some(&wait);
+    // The record lends the wait object to whoever finishes it, under the
+    // critical section (so before this frame sees Done and it is destroyed).
+    rec.waker = Some(wait);
     let rec = rec;
     let linked = {
         let mut g = os.enter();
@@ -469,7 +484,6 @@ pub fn request<H: Rr>(
         }
     };
     if let Err(e) = linked {
-        wait.destroy();
         return (e, 0);
     }
     // While the record is linked this frame must not unwind away (a panic
@@ -503,10 +517,9 @@ pub fn request<H: Rr>(
         // Otherwise an early or spurious wake-up: wait again.
     }
     core::mem::forget(linked_guard);
-    let len = rec.reply_len();
-    // Unlinked: nobody posts the wait object any more.
-    wait.destroy();
-    (result.unwrap_or(-EINVAL), len)
+    // Unlinked: nobody posts the wait object any more (it is destroyed on
+    // return).
+    (result.unwrap_or(-EINVAL), rec.reply_len())
 }
 
 /// Panics when dropped, which during an unwind aborts.

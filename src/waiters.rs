@@ -19,26 +19,27 @@
 //!   (`os::assert_fail`) rather than free memory a `Linked` reaches.
 //! - Only a `Linked` or a [`WaitList`] (which keeps the `Linked`s it holds
 //!   as raw pointers, each reached from the list's head) dereferences a
-//!   pointer to a waiter; the [`Wake`] that `Linked::end` lends for the
-//!   wake-up reaches the frame's wait object. Handles and list live in
-//!   the channel state, reached under the channel's critical section, and
-//!   the frame's owner reads or unlinks its waiter under that same
-//!   section; so the waiter's fields (plain cells) are never accessed by
-//!   two contexts at once. Only the state is atomic: its owner may check
+//!   pointer to a waiter, through one function (`held`); the [`Wake`]
+//!   that `Linked::end` lends for the wake-up reaches the frame's wait
+//!   object. Handles and list live in the channel state, reached under
+//!   the channel's critical section, and the frame's owner reads or
+//!   unlinks its waiter under that same section; so the waiter's fields
+//!   (plain cells) are never accessed by two contexts at once. Only the state is atomic: its owner may check
 //!   it anywhere, and the `Release` store of `Done` publishes the result.
 //! - The wait object is reached through shared references only: the
-//!   owner waits on it while the channel posts it ([`OsWait::post`] runs
-//!   in any context).
+//!   owner waits on it while the channel posts it ([`ReadyWait::post`]
+//!   runs in any context). The frame borrows it initialised for the
+//!   frame's whole life (its lifetime parameter `'w`), so it is
+//!   initialised whenever a `Linked` can post it.
 //! - The message given to `submit` outlives the frame (the frame's
 //!   lifetime parameter).
 
 use core::cell::Cell;
 use core::marker::{PhantomData, PhantomPinned};
-use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::os::{OsWait, Ticks, FOREVER};
+use crate::os::{ReadyWait, Ticks, FOREVER};
 
 /// State of a blocked sender's message.
 #[repr(u8)]
@@ -77,8 +78,8 @@ pub struct Waiter {
     seq: Cell<u32>,
     result: Cell<i32>,
     state: AtomicU8,
-    /// Posts the frame's wait object; None until the object is
-    /// initialised, and for an owner that polls instead of sleeping.
+    /// Posts the frame's wait object; None for an owner that polls
+    /// instead of sleeping.
     post: Option<fn(NonNull<Waiter>)>,
 }
 
@@ -113,21 +114,40 @@ impl Waiter {
 }
 
 /// The stack frame of a blocked (or polling) sender: its [`Waiter`] and
-/// the wait object it sleeps on. Used pinned (`core::pin::pin!`), so the
-/// channel can keep a pointer to it while its message waits.
+/// the initialised wait object it sleeps on. Used pinned
+/// (`core::pin::pin!`), so the channel can keep a pointer to it while its
+/// message waits.
 #[repr(C)]
-pub struct Frame<'m, W: OsWait> {
+pub struct Frame<'m, 'w, W: ReadyWait> {
     // First: a pointer to the waiter is a pointer to the frame.
     w: Waiter,
-    wait: W,
+    wait: &'w W,
     _msg: PhantomData<&'m [u8]>,
     _pinned: PhantomPinned,
 }
 
-impl<'m, W: OsWait> Frame<'m, W> {
-    /// A frame around the wait object `wait`, not yet initialised (see
-    /// [`Frame::init`]; a frame that is never initialised polls).
-    pub fn new(wait: W) -> Frame<'m, W> {
+impl<'w, W: ReadyWait> Frame<'_, 'w, W> {
+    /// A frame whose owner sleeps on `wait`, initialised for as long as
+    /// the frame is borrowed from it (see [`crate::os::OsWait::ready`]):
+    /// the end of the message posts it.
+    #[inline]
+    pub fn new(wait: &'w W) -> Self {
+        Self::with(wait, Some(post_frame::<W>))
+    }
+}
+
+impl Frame<'_, 'static, Polled> {
+    /// A frame whose owner polls: nothing posts it, and its waits return
+    /// -ETIMEDOUT at once.
+    #[inline]
+    pub fn polled() -> Self {
+        Self::with(&Polled, None)
+    }
+}
+
+impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
+    #[inline(always)]
+    fn with(wait: &'w W, post: Option<fn(NonNull<Waiter>)>) -> Self {
         Frame {
             w: Waiter {
                 next: Cell::new(ptr::null_mut()),
@@ -138,26 +158,12 @@ impl<'m, W: OsWait> Frame<'m, W> {
                 seq: Cell::new(0),
                 result: Cell::new(0),
                 state: AtomicU8::new(WaitState::New as u8),
-                post: None,
+                post,
             },
             wait,
             _msg: PhantomData,
             _pinned: PhantomPinned,
         }
-    }
-
-    /// Initialises the wait object at its final address, so that the end
-    /// of the message posts it. Returns the frame, shared from now on, or
-    /// the port's error (the object is then not initialised).
-    pub fn init(mut self: Pin<&mut Self>) -> Result<Pin<&Self>, i32> {
-        // SAFETY: nothing is moved out of the frame; the wait object is
-        // initialised in place.
-        let this = unsafe { self.as_mut().get_unchecked_mut() };
-        this.wait.init()?;
-        // Also says that the wait object is initialised (it is destroyed on
-        // drop).
-        this.w.post = Some(post_frame::<W>);
-        Ok(self.into_ref())
     }
 
     /// Hands the message `msg`, due at `deadline`, to the channel: the
@@ -177,12 +183,10 @@ impl<'m, W: OsWait> Frame<'m, W> {
     }
 
     /// Waits for the end of the message or `deadline` (see
-    /// [`OsWait::wait_until`]): 0 when posted, -ETIMEDOUT otherwise. A
-    /// frame without a wait object returns -ETIMEDOUT at once.
+    /// [`ReadyWait::wait_until`]): 0 when posted, -ETIMEDOUT otherwise. A
+    /// polling frame returns -ETIMEDOUT at once.
     pub fn wait_until(&self, deadline: Ticks) -> i32 {
-        if self.w.post.is_none() {
-            return -crate::errno::ETIMEDOUT;
-        }
+        // A polling frame's `Polled` returns at once.
         self.wait.wait_until(deadline)
     }
 
@@ -193,7 +197,7 @@ impl<'m, W: OsWait> Frame<'m, W> {
     }
 }
 
-impl<W: OsWait> core::ops::Deref for Frame<'_, W> {
+impl<W: ReadyWait> core::ops::Deref for Frame<'_, '_, W> {
     type Target = Waiter;
 
     #[inline]
@@ -202,25 +206,23 @@ impl<W: OsWait> core::ops::Deref for Frame<'_, W> {
     }
 }
 
-impl<W: OsWait> Drop for Frame<'_, W> {
+impl<W: ReadyWait> Drop for Frame<'_, '_, W> {
     fn drop(&mut self) {
         // The channel still reaches a Queued or InFlight waiter: this
-        // memory must not be freed.
+        // memory must not be freed (nor the wait object the frame
+        // borrows destroyed).
         if matches!(self.w.state(), WaitState::Queued | WaitState::InFlight) {
             crate::os::assert_fail(file!(), line!());
-        }
-        if self.w.post.is_some() {
-            self.wait.destroy();
         }
     }
 }
 
 /// Posts the wait object of the frame of `w`.
-fn post_frame<W: OsWait>(w: NonNull<Waiter>) {
-    // SAFETY: `post` is set to this function only by `Frame::init` of a
+fn post_frame<W: ReadyWait>(w: NonNull<Waiter>) {
+    // SAFETY: `post` is set to this function only by `Frame::new` of a
     // `Frame<W>`, whose first field is the waiter; `w` comes from a
     // `Linked` (whole-frame pointer), whose frame is alive (invariant).
-    let frame = unsafe { w.cast::<Frame<'_, W>>().as_ref() };
+    let frame = unsafe { w.cast::<Frame<'_, '_, W>>().as_ref() };
     frame.wait.post();
 }
 
@@ -230,12 +232,29 @@ fn post_frame<W: OsWait>(w: NonNull<Waiter>) {
 #[repr(transparent)]
 pub struct Linked(NonNull<Waiter>);
 
+/// The waiter at `p`, for as long as `holder` is borrowed: the one place
+/// that turns a handle into a reference. Only ever called with a pointer
+/// that `holder` holds, a [`Linked`] (its own) or a [`WaitList`] (its head,
+/// its tail, or a link of one of its waiters).
+#[inline(always)]
+fn held<H: Holder>(p: NonNull<Waiter>, holder: &H) -> &Waiter {
+    let _ = holder;
+    // SAFETY: `p` is a handle `holder` holds, so its frame is alive and
+    // pinned until the handle is consumed or unlinked (the module's
+    // invariant), which needs `holder` (a `Linked` by value, a `WaitList`
+    // by `&mut`): not while this borrow of it lives.
+    unsafe { p.as_ref() }
+}
+
+/// The two holders of handles (see [`held`]).
+trait Holder {}
+impl Holder for Linked {}
+impl Holder for WaitList {}
+
 impl Linked {
     #[inline(always)]
     fn w(&self) -> &Waiter {
-        // SAFETY: a Linked's frame is alive and pinned until the handle
-        // is consumed (the module's invariant).
-        unsafe { self.0.as_ref() }
+        held(self.0, self)
     }
 
     /// Sequence number (and token) of the message.
@@ -349,10 +368,7 @@ impl WaitList {
     /// The waiter at `p`, a pointer of this list (or null).
     #[inline(always)]
     fn at(&self, p: *mut Waiter) -> Option<&Waiter> {
-        // SAFETY: p is null or a `Linked` this list holds, alive while it
-        // is linked (the module's invariant); `&self` keeps it linked
-        // while the reference lives.
-        unsafe { p.as_ref() }
+        NonNull::new(p).map(|p| held(p, self))
     }
 
     /// Parks `w` at the back.
@@ -428,23 +444,16 @@ impl WaitList {
     }
 }
 
-/// The wait object of an owner that polls instead of sleeping: nothing to
-/// initialise, never waited on (a [`Frame`] of it is never initialised, so
-/// nothing posts it).
+/// The wait object of an owner that polls instead of sleeping
+/// ([`Frame::polled`]): never posted, never waited on.
 pub struct Polled;
 
-impl OsWait for Polled {
-    fn init(&mut self) -> Result<(), i32> {
-        Ok(())
-    }
-
+impl ReadyWait for Polled {
     fn wait_until(&self, _deadline: Ticks) -> i32 {
         -crate::errno::ETIMEDOUT
     }
 
     fn post(&self) {}
-
-    fn destroy(&mut self) {}
 }
 
 #[cfg(test)]
@@ -457,22 +466,18 @@ mod tests {
     #[derive(Default)]
     struct Counted(Cell<u32>);
 
-    impl OsWait for Counted {
-        fn init(&mut self) -> Result<(), i32> {
-            Ok(())
-        }
+    impl ReadyWait for Counted {
         fn wait_until(&self, _deadline: Ticks) -> i32 {
             0
         }
         fn post(&self) {
             self.0.set(self.0.get() + 1);
         }
-        fn destroy(&mut self) {}
     }
 
     #[test]
     fn list_keeps_fifo_order_when_a_middle_waiter_leaves() {
-        let (a, b, c) = (pin!(Frame::new(Polled)), pin!(Frame::new(Polled)), pin!(Frame::new(Polled)));
+        let (a, b, c) = (pin!(Frame::polled()), pin!(Frame::polled()), pin!(Frame::polled()));
         let (a, b, c) = (a.into_ref(), b.into_ref(), c.into_ref());
         let mut l = WaitList::new();
         for (i, f) in [&a, &b, &c].into_iter().enumerate() {
@@ -494,7 +499,7 @@ mod tests {
 
     #[test]
     fn removing_a_waiter_that_is_not_in_the_list_changes_nothing() {
-        let (a, other) = (pin!(Frame::new(Polled)), pin!(Frame::new(Polled)));
+        let (a, other) = (pin!(Frame::polled()), pin!(Frame::polled()));
         let (a, other) = (a.into_ref(), other.into_ref());
         let mut l = WaitList::new();
         l.push_back(a.submit(b"a", FOREVER));
@@ -505,15 +510,16 @@ mod tests {
 
     #[test]
     fn ending_a_message_wakes_its_sleeping_owner_once_and_a_poller_never() {
-        let f = pin!(Frame::new(Counted::default()));
-        let f = f.init().unwrap();
+        let counted = Counted::default();
+        let f = pin!(Frame::new(&counted));
+        let f = f.into_ref();
         let mut wakes = 0;
         f.submit(b"x", 5).end(-7, |w| {
             wakes += 1;
             w.post();
         });
-        assert_eq!((wakes, f.wait.0.get(), f.outcome()), (1, 1, Some(-7)));
-        let p = pin!(Frame::new(Polled));
+        assert_eq!((wakes, counted.0.get(), f.outcome()), (1, 1, Some(-7)));
+        let p = pin!(Frame::polled());
         let p = p.into_ref();
         p.submit(b"y", 5).end(0, |_| wakes += 1);
         assert_eq!((wakes, p.outcome()), (1, Some(0)));
@@ -521,7 +527,7 @@ mod tests {
 
     #[test]
     fn the_channel_sees_the_senders_message_and_deadline() {
-        let f = pin!(Frame::new(Polled));
+        let f = pin!(Frame::polled());
         let f = f.into_ref();
         let msg = [1u8, 2, 3];
         let w = f.submit(&msg, 42);

@@ -106,10 +106,7 @@ struct TestWait {
     posts: Cell<usize>,
 }
 
-impl crate::os::OsWait for TestWait {
-    fn init(&mut self) -> Result<(), i32> {
-        Ok(())
-    }
+impl crate::os::ReadyWait for TestWait {
     fn wait_until(&self, _deadline: Ticks) -> i32 {
         if self.posts.get() > 0 {
             0
@@ -120,21 +117,21 @@ impl crate::os::OsWait for TestWait {
     fn post(&self) {
         self.posts.set(self.posts.get() + 1);
     }
-    fn destroy(&mut self) {}
 }
 
 /// A blocked sender's frame `$w` on the test's stack, ready to submit.
 macro_rules! frame {
     ($w:ident) => {
-        let $w = core::pin::pin!(Frame::new(TestWait::default()));
-        let $w = $w.init().unwrap();
+        let wait = TestWait::default();
+        let $w = core::pin::pin!(Frame::new(&wait));
+        let $w = $w.into_ref();
     };
 }
 
 /// The frame `$w` of a sender that polls (never woken).
 macro_rules! polled_frame {
     ($w:ident) => {
-        let $w = core::pin::pin!(Frame::new(Polled));
+        let $w = core::pin::pin!(Frame::polled());
         let $w = $w.into_ref();
     };
 }

@@ -543,7 +543,7 @@ mod dev_ref {
 
     use super::{pl320_isr, port, CsU32, DevCfg, Pl320Dev, SLOTS};
     use crate::errno::EINVAL;
-    use crate::os::{self, Critical, WaitObj};
+    use crate::os::{self, Critical, OsWait, WaitObj};
     use crate::types::mbox_dev_s;
 
     const FREE: u32 = 0;
@@ -773,20 +773,21 @@ mod dev_ref {
     /// already started on another CPU is bounded by its client callbacks.
     /// Task context.
     fn wait_isr_idle(slot: &Pl320Dev) {
-        // Initialised in place on first need; never posted, so each wait
-        // is a one-tick sleep.
+        let busy = || slot.life.with(|l, cs| l.isr_active.get(cs)) != 0;
+        if !busy() {
+            return;
+        }
+        // Initialised in place only when there is a wait; never posted, so
+        // each wait is a one-tick sleep.
         let mut nap = WaitObj::uninit();
-        let mut nap_ok: Option<bool> = None;
-        while slot.life.with(|l, cs| l.isr_active.get(cs)) != 0 {
-            if *nap_ok.get_or_insert_with(|| nap.init().is_ok()) {
-                nap.wait(1);
-            } else {
-                core::hint::spin_loop();
+        nap.ready(|nap| {
+            while busy() {
+                match nap {
+                    Ok(nap) => _ = nap.wait(1),
+                    Err(_) => core::hint::spin_loop(),
+                }
             }
-        }
-        if nap_ok == Some(true) {
-            nap.destroy();
-        }
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 
 use mbox::errno::*;
-use mbox::os::{OsWait, Ticks, FOREVER};
+use mbox::os::{OsWait, ReadyWait, Ticks, FOREVER};
 
 /// The state behind one wait object: the model of `mbox_os_wait_s` (a
 /// binary semaphore for exactly one waiter, with a timed wait on the
@@ -72,13 +72,22 @@ pub struct LoomWait {
 }
 
 impl OsWait for LoomWait {
-    fn init(&mut self) -> Result<(), i32> {
+    type Ready = LoomWait;
+
+    /// Initialised (counted live) for the length of `f`.
+    fn ready<R>(&mut self, f: impl FnOnce(Result<&LoomWait, i32>) -> R) -> R {
         assert!(!self.init, "wait object initialised twice");
         self.init = true;
         self.waits.live.fetch_add(1, Relaxed);
-        Ok(())
+        let r = f(Ok(self));
+        assert!(self.init, "destroy of an uninitialised wait object");
+        self.init = false;
+        self.waits.live.fetch_sub(1, Relaxed);
+        r
     }
+}
 
+impl ReadyWait for LoomWait {
     /// Posted: 0 (consuming the post); the model clock reached `deadline`
     /// first: -ETIMEDOUT. A deadline that has passed returns at once (a
     /// pending post stays), as the port's does. A wait of at most one tick
@@ -116,12 +125,6 @@ impl OsWait for LoomWait {
         let mut p = self.cell.posted.lock().unwrap();
         *p = true;
         self.cell.cv.notify_all();
-    }
-
-    fn destroy(&mut self) {
-        assert!(self.init, "destroy of an uninitialised wait object");
-        self.init = false;
-        self.waits.live.fetch_sub(1, Relaxed);
     }
 }
 
