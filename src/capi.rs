@@ -33,6 +33,7 @@
 
 #![allow(clippy::missing_safety_doc, clippy::mut_from_ref, clippy::needless_lifetimes)]
 
+#[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
 use core::cell::Cell;
 use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
@@ -742,6 +743,7 @@ impl CChan {
     /// True when task `me` is inside one of this channel's callbacks (so
     /// tearing the channel down would wait for `me`). Under the critical
     /// section, which `cs` shows held.
+    #[cfg(feature = "pl320")]
     pub(crate) fn in_callback_of(&self, me: usize, cs: &Critical) -> bool {
         self.state(cs).owned_by(&self.rx_claim, me)
     }
