@@ -2,8 +2,12 @@
 //! upper-half/lower-half style, shipped as a C-ABI static library.
 //!
 //! Rooms, with doors that open one way:
-//! - [`capi`]: the `extern "C"` entry points of `mbox.h` (argument checks,
-//!   raw pointers, errno mapping, the calls);
+//! - [`types`]: the C structs of `mbox.h`, and `CChan`, a channel as the
+//!   Rust code reaches it (cells, the same layout);
+//! - [`capi`]: the channel's operations as safe methods of `CChan`, the
+//!   `extern "C"` entry points of `mbox.h` as shells over them (C pointers
+//!   arrive as `Option<&T>`; argument checks, errno mapping), and the
+//!   adapter that calls a lower half's ops;
 //! - [`chan`]: the per-channel state machine in safe Rust, unit-tested
 //!   directly; [`queue`]: the ring of queued messages;
 //! - [`glue`]: the blocking glue around it (blocking and polling sends,
@@ -14,12 +18,12 @@
 //!   (ring and in-flight slots). The core's only `unsafe`, each module
 //!   with its invariant at its top, behind a safe API;
 //! - [`rr`]: the opt-in request/response helper (`mbox_rr_*`), built on
-//!   the C entry points only;
+//!   the safe methods of `CChan`;
 //! - [`os`]: the `Os` trait and its implementation over the port
 //!   contract `ffi/mbox_os.h`;
 //! - [`pl320`]: the ARM PL320 IPCM lower half (`CONFIG_MBOX_PL320`);
-//! - [`api`]: a safe Rust API over the C entry points, for firmware
-//!   written in Rust.
+//! - [`api`]: a safe Rust API for firmware written in Rust, built on the
+//!   safe methods of `CChan` (no `extern "C"` call).
 //!
 //! The crate is `no_std`, never allocates, and reaches the OS only through
 //! the port.
