@@ -1502,7 +1502,7 @@ fn serve_device(dev: Dev<'_>) {
 fn release(owned: dev_ref::Owned, ninit: usize) {
     let dev = owned.dev();
     let (hw, devp) = (dev.hw(), dev.devp());
-    for chan in hw.board.get(..ninit).unwrap_or_default() {
+    for chan in hw.board.iter().take(ninit) {
         let r = chan.deinit_for(devp);
         // -EINVAL: de-initialised already by board code. The callers
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
