@@ -802,6 +802,11 @@ mod op_args {
             self.0.is_none()
         }
 
+        /// All of it (the MTU bytes); None when it is NULL.
+        pub(super) fn whole(&mut self) -> Option<&mut [u8]> {
+            self.0.as_deref_mut()
+        }
+
         /// Its first `len` bytes; None when it is NULL or `len` is above
         /// the MTU.
         pub(super) fn first(&mut self, len: usize) -> Option<&mut [u8]> {
@@ -1212,8 +1217,9 @@ fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
         c.dev.count(TORN_READ);
         return -EAGAIN;
     }
-    // The MTU is wire::compat::mtu(n) bytes.
-    let Some(out) = buf.first(c.dev.hw().mtu) else {
+    // The whole buffer: its MTU, wire::compat::mtu(n) bytes (op1 makes
+    // it that long, so no length to check again).
+    let Some(out) = buf.whole() else {
         return -EINVAL;
     };
     wire::compat::decode(&first[..n], out) as c_int
