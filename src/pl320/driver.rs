@@ -821,11 +821,13 @@ struct Ctx<'a> {
     chan: &'a PlChan,
     /// Copied out once: the ops read it after every register access.
     cfg: ChanCfg,
+    /// Copied out once too, for the same reason.
+    regs: Pl320Regs,
 }
 
 impl<'a> Ctx<'a> {
     fn new(dev: Dev<'a>, chan: &'a PlChan) -> Ctx<'a> {
-        Ctx { dev, chan, cfg: chan.cfg() }
+        Ctx { dev, chan, cfg: chan.cfg(), regs: dev.hw().regs }
     }
 
     /// The context of an op's channel: where the upper half's channel
@@ -864,11 +866,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn rd(&self, reg: usize) -> u32 {
-        self.dev.hw().regs.mbox_read(self.cfg.mbox, reg)
+        self.regs.mbox_read(self.cfg.mbox, reg)
     }
 
     fn wr(&self, reg: usize, v: u32) {
-        self.dev.hw().regs.mbox_write(self.cfg.mbox, reg, v)
+        self.regs.mbox_write(self.cfg.mbox, reg, v)
     }
 
     /// The mailbox is configured for this channel's sender.
