@@ -1662,8 +1662,10 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     for t in &dev.rxtoken {
         t.store(0, Ordering::Relaxed);
     }
+    // `claimed` is 0 already: slots start so, and release() empties it
+    // before it frees the slot.
     dev.with_mut(|m, cs| {
-        m.claimed.set(cs, 0);
+        debug_assert_eq!(m.claimed.get(cs), 0);
         for c in &m.stats.0 {
             c.set(cs, 0);
         }
