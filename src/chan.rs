@@ -585,7 +585,15 @@ impl ChanState {
         } else {
             // The earliest of them, whatever their order: every carved
             // slot (a free one is neither InFlight nor Done).
-            self.buf.slots().iter().filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.deadline).min().unwrap_or(FOREVER)
+            // One pass with one running minimum (an iterator `min` splits
+            // into a search for the first match and a second loop).
+            let mut due = FOREVER;
+            for s in self.buf.slots() {
+                if s.state == SLOT_INFLIGHT && s.deadline < due {
+                    due = s.deadline;
+                }
+            }
+            due
         };
         #[cfg(feature = "txdone-methods")]
         let due = if self.method_is(TxDoneMethod::Poll) { due.min(now.saturating_add(self.poll_period)) } else { due };
