@@ -385,7 +385,7 @@ impl ChanState {
 
     /// Token of the oldest message in flight.
     pub fn inflight_token(&self) -> Option<u32> {
-        self.oldest_inflight().map(|i| self.slot_ref(i).token)
+        self.oldest_inflight().map(|(_, s)| s.token)
     }
 
     /// Tokens of every message in flight, oldest first.
@@ -494,17 +494,20 @@ impl ChanState {
         &mut self.slot0
     }
 
-    /// Logical index of the oldest InFlight slot.
+    /// Logical index of the oldest InFlight slot, and the slot.
     #[inline]
-    fn oldest_inflight(&self) -> Option<usize> {
+    fn oldest_inflight(&self) -> Option<(usize, &TxSlot)> {
         if self.inflight == 0 {
             return None;
         }
-        // One slot: the message in flight is in it.
-        if !cfg!(feature = "txfifo") || self.slot_ref(0).state == SLOT_INFLIGHT {
-            return Some(0);
+        // The used slots, oldest first: one scan (one slot lookup in the
+        // code), whose slot the ACK's token check reads again.
+        #[cfg(feature = "txfifo")]
+        if self.buf.has_slots() {
+            return (0..self.nslots as usize).map(|i| (i, self.slot_ref(i))).find(|(_, s)| s.state == SLOT_INFLIGHT);
         }
-        (1..self.nslots as usize).find(|&i| self.slot_ref(i).state == SLOT_INFLIGHT)
+        // One slot: the message in flight is in it.
+        Some((0, self.slot_ref(0)))
     }
 
     /// The message `token` is in flight from now until `deadline`. The
@@ -851,12 +854,12 @@ impl ChanState {
             env.count(Stat::SpuriousAck);
             return -EPERM;
         }
-        let Some(i) = self.oldest_inflight() else {
+        let Some((i, s)) = self.oldest_inflight() else {
             env.count(Stat::SpuriousAck);
             return -ENOENT;
         };
         match token {
-            Some(t) if t != self.slot_ref(i).token => {
+            Some(t) if t != s.token => {
                 env.count(Stat::SpuriousAck);
                 return -ESRCH;
             }
@@ -894,7 +897,7 @@ impl ChanState {
         if !self.method_is(TxDoneMethod::Ack) {
             return -EPERM;
         }
-        let Some(i) = self.oldest_inflight() else {
+        let Some((i, _)) = self.oldest_inflight() else {
             env.count(Stat::SpuriousAck);
             return -ENOENT;
         };
@@ -908,7 +911,7 @@ impl ChanState {
     /// ACKed and has been completed.
     #[cfg(feature = "txdone-methods")]
     pub fn poll_acked(&mut self, env: &mut impl ChanEnv) -> bool {
-        let Some(i) = self.oldest_inflight() else {
+        let Some((i, _)) = self.oldest_inflight() else {
             return false;
         };
         if !env.txacked() {
