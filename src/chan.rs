@@ -494,6 +494,19 @@ impl ChanState {
         &mut self.slot0
     }
 
+    /// Slot `i` (as [`ChanState::slot`]) and the in-flight count, borrowed
+    /// together: the end of a message updates both.
+    #[inline(always)]
+    fn slot_and_inflight(&mut self, i: usize) -> (&mut TxSlot, &mut u8) {
+        #[cfg(feature = "txfifo")]
+        if self.buf.has_slots() {
+            let p = self.phys(i) as u8;
+            return (self.buf.slot_mut(p), &mut self.inflight);
+        }
+        debug_assert!(cfg!(feature = "txfifo") || i == 0);
+        (&mut self.slot0, &mut self.inflight)
+    }
+
     /// Logical index of the oldest InFlight slot, and the slot.
     #[inline]
     fn oldest_inflight(&self) -> Option<(usize, &TxSlot)> {
@@ -704,8 +717,9 @@ impl ChanState {
     /// is the constant 0, so the statistic to count is known).
     #[inline(always)]
     fn finish_inline(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
-        let token = self.slot_ref(i).token;
-        env.txfinish(token);
+        // The slot is looked up once for all that follows.
+        let (s, inflight) = self.slot_and_inflight(i);
+        env.txfinish(s.token);
         env.count(match result {
             0 => Stat::Acked,
             r if r == -ETIMEDOUT => Stat::Timeout,
@@ -713,10 +727,9 @@ impl ChanState {
             _ => Stat::SendErr,
         });
         // With one slot the message that ends was the only one in flight.
-        debug_assert!(cfg!(feature = "txfifo") || self.inflight == 1);
-        self.inflight = if cfg!(feature = "txfifo") { self.inflight - 1 } else { 0 };
-        env.in_flight(self.inflight as usize);
-        let s = self.slot(i);
+        debug_assert!(cfg!(feature = "txfifo") || *inflight == 1);
+        *inflight = if cfg!(feature = "txfifo") { *inflight - 1 } else { 0 };
+        env.in_flight(*inflight as usize);
         let owes_callback = TX_CLIENTS && s.client != 0;
         let free_now = i == 0 && !owes_callback;
         if !free_now {
