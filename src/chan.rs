@@ -513,8 +513,8 @@ impl ChanState {
         if self.inflight == 0 {
             return None;
         }
-        // The used slots, oldest first: one scan (one slot lookup in the
-        // code), whose slot the ACK's token check reads again.
+        // The used slots, oldest first, in one scan (one slot lookup in
+        // the code); the ACK's token check reads the slot found.
         #[cfg(feature = "txfifo")]
         if self.buf.has_slots() {
             return (0..self.nslots as usize).map(|i| (i, self.slot_ref(i))).find(|(_, s)| s.state == SLOT_INFLIGHT);
