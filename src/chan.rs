@@ -385,7 +385,7 @@ impl ChanState {
 
     /// Token of the oldest message in flight.
     pub fn inflight_token(&self) -> Option<u32> {
-        self.oldest_inflight().map(|i| self.slot_ref(i).token)
+        self.oldest_inflight().map(|(_, s)| s.token)
     }
 
     /// Tokens of every message in flight, oldest first.
@@ -494,17 +494,33 @@ impl ChanState {
         &mut self.slot0
     }
 
-    /// Logical index of the oldest InFlight slot.
+    /// Slot `i` (as [`ChanState::slot`]) and the in-flight count, borrowed
+    /// together: the end of a message updates both.
+    #[inline(always)]
+    fn slot_and_inflight(&mut self, i: usize) -> (&mut TxSlot, &mut u8) {
+        #[cfg(feature = "txfifo")]
+        if self.buf.has_slots() {
+            let p = self.phys(i) as u8;
+            return (self.buf.slot_mut(p), &mut self.inflight);
+        }
+        debug_assert!(cfg!(feature = "txfifo") || i == 0);
+        (&mut self.slot0, &mut self.inflight)
+    }
+
+    /// Logical index of the oldest InFlight slot, and the slot.
     #[inline]
-    fn oldest_inflight(&self) -> Option<usize> {
+    fn oldest_inflight(&self) -> Option<(usize, &TxSlot)> {
         if self.inflight == 0 {
             return None;
         }
-        // One slot: the message in flight is in it.
-        if !cfg!(feature = "txfifo") || self.slot_ref(0).state == SLOT_INFLIGHT {
-            return Some(0);
+        // The used slots, oldest first, in one scan (one slot lookup in
+        // the code); the ACK's token check reads the slot found.
+        #[cfg(feature = "txfifo")]
+        if self.buf.has_slots() {
+            return (0..self.nslots as usize).map(|i| (i, self.slot_ref(i))).find(|(_, s)| s.state == SLOT_INFLIGHT);
         }
-        (1..self.nslots as usize).find(|&i| self.slot_ref(i).state == SLOT_INFLIGHT)
+        // One slot: the message in flight is in it.
+        Some((0, self.slot_ref(0)))
     }
 
     /// The message `token` is in flight from now until `deadline`. The
@@ -585,7 +601,15 @@ impl ChanState {
         } else {
             // The earliest of them, whatever their order: every carved
             // slot (a free one is neither InFlight nor Done).
-            self.buf.slots().iter().filter(|s| s.state == SLOT_INFLIGHT).map(|s| s.deadline).min().unwrap_or(FOREVER)
+            // One pass with one running minimum (an iterator `min` splits
+            // into a search for the first match and a second loop).
+            let mut due = FOREVER;
+            for s in self.buf.slots() {
+                if s.state == SLOT_INFLIGHT && s.deadline < due {
+                    due = s.deadline;
+                }
+            }
+            due
         };
         #[cfg(feature = "txdone-methods")]
         let due = if self.method_is(TxDoneMethod::Poll) { due.min(now.saturating_add(self.poll_period)) } else { due };
@@ -693,8 +717,9 @@ impl ChanState {
     /// is the constant 0, so the statistic to count is known).
     #[inline(always)]
     fn finish_inline(&mut self, env: &mut impl ChanEnv, i: usize, result: i32) {
-        let token = self.slot_ref(i).token;
-        env.txfinish(token);
+        // The slot is looked up once for all that follows.
+        let (s, inflight) = self.slot_and_inflight(i);
+        env.txfinish(s.token);
         env.count(match result {
             0 => Stat::Acked,
             r if r == -ETIMEDOUT => Stat::Timeout,
@@ -702,10 +727,9 @@ impl ChanState {
             _ => Stat::SendErr,
         });
         // With one slot the message that ends was the only one in flight.
-        debug_assert!(cfg!(feature = "txfifo") || self.inflight == 1);
-        self.inflight = if cfg!(feature = "txfifo") { self.inflight - 1 } else { 0 };
-        env.in_flight(self.inflight as usize);
-        let s = self.slot(i);
+        debug_assert!(cfg!(feature = "txfifo") || *inflight == 1);
+        *inflight = if cfg!(feature = "txfifo") { *inflight - 1 } else { 0 };
+        env.in_flight(*inflight as usize);
         let owes_callback = TX_CLIENTS && s.client != 0;
         let free_now = i == 0 && !owes_callback;
         if !free_now {
@@ -843,12 +867,12 @@ impl ChanState {
             env.count(Stat::SpuriousAck);
             return -EPERM;
         }
-        let Some(i) = self.oldest_inflight() else {
+        let Some((i, s)) = self.oldest_inflight() else {
             env.count(Stat::SpuriousAck);
             return -ENOENT;
         };
         match token {
-            Some(t) if t != self.slot_ref(i).token => {
+            Some(t) if t != s.token => {
                 env.count(Stat::SpuriousAck);
                 return -ESRCH;
             }
@@ -886,7 +910,7 @@ impl ChanState {
         if !self.method_is(TxDoneMethod::Ack) {
             return -EPERM;
         }
-        let Some(i) = self.oldest_inflight() else {
+        let Some((i, _)) = self.oldest_inflight() else {
             env.count(Stat::SpuriousAck);
             return -ENOENT;
         };
@@ -900,7 +924,7 @@ impl ChanState {
     /// ACKed and has been completed.
     #[cfg(feature = "txdone-methods")]
     pub fn poll_acked(&mut self, env: &mut impl ChanEnv) -> bool {
-        let Some(i) = self.oldest_inflight() else {
+        let Some((i, _)) = self.oldest_inflight() else {
             return false;
         };
         if !env.txacked() {
