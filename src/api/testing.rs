@@ -28,7 +28,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::Device;
-use crate::capi::{mbox_chan_rx_data, mbox_chan_tx_done_token, CChan};
+use crate::capi::{self, mbox_chan_rx_data, mbox_chan_tx_done_token, CChan};
 use crate::errno::EAGAIN;
 use crate::types::{mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
 
@@ -405,6 +405,22 @@ pub fn leak_chan() -> &'static mut mbox_chan_s {
     // SAFETY: all-zero is a valid, de-initialised mbox_chan_s (NULL
     // pointers, MBOX_RX, no callback, ChanState::new()), as C's `= { 0 }`.
     Box::leak(Box::new(unsafe { core::mem::zeroed::<mbox_chan_s>() }))
+}
+
+/// Initialises `c` as a TX channel of `dev` with no buffer through the C
+/// entry point, as a lower half written in C would (behind the API's
+/// back); returns what `mbox_chan_init()` returned.
+pub fn init_tx_in_c(c: &mut mbox_chan_s, dev: &Device<'_>) -> c_int {
+    // SAFETY: a valid channel and device; no buffer.
+    unsafe {
+        capi::mbox_chan_init(
+            Some(CChan::from_mut(c)),
+            dev.as_ptr().as_ref(),
+            mbox_direction_e::MBOX_TX as c_int,
+            ptr::null_mut(),
+            0,
+        )
+    }
 }
 
 /// A zeroed buffer of `n` bytes that lives for ever.

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use super::testing::{leak_buf, leak_chan, Loopback};
+use super::testing::{init_tx_in_c, leak_buf, leak_chan, Loopback};
 use super::*;
 use crate::errno::*;
 
@@ -255,17 +255,7 @@ fn init_errors() {
     let dev = lb.device();
     let c = leak_chan();
     // Initialised behind our back (by a lower half, in C): -EBUSY.
-    // SAFETY: a valid channel and device; no buffer.
-    let r = unsafe {
-        capi::mbox_chan_init(
-            Some(capi::CChan::from_mut(c)),
-            dev.as_ptr().as_ref(),
-            mbox_direction_e::MBOX_TX as c_int,
-            ptr::null_mut(),
-            0,
-        )
-    };
-    assert_eq!(r, 0);
+    assert_eq!(init_tx_in_c(c, &dev), 0);
     assert_eq!(Channel::init(c, &dev, Direction::Tx, leak_buf(0)).err(), Some(Error::Busy));
     assert_eq!(Channel::init(leak_chan(), &dev, Direction::Rx, leak_buf(15)).err(), Some(Error::Invalid));
     // SAFETY: a null device is refused.
@@ -279,17 +269,7 @@ fn adopted_channel_belongs_to_the_lower_half() {
     assert!(dev.channel(0).is_none(), "nothing set up yet");
     let c = leak_chan();
     // The "lower half" initialises the channel itself.
-    // SAFETY: a valid channel and device.
-    let r = unsafe {
-        capi::mbox_chan_init(
-            Some(capi::CChan::from_mut(c)),
-            dev.as_ptr().as_ref(),
-            mbox_direction_e::MBOX_TX as c_int,
-            ptr::null_mut(),
-            0,
-        )
-    };
-    assert_eq!(r, 0);
+    assert_eq!(init_tx_in_c(c, &dev), 0);
     let tx = dev.channel(0).expect("adopted");
     assert_eq!((tx.direction(), tx.mtu(), tx.is_owned()), (Direction::Tx, 16, false));
     tx.sender().unwrap().send(b"hi").unwrap();
