@@ -222,6 +222,10 @@ check-headers: ## the committed headers are what cbindgen generates now
 	@echo "$(CARGO) run -q -p mbox-headergen -- --verify"
 	@$(call verdict,check-headers,$(CARGO) run -q -p mbox-headergen -- --verify)
 
+check-header-compile: ## the headers compile as strict C99/C11/C++11 (-pedantic-errors -Werror), 64- and 32-bit, in every option alone, none and all
+	@bash tools/ensure_deps.sh --with-cxx
+	$(PYTHON) tools/check_header_compile.py
+
 # Only port symbols and libc/compiler intrinsics may be undefined in the
 # crate's own objects.
 check-symbols: $(LIB) ## libmbox.a leaves only port symbols and libc undefined
@@ -263,6 +267,7 @@ TEST_STAGES += test-random
 TEST_STAGES += test-arm
 TEST_STAGES += test-fuzz
 TEST_STAGES += check-docs
+TEST_STAGES += check-header-compile
 TEST_STAGES += check-fmt
 TEST_STAGES += check-clippy
 TEST_STAGES += check-doc

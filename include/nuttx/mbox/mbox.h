@@ -284,9 +284,8 @@ struct mbox_dev_s {
    * of an aborted message can fake. Only with `CONFIG_MBOX_TXFIFO`:
    * without it every TX channel has one message in flight.
    */
-  size_t txdepth
+  size_t txdepth;
 #endif
-  ;
 };
 
 /**
@@ -421,17 +420,15 @@ struct mbox_chan_state_s {
    * Slots (messages in flight at most; `CONFIG_MBOX_TXFIFO`, otherwise
    * always 1).
    */
-  uint8_t depth
+  uint8_t depth;
 #endif
-  ;
   /**
    * Slots in use (InFlight or Done), a FIFO from `sl_head`.
    */
   uint8_t nslots;
 #if defined(CONFIG_MBOX_TXFIFO)
-  uint8_t sl_head
+  uint8_t sl_head;
 #endif
-  ;
   /**
    * Slots that are InFlight.
    */

@@ -138,17 +138,9 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
         // value must be checkable without undefined behaviour); C callers
         // see the enum, which has the same ABI.
         .replace("                   int dir,", "                   enum mbox_direction_e dir,")
-        // cbindgen puts the `;` of a cfg-gated last field after #endif.
-        .replace("struct mbox_stats_s stats\n#endif\n  ;", "struct mbox_stats_s stats;\n#endif")
-        .replace("uint64_t poll_period\n#endif\n  ;", "uint64_t poll_period;\n#endif")
-        .replace("struct mbox_txslot_s *slots\n#endif\n  ;", "struct mbox_txslot_s *slots;\n#endif")
-        .replace("mbox_txdone_t txdone\n#endif\n  ;", "mbox_txdone_t txdone;\n#endif")
-        .replace("mbox_callback_t rxcallback\n#endif\n  ;", "mbox_callback_t rxcallback;\n#endif")
-        .replace("void *callback_arg\n#endif\n  ;", "void *callback_arg;\n#endif")
-        .replace(
-            "struct mbox_client_s clients[MBOX_MAX_CLIENTS]\n#endif\n  ;",
-            "struct mbox_client_s clients[MBOX_MAX_CLIENTS];\n#endif",
-        );
+        // cbindgen puts the `;` of a cfg-gated field after #endif, an
+        // empty declaration when the option is off.
+        .replace("\n#endif\n  ;", ";\n#endif");
     out.push((root.join("include/nuttx/mbox/mbox.h"), text));
 
     let mut c = base_config("pl320.h", "__INCLUDE_NUTTX_MBOX_PL320_H");
