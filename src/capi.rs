@@ -1218,8 +1218,8 @@ fn deliver(c: &CChan, receivers: &Receivers, (d, len): (*mut u8, usize), ret: c_
 ///
 /// With `CONFIG_MBOX_MULTI_RX` several receivers (up to
 /// `MBOX_MAX_CLIENTS`) may register on one RX channel; each gets every
-/// message, in registration order (docs/beyond.md §4). Registering the
-/// same receiver again replaces its callback and argument. The receiver
+/// message, in registration order. Registering the same receiver again
+/// replaces its callback and argument. The receiver
 /// is only an identity to the framework (never dereferenced after this
 /// call). The lower half's `ops->setcallback` is told the first
 /// receiver's callback whenever that changes.

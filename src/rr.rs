@@ -597,11 +597,26 @@ pub struct mbox_rr_s {
     pub unsolicited: mbox_callback_t,
     /// framework-private: its argument.
     pub arg: *mut c_void,
-    /// framework-private: the pending requests, oldest first.
-    pub pending: Pending,
+    /// framework-private: the pending requests, oldest first (opaque
+    /// storage).
+    pub pending: mbox_rr_pending_s,
     /// framework-private: whether the helper is live.
     pub magic: u32,
 }
+
+/// framework-private: a helper's list of pending requests, opaque to C
+/// (three pointer-sized words: the library asserts at compile time that its
+/// list is exactly this storage).
+#[cfg(feature = "rr")]
+#[repr(C)]
+pub struct mbox_rr_pending_s {
+    pub opaque: [*mut c_void; 3],
+}
+#[cfg(feature = "rr")]
+const _: () = assert!(
+    core::mem::size_of::<Pending>() == core::mem::size_of::<mbox_rr_pending_s>()
+        && core::mem::align_of::<Pending>() == core::mem::align_of::<mbox_rr_pending_s>()
+);
 
 #[cfg(feature = "rr")]
 impl mbox_rr_s {
@@ -613,7 +628,7 @@ impl mbox_rr_s {
             tag: None,
             unsolicited: None,
             arg: ptr::null_mut(),
-            pending: Pending::new(),
+            pending: mbox_rr_pending_s { opaque: [ptr::null_mut(); 3] },
             magic: 0,
         }
     }

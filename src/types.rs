@@ -267,6 +267,47 @@ pub struct mbox_dev_s {
     pub txdepth: usize,
 }
 
+/// Bytes of a channel's framework-private state
+/// (`struct mbox_chan_state_s`): the part that every configuration has, by
+/// pointer width.
+#[cfg(target_pointer_width = "64")]
+pub const MBOX_CHAN_STATE_BASE_SIZE: usize = 152;
+#[cfg(target_pointer_width = "32")]
+pub const MBOX_CHAN_STATE_BASE_SIZE: usize = 120;
+
+/// What `CONFIG_MBOX_TXFIFO` adds to it (a pointer to the carved slots; on
+/// a 32-bit target it fits in padding).
+#[cfg(all(feature = "txfifo", target_pointer_width = "64"))]
+pub const MBOX_CHAN_STATE_TXFIFO_SIZE: usize = 8;
+#[cfg(not(all(feature = "txfifo", target_pointer_width = "64")))]
+pub const MBOX_CHAN_STATE_TXFIFO_SIZE: usize = 0;
+
+/// What `CONFIG_MBOX_TXDONE_METHODS` adds to it (the poll period).
+#[cfg(feature = "txdone-methods")]
+pub const MBOX_CHAN_STATE_POLL_SIZE: usize = 8;
+#[cfg(not(feature = "txdone-methods"))]
+pub const MBOX_CHAN_STATE_POLL_SIZE: usize = 0;
+
+/// Bytes of a channel's framework-private state.
+pub const MBOX_CHAN_STATE_SIZE: usize =
+    MBOX_CHAN_STATE_BASE_SIZE + MBOX_CHAN_STATE_TXFIFO_SIZE + MBOX_CHAN_STATE_POLL_SIZE;
+
+/// The same in 8-byte words (the storage's element).
+pub const MBOX_CHAN_STATE_WORDS: usize = MBOX_CHAN_STATE_SIZE / 8;
+
+/// framework-private: a channel's state machine, opaque to C. The header
+/// gives it only the size and alignment of the library's own state, so
+/// that C code can allocate channels statically; the library asserts at
+/// compile time that its state is exactly this storage, and mbox.h that
+/// the C compiler lays it out with that size.
+#[repr(C)]
+pub struct mbox_chan_state_s {
+    pub opaque: [u64; MBOX_CHAN_STATE_WORDS],
+}
+static_assertions::const_assert_eq!(size_of::<ChanState>(), size_of::<mbox_chan_state_s>());
+static_assertions::const_assert_eq!(align_of::<ChanState>(), align_of::<mbox_chan_state_s>());
+static_assertions::const_assert_eq!(MBOX_CHAN_STATE_SIZE % 8, 0);
+
 /// Opaque storage for the port's watchdog timer (the same size and
 /// alignment as `struct mbox_os_timer_s` in ffi/mbox_os.h, asserted below)
 /// so that this header does not depend on the port header.
@@ -303,8 +344,8 @@ pub struct mbox_chan_s {
     /// TX-done senders of a TX channel with `CONFIG_MBOX_TXDONE_CALLBACK`).
     #[cfg(any(feature = "multi-rx", feature = "txdone-callback"))]
     pub clients: [mbox_client_s; MBOX_MAX_CLIENTS],
-    /// framework-private: the channel state machine.
-    pub state: ChanState,
+    /// framework-private: the channel state machine (opaque storage).
+    pub state: mbox_chan_state_s,
     /// framework-private: the RX claim, 1 while a reception runs (recv,
     /// ACK, callbacks). Beside `state`, not inside it: a reception
     /// releases it after its callbacks without the critical section.
@@ -342,8 +383,8 @@ pub struct mbox_sender_s {
 
 /// A client's handle for receiving on an RX channel. With
 /// `CONFIG_MBOX_MULTI_RX` up to `MBOX_MAX_CLIENTS` receivers may register
-/// on one channel and each receives every message (docs/beyond.md §4);
-/// without it the channel has one receiver, the last one registered.
+/// on one channel and each receives every message; without it the
+/// channel has one receiver, the last one registered.
 #[repr(C)]
 pub struct mbox_receiver_s {
     // The channel (C: NULL or a channel that outlives every call made

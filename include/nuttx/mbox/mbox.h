@@ -34,11 +34,17 @@
 #include <nuttx/config.h>
 #endif
 
+/* The pointer width, which the size of the framework-private storage of a
+ * channel depends on. */
+#if UINTPTR_MAX > 0xffffffffu
+#  define MBOX_POINTER_64BIT 1
+#else
+#  define MBOX_POINTER_32BIT 1
+#endif
+
 /* Forward declarations for the callback and ops types. */
 struct mbox_chan_s;
 struct mbox_dev_s;
-struct mbox_waiter_s;
-struct mbox_rr_record_s;
 
 
 /**
@@ -71,6 +77,52 @@ struct mbox_rr_record_s;
  * (`mbox_register_txdone()`).
  */
 #define MBOX_MAX_CLIENTS 4
+
+#if defined(MBOX_POINTER_64BIT)
+/**
+ * Bytes of a channel's framework-private state
+ * (`struct mbox_chan_state_s`): the part that every configuration has, by
+ * pointer width.
+ */
+#define MBOX_CHAN_STATE_BASE_SIZE 152
+#endif
+
+#if defined(MBOX_POINTER_32BIT)
+#define MBOX_CHAN_STATE_BASE_SIZE 120
+#endif
+
+#if (defined(CONFIG_MBOX_TXFIFO) && defined(MBOX_POINTER_64BIT))
+/**
+ * What `CONFIG_MBOX_TXFIFO` adds to it (a pointer to the carved slots; on
+ * a 32-bit target it fits in padding).
+ */
+#define MBOX_CHAN_STATE_TXFIFO_SIZE 8
+#endif
+
+#if !(defined(CONFIG_MBOX_TXFIFO) && defined(MBOX_POINTER_64BIT))
+#define MBOX_CHAN_STATE_TXFIFO_SIZE 0
+#endif
+
+#if defined(CONFIG_MBOX_TXDONE_METHODS)
+/**
+ * What `CONFIG_MBOX_TXDONE_METHODS` adds to it (the poll period).
+ */
+#define MBOX_CHAN_STATE_POLL_SIZE 8
+#endif
+
+#if !defined(CONFIG_MBOX_TXDONE_METHODS)
+#define MBOX_CHAN_STATE_POLL_SIZE 0
+#endif
+
+/**
+ * Bytes of a channel's framework-private state.
+ */
+#define MBOX_CHAN_STATE_SIZE ((MBOX_CHAN_STATE_BASE_SIZE + MBOX_CHAN_STATE_TXFIFO_SIZE) + MBOX_CHAN_STATE_POLL_SIZE)
+
+/**
+ * The same in 8-byte words (the storage's element).
+ */
+#define MBOX_CHAN_STATE_WORDS (MBOX_CHAN_STATE_SIZE / 8)
 
 /**
  * MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0: the
@@ -338,159 +390,14 @@ struct mbox_client_s {
 #endif
 
 /**
- * Ring indices; the bytes are the caller's buffer, passed in per call.
- */
-struct mbox_txqueue_s {
-  /**
-   * Offset of the oldest record.
-   */
-  uint32_t head;
-  /**
-   * Offset where the next record goes.
-   */
-  uint32_t tail;
-  /**
-   * Number of records.
-   */
-  uint32_t count;
-  /**
-   * Bytes in use, including wrap padding.
-   */
-  uint32_t used;
-};
-
-/**
- * One in-flight slot. Depth 1 uses the slot inside the channel state; a
- * deeper channel keeps its slots at the start of the caller's buffer.
- */
-struct mbox_txslot_s {
-  uint64_t deadline;
-  /**
-   * The blocked (or polling) sender of the message, or none.
-   */
-  struct mbox_waiter_s *waiter;
-  /**
-   * The TX-done client of a non-blocking message, or 0.
-   */
-  size_t client;
-  uint32_t token;
-  int32_t result;
-  uint8_t state;
-  uint8_t _pad[7];
-};
-
-/**
- * The caller's buffer of one channel, lent to it for its life: the ring
- * (or RX scratch) and, before it, the in-flight slots of a deeper
- * channel.
- */
-struct mbox_lent_s {
-  /**
-   * Start of the ring (or RX scratch); null when none was given.
-   */
-  uint8_t *ptr;
-  size_t len;
-#if defined(CONFIG_MBOX_TXFIFO)
-  /**
-   * The in-flight slots carved from the front of the region (they end
-   * where the ring starts), or null (a channel of depth 1).
-   */
-  struct mbox_txslot_s *slots;
-#endif
-};
-
-/**
- * FIFO of blocked senders, intrusive through their waiters (each pointer
- * in it, the head, the tail and the links, is a handle the list holds).
- */
-struct mbox_waitlist_s {
-  struct mbox_waiter_s *head;
-  struct mbox_waiter_s *tail;
-  uint32_t len;
-};
-
-/**
- * Framework-private state of one channel, embedded in `mbox_chan_s`.
+ * framework-private: a channel's state machine, opaque to C. The header
+ * gives it only the size and alignment of the library's own state, so
+ * that C code can allocate channels statically; the library asserts at
+ * compile time that its state is exactly this storage, and mbox.h that
+ * the C compiler lays it out with that size.
  */
 struct mbox_chan_state_s {
-  uint32_t magic;
-  uint8_t is_tx;
-#if defined(CONFIG_MBOX_TXFIFO)
-  /**
-   * Slots (messages in flight at most; `CONFIG_MBOX_TXFIFO`, otherwise
-   * always 1).
-   */
-  uint8_t depth;
-#endif
-  /**
-   * Slots in use (InFlight or Done), a FIFO from `sl_head`.
-   */
-  uint8_t nslots;
-#if defined(CONFIG_MBOX_TXFIFO)
-  uint8_t sl_head;
-#endif
-  /**
-   * Slots that are InFlight.
-   */
-  uint8_t inflight;
-  /**
-   * A `TxDoneMethod` (always `Irq` without `CONFIG_MBOX_TXDONE_METHODS`).
-   */
-  uint8_t method;
-  /**
-   * A context is handing out completions (one at a time, in order).
-   */
-  uint8_t delivering;
-  /**
-   * Sequence number (and token) of the next accepted message.
-   */
-  uint32_t next_seq;
-  /**
-   * Largest message in bytes (at most 32766, `queue::MAX_PAYLOAD`).
-   */
-  uint16_t mtu;
-  /**
-   * The init that made the channel live has not returned yet (its
-   * lower-half setup runs): lifecycle calls get -EBUSY.
-   */
-  uint8_t in_setup;
-  uint8_t _rsv;
-  /**
-   * Queued ring records that carry a TX-done client.
-   */
-  uint32_t ring_clients;
-  struct mbox_txqueue_s queue;
-  /**
-   * Channel timeout for non-blocking messages and mbox_send().
-   */
-  uint64_t timeout;
-#if defined(CONFIG_MBOX_TXDONE_METHODS)
-  /**
-   * Poll period of `TxDoneMethod::Poll`.
-   */
-  uint64_t poll_period;
-#endif
-  /**
-   * Absolute expiry the watchdog was last armed for, `FOREVER` when it
-   * is not armed (never armed, fired, or disarmed). It stays armed
-   * across messages: [`ChanState::rearm`] arms it only for an earlier
-   * expiry than this, so the decision needs no OS call.
-   */
-  uint64_t armed_until;
-  /**
-   * The caller's buffer: TX ring storage (after the in-flight slots
-   * of a deeper channel), or RX scratch.
-   */
-  struct mbox_lent_s buf;
-  /**
-   * The task (`os::current`) holding the delivery claim, and the one
-   * running the current reception: a teardown from inside either's
-   * callback would wait for itself.
-   */
-  size_t deliverer;
-  size_t receiver;
-  struct mbox_waitlist_s waiters;
-  struct mbox_txslot_s slot0;
+  uint64_t opaque[MBOX_CHAN_STATE_WORDS];
 };
 
 /**
@@ -606,7 +513,7 @@ struct mbox_chan_s {
   struct mbox_client_s clients[MBOX_MAX_CLIENTS];
 #endif
   /**
-   * framework-private: the channel state machine.
+   * framework-private: the channel state machine (opaque storage).
    */
   struct mbox_chan_state_s state;
   /**
@@ -652,8 +559,8 @@ struct mbox_chan_s {
 /**
  * A client's handle for receiving on an RX channel. With
  * `CONFIG_MBOX_MULTI_RX` up to `MBOX_MAX_CLIENTS` receivers may register
- * on one channel and each receives every message (docs/beyond.md §4);
- * without it the channel has one receiver, the last one registered.
+ * on one channel and each receives every message; without it the
+ * channel has one receiver, the last one registered.
  */
 struct mbox_receiver_s {
   struct mbox_chan_s *chan;
@@ -675,13 +582,12 @@ typedef int (*mbox_rr_tag_t)(const void *data, size_t size, uint32_t *tag);
 
 #if defined(CONFIG_MBOX_RR)
 /**
- * framework-private: the pending requests of a request/response helper,
- * oldest first (each record lives on its requester's stack).
+ * framework-private: a helper's list of pending requests, opaque to C
+ * (three pointer-sized words: the library asserts at compile time that its
+ * list is exactly this storage).
  */
 struct mbox_rr_pending_s {
-  struct mbox_rr_record_s *head;
-  struct mbox_rr_record_s *tail;
-  uint32_t len;
+  void *opaque[3];
 };
 #endif
 
@@ -715,7 +621,8 @@ struct mbox_rr_s {
    */
   void *arg;
   /**
-   * framework-private: the pending requests, oldest first.
+   * framework-private: the pending requests, oldest first (opaque
+   * storage).
    */
   struct mbox_rr_pending_s pending;
   /**
@@ -995,8 +902,8 @@ int mbox_chan_rx_data(struct mbox_chan_s *chan);
  *
  * With `CONFIG_MBOX_MULTI_RX` several receivers (up to
  * `MBOX_MAX_CLIENTS`) may register on one RX channel; each gets every
- * message, in registration order (docs/beyond.md §4). Registering the
- * same receiver again replaces its callback and argument. The receiver
+ * message, in registration order. Registering the same receiver again
+ * replaces its callback and argument. The receiver
  * is only an identity to the framework (never dereferenced after this
  * call). The lower half's `ops->setcallback` is told the first
  * receiver's callback whenever that changes.
@@ -1289,6 +1196,14 @@ int mbox_rr_deinit(struct mbox_rr_s *rr);
 #define MBOX_TXBUF_SIZE(depth, qbytes) \
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 #endif
+
+/* The C compiler lays the channel's private storage out with the size the
+ * library's own state has (the library asserts its side at compile time):
+ * a negative array size stops the build otherwise.
+ */
+
+typedef char mbox_chan_state_size_check
+  [sizeof(struct mbox_chan_state_s) == MBOX_CHAN_STATE_SIZE ? 1 : -1];
 
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
  * with CONFIG_MBOX_TRACE, its state has the poll period only with

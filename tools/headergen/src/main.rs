@@ -38,6 +38,18 @@ const NUTTX_CONFIG: &str = "
 #endif
 ";
 
+/// The framework-private storage in the public structs is sized per
+/// pointer width (the `target_pointer_width` cfgs of the Rust constants).
+const POINTER_WIDTH: &str = "
+/* The pointer width, which the size of the framework-private storage of a
+ * channel depends on. */
+#if UINTPTR_MAX > 0xffffffffu
+#  define MBOX_POINTER_64BIT 1
+#else
+#  define MBOX_POINTER_32BIT 1
+#endif
+";
+
 fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     let mut c = cbindgen::Config {
         language: cbindgen::Language::C,
@@ -60,19 +72,15 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.defines.insert("feature = txdone-callback".into(), "CONFIG_MBOX_TXDONE_CALLBACK".into());
     c.defines.insert("feature = txfifo".into(), "CONFIG_MBOX_TXFIFO".into());
     c.defines.insert("feature = multi-rx".into(), "CONFIG_MBOX_MULTI_RX".into());
+    // The size of the private storage depends on the pointer width, which
+    // mbox.h finds out from <stdint.h> (POINTER_WIDTH above).
+    c.defines.insert("target_pointer_width = 64".into(), "MBOX_POINTER_64BIT".into());
+    c.defines.insert("target_pointer_width = 32".into(), "MBOX_POINTER_32BIT".into());
     c.enumeration.rename_variants = cbindgen::RenameRule::None;
     c.export.exclude = vec!["clock_t".into()];
-    c.export.rename.insert("ChanState".into(), "mbox_chan_state_s".into());
-    c.export.rename.insert("TxQueue".into(), "mbox_txqueue_s".into());
-    c.export.rename.insert("WaitList".into(), "mbox_waitlist_s".into());
-    c.export.rename.insert("Waiter".into(), "mbox_waiter_s".into());
-    c.export.rename.insert("TxSlot".into(), "mbox_txslot_s".into());
-    c.export.rename.insert("Lent".into(), "mbox_lent_s".into());
     c.export.rename.insert("Ticks".into(), "uint64_t".into());
     // The RX claim is an atomic byte (same size and alignment as u8).
     c.export.rename.insert("AtomicU8".into(), "uint8_t".into());
-    c.export.rename.insert("Pending".into(), "mbox_rr_pending_s".into());
-    c.export.rename.insert("Record".into(), "mbox_rr_record_s".into());
     // A channel as Rust reaches it (all cells) is `struct mbox_chan_s`
     // to C: entry points take `Option<&CChan>`.
     c.export.exclude.push("CChan".into());
@@ -82,14 +90,9 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     c.export.rename.insert("RrCell".into(), "struct mbox_rr_s".into());
     // whose C struct the entry points then no longer name themselves.
     c.export.include.push("mbox_rr_s".into());
-    // Blocked senders are private to the framework: only pointers to them
-    // appear in the channel, so the header declares the struct opaque.
-    c.export.exclude.extend(["Waiter", "WaitState"].iter().map(|s| s.to_string()));
     // The state machine's own copies of these (chan.rs) are asserted equal
     // to the MBOX_* constants of types.rs, which the header carries.
     c.export.exclude.extend(["MAX_TXDEPTH", "TXSLOT_SIZE"].iter().map(|s| s.to_string()));
-    // Likewise the pending requests of the request/response helper.
-    c.export.exclude.extend(["Record", "RecState"].iter().map(|s| s.to_string()));
     c
 }
 
@@ -100,8 +103,9 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     c.after_includes = Some(
         [
             NUTTX_CONFIG,
+            POINTER_WIDTH,
             "\n/* Forward declarations for the callback and ops types. */\n\
-         struct mbox_chan_s;\nstruct mbox_dev_s;\nstruct mbox_waiter_s;\nstruct mbox_rr_record_s;\n",
+         struct mbox_chan_s;\nstruct mbox_dev_s;\n",
         ]
         .concat(),
     );
@@ -126,14 +130,6 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     b.generate().expect("cbindgen failed for mbox.h").write(&mut text);
     let text = unconst(&String::from_utf8(text).unwrap());
     let text = text
-        // The waiter is excluded (opaque), so cbindgen does not know it is
-        // a struct tag.
-        .replace("  mbox_waiter_s *", "  struct mbox_waiter_s *")
-        .replace("  mbox_rr_record_s *", "  struct mbox_rr_record_s *")
-        // A slot's waiter handle is a nullable pointer to the opaque waiter
-        // (`Option<Linked>`, a non-null pointer in Rust).
-        .replace("struct Option_Linked;\n\n", "")
-        .replace("struct Option_Linked waiter;", "struct mbox_waiter_s *waiter;")
         // mbox_chan_init() takes the direction as an int in Rust (any C
         // value must be checkable without undefined behaviour); C callers
         // see the enum, which has the same ABI.

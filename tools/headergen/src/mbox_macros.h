@@ -34,6 +34,14 @@
   ((depth) > 1 ? 7 + (size_t)(depth) * MBOX_TXSLOT_SIZE + (qbytes) : (qbytes))
 #endif
 
+/* The C compiler lays the channel's private storage out with the size the
+ * library's own state has (the library asserts its side at compile time):
+ * a negative array size stops the build otherwise.
+ */
+
+typedef char mbox_chan_state_size_check
+  [sizeof(struct mbox_chan_state_s) == MBOX_CHAN_STATE_SIZE ? 1 : -1];
+
 /* Link-time configuration check. struct mbox_chan_s has its statistics only
  * with CONFIG_MBOX_TRACE, its state has the poll period only with
  * CONFIG_MBOX_TXDONE_METHODS, its client table the TX-done callbacks
