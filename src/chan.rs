@@ -163,6 +163,12 @@ const SLOT_INFLIGHT: u8 = 1;
 const SLOT_DONE: u8 = 2;
 
 /// Framework-private state of one channel, embedded in `mbox_chan_s`.
+///
+/// Every field accepts any bytes (integers and nullable handles, no enum
+/// or bool): the library reads the state of a channel that C never
+/// initialised (to refuse it by its `magic`) before it has written it
+/// itself. The TX-done method is therefore a byte that
+/// [`ChanState::txdone_method`] decodes, and the flags are bytes.
 #[repr(C)]
 pub struct ChanState {
     magic: u32,
