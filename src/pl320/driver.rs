@@ -1501,16 +1501,16 @@ fn serve_device(dev: Dev<'_>) {
 // Initialisation
 // ---------------------------------------------------------------------------
 
-/// Releases everything device `dev` holds: de-initialises its channels
-/// `0..ninit` that are still initialised for it (their blocked senders
-/// return -ECANCELED), releases the mailboxes it claimed and frees the
-/// slot. Used by a failed initialisation and by pl320_uninitialize(),
+/// Releases everything device `dev` holds: de-initialises the board's
+/// channels that are still initialised for it (their blocked senders
+/// return -ECANCELED; the channels a failed initialisation did not reach
+/// are not), releases the mailboxes it claimed and frees the slot. Used by a failed initialisation and by pl320_uninitialize(),
 /// which own the slot, with its handler not attached and not running;
 /// task context. Nothing uses the device after this.
-fn release(owned: dev_ref::Owned, ninit: usize) {
+fn release(owned: dev_ref::Owned) {
     let dev = owned.dev();
     let (hw, devp) = (dev.hw(), dev.devp());
-    for chan in hw.board.iter().take(ninit) {
+    for chan in hw.board {
         let r = chan.deinit_for(devp);
         // -EINVAL: de-initialised already by board code. The callers
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
@@ -1672,7 +1672,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         m.tx_masked.set(cs, 0);
     });
 
-    for (i, chan) in board.iter().enumerate() {
+    for chan in board {
         let cc = chan.cfg();
         let (dir, buf, size) = if cc.src == ipcmint {
             (mbox_direction_e::MBOX_TX, cc.txbuf, cc.bufsize)
@@ -1683,9 +1683,10 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         };
         let r = chan.init(cc.mbox as c_int, &dev.hw().base, dir as c_int, buf, size);
         if r < 0 {
-            // Our slot (INIT); channels 0..i are initialised; no handler
-            // attached; task context (contract).
-            release(owned, i);
+            // Our slot (INIT); the channels before this one are
+            // initialised (this one is not, even if it records our
+            // device); no handler attached; task context (contract).
+            release(owned);
             return ptr::null_mut();
         }
     }
@@ -1696,7 +1697,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         Err(owned) => {
             // Our slot (INIT again; it was never handed out); every channel
             // is initialised; nothing attached.
-            release(owned, board.len());
+            release(owned);
             ptr::null_mut()
         }
     }
@@ -1754,10 +1755,9 @@ pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
         Ok(closing) => closing.detach(),
         Err(e) => return e,
     };
-    let n = owned.dev().hw().board.len();
     // CLOSING, set by this call; the handler is detached and no call of
     // it runs; task context (checked above).
-    release(owned, n);
+    release(owned);
     0
 }
 
