@@ -204,6 +204,15 @@ macro_rules! cs_word {
             fn set(&self, _cs: &Critical, v: $t) {
                 self.0.store(v, Ordering::Relaxed)
             }
+
+            /// Replaces the word of a device that only its owner reaches
+            /// (`_owner`: being initialised, or torn down), without the
+            /// critical section: no other context reads or writes it.
+            fn replace_owned(&self, _owner: &dev_ref::Owned, v: $t) -> $t {
+                let old = self.0.load(Ordering::Relaxed);
+                self.0.store(v, Ordering::Relaxed);
+                old
+            }
         }
     };
 }
@@ -1516,11 +1525,7 @@ fn release(owned: dev_ref::Owned) {
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
         debug_assert!(r == 0 || r == -EINVAL);
     }
-    let claimed = dev.with_mut(|d, cs| {
-        let claimed = d.claimed.get(cs);
-        d.claimed.set(cs, 0);
-        claimed
-    });
+    let claimed = dev.mutable.claimed.replace_owned(&owned, 0);
     for m in 0..regs::MAX_MBOX {
         if claimed & (1 << m) != 0 {
             // Releasing clears DEST, MODE, MASK and SEND too.
@@ -1659,18 +1664,20 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         lookup,
     });
     let dev = owned.dev();
-    for t in &dev.rxtoken {
-        t.store(0, Ordering::Relaxed);
-    }
-    // `claimed` is 0 already: slots start so, and release() empties it
-    // before it frees the slot.
-    dev.with_mut(|m, cs| {
-        debug_assert_eq!(m.claimed.get(cs), 0);
-        for c in &m.stats.0 {
-            c.set(cs, 0);
+    // The compatible format's ACK carries no token: its rxtoken is unused.
+    if !COMPAT {
+        for t in &dev.rxtoken {
+            t.store(0, Ordering::Relaxed);
         }
-        m.tx_masked.set(cs, 0);
-    });
+    }
+    let m = &dev.mutable;
+    // `claimed` is 0 already: slots start so, and release() empties it
+    // before it frees the slot (checked by replacing 0 with 0).
+    debug_assert_eq!(m.claimed.replace_owned(&owned, 0), 0);
+    for c in &m.stats.0 {
+        c.replace_owned(&owned, 0);
+    }
+    m.tx_masked.replace_owned(&owned, 0);
 
     for chan in board {
         let cc = chan.cfg();
