@@ -542,13 +542,15 @@ mod chan_ref {
 ///   slot, counted in `isr_active` until it returns; a CLOSING device
 ///   becomes an `Owned` only once its handler is detached and that count
 ///   is 0 ([`Closing::detach`]);
-/// - [`close`]'s check and [`with_live`]: a LIVE slot, under the critical
-///   section;
+/// - [`close`]'s check: a LIVE slot, under the critical section;
 /// - [`Dev::new`] (unsafe): an op of the upper half, on a device that
-///   exists during the op (its caller's contract).
+///   exists during the op (its caller's contract);
+/// - [`if_live`]: the device op (`getchan`), on the same contract, with
+///   a check that the device was not torn down before the call.
 mod dev_ref {
     use core::ffi::c_int;
     use core::marker::PhantomData;
+    use core::sync::atomic::Ordering;
 
     use super::{pl320_isr, port, CsU32, DevCfg, Pl320Dev, SLOTS};
     use crate::errno::EINVAL;
@@ -748,11 +750,15 @@ mod dev_ref {
         Ok(Closing(slot))
     }
 
-    /// Runs `f` on the device in `slot` if it is LIVE, under the critical
-    /// section (which keeps it LIVE meanwhile).
-    pub(super) fn with_live<R>(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>) -> R) -> Option<R> {
-        let cs = Critical::enter();
-        let live = slot.life.state.get(&cs) == LIVE;
+    /// Runs `f` on the device in `slot` if it is LIVE, for the device op
+    /// (`getchan`), which the upper half calls, as every op, on a device
+    /// that exists during the call (`Dev::new`). The state is read without
+    /// the critical section: the check is there for a device torn down
+    /// before the call, which the caller's order makes visible; one torn
+    /// down during the call is the caller's race either way (whatever
+    /// `f` returns ends with the device).
+    pub(super) fn if_live<R>(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>) -> R) -> Option<R> {
+        let live = slot.life.state.0.load(Ordering::Relaxed) == LIVE;
         live.then(|| f(Dev::made(slot)))
     }
 
@@ -931,13 +937,12 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
 // The ops
 // ---------------------------------------------------------------------------
 
-/// `arg` is the mailbox number. Safe: `dev` is only compared with the
-/// slots' addresses, and the channel is looked up while the device is
-/// known LIVE (NULL for anything else). Not a message path: the lookup
-/// costs a critical section and a scan of the slots.
+/// `arg` is the mailbox number. `dev` is only compared with the slots'
+/// addresses, and the channel is looked up only on a LIVE device (NULL for
+/// anything else, such as a device already torn down).
 extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan> {
     slot_of(dev)
-        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
+        .and_then(|slot| dev_ref::if_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
         .flatten()
 }
 
