@@ -205,13 +205,11 @@ macro_rules! cs_word {
                 self.0.store(v, Ordering::Relaxed)
             }
 
-            /// Replaces the word of a device that only its owner reaches
+            /// Writes the word of a device that only its owner reaches
             /// (`_owner`: being initialised, or torn down), without the
             /// critical section: no other context reads or writes it.
-            fn replace_owned(&self, _owner: &dev_ref::Owned, v: $t) -> $t {
-                let old = self.0.load(Ordering::Relaxed);
-                self.0.store(v, Ordering::Relaxed);
-                old
+            fn set_owned(&self, _owner: &dev_ref::Owned, v: $t) {
+                self.0.store(v, Ordering::Relaxed)
             }
         }
     };
@@ -219,6 +217,14 @@ macro_rules! cs_word {
 
 cs_word!(CsU32, AtomicU32, u32);
 cs_word!(CsUsize, AtomicUsize, usize);
+
+impl CsU32 {
+    /// Reads the word of a device that only its owner reaches (see
+    /// `set_owned`).
+    fn get_owned(&self, _owner: &dev_ref::Owned) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// The driver counters of a device, one word per field of `Pl320Stats`
 /// (indexed by the constants below, so that they reset in one loop).
@@ -1530,7 +1536,8 @@ fn release(owned: dev_ref::Owned) {
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
         debug_assert!(r == 0 || r == -EINVAL);
     }
-    let claimed = dev.mutable.claimed.replace_owned(&owned, 0);
+    let claimed = dev.mutable.claimed.get_owned(&owned);
+    dev.mutable.claimed.set_owned(&owned, 0);
     for m in 0..regs::MAX_MBOX {
         if claimed & (1 << m) != 0 {
             // Releasing clears DEST, MODE, MASK and SEND too.
@@ -1677,12 +1684,12 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     }
     let m = &dev.mutable;
     // `claimed` is 0 already: slots start so, and release() empties it
-    // before it frees the slot (checked by replacing 0 with 0).
-    debug_assert_eq!(m.claimed.replace_owned(&owned, 0), 0);
+    // before it frees the slot.
+    debug_assert_eq!(m.claimed.get_owned(&owned), 0);
     for c in &m.stats.0 {
-        c.replace_owned(&owned, 0);
+        c.set_owned(&owned, 0);
     }
-    m.tx_masked.replace_owned(&owned, 0);
+    m.tx_masked.set_owned(&owned, 0);
 
     for chan in board {
         let cc = chan.cfg();
