@@ -260,9 +260,6 @@ struct DevCfg {
     ipcmint: u32,
     /// The board's channel array.
     board: Board,
-    /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
-    /// compatible.
-    mtu: usize,
     /// Data registers per mailbox (DATANUM, 1..=7).
     datanum: usize,
     /// Mailbox number -> index into `board`, or NO_CHAN.
@@ -282,10 +279,15 @@ impl DevCfg {
         regs: Pl320Regs::new(0),
         ipcmint: 0,
         board: &[],
-        mtu: 0,
         datanum: 0,
         lookup: [NO_CHAN; regs::MAX_MBOX],
     };
+
+    /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
+    /// compatible (kept once, where the upper half reads it).
+    fn mtu(&self) -> usize {
+        self.base.mtu
+    }
 
     /// The channel of mailbox `m`, if this device has one (NO_CHAN is
     /// above every index of the board, at most 32 channels).
@@ -997,7 +999,7 @@ unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
     } else {
         // SAFETY: `arg` is NULL (setup) or a buffer of at least the MTU
         // that only this op uses (recv).
-        Some(unsafe { core::slice::from_raw_parts_mut(arg.cast::<u8>(), c.dev.hw().mtu) })
+        Some(unsafe { core::slice::from_raw_parts_mut(arg.cast::<u8>(), c.dev.hw().mtu()) })
     };
     O::run(&c, RxBuf(buf))
 }
@@ -1055,7 +1057,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
         if !c.is_tx() {
             return -EINVAL;
         }
-        if size > c.dev.hw().mtu {
+        if size > c.dev.hw().mtu() {
             return -EMSGSIZE;
         }
         if data.is_null() && size != 0 {
@@ -1179,7 +1181,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
         }
         let h1 = c.rd(regs::DR0);
         c.set_rxtoken(wire::token(h1));
-        let len = match wire::decode(h1, c.dev.hw().mtu) {
+        let len = match wire::decode(h1, c.dev.hw().mtu()) {
             Dr0::Message { len, .. } => len,
             Dr0::Ack { token } => {
                 // Not a message but a late ACK word that overwrote the header
@@ -1671,7 +1673,6 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         regs: hw,
         ipcmint,
         board,
-        mtu,
         datanum: cfg.datanum,
         lookup,
     });
