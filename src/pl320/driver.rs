@@ -1640,7 +1640,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     let ipcmint = ipcmint as u32;
 
     let hw = Pl320Regs::new(base);
-    if hw.periph_id() != (regs::PART_NUMBER, regs::DESIGNER) {
+    if !hw.is_pl320() {
         return ptr::null_mut();
     }
     let cfg = hw.cfgstat();
