@@ -289,6 +289,13 @@ impl DevCfg {
         self.base.mtu
     }
 
+    /// Data registers per mailbox, 1..=7 (pl320_initialize() checks it);
+    /// masked, so that the optimiser sees that it bounds an array of
+    /// MAX_DATA words (an AND instead of a compare and a panic).
+    fn datanum(&self) -> usize {
+        self.datanum % (MAX_DATA + 1)
+    }
+
     /// The channel of mailbox `m`, if this device has one (NO_CHAN is
     /// above every index of the board, at most 32 channels).
     fn chan_of_mbox(&self, m: usize) -> Option<&'static PlChan> {
@@ -901,13 +908,20 @@ impl<'a> Ctx<'a> {
         self.rd(regs::SOURCE) == self.cfg.src_bit()
     }
 
+    /// The mailbox's token slot. The mailbox number is below 32
+    /// (pl320_initialize() checks it); masked, so that the optimiser sees
+    /// it in bounds (an AND instead of a compare and a panic).
+    fn rxtoken_slot(&self) -> &AtomicU16 {
+        &self.dev.rxtoken[self.cfg.mbox % regs::MAX_MBOX]
+    }
+
     /// The token is 16 bits on the wire (`wire::token`).
     fn set_rxtoken(&self, t: u32) {
-        self.dev.rxtoken[self.cfg.mbox].store(t as u16, Ordering::Relaxed);
+        self.rxtoken_slot().store(t as u16, Ordering::Relaxed);
     }
 
     fn rxtoken(&self) -> u32 {
-        self.dev.rxtoken[self.cfg.mbox].load(Ordering::Relaxed) as u32
+        self.rxtoken_slot().load(Ordering::Relaxed) as u32
     }
 }
 
@@ -1110,7 +1124,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
         }
         if COMPAT {
             let mut words = [0u32; MAX_DATA];
-            let words = &mut words[..c.dev.hw().datanum];
+            let words = &mut words[..c.dev.hw().datanum()];
             if let Err(e) = wire::compat::encode(msg, words) {
                 return -e;
             }
@@ -1227,7 +1241,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
 /// meanwhile changed at least SEND or the data). Returns the MTU
 /// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
 fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
-    let n = c.dev.hw().datanum;
+    let n = c.dev.hw().datanum();
     let mut first = [0u32; MAX_DATA];
     let mut again = [0u32; MAX_DATA];
     for (i, w) in first[..n].iter_mut().enumerate() {
