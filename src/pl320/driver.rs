@@ -360,10 +360,13 @@ impl Pl320Dev {
 
     /// Adds one to counter `i` (`STALE_ACK`, ...).
     fn count(&self, i: usize) {
-        self.with_mut(|m, cs| {
-            let c = &m.stats.0[i];
-            c.set(cs, c.get(cs).wrapping_add(1));
-        });
+        self.count_held(&Critical::enter(), i);
+    }
+
+    /// `count` where the critical section is held already (`cs`).
+    fn count_held(&self, cs: &Critical, i: usize) {
+        let c = &self.mutable.stats.0[i];
+        c.set(cs, c.get(cs).wrapping_add(1));
     }
 }
 
@@ -925,30 +928,33 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Claim (if free) and program mailbox `cfg.mbox` for the channel: SOURCE,
-/// DSET and MSET as DDI0306B describes, MODE 0. A claim is remembered in
-/// the device, so that a failed initialisation and pl320_uninitialize()
-/// release it. Returns 0 or -EBUSY when another sender owns the mailbox.
-fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
+/// Claim (if free) and program mailbox `m` for a channel from the sender
+/// bit `src_bit` to the receiver bit `dst_bit`: SOURCE, DSET and MSET as
+/// DDI0306B describes, MODE 0. A claim is remembered in the device, so
+/// that a failed initialisation and pl320_uninitialize() release it.
+/// Returns 0 or -EBUSY when another sender owns the mailbox. Under the
+/// critical section (`cs`, held by the caller, which the send op holds
+/// already). The channel's values come as scalars: a reference to its
+/// configuration would keep the caller's whole context in memory.
+fn program_mailbox(dev: Dev<'_>, m: usize, src_bit: u32, dst_bit: u32, cs: &Critical) -> i32 {
     let r = &dev.hw().regs;
-    let m = cfg.mbox;
-    let _cs = Critical::enter();
     let source = r.mbox_read(m, regs::SOURCE);
     if source == 0 {
-        r.mbox_write(m, regs::SOURCE, cfg.src_bit());
+        r.mbox_write(m, regs::SOURCE, src_bit);
         // The claim fails silently if the other core won the race.
-        if r.mbox_read(m, regs::SOURCE) != cfg.src_bit() {
+        if r.mbox_read(m, regs::SOURCE) != src_bit {
             return -EBUSY;
         }
-        dev.with_mut(|d, cs| d.claimed.set(cs, d.claimed.get(cs) | 1 << m));
-        r.mbox_write(m, regs::DSET, cfg.dst_bit());
-        r.mbox_write(m, regs::MSET, cfg.src_bit() | cfg.dst_bit());
+        let claimed = &dev.mutable.claimed;
+        claimed.set(cs, claimed.get(cs) | 1 << m);
+        r.mbox_write(m, regs::DSET, dst_bit);
+        r.mbox_write(m, regs::MSET, src_bit | dst_bit);
         r.mbox_write(m, regs::MODE, 0);
         0
-    } else if source == cfg.src_bit() {
+    } else if source == src_bit {
         // Configured already (by the other core): make sure our bits are.
-        r.mbox_write(m, regs::DSET, cfg.dst_bit());
-        r.mbox_write(m, regs::MSET, cfg.src_bit() | cfg.dst_bit());
+        r.mbox_write(m, regs::DSET, dst_bit);
+        r.mbox_write(m, regs::MSET, src_bit | dst_bit);
         0
     } else {
         -EBUSY
@@ -1039,7 +1045,7 @@ impl ChanOp<RxBuf<'_>> for SetupOp {
         if !c.cfg.ctrl {
             return 0;
         }
-        program_mailbox(c.dev, &c.cfg)
+        program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit(), &Critical::enter())
     }
 }
 
@@ -1091,7 +1097,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             // Nobody configured the mailbox (a channel without `ctrl` whose
             // remote has not come up, or a released mailbox): claim it as the
             // TRM's sender does.
-            let r = program_mailbox(c.dev, &c.cfg);
+            let r = program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit(), &cs);
             if r < 0 {
                 return r;
             }
@@ -1107,17 +1113,14 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                 // channel is in flight, so it is stale. Cleared and counted as
                 // the handler would.
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(STALE_ACK);
+                c.dev.count_held(&cs, STALE_ACK);
             }
             _ => return -EBUSY,
         }
         let bit = 1u32 << c.cfg.mbox;
-        let was_masked = c.dev.with_mut(|m, cs| {
-            let masked = m.tx_masked.get(cs);
-            m.tx_masked.set(cs, masked & !bit);
-            masked & bit != 0
-        });
-        if was_masked {
+        let masked = &c.dev.mutable.tx_masked;
+        if masked.get(&cs) & bit != 0 {
+            masked.set(&cs, masked.get(&cs) & !bit);
             // The handler masked our line to leave the last ACK to a poller:
             // this message's ACK may interrupt again.
             c.wr(regs::MSET, c.cfg.src_bit());
@@ -1149,7 +1152,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                     break;
                 }
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(STALE_ACK);
+                c.dev.count_held(&cs, STALE_ACK);
             }
             if !settled {
                 return -EBUSY;
@@ -1204,8 +1207,8 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
                 // nothing to deliver: hand the ACK word back (its token is
                 // stale on the sending side, which clears it) so the line
                 // drops, and report "nothing yet".
-                c.dev.count(TORN_READ);
-                let _cs = Critical::enter();
+                let cs = Critical::enter();
+                c.dev.count_held(&cs, TORN_READ);
                 if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
                     ack(c, token);
                 }
@@ -1305,11 +1308,11 @@ impl ChanOp<()> for TxFinishOp {
         if !c.is_tx() {
             return -EINVAL;
         }
-        let _cs = Critical::enter();
+        let cs = Critical::enter();
         if c.owned() {
             if c.rd(regs::SEND) == regs::SEND_MSG {
                 // Withdrawn before its ACK (timeout or cancellation).
-                c.dev.count(RETRACTED);
+                c.dev.count_held(&cs, RETRACTED);
             }
             c.wr(regs::SEND, regs::SEND_IDLE);
         }
@@ -1369,7 +1372,7 @@ impl ChanOp<()> for TxAckedOp {
         let cs = Critical::enter();
         c.rd(regs::SEND) == regs::SEND_ACK && {
             let txtoken = c.chan.txtoken(&cs);
-            take_ack(c, txtoken, |token| if token == txtoken { AckUse::Completed } else { AckUse::Refused })
+            take_ack(c, &cs, txtoken, |token| if token == txtoken { AckUse::Completed } else { AckUse::Refused })
                 == AckUse::Completed
         }
     }
@@ -1404,14 +1407,14 @@ enum AckUse {
 /// The compatible format's ACK carries no token: `complete` is offered
 /// `txtoken` (the message in flight, if any), which the upper half refuses
 /// when nothing is in flight.
-fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
+fn take_ack(c: &Ctx<'_>, cs: &Critical, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     if COMPAT {
         match complete(txtoken) {
             AckUse::Refused => {}
             done => return done,
         }
         c.wr(regs::SEND, regs::SEND_IDLE);
-        c.dev.count(STALE_ACK);
+        c.dev.count_held(cs, STALE_ACK);
         return AckUse::Refused;
     }
     let mut dr0 = c.rd(regs::DR0);
@@ -1433,7 +1436,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
     if c.rd(regs::SEND) == regs::SEND_ACK {
         c.wr(regs::SEND, regs::SEND_IDLE);
     }
-    c.dev.count(STALE_ACK);
+    c.dev.count_held(cs, STALE_ACK);
     AckUse::Refused
 }
 
@@ -1442,7 +1445,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
 fn serve_tx(c: &Ctx<'_>) {
     let cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
-        c.dev.count(SPURIOUS);
+        c.dev.count_held(&cs, SPURIOUS);
         // A remote that (wrongly) sends to us on our own TX mailbox sets
         // our bit in DSTATUS, which holds our line up: clear it, or the
         // interrupt storms.
@@ -1451,7 +1454,7 @@ fn serve_tx(c: &Ctx<'_>) {
         }
         return;
     }
-    let used = take_ack(c, c.chan.txtoken(&cs), |token| {
+    let used = take_ack(c, &cs, c.chan.txtoken(&cs), |token| {
         // On success txfinish (SEND = 0) ran, and maybe the next send.
         match c.chan.tx_done(token) {
             0 => AckUse::Completed,
@@ -1465,8 +1468,8 @@ fn serve_tx(c: &Ctx<'_>) {
         // send clears the ACK. Until the next send, this line is masked
         // for the mailbox so that the level interrupt drops.
         c.wr(regs::MCLEAR, c.cfg.src_bit());
-        let bit = 1u32 << c.cfg.mbox;
-        c.dev.with_mut(|m, cs| m.tx_masked.set(cs, m.tx_masked.get(cs) | bit));
+        let masked = &c.dev.mutable.tx_masked;
+        masked.set(&cs, masked.get(&cs) | 1 << c.cfg.mbox);
     }
 }
 
@@ -1519,9 +1522,9 @@ fn serve_device(dev: Dev<'_>) {
         pending &= pending - 1;
         let Some(chan) = hw.chan_of_mbox(m) else {
             // Not ours: mask it for this line so it cannot storm.
-            let _cs = Critical::enter();
+            let cs = Critical::enter();
             hw.regs.mbox_write(m, regs::MCLEAR, 1 << line);
-            dev.count(UNKNOWN_MBOX);
+            dev.count_held(&cs, UNKNOWN_MBOX);
             continue;
         };
         let c = Ctx::new(dev, chan);
