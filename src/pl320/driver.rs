@@ -1126,11 +1126,8 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             c.wr(regs::MSET, c.cfg.src_bit());
         }
         if COMPAT {
-            let mut words = [0u32; MAX_DATA];
-            let words = &mut words[..c.dev.hw().datanum()];
-            if let Err(e) = wire::compat::encode(msg, words) {
-                return -e;
-            }
+            // `msg` fits: size <= MTU = 4 * DATANUM (checked above).
+            let n = c.dev.hw().datanum();
             // The destination bit may have been consumed (a lost ACK clears
             // it); set before the data so that the last look at SEND below is
             // followed directly by SEND = 1.
@@ -1144,8 +1141,8 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             // keeps writing SEND = 2 gets -EBUSY, with nothing sent.
             let mut settled = false;
             for _ in 0..SETTLE_ROUNDS {
-                for (i, &w) in words.iter().enumerate() {
-                    c.wr(regs::DR0 + 4 * i, w);
+                for i in 0..n {
+                    c.wr(regs::DR0 + 4 * i, wire::word(msg, i));
                 }
                 if c.rd(regs::SEND) != regs::SEND_ACK {
                     settled = true;
@@ -1160,10 +1157,8 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             c.wr(regs::SEND, regs::SEND_MSG);
             return 0;
         } else {
-            for (i, chunk) in msg.chunks(4).enumerate() {
-                let mut w = [0u8; 4];
-                w[..chunk.len()].copy_from_slice(chunk);
-                c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
+            for i in 0..size.div_ceil(4) {
+                c.wr(regs::DR0 + 4 * (i + 1), wire::word(msg, i));
             }
             c.wr(regs::DR0, wire::header(size, c.chan.txtoken(&cs)));
         }
