@@ -1237,28 +1237,28 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
 /// twice; the message is whole only if it is still pending and the same
 /// after the first read (a sender that withdrew it and sent another one
 /// meanwhile changed at least SEND or the data). Returns the MTU
-/// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
+/// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN. The first
+/// read goes straight into the buffer (as `wire::word` lays a word out),
+/// which holds nothing for the upper half when this returns -EAGAIN.
 fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
-    let n = c.dev.hw().datanum();
-    let mut first = [0u32; MAX_DATA];
-    let mut again = [0u32; MAX_DATA];
-    for (i, w) in first[..n].iter_mut().enumerate() {
-        *w = c.rd(regs::DR0 + 4 * i);
-    }
-    let send = c.rd(regs::SEND);
-    for (i, w) in again[..n].iter_mut().enumerate() {
-        *w = c.rd(regs::DR0 + 4 * i);
-    }
-    if send != regs::SEND_MSG || first[..n] != again[..n] {
-        c.dev.count(TORN_READ);
-        return -EAGAIN;
-    }
-    // The whole buffer: its MTU, wire::compat::mtu(n) bytes (op1 makes
-    // it that long, so no length to check again).
+    // The whole buffer: its MTU, 4 * DATANUM bytes (op1 makes it that
+    // long), so one 4-byte chunk per data register.
     let Some(out) = buf.whole() else {
         return -EINVAL;
     };
-    wire::compat::decode(&first[..n], out) as c_int
+    for (i, chunk) in out.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&c.rd(regs::DR0 + 4 * i).to_le_bytes());
+    }
+    let send = c.rd(regs::SEND);
+    let mut same = true;
+    for (i, chunk) in out.chunks_exact(4).enumerate() {
+        same &= c.rd(regs::DR0 + 4 * i).to_le_bytes() == chunk;
+    }
+    if send != regs::SEND_MSG || !same {
+        c.dev.count(TORN_READ);
+        return -EAGAIN;
+    }
+    out.len() as c_int
 }
 
 /// ACK the message on the channel's mailbox: framed, DR0 = the ACK word
