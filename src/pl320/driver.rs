@@ -932,12 +932,14 @@ impl<'a> Ctx<'a> {
 /// bit `src_bit` to the receiver bit `dst_bit`: SOURCE, DSET and MSET as
 /// DDI0306B describes, MODE 0. A claim is remembered in the device, so
 /// that a failed initialisation and pl320_uninitialize() release it.
-/// Returns 0 or -EBUSY when another sender owns the mailbox. Under the
-/// critical section (`cs`, held by the caller, which the send op holds
-/// already). The channel's values come as scalars: a reference to its
-/// configuration would keep the caller's whole context in memory.
-fn program_mailbox(dev: Dev<'_>, m: usize, src_bit: u32, dst_bit: u32, cs: &Critical) -> i32 {
+/// Returns 0 or -EBUSY when another sender owns the mailbox. Takes the
+/// critical section (nested when the send op, which holds it, claims an
+/// unconfigured mailbox). The channel's values come as scalars: a
+/// reference to its configuration would keep the caller's whole context
+/// in memory.
+fn program_mailbox(dev: Dev<'_>, m: usize, src_bit: u32, dst_bit: u32) -> i32 {
     let r = &dev.hw().regs;
+    let cs = &Critical::enter();
     let source = r.mbox_read(m, regs::SOURCE);
     if source == 0 {
         r.mbox_write(m, regs::SOURCE, src_bit);
@@ -1045,7 +1047,7 @@ impl ChanOp<RxBuf<'_>> for SetupOp {
         if !c.cfg.ctrl {
             return 0;
         }
-        program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit(), &Critical::enter())
+        program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit())
     }
 }
 
@@ -1097,7 +1099,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             // Nobody configured the mailbox (a channel without `ctrl` whose
             // remote has not come up, or a released mailbox): claim it as the
             // TRM's sender does.
-            let r = program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit(), &cs);
+            let r = program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit());
             if r < 0 {
                 return r;
             }
