@@ -134,6 +134,7 @@
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
+use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicUsize, Ordering};
 
@@ -267,22 +268,6 @@ struct DevCfg {
 }
 
 impl DevCfg {
-    const EMPTY: DevCfg = DevCfg {
-        base: mbox_dev_s {
-            ops: None,
-            chans: ptr::null_mut(),
-            num_chans: 0,
-            mtu: 0,
-            #[cfg(feature = "txfifo")]
-            txdepth: 0,
-        },
-        regs: Pl320Regs::new(0),
-        ipcmint: 0,
-        board: &[],
-        datanum: 0,
-        lookup: [NO_CHAN; regs::MAX_MBOX],
-    };
-
     /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
     /// compatible (kept once, where the upper half reads it).
     fn mtu(&self) -> usize {
@@ -310,8 +295,10 @@ pub(super) struct Pl320Dev {
     /// Written only by the context that claimed the slot, while it is
     /// INIT and before anything else can reach it (its handler is
     /// attached and its address handed out later); only read afterwards,
-    /// until pl320_uninitialize() frees the slot (see `dev_ref`).
-    cfg: UnsafeCell<DevCfg>,
+    /// until pl320_uninitialize() frees the slot (see `dev_ref`). Not
+    /// initialised until the slot's first device is configured, so that
+    /// the slot table is all zeros (`.bss`: no initial copy in the image).
+    cfg: UnsafeCell<MaybeUninit<DevCfg>>,
     /// Per mailbox: token of the message being received (echoed in the
     /// ACK so that the sender can match it; unused by the compatible wire
     /// format, whose ACK carries no token). Only the RX path of that
@@ -332,7 +319,7 @@ const NO_TOKEN: AtomicU16 = AtomicU16::new(0);
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            cfg: UnsafeCell::new(DevCfg::EMPTY),
+            cfg: UnsafeCell::new(MaybeUninit::uninit()),
             rxtoken: [NO_TOKEN; regs::MAX_MBOX],
             mutable: DevMut {
                 claimed: CsU32::new(0),
@@ -593,7 +580,7 @@ mod dev_ref {
 
     impl Life {
         pub(super) const fn new() -> Life {
-            Life { state: CsU32::new(FREE), irq_num: CsU32::new(-1i32 as u32), isr_active: CsU32::new(0) }
+            Life { state: CsU32::new(FREE), irq_num: CsU32::new(0), isr_active: CsU32::new(0) }
         }
 
         fn irq_num(&self, cs: &Critical) -> c_int {
@@ -633,9 +620,10 @@ mod dev_ref {
 
         /// The device's configuration.
         pub(super) fn hw(self) -> &'a DevCfg {
-            // SAFETY: written, and not rewritten during 'a: a Dev is made
-            // only where that holds (module doc).
-            unsafe { &*self.slot.cfg.get() }
+            // SAFETY: written (initialised), and not rewritten during 'a:
+            // a Dev is made only where that holds (module doc: every case
+            // is a slot that Claimed::configure wrote).
+            unsafe { &*self.slot.cfg.get().cast::<DevCfg>() }
         }
     }
 
@@ -682,7 +670,7 @@ mod dev_ref {
             // only LIVE and CLOSING slots, the slot's address has not been
             // handed out since it was last freed, and every Dev of its
             // previous device ended before it was freed (module doc).
-            unsafe { self.0.cfg.get().write(cfg) };
+            unsafe { self.0.cfg.get().cast::<DevCfg>().write(cfg) };
             Owned(self.0)
         }
     }
@@ -726,7 +714,6 @@ mod dev_ref {
             self.0.life.with(|l, cs| {
                 debug_assert_eq!(l.isr_active.get(cs), 0);
                 l.state.set(cs, FREE);
-                l.irq_num.set(cs, -1i32 as u32);
             });
         }
     }
