@@ -300,10 +300,10 @@ pub(super) struct Pl320Dev {
     /// the slot table is all zeros (`.bss`: no initial copy in the image).
     cfg: UnsafeCell<MaybeUninit<DevCfg>>,
     /// Per mailbox: token of the message being received (echoed in the
-    /// ACK so that the sender can match it; unused by the compatible wire
+    /// ACK so that the sender can match it; none in the compatible wire
     /// format, whose ACK carries no token). Only the RX path of that
     /// mailbox's channel touches it, one reception at a time.
-    rxtoken: [AtomicU16; regs::MAX_MBOX],
+    rxtoken: [AtomicU16; RXTOKENS],
     mutable: DevMut,
     life: dev_ref::Life,
 }
@@ -311,6 +311,10 @@ pub(super) struct Pl320Dev {
 // SAFETY: `cfg` is written only while no other context reads it (see
 // the field and `dev_ref`); everything else is atomic.
 unsafe impl Sync for Pl320Dev {}
+
+/// Token slots per device: one per mailbox in the framed format, none in
+/// the compatible one.
+const RXTOKENS: usize = if COMPAT { 0 } else { regs::MAX_MBOX };
 
 /// A zero token, to build the per-mailbox array in a const fn.
 #[allow(clippy::declare_interior_mutable_const)]
@@ -320,7 +324,7 @@ impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
             cfg: UnsafeCell::new(MaybeUninit::uninit()),
-            rxtoken: [NO_TOKEN; regs::MAX_MBOX],
+            rxtoken: [NO_TOKEN; RXTOKENS],
             mutable: DevMut {
                 claimed: CsU32::new(0),
                 stats: DevStats([const { CsUsize::new(0) }; 5]),
@@ -898,20 +902,23 @@ impl<'a> Ctx<'a> {
         self.rd(regs::SOURCE) == self.cfg.src_bit()
     }
 
-    /// The mailbox's token slot. The mailbox number is below 32
-    /// (pl320_initialize() checks it); masked, so that the optimiser sees
-    /// it in bounds (an AND instead of a compare and a panic).
-    fn rxtoken_slot(&self) -> &AtomicU16 {
-        &self.dev.rxtoken[self.cfg.mbox % regs::MAX_MBOX]
+    /// The mailbox's token slot (none in the compatible format). The
+    /// mailbox number is below 32 (pl320_initialize() checks it); masked,
+    /// so that the optimiser sees it in bounds of the framed format's
+    /// table (an AND, no compare).
+    fn rxtoken_slot(&self) -> Option<&AtomicU16> {
+        self.dev.rxtoken.get(self.cfg.mbox % regs::MAX_MBOX)
     }
 
     /// The token is 16 bits on the wire (`wire::token`).
     fn set_rxtoken(&self, t: u32) {
-        self.rxtoken_slot().store(t as u16, Ordering::Relaxed);
+        if let Some(slot) = self.rxtoken_slot() {
+            slot.store(t as u16, Ordering::Relaxed);
+        }
     }
 
     fn rxtoken(&self) -> u32 {
-        self.rxtoken_slot().load(Ordering::Relaxed) as u32
+        self.rxtoken_slot().map_or(0, |slot| slot.load(Ordering::Relaxed) as u32)
     }
 }
 
@@ -1678,11 +1685,8 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         lookup,
     });
     let dev = owned.dev();
-    // The compatible format's ACK carries no token: its rxtoken is unused.
-    if !COMPAT {
-        for t in &dev.rxtoken {
-            t.store(0, Ordering::Relaxed);
-        }
+    for t in &dev.rxtoken {
+        t.store(0, Ordering::Relaxed);
     }
     let m = &dev.mutable;
     // `claimed` is 0 already: slots start so, and release() empties it
