@@ -158,8 +158,10 @@ type Board = &'static [PlChan];
 /// can create.
 pub(crate) const CONFIG_MBOX_PL320_MAX_DEVICES: usize = crate::kconfig::PL320_MAX_DEVICES;
 
-/// Lookup-table entry of a mailbox that has no channel.
+/// Lookup-table entry of a mailbox that has no channel: 0 - 1, as
+/// `validate` makes it.
 const NO_CHAN: u8 = 0xFF;
+const _: () = assert!(0u8.wrapping_sub(1) == NO_CHAN);
 
 /// Driver counters of one device (readable from Rust tests).
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -1563,11 +1565,15 @@ fn release(owned: dev_ref::Owned) {
 /// None.
 #[inline(always)]
 fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs::MAX_MBOX]> {
-    let mut lookup = [NO_CHAN; regs::MAX_MBOX];
+    // Built with index + 1 (0: no channel yet), so that it starts as
+    // zeros, and shifted to the table's encoding (NO_CHAN is 0 - 1) as it
+    // is handed out: filling it with NO_CHAN would be a memset call, which
+    // brings one more compiler_builtins function to the Cortex-M4F.
+    let mut lookup = [0u8; regs::MAX_MBOX];
     for (i, chan) in board.iter().enumerate() {
         let cfg = chan.cfg();
         let m = cfg.mbox;
-        if m >= regs::MAX_MBOX || m >= hw.mboxnum || lookup[m] != NO_CHAN {
+        if m >= regs::MAX_MBOX || m >= hw.mboxnum || lookup[m] != 0 {
             return None;
         }
         let (src, dst) = (cfg.src as usize, cfg.dst as usize);
@@ -1582,9 +1588,9 @@ fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs:
         if tx && (cfg.txbuf.is_null() || cfg.bufsize == 0) {
             return None;
         }
-        lookup[m] = i as u8;
+        lookup[m] = i as u8 + 1;
     }
-    Some(lookup)
+    Some(lookup.map(|e| e.wrapping_sub(1)))
 }
 
 /// Initialise the PL320 IPCM at `base` for this core and return its mailbox
