@@ -327,7 +327,20 @@ static bool devices_up(void)
   return true;
 }
 
-/* A register window that answers like an IPCM with the wrong ID. */
+/* A register window that answers like an IPCM with PeriphID0..2 =
+ * g_fake_id (a wrong ID unless a test sets the right one for a while):
+ * every write is lost, every other register reads 0.
+ */
+
+static const uint32_t g_pl320_id[3] =
+{
+  0x20, 0x13, 0x04                        /* Part 0x320, designer 0x41 */
+};
+
+static uint32_t g_fake_id[3] =
+{
+  0x21, 0x13, 0x04                        /* Part 0x321 */
+};
 
 static uint32_t fake_read(void *dev, uint32_t off)
 {
@@ -335,11 +348,9 @@ static uint32_t fake_read(void *dev, uint32_t off)
   switch (off)
     {
       case PL320M_PERIPHID(0):
-        return 0x21;                      /* Part 0x321 */
       case PL320M_PERIPHID(1):
-        return 0x13;
       case PL320M_PERIPHID(2):
-        return 0x04;
+        return g_fake_id[(off - PL320M_PERIPHID(0)) / 4];
       case PL320M_CFGSTAT:
         return (32u << 16) | (8u << 8) | 7u;
       default:
@@ -477,8 +488,45 @@ static void test_init_rejects_invalid(void)
   scratch_config(&cfg, 1);
   EXPECT_NULL(BASE + 2);                    /* Misaligned base */
 
-  scratch_config(&cfg, 1);
-  EXPECT_NULL(BASE_FAKE);                   /* PeriphID part 0x321 */
+  /* Every field of the identification counts: the part number's low
+   * byte (PeriphID0) and top nibble (PeriphID1[3:0]), the designer's low
+   * nibble (PeriphID1[7:4]) and top nibble (PeriphID2[3:0]). A channel
+   * without ctrl reads nothing back from the window, so with the right ID
+   * the same configuration makes a device.
+   */
+
+  {
+    static const uint32_t wrong[][3] =
+    {
+      { 0x21, 0x13, 0x04 },                 /* Part 0x321 */
+      { 0x20, 0x14, 0x04 },                 /* Part 0x420 */
+      { 0x20, 0x23, 0x04 },                 /* Designer 0x42 */
+      { 0x20, 0x13, 0x05 },                 /* Designer 0x51 */
+    };
+
+    struct mbox_dev_s *d;
+    size_t i;
+
+    for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
+      {
+        memcpy(g_fake_id, wrong[i], sizeof(g_fake_id));
+        scratch_config(&cfg, 1);
+        g_scratch[0].ctrl = false;
+        EXPECT_NULL(BASE_FAKE);
+      }
+
+    memcpy(g_fake_id, g_pl320_id, sizeof(g_fake_id));
+    scratch_config(&cfg, 1);
+    g_scratch[0].ctrl = false;
+    d = pl320_initialize(&cfg, BASE_FAKE);
+    CHECK(d != NULL);
+    if (d != NULL)
+      {
+        CHECK_EQ(pl320_uninitialize(d), 0);
+      }
+
+    memcpy(g_fake_id, wrong[0], sizeof(g_fake_id));
+  }
 
   scratch_config(&cfg, 1);
 #ifndef CONFIG_MBOX_PL320_WIRE_FRAMED

@@ -134,6 +134,7 @@
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
+use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicUsize, Ordering};
 
@@ -157,8 +158,10 @@ type Board = &'static [PlChan];
 /// can create.
 pub(crate) const CONFIG_MBOX_PL320_MAX_DEVICES: usize = crate::kconfig::PL320_MAX_DEVICES;
 
-/// Lookup-table entry of a mailbox that has no channel.
+/// Lookup-table entry of a mailbox that has no channel: 0 - 1, as
+/// `validate` makes it.
 const NO_CHAN: u8 = 0xFF;
+const _: () = assert!(0u8.wrapping_sub(1) == NO_CHAN);
 
 /// Driver counters of one device (readable from Rust tests).
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -204,12 +207,27 @@ macro_rules! cs_word {
             fn set(&self, _cs: &Critical, v: $t) {
                 self.0.store(v, Ordering::Relaxed)
             }
+
+            /// Writes the word of a device that only its owner reaches
+            /// (`_owner`: being initialised, or torn down), without the
+            /// critical section: no other context reads or writes it.
+            fn set_owned(&self, _owner: &dev_ref::Owned, v: $t) {
+                self.0.store(v, Ordering::Relaxed)
+            }
         }
     };
 }
 
 cs_word!(CsU32, AtomicU32, u32);
 cs_word!(CsUsize, AtomicUsize, usize);
+
+impl CsU32 {
+    /// Reads the word of a device that only its owner reaches (see
+    /// `set_owned`).
+    fn get_owned(&self, _owner: &dev_ref::Owned) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// The driver counters of a device, one word per field of `Pl320Stats`
 /// (indexed by the constants below, so that they reset in one loop).
@@ -245,9 +263,6 @@ struct DevCfg {
     ipcmint: u32,
     /// The board's channel array.
     board: Board,
-    /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
-    /// compatible.
-    mtu: usize,
     /// Data registers per mailbox (DATANUM, 1..=7).
     datanum: usize,
     /// Mailbox number -> index into `board`, or NO_CHAN.
@@ -255,22 +270,18 @@ struct DevCfg {
 }
 
 impl DevCfg {
-    const EMPTY: DevCfg = DevCfg {
-        base: mbox_dev_s {
-            ops: None,
-            chans: ptr::null_mut(),
-            num_chans: 0,
-            mtu: 0,
-            #[cfg(feature = "txfifo")]
-            txdepth: 0,
-        },
-        regs: Pl320Regs::new(0),
-        ipcmint: 0,
-        board: &[],
-        mtu: 0,
-        datanum: 0,
-        lookup: [NO_CHAN; regs::MAX_MBOX],
-    };
+    /// Payload bytes per message: 4 * (DATANUM - 1) framed, 4 * DATANUM
+    /// compatible (kept once, where the upper half reads it).
+    fn mtu(&self) -> usize {
+        self.base.mtu
+    }
+
+    /// Data registers per mailbox, 1..=7 (pl320_initialize() checks it);
+    /// masked, so that the optimiser sees that it bounds an array of
+    /// MAX_DATA words (an AND instead of a compare and a panic).
+    fn datanum(&self) -> usize {
+        self.datanum % (MAX_DATA + 1)
+    }
 
     /// The channel of mailbox `m`, if this device has one (NO_CHAN is
     /// above every index of the board, at most 32 channels).
@@ -286,13 +297,15 @@ pub(super) struct Pl320Dev {
     /// Written only by the context that claimed the slot, while it is
     /// INIT and before anything else can reach it (its handler is
     /// attached and its address handed out later); only read afterwards,
-    /// until pl320_uninitialize() frees the slot (see `dev_ref`).
-    cfg: UnsafeCell<DevCfg>,
+    /// until pl320_uninitialize() frees the slot (see `dev_ref`). Not
+    /// initialised until the slot's first device is configured, so that
+    /// the slot table is all zeros (`.bss`: no initial copy in the image).
+    cfg: UnsafeCell<MaybeUninit<DevCfg>>,
     /// Per mailbox: token of the message being received (echoed in the
-    /// ACK so that the sender can match it; unused by the compatible wire
+    /// ACK so that the sender can match it; none in the compatible wire
     /// format, whose ACK carries no token). Only the RX path of that
     /// mailbox's channel touches it, one reception at a time.
-    rxtoken: [AtomicU16; regs::MAX_MBOX],
+    rxtoken: [AtomicU16; RXTOKENS],
     mutable: DevMut,
     life: dev_ref::Life,
 }
@@ -301,6 +314,10 @@ pub(super) struct Pl320Dev {
 // the field and `dev_ref`); everything else is atomic.
 unsafe impl Sync for Pl320Dev {}
 
+/// Token slots per device: one per mailbox in the framed format, none in
+/// the compatible one.
+const RXTOKENS: usize = if COMPAT { 0 } else { regs::MAX_MBOX };
+
 /// A zero token, to build the per-mailbox array in a const fn.
 #[allow(clippy::declare_interior_mutable_const)]
 const NO_TOKEN: AtomicU16 = AtomicU16::new(0);
@@ -308,8 +325,8 @@ const NO_TOKEN: AtomicU16 = AtomicU16::new(0);
 impl Pl320Dev {
     const fn empty() -> Pl320Dev {
         Pl320Dev {
-            cfg: UnsafeCell::new(DevCfg::EMPTY),
-            rxtoken: [NO_TOKEN; regs::MAX_MBOX],
+            cfg: UnsafeCell::new(MaybeUninit::uninit()),
+            rxtoken: [NO_TOKEN; RXTOKENS],
             mutable: DevMut {
                 claimed: CsU32::new(0),
                 stats: DevStats([const { CsUsize::new(0) }; 5]),
@@ -336,10 +353,13 @@ impl Pl320Dev {
 
     /// Adds one to counter `i` (`STALE_ACK`, ...).
     fn count(&self, i: usize) {
-        self.with_mut(|m, cs| {
-            let c = &m.stats.0[i];
-            c.set(cs, c.get(cs).wrapping_add(1));
-        });
+        self.count_held(&Critical::enter(), i);
+    }
+
+    /// `count` where the critical section is held already (`cs`).
+    fn count_held(&self, cs: &Critical, i: usize) {
+        let c = &self.mutable.stats.0[i];
+        c.set(cs, c.get(cs).wrapping_add(1));
     }
 }
 
@@ -533,13 +553,15 @@ mod chan_ref {
 ///   slot, counted in `isr_active` until it returns; a CLOSING device
 ///   becomes an `Owned` only once its handler is detached and that count
 ///   is 0 ([`Closing::detach`]);
-/// - [`close`]'s check and [`with_live`]: a LIVE slot, under the critical
-///   section;
+/// - [`close`]'s check: a LIVE slot, under the critical section;
 /// - [`Dev::new`] (unsafe): an op of the upper half, on a device that
-///   exists during the op (its caller's contract).
+///   exists during the op (its caller's contract);
+/// - [`if_live`]: the device op (`getchan`), on the same contract, with
+///   a check that the device was not torn down before the call.
 mod dev_ref {
     use core::ffi::c_int;
     use core::marker::PhantomData;
+    use core::sync::atomic::Ordering;
 
     use super::{pl320_isr, port, CsU32, DevCfg, Pl320Dev, SLOTS};
     use crate::errno::EINVAL;
@@ -564,7 +586,7 @@ mod dev_ref {
 
     impl Life {
         pub(super) const fn new() -> Life {
-            Life { state: CsU32::new(FREE), irq_num: CsU32::new(-1i32 as u32), isr_active: CsU32::new(0) }
+            Life { state: CsU32::new(FREE), irq_num: CsU32::new(0), isr_active: CsU32::new(0) }
         }
 
         fn irq_num(&self, cs: &Critical) -> c_int {
@@ -604,9 +626,10 @@ mod dev_ref {
 
         /// The device's configuration.
         pub(super) fn hw(self) -> &'a DevCfg {
-            // SAFETY: written, and not rewritten during 'a: a Dev is made
-            // only where that holds (module doc).
-            unsafe { &*self.slot.cfg.get() }
+            // SAFETY: written (initialised), and not rewritten during 'a:
+            // a Dev is made only where that holds (module doc: every case
+            // is a slot that Claimed::configure wrote).
+            unsafe { &*self.slot.cfg.get().cast::<DevCfg>() }
         }
     }
 
@@ -653,7 +676,7 @@ mod dev_ref {
             // only LIVE and CLOSING slots, the slot's address has not been
             // handed out since it was last freed, and every Dev of its
             // previous device ended before it was freed (module doc).
-            unsafe { self.0.cfg.get().write(cfg) };
+            unsafe { self.0.cfg.get().cast::<DevCfg>().write(cfg) };
             Owned(self.0)
         }
     }
@@ -697,7 +720,6 @@ mod dev_ref {
             self.0.life.with(|l, cs| {
                 debug_assert_eq!(l.isr_active.get(cs), 0);
                 l.state.set(cs, FREE);
-                l.irq_num.set(cs, -1i32 as u32);
             });
         }
     }
@@ -739,11 +761,15 @@ mod dev_ref {
         Ok(Closing(slot))
     }
 
-    /// Runs `f` on the device in `slot` if it is LIVE, under the critical
-    /// section (which keeps it LIVE meanwhile).
-    pub(super) fn with_live<R>(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>) -> R) -> Option<R> {
-        let cs = Critical::enter();
-        let live = slot.life.state.get(&cs) == LIVE;
+    /// Runs `f` on the device in `slot` if it is LIVE, for the device op
+    /// (`getchan`), which the upper half calls, as every op, on a device
+    /// that exists during the call (`Dev::new`). The state is read without
+    /// the critical section: the check is there for a device torn down
+    /// before the call, which the caller's order makes visible; one torn
+    /// down during the call is the caller's race either way (whatever
+    /// `f` returns ends with the device).
+    pub(super) fn if_live<R>(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>) -> R) -> Option<R> {
+        let live = slot.life.state.0.load(Ordering::Relaxed) == LIVE;
         live.then(|| f(Dev::made(slot)))
     }
 
@@ -878,40 +904,55 @@ impl<'a> Ctx<'a> {
         self.rd(regs::SOURCE) == self.cfg.src_bit()
     }
 
+    /// The mailbox's token slot (none in the compatible format). The
+    /// mailbox number is below 32 (pl320_initialize() checks it); masked,
+    /// so that the optimiser sees it in bounds of the framed format's
+    /// table (an AND, no compare).
+    fn rxtoken_slot(&self) -> Option<&AtomicU16> {
+        self.dev.rxtoken.get(self.cfg.mbox % regs::MAX_MBOX)
+    }
+
     /// The token is 16 bits on the wire (`wire::token`).
     fn set_rxtoken(&self, t: u32) {
-        self.dev.rxtoken[self.cfg.mbox].store(t as u16, Ordering::Relaxed);
+        if let Some(slot) = self.rxtoken_slot() {
+            slot.store(t as u16, Ordering::Relaxed);
+        }
     }
 
     fn rxtoken(&self) -> u32 {
-        self.dev.rxtoken[self.cfg.mbox].load(Ordering::Relaxed) as u32
+        self.rxtoken_slot().map_or(0, |slot| slot.load(Ordering::Relaxed) as u32)
     }
 }
 
-/// Claim (if free) and program mailbox `cfg.mbox` for the channel: SOURCE,
-/// DSET and MSET as DDI0306B describes, MODE 0. A claim is remembered in
-/// the device, so that a failed initialisation and pl320_uninitialize()
-/// release it. Returns 0 or -EBUSY when another sender owns the mailbox.
-fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
+/// Claim (if free) and program mailbox `m` for a channel from the sender
+/// bit `src_bit` to the receiver bit `dst_bit`: SOURCE, DSET and MSET as
+/// DDI0306B describes, MODE 0. A claim is remembered in the device, so
+/// that a failed initialisation and pl320_uninitialize() release it.
+/// Returns 0 or -EBUSY when another sender owns the mailbox. Takes the
+/// critical section (nested when the send op, which holds it, claims an
+/// unconfigured mailbox). The channel's values come as scalars: a
+/// reference to its configuration would keep the caller's whole context
+/// in memory.
+fn program_mailbox(dev: Dev<'_>, m: usize, src_bit: u32, dst_bit: u32) -> i32 {
     let r = &dev.hw().regs;
-    let m = cfg.mbox;
-    let _cs = Critical::enter();
+    let cs = &Critical::enter();
     let source = r.mbox_read(m, regs::SOURCE);
     if source == 0 {
-        r.mbox_write(m, regs::SOURCE, cfg.src_bit());
+        r.mbox_write(m, regs::SOURCE, src_bit);
         // The claim fails silently if the other core won the race.
-        if r.mbox_read(m, regs::SOURCE) != cfg.src_bit() {
+        if r.mbox_read(m, regs::SOURCE) != src_bit {
             return -EBUSY;
         }
-        dev.with_mut(|d, cs| d.claimed.set(cs, d.claimed.get(cs) | 1 << m));
-        r.mbox_write(m, regs::DSET, cfg.dst_bit());
-        r.mbox_write(m, regs::MSET, cfg.src_bit() | cfg.dst_bit());
+        let claimed = &dev.mutable.claimed;
+        claimed.set(cs, claimed.get(cs) | 1 << m);
+        r.mbox_write(m, regs::DSET, dst_bit);
+        r.mbox_write(m, regs::MSET, src_bit | dst_bit);
         r.mbox_write(m, regs::MODE, 0);
         0
-    } else if source == cfg.src_bit() {
+    } else if source == src_bit {
         // Configured already (by the other core): make sure our bits are.
-        r.mbox_write(m, regs::DSET, cfg.dst_bit());
-        r.mbox_write(m, regs::MSET, cfg.src_bit() | cfg.dst_bit());
+        r.mbox_write(m, regs::DSET, dst_bit);
+        r.mbox_write(m, regs::MSET, src_bit | dst_bit);
         0
     } else {
         -EBUSY
@@ -922,13 +963,12 @@ fn program_mailbox(dev: Dev<'_>, cfg: &ChanCfg) -> i32 {
 // The ops
 // ---------------------------------------------------------------------------
 
-/// `arg` is the mailbox number. Safe: `dev` is only compared with the
-/// slots' addresses, and the channel is looked up while the device is
-/// known LIVE (NULL for anything else). Not a message path: the lookup
-/// costs a critical section and a scan of the slots.
+/// `arg` is the mailbox number. `dev` is only compared with the slots'
+/// addresses, and the channel is looked up only on a LIVE device (NULL for
+/// anything else, such as a device already torn down).
 extern "C" fn pl320_getchan(dev: *mut mbox_dev_s, arg: *mut c_void) -> Option<&'static CChan> {
     slot_of(dev)
-        .and_then(|slot| dev_ref::with_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
+        .and_then(|slot| dev_ref::if_live(slot, |d| d.hw().chan_of_mbox(arg as usize).map(PlChan::base)))
         .flatten()
 }
 
@@ -977,7 +1017,7 @@ unsafe extern "C" fn op1<R: NotOurs, O: for<'b> ChanOp<RxBuf<'b>, Ret = R>>(
     } else {
         // SAFETY: `arg` is NULL (setup) or a buffer of at least the MTU
         // that only this op uses (recv).
-        Some(unsafe { core::slice::from_raw_parts_mut(arg.cast::<u8>(), c.dev.hw().mtu) })
+        Some(unsafe { core::slice::from_raw_parts_mut(arg.cast::<u8>(), c.dev.hw().mtu()) })
     };
     O::run(&c, RxBuf(buf))
 }
@@ -1003,7 +1043,7 @@ impl ChanOp<RxBuf<'_>> for SetupOp {
         if !c.cfg.ctrl {
             return 0;
         }
-        program_mailbox(c.dev, &c.cfg)
+        program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit())
     }
 }
 
@@ -1035,7 +1075,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
         if !c.is_tx() {
             return -EINVAL;
         }
-        if size > c.dev.hw().mtu {
+        if size > c.dev.hw().mtu() {
             return -EMSGSIZE;
         }
         if data.is_null() && size != 0 {
@@ -1055,7 +1095,7 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             // Nobody configured the mailbox (a channel without `ctrl` whose
             // remote has not come up, or a released mailbox): claim it as the
             // TRM's sender does.
-            let r = program_mailbox(c.dev, &c.cfg);
+            let r = program_mailbox(c.dev, c.cfg.mbox, c.cfg.src_bit(), c.cfg.dst_bit());
             if r < 0 {
                 return r;
             }
@@ -1071,27 +1111,21 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
                 // channel is in flight, so it is stale. Cleared and counted as
                 // the handler would.
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(STALE_ACK);
+                c.dev.count_held(&cs, STALE_ACK);
             }
             _ => return -EBUSY,
         }
         let bit = 1u32 << c.cfg.mbox;
-        let was_masked = c.dev.with_mut(|m, cs| {
-            let masked = m.tx_masked.get(cs);
-            m.tx_masked.set(cs, masked & !bit);
-            masked & bit != 0
-        });
-        if was_masked {
+        let masked = &c.dev.mutable.tx_masked;
+        if masked.get(&cs) & bit != 0 {
+            masked.set(&cs, masked.get(&cs) & !bit);
             // The handler masked our line to leave the last ACK to a poller:
             // this message's ACK may interrupt again.
             c.wr(regs::MSET, c.cfg.src_bit());
         }
         if COMPAT {
-            let mut words = [0u32; MAX_DATA];
-            let words = &mut words[..c.dev.hw().datanum];
-            if let Err(e) = wire::compat::encode(msg, words) {
-                return -e;
-            }
+            // `msg` fits: size <= MTU = 4 * DATANUM (checked above).
+            let n = c.dev.hw().datanum();
             // The destination bit may have been consumed (a lost ACK clears
             // it); set before the data so that the last look at SEND below is
             // followed directly by SEND = 1.
@@ -1105,15 +1139,15 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             // keeps writing SEND = 2 gets -EBUSY, with nothing sent.
             let mut settled = false;
             for _ in 0..SETTLE_ROUNDS {
-                for (i, &w) in words.iter().enumerate() {
-                    c.wr(regs::DR0 + 4 * i, w);
+                for i in 0..n {
+                    c.wr(regs::DR0 + 4 * i, wire::word(msg, i));
                 }
                 if c.rd(regs::SEND) != regs::SEND_ACK {
                     settled = true;
                     break;
                 }
                 c.wr(regs::SEND, regs::SEND_IDLE);
-                c.dev.count(STALE_ACK);
+                c.dev.count_held(&cs, STALE_ACK);
             }
             if !settled {
                 return -EBUSY;
@@ -1121,10 +1155,8 @@ impl ChanOp<(*const c_void, usize)> for SendOp {
             c.wr(regs::SEND, regs::SEND_MSG);
             return 0;
         } else {
-            for (i, chunk) in msg.chunks(4).enumerate() {
-                let mut w = [0u8; 4];
-                w[..chunk.len()].copy_from_slice(chunk);
-                c.wr(regs::DR0 + 4 * (i + 1), u32::from_le_bytes(w));
+            for i in 0..size.div_ceil(4) {
+                c.wr(regs::DR0 + 4 * (i + 1), wire::word(msg, i));
             }
             c.wr(regs::DR0, wire::header(size, c.chan.txtoken(&cs)));
         }
@@ -1159,7 +1191,7 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
         }
         let h1 = c.rd(regs::DR0);
         c.set_rxtoken(wire::token(h1));
-        let len = match wire::decode(h1, c.dev.hw().mtu) {
+        let len = match wire::decode(h1, c.dev.hw().mtu()) {
             Dr0::Message { len, .. } => len,
             Dr0::Ack { token } => {
                 // Not a message but a late ACK word that overwrote the header
@@ -1168,8 +1200,8 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
                 // nothing to deliver: hand the ACK word back (its token is
                 // stale on the sending side, which clears it) so the line
                 // drops, and report "nothing yet".
-                c.dev.count(TORN_READ);
-                let _cs = Critical::enter();
+                let cs = Critical::enter();
+                c.dev.count_held(&cs, TORN_READ);
                 if c.rd(regs::SEND) == regs::SEND_MSG && c.rd(regs::DR0) == h1 {
                     ack(c, token);
                 }
@@ -1203,28 +1235,28 @@ impl ChanOp<RxBuf<'_>> for RecvOp {
 /// twice; the message is whole only if it is still pending and the same
 /// after the first read (a sender that withdrew it and sent another one
 /// meanwhile changed at least SEND or the data). Returns the MTU
-/// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN.
+/// (`4 * DATANUM`: the protocol carries no length) or -EAGAIN. The first
+/// read goes straight into the buffer (as `wire::word` lays a word out),
+/// which holds nothing for the upper half when this returns -EAGAIN.
 fn recv_compat(c: &Ctx<'_>, mut buf: RxBuf<'_>) -> c_int {
-    let n = c.dev.hw().datanum;
-    let mut first = [0u32; MAX_DATA];
-    let mut again = [0u32; MAX_DATA];
-    for (i, w) in first[..n].iter_mut().enumerate() {
-        *w = c.rd(regs::DR0 + 4 * i);
-    }
-    let send = c.rd(regs::SEND);
-    for (i, w) in again[..n].iter_mut().enumerate() {
-        *w = c.rd(regs::DR0 + 4 * i);
-    }
-    if send != regs::SEND_MSG || first[..n] != again[..n] {
-        c.dev.count(TORN_READ);
-        return -EAGAIN;
-    }
-    // The whole buffer: its MTU, wire::compat::mtu(n) bytes (op1 makes
-    // it that long, so no length to check again).
+    // The whole buffer: its MTU, 4 * DATANUM bytes (op1 makes it that
+    // long), so one 4-byte chunk per data register.
     let Some(out) = buf.whole() else {
         return -EINVAL;
     };
-    wire::compat::decode(&first[..n], out) as c_int
+    for (i, chunk) in out.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&c.rd(regs::DR0 + 4 * i).to_le_bytes());
+    }
+    let send = c.rd(regs::SEND);
+    let mut same = true;
+    for (i, chunk) in out.chunks_exact(4).enumerate() {
+        same &= c.rd(regs::DR0 + 4 * i).to_le_bytes() == chunk;
+    }
+    if send != regs::SEND_MSG || !same {
+        c.dev.count(TORN_READ);
+        return -EAGAIN;
+    }
+    out.len() as c_int
 }
 
 /// ACK the message on the channel's mailbox: framed, DR0 = the ACK word
@@ -1269,11 +1301,11 @@ impl ChanOp<()> for TxFinishOp {
         if !c.is_tx() {
             return -EINVAL;
         }
-        let _cs = Critical::enter();
+        let cs = Critical::enter();
         if c.owned() {
             if c.rd(regs::SEND) == regs::SEND_MSG {
                 // Withdrawn before its ACK (timeout or cancellation).
-                c.dev.count(RETRACTED);
+                c.dev.count_held(&cs, RETRACTED);
             }
             c.wr(regs::SEND, regs::SEND_IDLE);
         }
@@ -1333,7 +1365,7 @@ impl ChanOp<()> for TxAckedOp {
         let cs = Critical::enter();
         c.rd(regs::SEND) == regs::SEND_ACK && {
             let txtoken = c.chan.txtoken(&cs);
-            take_ack(c, txtoken, |token| if token == txtoken { AckUse::Completed } else { AckUse::Refused })
+            take_ack(c, &cs, txtoken, |token| if token == txtoken { AckUse::Completed } else { AckUse::Refused })
                 == AckUse::Completed
         }
     }
@@ -1368,14 +1400,14 @@ enum AckUse {
 /// The compatible format's ACK carries no token: `complete` is offered
 /// `txtoken` (the message in flight, if any), which the upper half refuses
 /// when nothing is in flight.
-fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
+fn take_ack(c: &Ctx<'_>, cs: &Critical, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) -> AckUse {
     if COMPAT {
         match complete(txtoken) {
             AckUse::Refused => {}
             done => return done,
         }
         c.wr(regs::SEND, regs::SEND_IDLE);
-        c.dev.count(STALE_ACK);
+        c.dev.count_held(cs, STALE_ACK);
         return AckUse::Refused;
     }
     let mut dr0 = c.rd(regs::DR0);
@@ -1397,7 +1429,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
     if c.rd(regs::SEND) == regs::SEND_ACK {
         c.wr(regs::SEND, regs::SEND_IDLE);
     }
-    c.dev.count(STALE_ACK);
+    c.dev.count_held(cs, STALE_ACK);
     AckUse::Refused
 }
 
@@ -1406,7 +1438,7 @@ fn take_ack(c: &Ctx<'_>, txtoken: u32, mut complete: impl FnMut(u32) -> AckUse) 
 fn serve_tx(c: &Ctx<'_>) {
     let cs = Critical::enter();
     if c.rd(regs::SEND) != regs::SEND_ACK {
-        c.dev.count(SPURIOUS);
+        c.dev.count_held(&cs, SPURIOUS);
         // A remote that (wrongly) sends to us on our own TX mailbox sets
         // our bit in DSTATUS, which holds our line up: clear it, or the
         // interrupt storms.
@@ -1415,7 +1447,7 @@ fn serve_tx(c: &Ctx<'_>) {
         }
         return;
     }
-    let used = take_ack(c, c.chan.txtoken(&cs), |token| {
+    let used = take_ack(c, &cs, c.chan.txtoken(&cs), |token| {
         // On success txfinish (SEND = 0) ran, and maybe the next send.
         match c.chan.tx_done(token) {
             0 => AckUse::Completed,
@@ -1429,8 +1461,8 @@ fn serve_tx(c: &Ctx<'_>) {
         // send clears the ACK. Until the next send, this line is masked
         // for the mailbox so that the level interrupt drops.
         c.wr(regs::MCLEAR, c.cfg.src_bit());
-        let bit = 1u32 << c.cfg.mbox;
-        c.dev.with_mut(|m, cs| m.tx_masked.set(cs, m.tx_masked.get(cs) | bit));
+        let masked = &c.dev.mutable.tx_masked;
+        masked.set(&cs, masked.get(&cs) | 1 << c.cfg.mbox);
     }
 }
 
@@ -1483,9 +1515,9 @@ fn serve_device(dev: Dev<'_>) {
         pending &= pending - 1;
         let Some(chan) = hw.chan_of_mbox(m) else {
             // Not ours: mask it for this line so it cannot storm.
-            let _cs = Critical::enter();
+            let cs = Critical::enter();
             hw.regs.mbox_write(m, regs::MCLEAR, 1 << line);
-            dev.count(UNKNOWN_MBOX);
+            dev.count_held(&cs, UNKNOWN_MBOX);
             continue;
         };
         let c = Ctx::new(dev, chan);
@@ -1501,26 +1533,23 @@ fn serve_device(dev: Dev<'_>) {
 // Initialisation
 // ---------------------------------------------------------------------------
 
-/// Releases everything device `dev` holds: de-initialises its channels
-/// `0..ninit` that are still initialised for it (their blocked senders
-/// return -ECANCELED), releases the mailboxes it claimed and frees the
-/// slot. Used by a failed initialisation and by pl320_uninitialize(),
+/// Releases everything device `dev` holds: de-initialises the board's
+/// channels that are still initialised for it (their blocked senders
+/// return -ECANCELED; the channels a failed initialisation did not reach
+/// are not), releases the mailboxes it claimed and frees the slot. Used by a failed initialisation and by pl320_uninitialize(),
 /// which own the slot, with its handler not attached and not running;
 /// task context. Nothing uses the device after this.
-fn release(owned: dev_ref::Owned, ninit: usize) {
+fn release(owned: dev_ref::Owned) {
     let dev = owned.dev();
     let (hw, devp) = (dev.hw(), dev.devp());
-    for chan in hw.board.iter().take(ninit) {
+    for chan in hw.board {
         let r = chan.deinit_for(devp);
         // -EINVAL: de-initialised already by board code. The callers
         // ruled out -EPERM and -EDEADLK; pl320_shutdown() cannot fail.
         debug_assert!(r == 0 || r == -EINVAL);
     }
-    let claimed = dev.with_mut(|d, cs| {
-        let claimed = d.claimed.get(cs);
-        d.claimed.set(cs, 0);
-        claimed
-    });
+    let claimed = dev.mutable.claimed.get_owned(&owned);
+    dev.mutable.claimed.set_owned(&owned, 0);
     for m in 0..regs::MAX_MBOX {
         if claimed & (1 << m) != 0 {
             // Releasing clears DEST, MODE, MASK and SEND too.
@@ -1536,11 +1565,15 @@ fn release(owned: dev_ref::Owned, ninit: usize) {
 /// None.
 #[inline(always)]
 fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs::MAX_MBOX]> {
-    let mut lookup = [NO_CHAN; regs::MAX_MBOX];
+    // Built with index + 1 (0: no channel yet), so that it starts as
+    // zeros, and shifted to the table's encoding (NO_CHAN is 0 - 1) as it
+    // is handed out: filling it with NO_CHAN would be a memset call, which
+    // brings one more compiler_builtins function to the Cortex-M4F.
+    let mut lookup = [0u8; regs::MAX_MBOX];
     for (i, chan) in board.iter().enumerate() {
         let cfg = chan.cfg();
         let m = cfg.mbox;
-        if m >= regs::MAX_MBOX || m >= hw.mboxnum || lookup[m] != NO_CHAN {
+        if m >= regs::MAX_MBOX || m >= hw.mboxnum || lookup[m] != 0 {
             return None;
         }
         let (src, dst) = (cfg.src as usize, cfg.dst as usize);
@@ -1555,9 +1588,9 @@ fn validate(board: Board, ipcmint: u32, hw: &regs::CfgStat) -> Option<[u8; regs:
         if tx && (cfg.txbuf.is_null() || cfg.bufsize == 0) {
             return None;
         }
-        lookup[m] = i as u8;
+        lookup[m] = i as u8 + 1;
     }
-    Some(lookup)
+    Some(lookup.map(|e| e.wrapping_sub(1)))
 }
 
 /// Initialise the PL320 IPCM at `base` for this core and return its mailbox
@@ -1621,7 +1654,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     let ipcmint = ipcmint as u32;
 
     let hw = Pl320Regs::new(base);
-    if hw.periph_id() != (regs::PART_NUMBER, regs::DESIGNER) {
+    if !hw.is_pl320() {
         return ptr::null_mut();
     }
     let cfg = hw.cfgstat();
@@ -1654,7 +1687,6 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         regs: hw,
         ipcmint,
         board,
-        mtu,
         datanum: cfg.datanum,
         lookup,
     });
@@ -1662,17 +1694,16 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
     for t in &dev.rxtoken {
         t.store(0, Ordering::Relaxed);
     }
+    let m = &dev.mutable;
     // `claimed` is 0 already: slots start so, and release() empties it
     // before it frees the slot.
-    dev.with_mut(|m, cs| {
-        debug_assert_eq!(m.claimed.get(cs), 0);
-        for c in &m.stats.0 {
-            c.set(cs, 0);
-        }
-        m.tx_masked.set(cs, 0);
-    });
+    debug_assert_eq!(m.claimed.get_owned(&owned), 0);
+    for c in &m.stats.0 {
+        c.set_owned(&owned, 0);
+    }
+    m.tx_masked.set_owned(&owned, 0);
 
-    for (i, chan) in board.iter().enumerate() {
+    for chan in board {
         let cc = chan.cfg();
         let (dir, buf, size) = if cc.src == ipcmint {
             (mbox_direction_e::MBOX_TX, cc.txbuf, cc.bufsize)
@@ -1683,9 +1714,10 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         };
         let r = chan.init(cc.mbox as c_int, &dev.hw().base, dir as c_int, buf, size);
         if r < 0 {
-            // Our slot (INIT); channels 0..i are initialised; no handler
-            // attached; task context (contract).
-            release(owned, i);
+            // Our slot (INIT); the channels before this one are
+            // initialised (this one is not, even if it records our
+            // device); no handler attached; task context (contract).
+            release(owned);
             return ptr::null_mut();
         }
     }
@@ -1696,7 +1728,7 @@ pub unsafe extern "C" fn pl320_initialize(config: Option<&pl320_config_s>, base:
         Err(owned) => {
             // Our slot (INIT again; it was never handed out); every channel
             // is initialised; nothing attached.
-            release(owned, board.len());
+            release(owned);
             ptr::null_mut()
         }
     }
@@ -1754,10 +1786,9 @@ pub extern "C" fn pl320_uninitialize(dev: *mut mbox_dev_s) -> c_int {
         Ok(closing) => closing.detach(),
         Err(e) => return e,
     };
-    let n = owned.dev().hw().board.len();
     // CLOSING, set by this call; the handler is detached and no call of
     // it runs; task context (checked above).
-    release(owned, n);
+    release(owned);
     0
 }
 

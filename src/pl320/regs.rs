@@ -152,13 +152,13 @@ impl Pl320Regs {
         CfgStat::decode(self.read(IPCMCFGSTAT))
     }
 
-    /// Part number (12 bits) and designer (8 bits) from PeriphID0..2.
-    pub(crate) fn periph_id(&self) -> (u32, u32) {
-        let id0 = self.read(PERIPHID0) & 0xFF;
-        let id1 = self.read(PERIPHID1) & 0xFF;
-        let id2 = self.read(PERIPHID2) & 0xFF;
-        let part = id0 | ((id1 & 0xF) << 8);
-        let designer = (id1 >> 4) | ((id2 & 0xF) << 4);
-        (part, designer)
+    /// True when PeriphID0..2 give part number `PART_NUMBER` and designer
+    /// `DESIGNER`: PeriphID0 holds the part's low byte, PeriphID1 its top
+    /// 4 bits and the designer's low 4, PeriphID2[3:0] the designer's top
+    /// 4. Compared a register at a time, in their byte layout.
+    pub(crate) fn is_pl320(&self) -> bool {
+        self.read(PERIPHID0) & 0xFF == PART_NUMBER & 0xFF
+            && self.read(PERIPHID1) & 0xFF == (PART_NUMBER >> 8) | (DESIGNER & 0xF) << 4
+            && self.read(PERIPHID2) & 0xF == DESIGNER >> 4
     }
 }

@@ -101,6 +101,15 @@ pub const fn acked_token(dr0: u32, txtoken: u32) -> Option<u32> {
     Some(if echoed == txtoken & 0xFFFF { txtoken } else { echoed })
 }
 
+/// Payload word `i` of `msg`, as both formats put it in a data register:
+/// bytes `4i..4i+3` little-endian, zero beyond the message. Built a byte at
+/// a time, so that a sender writes its registers straight from the
+/// message, with no word array to fill and no copy call per word.
+pub fn word(msg: &[u8], i: usize) -> u32 {
+    let bytes = msg.chunks(4).nth(i).unwrap_or(&[]);
+    bytes.iter().rev().fold(0, |w, &b| w << 8 | b as u32)
+}
+
 /// The compatible (legacy) wire format, `CONFIG_MBOX_PL320_WIRE_COMPAT`
 /// (the default): the one of the NuttX C driver and Linux's pl320-ipc.
 ///
@@ -112,6 +121,7 @@ pub const fn acked_token(dr0: u32, txtoken: u32) -> Option<u32> {
 /// `4 * DATANUM` bytes whatever the sender wrote (the protocol carries no
 /// length). The ACK is SEND = 2 alone, with no token.
 pub mod compat {
+    use super::word;
     use crate::errno::EMSGSIZE;
 
     /// Payload bytes of a mailbox with `datanum` data registers.
@@ -127,13 +137,8 @@ pub mod compat {
         if msg.len() > mtu(out.len()) {
             return Err(EMSGSIZE);
         }
-        let mut chunks = msg.chunks(4);
-        for w in out.iter_mut() {
-            let mut b = [0u8; 4];
-            if let Some(chunk) = chunks.next() {
-                b[..chunk.len()].copy_from_slice(chunk);
-            }
-            *w = u32::from_le_bytes(b);
+        for (i, w) in out.iter_mut().enumerate() {
+            *w = word(msg, i);
         }
         Ok(())
     }
@@ -171,6 +176,16 @@ mod tests {
                 assert!(out[4 * datanum..].iter().all(|&b| b == 0xAA));
             }
         }
+    }
+
+    #[test]
+    fn payload_word_is_little_endian_and_zero_past_the_message() {
+        let msg = [1u8, 2, 3, 4, 5, 6];
+        assert_eq!(word(&msg, 0), 0x0403_0201);
+        assert_eq!(word(&msg, 1), 0x0000_0605);
+        assert_eq!(word(&msg, 2), 0);
+        assert_eq!(word(&msg, usize::MAX), 0);
+        assert_eq!(word(&[], 0), 0);
     }
 
     #[test]
