@@ -41,28 +41,34 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::os::{ReadyWait, Ticks, FOREVER};
 
-/// State of a blocked sender's message.
+/// State of a blocked sender's message. The two states in which the
+/// channel holds the waiter have [`LINKED`] set, so "is it linked" is one
+/// bit test.
 #[repr(u8)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WaitState {
     /// Not submitted yet.
     New = 0,
+    /// Finished; the result is final.
+    Done = 1,
     /// Waiting for the channel in the waiter list.
-    Queued = 1,
+    Queued = LINKED,
     /// Taken by the channel: handed to the lower half (waiting for its
     /// ACK), or about to be.
-    InFlight = 2,
-    /// Finished; the result is final.
-    Done = 3,
+    InFlight = LINKED | 1,
 }
+
+/// The bit of the states in which a [`Linked`] reaches the waiter.
+const LINKED: u8 = 2;
 
 impl WaitState {
     fn from_u8(v: u8) -> WaitState {
-        match v {
+        // Only the two low bits are ever stored.
+        match v & 3 {
             0 => WaitState::New,
-            1 => WaitState::Queued,
-            2 => WaitState::InFlight,
-            _ => WaitState::Done,
+            1 => WaitState::Done,
+            LINKED => WaitState::Queued,
+            _ => WaitState::InFlight,
         }
     }
 }
@@ -172,7 +178,7 @@ impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
     pub fn submit(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
         let w = &self.w;
         if w.state.load(Ordering::Relaxed) != WaitState::New as u8 {
-            crate::os::assert_fail(file!(), line!());
+            misuse();
         }
         w.data.set(msg.as_ptr());
         w.len.set(msg.len());
@@ -210,11 +216,21 @@ impl<W: ReadyWait> Drop for Frame<'_, '_, W> {
     fn drop(&mut self) {
         // The channel still reaches a Queued or InFlight waiter: this
         // memory must not be freed (nor the wait object the frame
-        // borrows destroyed).
-        if matches!(self.w.state(), WaitState::Queued | WaitState::InFlight) {
-            crate::os::assert_fail(file!(), line!());
+        // borrows destroyed). Relaxed: the owner saw the end of its
+        // message under the channel's critical section before it left.
+        if self.w.state.load(Ordering::Relaxed) & LINKED != 0 {
+            misuse();
         }
     }
+}
+
+/// Stops the system: a frame was submitted twice, or dropped while the
+/// channel still reaches it. One cold call site for both checks keeps
+/// each of them to a test and a call.
+#[cold]
+#[inline(never)]
+fn misuse() -> ! {
+    crate::os::assert_fail(file!(), line!())
 }
 
 /// Posts the wait object of the frame of `w`.
