@@ -11,8 +11,9 @@
 //! # Invariant
 //! - A [`Waiter`] exists only inside a [`Frame`], which is pinned: its
 //!   memory stays in place until its `Drop` has run.
-//! - [`Frame::submit`] makes the one [`Linked`] of a frame (once: the
-//!   waiter leaves `New` for good), and only [`Linked::end`] consumes it;
+//! - [`Unsent::submit`] makes the one [`Linked`] of a frame (once: a
+//!   frame has one [`Unsent`], which the submit consumes; the waiter
+//!   leaves `New` for good), and only [`Linked::end`] consumes it;
 //!   `end` stores `Done` as its last access to the frame. So while a
 //!   `Linked` exists the state is `Queued` or `InFlight`, and a frame is
 //!   never dropped in those states: its `Drop` stops the system
@@ -31,11 +32,12 @@
 //!   runs in any context). The frame borrows it initialised for the
 //!   frame's whole life (its lifetime parameter `'w`), so it is
 //!   initialised whenever a `Linked` can post it.
-//! - The message given to `submit` outlives the frame (the frame's
+//! - The message given to the submit outlives the frame (the frame's
 //!   lifetime parameter).
 
 use core::cell::Cell;
 use core::marker::{PhantomData, PhantomPinned};
+use core::pin::{pin, Pin};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -132,21 +134,37 @@ pub struct Frame<'m, 'w, W: ReadyWait> {
     _pinned: PhantomPinned,
 }
 
-impl<'w, W: ReadyWait> Frame<'_, 'w, W> {
-    /// A frame whose owner sleeps on `wait`, initialised for as long as
-    /// the frame is borrowed from it (see [`crate::os::OsWait::ready`]):
-    /// the end of the message posts it.
-    #[inline]
-    pub fn new(wait: &'w W) -> Self {
+impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
+    /// Runs `f` with a new frame, pinned here until `f` returns, whose
+    /// owner sleeps on `wait`, initialised for as long as the frame is
+    /// borrowed from it (see [`crate::os::OsWait::ready`]): the end of the
+    /// message posts it. `f` gets the frame as [`Unsent`], the one right
+    /// to submit it.
+    #[inline(always)]
+    pub fn scope<R>(wait: &'w W, f: impl FnOnce(Unsent<'_, 'm, 'w, W>) -> R) -> R {
+        let frame = pin!(Self::new(wait));
+        f(Unsent(frame.into_ref()))
+    }
+
+    /// A frame whose owner sleeps on `wait` (see [`Frame::scope`]).
+    #[inline(always)]
+    pub(crate) fn new(wait: &'w W) -> Self {
         Self::with(wait, Some(post_frame::<W>))
     }
 }
 
-impl Frame<'_, 'static, Polled> {
-    /// A frame whose owner polls: nothing posts it, and its waits return
-    /// -ETIMEDOUT at once.
-    #[inline]
-    pub fn polled() -> Self {
+impl<'m> Frame<'m, 'static, Polled> {
+    /// [`Frame::scope`] for an owner that polls: nothing posts its frame,
+    /// and its waits return -ETIMEDOUT at once.
+    #[inline(always)]
+    pub fn scope_polled<R>(f: impl FnOnce(Unsent<'_, 'm, 'static, Polled>) -> R) -> R {
+        let frame = pin!(Self::polled());
+        f(Unsent(frame.into_ref()))
+    }
+
+    /// A frame whose owner polls (see [`Frame::scope_polled`]).
+    #[inline(always)]
+    pub(crate) fn polled() -> Self {
         Self::with(&Polled, None)
     }
 }
@@ -172,20 +190,27 @@ impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
         }
     }
 
-    /// Hands the message `msg`, due at `deadline`, to the channel: the
-    /// one handle the channel keeps until the message ends. Stops the
-    /// system if the frame was submitted before.
-    pub fn submit(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
+    /// Links the frame, which is `New`: the one handle the channel keeps
+    /// until the message ends.
+    #[inline(always)]
+    fn link(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
         let w = &self.w;
-        if w.state.load(Ordering::Relaxed) != WaitState::New as u8 {
-            misuse();
-        }
         w.data.set(msg.as_ptr());
         w.len.set(msg.len());
         w.deadline.set(deadline);
         w.set_state(WaitState::InFlight);
         // From the whole frame: its wait object is reached through it.
         Linked(NonNull::from(self).cast())
+    }
+
+    /// Unit tests build frames on their own stack: this submit checks at
+    /// run time what [`Unsent`] guarantees by construction.
+    #[cfg(test)]
+    pub(crate) fn submit(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
+        if self.w.state.load(Ordering::Relaxed) != WaitState::New as u8 {
+            misuse();
+        }
+        self.link(msg, deadline)
     }
 
     /// Waits for the end of the message or `deadline` (see
@@ -233,6 +258,28 @@ fn misuse() -> ! {
     crate::os::assert_fail(file!(), line!())
 }
 
+/// A pinned frame that was never submitted: the one right to submit it.
+/// Made once per frame, by [`Frame::scope`] or [`Frame::scope_polled`],
+/// and consumed by [`Unsent::submit`]: so a frame is submitted at most
+/// once, without a check at run time.
+pub struct Unsent<'a, 'm, 'w, W: ReadyWait>(Pin<&'a Frame<'m, 'w, W>>);
+
+impl<'a, 'm, 'w, W: ReadyWait> Unsent<'a, 'm, 'w, W> {
+    /// The frame, to wait on it and read its outcome, for as long as it
+    /// lives.
+    #[inline(always)]
+    pub fn frame(&self) -> Pin<&'a Frame<'m, 'w, W>> {
+        self.0
+    }
+
+    /// Hands the message `msg`, due at `deadline`, to the channel: the
+    /// one handle the channel keeps until the message ends.
+    #[inline(always)]
+    pub fn submit(self, msg: &'m [u8], deadline: Ticks) -> Linked {
+        self.0.get_ref().link(msg, deadline)
+    }
+}
+
 /// Posts the wait object of the frame of `w`.
 fn post_frame<W: ReadyWait>(w: NonNull<Waiter>) {
     // SAFETY: `post` is set to this function only by `Frame::new` of a
@@ -243,7 +290,7 @@ fn post_frame<W: ReadyWait>(w: NonNull<Waiter>) {
 }
 
 /// The channel's handle to a submitted waiter (see the module's
-/// invariant): not `Copy`, made by [`Frame::submit`], consumed by
+/// invariant): not `Copy`, made by [`Unsent::submit`], consumed by
 /// [`Linked::end`].
 #[repr(transparent)]
 pub struct Linked(NonNull<Waiter>);
@@ -461,7 +508,7 @@ impl WaitList {
 }
 
 /// The wait object of an owner that polls instead of sleeping
-/// ([`Frame::polled`]): never posted, never waited on.
+/// ([`Frame::scope_polled`]): never posted, never waited on.
 pub struct Polled;
 
 impl ReadyWait for Polled {
@@ -539,6 +586,48 @@ mod tests {
         let p = p.into_ref();
         p.submit(b"y", 5).end(0, |_| wakes += 1);
         assert_eq!((wakes, p.outcome()), (1, Some(0)));
+    }
+
+    /// Runs this binary's ignored test `name` alone in a child process:
+    /// true when it stopped the system (the port's assertion hook, which
+    /// aborts on the host).
+    fn stops_the_system(name: &str) -> bool {
+        extern crate std;
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", name, "--ignored", "--test-threads=1"])
+            .output()
+            .expect("child test run");
+        !out.status.success() && std::string::String::from_utf8_lossy(&out.stderr).contains("libmbox assertion")
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "starts a process")]
+    fn a_frame_dropped_while_the_channel_holds_it_stops_the_system() {
+        assert!(stops_the_system("waiters::tests::drop_a_queued_frame"));
+        assert!(stops_the_system("waiters::tests::drop_an_in_flight_frame"));
+        assert!(!stops_the_system("waiters::tests::drop_an_ended_frame"));
+    }
+
+    #[test]
+    #[ignore = "a child of a_frame_dropped_while_the_channel_holds_it_stops_the_system"]
+    fn drop_a_queued_frame() {
+        let mut l = WaitList::new();
+        Frame::scope_polled(|once| l.push_back(once.submit(b"q", FOREVER)));
+    }
+
+    #[test]
+    #[ignore = "a child of a_frame_dropped_while_the_channel_holds_it_stops_the_system"]
+    fn drop_an_in_flight_frame() {
+        let counted = Counted::default();
+        let kept = Frame::scope(&counted, |once| once.submit(b"f", FOREVER));
+        core::mem::forget(kept);
+    }
+
+    #[test]
+    #[ignore = "a child of a_frame_dropped_while_the_channel_holds_it_stops_the_system"]
+    fn drop_an_ended_frame() {
+        Frame::scope_polled(|once| once.submit(b"e", FOREVER).end_quiet(0));
     }
 
     #[test]
