@@ -249,12 +249,13 @@ impl<W: ReadyWait> Drop for Frame<'_, '_, W> {
     }
 }
 
-/// Stops the system: a frame was submitted twice, or dropped while the
-/// channel still reaches it. One cold call site for both checks keeps
-/// each of them to a test and a call.
+/// Stops the system: a frame was submitted twice, dropped while the
+/// channel still reaches it, or taken back from a channel that does not
+/// hold it. One cold function for these checks keeps each of them to a
+/// test and a call.
 #[cold]
 #[inline(never)]
-fn misuse() -> ! {
+pub(crate) fn misuse() -> ! {
     crate::os::assert_fail(file!(), line!())
 }
 
@@ -459,9 +460,23 @@ impl WaitList {
 
     /// Takes the oldest waiter off the list (it is the caller's to start
     /// or end).
+    // Out of line: inlined into both of its callers it costs more than
+    // the call.
+    #[inline(never)]
     pub fn pop_front(&mut self) -> Option<Linked> {
         let p = NonNull::new(self.head)?;
-        self.unlink(p.as_ptr());
+        let n = held(p, self);
+        let next = n.next.get();
+        n.next.set(ptr::null_mut());
+        n.prev.set(ptr::null_mut());
+        // The head has no predecessor: only its successor (or the tail)
+        // changes.
+        match self.at(next) {
+            Some(nx) => nx.prev.set(ptr::null_mut()),
+            None => self.tail = ptr::null_mut(),
+        }
+        self.head = next;
+        self.len -= 1;
         let w = Linked(p);
         w.set_in_flight();
         Some(w)
