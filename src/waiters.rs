@@ -249,10 +249,10 @@ impl<W: ReadyWait> Drop for Frame<'_, '_, W> {
     }
 }
 
-/// Stops the system: a frame was submitted twice, dropped while the
-/// channel still reaches it, or taken back from a channel that does not
-/// hold it. One cold function for these checks keeps each of them to a
-/// test and a call.
+/// Stops the system: a frame dropped while the channel still reaches it,
+/// a waiter taken back from a channel that does not hold it, or (unit
+/// tests' own submit) a frame submitted twice. One cold function for
+/// these checks keeps each of them to a test and a call.
 #[cold]
 #[inline(never)]
 pub(crate) fn misuse() -> ! {
