@@ -16,8 +16,6 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use std::pin::pin;
-
 use mbox::chan::{ChanEnv, ChanState, Frame, Stat, Submit, Wake};
 use mbox::lent::Lent;
 use mbox::os::{ReadyWait, Ticks};
@@ -229,14 +227,15 @@ fn main() {
         let mut env = Env::new();
         measure("submit_blocking+tx_done", |n| {
             for _ in 0..n {
-                let w = pin!(Frame::new(&NoWait));
-                let w = w.into_ref();
-                let s = st.submit_blocking(&mut env, w.submit(black_box(&MSG), 2000));
-                debug_assert_eq!(s, Submit::Pending);
-                let token = Some(env.last_token);
-                let r = st.tx_done(&mut env, black_box(token));
-                debug_assert_eq!(r, 0);
-                black_box(w.result());
+                Frame::scope(&NoWait, |once| {
+                    let w = once.frame();
+                    let s = st.submit_blocking(&mut env, once.submit(black_box(&MSG), 2000));
+                    debug_assert_eq!(s, Submit::Pending);
+                    let token = Some(env.last_token);
+                    let r = st.tx_done(&mut env, black_box(token));
+                    debug_assert_eq!(r, 0);
+                    black_box(w.result());
+                });
             }
         });
     }

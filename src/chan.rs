@@ -987,7 +987,7 @@ impl ChanState {
             WaitState::Done | WaitState::New => w.result(),
             WaitState::Queued => {
                 let Some(mine) = self.waiters.remove(w) else {
-                    crate::os::assert_fail(file!(), line!());
+                    crate::waiters::misuse();
                 };
                 // Its owner is the caller: no wake-up.
                 mine.end_quiet(-ETIMEDOUT);
@@ -999,7 +999,7 @@ impl ChanState {
                 let Some(i) =
                     (0..self.nslots as usize).find(|&i| self.slot_ref(i).waiter.as_ref().is_some_and(|l| l.is(w)))
                 else {
-                    crate::os::assert_fail(file!(), line!());
+                    crate::waiters::misuse();
                 };
                 self.finish(env, i, -ETIMEDOUT);
                 self.advance(env);

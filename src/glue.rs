@@ -25,11 +25,10 @@
 //!
 //! It is safe Rust: a blocked sender's frame is a pinned
 //! [`crate::waiters::Frame`] on this module's stack, which the channel
-//! reaches through the handle [`Frame::submit`] gives it.
+//! reaches through the handle [`crate::waiters::Unsent::submit`] gives
+//! it.
 
 #![deny(unsafe_code)]
-
-use core::pin::pin;
 
 use crate::chan::{ChanEnv, ChanState, Completion, Submit};
 use crate::os::{Os, OsWait, ReadyWait, Ticks};
@@ -110,39 +109,41 @@ fn send_blocking_on<'m, C: Chan>(
 ) -> i32 {
     let os = c.os();
     // The frame stays here until its message ended (its drop checks that).
-    let frame = pin!(Frame::new(wait));
-    let f = frame.into_ref();
-    let mut result = {
-        let mut g = os.enter();
-        // Checked on the state alone: a channel that `accept` refuses may
-        // have no environment (never initialised).
-        match c.with_state(&mut g, accept) {
-            Err(e) => Some(e),
-            Ok((msg, ticks)) => c.with(&mut g, |st, env| {
-                let w = f.submit(msg, ChanState::deadline_from(os.now(), ticks));
-                match st.submit_blocking(env, w) {
-                    Submit::Done(r) => Some(r),
-                    Submit::Pending => None,
-                }
-            }),
+    Frame::scope(wait, |once| {
+        let f = once.frame();
+        let mut result = {
+            let mut g = os.enter();
+            // Checked on the state alone: a channel that `accept` refuses
+            // may have no environment (never initialised).
+            match c.with_state(&mut g, accept) {
+                Err(e) => Some(e),
+                Ok((msg, ticks)) => c.with(&mut g, |st, env| {
+                    let w = once.submit(msg, ChanState::deadline_from(os.now(), ticks));
+                    match st.submit_blocking(env, w) {
+                        Submit::Done(r) => Some(r),
+                        Submit::Pending => None,
+                    }
+                }),
+            }
+        };
+        while result.is_none() {
+            // Fixed since submission.
+            let deadline = f.deadline();
+            let timed_out = f.wait_until(deadline) < 0;
+            let mut g = os.enter();
+            if let Some(r) = f.outcome() {
+                result = Some(r);
+            } else if timed_out && os.now() >= deadline {
+                // Our own deadline passed: take the message back. The
+                // channel is live: a teardown would have made the waiter
+                // Done.
+                result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, f.waiter())));
+                hand_out(c, g);
+            }
+            // Otherwise an early or spurious wake-up: wait again.
         }
-    };
-    while result.is_none() {
-        // Fixed since submission.
-        let deadline = f.deadline();
-        let timed_out = f.wait_until(deadline) < 0;
-        let mut g = os.enter();
-        if let Some(r) = f.outcome() {
-            result = Some(r);
-        } else if timed_out && os.now() >= deadline {
-            // Our own deadline passed: take the message back. The channel
-            // is live: a teardown would have made the waiter Done.
-            result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, f.waiter())));
-            hand_out(c, g);
-        }
-        // Otherwise an early or spurious wake-up: wait again.
-    }
-    result.unwrap_or(-crate::errno::EINVAL)
+        result.unwrap_or(-crate::errno::EINVAL)
+    })
 }
 
 /// Polling send that never sleeps: `accept` runs under the critical
@@ -160,46 +161,48 @@ fn send_blocking_on<'m, C: Chan>(
 pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanState) -> Result<&'m [u8], i32>) -> i32 {
     let os = c.os();
     // Without a wait object: the channel never wakes a polling owner.
-    let f = pin!(Frame::polled());
-    let f = f.into_ref();
-    let mut result = {
-        let mut g = os.enter();
-        // Checked on the state alone, as in send_blocking().
-        match c.with_state(&mut g, accept) {
-            Err(e) => Some(e),
-            Ok(msg) => c.with(&mut g, |st, env| {
-                // Bounded by the channel timeout too (an ACK that never
-                // comes is timed out by the watchdog when the spins
-                // outlast it).
-                let w = f.submit(msg, ChanState::deadline_from(os.now(), st.timeout()));
-                match st.submit_blocking(env, w) {
-                    Submit::Done(r) => Some(r),
-                    Submit::Pending => None,
-                }
-            }),
+    Frame::scope_polled(|once| {
+        let f = once.frame();
+        let mut result = {
+            let mut g = os.enter();
+            // Checked on the state alone, as in send_blocking().
+            match c.with_state(&mut g, accept) {
+                Err(e) => Some(e),
+                Ok(msg) => c.with(&mut g, |st, env| {
+                    // Bounded by the channel timeout too (an ACK that never
+                    // comes is timed out by the watchdog when the spins
+                    // outlast it).
+                    let w = once.submit(msg, ChanState::deadline_from(os.now(), st.timeout()));
+                    match st.submit_blocking(env, w) {
+                        Submit::Done(r) => Some(r),
+                        Submit::Pending => None,
+                    }
+                }),
+            }
+        };
+        let mut left = spins;
+        while result.is_none() {
+            let mut g = os.enter();
+            if let Some(r) = f.outcome() {
+                result = Some(r);
+                drop(g);
+                core::hint::spin_loop();
+                continue;
+            }
+            // The channel is live: a teardown would have made the waiter
+            // Done.
+            if left == 0 {
+                result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, f.waiter())));
+            } else {
+                left -= 1;
+                c.with(&mut g, |st, env| st.poll_acked(env));
+            }
+            if !hand_out(c, g) {
+                core::hint::spin_loop();
+            }
         }
-    };
-    let mut left = spins;
-    while result.is_none() {
-        let mut g = os.enter();
-        if let Some(r) = f.outcome() {
-            result = Some(r);
-            drop(g);
-            core::hint::spin_loop();
-            continue;
-        }
-        // The channel is live: a teardown would have made the waiter Done.
-        if left == 0 {
-            result = Some(c.with(&mut g, |st, env| st.waiter_timeout(env, f.waiter())));
-        } else {
-            left -= 1;
-            c.with(&mut g, |st, env| st.poll_acked(env));
-        }
-        if !hand_out(c, g) {
-            core::hint::spin_loop();
-        }
-    }
-    result.unwrap_or(-crate::errno::EINVAL)
+        result.unwrap_or(-crate::errno::EINVAL)
+    })
 }
 
 /// The watchdog expiry of a channel (the body of its timer callback):

@@ -11,8 +11,9 @@
 //! # Invariant
 //! - A [`Waiter`] exists only inside a [`Frame`], which is pinned: its
 //!   memory stays in place until its `Drop` has run.
-//! - [`Frame::submit`] makes the one [`Linked`] of a frame (once: the
-//!   waiter leaves `New` for good), and only [`Linked::end`] consumes it;
+//! - [`Unsent::submit`] makes the one [`Linked`] of a frame (once: a
+//!   frame has one [`Unsent`], which the submit consumes; the waiter
+//!   leaves `New` for good), and only [`Linked::end`] consumes it;
 //!   `end` stores `Done` as its last access to the frame. So while a
 //!   `Linked` exists the state is `Queued` or `InFlight`, and a frame is
 //!   never dropped in those states: its `Drop` stops the system
@@ -31,38 +32,45 @@
 //!   runs in any context). The frame borrows it initialised for the
 //!   frame's whole life (its lifetime parameter `'w`), so it is
 //!   initialised whenever a `Linked` can post it.
-//! - The message given to `submit` outlives the frame (the frame's
+//! - The message given to the submit outlives the frame (the frame's
 //!   lifetime parameter).
 
 use core::cell::Cell;
 use core::marker::{PhantomData, PhantomPinned};
+use core::pin::{pin, Pin};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::os::{ReadyWait, Ticks, FOREVER};
 
-/// State of a blocked sender's message.
+/// State of a blocked sender's message. The two states in which the
+/// channel holds the waiter share one bit set, so "is it linked" is one
+/// bit test.
 #[repr(u8)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WaitState {
     /// Not submitted yet.
     New = 0,
+    /// Finished; the result is final.
+    Done = 1,
     /// Waiting for the channel in the waiter list.
-    Queued = 1,
+    Queued = LINKED,
     /// Taken by the channel: handed to the lower half (waiting for its
     /// ACK), or about to be.
-    InFlight = 2,
-    /// Finished; the result is final.
-    Done = 3,
+    InFlight = LINKED | 1,
 }
+
+/// The bit of the states in which a [`Linked`] reaches the waiter.
+const LINKED: u8 = 2;
 
 impl WaitState {
     fn from_u8(v: u8) -> WaitState {
-        match v {
+        // Only the two low bits are ever stored.
+        match v & 3 {
             0 => WaitState::New,
-            1 => WaitState::Queued,
-            2 => WaitState::InFlight,
-            _ => WaitState::Done,
+            1 => WaitState::Done,
+            LINKED => WaitState::Queued,
+            _ => WaitState::InFlight,
         }
     }
 }
@@ -126,21 +134,37 @@ pub struct Frame<'m, 'w, W: ReadyWait> {
     _pinned: PhantomPinned,
 }
 
-impl<'w, W: ReadyWait> Frame<'_, 'w, W> {
-    /// A frame whose owner sleeps on `wait`, initialised for as long as
-    /// the frame is borrowed from it (see [`crate::os::OsWait::ready`]):
-    /// the end of the message posts it.
-    #[inline]
-    pub fn new(wait: &'w W) -> Self {
+impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
+    /// Runs `f` with a new frame, pinned here until `f` returns, whose
+    /// owner sleeps on `wait`, initialised for as long as the frame is
+    /// borrowed from it (see [`crate::os::OsWait::ready`]): the end of the
+    /// message posts it. `f` gets the frame as [`Unsent`], the one right
+    /// to submit it.
+    #[inline(always)]
+    pub fn scope<R>(wait: &'w W, f: impl FnOnce(Unsent<'_, 'm, 'w, W>) -> R) -> R {
+        let frame = pin!(Self::new(wait));
+        f(Unsent(frame.into_ref()))
+    }
+
+    /// A frame whose owner sleeps on `wait` (see [`Frame::scope`]).
+    #[inline(always)]
+    pub(crate) fn new(wait: &'w W) -> Self {
         Self::with(wait, Some(post_frame::<W>))
     }
 }
 
-impl Frame<'_, 'static, Polled> {
-    /// A frame whose owner polls: nothing posts it, and its waits return
-    /// -ETIMEDOUT at once.
-    #[inline]
-    pub fn polled() -> Self {
+impl<'m> Frame<'m, 'static, Polled> {
+    /// [`Frame::scope`] for an owner that polls: nothing posts its frame,
+    /// and its waits return -ETIMEDOUT at once.
+    #[inline(always)]
+    pub fn scope_polled<R>(f: impl FnOnce(Unsent<'_, 'm, 'static, Polled>) -> R) -> R {
+        let frame = pin!(Self::polled());
+        f(Unsent(frame.into_ref()))
+    }
+
+    /// A frame whose owner polls (see [`Frame::scope_polled`]).
+    #[inline(always)]
+    pub(crate) fn polled() -> Self {
         Self::with(&Polled, None)
     }
 }
@@ -166,20 +190,27 @@ impl<'m, 'w, W: ReadyWait> Frame<'m, 'w, W> {
         }
     }
 
-    /// Hands the message `msg`, due at `deadline`, to the channel: the
-    /// one handle the channel keeps until the message ends. Stops the
-    /// system if the frame was submitted before.
-    pub fn submit(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
+    /// Links the frame, which is `New`: the one handle the channel keeps
+    /// until the message ends.
+    #[inline(always)]
+    fn link(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
         let w = &self.w;
-        if w.state.load(Ordering::Relaxed) != WaitState::New as u8 {
-            crate::os::assert_fail(file!(), line!());
-        }
         w.data.set(msg.as_ptr());
         w.len.set(msg.len());
         w.deadline.set(deadline);
         w.set_state(WaitState::InFlight);
         // From the whole frame: its wait object is reached through it.
         Linked(NonNull::from(self).cast())
+    }
+
+    /// Unit tests build frames on their own stack: this submit checks at
+    /// run time what [`Unsent`] guarantees by construction.
+    #[cfg(test)]
+    pub(crate) fn submit(&self, msg: &'m [u8], deadline: Ticks) -> Linked {
+        if self.w.state.load(Ordering::Relaxed) != WaitState::New as u8 {
+            misuse();
+        }
+        self.link(msg, deadline)
     }
 
     /// Waits for the end of the message or `deadline` (see
@@ -210,10 +241,43 @@ impl<W: ReadyWait> Drop for Frame<'_, '_, W> {
     fn drop(&mut self) {
         // The channel still reaches a Queued or InFlight waiter: this
         // memory must not be freed (nor the wait object the frame
-        // borrows destroyed).
-        if matches!(self.w.state(), WaitState::Queued | WaitState::InFlight) {
-            crate::os::assert_fail(file!(), line!());
+        // borrows destroyed). Relaxed: the owner saw the end of its
+        // message under the channel's critical section before it left.
+        if self.w.state.load(Ordering::Relaxed) & LINKED != 0 {
+            misuse();
         }
+    }
+}
+
+/// Stops the system: a frame dropped while the channel still reaches it,
+/// a waiter taken back from a channel that does not hold it, or (unit
+/// tests' own submit) a frame submitted twice. One cold function for
+/// these checks keeps each of them to a test and a call.
+#[cold]
+#[inline(never)]
+pub(crate) fn misuse() -> ! {
+    crate::os::assert_fail(file!(), line!())
+}
+
+/// A pinned frame that was never submitted: the one right to submit it.
+/// Made once per frame, by [`Frame::scope`] or [`Frame::scope_polled`],
+/// and consumed by [`Unsent::submit`]: so a frame is submitted at most
+/// once, without a check at run time.
+pub struct Unsent<'a, 'm, 'w, W: ReadyWait>(Pin<&'a Frame<'m, 'w, W>>);
+
+impl<'a, 'm, 'w, W: ReadyWait> Unsent<'a, 'm, 'w, W> {
+    /// The frame, to wait on it and read its outcome, for as long as it
+    /// lives.
+    #[inline(always)]
+    pub fn frame(&self) -> Pin<&'a Frame<'m, 'w, W>> {
+        self.0
+    }
+
+    /// Hands the message `msg`, due at `deadline`, to the channel: the
+    /// one handle the channel keeps until the message ends.
+    #[inline(always)]
+    pub fn submit(self, msg: &'m [u8], deadline: Ticks) -> Linked {
+        self.0.get_ref().link(msg, deadline)
     }
 }
 
@@ -227,7 +291,7 @@ fn post_frame<W: ReadyWait>(w: NonNull<Waiter>) {
 }
 
 /// The channel's handle to a submitted waiter (see the module's
-/// invariant): not `Copy`, made by [`Frame::submit`], consumed by
+/// invariant): not `Copy`, made by [`Unsent::submit`], consumed by
 /// [`Linked::end`].
 #[repr(transparent)]
 pub struct Linked(NonNull<Waiter>);
@@ -396,9 +460,23 @@ impl WaitList {
 
     /// Takes the oldest waiter off the list (it is the caller's to start
     /// or end).
+    // Out of line: inlined into both of its callers it costs more than
+    // the call.
+    #[inline(never)]
     pub fn pop_front(&mut self) -> Option<Linked> {
         let p = NonNull::new(self.head)?;
-        self.unlink(p.as_ptr());
+        let n = held(p, self);
+        let next = n.next.get();
+        n.next.set(ptr::null_mut());
+        n.prev.set(ptr::null_mut());
+        // The head has no predecessor: only its successor (or the tail)
+        // changes.
+        match self.at(next) {
+            Some(nx) => nx.prev.set(ptr::null_mut()),
+            None => self.tail = ptr::null_mut(),
+        }
+        self.head = next;
+        self.len -= 1;
         let w = Linked(p);
         w.set_in_flight();
         Some(w)
@@ -445,7 +523,7 @@ impl WaitList {
 }
 
 /// The wait object of an owner that polls instead of sleeping
-/// ([`Frame::polled`]): never posted, never waited on.
+/// ([`Frame::scope_polled`]): never posted, never waited on.
 pub struct Polled;
 
 impl ReadyWait for Polled {
@@ -523,6 +601,48 @@ mod tests {
         let p = p.into_ref();
         p.submit(b"y", 5).end(0, |_| wakes += 1);
         assert_eq!((wakes, p.outcome()), (1, Some(0)));
+    }
+
+    /// Runs this binary's ignored test `name` alone in a child process:
+    /// true when it stopped the system (the port's assertion hook, which
+    /// aborts on the host).
+    fn stops_the_system(name: &str) -> bool {
+        extern crate std;
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", name, "--ignored", "--test-threads=1"])
+            .output()
+            .expect("child test run");
+        !out.status.success() && std::string::String::from_utf8_lossy(&out.stderr).contains("libmbox assertion")
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "starts a process")]
+    fn a_frame_dropped_while_the_channel_holds_it_stops_the_system() {
+        assert!(stops_the_system("waiters::tests::drop_a_queued_frame"));
+        assert!(stops_the_system("waiters::tests::drop_an_in_flight_frame"));
+        assert!(!stops_the_system("waiters::tests::drop_an_ended_frame"));
+    }
+
+    #[test]
+    #[ignore = "a child of a_frame_dropped_while_the_channel_holds_it_stops_the_system"]
+    fn drop_a_queued_frame() {
+        let mut l = WaitList::new();
+        Frame::scope_polled(|once| l.push_back(once.submit(b"q", FOREVER)));
+    }
+
+    #[test]
+    #[ignore = "a child of a_frame_dropped_while_the_channel_holds_it_stops_the_system"]
+    fn drop_an_in_flight_frame() {
+        let counted = Counted::default();
+        // The handle outlives its frame, as a channel's would.
+        let _kept = Frame::scope(&counted, |once| once.submit(b"f", FOREVER));
+    }
+
+    #[test]
+    #[ignore = "a child of a_frame_dropped_while_the_channel_holds_it_stops_the_system"]
+    fn drop_an_ended_frame() {
+        Frame::scope_polled(|once| once.submit(b"e", FOREVER).end_quiet(0));
     }
 
     #[test]
