@@ -243,8 +243,8 @@ $(HOSTLIB): $(HOST_OBJ)
 $(BUILD)/%: ctest/%.c $(CTEST_SUPPORT) $(CTEST_SUPPORT_H) $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CTEST_SUPPORT) $(LIB) $(HOSTLIB) -lpthread -lm
 
-$(BUILD)/demo: ctest/demo.c $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(HOSTLIB) -lpthread
+$(BUILD)/demo: ctest/demo.c ctest/simcore.c ctest/simcore.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
+	$(CC) $(ALL_CFLAGS) -o $@ $< ctest/simcore.c $(LIB) $(HOSTLIB) -lpthread
 
 run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 	./$(BUILD)/demo
