@@ -163,7 +163,7 @@ HOST_OBJ := $(patsubst ffi/host/%.c,$(BUILD)/host/%.o,$(HOST_SRC))
 # use the latter too).
 CTEST_SUPPORT := ctest/fake_lower.c ctest/simcore.c
 CTEST_SUPPORT_H := ctest/fake_lower.h ctest/simcore.h ctest/harness.h
-CTESTS   := $(patsubst ctest/%.c,%,$(filter-out $(CTEST_SUPPORT) ctest/demo.c ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
+CTESTS   := $(patsubst ctest/%.c,%,$(filter-out $(CTEST_SUPPORT) ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
 ifneq ($(CONFIG_MBOX_PL320),y)
 CTESTS   := $(filter-out test_pl320% test_scenarios% test_nuttx_client%,$(CTESTS))
 endif
@@ -243,8 +243,9 @@ $(HOSTLIB): $(HOST_OBJ)
 $(BUILD)/%: ctest/%.c $(CTEST_SUPPORT) $(CTEST_SUPPORT_H) $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CTEST_SUPPORT) $(LIB) $(HOSTLIB) -lpthread -lm
 
-$(BUILD)/demo: ctest/demo.c ctest/simcore.c ctest/simcore.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
-	$(CC) $(ALL_CFLAGS) -o $@ $< ctest/simcore.c $(LIB) $(HOSTLIB) -lpthread
+# The main job (demo/demo.c), on the simulated cores of the C tests.
+$(BUILD)/demo: demo/demo.c ctest/simcore.c ctest/simcore.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
+	$(CC) $(ALL_CFLAGS) -Ictest -o $@ $< ctest/simcore.c $(LIB) $(HOSTLIB) -lpthread
 
 run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 	./$(BUILD)/demo

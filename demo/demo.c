@@ -1,5 +1,5 @@
 /****************************************************************************
- * ctest/demo.c
+ * demo/demo.c
  *
  * `make run`: the scenarios of the NuttX ipcmtest example (PL320 IPCM)
  * on two simulated cores, "r52" and "riscv", that share one PL320
