@@ -11,9 +11,9 @@
  * callback received, with wait helpers.
  *
  * It lives in ctest/, beside the fake lower half, and not in ffi/host/
- * with the model: ffi/host/ is the OS port below the library and builds
- * without it (into the Rust tests and the fuzz targets), while a core is
- * a client of the library's C API.
+ * with the model: ffi/host/ holds the OS port and the device model, which
+ * sit below the library (the Rust tests and the fuzz targets build them
+ * without its C API), while a core is a client of that API.
  *
  * What a user needs beyond this goes through fields: adjust the
  * pl320_chan_s that simcore_set_chan() returns (ctrl, txbuf, bufsize),
@@ -96,11 +96,11 @@ struct simcore_s
   pthread_cond_t cond;
   int nrx;
   int rx_errors;
-  struct simcore_msg_s last;
-  struct simcore_msg_s ring[SIMCORE_RX_RING];   /* Message i at i % size */
+  struct simcore_msg_s last;               /* The latest message */
+  struct simcore_msg_s ring[SIMCORE_RX_RING];   /* Message i: [i % size] */
 
   /* Called under lock for each message recorded, with its whole data
-   * (NULL when the size is 0); priv is the user's.
+   * (which may be NULL when the size is 0); priv is the user's.
    */
 
   void (*on_rx)(struct simcore_s *core, const uint8_t *data, size_t size);
