@@ -173,7 +173,8 @@ struct simcore_msg_s simcore_rx_at(struct simcore_s *core, int i);
 void simcore_rx_reset(struct simcore_s *core);
 
 /* Jobs: run job on the core's thread (start it; simcore_wait() returns
- * its result, simcore_done() says whether it has finished), or both.
+ * its result, simcore_done() says whether it has finished), or both. One
+ * job at a time: wait for a job before starting the next.
  */
 
 void simcore_start(struct simcore_s *core, simcore_job_t job, void *arg);

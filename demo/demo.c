@@ -238,7 +238,9 @@ static int job_init(struct simcore_s *core, void *arg)
   (void)arg;
 
   /* Both mailboxes, ctrl set on both sides; each core has its own copy
-   * of the table in its own memory.
+   * of the table in its own memory. The bring-up is pl320_initialize(),
+   * mbox_get_chan() of each mailbox and mbox_register_rxcallback() on the
+   * one this core receives on.
    */
 
   simcore_set_chan(core, 0, CHAN_RISCV_TO_R52, RISCV_PL320_INT,
