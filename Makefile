@@ -158,9 +158,9 @@ HOSTLIB  := $(BUILD)/libmbox_host.a
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml build.rs ffi/mbox_os.h
 HOST_SRC := $(wildcard ffi/host/*.c)
 HOST_OBJ := $(patsubst ffi/host/%.c,$(BUILD)/host/%.o,$(HOST_SRC))
-# Test support compiled into every C test program: the fake lower half and
-# the simulated cores over the PL320 model (the demo and bench/twocore.c
-# use the latter too).
+# Test support compiled into every C test program (test_race and
+# test_random_ops too): the fake lower half and the simulated cores over
+# the PL320 model (the demo and bench/twocore.c use the latter too).
 CTEST_SUPPORT := ctest/fake_lower.c ctest/simcore.c
 CTEST_SUPPORT_H := ctest/fake_lower.h ctest/simcore.h ctest/harness.h
 CTESTS   := $(patsubst ctest/%.c,%,$(filter-out $(CTEST_SUPPORT) ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
