@@ -158,7 +158,12 @@ HOSTLIB  := $(BUILD)/libmbox_host.a
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml build.rs ffi/mbox_os.h
 HOST_SRC := $(wildcard ffi/host/*.c)
 HOST_OBJ := $(patsubst ffi/host/%.c,$(BUILD)/host/%.o,$(HOST_SRC))
-CTESTS   := $(patsubst ctest/%.c,%,$(filter-out ctest/fake_lower.c ctest/demo.c ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
+# Test support compiled into every C test program (test_race and
+# test_random_ops too): the fake lower half and the simulated cores over
+# the PL320 model (the demo and bench/twocore.c use the latter too).
+CTEST_SUPPORT := ctest/fake_lower.c ctest/simcore.c
+CTEST_SUPPORT_H := ctest/fake_lower.h ctest/simcore.h ctest/harness.h
+CTESTS   := $(patsubst ctest/%.c,%,$(filter-out $(CTEST_SUPPORT) ctest/test_race.c ctest/test_random_ops.c,$(wildcard ctest/*.c)))
 ifneq ($(CONFIG_MBOX_PL320),y)
 CTESTS   := $(filter-out test_pl320% test_scenarios% test_nuttx_client%,$(CTESTS))
 endif
@@ -239,11 +244,12 @@ $(BUILD)/host/%.o: ffi/host/%.c $(wildcard ffi/host/*.h) ffi/mbox_os.h
 $(HOSTLIB): $(HOST_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%: ctest/%.c ctest/fake_lower.c ctest/fake_lower.h ctest/harness.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h
-	$(CC) $(ALL_CFLAGS) -o $@ $< ctest/fake_lower.c $(LIB) $(HOSTLIB) -lpthread -lm
+$(BUILD)/%: ctest/%.c $(CTEST_SUPPORT) $(CTEST_SUPPORT_H) $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CTEST_SUPPORT) $(LIB) $(HOSTLIB) -lpthread -lm
 
-$(BUILD)/demo: ctest/demo.c $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(HOSTLIB) -lpthread
+# The main job (demo/demo.c), on the simulated cores of the C tests.
+$(BUILD)/demo: demo/demo.c ctest/simcore.c ctest/simcore.h $(LIB) $(HOSTLIB) include/nuttx/mbox/mbox.h include/nuttx/mbox/pl320.h
+	$(CC) $(ALL_CFLAGS) -Ictest -o $@ $< ctest/simcore.c $(LIB) $(HOSTLIB) -lpthread
 
 run: $(BUILD)/demo ## the main job: two simulated cores over the PL320 model
 	./$(BUILD)/demo

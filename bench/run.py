@@ -202,7 +202,8 @@ def build_programs(args, libs):
     run(cc + ["-DBENCH_COUNT_CALLS=1", "-o", progs["instr-count"], "bench/instr.c", "bench/port_min.c",
               "ctest/fake_lower.c", libs[FULL], "-lpthread"])
     progs["twocore"] = os.path.join(OUT, "twocore")
-    run(cc + ["-o", progs["twocore"], "bench/twocore.c"] + hostobjs + [libs[FULL], "-lpthread", "-lm"])
+    run(cc + ["-o", progs["twocore"], "bench/twocore.c", "ctest/simcore.c"] + hostobjs +
+        [libs[FULL], "-lpthread", "-lm"])
     progs["fifo"] = os.path.join(OUT, "fifo")
     run(cc + ["-o", progs["fifo"], "bench/fifo.c", hostobjs[0], libs[FULL], "-lpthread"])
     return progs

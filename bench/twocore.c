@@ -4,7 +4,9 @@
  * Two-core throughput and round-trip latency over the PL320 model, on the
  * host port: two simulated cores, A and B, each with its own PL320 lower
  * half (pl320_initialize(), its own IPCM interrupt line and host IRQ),
- * sharing one register-accurate IPCM model (ffi/host/pl320_model.c).
+ * sharing one register-accurate IPCM model (ffi/host/pl320_model.c); the
+ * cores are the test suite's simulated cores (ctest/simcore.h), with this
+ * benchmark's own RX callbacks and TX rings.
  *
  *   mailbox 0  A -> B   TX on A (the measured channel), RX on B
  *   mailbox 1  B -> A   TX on B (echoes), RX on A
@@ -57,6 +59,7 @@
 
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 #define IPCM_BASE       ((uintptr_t)0x2b000000u)
 #define IPCM_NINT       8
@@ -88,22 +91,6 @@ struct payload_s
 
 _Static_assert(sizeof(struct payload_s) == MSG_SIZE, "payload size");
 
-struct core_s
-{
-  const char *name;
-  int ipcmint;
-  int irq;
-  uint8_t txring[RING_BYTES] __attribute__((aligned(8)));
-  uint8_t rxbuf[64] __attribute__((aligned(8)));
-  struct pl320_chan_s chans[2];
-  struct pl320_config_s cfg;
-  struct mbox_dev_s *dev;
-  struct mbox_chan_s *tx;
-  struct mbox_chan_s *rx;
-  struct mbox_sender_s sender;
-  struct mbox_receiver_s receiver;
-};
-
 struct sender_s
 {
   pthread_t thread;
@@ -114,8 +101,10 @@ struct sender_s
   unsigned long errors;
 };
 
-static struct core_s g_a;
-static struct core_s g_b;
+static struct simcore_s g_a;
+static struct simcore_s g_b;
+static uint8_t g_a_ring[RING_BYTES] __attribute__((aligned(8)));
+static uint8_t g_b_ring[RING_BYTES] __attribute__((aligned(8)));
 static struct sender_s g_senders[MAX_SENDERS];
 
 /* Run state, read by the callbacks. */
@@ -332,61 +321,32 @@ static void *sender_window(void *arg)
  * Setup
  ****************************************************************************/
 
-static void board(struct core_s *c, const char *name, int ipcmint, int irq,
-                  int tx_mbox, int rx_mbox, int peer_int)
+/* Core c sends on tx_mbox (into its ring) to the peer's line and
+ * receives on rx_mbox, with callback cb.
+ */
+
+static int bring_up(struct simcore_s *c, uint8_t *ring, int tx_mbox,
+                    int rx_mbox, int peer_int, mbox_callback_t cb)
 {
-  struct pl320_chan_s *ch = c->chans;
+  struct pl320_chan_s *tx;
+  int ret;
 
-  memset(ch, 0, sizeof(c->chans));
-  c->name = name;
-  c->ipcmint = ipcmint;
-  c->irq = irq;
+  tx = simcore_set_chan(c, 0, tx_mbox, c->ipcmint, peer_int, CHAN_TIMEOUT);
+  tx->txbuf = ring;
+  tx->bufsize = RING_BYTES;
+  simcore_set_chan(c, 1, rx_mbox, peer_int, c->ipcmint, CHAN_TIMEOUT);
 
-  ch[0].base.id = tx_mbox;
-  ch[0].base.timeout = CHAN_TIMEOUT;
-  ch[0].mbox = (uint8_t)tx_mbox;
-  ch[0].src = (uint8_t)ipcmint;
-  ch[0].dst = (uint8_t)peer_int;
-  ch[0].ctrl = true;
-  ch[0].txbuf = c->txring;
-  ch[0].bufsize = sizeof(c->txring);
-
-  ch[1].base.id = rx_mbox;
-  ch[1].base.timeout = CHAN_TIMEOUT;
-  ch[1].mbox = (uint8_t)rx_mbox;
-  ch[1].src = (uint8_t)peer_int;
-  ch[1].dst = (uint8_t)ipcmint;
-  ch[1].ctrl = true;
-  ch[1].txbuf = c->rxbuf;
-  ch[1].bufsize = sizeof(c->rxbuf);
-
-  c->cfg.chans = ch;
-  c->cfg.num_chans = 2;
-  c->cfg.ipcmint = ipcmint;
-  c->cfg.irq_num = irq;
-}
-
-static int bring_up(struct core_s *c, int tx_mbox, int rx_mbox,
-                    mbox_callback_t cb)
-{
-  c->dev = pl320_initialize(&c->cfg, IPCM_BASE);
-  if (c->dev == NULL)
+  ret = simcore_bringup(c, IPCM_BASE, tx_mbox, rx_mbox, cb, c);
+  if (ret == -ENODEV)
     {
       fprintf(stderr, "twocore: pl320_initialize(%s) failed\n", c->name);
-      return -ENODEV;
     }
-
-  c->tx = mbox_get_chan(c->dev, (void *)(uintptr_t)tx_mbox);
-  c->rx = mbox_get_chan(c->dev, (void *)(uintptr_t)rx_mbox);
-  if (c->tx == NULL || c->rx == NULL)
+  else if (ret != 0)
     {
-      fprintf(stderr, "twocore: %s: channels not found\n", c->name);
-      return -ENOENT;
+      fprintf(stderr, "twocore: %s: bring-up failed (%d)\n", c->name, ret);
     }
 
-  c->sender.chan = c->tx;
-  c->receiver.chan = c->rx;
-  return mbox_register_rxcallback(&c->receiver, cb, c);
+  return ret;
 }
 
 /****************************************************************************
@@ -740,10 +700,10 @@ int main(int argc, char **argv)
       return 2;
     }
 
-  board(&g_a, "A", A_INT, A_IRQ, MBOX_AB, MBOX_BA, B_INT);
-  board(&g_b, "B", B_INT, B_IRQ, MBOX_BA, MBOX_AB, A_INT);
-  if (bring_up(&g_a, MBOX_AB, MBOX_BA, a_rx) != 0 ||
-      bring_up(&g_b, MBOX_BA, MBOX_AB, b_rx) != 0)
+  simcore_init(&g_a, "A", A_INT, A_IRQ);
+  simcore_init(&g_b, "B", B_INT, B_IRQ);
+  if (bring_up(&g_a, g_a_ring, MBOX_AB, MBOX_BA, B_INT, a_rx) != 0 ||
+      bring_up(&g_b, g_b_ring, MBOX_BA, MBOX_AB, A_INT, b_rx) != 0)
     {
       return 2;
     }

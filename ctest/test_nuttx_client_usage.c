@@ -6,7 +6,9 @@
  * lookup, the RX callback, blocking, bounded, non-blocking
  * and timed sends, the lower-half notification macros, deinit — written
  * against our headers exactly as NuttX users write it, compiled with
- * -Werror, and run on two simulated cores over the PL320 model.
+ * -Werror, and run on two simulated cores over the PL320 model (the
+ * board memory and the RX record of ctest/simcore.h; the board and client
+ * code is the test's own).
  *
  * The few NuttX names that are not mailbox API (FAR, OK, nitems,
  * ARRAY_SIZE, MSEC2TICK, clock_time2ticks, up_cpu_index) come from the
@@ -47,6 +49,7 @@ static int up_cpu_index(void)
 #include "harness.h"
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 #define PL320_REG_BASE        0x2a000000
 #define RISCV_PL320_INT       0
@@ -54,31 +57,13 @@ static int up_cpu_index(void)
 #define TEST_PL320_TIMEOUT    MSEC2TICK(1000)
 #define TEST_PL320_TX_BUFSIZE (PL320_MAX_DATA_BUF_SIZE * PL320_MSG_SIZE)
 
-struct test_pl320_txbuf_s
-{
-  uint8_t buf[PL320_MAX_DATA_BUF_SIZE][PL320_MSG_SIZE]
-    __attribute__((aligned(64)));
-};
-
 /* One copy of the board tables per simulated core (each core has its own
  * memory image on real hardware).
  */
 
-struct core_s
-{
-  struct test_pl320_txbuf_s txbuf[2];
-  struct pl320_chan_s chans[2];
-  struct pl320_config_s config;
-  FAR struct mbox_dev_s *dev;
-  int rx_count;
-  int rx_errors;
-  uint8_t last[32];
-  size_t last_size;
-};
+static struct simcore_s g_core[2];
 
-static struct core_s g_core[2];
-
-static void board_tables(struct core_s *c, int local_int, int irq)
+static void board_tables(struct simcore_s *c, int local_int, int irq)
 {
   struct pl320_chan_s chans[] =
   {
@@ -92,7 +77,7 @@ static void board_tables(struct core_s *c, int local_int, int irq)
       .src     = RISCV_PL320_INT,
       .dst     = R52_PL320_INT,
       .ctrl    = true,
-      .txbuf   = (uint8_t *)&c->txbuf[0],
+      .txbuf   = c->txbuf[0],
       .bufsize = TEST_PL320_TX_BUFSIZE,
     },
     {
@@ -105,7 +90,7 @@ static void board_tables(struct core_s *c, int local_int, int irq)
       .src     = R52_PL320_INT,
       .dst     = RISCV_PL320_INT,
       .ctrl    = true,
-      .txbuf   = (uint8_t *)&c->txbuf[1],
+      .txbuf   = c->txbuf[1],
       .bufsize = TEST_PL320_TX_BUFSIZE,
     },
   };
@@ -122,7 +107,7 @@ static void board_tables(struct core_s *c, int local_int, int irq)
   c->config = config;
 }
 
-static int board_mbox_init(struct core_s *c)
+static int board_mbox_init(struct simcore_s *c)
 {
   (void)up_cpu_index();
   c->dev = pl320_initialize(&c->config, PL320_REG_BASE);
@@ -137,39 +122,25 @@ static int board_mbox_init(struct core_s *c)
 static int mbox_callback(int ret, FAR struct mbox_chan_s *chan,
                          FAR void *arg, FAR void *data, size_t size)
 {
-  struct core_s *c = arg;
+  struct simcore_s *c = arg;
   FAR uint8_t *msg;
 
+  simcore_rx_callback(ret, chan, c, data, size);   /* The test's record */
   if (ret != 0 || data == NULL)
     {
-      c->rx_errors++;
       return -EIO;
     }
 
-  __atomic_add_fetch(&c->rx_count, 1, __ATOMIC_RELEASE);
   msg = (FAR uint8_t *)data;
-  c->last_size = size;
-  memcpy(c->last, msg, size);
   printf("# received msg on chan[%d] count=%d size=%zu: "
          "%02x %02x %02x %02x ...\n",
-         chan->id, c->rx_count, size, msg[0], msg[1], msg[2], msg[3]);
+         chan->id, simcore_nrx(c), size, msg[0], msg[1], msg[2], msg[3]);
   return OK;
 }
 
-static bool wait_rx(struct core_s *c, int n)
+static bool wait_rx(struct simcore_s *c, int n)
 {
-  int i;
-  for (i = 0; i < 2000; i++)
-    {
-      if (__atomic_load_n(&c->rx_count, __ATOMIC_ACQUIRE) >= n)
-        {
-          return true;
-        }
-
-      usleep(1000);
-    }
-
-  return false;
+  return simcore_wait_rx(c, n, 2000);
 }
 
 /* The lower half's notification path, as a NuttX polling lower half
@@ -204,6 +175,8 @@ static void test_nuttx_client_usage(void)
   m = pl320_model_create(PL320_REG_BASE, 32, 2, 7, irq_of_line);
   CHECK(m != NULL);
 
+  simcore_init(&g_core[0], "riscv", RISCV_PL320_INT, 3);
+  simcore_init(&g_core[1], "r52", R52_PL320_INT, 4);
   board_tables(&g_core[0], RISCV_PL320_INT, 3);
   board_tables(&g_core[1], R52_PL320_INT, 4);
   g_cpu = 0;
@@ -238,9 +211,9 @@ static void test_nuttx_client_usage(void)
    * as the 28 bytes of DR0..DR6, here 24 sent and 4 zero-padded.
    */
 
-  CHECK_EQ(g_core[0].last_size, PL320_MSG_SIZE);
+  CHECK_EQ(g_core[0].last.size, PL320_MSG_SIZE);
 #else
-  CHECK_EQ(g_core[0].last_size, sizeof(data));
+  CHECK_EQ(g_core[0].last.size, sizeof(data));
 #endif
 
   /* RISC-V -> R52 on 16: bounded, non-blocking and timed sends. */
@@ -279,6 +252,8 @@ static void test_nuttx_client_usage(void)
   mbox_unregister_rxcallback(&receiver[1]);
   host_shutdown();
   pl320_model_destroy(m);
+  simcore_stop(&g_core[0]);
+  simcore_stop(&g_core[1]);
 }
 
 int main(void)

@@ -4,7 +4,8 @@
  * Tests of the PL320 lower half (src/pl320/driver.rs) through the PL320
  * register model: two cores "A" and "B" share one IPCM, each with its own
  * pl320_initialize(), interrupt line and host IRQ, and its own channel
- * array.
+ * array (simulated cores of ctest/simcore.h, without a job thread: the
+ * tests run on the main thread).
  *
  * Covered: every validation case of pl320_initialize() returns NULL and
  * leaves nothing behind (no slot taken, no mailbox claimed, no interrupt
@@ -37,6 +38,7 @@
 #include "harness.h"
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 /****************************************************************************
  * Pre-processor Definitions
@@ -93,30 +95,7 @@ typedef struct
 } stats_t;
 #endif
 
-struct rxmsg_s
-{
-  int chan_id;
-  size_t size;
-  uint8_t data[32];
-};
-
-struct core_s
-{
-  const char *name;
-  int line;
-  int irq;
-  struct pl320_chan_s chans[NCHANS];
-  uint8_t txbuf[NCHANS][PL320_MAX_DATA_BUF_SIZE * PL320_MSG_SIZE];
-  struct pl320_config_s config;
-  struct mbox_dev_s *dev;
-  struct mbox_receiver_s receiver[NCHANS];
-
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  int nrx;
-  int rx_errors;
-  struct rxmsg_s rx[64];           /* Ring of the last messages */
-};
+_Static_assert(NCHANS <= SIMCORE_MAX_CHANS, "a core's table holds NCHANS");
 
 /****************************************************************************
  * Private Data
@@ -138,8 +117,10 @@ static const struct
 static struct pl320_model_s *g_model;
 static struct pl320_model_s *g_small;
 static struct pl320_model_s *g_data1;
-static struct core_s g_a;
-static struct core_s g_b;
+static struct simcore_s g_a;
+static struct simcore_s g_b;
+static struct mbox_receiver_s g_rcv_a[NCHANS];
+static struct mbox_receiver_s g_rcv_b[NCHANS];
 
 /****************************************************************************
  * Helpers
@@ -173,113 +154,37 @@ static uint32_t sources_except(int except)
   return any;
 }
 
-static int rx_callback(int ret, struct mbox_chan_s *chan, void *arg,
-                       void *data, size_t size)
-{
-  struct core_s *core = arg;
-  struct rxmsg_s *r;
-
-  pthread_mutex_lock(&core->lock);
-  if (ret != 0 || (data == NULL && size != 0))
-    {
-      core->rx_errors++;
-    }
-  else
-    {
-      r = &core->rx[core->nrx % 64];
-      r->chan_id = chan->id;
-      r->size = size;
-      memset(r->data, 0, sizeof(r->data));
-      if (size > 0 && size <= sizeof(r->data))
-        {
-          memcpy(r->data, data, size);
-        }
-
-      core->nrx++;
-    }
-
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-  return 0;
-}
-
-static int nrx(struct core_s *core)
-{
-  int n;
-
-  pthread_mutex_lock(&core->lock);
-  n = core->nrx;
-  pthread_mutex_unlock(&core->lock);
-  return n;
-}
-
-static bool wait_nrx(struct core_s *core, int n, int timeout_ms)
-{
-  int64_t end = now_ms() + timeout_ms;
-
-  while (nrx(core) < n)
-    {
-      if (now_ms() >= end)
-        {
-          return false;
-        }
-
-      sleep_ms(1);
-    }
-
-  return true;
-}
-
-/* Copy of message number i (0-based, must be among the last 64). */
-
-static struct rxmsg_s rx_at(struct core_s *core, int i)
-{
-  struct rxmsg_s r;
-
-  pthread_mutex_lock(&core->lock);
-  r = core->rx[i % 64];
-  pthread_mutex_unlock(&core->lock);
-  return r;
-}
-
 /* Fill the board tables of a core (nothing initialised yet). A sets ctrl
  * on every mailbox, B on none: one side configuring is enough.
  */
 
-static void core_tables(struct core_s *core, bool is_a)
+static void core_tables(struct simcore_s *core, bool is_a)
 {
   int k;
 
-  memset(core->chans, 0, sizeof(core->chans));
   for (k = 0; k < NCHANS; k++)
     {
       int t = is_a ? k : NCHANS - 1 - k;
-      struct pl320_chan_s *c = &core->chans[k];
       bool a_sends = g_table[t].a_sends;
       bool tx = is_a ? a_sends : !a_sends;
+      struct pl320_chan_s *c =
+        simcore_set_chan(core, k, g_table[t].mbox, a_sends ? LINE_A : LINE_B,
+                         a_sends ? LINE_B : LINE_A, HOST_MSEC2TICK(1000));
 
-      c->base.timeout = HOST_MSEC2TICK(1000);
-      c->mbox = g_table[t].mbox;
-      c->src = a_sends ? LINE_A : LINE_B;
-      c->dst = a_sends ? LINE_B : LINE_A;
+      c->base.id = 0;            /* The driver sets it to the mailbox */
       c->ctrl = is_a;
 
       /* TX: the queue; RX: scratch on some channels, the stack on others */
 
-      if (tx || (k & 1) == 0)
+      if (!tx && (k & 1) != 0)
         {
-          c->txbuf = core->txbuf[k];
-          c->bufsize = sizeof(core->txbuf[k]);
+          c->txbuf = NULL;
+          c->bufsize = 0;
         }
     }
-
-  core->config.chans = core->chans;
-  core->config.num_chans = NCHANS;
-  core->config.ipcmint = core->line;
-  core->config.irq_num = core->irq;
 }
 
-static struct pl320_chan_s *chan_of(struct core_s *core, int mbox)
+static struct pl320_chan_s *chan_of(struct simcore_s *core, int mbox)
 {
   int k;
 
@@ -294,7 +199,7 @@ static struct pl320_chan_s *chan_of(struct core_s *core, int mbox)
   return NULL;
 }
 
-static int send_on(struct core_s *core, int mbox, const void *data,
+static int send_on(struct simcore_s *core, int mbox, const void *data,
                    size_t size, clock_t timeout)
 {
   struct mbox_sender_s s;
@@ -304,7 +209,7 @@ static int send_on(struct core_s *core, int mbox, const void *data,
   return mbox_ticksend(&s, data, size, timeout);
 }
 
-static void get_stats(struct core_s *core, int mbox, stats_t *st)
+static void get_stats(struct simcore_s *core, int mbox, stats_t *st)
 {
   memset(st, 0, sizeof(*st));
 #ifdef CONFIG_MBOX_TRACE
@@ -565,7 +470,7 @@ static void test_init_rejects_invalid(void)
 
 /* True when no channel of the core's array is initialised. */
 
-static bool channels_dead(struct core_s *core)
+static bool channels_dead(struct simcore_s *core)
 {
   struct mbox_sender_s s;
   struct mbox_receiver_s r;
@@ -580,7 +485,7 @@ static bool channels_dead(struct core_s *core)
       r.chan = &core->chans[k].base;
       r.priv = NULL;
       if (mbox_ticksend(&s, &b, 1, 0) != -EINVAL ||
-          mbox_register_rxcallback(&r, rx_callback, core) != -EINVAL)
+          mbox_register_rxcallback(&r, simcore_rx_callback, core) != -EINVAL)
         {
           printf("#   channel %d (mailbox %d) is still live\n", k,
                  core->chans[k].mbox);
@@ -712,9 +617,14 @@ static void test_init_valid(void)
 
   for (k = 0; k < NCHANS; k++)
     {
-      struct core_s *cores[2] =
+      struct simcore_s *cores[2] =
       {
         &g_a, &g_b
+      };
+
+      struct mbox_receiver_s *rcv[2] =
+      {
+        g_rcv_a, g_rcv_b
       };
 
       int i;
@@ -724,10 +634,11 @@ static void test_init_valid(void)
           c = &cores[i]->chans[k].base;
           if (c->dir == MBOX_RX)
             {
-              cores[i]->receiver[k].chan = c;
-              cores[i]->receiver[k].priv = NULL;
-              CHECK_EQ(mbox_register_rxcallback(&cores[i]->receiver[k],
-                                                rx_callback, cores[i]), 0);
+              rcv[i][k].chan = c;
+              rcv[i][k].priv = NULL;
+              CHECK_EQ(mbox_register_rxcallback(&rcv[i][k],
+                                                simcore_rx_callback,
+                                                cores[i]), 0);
             }
         }
     }
@@ -761,12 +672,12 @@ static void test_init_live_channel_refused(void)
 
   /* A is untouched: its channels still work. */
 
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
-  before = nrx(&g_a);
+  CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
+  before = simcore_nrx(&g_a);
   CHECK_EQ(send_on(&g_b, 11, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_a, before + 1, WAIT_MS));
 }
 
 /* A second device on the interrupt that A uses would take that interrupt
@@ -798,12 +709,12 @@ static void test_device_on_used_irq_refused(void)
   s.priv = NULL;
   CHECK_EQ(mbox_ticksend(&s, msg, 1, 0), -EINVAL);
 
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
-  before = nrx(&g_a);
+  CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
+  before = simcore_nrx(&g_a);
   CHECK_EQ(send_on(&g_b, 11, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_a, before + 1, WAIT_MS));
 }
 
 /****************************************************************************
@@ -813,7 +724,7 @@ static void test_device_on_used_irq_refused(void)
 static void test_every_size(void)
 {
   uint8_t msg[MTU];
-  struct rxmsg_s r;
+  struct simcore_msg_s r;
   size_t size;
   size_t i;
   int before;
@@ -830,10 +741,10 @@ static void test_every_size(void)
           msg[i] = (uint8_t)(0xa0 + size * 3 + i);
         }
 
-      before = nrx(&g_b);
+      before = simcore_nrx(&g_b);
       CHECK_EQ(send_on(&g_a, 16, msg, size, HOST_MSEC2TICK(1000)), 0);
-      CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
-      r = rx_at(&g_b, before);
+      CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
+      r = simcore_rx_at(&g_b, before);
       CHECK_EQ(r.chan_id, 16);
       CHECK_EQ(r.size, RX_SIZE(size));
       CHECK(memcmp(r.data, msg, size) == 0);
@@ -848,10 +759,10 @@ static void test_every_size(void)
   for (size = 0; size <= MTU; size += 5)
     {
       memset(msg, (int)size, sizeof(msg));
-      before = nrx(&g_a);
+      before = simcore_nrx(&g_a);
       CHECK_EQ(send_on(&g_b, 17, msg, size, HOST_MSEC2TICK(1000)), 0);
-      CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
-      r = rx_at(&g_a, before);
+      CHECK(simcore_wait_rx(&g_a, before + 1, WAIT_MS));
+      r = simcore_rx_at(&g_a, before);
       CHECK_EQ(r.chan_id, 17);
       CHECK_EQ(r.size, RX_SIZE(size));
       CHECK(memcmp(r.data, msg, size) == 0);
@@ -892,7 +803,7 @@ static void test_oversize_refused(void)
 static void test_lookup_by_mailbox(void)
 {
   uint8_t msg[8];
-  struct rxmsg_s r;
+  struct simcore_msg_s r;
   int k;
   int before;
 
@@ -932,19 +843,19 @@ static void test_lookup_by_mailbox(void)
       memset(msg, 0x10 + k, sizeof(msg));
       if (ca->dir == MBOX_TX)
         {
-          before = nrx(&g_b);
+          before = simcore_nrx(&g_b);
           CHECK_EQ(send_on(&g_a, pa->mbox, msg, sizeof(msg),
                            HOST_MSEC2TICK(1000)), 0);
-          CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
-          r = rx_at(&g_b, before);
+          CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
+          r = simcore_rx_at(&g_b, before);
         }
       else
         {
-          before = nrx(&g_a);
+          before = simcore_nrx(&g_a);
           CHECK_EQ(send_on(&g_b, pb->mbox, msg, sizeof(msg),
                            HOST_MSEC2TICK(1000)), 0);
-          CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
-          r = rx_at(&g_a, before);
+          CHECK(simcore_wait_rx(&g_a, before + 1, WAIT_MS));
+          r = simcore_rx_at(&g_a, before);
         }
 
       CHECK_EQ(r.chan_id, pa->mbox);
@@ -967,7 +878,7 @@ static void test_unknown_and_real_in_one_read(void)
 {
   struct host_irq_stats_s st;
   uint8_t msg[12];
-  struct rxmsg_s r;
+  struct simcore_msg_s r;
   uint32_t mis;
   int before;
 
@@ -988,7 +899,7 @@ static void test_unknown_and_real_in_one_read(void)
   /* A real message to B, non-blocking. */
 
   memset(msg, 0x77, sizeof(msg));
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), 0), 0);
 
   mis = reg(BASE, PL320M_MIS(LINE_B));
@@ -996,7 +907,7 @@ static void test_unknown_and_real_in_one_read(void)
 
   host_irq_reset_stats(IRQ_B);
   mbox_os_irq_enable(IRQ_B);
-  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
   host_irq_quiesce(IRQ_B, 500);
   host_irq_get_stats(IRQ_B, &st);
 
@@ -1007,7 +918,7 @@ static void test_unknown_and_real_in_one_read(void)
   CHECK_EQ(reg(BASE, PL320M_MIS(LINE_B)), 0);
   CHECK_EQ(reg(BASE, PL320M_MSTATUS(UNKNOWN_MBOX)) & (1u << LINE_B), 0);
 
-  r = rx_at(&g_b, before);
+  r = simcore_rx_at(&g_b, before);
   CHECK_EQ(r.chan_id, 16);
   CHECK_EQ(r.size, RX_SIZE(sizeof(msg)));
   CHECK(memcmp(r.data, msg, sizeof(msg)) == 0);
@@ -1019,9 +930,9 @@ static void test_unknown_and_real_in_one_read(void)
 
   /* And B keeps receiving. */
 
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, 4, HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
 }
 
 static void test_spurious_interrupt(void)
@@ -1054,12 +965,12 @@ static void test_spurious_interrupt(void)
 
   /* Nothing was delivered by it, and both directions still work. */
 
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
-  before = nrx(&g_a);
+  CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
+  before = simcore_nrx(&g_a);
   CHECK_EQ(send_on(&g_b, 17, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_a, before + 1, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_a, before + 1, WAIT_MS));
 }
 
 /****************************************************************************
@@ -1109,11 +1020,11 @@ static void test_late_ack(void)
   /* Message 2: its ACK is lost, the late ACK of message 1 lands on it. */
 
   pl320_model_set_fault(g_model, 16, PL320_FAULT_DROP_ACK, 0, 1);
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   ret = send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(600));
   CHECK_EQ(ret, -ETIMEDOUT);
   CHECK(now_ms() - t0 >= 650);
-  CHECK(nrx(&g_b) >= before + 1);           /* Delivered, ACK lost */
+  CHECK(simcore_nrx(&g_b) >= before + 1);           /* Delivered, ACK lost */
 
   get_stats(&g_a, 16, &s1);
 #ifdef CONFIG_MBOX_TRACE
@@ -1129,9 +1040,9 @@ static void test_late_ack(void)
 
   /* Message 3 is acknowledged normally. */
 
-  before = nrx(&g_b);
+  before = simcore_nrx(&g_b);
   CHECK_EQ(send_on(&g_a, 16, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_b, before + 1, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_b, before + 1, WAIT_MS));
 }
 
 /* A duplicated ACK (the remote ACKs message 1 twice) is counted as
@@ -1205,12 +1116,12 @@ static void test_drop_ack(void)
   memset(msg, 0x99, sizeof(msg));
 
   pl320_model_set_fault(g_model, 17, PL320_FAULT_DROP_ACK, 0, 1);
-  before = nrx(&g_a);
+  before = simcore_nrx(&g_a);
   CHECK_EQ(send_on(&g_b, 17, msg, sizeof(msg), HOST_MSEC2TICK(200)),
            -ETIMEDOUT);
-  CHECK(nrx(&g_a) >= before + 1);
+  CHECK(simcore_nrx(&g_a) >= before + 1);
 
-  before = nrx(&g_a);
+  before = simcore_nrx(&g_a);
   for (i = 0; i < 5; i++)
     {
       msg[0] = (uint8_t)i;
@@ -1218,10 +1129,10 @@ static void test_drop_ack(void)
     }
 
   CHECK_EQ(send_on(&g_b, 17, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
-  CHECK(wait_nrx(&g_a, before + 6, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_a, before + 6, WAIT_MS));
   for (i = 0; i < 5; i++)
     {
-      CHECK_EQ(rx_at(&g_a, before + i).data[0], i);
+      CHECK_EQ(simcore_rx_at(&g_a, before + i).data[0], i);
     }
 
   get_stats(&g_b, 17, &s1);
@@ -1245,7 +1156,7 @@ static struct pl320_config_s g_y;
 static struct mbox_dev_s *g_dx;
 static struct mbox_dev_s *g_dy;
 static struct mbox_receiver_s g_yrcv;
-static struct core_s g_yc;
+static struct simcore_s g_yc;
 
 static void test_slots_run_out(void)
 {
@@ -1305,10 +1216,9 @@ static void test_slots_run_out(void)
 
   /* The extra devices work too. */
 
-  pthread_mutex_init(&g_yc.lock, NULL);
-  pthread_cond_init(&g_yc.cond, NULL);
+  simcore_init(&g_yc, "Y", LINE_Y, IRQ_Y);
   g_yrcv.chan = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
-  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc), 0);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, simcore_rx_callback, &g_yc), 0);
   g_yc.dev = g_dy;
   {
     struct mbox_sender_s s;
@@ -1318,9 +1228,9 @@ static void test_slots_run_out(void)
     CHECK_EQ(mbox_ticksend(&s, msg, sizeof(msg), HOST_MSEC2TICK(1000)), 0);
   }
 
-  CHECK(wait_nrx(&g_yc, 1, WAIT_MS));
-  CHECK_EQ(rx_at(&g_yc, 0).size, RX_SIZE(sizeof(msg)));
-  CHECK(memcmp(rx_at(&g_yc, 0).data, msg, sizeof(msg)) == 0);
+  CHECK(simcore_wait_rx(&g_yc, 1, WAIT_MS));
+  CHECK_EQ(simcore_rx_at(&g_yc, 0).size, RX_SIZE(sizeof(msg)));
+  CHECK(memcmp(simcore_rx_at(&g_yc, 0).data, msg, sizeof(msg)) == 0);
 }
 
 /****************************************************************************
@@ -1356,10 +1266,10 @@ static bool xy_works(void)
     0x5a, 0xa5
   };
 
-  int before = nrx(&g_yc);
+  int before = simcore_nrx(&g_yc);
 
   return x_send(msg, sizeof(msg), HOST_MSEC2TICK(1000)) == 0 &&
-         wait_nrx(&g_yc, before + 1, WAIT_MS);
+         simcore_wait_rx(&g_yc, before + 1, WAIT_MS);
 }
 
 static void uninit_in_irq(void *arg)
@@ -1400,7 +1310,7 @@ static int uninit_rx_callback(int ret, struct mbox_chan_s *chan, void *arg,
                               void *data, size_t size)
 {
   g_cb_uninit_ret = pl320_uninitialize(g_dy);
-  return rx_callback(ret, chan, arg, data, size);
+  return simcore_rx_callback(ret, chan, arg, data, size);
 }
 
 static void test_uninitialize_from_own_callback_is_edeadlk(void)
@@ -1421,14 +1331,14 @@ static void test_uninitialize_from_own_callback_is_edeadlk(void)
   rx = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
   CHECK_EQ(mbox_register_rxcallback(&g_yrcv, uninit_rx_callback, &g_yc), 0);
   host_irq_disable(IRQ_Y);
-  before = nrx(&g_yc);
+  before = simcore_nrx(&g_yc);
   CHECK_EQ(x_send(msg, sizeof(msg), 0), 0);
   sleep_ms(10);
   CHECK_EQ(mbox_chan_rx_data(rx), (int)RX_SIZE(sizeof(msg))); /* in a task */
   CHECK_EQ(g_cb_uninit_ret, -EDEADLK);
-  CHECK_EQ(nrx(&g_yc), before + 1);
+  CHECK_EQ(simcore_nrx(&g_yc), before + 1);
   mbox_os_irq_enable(IRQ_Y);
-  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc), 0);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, simcore_rx_callback, &g_yc), 0);
 
   /* Y is still a device, and works. */
 
@@ -1512,7 +1422,7 @@ static void test_uninitialized_device_gets_no_interrupts(void)
 
   CHECK_EQ(pl320_uninitialize(g_dy), 0);
   g_dy = NULL;
-  before = nrx(&g_yc);
+  before = simcore_nrx(&g_yc);
   host_irq_reset_stats(IRQ_Y);
 
   /* A third party sends on mailbox 29 to Y's line. */
@@ -1526,7 +1436,7 @@ static void test_uninitialized_device_gets_no_interrupts(void)
   sleep_ms(30);
   host_irq_get_stats(IRQ_Y, &st);
   CHECK_EQ(st.calls, 0);
-  CHECK_EQ(nrx(&g_yc), before);
+  CHECK_EQ(simcore_nrx(&g_yc), before);
   putreg(BASE, PL320M_SOURCE(29), 0);
 }
 
@@ -1550,7 +1460,7 @@ static void test_reinitialize_after_uninitialize(void)
         }
 
       g_yrcv.chan = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
-      if (mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc) != 0 ||
+      if (mbox_register_rxcallback(&g_yrcv, simcore_rx_callback, &g_yc) != 0 ||
           !xy_works())
         {
           printf("#   cycle %d: X -> Y does not work\n", i);
@@ -1575,7 +1485,7 @@ static void test_reinitialize_after_uninitialize(void)
   g_dy = pl320_initialize(&g_y, BASE);
   CHECK(g_dx != NULL && g_dy != NULL);
   g_yrcv.chan = mbox_get_chan(g_dy, (void *)(uintptr_t)29);
-  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, rx_callback, &g_yc), 0);
+  CHECK_EQ(mbox_register_rxcallback(&g_yrcv, simcore_rx_callback, &g_yc), 0);
   CHECK(xy_up() && xy_works());
 }
 
@@ -1625,16 +1535,8 @@ int main(void)
       return 1;
     }
 
-  g_a.name = "A";
-  g_a.line = LINE_A;
-  g_a.irq = IRQ_A;
-  g_b.name = "B";
-  g_b.line = LINE_B;
-  g_b.irq = IRQ_B;
-  pthread_mutex_init(&g_a.lock, NULL);
-  pthread_cond_init(&g_a.cond, NULL);
-  pthread_mutex_init(&g_b.lock, NULL);
-  pthread_cond_init(&g_b.cond, NULL);
+  simcore_init(&g_a, "A", LINE_A, IRQ_A);
+  simcore_init(&g_b, "B", LINE_B, IRQ_B);
 
   RUN(test_init_rejects_invalid);
   RUN(test_init_failure_undoes_channels);

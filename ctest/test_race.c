@@ -62,6 +62,7 @@
 #include "fake_lower.h"
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 /****************************************************************************
  * Pre-processor Definitions
@@ -143,15 +144,8 @@ struct txchan_s
 };
 
 #ifdef CONFIG_MBOX_PL320
-struct core_s
-{
-  int ipcmint;
-  struct pl320_chan_s chans[NTXCHANS];
-  uint8_t txbuf[CHANS_PER_CORE][TXBUF_SIZE] __attribute__((aligned(8)));
-  struct pl320_config_s config;
-  struct mbox_dev_s *dev;
-  struct mbox_receiver_s rcv[CHANS_PER_CORE];
-};
+_Static_assert(NTXCHANS <= SIMCORE_MAX_CHANS, "a core lists every mailbox");
+_Static_assert(TXBUF_SIZE <= SIMCORE_TXBUF_SIZE, "a TX queue fits its slot");
 #endif
 
 /****************************************************************************
@@ -175,7 +169,8 @@ static unsigned long g_rx_total;
 
 #ifdef CONFIG_MBOX_PL320
 static struct pl320_model_s *g_model;
-static struct core_s g_cores[NCORES];
+static struct simcore_s g_cores[NCORES];
+static struct mbox_receiver_s g_rcv[NCORES][CHANS_PER_CORE];
 static pthread_mutex_t g_chaos_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool g_chaos_stop;
 static unsigned long g_faults_injected;
@@ -542,33 +537,27 @@ static int cores_init(void)
 
   for (k = 0; k < NCORES; k++)
     {
-      struct core_s *core = &g_cores[k];
+      struct simcore_s *core = &g_cores[k];
       int nrx = 0;
 
-      memset(core, 0, sizeof(*core));
-      core->ipcmint = k;
+      simcore_init(core, k == 0 ? "core0" : "core1", k, IRQ_BASE + k);
       for (i = 0; i < NTXCHANS; i++)
         {
-          struct pl320_chan_s *c = &core->chans[i];
           int from = i / CHANS_PER_CORE;
+          struct pl320_chan_s *c =
+            simcore_set_chan(core, i, i, from, 1 - from, CHAN_TIMEOUT);
 
-          c->base.id = i;
-          c->base.timeout = CHAN_TIMEOUT;
-          c->mbox = (uint8_t)i;
-          c->src = (uint8_t)from;
-          c->dst = (uint8_t)(1 - from);
-          c->ctrl = true;
           if (from == k)
             {
-              c->txbuf = core->txbuf[i % CHANS_PER_CORE];
-              c->bufsize = TXBUF_SIZE;
+              c->bufsize = TXBUF_SIZE;      /* 8 queued MTU messages */
+            }
+          else
+            {
+              c->txbuf = NULL;
+              c->bufsize = 0;
             }
         }
 
-      core->config.chans = core->chans;
-      core->config.num_chans = NTXCHANS;
-      core->config.ipcmint = k;
-      core->config.irq_num = IRQ_BASE + k;
       core->dev = pl320_initialize(&core->config, REG_BASE);
       if (core->dev == NULL)
         {
@@ -595,8 +584,8 @@ static int cores_init(void)
             }
           else
             {
-              core->rcv[nrx].chan = chan;
-              if (mbox_register_rxcallback(&core->rcv[nrx], rx_callback,
+              g_rcv[k][nrx].chan = chan;
+              if (mbox_register_rxcallback(&g_rcv[k][nrx], rx_callback,
                                            &g_tx[i]) < 0)
                 {
                   printf("#   cannot register the RX callback\n");

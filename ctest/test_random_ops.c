@@ -138,6 +138,7 @@
 #include "fake_lower.h"
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 /****************************************************************************
  * Pre-processor Definitions
@@ -410,16 +411,11 @@ static atomic_ulong g_deadlk_probes;
 #ifdef CONFIG_MBOX_PL320
 static struct pl320_model_s *g_model;
 
-struct core_s
-{
-  struct pl320_chan_s chans[NCH];
-  uint8_t txbuf[NCH / NCORES][PL_TXBUF] __attribute__((aligned(8)));
-  struct pl320_config_s config;
-  struct mbox_dev_s *dev;
-  struct mbox_receiver_s rcv[NCH / NCORES];
-};
+_Static_assert(NCH <= SIMCORE_MAX_CHANS, "a core lists every mailbox");
+_Static_assert(PL_TXBUF <= SIMCORE_TXBUF_SIZE, "a TX queue fits its slot");
 
-static struct core_s g_cores[NCORES];
+static struct simcore_s g_cores[NCORES];
+static struct mbox_receiver_s g_rcv[NCORES][NCH / NCORES];
 static pthread_mutex_t g_stall_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_stall_count[NCORES];
 static unsigned long g_faults_injected;
@@ -1861,32 +1857,27 @@ static int pl_setup(void)
 
   for (k = 0; k < NCORES; k++)
     {
-      struct core_s *core = &g_cores[k];
+      struct simcore_s *core = &g_cores[k];
       int nrx = 0;
 
-      memset(core, 0, sizeof(*core));
+      simcore_init(core, k == 0 ? "core0" : "core1", k, IRQ_BASE + k);
       for (i = 0; i < NCH; i++)
         {
-          struct pl320_chan_s *pc = &core->chans[i];
           int from = i / (NCH / NCORES);
+          struct pl320_chan_s *pc =
+            simcore_set_chan(core, i, i, from, 1 - from, PL_TIMEOUT);
 
-          pc->base.id = i;
-          pc->base.timeout = PL_TIMEOUT;
-          pc->mbox = (uint8_t)i;
-          pc->src = (uint8_t)from;
-          pc->dst = (uint8_t)(1 - from);
-          pc->ctrl = true;
           if (from == k)
             {
-              pc->txbuf = core->txbuf[i % (NCH / NCORES)];
               pc->bufsize = PL_TXBUF;
+            }
+          else
+            {
+              pc->txbuf = NULL;
+              pc->bufsize = 0;
             }
         }
 
-      core->config.chans = core->chans;
-      core->config.num_chans = NCH;
-      core->config.ipcmint = k;
-      core->config.irq_num = IRQ_BASE + k;
       core->dev = pl320_initialize(&core->config, REG_BASE);
       if (core->dev == NULL)
         {
@@ -1912,14 +1903,14 @@ static int pl_setup(void)
               c->dev = core->dev;
               c->core = k;
               c->mbox = i;
-              c->buf = core->txbuf[i % (NCH / NCORES)];
+              c->buf = core->chans[i].txbuf;
               c->bufsize = PL_TXBUF;
             }
           else
             {
               c->rxchan = chan;
-              core->rcv[nrx].chan = chan;
-              if (mbox_register_rxcallback(&core->rcv[nrx], pl_rx_callback,
+              g_rcv[k][nrx].chan = chan;
+              if (mbox_register_rxcallback(&g_rcv[k][nrx], pl_rx_callback,
                                            c) < 0)
                 {
                   printf("#   cannot register the RX callback\n");

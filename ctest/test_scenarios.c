@@ -30,6 +30,7 @@
 #include "harness.h"
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 /****************************************************************************
  * Pre-processor Definitions
@@ -45,7 +46,6 @@
 #define CHAN_R52_TO_RISCV       17
 
 #define TEST_PL320_TIMEOUT      HOST_MSEC2TICK(300)
-#define TEST_PL320_TX_BUFSIZE   (PL320_MAX_DATA_BUF_SIZE * PL320_MSG_SIZE)
 #define STRESS_COUNT            1000
 #define TIMED_MS                200
 #define WAIT_MS                 3000
@@ -54,48 +54,15 @@
  * Private Types
  ****************************************************************************/
 
-struct core_s;
-typedef int (*job_t)(struct core_s *core, void *arg);
+/* What the scenarios check of each core's messages, beyond the record:
+ * MTU-sized ones carry a sequence number and a pattern derived from it.
+ */
 
-struct core_s
+struct seqcheck_s
 {
-  const char *name;
-  int ipcmint;
-  int irq;
-  int tx_id;
-  int rx_id;
-
-  struct
-  {
-    uint8_t buf[PL320_MAX_DATA_BUF_SIZE][PL320_MSG_SIZE]
-      __attribute__((aligned(64)));
-  } txbuf[2];
-
-  struct pl320_chan_s chans[2];
-  struct pl320_config_s config;
-  struct mbox_dev_s *dev;
-  struct mbox_sender_s sender;
-  struct mbox_receiver_s receiver;
-
-  pthread_t thread;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  job_t job;
-  void *job_arg;
-  int job_ret;
-  bool pending;
-  bool done;
-  bool quit;
-
-  /* RX record (under lock) */
-
-  int nrx;
-  int rx_errors;
   uint32_t next_seq;                       /* Expected sequence number */
   int order_errors;
   int content_errors;
-  size_t last_size;
-  uint8_t last[PL320_MTU];
 };
 
 struct send_s
@@ -113,8 +80,10 @@ struct send_s
  ****************************************************************************/
 
 static struct pl320_model_s *g_model;
-static struct core_s g_r52;
-static struct core_s g_riscv;
+static struct simcore_s g_r52;
+static struct simcore_s g_riscv;
+static struct seqcheck_s g_r52_seq;
+static struct seqcheck_s g_riscv_seq;
 
 /****************************************************************************
  * Helpers
@@ -133,195 +102,76 @@ static void seq_fill(uint8_t *p, size_t n, uint32_t seq)
     }
 }
 
-static int rx_callback(int ret, struct mbox_chan_s *chan, void *arg,
-                       void *data, size_t size)
+/* Under the core's lock, for each message its record keeps. */
+
+static void seq_check(struct simcore_s *core, const uint8_t *data,
+                      size_t size)
 {
-  struct core_s *core = arg;
+  struct seqcheck_s *sc = core->priv;
   uint8_t expect[PL320_MTU];
   uint32_t seq;
 
-  pthread_mutex_lock(&core->lock);
-  if (ret != 0 || data == NULL || chan->id != core->rx_id)
+  if (size == PL320_MTU)
     {
-      core->rx_errors++;
-    }
-  else
-    {
-      core->nrx++;
-      core->last_size = size;
-      memcpy(core->last, data, size);
-      if (size == PL320_MTU)
+      memcpy(&seq, data, sizeof(seq));
+      if (seq != sc->next_seq)
         {
-          memcpy(&seq, data, sizeof(seq));
-          if (seq != core->next_seq)
-            {
-              core->order_errors++;
-            }
+          sc->order_errors++;
+        }
 
-          core->next_seq = seq + 1;
-          seq_fill(expect, size, seq);
-          if (memcmp(expect, data, size) != 0)
-            {
-              core->content_errors++;
-            }
+      sc->next_seq = seq + 1;
+      seq_fill(expect, size, seq);
+      if (memcmp(expect, data, size) != 0)
+        {
+          sc->content_errors++;
         }
     }
-
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-  return 0;
 }
 
 /* Reset the RX record before a scenario. */
 
-static void rx_reset(struct core_s *core)
+static void rx_reset(struct simcore_s *core)
 {
+  struct seqcheck_s *sc = core->priv;
+
+  simcore_rx_reset(core);
   pthread_mutex_lock(&core->lock);
-  core->nrx = 0;
-  core->rx_errors = 0;
-  core->next_seq = 0;
-  core->order_errors = 0;
-  core->content_errors = 0;
-  core->last_size = 0;
+  sc->next_seq = 0;
+  sc->order_errors = 0;
+  sc->content_errors = 0;
   pthread_mutex_unlock(&core->lock);
 }
 
-static bool wait_nrx(struct core_s *core, int n, int timeout_ms)
+static int order_errors(struct simcore_s *core)
 {
-  int64_t end = now_ms() + timeout_ms;
-  bool ok;
-
-  for (; ; )
-    {
-      pthread_mutex_lock(&core->lock);
-      ok = core->nrx >= n;
-      pthread_mutex_unlock(&core->lock);
-      if (ok || now_ms() >= end)
-        {
-          return ok;
-        }
-
-      sleep_ms(1);
-    }
+  return ((struct seqcheck_s *)core->priv)->order_errors;
 }
 
-/****************************************************************************
- * Core threads
- ****************************************************************************/
-
-static void *core_main(void *arg)
+static int content_errors(struct simcore_s *core)
 {
-  struct core_s *core = arg;
-  int ret;
-
-  pthread_setname_np(pthread_self(), core->name);
-  pthread_mutex_lock(&core->lock);
-  while (!core->quit)
-    {
-      if (!core->pending)
-        {
-          pthread_cond_wait(&core->cond, &core->lock);
-          continue;
-        }
-
-      core->pending = false;
-      pthread_mutex_unlock(&core->lock);
-      ret = core->job(core, core->job_arg);
-      pthread_mutex_lock(&core->lock);
-      core->job_ret = ret;
-      core->done = true;
-      pthread_cond_broadcast(&core->cond);
-    }
-
-  pthread_mutex_unlock(&core->lock);
-  return NULL;
-}
-
-static void core_start(struct core_s *core, job_t job, void *arg)
-{
-  pthread_mutex_lock(&core->lock);
-  core->job = job;
-  core->job_arg = arg;
-  core->done = false;
-  core->pending = true;
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-}
-
-static int core_wait(struct core_s *core)
-{
-  int ret;
-
-  pthread_mutex_lock(&core->lock);
-  while (!core->done)
-    {
-      pthread_cond_wait(&core->cond, &core->lock);
-    }
-
-  ret = core->job_ret;
-  pthread_mutex_unlock(&core->lock);
-  return ret;
-}
-
-static int on_core(struct core_s *core, job_t job, void *arg)
-{
-  core_start(core, job, arg);
-  return core_wait(core);
+  return ((struct seqcheck_s *)core->priv)->content_errors;
 }
 
 /* Job: ipcmtest's board_mbox_init() and RX initialisation. */
 
-static int job_init(struct core_s *core, void *arg)
+static int job_init(struct simcore_s *core, void *arg)
 {
-  struct pl320_chan_s *c = core->chans;
+  bool r52 = core == &g_r52;
 
   (void)arg;
-  memset(c, 0, sizeof(core->chans));
-  c[0].base.id = CHAN_RISCV_TO_R52;
-  c[0].base.timeout = TEST_PL320_TIMEOUT;
-  c[0].mbox = CHAN_RISCV_TO_R52;
-  c[0].src = RISCV_PL320_INT;
-  c[0].dst = R52_PL320_INT;
-  c[0].ctrl = true;
-  c[0].txbuf = (uint8_t *)&core->txbuf[0];
-  c[0].bufsize = TEST_PL320_TX_BUFSIZE;
-  c[1].base.id = CHAN_R52_TO_RISCV;
-  c[1].base.timeout = TEST_PL320_TIMEOUT;
-  c[1].mbox = CHAN_R52_TO_RISCV;
-  c[1].src = R52_PL320_INT;
-  c[1].dst = RISCV_PL320_INT;
-  c[1].ctrl = true;
-  c[1].txbuf = (uint8_t *)&core->txbuf[1];
-  c[1].bufsize = TEST_PL320_TX_BUFSIZE;
-
-  core->config.chans = c;
-  core->config.num_chans = 2;
-  core->config.ipcmint = core->ipcmint;
-  core->config.irq_num = core->irq;
-
-  core->dev = pl320_initialize(&core->config, PL320_REG_BASE);
-  if (core->dev == NULL)
-    {
-      return -ENODEV;
-    }
-
-  core->sender.chan = mbox_get_chan(core->dev,
-                                    (void *)(uintptr_t)core->tx_id);
-  core->sender.priv = NULL;
-  core->receiver.chan = mbox_get_chan(core->dev,
-                                      (void *)(uintptr_t)core->rx_id);
-  core->receiver.priv = NULL;
-  if (core->sender.chan == NULL || core->receiver.chan == NULL)
-    {
-      return -ENOENT;
-    }
-
-  return mbox_register_rxcallback(&core->receiver, rx_callback, core);
+  simcore_set_chan(core, 0, CHAN_RISCV_TO_R52, RISCV_PL320_INT,
+                   R52_PL320_INT, TEST_PL320_TIMEOUT);
+  simcore_set_chan(core, 1, CHAN_R52_TO_RISCV, R52_PL320_INT,
+                   RISCV_PL320_INT, TEST_PL320_TIMEOUT);
+  return simcore_bringup(core, PL320_REG_BASE,
+                         r52 ? CHAN_R52_TO_RISCV : CHAN_RISCV_TO_R52,
+                         r52 ? CHAN_RISCV_TO_R52 : CHAN_R52_TO_RISCV,
+                         NULL, NULL);
 }
 
 /* Job: one send of s->data. */
 
-static int job_send(struct core_s *core, void *arg)
+static int job_send(struct simcore_s *core, void *arg)
 {
   struct send_s *s = arg;
 
@@ -332,7 +182,7 @@ static int job_send(struct core_s *core, void *arg)
  * stops at the first error when blocking, counts acceptances when not.
  */
 
-static int job_sequence(struct core_s *core, void *arg)
+static int job_sequence(struct simcore_s *core, void *arg)
 {
   struct send_s *s = arg;
   uint8_t msg[PL320_MTU];
@@ -379,10 +229,10 @@ static void test_init_both_cores(void)
 
   /* Both cores boot at the same time; both have ctrl on both mailboxes. */
 
-  core_start(&g_r52, job_init, NULL);
-  core_start(&g_riscv, job_init, NULL);
-  r1 = core_wait(&g_r52);
-  r2 = core_wait(&g_riscv);
+  simcore_start(&g_r52, job_init, NULL);
+  simcore_start(&g_riscv, job_init, NULL);
+  r1 = simcore_wait(&g_r52);
+  r2 = simcore_wait(&g_riscv);
   CHECK_EQ(r1, 0);
   CHECK_EQ(r2, 0);
   if (!up())
@@ -400,7 +250,7 @@ static void test_init_both_cores(void)
            1u << R52_PL320_INT);
 }
 
-static void blocking_send(struct core_s *from, struct core_s *to)
+static void blocking_send(struct simcore_s *from, struct simcore_s *to)
 {
   uint32_t data[PL320_MTU / 4];
   struct send_s s;
@@ -416,17 +266,17 @@ static void blocking_send(struct core_s *from, struct core_s *to)
   s.size = sizeof(data);
   s.timeout = TEST_PL320_TIMEOUT;
 
-  CHECK_EQ(on_core(from, job_send, &s), 0);
+  CHECK_EQ(simcore_run(from, job_send, &s), 0);
 
   /* The receiver ACKs before it runs the callback, so the send may
    * return a moment before the callback has finished: wait for it.
    */
 
-  CHECK(wait_nrx(to, 1, WAIT_MS));
+  CHECK(simcore_wait_rx(to, 1, WAIT_MS));
   pthread_mutex_lock(&to->lock);
   CHECK_EQ(to->nrx, 1);
-  CHECK_EQ(to->last_size, sizeof(data));
-  CHECK(memcmp(to->last, data, sizeof(data)) == 0);
+  CHECK_EQ(to->last.size, sizeof(data));
+  CHECK(memcmp(to->last.data, data, sizeof(data)) == 0);
   CHECK_EQ(to->rx_errors, 0);
   pthread_mutex_unlock(&to->lock);
 }
@@ -470,26 +320,26 @@ static void test_28_byte_message(void)
   s.timeout = TEST_PL320_TIMEOUT;
 #ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
   CHECK_EQ(PL320_MTU, 28);
-  CHECK_EQ(on_core(&g_r52, job_send, &s), 0);
-  CHECK(wait_nrx(&g_riscv, 1, WAIT_MS));
-  CHECK_EQ(on_core(&g_riscv, job_send, &s), 0);
-  CHECK(wait_nrx(&g_r52, 1, WAIT_MS));
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), 0);
+  CHECK(simcore_wait_rx(&g_riscv, 1, WAIT_MS));
+  CHECK_EQ(simcore_run(&g_riscv, job_send, &s), 0);
+  CHECK(simcore_wait_rx(&g_r52, 1, WAIT_MS));
   s.timeout = 0;
-  CHECK_EQ(on_core(&g_r52, job_send, &s), 0);
-  CHECK(wait_nrx(&g_riscv, 2, WAIT_MS));
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), 0);
+  CHECK(simcore_wait_rx(&g_riscv, 2, WAIT_MS));
   pthread_mutex_lock(&g_riscv.lock);
-  CHECK_EQ(g_riscv.last_size, sizeof(data));
-  CHECK(memcmp(g_riscv.last, data, sizeof(data)) == 0);
+  CHECK_EQ(g_riscv.last.size, sizeof(data));
+  CHECK(memcmp(g_riscv.last.data, data, sizeof(data)) == 0);
   pthread_mutex_unlock(&g_riscv.lock);
   pthread_mutex_lock(&g_r52.lock);
-  CHECK_EQ(g_r52.last_size, sizeof(data));
-  CHECK(memcmp(g_r52.last, data, sizeof(data)) == 0);
+  CHECK_EQ(g_r52.last.size, sizeof(data));
+  CHECK(memcmp(g_r52.last.data, data, sizeof(data)) == 0);
   pthread_mutex_unlock(&g_r52.lock);
 #else
-  CHECK_EQ(on_core(&g_r52, job_send, &s), -EMSGSIZE);
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), -EMSGSIZE);
   s.timeout = 0;
-  CHECK_EQ(on_core(&g_r52, job_send, &s), -EMSGSIZE);
-  CHECK(!wait_nrx(&g_riscv, 1, 20));
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), -EMSGSIZE);
+  CHECK(!simcore_wait_rx(&g_riscv, 1, 20));
 #endif
 }
 
@@ -511,24 +361,24 @@ static void test_sequential_stress(void)
   a.timeout = TEST_PL320_TIMEOUT;
   b = a;
 
-  core_start(&g_r52, job_sequence, &a);
-  core_start(&g_riscv, job_sequence, &b);
-  CHECK_EQ(core_wait(&g_r52), 0);
-  CHECK_EQ(core_wait(&g_riscv), 0);
+  simcore_start(&g_r52, job_sequence, &a);
+  simcore_start(&g_riscv, job_sequence, &b);
+  CHECK_EQ(simcore_wait(&g_r52), 0);
+  CHECK_EQ(simcore_wait(&g_riscv), 0);
   CHECK_EQ(a.accepted, STRESS_COUNT);
   CHECK_EQ(b.accepted, STRESS_COUNT);
-  CHECK(wait_nrx(&g_riscv, STRESS_COUNT, WAIT_MS));
-  CHECK(wait_nrx(&g_r52, STRESS_COUNT, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_riscv, STRESS_COUNT, WAIT_MS));
+  CHECK(simcore_wait_rx(&g_r52, STRESS_COUNT, WAIT_MS));
   printf("#   %d messages each way in %lld ms\n", STRESS_COUNT,
          (long long)(now_ms() - t0));
 
   CHECK_EQ(g_riscv.nrx, STRESS_COUNT);
-  CHECK_EQ(g_riscv.order_errors, 0);
-  CHECK_EQ(g_riscv.content_errors, 0);
+  CHECK_EQ(order_errors(&g_riscv), 0);
+  CHECK_EQ(content_errors(&g_riscv), 0);
   CHECK_EQ(g_riscv.rx_errors, 0);
   CHECK_EQ(g_r52.nrx, STRESS_COUNT);
-  CHECK_EQ(g_r52.order_errors, 0);
-  CHECK_EQ(g_r52.content_errors, 0);
+  CHECK_EQ(order_errors(&g_r52), 0);
+  CHECK_EQ(content_errors(&g_r52), 0);
   CHECK_EQ(g_r52.rx_errors, 0);
 }
 
@@ -550,9 +400,9 @@ static void test_nonblocking_send(void)
   s.data = data;
   s.size = sizeof(data);
   s.timeout = 0;
-  CHECK_EQ(on_core(&g_r52, job_send, &s), 0);
-  CHECK(wait_nrx(&g_riscv, 1, WAIT_MS));
-  CHECK(memcmp(g_riscv.last, data, sizeof(data)) == 0);
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), 0);
+  CHECK(simcore_wait_rx(&g_riscv, 1, WAIT_MS));
+  CHECK(memcmp(g_riscv.last.data, data, sizeof(data)) == 0);
 
   /* Many back to back: all accepted (most wait in the queue), all
    * delivered in order.
@@ -562,11 +412,11 @@ static void test_nonblocking_send(void)
   memset(&s, 0, sizeof(s));
   s.count = 12;
   s.timeout = 0;
-  CHECK_EQ(on_core(&g_r52, job_sequence, &s), 0);
+  CHECK_EQ(simcore_run(&g_r52, job_sequence, &s), 0);
   CHECK_EQ(s.accepted, 12);
-  CHECK(wait_nrx(&g_riscv, 12, WAIT_MS));
-  CHECK_EQ(g_riscv.order_errors, 0);
-  CHECK_EQ(g_riscv.content_errors, 0);
+  CHECK(simcore_wait_rx(&g_riscv, 12, WAIT_MS));
+  CHECK_EQ(order_errors(&g_riscv), 0);
+  CHECK_EQ(content_errors(&g_riscv), 0);
 }
 
 /* The remote holds the first message unacknowledged: the queue fills
@@ -592,14 +442,14 @@ static void test_nonblocking_queue_full(void)
   memset(&s, 0, sizeof(s));
   s.count = 64;
   s.timeout = 0;
-  CHECK_EQ(on_core(&g_r52, job_sequence, &s), -ENOBUFS);
+  CHECK_EQ(simcore_run(&g_r52, job_sequence, &s), -ENOBUFS);
   printf("#   %d non-blocking messages accepted before -ENOBUFS\n",
          s.accepted);
   CHECK(s.accepted >= 2);
-  CHECK(s.accepted <= 1 + TEST_PL320_TX_BUFSIZE / PL320_MTU);
-  CHECK(wait_nrx(&g_riscv, s.accepted, WAIT_MS));
-  CHECK_EQ(g_riscv.order_errors, 0);
-  CHECK_EQ(g_riscv.content_errors, 0);
+  CHECK(s.accepted <= 1 + SIMCORE_TXBUF_SIZE / PL320_MTU);
+  CHECK(simcore_wait_rx(&g_riscv, s.accepted, WAIT_MS));
+  CHECK_EQ(order_errors(&g_riscv), 0);
+  CHECK_EQ(content_errors(&g_riscv), 0);
 
 #ifdef CONFIG_MBOX_TRACE
   CHECK_EQ(mbox_chan_get_stats_checked(g_r52.sender.chan, &st), 0);
@@ -630,7 +480,7 @@ static void test_timed_send_silent_remote(void)
   s.size = sizeof(data);
   s.timeout = HOST_MSEC2TICK(TIMED_MS);
   t0 = now_ms();
-  CHECK_EQ(on_core(&g_r52, job_send, &s), -ETIMEDOUT);
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), -ETIMEDOUT);
   dt = now_ms() - t0;
   printf("#   timed send returned after %lld ms\n", (long long)dt);
   CHECK(dt >= TIMED_MS);
@@ -641,9 +491,9 @@ static void test_timed_send_silent_remote(void)
   pl320_model_set_fault(g_model, CHAN_R52_TO_RISCV, PL320_FAULT_NONE, 0, 0);
   rx_reset(&g_riscv);
   memset(data, 0xa5, sizeof(data));
-  CHECK_EQ(on_core(&g_r52, job_send, &s), 0);
-  CHECK(wait_nrx(&g_riscv, 1, WAIT_MS));
-  CHECK(memcmp(g_riscv.last, data, sizeof(data)) == 0);
+  CHECK_EQ(simcore_run(&g_r52, job_send, &s), 0);
+  CHECK(simcore_wait_rx(&g_riscv, 1, WAIT_MS));
+  CHECK(memcmp(g_riscv.last.data, data, sizeof(data)) == 0);
 }
 
 static void test_no_protocol_errors(void)
@@ -657,28 +507,6 @@ static void test_no_protocol_errors(void)
 /****************************************************************************
  * Main
  ****************************************************************************/
-
-static void core_create(struct core_s *core, const char *name, int ipcmint,
-                        int irq, int tx_id, int rx_id)
-{
-  core->name = name;
-  core->ipcmint = ipcmint;
-  core->irq = irq;
-  core->tx_id = tx_id;
-  core->rx_id = rx_id;
-  pthread_mutex_init(&core->lock, NULL);
-  pthread_cond_init(&core->cond, NULL);
-  pthread_create(&core->thread, NULL, core_main, core);
-}
-
-static void core_stop(struct core_s *core)
-{
-  pthread_mutex_lock(&core->lock);
-  core->quit = true;
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-  pthread_join(core->thread, NULL);
-}
 
 int main(void)
 {
@@ -697,10 +525,12 @@ int main(void)
       return 1;
     }
 
-  core_create(&g_r52, "r52", R52_PL320_INT, R52_PL320_IRQ,
-              CHAN_R52_TO_RISCV, CHAN_RISCV_TO_R52);
-  core_create(&g_riscv, "riscv", RISCV_PL320_INT, RISCV_PL320_IRQ,
-              CHAN_RISCV_TO_R52, CHAN_R52_TO_RISCV);
+  simcore_init(&g_r52, "r52", R52_PL320_INT, R52_PL320_IRQ);
+  simcore_init(&g_riscv, "riscv", RISCV_PL320_INT, RISCV_PL320_IRQ);
+  g_r52.on_rx = seq_check;
+  g_r52.priv = &g_r52_seq;
+  g_riscv.on_rx = seq_check;
+  g_riscv.priv = &g_riscv_seq;
 
   RUN(test_init_both_cores);
   RUN(test_blocking_r52_to_riscv);
@@ -712,8 +542,8 @@ int main(void)
   RUN(test_timed_send_silent_remote);
   RUN(test_no_protocol_errors);
 
-  core_stop(&g_r52);
-  core_stop(&g_riscv);
+  simcore_stop(&g_r52);
+  simcore_stop(&g_riscv);
   host_shutdown();
   return harness_finish();
 }

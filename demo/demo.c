@@ -1,11 +1,12 @@
 /****************************************************************************
- * ctest/demo.c
+ * demo/demo.c
  *
  * `make run`: the scenarios of the NuttX ipcmtest example (PL320 IPCM)
  * on two simulated cores, "r52" and "riscv", that share one PL320
  * IPCM model. Each core is a thread that brings up its own PL320 lower
  * half (its own ipcmint and interrupt), with the board channel table of
  * ipcmtest: mailbox 16 carries riscv -> r52, mailbox 17 r52 -> riscv.
+ * The cores are the test suite's simulated cores (ctest/simcore.h).
  *
  * Scenarios: a blocking send in each direction, a sequential stress in
  * both directions at once, a non-blocking send (and a burst that has to
@@ -38,6 +39,7 @@
 
 #include "host.h"
 #include "pl320_model.h"
+#include "simcore.h"
 
 #ifndef CONFIG_MBOX_PL320
 
@@ -70,7 +72,6 @@ int main(void)
  */
 
 #define TEST_PL320_TIMEOUT      HOST_MSEC2TICK(1000)
-#define TEST_PL320_TX_BUFSIZE   (PL320_MAX_DATA_BUF_SIZE * PL320_MSG_SIZE)
 #define TIMED_SEND_MS           5000
 #define STRESS_COUNT            1000
 #define BURST_COUNT             10
@@ -82,67 +83,28 @@ int main(void)
 
 #define MSG_WORDS               (PL320_MTU / 4)
 
-struct test_pl320_txbuf_s
-{
-  uint8_t buf[PL320_MAX_DATA_BUF_SIZE][PL320_MSG_SIZE]
-    __attribute__((aligned(64)));
-};
-
 /****************************************************************************
- * A simulated core
+ * The two cores
  ****************************************************************************/
 
-struct core_s;
-typedef int (*job_t)(struct core_s *core, void *arg);
+/* What the demo adds to a simulated core: its mailboxes, and the sequence
+ * check of the stress scenarios (under the core's lock).
+ */
 
-struct core_s
+struct demo_core_s
 {
-  const char *name;
-  int ipcmint;
-  int irq;
   int tx_id;                               /* Mailbox this core sends on */
   int rx_id;                               /* Mailbox it receives on */
-
-  /* Board memory of this core */
-
-  struct test_pl320_txbuf_s txbuf[2];
-  struct pl320_chan_s chans[2];
-  struct pl320_config_s config;
-
-  /* Driver and client handles */
-
-  struct mbox_dev_s *dev;
-  struct mbox_chan_s *tx;
-  struct mbox_chan_s *rx;
-  struct mbox_sender_s sender;
-  struct mbox_receiver_s receiver;
-
-  /* The core's thread runs one job at a time */
-
-  pthread_t thread;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  job_t job;
-  void *job_arg;
-  int job_ret;
-  bool job_pending;
-  bool job_done;
-  bool quit;
-
-  /* What the RX callback saw (under lock) */
-
-  int rx_count;
-  int rx_errors;
   bool stress;                             /* Check sequence numbers */
   uint32_t stress_next;
   int stress_order_errors;
   int stress_content_errors;
-  uint8_t last[PL320_MSG_SIZE];
-  size_t last_size;
 };
 
-static struct core_s g_r52;
-static struct core_s g_riscv;
+static struct simcore_s g_r52;
+static struct simcore_s g_riscv;
+static struct demo_core_s g_r52_x;
+static struct demo_core_s g_riscv_x;
 static struct pl320_model_s *g_model;
 static pthread_mutex_t g_print_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_passed;
@@ -215,237 +177,78 @@ static void stress_fill(uint8_t *p, size_t n, uint32_t seq)
 }
 
 /****************************************************************************
- * RX callback (runs in the receiving core's interrupt handler)
+ * RX check (runs in the receiving core's interrupt handler, under its lock)
  ****************************************************************************/
 
-static int mbox_callback(int ret, struct mbox_chan_s *chan, void *arg,
-                         void *data, size_t size)
+static struct demo_core_s *ext(struct simcore_s *core)
 {
-  struct core_s *core = arg;
-  const uint8_t *msg = data;
+  return core->priv;
+}
+
+static void stress_check(struct simcore_s *core, const uint8_t *msg,
+                         size_t size)
+{
+  struct demo_core_s *x = ext(core);
   uint8_t expect[PL320_MSG_SIZE];
   uint32_t seq;
 
-  (void)chan;
-  pthread_mutex_lock(&core->lock);
-
-  if (ret != 0 || data == NULL)
+  if (!x->stress)
     {
-      core->rx_errors++;
-    }
-  else
-    {
-      core->rx_count++;
-      core->last_size = size < sizeof(core->last) ? size : sizeof(core->last);
-      memcpy(core->last, msg, core->last_size);
-
-      if (core->stress)
-        {
-          if (size < sizeof(seq))
-            {
-              core->stress_content_errors++;
-            }
-          else
-            {
-              memcpy(&seq, msg, sizeof(seq));
-              if (seq != core->stress_next)
-                {
-                  core->stress_order_errors++;
-                }
-
-              core->stress_next = seq + 1;
-              stress_fill(expect, size, seq);
-              if (memcmp(expect, msg, size) != 0)
-                {
-                  core->stress_content_errors++;
-                }
-            }
-        }
+      return;
     }
 
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-  return 0;
+  if (size < sizeof(seq) || size > sizeof(expect))
+    {
+      x->stress_content_errors++;
+      return;
+    }
+
+  memcpy(&seq, msg, sizeof(seq));
+  if (seq != x->stress_next)
+    {
+      x->stress_order_errors++;
+    }
+
+  x->stress_next = seq + 1;
+  stress_fill(expect, size, seq);
+  if (memcmp(expect, msg, size) != 0)
+    {
+      x->stress_content_errors++;
+    }
 }
 
-/* Wait until the core has received `count` messages in total. */
-
-static bool wait_rx(struct core_s *core, int count, int timeout_ms)
+static void stress_begin(struct simcore_s *core)
 {
-  int64_t end = now_ms() + timeout_ms;
-  struct timespec ts;
-  bool ok;
-
   pthread_mutex_lock(&core->lock);
-  while (core->rx_count < count && now_ms() < end)
-    {
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 10 * 1000000;
-      if (ts.tv_nsec >= 1000000000)
-        {
-          ts.tv_sec++;
-          ts.tv_nsec -= 1000000000;
-        }
-
-      pthread_cond_timedwait(&core->cond, &core->lock, &ts);
-    }
-
-  ok = core->rx_count >= count;
+  ext(core)->stress = true;
+  ext(core)->stress_next = 0;
+  ext(core)->stress_order_errors = 0;
+  ext(core)->stress_content_errors = 0;
   pthread_mutex_unlock(&core->lock);
-  return ok;
-}
-
-static int rx_count(struct core_s *core)
-{
-  int n;
-
-  pthread_mutex_lock(&core->lock);
-  n = core->rx_count;
-  pthread_mutex_unlock(&core->lock);
-  return n;
 }
 
 /****************************************************************************
- * Core threads and jobs
+ * Jobs (run on a core's thread)
  ****************************************************************************/
-
-static void *core_main(void *arg)
-{
-  struct core_s *core = arg;
-
-  pthread_setname_np(pthread_self(), core->name);
-  pthread_mutex_lock(&core->lock);
-  for (; ; )
-    {
-      while (!core->job_pending && !core->quit)
-        {
-          pthread_cond_wait(&core->cond, &core->lock);
-        }
-
-      if (core->quit)
-        {
-          break;
-        }
-
-      core->job_pending = false;
-      pthread_mutex_unlock(&core->lock);
-      int ret = core->job(core, core->job_arg);
-      pthread_mutex_lock(&core->lock);
-      core->job_ret = ret;
-      core->job_done = true;
-      pthread_cond_broadcast(&core->cond);
-    }
-
-  pthread_mutex_unlock(&core->lock);
-  return NULL;
-}
-
-/* Run job on the core's thread; core_wait() collects its result. */
-
-static void core_start(struct core_s *core, job_t job, void *arg)
-{
-  pthread_mutex_lock(&core->lock);
-  core->job = job;
-  core->job_arg = arg;
-  core->job_done = false;
-  core->job_pending = true;
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-}
-
-static bool core_done(struct core_s *core)
-{
-  bool done;
-
-  pthread_mutex_lock(&core->lock);
-  done = core->job_done;
-  pthread_mutex_unlock(&core->lock);
-  return done;
-}
-
-static int core_wait(struct core_s *core)
-{
-  int ret;
-
-  pthread_mutex_lock(&core->lock);
-  while (!core->job_done)
-    {
-      pthread_cond_wait(&core->cond, &core->lock);
-    }
-
-  ret = core->job_ret;
-  pthread_mutex_unlock(&core->lock);
-  return ret;
-}
-
-static int core_run(struct core_s *core, job_t job, void *arg)
-{
-  core_start(core, job, arg);
-  return core_wait(core);
-}
-
-/* Board tables of one core, as in ipcmtest (both mailboxes, ctrl set on
- * both sides; each core has its own copy in its own memory).
- */
-
-static void board_tables(struct core_s *core)
-{
-  struct pl320_chan_s *c = core->chans;
-
-  memset(c, 0, sizeof(core->chans));
-
-  c[0].base.id      = CHAN_RISCV_TO_R52;
-  c[0].base.timeout = TEST_PL320_TIMEOUT;
-  c[0].mbox         = CHAN_RISCV_TO_R52;
-  c[0].src          = RISCV_PL320_INT;
-  c[0].dst          = R52_PL320_INT;
-  c[0].ctrl         = true;
-  c[0].txbuf        = (uint8_t *)&core->txbuf[0];
-  c[0].bufsize      = TEST_PL320_TX_BUFSIZE;
-
-  c[1].base.id      = CHAN_R52_TO_RISCV;
-  c[1].base.timeout = TEST_PL320_TIMEOUT;
-  c[1].mbox         = CHAN_R52_TO_RISCV;
-  c[1].src          = R52_PL320_INT;
-  c[1].dst          = RISCV_PL320_INT;
-  c[1].ctrl         = true;
-  c[1].txbuf        = (uint8_t *)&core->txbuf[1];
-  c[1].bufsize      = TEST_PL320_TX_BUFSIZE;
-
-  core->config.chans     = c;
-  core->config.num_chans = 2;
-  core->config.ipcmint   = core->ipcmint;
-  core->config.irq_num   = core->irq;
-}
 
 /* Job: board_mbox_init() plus the ipcmtest initialisation. */
 
-static int job_init(struct core_s *core, void *arg)
+static int job_init(struct simcore_s *core, void *arg)
 {
-  int ret;
-
   (void)arg;
-  board_tables(core);
-  core->dev = pl320_initialize(&core->config, PL320_REG_BASE);
-  if (core->dev == NULL)
-    {
-      return -ENODEV;
-    }
 
-  core->tx = mbox_get_chan(core->dev, (void *)(uintptr_t)core->tx_id);
-  core->rx = mbox_get_chan(core->dev, (void *)(uintptr_t)core->rx_id);
-  if (core->tx == NULL || core->rx == NULL)
-    {
-      return -ENOENT;
-    }
+  /* Both mailboxes, ctrl set on both sides; each core has its own copy
+   * of the table in its own memory. The bring-up is pl320_initialize(),
+   * mbox_get_chan() of each mailbox and mbox_register_rxcallback() on the
+   * one this core receives on.
+   */
 
-  core->sender.chan = core->tx;
-  core->sender.priv = NULL;
-  core->receiver.chan = core->rx;
-  core->receiver.priv = NULL;
-
-  ret = mbox_register_rxcallback(&core->receiver, mbox_callback, core);
-  return ret;
+  simcore_set_chan(core, 0, CHAN_RISCV_TO_R52, RISCV_PL320_INT,
+                   R52_PL320_INT, TEST_PL320_TIMEOUT);
+  simcore_set_chan(core, 1, CHAN_R52_TO_RISCV, R52_PL320_INT,
+                   RISCV_PL320_INT, TEST_PL320_TIMEOUT);
+  return simcore_bringup(core, PL320_REG_BASE, ext(core)->tx_id,
+                         ext(core)->rx_id, NULL, NULL);
 }
 
 struct send_arg_s
@@ -456,7 +259,7 @@ struct send_arg_s
   bool use_mbox_send;                      /* mbox_send(): chan timeout */
 };
 
-static int job_send(struct core_s *core, void *arg)
+static int job_send(struct simcore_s *core, void *arg)
 {
   struct send_arg_s *s = arg;
 
@@ -468,7 +271,7 @@ static int job_send(struct core_s *core, void *arg)
   return mbox_ticksend(&core->sender, s->data, s->size, s->timeout);
 }
 
-static int job_stress(struct core_s *core, void *arg)
+static int job_stress(struct simcore_s *core, void *arg)
 {
   uint8_t msg[PL320_MTU];
   uint32_t i;
@@ -491,7 +294,7 @@ static int job_stress(struct core_s *core, void *arg)
   return 0;
 }
 
-static int job_burst(struct core_s *core, void *arg)
+static int job_burst(struct simcore_s *core, void *arg)
 {
   uint8_t msg[PL320_MTU];
   uint32_t i;
@@ -523,17 +326,17 @@ static void scenario_init(void)
   int r2;
 
   printf("\n=== PL320 channel initialisation on both cores ===\n");
-  core_start(&g_r52, job_init, NULL);
-  core_start(&g_riscv, job_init, NULL);
-  r1 = core_wait(&g_r52);
-  r2 = core_wait(&g_riscv);
+  simcore_start(&g_r52, job_init, NULL);
+  simcore_start(&g_riscv, job_init, NULL);
+  r1 = simcore_wait(&g_r52);
+  r2 = simcore_wait(&g_riscv);
   printf("  r52:   pl320_initialize(ipcmint=%d, irq=%d) -> %s, "
          "tx chan[%d] rx chan[%d] ret=%d\n", R52_PL320_INT, R52_PL320_IRQ,
-         g_r52.dev ? "dev" : "NULL", g_r52.tx_id, g_r52.rx_id, r1);
+         g_r52.dev ? "dev" : "NULL", g_r52_x.tx_id, g_r52_x.rx_id, r1);
   printf("  riscv: pl320_initialize(ipcmint=%d, irq=%d) -> %s, "
          "tx chan[%d] rx chan[%d] ret=%d\n", RISCV_PL320_INT,
-         RISCV_PL320_IRQ, g_riscv.dev ? "dev" : "NULL", g_riscv.tx_id,
-         g_riscv.rx_id, r2);
+         RISCV_PL320_IRQ, g_riscv.dev ? "dev" : "NULL", g_riscv_x.tx_id,
+         g_riscv_x.rx_id, r2);
   if (g_r52.dev != NULL)
     {
 #ifndef CONFIG_MBOX_PL320_WIRE_FRAMED
@@ -549,12 +352,12 @@ static void scenario_init(void)
   result(r1 == 0 && r2 == 0, "init: both cores, RX callbacks registered");
 }
 
-static void scenario_xfer(struct core_s *from, struct core_s *to)
+static void scenario_xfer(struct simcore_s *from, struct simcore_s *to)
 {
   uint32_t data[MSG_WORDS];
   struct send_arg_s s;
   char what[96];
-  int before = rx_count(to);
+  int before = simcore_nrx(to);
   bool got;
   bool same;
   int ret;
@@ -567,19 +370,19 @@ static void scenario_xfer(struct core_s *from, struct core_s *to)
   s.timeout = 0;
   s.use_mbox_send = true;
 
-  ret = core_run(from, job_send, &s);
+  ret = simcore_run(from, job_send, &s);
   printf("  %s: mbox_send(%s->%s pl320 chan[%d], uint32_t data[%d] = %zu "
          "bytes) ret=[%d]\n", from->name, from->name, to->name,
-         from->tx_id, MSG_WORDS, sizeof(data), ret);
+         ext(from)->tx_id, MSG_WORDS, sizeof(data), ret);
   dump("    sent ", (const uint8_t *)data, sizeof(data));
 
-  got = wait_rx(to, before + 1, WAIT_MS);
+  got = simcore_wait_rx(to, before + 1, WAIT_MS);
   pthread_mutex_lock(&to->lock);
-  same = got && to->last_size == sizeof(data) &&
-         memcmp(to->last, data, sizeof(data)) == 0;
+  same = got && to->last.size == sizeof(data) &&
+         memcmp(to->last.data, data, sizeof(data)) == 0;
   printf("  %s: received msg on chan[%d] (count=%d) size=%zu:\n", to->name,
-         to->rx_id, to->rx_count, to->last_size);
-  dump("    ", to->last, got ? to->last_size : 0);
+         ext(to)->rx_id, to->nrx, to->last.size);
+  dump("    ", to->last.data, got ? to->last.size : 0);
   pthread_mutex_unlock(&to->lock);
 
   snprintf(what, sizeof(what), "xfer %s->%s: ret=0, payload intact",
@@ -596,7 +399,7 @@ static void scenario_oversize(void)
 {
   uint32_t data[(PL320_MTU + 4) / 4];
   struct send_arg_s s;
-  int before = rx_count(&g_riscv);
+  int before = simcore_nrx(&g_riscv);
   int r1;
   int r2;
 
@@ -607,14 +410,14 @@ static void scenario_oversize(void)
   s.size = sizeof(data);
   s.timeout = 0;
   s.use_mbox_send = true;
-  r1 = core_run(&g_r52, job_send, &s);
+  r1 = simcore_run(&g_r52, job_send, &s);
   s.use_mbox_send = false;
-  r2 = core_run(&g_r52, job_send, &s);
+  r2 = simcore_run(&g_r52, job_send, &s);
   printf("  r52: mbox_send(chan[%d], %zu bytes) ret=%d, "
-         "mbox_ticksend(.., 0) ret=%d (-EMSGSIZE = %d)\n", g_r52.tx_id,
+         "mbox_ticksend(.., 0) ret=%d (-EMSGSIZE = %d)\n", g_r52_x.tx_id,
          sizeof(data), r1, r2, -EMSGSIZE);
   result(r1 == -EMSGSIZE && r2 == -EMSGSIZE &&
-         !wait_rx(&g_riscv, before + 1, 20),
+         !simcore_wait_rx(&g_riscv, before + 1, 20),
          "oversize: refused at the call, nothing sent");
 }
 
@@ -627,7 +430,7 @@ static void scenario_stress(void)
   bool got1;
   bool got2;
   char what[128];
-  struct core_s *c[2] =
+  struct simcore_s *c[2] =
   {
     &g_r52, &g_riscv
   };
@@ -641,35 +444,31 @@ static void scenario_stress(void)
 
   for (i = 0; i < 2; i++)
     {
-      pthread_mutex_lock(&c[i]->lock);
-      c[i]->stress = true;
-      c[i]->stress_next = 0;
-      c[i]->stress_order_errors = 0;
-      c[i]->stress_content_errors = 0;
-      base[i] = c[i]->rx_count;
-      pthread_mutex_unlock(&c[i]->lock);
+      stress_begin(c[i]);
+      base[i] = simcore_nrx(c[i]);
     }
 
-  core_start(&g_r52, job_stress, NULL);
-  core_start(&g_riscv, job_stress, NULL);
-  r1 = core_wait(&g_r52);
-  r2 = core_wait(&g_riscv);
-  got1 = wait_rx(&g_riscv, base[1] + STRESS_COUNT, WAIT_MS);
-  got2 = wait_rx(&g_r52, base[0] + STRESS_COUNT, WAIT_MS);
+  simcore_start(&g_r52, job_stress, NULL);
+  simcore_start(&g_riscv, job_stress, NULL);
+  r1 = simcore_wait(&g_r52);
+  r2 = simcore_wait(&g_riscv);
+  got1 = simcore_wait_rx(&g_riscv, base[1] + STRESS_COUNT, WAIT_MS);
+  got2 = simcore_wait_rx(&g_r52, base[0] + STRESS_COUNT, WAIT_MS);
   dt = now_ms() - t0;
 
   for (i = 0; i < 2; i++)
     {
       pthread_mutex_lock(&c[i]->lock);
-      c[i]->stress = false;
+      ext(c[i])->stress = false;
       printf("  %s: sent %d (ret=%d), received %d, out of order %d, "
              "corrupt %d, last:\n", c[i]->name, STRESS_COUNT,
-             i == 0 ? r1 : r2, c[i]->rx_count - base[i],
-             c[i]->stress_order_errors, c[i]->stress_content_errors);
-      dump("    ", c[i]->last, c[i]->last_size);
-      ok = ok && c[i]->rx_count - base[i] == STRESS_COUNT &&
-           c[i]->stress_order_errors == 0 &&
-           c[i]->stress_content_errors == 0;
+             i == 0 ? r1 : r2, c[i]->nrx - base[i],
+             ext(c[i])->stress_order_errors,
+             ext(c[i])->stress_content_errors);
+      dump("    ", c[i]->last.data, c[i]->last.size);
+      ok = ok && c[i]->nrx - base[i] == STRESS_COUNT &&
+           ext(c[i])->stress_order_errors == 0 &&
+           ext(c[i])->stress_content_errors == 0;
       pthread_mutex_unlock(&c[i]->lock);
     }
 
@@ -684,7 +483,7 @@ static void scenario_nonblocking(void)
   uint32_t data[MSG_WORDS];
   uint8_t *bytes = (uint8_t *)data;
   struct send_arg_s s;
-  int before = rx_count(&g_riscv);
+  int before = simcore_nrx(&g_riscv);
   bool got;
   bool same;
   int ret;
@@ -699,39 +498,34 @@ static void scenario_nonblocking(void)
   s.timeout = 0;
   s.use_mbox_send = false;
 
-  ret = core_run(&g_r52, job_send, &s);
+  ret = simcore_run(&g_r52, job_send, &s);
   printf("  r52: mbox_ticksend(chan[%d], %zu bytes, 0) ret=%d (%s)\n",
-         g_r52.tx_id, sizeof(data), ret,
+         g_r52_x.tx_id, sizeof(data), ret,
          ret == 0 ? "sent immediately" : "error");
-  got = wait_rx(&g_riscv, before + 1, WAIT_MS);
+  got = simcore_wait_rx(&g_riscv, before + 1, WAIT_MS);
   pthread_mutex_lock(&g_riscv.lock);
-  same = got && g_riscv.last_size == sizeof(data) &&
-         memcmp(g_riscv.last, bytes, sizeof(data)) == 0;
-  printf("  riscv: received msg on chan[%d] (count=%d):\n", g_riscv.rx_id,
-         g_riscv.rx_count);
-  dump("    ", g_riscv.last, got ? g_riscv.last_size : 0);
+  same = got && g_riscv.last.size == sizeof(data) &&
+         memcmp(g_riscv.last.data, bytes, sizeof(data)) == 0;
+  printf("  riscv: received msg on chan[%d] (count=%d):\n", g_riscv_x.rx_id,
+         g_riscv.nrx);
+  dump("    ", g_riscv.last.data, got ? g_riscv.last.size : 0);
   pthread_mutex_unlock(&g_riscv.lock);
   result(ret == 0 && same, "nonblocking_send: ret=0, delivered");
 
   /* A burst: all but the first wait in the channel's queue (txbuf). */
 
-  pthread_mutex_lock(&g_riscv.lock);
-  g_riscv.stress = true;
-  g_riscv.stress_next = 0;
-  g_riscv.stress_order_errors = 0;
-  g_riscv.stress_content_errors = 0;
-  before = g_riscv.rx_count;
-  pthread_mutex_unlock(&g_riscv.lock);
+  stress_begin(&g_riscv);
+  before = simcore_nrx(&g_riscv);
 
-  ret = core_run(&g_r52, job_burst, NULL);
-  got = wait_rx(&g_riscv, before + BURST_COUNT, WAIT_MS);
+  ret = simcore_run(&g_r52, job_burst, NULL);
+  got = simcore_wait_rx(&g_riscv, before + BURST_COUNT, WAIT_MS);
   pthread_mutex_lock(&g_riscv.lock);
-  g_riscv.stress = false;
+  g_riscv_x.stress = false;
   printf("  r52: %d non-blocking sends back to back ret=%d; riscv "
          "received %d, out of order %d, corrupt %d\n", BURST_COUNT, ret,
-         g_riscv.rx_count - before, g_riscv.stress_order_errors,
-         g_riscv.stress_content_errors);
-  i = g_riscv.stress_order_errors + g_riscv.stress_content_errors;
+         g_riscv.nrx - before, g_riscv_x.stress_order_errors,
+         g_riscv_x.stress_content_errors);
+  i = g_riscv_x.stress_order_errors + g_riscv_x.stress_content_errors;
   pthread_mutex_unlock(&g_riscv.lock);
 
 #ifdef CONFIG_MBOX_TRACE
@@ -741,7 +535,7 @@ static void scenario_nonblocking(void)
     if (mbox_chan_get_stats_checked(g_r52.tx, &st) == 0)
       {
         printf("  r52 chan[%d]: buffered=%zu max_queued=%zu\n",
-               g_r52.tx_id, st.buffered, st.max_queued);
+               g_r52_x.tx_id, st.buffered, st.max_queued);
       }
   }
 #endif
@@ -757,7 +551,7 @@ static void scenario_timed(void)
   int64_t t0;
   int64_t dt;
   int64_t next;
-  int before = rx_count(&g_riscv);
+  int before = simcore_nrx(&g_riscv);
   int ret;
   bool got;
 
@@ -774,13 +568,13 @@ static void scenario_timed(void)
   s.use_mbox_send = false;
 
   t0 = now_ms();
-  core_start(&g_r52, job_send, &s);
-  printf("  r52: mbox_ticksend(chan[%d], %zu bytes, %d ms)\n", g_r52.tx_id,
+  simcore_start(&g_r52, job_send, &s);
+  printf("  r52: mbox_ticksend(chan[%d], %zu bytes, %d ms)\n", g_r52_x.tx_id,
          sizeof(data), TIMED_SEND_MS);
   printf("  waiting up to 5 s for an ACK that will not come...\n");
   fflush(stdout);
   next = t0 + 1000;
-  while (!core_done(&g_r52))
+  while (!simcore_done(&g_r52))
     {
       struct timespec ts =
       {
@@ -788,7 +582,7 @@ static void scenario_timed(void)
       };
 
       nanosleep(&ts, NULL);
-      if (now_ms() >= next && !core_done(&g_r52))
+      if (now_ms() >= next && !simcore_done(&g_r52))
         {
           printf("    ... %lld s\n", (long long)((next - t0) / 1000));
           fflush(stdout);
@@ -796,11 +590,11 @@ static void scenario_timed(void)
         }
     }
 
-  ret = core_wait(&g_r52);
+  ret = simcore_wait(&g_r52);
   dt = now_ms() - t0;
-  got = rx_count(&g_riscv) > before;
+  got = simcore_nrx(&g_riscv) > before;
   printf("  r52: timed_send(r52->riscv pl320 chan[%d]) ret=%d after "
-         "%lld ms %s\n", g_r52.tx_id, ret, (long long)dt,
+         "%lld ms %s\n", g_r52_x.tx_id, ret, (long long)dt,
          ret == -ETIMEDOUT ? "[INFO] timed out (riscv silent)" : "");
   printf("  riscv: the message itself %s\n",
          got ? "arrived (only the ACK was lost)" : "did not arrive");
@@ -810,17 +604,17 @@ static void scenario_timed(void)
 
   /* The remote is back: the channel works again at once. */
 
-  before = rx_count(&g_riscv);
+  before = simcore_nrx(&g_riscv);
   memset(data, 0xa5, sizeof(data));
   s.timeout = HOST_MSEC2TICK(1000);
-  ret = core_run(&g_r52, job_send, &s);
-  got = wait_rx(&g_riscv, before + 1, WAIT_MS);
+  ret = simcore_run(&g_r52, job_send, &s);
+  got = simcore_wait_rx(&g_riscv, before + 1, WAIT_MS);
   printf("  r52: next send after recovery ret=%d, riscv received=%s\n",
          ret, got ? "yes" : "no");
   result(ret == 0 && got, "timed_send: channel recovers after a timeout");
 }
 
-static void print_stats(struct core_s *core)
+static void print_stats(struct simcore_s *core)
 {
 #ifdef CONFIG_MBOX_TRACE
   struct mbox_chan_s *chans[2];
@@ -856,7 +650,7 @@ static void print_stats(struct core_s *core)
 #endif
 
   pthread_mutex_lock(&core->lock);
-  printf("  %-5s rx_count=%d rx_errors=%d\n", core->name, core->rx_count,
+  printf("  %-5s rx_count=%d rx_errors=%d\n", core->name, core->nrx,
          core->rx_errors);
   pthread_mutex_unlock(&core->lock);
 }
@@ -864,32 +658,6 @@ static void print_stats(struct core_s *core)
 /****************************************************************************
  * Main
  ****************************************************************************/
-
-static void core_create(struct core_s *core, const char *name, int ipcmint,
-                        int irq, int tx_id, int rx_id)
-{
-  core->name = name;
-  core->ipcmint = ipcmint;
-  core->irq = irq;
-  core->tx_id = tx_id;
-  core->rx_id = rx_id;
-  pthread_mutex_init(&core->lock, NULL);
-  pthread_cond_init(&core->cond, NULL);
-  if (pthread_create(&core->thread, NULL, core_main, core) != 0)
-    {
-      fprintf(stderr, "demo: cannot create thread %s\n", name);
-      exit(2);
-    }
-}
-
-static void core_stop(struct core_s *core)
-{
-  pthread_mutex_lock(&core->lock);
-  core->quit = true;
-  pthread_cond_broadcast(&core->cond);
-  pthread_mutex_unlock(&core->lock);
-  pthread_join(core->thread, NULL);
-}
 
 int main(void)
 {
@@ -917,10 +685,16 @@ int main(void)
       return 2;
     }
 
-  core_create(&g_r52, "r52", R52_PL320_INT, R52_PL320_IRQ,
-              CHAN_R52_TO_RISCV, CHAN_RISCV_TO_R52);
-  core_create(&g_riscv, "riscv", RISCV_PL320_INT, RISCV_PL320_IRQ,
-              CHAN_RISCV_TO_R52, CHAN_R52_TO_RISCV);
+  simcore_init(&g_r52, "r52", R52_PL320_INT, R52_PL320_IRQ);
+  g_r52_x.tx_id = CHAN_R52_TO_RISCV;
+  g_r52_x.rx_id = CHAN_RISCV_TO_R52;
+  g_r52.priv = &g_r52_x;
+  g_r52.on_rx = stress_check;
+  simcore_init(&g_riscv, "riscv", RISCV_PL320_INT, RISCV_PL320_IRQ);
+  g_riscv_x.tx_id = CHAN_RISCV_TO_R52;
+  g_riscv_x.rx_id = CHAN_R52_TO_RISCV;
+  g_riscv.priv = &g_riscv_x;
+  g_riscv.on_rx = stress_check;
 
   scenario_init();
   if (g_r52.dev != NULL && g_riscv.dev != NULL)
@@ -942,8 +716,8 @@ int main(void)
          ms.acks_dropped);
   result(ms.protocol_errors == 0, "model: no PL320 protocol errors");
 
-  core_stop(&g_r52);
-  core_stop(&g_riscv);
+  simcore_stop(&g_r52);
+  simcore_stop(&g_riscv);
   host_shutdown();
   pl320_model_destroy(g_model);
 
