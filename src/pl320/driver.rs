@@ -700,7 +700,9 @@ mod dev_ref {
         pub(super) fn go_live(self) -> Result<*mut mbox_dev_s, Owned> {
             let slot = self.0;
             let irq_num = slot.life.with(|l, cs| {
-                l.state.set(cs, LIVE);
+                // Release: `if_live` reads LIVE without the critical
+                // section, and must then see the configuration too.
+                l.state.0.store(LIVE, Ordering::Release);
                 l.irq_num(cs)
             });
             if port::mbox_os_irq_attach(irq_num, pl320_isr, slot) < 0 {
@@ -767,9 +769,11 @@ mod dev_ref {
     /// the critical section: the check is there for a device torn down
     /// before the call, which the caller's order makes visible; one torn
     /// down during the call is the caller's race either way (whatever
-    /// `f` returns ends with the device).
+    /// `f` returns ends with the device). Acquire, so that a LIVE read
+    /// here also sees the configuration written before the device went
+    /// live, whichever core made it (free on x86-64, one barrier on Arm).
     pub(super) fn if_live<R>(slot: &'static Pl320Dev, f: impl FnOnce(Dev<'_>) -> R) -> Option<R> {
-        let live = slot.life.state.0.load(Ordering::Relaxed) == LIVE;
+        let live = slot.life.state.0.load(Ordering::Acquire) == LIVE;
         live.then(|| f(Dev::made(slot)))
     }
 
