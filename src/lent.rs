@@ -9,9 +9,10 @@
 //! released after its de-init). A `Lent` is neither `Copy` nor `Clone`, so
 //! the region has one owner; every access goes through `&self` or
 //! `&mut self`, so Rust's borrow rules keep the slices it hands out
-//! exclusive. Its pointers only shrink the region (the slots are carved
-//! from its front, the ring is what follows): `ptr..ptr + len` is always
-//! inside the region, and `slots..ptr` holds initialised slots.
+//! exclusive. Its pointer only moves forward in the region (the slots are
+//! carved from its front, the ring is what follows): `ptr..ptr + len` is
+//! always inside the region, and the `nslots * TXSLOT_SIZE` bytes before
+//! `ptr` (also inside it) hold `nslots` initialised slots.
 
 use crate::os::Ticks;
 use crate::waiters::Linked;
@@ -24,10 +25,12 @@ pub struct Lent {
     /// Start of the ring (or RX scratch); null when none was given.
     ptr: *mut u8,
     len: usize,
-    /// The in-flight slots carved from the front of the region (they end
-    /// where the ring starts), or null (a channel of depth 1).
+    /// In-flight slots carved from the front of the region: they fill the
+    /// `nslots * TXSLOT_SIZE` bytes before `ptr` (0: none, a channel of
+    /// depth 1). A count, not a pointer: the bounds check of a slot index
+    /// is one compare with it.
     #[cfg(feature = "txfifo")]
-    slots: *mut TxSlot,
+    nslots: usize,
 }
 
 impl Lent {
@@ -36,7 +39,7 @@ impl Lent {
         ptr: core::ptr::null_mut(),
         len: 0,
         #[cfg(feature = "txfifo")]
-        slots: core::ptr::null_mut(),
+        nslots: 0,
     };
 
     /// Takes `ptr[..len]` as the channel's memory (NULL: none, whatever
@@ -54,7 +57,7 @@ impl Lent {
             ptr,
             len,
             #[cfg(feature = "txfifo")]
-            slots: core::ptr::null_mut(),
+            nslots: 0,
         }
     }
 
@@ -65,7 +68,7 @@ impl Lent {
             ptr: buf.as_mut_ptr(),
             len: buf.len(),
             #[cfg(feature = "txfifo")]
-            slots: core::ptr::null_mut(),
+            nslots: 0,
         }
     }
 
@@ -113,14 +116,14 @@ impl Lent {
         let Some(need) = n.checked_mul(TXSLOT_SIZE).and_then(|b| b.checked_add(skip)) else {
             return false;
         };
-        if n == 0 || !self.slots.is_null() || self.len == 0 || skip == usize::MAX || self.len < need {
+        if n == 0 || self.nslots != 0 || self.len == 0 || skip == usize::MAX || self.len < need {
             return false;
         }
-        // Every slot that fits in ptr[skip..need] (inside the ring: need <=
-        // len; 8-aligned, align_of::<TxSlot>() <= 8 is asserted below)
-        // becomes an empty one before any read.
+        // The n slots in ptr[skip..need] (inside the ring: need <= len;
+        // 8-aligned, align_of::<TxSlot>() <= 8 is asserted below) become
+        // empty ones before any read.
         self.bytes()[skip..need].fill(0);
-        self.slots = self.ptr.wrapping_add(skip).cast::<TxSlot>();
+        self.nslots = n;
         self.ptr = self.ptr.wrapping_add(need);
         self.len -= need;
         true
@@ -132,8 +135,8 @@ impl Lent {
     #[inline(always)]
     pub fn slot(&self, i: u8) -> &TxSlot {
         let p = self.slot_ptr(i);
-        // SAFETY: slot_ptr returns a slot in slots..ptr, which holds
-        // initialised slots (carve_slots) in the region lent to this
+        // SAFETY: slot_ptr returns one of the carved slots, which are
+        // initialised (carve_slots) and lie in the region lent to this
         // `Lent` alone; `&self` keeps `&mut` borrows away meanwhile.
         unsafe { &*p }
     }
@@ -148,20 +151,27 @@ impl Lent {
         unsafe { &mut *p }
     }
 
-    /// Where the carved slot `i` is. Slots were carved (the channel checks
-    /// [`Lent::has_slots`] first) and `i` lies among them; otherwise the
-    /// system stops (`os::assert_fail`, out of line: a compare and a
-    /// branch never taken, as the channel's hot paths use it).
+    /// Where the carved slot `i` is. `i` lies among the carved slots
+    /// (none when the channel has depth 1: it checks [`Lent::has_slots`]
+    /// first); otherwise the system stops (`os::assert_fail`, out of
+    /// line: a compare and a branch never taken, as the channel's hot
+    /// paths use it).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     fn slot_ptr(&self, i: u8) -> *mut TxSlot {
-        const SIZE: usize = core::mem::size_of::<TxSlot>();
-        // Whole slots (carve_slots); a u8 index times SIZE cannot wrap.
-        let span = self.ptr as usize - self.slots as usize;
-        if self.slots.is_null() || (i as usize) * SIZE + SIZE > span {
+        if i as usize >= self.nslots {
             slot_out_of_range();
         }
-        self.slots.wrapping_add(i as usize)
+        // ptr - (nslots - i) * TXSLOT_SIZE: inside the carved slots.
+        self.ptr.wrapping_offset((i as isize - self.nslots as isize) * TXSLOT_SIZE as isize).cast::<TxSlot>()
+    }
+
+    /// Where the carved slots start (`ptr` when there are none).
+    #[cfg(feature = "txfifo")]
+    #[inline(always)]
+    fn first_slot(&self) -> *mut TxSlot {
+        // nslots * TXSLOT_SIZE <= the region's size (carve_slots): no wrap.
+        self.ptr.wrapping_sub(self.nslots * TXSLOT_SIZE).cast::<TxSlot>()
     }
 
     /// Every carved slot (none for a channel of depth 1), in memory order
@@ -169,14 +179,13 @@ impl Lent {
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn slots(&self) -> &[TxSlot] {
-        if self.slots.is_null() {
-            return &[];
-        }
-        let n = (self.ptr as usize - self.slots as usize) / core::mem::size_of::<TxSlot>();
-        // SAFETY: slots..ptr holds n initialised slots (carve_slots) in the
-        // region lent to this `Lent` alone; `&self` keeps `&mut` borrows
-        // away while the slice lives.
-        unsafe { core::slice::from_raw_parts(self.slots, n) }
+        // Not the ring's pointer when there are none: it may be null.
+        let p = if self.nslots == 0 { core::ptr::NonNull::dangling().as_ptr() } else { self.first_slot() };
+        // SAFETY: p is non-null and aligned (dangling for none); the
+        // nslots slots from it are initialised (carve_slots) and lie in
+        // the region lent to this `Lent` alone; `&self` keeps `&mut`
+        // borrows away while the slice lives.
+        unsafe { core::slice::from_raw_parts(p, self.nslots) }
     }
 
     /// Whether slots were carved (the channel keeps more than one message
@@ -184,7 +193,7 @@ impl Lent {
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn has_slots(&self) -> bool {
-        !self.slots.is_null()
+        self.nslots != 0
     }
 }
 
@@ -252,7 +261,7 @@ mod tests {
         let before = l.len();
         assert!(l.carve_slots(3));
         assert!(l.has_slots());
-        assert_eq!(l.slots().len(), 3 * TXSLOT_SIZE / core::mem::size_of::<TxSlot>());
+        assert_eq!(l.slots().len(), 3);
         assert!(l.slots().iter().all(|s| s.state == 0 && s.waiter.is_none()));
         assert!(core::ptr::eq(l.slot(2), &l.slots()[2]));
         assert!(l.len() >= 16 && before - l.len() <= 7 + 3 * TXSLOT_SIZE);
@@ -260,6 +269,27 @@ mod tests {
         assert!(l.slots().as_ptr_range().end as usize <= ring);
         // Carved once only.
         assert!(!l.carve_slots(1));
+    }
+
+    #[cfg(feature = "txfifo")]
+    #[test]
+    fn each_carved_slot_is_its_own_aligned_place_between_the_buffer_start_and_the_ring() {
+        for off in 0..8 {
+            for n in 1..=5 {
+                let buf = std::boxed::Box::leak(std::vec![0u8; 8 + n * TXSLOT_SIZE + 8].into_boxed_slice());
+                let start = buf[off..].as_ptr() as usize;
+                let mut l = Lent::from_static(&mut buf[off..]);
+                assert!(l.carve_slots(n));
+                let ring = l.bytes().as_ptr() as usize;
+                let at: std::vec::Vec<usize> = (0..n).map(|i| l.slot(i as u8) as *const TxSlot as usize).collect();
+                for (i, &a) in at.iter().enumerate() {
+                    assert!(a >= start && a + core::mem::size_of::<TxSlot>() <= ring);
+                    assert_eq!(a % core::mem::align_of::<TxSlot>(), 0);
+                    assert!(core::ptr::eq(l.slot(i as u8), &l.slots()[i]));
+                    assert!(at[..i].iter().all(|&b| b.abs_diff(a) >= core::mem::size_of::<TxSlot>()));
+                }
+            }
+        }
     }
 
     #[cfg(feature = "txfifo")]
