@@ -334,7 +334,7 @@ impl ChanState {
         if depth == 0 || depth > MAX_TXDEPTH || !self.is_tx() || self.nslots != 0 {
             return Err(-EINVAL);
         }
-        if depth > 1 && !self.buf.carve_slots(depth) {
+        if depth > 1 && !self.buf.carve_slots(depth as u8) {
             return Err(-EINVAL);
         }
         self.depth = depth as u8;

@@ -105,27 +105,34 @@ impl Lent {
     }
 
     /// Carves `n` in-flight slots from the front of the ring: skips to an
-    /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes and zeroes them,
-    /// which makes every slot that fits there an empty one (all-zero bytes
-    /// are `TxSlot::EMPTY`); the ring is what follows. False
-    /// (nothing changed) when the ring is too small, or slots were carved
-    /// already.
+    /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes and makes the `n`
+    /// slots there empty ones (`TxSlot::EMPTY`); the ring is what follows.
+    /// False (nothing changed) when the ring is too small, or slots were
+    /// carved already.
     #[cfg(feature = "txfifo")]
-    pub fn carve_slots(&mut self, n: usize) -> bool {
+    pub fn carve_slots(&mut self, n: u8) -> bool {
         let skip = self.ptr.align_offset(8);
-        let Some(need) = n.checked_mul(TXSLOT_SIZE).and_then(|b| b.checked_add(skip)) else {
-            return false;
-        };
-        if n == 0 || self.nslots != 0 || self.len == 0 || skip == usize::MAX || self.len < need {
+        // At most 255 * 40 bytes: no overflow.
+        let slots = n as usize * TXSLOT_SIZE;
+        // skip is usize::MAX when no boundary is reachable: above len; at
+        // most len, skip + slots cannot wrap.
+        let need = skip.wrapping_add(slots);
+        if n == 0 || self.nslots != 0 || skip > self.len || need > self.len {
             return false;
         }
-        // The n slots in ptr[skip..need] (inside the ring: need <= len;
-        // 8-aligned, align_of::<TxSlot>() <= 8 is asserted below) become
-        // empty ones before any read.
-        self.bytes()[skip..need].fill(0);
-        self.nslots = n;
+        self.nslots = n as usize;
         self.ptr = self.ptr.wrapping_add(need);
         self.len -= need;
+        // The n slots before the new ptr (the old ptr[skip..need]: inside
+        // the region, 8-aligned; align_of::<TxSlot>() <= 8 is asserted
+        // below) hold initialised bytes, a valid `TxSlot` whatever they are
+        // (integers and an `Option` of a non-null pointer), so slot_mut may
+        // hand them out; the assignment reads nothing (no drop glue,
+        // asserted below). Typed stores to aligned slots: no byte-wise
+        // memset (Arm's `__aeabi_memclr`).
+        for i in 0..n {
+            *self.slot_mut(i) = TxSlot::EMPTY;
+        }
         true
     }
 
@@ -199,9 +206,9 @@ impl Lent {
 
 /// One in-flight slot. Depth 1 uses the slot inside the channel state; a
 /// deeper channel keeps its slots at the start of the caller's buffer.
-// Those are made by zeroing their bytes (`Lent::carve_slots`): every field
-// is an integer or an `Option` of a non-null pointer, so all-zero bytes
-// are a valid slot, and `TxSlot::EMPTY` is all zeros.
+// Those are written over the caller's bytes (`Lent::carve_slots`): every
+// field is an integer or an `Option` of a non-null pointer, so any
+// initialised bytes are a valid slot, and nothing is dropped.
 #[repr(C)]
 pub struct TxSlot {
     pub(crate) deadline: Ticks,
@@ -228,6 +235,8 @@ pub const TXSLOT_SIZE: usize = 40;
 static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
+#[cfg(feature = "txfifo")]
+static_assertions::const_assert!(!core::mem::needs_drop::<TxSlot>());
 
 /// A slot index beyond the carved slots: a broken channel invariant.
 #[cfg(feature = "txfifo")]
@@ -279,7 +288,7 @@ mod tests {
                 let buf = std::boxed::Box::leak(std::vec![0u8; 8 + n * TXSLOT_SIZE + 8].into_boxed_slice());
                 let start = buf[off..].as_ptr() as usize;
                 let mut l = Lent::from_static(&mut buf[off..]);
-                assert!(l.carve_slots(n));
+                assert!(l.carve_slots(n as u8));
                 let ring = l.bytes().as_ptr() as usize;
                 let at: std::vec::Vec<usize> = (0..n).map(|i| l.slot(i as u8) as *const TxSlot as usize).collect();
                 for (i, &a) in at.iter().enumerate() {
