@@ -361,6 +361,39 @@ struct mbox_txqueue_s {
 };
 
 /**
+ * The caller's buffer of one channel, lent to it for its life: the ring
+ * (or RX scratch) and, before it, the in-flight slots of a deeper
+ * channel.
+ */
+struct mbox_lent_s {
+  /**
+   * Start of the ring (or RX scratch); null when none was given.
+   */
+  uint8_t *ptr;
+  size_t len;
+#if defined(CONFIG_MBOX_TXFIFO)
+  /**
+   * In-flight slots carved from the front of the region: they fill the
+   * `nslots * TXSLOT_SIZE` bytes before `ptr` (0: none, a channel of
+   * depth 1). A count, not a pointer: the bounds check of a slot index
+   * is one compare with it.
+   */
+  size_t nslots
+#endif
+  ;
+};
+
+/**
+ * FIFO of blocked senders, intrusive through their waiters (each pointer
+ * in it, the head, the tail and the links, is a handle the list holds).
+ */
+struct mbox_waitlist_s {
+  struct mbox_waiter_s *head;
+  struct mbox_waiter_s *tail;
+  uint32_t len;
+};
+
+/**
  * One in-flight slot. Depth 1 uses the slot inside the channel state; a
  * deeper channel keeps its slots at the start of the caller's buffer.
  */
@@ -378,36 +411,6 @@ struct mbox_txslot_s {
   int32_t result;
   uint8_t state;
   uint8_t _pad[7];
-};
-
-/**
- * The caller's buffer of one channel, lent to it for its life: the ring
- * (or RX scratch) and, before it, the in-flight slots of a deeper
- * channel.
- */
-struct mbox_lent_s {
-  /**
-   * Start of the ring (or RX scratch); null when none was given.
-   */
-  uint8_t *ptr;
-  size_t len;
-#if defined(CONFIG_MBOX_TXFIFO)
-  /**
-   * The in-flight slots carved from the front of the region (they end
-   * where the ring starts), or null (a channel of depth 1).
-   */
-  struct mbox_txslot_s *slots;
-#endif
-};
-
-/**
- * FIFO of blocked senders, intrusive through their waiters (each pointer
- * in it, the head, the tail and the links, is a handle the list holds).
- */
-struct mbox_waitlist_s {
-  struct mbox_waiter_s *head;
-  struct mbox_waiter_s *tail;
-  uint32_t len;
 };
 
 /**
