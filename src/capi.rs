@@ -1276,13 +1276,19 @@ impl CChan {
         if callback.is_none() {
             return -EINVAL;
         }
-        set_callback(Some(self), receiver, callback, arg)
+        self.set_rx(receiver, callback, arg)
     }
 
     /// `mbox_unregister_rxcallback()` by the receiver `receiver` (an
     /// identity only); every result as there.
     pub fn unregister_rx(&self, receiver: *const mbox_receiver_s) -> c_int {
-        set_callback(Some(self), receiver, None, ptr::null_mut())
+        self.set_rx(receiver, None, ptr::null_mut())
+    }
+
+    /// [`set_callback`] for a Rust receiver: one copy for both methods.
+    #[inline(never)]
+    fn set_rx(&self, receiver: *const mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
+        set_callback(Some(self), receiver, callback, arg)
     }
 }
 
@@ -1334,7 +1340,9 @@ unsafe extern "C" fn rx_trampoline<T: OnRx>(
 
 /// Adds, replaces (callback Some) or removes (None) the entry of
 /// `receiver` (an identity) on `c` (`multi-rx`), or sets or clears the
-/// channel's one receiver (without).
+/// channel's one receiver (without). Inlined into its two callers (C's
+/// and Rust's receivers): a program uses one of them, usually.
+#[inline(always)]
 fn set_callback(
     c: Option<&CChan>,
     receiver: *const mbox_receiver_s,
