@@ -11,8 +11,9 @@
 //! `&mut self`, so Rust's borrow rules keep the slices it hands out
 //! exclusive. Its pointer only moves forward in the region (the slots are
 //! carved from its front, the ring is what follows): `ptr..ptr + len` is
-//! always inside the region, and the `nslots * TXSLOT_SIZE` bytes before
-//! `ptr` (also inside it) hold `nslots` initialised slots.
+//! always inside the region, and the `nslots` slots right before `ptr`
+//! (inside the `nslots * TXSLOT_SIZE` bytes carved for them) are
+//! initialised.
 
 use crate::os::Ticks;
 use crate::waiters::Linked;
@@ -25,10 +26,10 @@ pub struct Lent {
     /// Start of the ring (or RX scratch); null when none was given.
     ptr: *mut u8,
     len: usize,
-    /// In-flight slots carved from the front of the region: they fill the
-    /// `nslots * TXSLOT_SIZE` bytes before `ptr` (0: none, a channel of
-    /// depth 1). A count, not a pointer: the bounds check of a slot index
-    /// is one compare with it.
+    /// In-flight slots carved from the front of the region: the
+    /// `nslots * TXSLOT_SIZE` bytes before `ptr`, whose end holds the
+    /// slots (0: none, a channel of depth 1). A count, not a pointer: the
+    /// bounds check of a slot index is one compare with it.
     #[cfg(feature = "txfifo")]
     nslots: usize,
 }
@@ -123,9 +124,10 @@ impl Lent {
         self.nslots = n as usize;
         self.ptr = self.ptr.wrapping_add(need);
         self.len -= need;
-        // The n slots before the new ptr (the old ptr[skip..need]: inside
-        // the region, 8-aligned; align_of::<TxSlot>() <= 8 is asserted
-        // below) hold initialised bytes, a valid `TxSlot` whatever they are
+        // The n slots right before the new ptr lie in the old
+        // ptr[skip..need] (need <= len: inside the region) and are aligned
+        // (ptr is 8-aligned, align_of::<TxSlot>() <= 8 is asserted below).
+        // Their bytes are initialised, a valid `TxSlot` whatever they are
         // (integers and an `Option` of a non-null pointer), so slot_mut may
         // hand them out; the assignment reads nothing (no drop glue,
         // asserted below). Typed stores to aligned slots: no byte-wise
@@ -169,16 +171,18 @@ impl Lent {
         if i as usize >= self.nslots {
             slot_out_of_range();
         }
-        // ptr - (nslots - i) * TXSLOT_SIZE: inside the carved slots.
-        self.ptr.wrapping_offset((i as isize - self.nslots as isize) * TXSLOT_SIZE as isize).cast::<TxSlot>()
+        // One of the slots before ptr: ptr - (nslots - i) slots.
+        const SIZE: isize = core::mem::size_of::<TxSlot>() as isize;
+        self.ptr.wrapping_offset((i as isize - self.nslots as isize) * SIZE).cast::<TxSlot>()
     }
 
-    /// Where the carved slots start (`ptr` when there are none).
+    /// Where the carved slots start (`ptr` when there are none): they end
+    /// where the ring starts.
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     fn first_slot(&self) -> *mut TxSlot {
-        // nslots * TXSLOT_SIZE <= the region's size (carve_slots): no wrap.
-        self.ptr.wrapping_sub(self.nslots * TXSLOT_SIZE).cast::<TxSlot>()
+        // Within the carved bytes (TXSLOT_SIZE >= a slot's size per slot).
+        self.ptr.wrapping_sub(self.nslots * core::mem::size_of::<TxSlot>()).cast::<TxSlot>()
     }
 
     /// Every carved slot (none for a channel of depth 1), in memory order
