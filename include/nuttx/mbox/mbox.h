@@ -373,10 +373,10 @@ struct mbox_lent_s {
   size_t len;
 #if defined(CONFIG_MBOX_TXFIFO)
   /**
-   * In-flight slots carved from the front of the region: they fill the
-   * `nslots * TXSLOT_SIZE` bytes before `ptr` (0: none, a channel of
-   * depth 1). A count, not a pointer: the bounds check of a slot index
-   * is one compare with it.
+   * In-flight slots carved from the front of the region: the
+   * `nslots * TXSLOT_SIZE` bytes before `ptr`, whose end holds the
+   * slots (0: none, a channel of depth 1). A count, not a pointer: the
+   * bounds check of a slot index is one compare with it.
    */
   size_t nslots
 #endif
