@@ -1276,13 +1276,19 @@ impl CChan {
         if callback.is_none() {
             return -EINVAL;
         }
-        set_callback(Some(self), receiver, callback, arg)
+        self.set_rx(receiver, callback, arg)
     }
 
     /// `mbox_unregister_rxcallback()` by the receiver `receiver` (an
     /// identity only); every result as there.
     pub fn unregister_rx(&self, receiver: *const mbox_receiver_s) -> c_int {
-        set_callback(Some(self), receiver, None, ptr::null_mut())
+        self.set_rx(receiver, None, ptr::null_mut())
+    }
+
+    /// [`set_callback`] for a Rust receiver: one copy for both methods.
+    #[inline(never)]
+    fn set_rx(&self, receiver: *const mbox_receiver_s, callback: mbox_callback_t, arg: *mut c_void) -> c_int {
+        set_callback(Some(self), receiver, callback, arg)
     }
 }
 
@@ -1334,7 +1340,9 @@ unsafe extern "C" fn rx_trampoline<T: OnRx>(
 
 /// Adds, replaces (callback Some) or removes (None) the entry of
 /// `receiver` (an identity) on `c` (`multi-rx`), or sets or clears the
-/// channel's one receiver (without).
+/// channel's one receiver (without). Inlined into its two callers (C's
+/// and Rust's receivers): a program uses one of them, usually.
+#[inline(always)]
 fn set_callback(
     c: Option<&CChan>,
     receiver: *const mbox_receiver_s,
@@ -1748,7 +1756,7 @@ fn send_poll(c: Option<&CChan>, msg: Msg<'_>, spins: u32) -> c_int {
 /// Context: task or interrupt.
 #[cfg(feature = "trace")]
 #[no_mangle]
-pub extern "C" fn mbox_chan_get_stats(chan: Option<&CChan>, stats: Option<&mut mbox_stats_s>) {
+pub extern "C" fn mbox_chan_get_stats(chan: Option<&CChan>, stats: Option<&CStats>) {
     mbox_chan_get_stats_checked(chan, stats);
 }
 
@@ -1761,7 +1769,7 @@ pub extern "C" fn mbox_chan_get_stats(chan: Option<&CChan>, stats: Option<&mut m
 /// never initialised.
 #[cfg(feature = "trace")]
 #[no_mangle]
-pub extern "C" fn mbox_chan_get_stats_checked(chan: Option<&CChan>, stats: Option<&mut mbox_stats_s>) -> c_int {
+pub extern "C" fn mbox_chan_get_stats_checked(chan: Option<&CChan>, stats: Option<&CStats>) -> c_int {
     match (chan, stats) {
         (Some(c), Some(out)) => c.copy_stats(out),
         _ => -EINVAL,
@@ -1773,9 +1781,9 @@ impl CChan {
     /// `mbox_chan_get_stats_checked()`: a copy of the statistics, or
     /// -EINVAL for a channel that was never initialised.
     pub fn stats(&self) -> Result<mbox_stats_s, c_int> {
-        let mut out = mbox_stats_s::default();
-        match self.copy_stats(&mut out) {
-            0 => Ok(out),
+        let out = CStats::new();
+        match self.copy_stats(&out) {
+            0 => Ok(out.get()),
             e => Err(e),
         }
     }
@@ -1783,13 +1791,13 @@ impl CChan {
     /// The statistics into `out` (0), or -EINVAL for a channel that was
     /// never initialised (`out` unchanged).
     #[inline]
-    fn copy_stats(&self, out: &mut mbox_stats_s) -> c_int {
+    fn copy_stats(&self, out: &CStats) -> c_int {
         // Copied under the lock: the statistics change under it only.
         let _cs = Critical::enter();
         if self.dev.get().is_null() {
             return -EINVAL;
         }
-        *out = self.stats.get();
+        out.copy_from(&self.stats);
         0
     }
 }

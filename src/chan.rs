@@ -340,7 +340,7 @@ impl ChanState {
         if depth == 0 || depth > MAX_TXDEPTH || !self.is_tx() || self.nslots != 0 {
             return Err(-EINVAL);
         }
-        if depth > 1 && !self.buf.carve_slots(depth) {
+        if depth > 1 && !self.buf.carve_slots(depth as u8) {
             return Err(-EINVAL);
         }
         self.depth = depth as u8;
@@ -500,6 +500,27 @@ impl ChanState {
         &mut self.slot0
     }
 
+    /// The oldest used slot (`slot_ref(0)`): `sl_head` itself, which
+    /// stays below the depth (pop_slot wraps it), so no wrap here.
+    #[inline(always)]
+    fn head_ref(&self) -> &TxSlot {
+        #[cfg(feature = "txfifo")]
+        if self.buf.has_slots() {
+            return self.buf.slot(self.sl_head);
+        }
+        &self.slot0
+    }
+
+    /// The oldest used slot, mutably (see [`ChanState::head_ref`]).
+    #[inline(always)]
+    fn head_mut(&mut self) -> &mut TxSlot {
+        #[cfg(feature = "txfifo")]
+        if self.buf.has_slots() {
+            return self.buf.slot_mut(self.sl_head);
+        }
+        &mut self.slot0
+    }
+
     /// Slot `i` (as [`ChanState::slot`]) and the in-flight count, borrowed
     /// together: the end of a message updates both.
     #[inline(always)]
@@ -564,7 +585,7 @@ impl ChanState {
     #[cfg(feature = "txfifo")]
     fn reap(&mut self) {
         while self.nslots > 0 {
-            let s = self.slot_ref(0);
+            let s = self.head_ref();
             if s.state != SLOT_DONE || s.client != 0 {
                 return;
             }
@@ -574,7 +595,7 @@ impl ChanState {
 
     fn pop_slot(&mut self) {
         // Only the state matters in a free slot (push writes all of it).
-        self.slot(0).state = 0;
+        self.head_mut().state = 0;
         #[cfg(feature = "txfifo")]
         {
             self.sl_head = self.phys(1) as u8;
@@ -1054,7 +1075,7 @@ impl ChanState {
     #[inline(always)]
     pub fn has_completion(&self) -> bool {
         TX_CLIENTS
-            && ((self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty()))
+            && ((self.nslots > 0 && self.head_ref().state == SLOT_DONE) || (!self.is_live() && !self.queue.is_empty()))
     }
 
     /// Hands out the oldest ended message that has a TX-done client, in
@@ -1062,8 +1083,8 @@ impl ChanState {
     /// dead channel it also drains the queue: each queued message ends
     /// with -ECANCELED (counted), and those with a client are handed out.
     pub fn take_completion(&mut self, env: &mut impl ChanEnv) -> Option<Completion> {
-        if self.nslots > 0 && self.slot_ref(0).state == SLOT_DONE {
-            let s = self.slot_ref(0);
+        if self.nslots > 0 && self.head_ref().state == SLOT_DONE {
+            let s = self.head_ref();
             let (client, token, result) = (s.client, s.token, s.result);
             self.pop_slot();
             #[cfg(feature = "txfifo")]

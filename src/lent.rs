@@ -9,9 +9,11 @@
 //! released after its de-init). A `Lent` is neither `Copy` nor `Clone`, so
 //! the region has one owner; every access goes through `&self` or
 //! `&mut self`, so Rust's borrow rules keep the slices it hands out
-//! exclusive. Its pointers only shrink the region (the slots are carved
-//! from its front, the ring is what follows): `ptr..ptr + len` is always
-//! inside the region, and `slots..ptr` holds initialised slots.
+//! exclusive. Its pointer only moves forward in the region (the slots are
+//! carved from its front, the ring is what follows): `ptr..ptr + len` is
+//! always inside the region, and the `nslots` slots right before `ptr`
+//! (inside the `nslots * TXSLOT_SIZE` bytes carved for them) are
+//! initialised.
 
 use crate::os::Ticks;
 use crate::waiters::Linked;
@@ -24,10 +26,12 @@ pub struct Lent {
     /// Start of the ring (or RX scratch); null when none was given.
     ptr: *mut u8,
     len: usize,
-    /// The in-flight slots carved from the front of the region (they end
-    /// where the ring starts), or null (a channel of depth 1).
+    /// In-flight slots carved from the front of the region: the
+    /// `nslots * TXSLOT_SIZE` bytes before `ptr`, whose end holds the
+    /// slots (0: none, a channel of depth 1). A count, not a pointer: the
+    /// bounds check of a slot index is one compare with it.
     #[cfg(feature = "txfifo")]
-    slots: *mut TxSlot,
+    nslots: usize,
 }
 
 impl Lent {
@@ -36,7 +40,7 @@ impl Lent {
         ptr: core::ptr::null_mut(),
         len: 0,
         #[cfg(feature = "txfifo")]
-        slots: core::ptr::null_mut(),
+        nslots: 0,
     };
 
     /// Takes `ptr[..len]` as the channel's memory (NULL: none, whatever
@@ -54,7 +58,7 @@ impl Lent {
             ptr,
             len,
             #[cfg(feature = "txfifo")]
-            slots: core::ptr::null_mut(),
+            nslots: 0,
         }
     }
 
@@ -65,7 +69,7 @@ impl Lent {
             ptr: buf.as_mut_ptr(),
             len: buf.len(),
             #[cfg(feature = "txfifo")]
-            slots: core::ptr::null_mut(),
+            nslots: 0,
         }
     }
 
@@ -102,27 +106,35 @@ impl Lent {
     }
 
     /// Carves `n` in-flight slots from the front of the ring: skips to an
-    /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes and zeroes them,
-    /// which makes every slot that fits there an empty one (all-zero bytes
-    /// are `TxSlot::EMPTY`); the ring is what follows. False
-    /// (nothing changed) when the ring is too small, or slots were carved
-    /// already.
+    /// 8-byte boundary, reserves `n * TXSLOT_SIZE` bytes and makes the `n`
+    /// slots there empty ones (`TxSlot::EMPTY`); the ring is what follows.
+    /// False (nothing changed) when the ring is too small, or slots were
+    /// carved already.
     #[cfg(feature = "txfifo")]
-    pub fn carve_slots(&mut self, n: usize) -> bool {
+    pub fn carve_slots(&mut self, n: u8) -> bool {
         let skip = self.ptr.align_offset(8);
-        let Some(need) = n.checked_mul(TXSLOT_SIZE).and_then(|b| b.checked_add(skip)) else {
-            return false;
-        };
-        if n == 0 || !self.slots.is_null() || self.len == 0 || skip == usize::MAX || self.len < need {
+        // At most 255 * 40 bytes: no overflow.
+        let slots = n as usize * TXSLOT_SIZE;
+        // skip is usize::MAX when no boundary is reachable: above len; at
+        // most len, skip + slots cannot wrap.
+        let need = skip.wrapping_add(slots);
+        if n == 0 || self.nslots != 0 || skip > self.len || need > self.len {
             return false;
         }
-        // Every slot that fits in ptr[skip..need] (inside the ring: need <=
-        // len; 8-aligned, align_of::<TxSlot>() <= 8 is asserted below)
-        // becomes an empty one before any read.
-        self.bytes()[skip..need].fill(0);
-        self.slots = self.ptr.wrapping_add(skip).cast::<TxSlot>();
+        self.nslots = n as usize;
         self.ptr = self.ptr.wrapping_add(need);
         self.len -= need;
+        // The n slots right before the new ptr lie in the old
+        // ptr[skip..need] (need <= len: inside the region) and are aligned
+        // (ptr is 8-aligned, align_of::<TxSlot>() <= 8 is asserted below).
+        // Their bytes are initialised, a valid `TxSlot` whatever they are
+        // (integers and an `Option` of a non-null pointer), so slot_mut may
+        // hand them out; the assignment reads nothing (no drop glue,
+        // asserted below). Typed stores to aligned slots: no byte-wise
+        // memset (Arm's `__aeabi_memclr`).
+        for i in 0..n {
+            *self.slot_mut(i) = TxSlot::EMPTY;
+        }
         true
     }
 
@@ -132,8 +144,8 @@ impl Lent {
     #[inline(always)]
     pub fn slot(&self, i: u8) -> &TxSlot {
         let p = self.slot_ptr(i);
-        // SAFETY: slot_ptr returns a slot in slots..ptr, which holds
-        // initialised slots (carve_slots) in the region lent to this
+        // SAFETY: slot_ptr returns one of the carved slots, which are
+        // initialised (carve_slots) and lie in the region lent to this
         // `Lent` alone; `&self` keeps `&mut` borrows away meanwhile.
         unsafe { &*p }
     }
@@ -148,20 +160,29 @@ impl Lent {
         unsafe { &mut *p }
     }
 
-    /// Where the carved slot `i` is. Slots were carved (the channel checks
-    /// [`Lent::has_slots`] first) and `i` lies among them; otherwise the
-    /// system stops (`os::assert_fail`, out of line: a compare and a
-    /// branch never taken, as the channel's hot paths use it).
+    /// Where the carved slot `i` is. `i` lies among the carved slots
+    /// (none when the channel has depth 1: it checks [`Lent::has_slots`]
+    /// first); otherwise the system stops (`os::assert_fail`, out of
+    /// line: a compare and a branch never taken, as the channel's hot
+    /// paths use it).
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     fn slot_ptr(&self, i: u8) -> *mut TxSlot {
-        const SIZE: usize = core::mem::size_of::<TxSlot>();
-        // Whole slots (carve_slots); a u8 index times SIZE cannot wrap.
-        let span = self.ptr as usize - self.slots as usize;
-        if self.slots.is_null() || (i as usize) * SIZE + SIZE > span {
+        if i as usize >= self.nslots {
             slot_out_of_range();
         }
-        self.slots.wrapping_add(i as usize)
+        // One of the slots before ptr: ptr - (nslots - i) slots.
+        const SIZE: isize = core::mem::size_of::<TxSlot>() as isize;
+        self.ptr.wrapping_offset((i as isize - self.nslots as isize) * SIZE).cast::<TxSlot>()
+    }
+
+    /// Where the carved slots start (`ptr` when there are none): they end
+    /// where the ring starts.
+    #[cfg(feature = "txfifo")]
+    #[inline(always)]
+    fn first_slot(&self) -> *mut TxSlot {
+        // Within the carved bytes (TXSLOT_SIZE >= a slot's size per slot).
+        self.ptr.wrapping_sub(self.nslots * core::mem::size_of::<TxSlot>()).cast::<TxSlot>()
     }
 
     /// Every carved slot (none for a channel of depth 1), in memory order
@@ -169,14 +190,13 @@ impl Lent {
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn slots(&self) -> &[TxSlot] {
-        if self.slots.is_null() {
-            return &[];
-        }
-        let n = (self.ptr as usize - self.slots as usize) / core::mem::size_of::<TxSlot>();
-        // SAFETY: slots..ptr holds n initialised slots (carve_slots) in the
-        // region lent to this `Lent` alone; `&self` keeps `&mut` borrows
-        // away while the slice lives.
-        unsafe { core::slice::from_raw_parts(self.slots, n) }
+        // Not the ring's pointer when there are none: it may be null.
+        let p = if self.nslots == 0 { core::ptr::NonNull::dangling().as_ptr() } else { self.first_slot() };
+        // SAFETY: p is non-null and aligned (dangling for none); the
+        // nslots slots from it are initialised (carve_slots) and lie in
+        // the region lent to this `Lent` alone; `&self` keeps `&mut`
+        // borrows away while the slice lives.
+        unsafe { core::slice::from_raw_parts(p, self.nslots) }
     }
 
     /// Whether slots were carved (the channel keeps more than one message
@@ -184,15 +204,15 @@ impl Lent {
     #[cfg(feature = "txfifo")]
     #[inline(always)]
     pub fn has_slots(&self) -> bool {
-        !self.slots.is_null()
+        self.nslots != 0
     }
 }
 
 /// One in-flight slot. Depth 1 uses the slot inside the channel state; a
 /// deeper channel keeps its slots at the start of the caller's buffer.
-// Those are made by zeroing their bytes (`Lent::carve_slots`): every field
-// is an integer or an `Option` of a non-null pointer, so all-zero bytes
-// are a valid slot, and `TxSlot::EMPTY` is all zeros.
+// Those are written over the caller's bytes (`Lent::carve_slots`): every
+// field is an integer or an `Option` of a non-null pointer, so any
+// initialised bytes are a valid slot, and nothing is dropped.
 #[repr(C)]
 pub struct TxSlot {
     pub(crate) deadline: Ticks,
@@ -219,6 +239,8 @@ pub const TXSLOT_SIZE: usize = 40;
 static_assertions::const_assert!(core::mem::size_of::<TxSlot>() <= TXSLOT_SIZE);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert!(core::mem::align_of::<TxSlot>() <= 8);
+#[cfg(feature = "txfifo")]
+static_assertions::const_assert!(!core::mem::needs_drop::<TxSlot>());
 
 /// A slot index beyond the carved slots: a broken channel invariant.
 #[cfg(feature = "txfifo")]
@@ -252,7 +274,7 @@ mod tests {
         let before = l.len();
         assert!(l.carve_slots(3));
         assert!(l.has_slots());
-        assert_eq!(l.slots().len(), 3 * TXSLOT_SIZE / core::mem::size_of::<TxSlot>());
+        assert_eq!(l.slots().len(), 3);
         assert!(l.slots().iter().all(|s| s.state == 0 && s.waiter.is_none()));
         assert!(core::ptr::eq(l.slot(2), &l.slots()[2]));
         assert!(l.len() >= 16 && before - l.len() <= 7 + 3 * TXSLOT_SIZE);
@@ -260,6 +282,27 @@ mod tests {
         assert!(l.slots().as_ptr_range().end as usize <= ring);
         // Carved once only.
         assert!(!l.carve_slots(1));
+    }
+
+    #[cfg(feature = "txfifo")]
+    #[test]
+    fn each_carved_slot_is_its_own_aligned_place_between_the_buffer_start_and_the_ring() {
+        for off in 0..8 {
+            for n in 1..=5 {
+                let buf = std::boxed::Box::leak(std::vec![0u8; 8 + n * TXSLOT_SIZE + 8].into_boxed_slice());
+                let start = buf[off..].as_ptr() as usize;
+                let mut l = Lent::from_static(&mut buf[off..]);
+                assert!(l.carve_slots(n as u8));
+                let ring = l.bytes().as_ptr() as usize;
+                let at: std::vec::Vec<usize> = (0..n).map(|i| l.slot(i as u8) as *const TxSlot as usize).collect();
+                for (i, &a) in at.iter().enumerate() {
+                    assert!(a >= start && a + core::mem::size_of::<TxSlot>() <= ring);
+                    assert_eq!(a % core::mem::align_of::<TxSlot>(), 0);
+                    assert!(core::ptr::eq(l.slot(i as u8), &l.slots()[i]));
+                    assert!(at[..i].iter().all(|&b| b.abs_diff(a) >= core::mem::size_of::<TxSlot>()));
+                }
+            }
+        }
     }
 
     #[cfg(feature = "txfifo")]

@@ -427,10 +427,11 @@ pub struct CChan {
 /// `mbox_stats_s` as an array of counters in a cell (its layout, asserted
 /// below): the state machine counts under the critical section, readers
 /// copy under it. One cell over the whole array, so that a copy or a
-/// reset stays one block move.
+/// reset stays one block move. The statistics entry points also take
+/// their output as one: C may pass any writable `mbox_stats_s`.
 #[cfg(feature = "trace")]
 #[repr(transparent)]
-pub(crate) struct CStats(Cell<[usize; CStats::N]>);
+pub struct CStats(Cell<[usize; CStats::N]>);
 
 #[cfg(feature = "trace")]
 impl CStats {
@@ -453,6 +454,17 @@ impl CStats {
     pub(crate) fn at(&self, i: usize) -> &Cell<usize> {
         let all: &Cell<[usize]> = &self.0;
         &all.as_slice_of_cells()[i]
+    }
+
+    /// Every counter 0.
+    pub(crate) const fn new() -> CStats {
+        CStats(Cell::new([0; Self::N]))
+    }
+
+    /// Every counter as `src` has it (a block move, which allows `src`
+    /// and `self` to overlap).
+    pub(crate) fn copy_from(&self, src: &CStats) {
+        self.0.set(src.0.get());
     }
 
     /// A copy of the counters.

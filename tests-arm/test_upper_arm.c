@@ -359,6 +359,44 @@ static void test_queued_message_times_out_by_watchdog(void)
   teardown();
 }
 
+#ifdef CONFIG_MBOX_TXFIFO
+/* Two messages in flight (txdepth 2, the slots carved from a buffer that
+ * held other bytes): once the first is ACKed, the watchdog still times
+ * the second out, whose deadline comes later.
+ */
+
+static void test_second_in_flight_message_times_out_after_first_ack(void)
+{
+  struct mbox_sender_s s;
+  uint32_t msg = 5;
+  struct mbox_os_wait_s w;
+
+  memset(g_txbuf, 0xa5, sizeof(g_txbuf));
+  arm_fake_init(&g_dev);
+  g_dev.base.txdepth = 2;
+  g_dev.tx.mode = ARM_ACK_NEVER;
+  g_dev.tx.base.timeout = 4;
+  CHECK_EQ(mbox_chan_init(&g_dev.tx.base, &g_dev.base, MBOX_TX, g_txbuf,
+                          sizeof(g_txbuf)), 0);
+  CHECK_EQ(mbox_chan_init(&g_dev.rx.base, &g_dev.base, MBOX_RX, g_rxbuf,
+                          sizeof(g_rxbuf)), 0);
+  CHECK_EQ(mbox_chan_txdepth(&g_dev.tx.base), 2);
+  s.chan = &g_dev.tx.base;
+  mbox_os_wait_init(&w);
+  CHECK_EQ(mbox_ticksend(&s, &msg, sizeof(msg), 0), 0);
+  mbox_os_wait_timed(&w, 2);
+  CHECK_EQ(mbox_ticksend(&s, &msg, sizeof(msg), 0), 0);
+  CHECK_EQ(g_dev.tx.nsent, 2);
+  arm_fake_ack_irq(&g_dev.tx, g_dev.tx.tokens[0]);
+  CHECK_EQ(g_dev.tx.last_ack_ret, 0);
+  mbox_os_wait_timed(&w, 20);
+  mbox_os_wait_destroy(&w);
+  CHECK_EQ(stats(&g_dev.tx).acked, 1);
+  CHECK_EQ(stats(&g_dev.tx).timeout, 1);
+  teardown();
+}
+#endif
+
 /****************************************************************************
  * Deinit with a blocked sender
  ****************************************************************************/
@@ -573,6 +611,9 @@ void tests_upper_arm(void)
   RUN(test_ack_interrupt_between_sends_keeps_order);
   RUN(test_queue_full_is_enobufs_and_nothing_is_lost);
   RUN(test_queued_message_times_out_by_watchdog);
+#ifdef CONFIG_MBOX_TXFIFO
+  RUN(test_second_in_flight_message_times_out_after_first_ack);
+#endif
   RUN(test_deinit_wakes_blocked_sender_with_ecanceled);
   RUN(test_rx_from_interrupt_reaches_callback_with_its_size);
   RUN(test_blocking_calls_from_interrupt_are_eperm);

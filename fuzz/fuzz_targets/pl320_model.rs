@@ -39,7 +39,7 @@ use std::sync::{Mutex, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mbox::capi::{mbox_chan_get_stats_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
+use mbox::capi::{mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
 use mbox::errno::{EMSGSIZE, ENOBUFS};
 use mbox::os::sys::{mbox_os_getreg32, mbox_os_putreg32};
 use mbox::pl320::abi::{pl320_chan_s, pl320_config_s, PL320_MTU};
@@ -192,11 +192,10 @@ fn rig() -> &'static Rig {
 }
 
 fn stats(chan: *mut mbox_chan_s) -> mbox_stats_s {
-    // SAFETY: all-zero is a valid mbox_stats_s (plain counters).
-    let mut s: mbox_stats_s = unsafe { std::mem::zeroed() };
     // SAFETY: a live channel.
-    assert_eq!(mbox_chan_get_stats_checked(unsafe { CChan::from_ptr(chan) }, Some(&mut s)), 0);
-    s
+    let c = unsafe { CChan::from_ptr(chan) }.expect("a channel");
+    // mbox_chan_get_stats_checked()'s copy.
+    c.stats().expect("the statistics of a live channel")
 }
 
 #[derive(Arbitrary, Debug)]

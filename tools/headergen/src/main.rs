@@ -85,6 +85,9 @@ fn base_config(name: &str, guard: &str) -> cbindgen::Config {
     // to C: entry points take `Option<&CChan>`.
     c.export.exclude.push("CChan".into());
     c.export.rename.insert("CChan".into(), "struct mbox_chan_s".into());
+    // Likewise the statistics a channel copies out (`Option<&CStats>`).
+    c.export.exclude.push("CStats".into());
+    c.export.rename.insert("CStats".into(), "struct mbox_stats_s".into());
     // Likewise a request/response helper (`Option<&RrCell>`).
     c.export.exclude.push("RrCell".into());
     c.export.rename.insert("RrCell".into(), "struct mbox_rr_s".into());
@@ -172,7 +175,7 @@ fn unconst(text: &str) -> String {
     let mut pending: Vec<String> = Vec::new();
     for line in text.lines() {
         let mut l = line.to_string();
-        for t in ["mbox_chan_s", "mbox_sender_s", "mbox_receiver_s", "mbox_dev_s", "mbox_rr_s"] {
+        for t in ["mbox_chan_s", "mbox_sender_s", "mbox_receiver_s", "mbox_dev_s", "mbox_rr_s", "mbox_stats_s"] {
             l = l.replace(&format!("const struct {t} *"), &format!("struct {t} *"));
         }
         let changed = l != line;
