@@ -398,14 +398,16 @@ fn txd_len() -> usize {
 #[cfg(feature = "txdone-callback")]
 #[test]
 fn tx_client_results_ok_timed_out_cancelled_in_order() {
-    // 30 ticks of channel timeout (the deadline of non-blocking messages).
-    let (lb, tx, _rx) = pair(16, 128, 30);
+    // 500 ticks of channel timeout (the deadline of non-blocking messages):
+    // long enough for the remote's ACK on a loaded machine, short enough to
+    // wait for the timeout.
+    let (lb, tx, _rx) = pair(16, 128, 500);
     let client = tx.tx_client(&txd_cb).unwrap();
     client.try_send(b"acked").unwrap();
-    assert!(wait_until(2000, || txd_len() == 1));
+    assert!(wait_until(5000, || txd_len() == 1));
     lb.set_ack_delay_ms(-1); // a silent remote from now on
     client.try_send(b"lost").unwrap(); // the watchdog times it out
-    assert!(wait_until(2000, || txd_len() == 2));
+    assert!(wait_until(5000, || txd_len() == 2));
     // Refused at the call: no callback.
     assert_eq!(client.try_send(&[0; 17]), Err(Error::MsgSize));
     // One in flight, two queued, all cancelled by deinit (in order,
