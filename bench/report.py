@@ -368,7 +368,7 @@ def main():
     w(table(hdr, trs))
     w("")
     w("Flat from 1 to 64 queued messages: " + ("yes" if cs_flat else "**no**") +
-      ". The ring (`src/queue.rs`) and the waiter list are O(1) per operation; nothing in the send or ACK "
+      ". The ring (`src/upper/queue.rs`) and the waiter list are O(1) per operation; nothing in the send or ACK "
       "path walks the queue.")
     w("")
 
@@ -719,7 +719,7 @@ def main():
     w("`cargo bench --bench state_machine --features host-port` (`benches/state_machine.rs`, plain harness: "
       "`std::time::Instant` and `std::hint::black_box`). It drives `mbox::chan::ChanState` directly with a "
       "trivial `ChanEnv` (a clock that stands still, a lower half that accepts everything, counters in an "
-      "array), as `src/chan/tests.rs` does: no C, no lock, no port call. Median of 15 samples of about 20 ms "
+      "array), as `src/upper/chan/tests.rs` does: no C, no lock, no port call. Median of 15 samples of about 20 ms "
       "(fastest sample in brackets). Wall-clock on a shared machine: compare within this run only.")
     w("")
     w(report_c.load_note(rust))
@@ -849,7 +849,7 @@ def main():
     w("")
     w("From the per-function profile above (null lower half, instructions per message), in order of cost:")
     w("")
-    rx_loc = locate("src/capi.rs", 'extern "C" fn mbox_chan_rx_data')
+    rx_loc = locate("src/shell/capi.rs", 'extern "C" fn mbox_chan_rx_data')
     w("Already done after the first profile: the ring head is decoded once per drained "
       "message (`TxQueue::head` / `pop_head`); the watchdog stays armed across messages (armed only when a "
       "message needs an earlier expiry than the armed one, never cancelled when a message ends; an early "

@@ -1,6 +1,6 @@
-//! Micro-benchmark of the pure channel state machine (`mbox::chan`), with
+//! Micro-benchmark of the pure channel state machine (`mbox::upper::chan`), with
 //! a plain harness (no criterion): `ChanState` driven directly with a
-//! trivial `ChanEnv`, as `src/chan/tests.rs` does, so no C, no lock and no
+//! trivial `ChanEnv`, as `src/upper/chan/tests.rs` does, so no C, no lock and no
 //! OS call is timed, only the state machine and the ring.
 //!
 //!     cargo bench --bench state_machine --features host-port
@@ -16,9 +16,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use mbox::chan::{ChanEnv, ChanState, Frame, Stat, Submit, Wake};
-use mbox::lent::Lent;
 use mbox::os::{ReadyWait, Ticks};
+use mbox::upper::chan::{ChanEnv, ChanState, Frame, Stat, Submit, Wake};
+use mbox::upper::lent::Lent;
 
 /// The wait object of the measured blocked sender, which never sleeps.
 struct NoWait;
@@ -132,10 +132,10 @@ fn measure(name: &str, mut f: impl FnMut(u64)) {
 }
 
 fn main() {
-    println!("state_machine: mbox::chan::ChanState with a trivial ChanEnv, {}-byte messages", MSG.len());
+    println!("state_machine: mbox::upper::chan::ChanState with a trivial ChanEnv, {}-byte messages", MSG.len());
     // RAM of the framework-private parts (not in the C headers).
     println!("size: ChanState {}", std::mem::size_of::<ChanState>());
-    println!("size: Waiter {}", std::mem::size_of::<mbox::waiters::Waiter>());
+    println!("size: Waiter {}", std::mem::size_of::<mbox::upper::waiters::Waiter>());
 
     // 1. Non-blocking send on an idle channel (goes out at once) and its
     //    ACK: one op = submit_nb + tx_done.

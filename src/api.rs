@@ -1,7 +1,7 @@
 //! A safe Rust API over the channel's operations, for firmware written in
 //! Rust.
 //!
-//! Every call goes through the same safe methods of [`crate::capi::CChan`]
+//! Every call goes through the same safe methods of [`crate::shell::capi::CChan`]
 //! (and [`crate::rr::RrCell`]) that the `extern "C"` functions C clients
 //! use are shells over, so the state machine, its locking and every
 //! guarantee of `docs/concurrency.md` are exactly those of the C API; this
@@ -148,7 +148,7 @@ client.try_send(b"late").unwrap();
 //! # use mbox::api::testing::{leak_buf, Loopback};
 //! # let dev = Loopback::new(16).device();
 //! // SAFETY: all zeroes is a valid, not yet initialised mbox_chan_s.
-//! let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
+//! let mut chan = unsafe { core::mem::zeroed::<mbox::shell::types::mbox_chan_s>() };
 //! let mut buf = [0u8; 64];
 //! let mut escaped: Option<Sender<'_>> = None;
 //! Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| {
@@ -167,7 +167,7 @@ client.try_send(b"late").unwrap();
 //! # use mbox::api::testing::{leak_buf, Loopback};
 //! # let dev = Loopback::new(16).device();
 //! // SAFETY: all zeroes is a valid, not yet initialised mbox_chan_s.
-//! let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
+//! let mut chan = unsafe { core::mem::zeroed::<mbox::shell::types::mbox_chan_s>() };
 //! let tx = Channel::init(&mut chan, &dev, Direction::Tx, leak_buf(64)); // error: borrowed value does not live long enough
 //! # drop(tx);
 //! ```
@@ -250,19 +250,19 @@ use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::capi::{self, rx_callback, OnRx, RxCall};
-use crate::errno;
+use crate::shell::capi::{self, rx_callback, OnRx, RxCall};
 #[cfg(feature = "txdone-methods")]
-use crate::types::mbox_txdone_method_e;
-use crate::types::CChan;
+use crate::shell::types::mbox_txdone_method_e;
+use crate::shell::types::CChan;
 #[cfg(feature = "txfifo")]
-use crate::types::MBOX_TXSLOT_SIZE;
-use crate::types::{
+use crate::shell::types::MBOX_TXSLOT_SIZE;
+use crate::shell::types::{
     clock_t, mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_receiver_s, mbox_sender_s, MBOX_MAX_CLIENTS,
 };
+use crate::upper::errno;
 
 #[cfg(feature = "trace")]
-pub use crate::types::mbox_stats_s as Stats;
+pub use crate::shell::types::mbox_stats_s as Stats;
 
 #[cfg(feature = "rr")]
 mod requester;
@@ -694,7 +694,7 @@ impl<'a> Channel<'a> {
     /// # use mbox::api::testing::Loopback;
     /// # let dev = Loopback::new(16).device();
     /// // SAFETY: all zeroes is a valid, not yet initialised mbox_chan_s.
-    /// let mut chan = unsafe { core::mem::zeroed::<mbox::types::mbox_chan_s>() };
+    /// let mut chan = unsafe { core::mem::zeroed::<mbox::shell::types::mbox_chan_s>() };
     /// let mut buf = [0u8; 64];
     /// let sent = Channel::scope(&mut chan, &dev, Direction::Tx, &mut buf, |tx| -> Result<()> {
     ///     tx.sender()?.send(b"ping")

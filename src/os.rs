@@ -5,13 +5,13 @@
 //! the crate reaches the OS through the small safe surface below: a
 //! critical-section guard, the tick clock, the interrupt-context query, task
 //! identity, a wait object and the channel watchdog. The blocking glue
-//! (`crate::glue`) is generic over [`Os`], so the loom suite (tests-loom)
+//! (`crate::upper::glue`) is generic over [`Os`], so the loom suite (tests-loom)
 //! runs that very code over loom's primitives; the shipped library uses
 //! [`PortOs`], a zero-sized type whose methods are `#[inline]` calls of the
 //! port functions.
 //!
 //! This module depends on nothing of the crate but `errno`: the public ABI
-//! types (`crate::types`) depend on it, never the other way round.
+//! types (`crate::shell::types`) depend on it, never the other way round.
 
 #[allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code)]
 pub mod sys {
@@ -106,7 +106,7 @@ pub mod port {
 
 use core::marker::PhantomData;
 
-use crate::errno;
+use crate::upper::errno;
 
 /// Deadline or timeout in ticks; `FOREVER` never expires.
 pub type Ticks = u64;

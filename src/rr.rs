@@ -42,10 +42,10 @@ use core::cell::Cell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use crate::capi::{rx_callback, Msg, OnRx, RxCall};
-use crate::errno::*;
 use crate::os::{self, Critical, Os, OsWait, PortOs, ReadyWait, Ticks, FOREVER};
-use crate::types::{clock_t, mbox_callback_t, mbox_receiver_s, mbox_sender_s};
+use crate::shell::capi::{rx_callback, Msg, OnRx, RxCall};
+use crate::shell::types::{clock_t, mbox_callback_t, mbox_receiver_s, mbox_sender_s};
+use crate::upper::errno::*;
 
 /// `mbox_rr_s::magic` of a live helper.
 const RR_LIVE: u32 = 0x5252_4C56;

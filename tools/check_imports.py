@@ -3,8 +3,10 @@
 cycle: no module reaches, through `crate::` paths, a module that reaches
 it back.
 
-A module is src/NAME.rs together with everything under src/NAME/; its
-edges are the `crate::OTHER` paths in its code (comments and string
+A module is src/NAME.rs together with everything under src/NAME/, except
+in the folders of GROUPS, whose every file src/GROUP/NAME.rs (with
+src/GROUP/NAME/) is a module GROUP::NAME of its own; its edges are the
+`crate::OTHER` (`crate::GROUP::OTHER`) paths in its code (comments and string
 literals do not count, see count_unsafe.strip), leaving out tests and
 their support (files named tests.rs or testing.rs, inline
 `#[cfg(test)]` modules).
@@ -29,10 +31,20 @@ def drop_test_modules(code):
     return "\n".join("" if k in skip else line for k, line in enumerate(code.split("\n")))
 
 
+# Folders that group modules (the core, the C shell); their mod.rs only
+# declares them.
+GROUPS = ("upper", "shell")
+
+
+def stem(name):
+    return name[:-3] if name.endswith(".rs") else name
+
+
 def module_of(src, path):
-    rel = os.path.relpath(path, src)
-    top = rel.split(os.sep)[0]
-    return top[:-3] if top.endswith(".rs") else top
+    parts = os.path.relpath(path, src).split(os.sep)
+    if parts[0] in GROUPS and len(parts) > 1:
+        return None if parts[1] == "mod.rs" else f"{parts[0]}::{stem(parts[1])}"
+    return stem(parts[0])
 
 
 def main():
@@ -44,13 +56,14 @@ def main():
                 continue
             path = os.path.join(root, f)
             m = module_of(src, path)
-            if m in ("lib", "main"):
+            if m in (None, "lib", "main"):
                 continue
             with open(path) as fh:
                 code = drop_test_modules(strip(fh.read()))
             deps = edges.setdefault(m, set())
-            for d in re.findall(r"\bcrate::([a-z_][a-z0-9_]*)", code):
-                if d != m:
+            for g, d in re.findall(r"\bcrate::([a-z_][a-z0-9_]*)(?:::([a-z_][a-z0-9_]*))?", code):
+                d = f"{g}::{d}" if g in GROUPS and d else g
+                if d != m and d not in GROUPS:
                     deps.add(d)
             for group in re.findall(r"\bcrate::\{([^}]*)\}", code):
                 for d in re.findall(r"(?:^|,)\s*([a-z_][a-z0-9_]*)", group):
@@ -68,7 +81,7 @@ def main():
 
     bad = []
     for m in sorted(edges):
-        print(f"{m:8} -> {', '.join(sorted(edges[m])) or '-'}")
+        print(f"{m:14} -> {', '.join(sorted(edges[m])) or '-'}")
         if m in reach(m):
             back = sorted(d for d in edges[m] if m in reach(d) or d == m)
             bad.append(m)

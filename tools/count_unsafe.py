@@ -27,14 +27,14 @@ import sys
 # Modules without a single unsafe block: the channel state machine, its
 # blocking glue, the ring, the PL320 wire format, the errno values and the
 # PL320 board ABI structs. Each carries #![deny(unsafe_code)]. (The state
-# machine's pointer work is in src/waiters.rs and src/lent.rs.)
+# machine's pointer work is in src/upper/waiters.rs and src/upper/lent.rs.)
 CORE_SAFE = [
-    "src/chan.rs",
-    "src/errno.rs",
-    "src/glue.rs",
+    "src/upper/chan.rs",
+    "src/upper/errno.rs",
+    "src/upper/glue.rs",
     "src/pl320/abi.rs",
     "src/pl320/wire.rs",
-    "src/queue.rs",
+    "src/upper/queue.rs",
 ]
 
 # The most `unsafe` blocks the product may hold (it holds 53): a new one

@@ -39,13 +39,13 @@ use std::sync::{Mutex, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mbox::capi::{mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
-use mbox::errno::{EMSGSIZE, ENOBUFS};
 use mbox::os::sys::{mbox_os_getreg32, mbox_os_putreg32};
 use mbox::pl320::abi::{pl320_chan_s, pl320_config_s, PL320_MTU};
 use mbox::pl320::driver::pl320_initialize;
 use mbox::pl320::wire::{self, Dr0};
-use mbox::types::{mbox_chan_s, mbox_receiver_s, mbox_sender_s, mbox_stats_s};
+use mbox::shell::capi::{mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
+use mbox::shell::types::{mbox_chan_s, mbox_receiver_s, mbox_sender_s, mbox_stats_s};
+use mbox::upper::errno::{EMSGSIZE, ENOBUFS};
 
 extern "C" {
     fn pl320_model_create(

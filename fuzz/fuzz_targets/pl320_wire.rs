@@ -18,8 +18,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mbox::errno::{EBADMSG, EMSGSIZE};
 use mbox::pl320::wire::{ack_word, acked_token, compat, decode, header, token, Dr0, ACK_MARK};
+use mbox::upper::errno::{EBADMSG, EMSGSIZE};
 
 #[derive(Arbitrary, Debug)]
 struct Input {

@@ -1,4 +1,4 @@
-//! The TX queue's ring of records (`mbox::queue::TxQueue`) over a buffer
+//! The TX queue's ring of records (`mbox::upper::queue::TxQueue`) over a buffer
 //! of any size, driven by any sequence of push / peek / pop / clear with
 //! any payload size and client word, against a `VecDeque` model.
 //!
@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mbox::queue::TxQueue;
+use mbox::upper::queue::TxQueue;
 
 /// Record header bytes (length, sequence number) and the client word.
 const HDR: usize = 6;

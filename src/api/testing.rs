@@ -28,9 +28,9 @@ use std::vec;
 use std::vec::Vec;
 
 use super::Device;
-use crate::capi::{self, mbox_chan_rx_data, mbox_chan_tx_done_token, CChan};
-use crate::errno::EAGAIN;
-use crate::types::{mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
+use crate::shell::capi::{self, mbox_chan_rx_data, mbox_chan_tx_done_token, CChan};
+use crate::shell::types::{mbox_chan_s, mbox_dev_s, mbox_direction_e, mbox_ops_s};
+use crate::upper::errno::EAGAIN;
 
 extern "C" {
     fn host_run_as_interrupt(f: unsafe extern "C" fn(*mut c_void), arg: *mut c_void);
@@ -203,7 +203,7 @@ impl Loopback {
     /// as a lower half's polling path. Returns `mbox_chan_rx_data()`'s
     /// result, or -ENODEV when no RX channel is set up.
     pub fn inject(&self, msg: &[u8], interrupt: bool) -> c_int {
-        self.deliver(msg.to_vec(), interrupt).unwrap_or(-crate::errno::ENODEV)
+        self.deliver(msg.to_vec(), interrupt).unwrap_or(-crate::upper::errno::ENODEV)
     }
 
     /// Delivers `msg` to the RX channel if one is set up.

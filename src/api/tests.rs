@@ -14,7 +14,7 @@ use std::vec::Vec;
 
 use super::testing::{init_tx_in_c, leak_buf, leak_chan, Loopback};
 use super::*;
-use crate::errno::*;
+use crate::upper::errno::*;
 
 pub(super) fn wait_until(ms: u64, f: impl Fn() -> bool) -> bool {
     let end = Instant::now() + Duration::from_millis(ms);

@@ -9,7 +9,7 @@
 
 use core::ffi::c_int;
 
-use crate::types::mbox_chan_s;
+use crate::shell::types::mbox_chan_s;
 
 /// Mailboxes in one PL320 (the hardware maximum).
 pub const PL320_MAX_MBOX_NUM: usize = 32;

@@ -145,9 +145,9 @@ use super::abi::pl320_config_s;
 use super::port;
 use super::regs::{self, Pl320Regs};
 use super::wire::{self, Dr0};
-use crate::errno::*;
 use crate::os::{self, Critical};
-use crate::types::{mbox_callback_t, mbox_dev_s, mbox_direction_e, mbox_ops_s, CChan};
+use crate::shell::types::{mbox_callback_t, mbox_dev_s, mbox_direction_e, mbox_ops_s, CChan};
+use crate::upper::errno::*;
 
 /// The board's channel array of a device (`config->chans`), valid from
 /// `pl320_initialize()` until `pl320_uninitialize()` (the board's
@@ -422,9 +422,9 @@ mod chan_ref {
 
     use super::super::abi::pl320_chan_s;
     use super::ChanCfg;
-    use crate::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
     use crate::os::Critical;
-    use crate::types::{mbox_dev_s, CChan};
+    use crate::shell::capi::{mbox_chan_deinit, mbox_chan_init, mbox_chan_rx_data, mbox_chan_tx_done_token};
+    use crate::shell::types::{mbox_dev_s, CChan};
 
     /// One `pl320_chan_s` of the board's array, as the driver sees it: the
     /// framework channel as the upper half's cells (`CChan`), the board's
@@ -524,7 +524,7 @@ mod chan_ref {
                 self.dev() == dev
             };
             if !ours {
-                return -crate::errno::EINVAL;
+                return -crate::upper::errno::EINVAL;
             }
             mbox_chan_deinit(Some(&self.base))
         }
@@ -564,9 +564,9 @@ mod dev_ref {
     use core::sync::atomic::Ordering;
 
     use super::{pl320_isr, port, CsU32, DevCfg, Pl320Dev, SLOTS};
-    use crate::errno::EINVAL;
     use crate::os::{self, Critical, OsWait, WaitObj};
-    use crate::types::mbox_dev_s;
+    use crate::shell::types::mbox_dev_s;
+    use crate::upper::errno::EINVAL;
 
     const FREE: u32 = 0;
     const INIT: u32 = 1;

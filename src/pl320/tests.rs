@@ -20,9 +20,9 @@ use core::ptr::{self, addr_of, addr_of_mut};
 use super::abi::{pl320_chan_s, pl320_config_s};
 use super::driver::{pl320_initialize, pl320_stats, pl320_uninitialize, Pl320Stats};
 use super::regs::{self, Pl320Regs};
-use crate::capi::{mbox_chan_tx_done_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
-use crate::errno::{EAGAIN, EINVAL, ETIMEDOUT};
-use crate::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
+use crate::shell::capi::{mbox_chan_tx_done_checked, mbox_get_chan, mbox_register_rxcallback, mbox_ticksend, CChan};
+use crate::shell::types::{mbox_chan_s, mbox_dev_s, mbox_receiver_s, mbox_sender_s};
+use crate::upper::errno::{EAGAIN, EINVAL, ETIMEDOUT};
 
 /// `struct pl320_model_s *` (opaque).
 type Model = c_void;
@@ -233,7 +233,7 @@ fn counters_and_wire_format() {
 #[cfg(not(feature = "pl320-framed"))]
 #[test]
 fn compat_counters_and_wire_format() {
-    use crate::errno::EMSGSIZE;
+    use crate::upper::errno::EMSGSIZE;
 
     let _slots = DEVICE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
     let mut lines = [-1 as c_int; 8];

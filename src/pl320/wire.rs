@@ -17,7 +17,7 @@
 
 #![deny(unsafe_code)]
 
-use crate::errno::{EBADMSG, EMSGSIZE};
+use crate::upper::errno::{EBADMSG, EMSGSIZE};
 
 /// Marks DR0 as an ACK word (bits 15:8 of a message header are 0). A late
 /// ACK can land between the sender's DR0 write and its SEND = 1 of the
@@ -122,7 +122,7 @@ pub fn word(msg: &[u8], i: usize) -> u32 {
 /// length). The ACK is SEND = 2 alone, with no token.
 pub mod compat {
     use super::word;
-    use crate::errno::EMSGSIZE;
+    use crate::upper::errno::EMSGSIZE;
 
     /// Payload bytes of a mailbox with `datanum` data registers.
     pub const fn mtu(datanum: usize) -> usize {

@@ -2,7 +2,7 @@
 //! blocking glue.
 //!
 //! Everything lives in `tests/`: `tests/model/mod.rs` is the model (the
-//! real `mbox::chan::ChanState` and the real `mbox::glue` over a loom
+//! real `mbox::upper::chan::ChanState` and the real `mbox::upper::glue` over a loom
 //! implementation of `mbox::os::Os` whose critical section is one loom
 //! mutex, a fake lower half, per-sender loom wait objects from
 //! `tests/model/os.rs`, a clock/watchdog thread), `tests/interleavings.rs`

@@ -8,9 +8,9 @@
 mod model;
 
 use loom::thread;
-use mbox::chan::Stat;
-use mbox::errno::*;
 use mbox::os::FOREVER;
+use mbox::upper::chan::Stat;
+use mbox::upper::errno::*;
 
 use model::*;
 
@@ -208,7 +208,7 @@ fn three_senders_fifo_and_own_results() {
         let sent = m.check(&logs);
         assert!(logs.iter().all(|l| l.result == 0), "{logs:?}");
         assert_eq!(sent.len(), 4);
-        assert!(sent.iter().all(|s| s.outcome == Some(mbox::chan::Stat::Acked)));
+        assert!(sent.iter().all(|s| s.outcome == Some(mbox::upper::chan::Stat::Acked)));
     });
 }
 

@@ -2,7 +2,7 @@
 //! 2 or 3, docs/beyond.md §2, docs/concurrency.md items 7 and 8): the real
 //! `ChanState` with `set_txdepth`, a hardware FIFO, a remote that ACKs by
 //! token in FIFO order, blocked senders, the watchdog, and the TX-done
-//! hand-out, all through the real glue (`mbox::glue`). See tests/model/fifo.rs for what
+//! hand-out, all through the real glue (`mbox::upper::glue`). See tests/model/fifo.rs for what
 //! is checked after every critical section and at the end.
 //!
 //! Each test runs with a preemption bound of 2 and at most four loom
@@ -14,9 +14,9 @@ mod model;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loom::thread;
-use mbox::chan::Stat;
-use mbox::errno::*;
 use mbox::os::FOREVER;
+use mbox::upper::chan::Stat;
+use mbox::upper::errno::*;
 
 use model::fifo::*;
 use model::*;

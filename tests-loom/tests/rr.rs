@@ -22,9 +22,9 @@ use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use loom::thread;
 
-use mbox::errno::*;
 use mbox::os::{Ticks, FOREVER};
 use mbox::rr::{self, Delivery, Pending, Rr};
+use mbox::upper::errno::*;
 
 use model::os::Waits;
 

@@ -2,7 +2,7 @@
  * ffi/cortexm/libc/errno.h
  *
  * The errno values libmbox returns (negated), as NuttX and Linux number
- * them (src/errno.rs). A C library for Arm (newlib) numbers some of them
+ * them (src/upper/errno.rs). A C library for Arm (newlib) numbers some of them
  * differently (EMSGSIZE, ECANCELED, ...), so the port and the test image
  * use this header instead of a C library's.
  ****************************************************************************/

@@ -113,7 +113,7 @@ fn deinit_from_own_callback_is_deadlock() {
 /// own pointer is dangling), a non-empty one with its own.
 #[test]
 fn empty_message_is_passed_with_a_readable_pointer() {
-    use crate::capi::{Msg, EMPTY_MSG};
+    use crate::shell::capi::{Msg, EMPTY_MSG};
     let p = Msg::of(&[]).bytes(0).unwrap().as_ptr();
     assert!(!p.is_null());
     assert_eq!(p, ptr::addr_of!(EMPTY_MSG).cast());

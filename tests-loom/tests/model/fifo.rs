@@ -38,11 +38,11 @@ use std::sync::Mutex as StdMutex;
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mbox::chan::{ChanEnv, ChanState, Completion, Stat, Wake};
-use mbox::errno::*;
-use mbox::glue::{self, Chan};
-use mbox::lent::Lent;
 use mbox::os::{Ticks, FOREVER};
+use mbox::upper::chan::{ChanEnv, ChanState, Completion, Stat, Wake};
+use mbox::upper::errno::*;
+use mbox::upper::glue::{self, Chan};
+use mbox::upper::lent::Lent;
 
 use super::os::{LoomTimer, Waits};
 use super::{Payload, CHAN_TIMEOUT, LATE};

@@ -1,5 +1,5 @@
 //! The loom model of one TX channel: the real state machine
-//! (`mbox::chan::ChanState`) and the real blocking glue (`mbox::glue`:
+//! (`mbox::upper::chan::ChanState`) and the real blocking glue (`mbox::upper::glue`:
 //! blocked senders, waiter timeout, watchdog expiry) over a loom `Os`
 //! whose critical section is one loom mutex, with a fake lower half and
 //! loom wait objects (`os.rs`), and the threads that drive it: senders
@@ -31,11 +31,11 @@ use std::sync::Mutex as StdMutex;
 use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use mbox::chan::{ChanEnv, ChanState, Completion, Stat, Wake};
-use mbox::errno::*;
-use mbox::glue::{self, Chan};
-use mbox::lent::Lent;
 use mbox::os::{Ticks, FOREVER};
+use mbox::upper::chan::{ChanEnv, ChanState, Completion, Stat, Wake};
+use mbox::upper::errno::*;
+use mbox::upper::glue::{self, Chan};
+use mbox::upper::lent::Lent;
 
 pub mod os;
 

@@ -10,8 +10,8 @@ use std::sync::Mutex as StdMutex;
 use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 
-use mbox::errno::*;
 use mbox::os::{OsWait, ReadyWait, Ticks, FOREVER};
+use mbox::upper::errno::*;
 
 /// The state behind one wait object: the model of `mbox_os_wait_s` (a
 /// binary semaphore for exactly one waiter, with a timed wait on the

@@ -118,14 +118,14 @@ fn generate(root: &Path) -> Vec<(PathBuf, String)> {
     c.export.include.push("mbox_txdone_method_e".into());
     let mut b = cbindgen::Builder::new().with_config(c);
     for f in [
-        "src/types.rs",
-        "src/capi.rs",
-        "src/chan.rs",
-        "src/lent.rs",
-        "src/waiters.rs",
-        "src/queue.rs",
+        "src/shell/types.rs",
+        "src/shell/capi.rs",
+        "src/upper/chan.rs",
+        "src/upper/lent.rs",
+        "src/upper/waiters.rs",
+        "src/upper/queue.rs",
         "src/rr.rs",
-        "src/config_tag.rs",
+        "src/shell/config_tag.rs",
     ] {
         b = b.with_src(root.join(f));
     }

@@ -16,7 +16,7 @@
 //! initialised.
 
 use crate::os::Ticks;
-use crate::waiters::Linked;
+use crate::upper::waiters::Linked;
 
 /// The caller's buffer of one channel, lent to it for its life: the ring
 /// (or RX scratch) and, before it, the in-flight slots of a deeper

@@ -1,4 +1,4 @@
-//! The blocking glue between the channel state machine ([`crate::chan`])
+//! The blocking glue between the channel state machine ([`crate::upper::chan`])
 //! and the OS ([`Os`]): everything that sleeps, spins, or hands out
 //! callbacks around a transition.
 //!
@@ -24,15 +24,15 @@
 //! `capi.rs`; they reach this module through the `accept` closures.
 //!
 //! It is safe Rust: a blocked sender's frame is a pinned
-//! [`crate::waiters::Frame`] on this module's stack, which the channel
-//! reaches through the handle [`crate::waiters::Unsent::submit`] gives
+//! [`crate::upper::waiters::Frame`] on this module's stack, which the channel
+//! reaches through the handle [`crate::upper::waiters::Unsent::submit`] gives
 //! it.
 
 #![deny(unsafe_code)]
 
-use crate::chan::{ChanEnv, ChanState, Completion, Submit};
 use crate::os::{Os, OsWait, ReadyWait, Ticks};
-use crate::waiters::Frame;
+use crate::upper::chan::{ChanEnv, ChanState, Completion, Submit};
+use crate::upper::waiters::Frame;
 
 /// The held critical section of a channel's OS.
 pub type Guard<'a, C> = <<C as Chan>::Os as Os>::Guard<'a>;
@@ -142,7 +142,7 @@ fn send_blocking_on<'m, C: Chan>(
             }
             // Otherwise an early or spurious wake-up: wait again.
         }
-        result.unwrap_or(-crate::errno::EINVAL)
+        result.unwrap_or(-crate::upper::errno::EINVAL)
     })
 }
 
@@ -201,7 +201,7 @@ pub fn send_poll<'m, C: Chan>(c: &C, spins: u32, accept: impl FnOnce(&mut ChanSt
                 core::hint::spin_loop();
             }
         }
-        result.unwrap_or(-crate::errno::EINVAL)
+        result.unwrap_or(-crate::upper::errno::EINVAL)
     })
 }
 
@@ -263,7 +263,7 @@ fn claim_and_deliver<C: Chan>(c: &C, mut g: Guard<'_, C>) -> bool {
 pub fn hand_out_rest<C: Chan>(c: &C) {
     // Without TX-done clients nothing is ever handed out, nor claimed
     // (see [`ChanState::has_completion`]).
-    if !crate::chan::TX_CLIENTS {
+    if !crate::upper::chan::TX_CLIENTS {
         return;
     }
     let me = c.os().current();

@@ -46,20 +46,20 @@
 //!   error or cancelled.
 //!
 //! Safe Rust: the blocked senders' frames are reached through
-//! [`crate::waiters`], the caller's buffer through [`crate::lent`].
+//! [`crate::upper::waiters`], the caller's buffer through [`crate::upper::lent`].
 
 #![deny(unsafe_code)]
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::errno::*;
-#[cfg(feature = "txfifo")]
-pub use crate::lent::TXSLOT_SIZE;
-pub use crate::lent::{Lent, TxSlot};
 use crate::os::{Ticks, FOREVER};
-use crate::queue::TxQueue;
-use crate::waiters::WaitList;
-pub use crate::waiters::{Frame, Linked, Polled, WaitState, Waiter, Wake};
+use crate::upper::errno::*;
+#[cfg(feature = "txfifo")]
+pub use crate::upper::lent::TXSLOT_SIZE;
+pub use crate::upper::lent::{Lent, TxSlot};
+use crate::upper::queue::TxQueue;
+use crate::upper::waiters::WaitList;
+pub use crate::upper::waiters::{Frame, Linked, Polled, WaitState, Waiter, Wake};
 
 /// Marks an initialised channel (a zeroed or de-initialised one has 0).
 const MAGIC: u32 = 0x4D42_4F58;
@@ -322,7 +322,7 @@ impl ChanState {
         *self = self.fresh();
         self.is_tx = is_tx as u8;
         self.buf = buf;
-        debug_assert!(mtu <= crate::queue::MAX_PAYLOAD);
+        debug_assert!(mtu <= crate::upper::queue::MAX_PAYLOAD);
         self.mtu = mtu as u16;
         // Finite (capi gives FOREVER the default timeout): the deadline of
         // a non-blocking message needs no FOREVER case.
@@ -1008,7 +1008,7 @@ impl ChanState {
             WaitState::Done | WaitState::New => w.result(),
             WaitState::Queued => {
                 let Some(mine) = self.waiters.remove(w) else {
-                    crate::waiters::misuse();
+                    crate::upper::waiters::misuse();
                 };
                 // Its owner is the caller: no wake-up.
                 mine.end_quiet(-ETIMEDOUT);
@@ -1020,7 +1020,7 @@ impl ChanState {
                 let Some(i) =
                     (0..self.nslots as usize).find(|&i| self.slot_ref(i).waiter.as_ref().is_some_and(|l| l.is(w)))
                 else {
-                    crate::waiters::misuse();
+                    crate::upper::waiters::misuse();
                 };
                 self.finish(env, i, -ETIMEDOUT);
                 self.advance(env);

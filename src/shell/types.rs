@@ -13,8 +13,8 @@ use core::ffi::{c_int, c_void};
 use core::mem::{align_of, size_of};
 use core::sync::atomic::AtomicU8;
 
-use crate::chan::ChanState;
 use crate::os;
+use crate::upper::chan::ChanState;
 
 /// Ticks of the system clock (the OS's `clock_t`).
 pub type clock_t = os::sys::mbox_os_clock_t;
@@ -545,9 +545,9 @@ static_assertions::const_assert_eq!(size_of::<os::Timer>(), size_of::<mbox_timer
 static_assertions::const_assert_eq!(align_of::<os::Timer>(), align_of::<mbox_timer_storage_s>());
 static_assertions::const_assert_eq!(align_of::<os::sys::mbox_os_wait_s>(), 8);
 #[cfg(feature = "txfifo")]
-static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::chan::MAX_TXDEPTH);
+static_assertions::const_assert_eq!(MBOX_MAX_TXDEPTH, crate::upper::chan::MAX_TXDEPTH);
 #[cfg(feature = "txfifo")]
-static_assertions::const_assert_eq!(MBOX_TXSLOT_SIZE, crate::chan::TXSLOT_SIZE);
+static_assertions::const_assert_eq!(MBOX_TXSLOT_SIZE, crate::upper::chan::TXSLOT_SIZE);
 #[cfg(feature = "txfifo")]
 static_assertions::const_assert!(MBOX_MAX_TXDEPTH <= u8::MAX as usize);
 // A C enum is at most int-sized: `mbox_chan_init()` can take the direction

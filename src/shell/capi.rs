@@ -39,16 +39,16 @@ use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
 use core::ptr;
 
-#[cfg(feature = "txdone-methods")]
-use crate::chan::TxDoneMethod;
-use crate::chan::{self, ChanEnv, ChanState, Completion, Stat, Wake};
-use crate::errno::*;
-use crate::glue::{self, Chan};
-use crate::lent::Lent;
 use crate::os::{self, Critical, Os, PortOs, Ticks, FOREVER};
-use crate::queue;
-pub use crate::types::CChan;
-use crate::types::*;
+pub use crate::shell::types::CChan;
+use crate::shell::types::*;
+#[cfg(feature = "txdone-methods")]
+use crate::upper::chan::TxDoneMethod;
+use crate::upper::chan::{self, ChanEnv, ChanState, Completion, Stat, Wake};
+use crate::upper::errno::*;
+use crate::upper::glue::{self, Chan};
+use crate::upper::lent::Lent;
+use crate::upper::queue;
 
 /// MTU assumed for a lower half that leaves `mbox_dev_s::mtu` at 0: the
 /// NuttX C driver's `MBOX_MAX_MSG_SIZE` (128).

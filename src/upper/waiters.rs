@@ -5,8 +5,8 @@
 //! A blocked sender needs no ring space and gets exactly its own result:
 //! its message stays in its own buffer, and the channel reaches its frame
 //! through a pointer until the message ends. This module holds that
-//! pointer work behind a safe API; the state machine ([`crate::chan`]) and
-//! the blocking glue ([`crate::glue`]) use it without `unsafe`.
+//! pointer work behind a safe API; the state machine ([`crate::upper::chan`]) and
+//! the blocking glue ([`crate::upper::glue`]) use it without `unsafe`.
 //!
 //! # Invariant
 //! - A [`Waiter`] exists only inside a [`Frame`], which is pinned: its
@@ -528,7 +528,7 @@ pub struct Polled;
 
 impl ReadyWait for Polled {
     fn wait_until(&self, _deadline: Ticks) -> i32 {
-        -crate::errno::ETIMEDOUT
+        -crate::upper::errno::ETIMEDOUT
     }
 
     fn post(&self) {}
@@ -619,9 +619,9 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "starts a process")]
     fn a_frame_dropped_while_the_channel_holds_it_stops_the_system() {
-        assert!(stops_the_system("waiters::tests::drop_a_queued_frame"));
-        assert!(stops_the_system("waiters::tests::drop_an_in_flight_frame"));
-        assert!(!stops_the_system("waiters::tests::drop_an_ended_frame"));
+        assert!(stops_the_system("upper::waiters::tests::drop_a_queued_frame"));
+        assert!(stops_the_system("upper::waiters::tests::drop_an_in_flight_frame"));
+        assert!(!stops_the_system("upper::waiters::tests::drop_an_ended_frame"));
     }
 
     #[test]
